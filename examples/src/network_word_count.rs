@@ -1,0 +1,120 @@
+//! The seeds' first program: words from a TCP socket, counted per one-second batch.
+//!
+//! ```text
+//! cargo run --release -p streamflow-examples --bin network_word_count            # built-in feed
+//! cargo run --release -p streamflow-examples --bin network_word_count -- --host localhost --port 9999
+//! ```
+//!
+//! With no arguments it starts a small TCP server on 127.0.0.1 that sends a built-in text, one
+//! line at a time, and reads it back with `socket_text_stream` — the same path as `nc -lk 9999`.
+//! Options: `--host H --port P` read from a server instead, `--batches N` stop after N batches
+//! (default: 5 with the built-in feed, unlimited otherwise), `--batch-ms MS` the interval.
+
+use std::io::Write;
+use std::net::TcpListener;
+
+use streamflow::prelude::*;
+
+const FEED: &str = "apple banana apple cherry apple banana orange apple
+to be or not to be that is the question
+whether tis nobler in the mind to suffer
+the slings and arrows of outrageous fortune
+or to take arms against a sea of troubles";
+
+struct Options {
+    host: Option<String>,
+    port: u16,
+    batches: Option<u64>,
+    batch_ms: u64,
+}
+
+fn parse_args() -> Result<Options, String> {
+    let mut options = Options {
+        host: None,
+        port: 9999,
+        batches: None,
+        batch_ms: 1_000,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--host" => options.host = Some(value()?),
+            "--port" => options.port = value()?.parse().map_err(|e| format!("--port: {e}"))?,
+            "--batches" => options.batches = Some(value()?.parse().map_err(|e| format!("--batches: {e}"))?),
+            "--batch-ms" => options.batch_ms = value()?.parse().map_err(|e| format!("--batch-ms: {e}"))?,
+            "-h" | "--help" => {
+                return Err(
+                    "usage: network_word_count [--host H --port P] [--batches N] [--batch-ms MS]".into(),
+                )
+            }
+            other => return Err(format!("unknown argument {other} (try --help)")),
+        }
+    }
+    Ok(options)
+}
+
+/// Serves the built-in feed on 127.0.0.1: one line per batch interval to each client, then keeps the
+/// connection open (like `nc -lk` after you stop typing).
+fn serve_feed(pause: std::time::Duration) -> std::io::Result<u16> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let port = listener.local_addr()?.port();
+    std::thread::spawn(move || {
+        for mut client in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                for line in FEED.lines() {
+                    if writeln!(client, "{line}").is_err() {
+                        return;
+                    }
+                    std::thread::sleep(pause);
+                }
+                // Keep the connection open; the job ends by its batch count.
+                std::thread::park();
+            });
+        }
+    });
+    Ok(port)
+}
+
+fn main() {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    if let Err(e) = run() {
+        eprintln!("network_word_count: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<(), Box<dyn std::error::Error>> {
+    let options = parse_args()?;
+    let (host, port, batches) = match options.host {
+        Some(host) => (host, options.port, options.batches),
+        None => (
+            "127.0.0.1".to_string(),
+            serve_feed(std::time::Duration::from_millis(options.batch_ms))?,
+            Some(options.batches.unwrap_or(5)),
+        ),
+    };
+    let ssc = StreamingContext::builder()
+        .batch_duration(Duration::from_millis(options.batch_ms))
+        .master("local[2]")?
+        .app_name("network_word_count")
+        .build()?;
+    ssc.socket_text_stream(host.as_str(), port)
+        .flat_map(|line| line.split(' ').map(str::to_owned).collect::<Vec<_>>())
+        .map(|word| (word, 1))
+        .reduce_by_key(|a, b| a + b)
+        .print();
+    eprintln!("{}", ssc.explain());
+    ssc.start()?;
+    match batches {
+        Some(n) => {
+            let timeout = Duration::from_millis(options.batch_ms * n + options.batch_ms / 2);
+            if !ssc.await_termination_or_timeout(timeout)? {
+                ssc.stop(false)?;
+            }
+            ssc.await_termination()?;
+        }
+        None => ssc.await_termination()?,
+    }
+    Ok(())
+}

@@ -1,0 +1,298 @@
+//! The operator table: every method `#[stream_job]` knows, with what it does to the pipeline.
+//!
+//! This is the one place to update when the runtime grows an operator. Parsing, validation and
+//! fusion all read it; nothing else hard-codes operator names.
+
+/// What an operator does, as far as validation and fusion care.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Category {
+    /// Creates a stream; called on the streaming context.
+    Source,
+    /// Per-record or per-partition work; runs of these fuse into one pass.
+    Stateless,
+    /// Per-batch aggregation or repartitioning; needs all of a batch, so it starts a stage.
+    Shuffle,
+    /// Works over several batches (a window); starts a stage.
+    Window,
+    /// Keeps state across batches; starts a stage.
+    Stateful,
+    /// An output operation: ends its chain.
+    Sink,
+    /// A call on the context that is not an operator (`checkpoint`, `remember`).
+    Context,
+    /// A call that hands back the same stream (`clone`).
+    Passthrough,
+    /// A getter that is not part of the pipeline (`slide_duration`, `batch_duration`).
+    Accessor,
+    /// Runs or stops the context (`start`, `await_termination`): never in a job's body.
+    Lifecycle,
+}
+
+/// What an operator is called on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Receiver {
+    /// The streaming context (`ssc.socket_text_stream(..)`).
+    Context,
+    /// A stream (`lines.map(..)`).
+    Stream,
+    /// Either (`ssc.union(&[a, b])` and `a.union(&b)`).
+    Both,
+}
+
+impl Receiver {
+    /// Whether a call on the context (`true`) or on a stream (`false`) is allowed.
+    pub(crate) fn accepts(self, on_context: bool) -> bool {
+        match self {
+            Receiver::Both => true,
+            Receiver::Context => on_context,
+            Receiver::Stream => !on_context,
+        }
+    }
+}
+
+/// Which arguments of an operator are durations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Durations {
+    /// No duration arguments.
+    None,
+    /// A window: the argument indices of its length and its slide.
+    Window { len: usize, slide: usize },
+    /// One plain duration (e.g. `remember(d)`), at this index.
+    Single(usize),
+}
+
+/// One operator of the runtime.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Operator {
+    pub(crate) name: &'static str,
+    pub(crate) category: Category,
+    pub(crate) receiver: Receiver,
+    pub(crate) durations: Durations,
+    /// Why it needs a checkpoint directory, if it does (completes "`op` … and needs a
+    /// checkpoint directory").
+    pub(crate) needs_checkpoint: Option<&'static str>,
+}
+
+const fn op(name: &'static str, category: Category) -> Operator {
+    let receiver = match category {
+        Category::Source | Category::Context | Category::Lifecycle => Receiver::Context,
+        _ => Receiver::Stream,
+    };
+    Operator {
+        name,
+        category,
+        receiver,
+        durations: Durations::None,
+        needs_checkpoint: None,
+    }
+}
+
+const fn window(name: &'static str, len: usize, slide: usize) -> Operator {
+    Operator {
+        name,
+        category: Category::Window,
+        receiver: Receiver::Stream,
+        durations: Durations::Window { len, slide },
+        needs_checkpoint: None,
+    }
+}
+
+/// An operator called on either the context or a stream.
+const fn either(mut operator: Operator) -> Operator {
+    operator.receiver = Receiver::Both;
+    operator
+}
+
+/// A getter: on the context, or on a stream.
+const fn accessor(name: &'static str, receiver: Receiver) -> Operator {
+    let mut operator = op(name, Category::Accessor);
+    operator.receiver = receiver;
+    operator
+}
+
+const fn checkpointed(mut operator: Operator, why: &'static str) -> Operator {
+    operator.needs_checkpoint = Some(why);
+    operator
+}
+
+const STATE: &str = "keeps state across batches";
+const INVERSE: &str = "updates its window incrementally with an inverse function";
+
+use Category::{Context, Lifecycle, Passthrough, Shuffle, Sink, Source, Stateful, Stateless};
+
+/// Every operator `#[stream_job]` accepts.
+pub(crate) const OPERATORS: &[Operator] = &[
+    // Sources.
+    op("socket_text_stream", Source),
+    op("text_file_stream", Source),
+    op("queue_stream", Source),
+    op("receiver_stream", Source),
+    op("generator_stream", Source),
+    op("rate_stream", Source),
+    // Stateless: fused into one pass per partition.
+    op("map", Stateless),
+    op("flat_map", Stateless),
+    op("filter", Stateless),
+    op("map_partitions", Stateless),
+    op("glom", Stateless),
+    op("map_values", Stateless),
+    op("flat_map_values", Stateless),
+    op("transform", Stateless),
+    either(op("union", Stateless)),
+    op("persist", Stateless),
+    op("cache", Stateless),
+    // Per-batch aggregations and shuffles.
+    op("repartition", Shuffle),
+    op("count", Shuffle),
+    op("reduce", Shuffle),
+    op("count_by_value", Shuffle),
+    op("reduce_by_key", Shuffle),
+    op("reduce_by_key_into", Shuffle),
+    op("group_by_key", Shuffle),
+    op("combine_by_key", Shuffle),
+    op("join", Shuffle),
+    op("left_outer_join", Shuffle),
+    op("right_outer_join", Shuffle),
+    op("full_outer_join", Shuffle),
+    op("cogroup", Shuffle),
+    op("transform_with", Shuffle),
+    // Windows.
+    window("window", 0, 1),
+    window("count_by_window", 0, 1),
+    window("reduce_by_window", 1, 2),
+    checkpointed(window("reduce_by_window_inv", 2, 3), INVERSE),
+    window("reduce_by_key_and_window", 1, 2),
+    checkpointed(window("reduce_by_key_and_window_inv", 2, 3), INVERSE),
+    checkpointed(
+        window("count_by_value_and_window", 0, 1),
+        "is computed incrementally, with an inverse function,",
+    ),
+    window("group_by_key_and_window", 0, 1),
+    // State across batches.
+    checkpointed(op("update_state_by_key", Stateful), STATE),
+    checkpointed(op("update_state_by_key_with_initial", Stateful), STATE),
+    checkpointed(op("update_state_by_key_with_time", Stateful), STATE),
+    checkpointed(op("map_with_state", Stateful), STATE),
+    op("state_snapshots", Stateful),
+    // Outputs.
+    op("print", Sink),
+    op("print_n", Sink),
+    op("save_as_text_files", Sink),
+    op("foreach_batch", Sink),
+    op("foreach_partition", Sink),
+    // Calls on the context that are not operators.
+    op("checkpoint", Context),
+    Operator {
+        durations: Durations::Single(0),
+        ..op("remember", Context)
+    },
+    // Calls that hand back the same stream.
+    op("clone", Passthrough),
+    // Getters, allowed anywhere and not part of the pipeline.
+    accessor("slide_duration", Receiver::Stream),
+    accessor("context", Receiver::Stream),
+    accessor("batch_duration", Receiver::Context),
+    accessor("parallelism", Receiver::Context),
+    accessor("app_name", Receiver::Context),
+    accessor("clock", Receiver::Context),
+    accessor("checkpoint_dir", Receiver::Context),
+    accessor("state", Receiver::Context),
+    accessor("explain", Receiver::Context),
+    accessor("add_streaming_listener", Receiver::Context),
+    // Running the context: the caller does this with the built context, after the job.
+    op("start", Lifecycle),
+    op("stop", Lifecycle),
+    op("await_termination", Lifecycle),
+    op("await_termination_or_timeout", Lifecycle),
+    op("await_batch", Lifecycle),
+    op("await_records_received", Lifecycle),
+];
+
+/// Spark names (after camelCase → snake_case) whose streamflow name is different.
+const SPARK_ALIASES: &[(&str, &str)] = &[
+    ("foreach_rdd", "foreach_batch"),
+    ("pprint", "print"),
+    ("save_as_hadoop_files", "save_as_text_files"),
+    ("save_as_object_files", "save_as_text_files"),
+    ("slice", "window"),
+];
+
+/// The operator called `name`, if there is one.
+pub(crate) fn lookup(name: &str) -> Option<&'static Operator> {
+    OPERATORS.iter().find(|op| op.name == name)
+}
+
+/// The streamflow name of a Spark spelling (`reduceByKey`, `foreachRDD`), if `name` is one.
+pub(crate) fn spark_alias(name: &str) -> Option<&'static str> {
+    let snake = camel_to_snake(name);
+    if let Some(op) = lookup(&snake) {
+        return (snake != name).then_some(op.name);
+    }
+    SPARK_ALIASES
+        .iter()
+        .find(|(spark, _)| *spark == snake)
+        .map(|(_, ours)| *ours)
+}
+
+/// `reduceByKeyAndWindow` → `reduce_by_key_and_window`; `foreachRDD` → `foreach_rdd`.
+fn camel_to_snake(name: &str) -> String {
+    let mut out = String::with_capacity(name.len() + 4);
+    let mut previous_lower = false;
+    for c in name.chars() {
+        if c.is_ascii_uppercase() {
+            if previous_lower {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+            previous_lower = false;
+        } else {
+            out.push(c);
+            previous_lower = c.is_ascii_lowercase() || c.is_ascii_digit();
+        }
+    }
+    out
+}
+
+/// The names of the operators this filter keeps, in table order.
+pub(crate) fn names(mut keep: impl FnMut(&Operator) -> bool) -> impl Iterator<Item = &'static str> {
+    OPERATORS
+        .iter()
+        .filter(move |op| keep(op))
+        .map(|op| op.name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique() {
+        for (i, a) in OPERATORS.iter().enumerate() {
+            assert!(
+                OPERATORS[i + 1..].iter().all(|b| b.name != a.name),
+                "{} listed twice",
+                a.name
+            );
+        }
+    }
+
+    #[test]
+    fn window_durations_point_at_len_and_slide() {
+        let Some(op) = lookup("reduce_by_key_and_window_inv") else {
+            panic!("missing operator");
+        };
+        assert_eq!(op.durations, Durations::Window { len: 2, slide: 3 });
+        assert!(op.needs_checkpoint.is_some());
+        assert!(lookup("reduce_by_key_and_window").is_some_and(|op| op.needs_checkpoint.is_none()));
+    }
+
+    #[test]
+    fn spark_spellings_map_to_ours() {
+        assert_eq!(spark_alias("reduceByKey"), Some("reduce_by_key"));
+        assert_eq!(spark_alias("updateStateByKey"), Some("update_state_by_key"));
+        assert_eq!(spark_alias("foreachRDD"), Some("foreach_batch"));
+        assert_eq!(spark_alias("flatMap"), Some("flat_map"));
+        assert_eq!(spark_alias("map"), None);
+        assert_eq!(spark_alias("frobnicate"), None);
+    }
+}

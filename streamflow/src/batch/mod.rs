@@ -1,0 +1,400 @@
+//! [`Batch`]: the data of one stream at one batch time — streamflow's RDD.
+//!
+//! A batch is a list of partitions. Until something needs the data (a shuffle, an output, a
+//! `collect`), a partition is not a vector but a *producer*: a function that pushes its
+//! elements into a sink. `map`, `filter` and `flat_map` wrap the producer instead of running,
+//! so a chain of them runs as one pass over each partition with no vector in between — the
+//! fusion that Spark gets from pipelining narrow dependencies.
+//!
+//! Every DStream operator is a batch operator applied at each batch time, so the per-batch
+//! semantics live here once, and [`crate::DStream::transform`] gives user code the same API.
+
+mod shuffle;
+
+use std::sync::Arc;
+
+use crate::data::{Data, Key};
+use crate::exec::{guard, Executor};
+use crate::time::Time;
+
+/// One partition, not yet run: pushes every element into the sink it is given.
+pub(crate) type Part<T> = Box<dyn FnOnce(&mut dyn FnMut(T)) + Send>;
+
+/// The data of a stream for one batch time, split into partitions (Spark's RDD).
+///
+/// User code meets batches in [`DStream::transform`](crate::DStream::transform) and
+/// [`DStream::foreach_batch`](crate::DStream::foreach_batch). Transformations are lazy and
+/// fuse; actions (`collect`, `count`, `foreach_partition` …) run the partitions in parallel on
+/// the context's worker pool.
+///
+/// # Examples
+///
+/// ```
+/// use streamflow::testing;
+///
+/// let out = testing::run_batches(vec![vec![1, 2, 3, 4]], |s| {
+///     s.transform(|batch, _time| batch.filter(|x| x % 2 == 0).map(|x| x * 10))
+/// }, 1);
+/// assert_eq!(out, vec![vec![20, 40]]);
+/// ```
+pub struct Batch<T> {
+    parts: Vec<Part<T>>,
+    time: Time,
+    exec: Arc<Executor>,
+}
+
+impl<T: Data> Batch<T> {
+    /// A batch over materialized partitions.
+    pub(crate) fn from_partitions(partitions: Vec<Vec<T>>, time: Time, exec: Arc<Executor>) -> Self {
+        let parts = partitions
+            .into_iter()
+            .map(|p| Box::new(move |emit: &mut dyn FnMut(T)| p.into_iter().for_each(emit)) as Part<T>)
+            .collect();
+        Batch { parts, time, exec }
+    }
+
+    /// A batch holding `items` split into `num_partitions` nearly equal partitions.
+    pub(crate) fn from_vec(items: Vec<T>, num_partitions: usize, time: Time, exec: Arc<Executor>) -> Self {
+        Batch::from_partitions(split_evenly(items, num_partitions), time, exec)
+    }
+
+    /// The batch time this data belongs to.
+    pub fn time(&self) -> Time {
+        self.time
+    }
+
+    /// The number of partitions.
+    pub fn num_partitions(&self) -> usize {
+        self.parts.len()
+    }
+
+    /// A new batch at the same time, on the same worker pool, over `partitions`
+    /// (Spark's `sc.parallelize` inside `transform`).
+    ///
+    /// ```
+    /// use streamflow::testing;
+    /// let out = testing::run_batches(vec![vec![1]], |s| {
+    ///     s.transform(|batch, _| batch.with_partitions(vec![vec![7], vec![8, 9]]))
+    /// }, 1);
+    /// assert_eq!(out, vec![vec![7, 8, 9]]);
+    /// ```
+    pub fn with_partitions<U: Data>(&self, partitions: Vec<Vec<U>>) -> Batch<U> {
+        Batch::from_partitions(partitions, self.time, self.exec.clone())
+    }
+
+    pub(crate) fn executor(&self) -> &Arc<Executor> {
+        &self.exec
+    }
+
+    pub(crate) fn into_parts(self) -> Vec<Part<T>> {
+        self.parts
+    }
+
+    /// Wraps every partition's producer with `f`, which receives each element and a sink.
+    /// This is the one place where narrow transformations are built, so they all fuse alike.
+    fn push_through<U: Data>(self, f: impl Fn(T, &mut dyn FnMut(U)) + Send + Sync + 'static) -> Batch<U> {
+        let f = Arc::new(f);
+        let parts = self
+            .parts
+            .into_iter()
+            .map(|part| {
+                let f = f.clone();
+                Box::new(move |emit: &mut dyn FnMut(U)| part(&mut |t| f(t, emit))) as Part<U>
+            })
+            .collect();
+        Batch {
+            parts,
+            time: self.time,
+            exec: self.exec,
+        }
+    }
+
+    /// Applies `f` to every element.
+    ///
+    /// ```
+    /// # use streamflow::testing;
+    /// let out = testing::run_batches(vec![vec![1, 2]], |s| s.transform(|b, _| b.map(|x| x + 1)), 1);
+    /// assert_eq!(out, vec![vec![2, 3]]);
+    /// ```
+    pub fn map<U: Data>(self, f: impl Fn(T) -> U + Send + Sync + 'static) -> Batch<U> {
+        self.push_through(move |t, emit| emit(guard("map", || f(t))))
+    }
+
+    /// Keeps the elements for which `f` is true.
+    ///
+    /// ```
+    /// # use streamflow::testing;
+    /// let out = testing::run_batches(vec![vec![1, 2, 3]], |s| s.transform(|b, _| b.filter(|x| *x != 2)), 1);
+    /// assert_eq!(out, vec![vec![1, 3]]);
+    /// ```
+    pub fn filter(self, f: impl Fn(&T) -> bool + Send + Sync + 'static) -> Batch<T> {
+        self.push_through(move |t, emit| {
+            if guard("filter", || f(&t)) {
+                emit(t)
+            }
+        })
+    }
+
+    /// Replaces every element by the elements `f` returns for it.
+    ///
+    /// ```
+    /// # use streamflow::testing;
+    /// let out = testing::run_batches(vec![vec![2, 3]], |s| s.transform(|b, _| b.flat_map(|x| 0..x)), 1);
+    /// assert_eq!(out, vec![vec![0, 1, 0, 1, 2]]);
+    /// ```
+    pub fn flat_map<U: Data, I>(self, f: impl Fn(T) -> I + Send + Sync + 'static) -> Batch<U>
+    where
+        I: IntoIterator<Item = U>,
+    {
+        self.push_through(move |t, emit| {
+            for u in guard("flat_map", || f(t)) {
+                emit(u)
+            }
+        })
+    }
+
+    /// Replaces each partition by what `f` makes of all its elements at once.
+    ///
+    /// ```
+    /// # use streamflow::testing;
+    /// let out = testing::run_batches(vec![vec![1, 2, 3]], |s| {
+    ///     s.transform(|b, _| b.map_partitions(|it| std::iter::once(it.sum::<i32>())))
+    /// }, 1);
+    /// assert_eq!(out[0].iter().sum::<i32>(), 6);
+    /// ```
+    pub fn map_partitions<U: Data, I>(
+        self,
+        f: impl Fn(std::vec::IntoIter<T>) -> I + Send + Sync + 'static,
+    ) -> Batch<U>
+    where
+        I: IntoIterator<Item = U>,
+    {
+        let f = Arc::new(f);
+        let parts = self
+            .parts
+            .into_iter()
+            .map(|part| {
+                let f = f.clone();
+                Box::new(move |emit: &mut dyn FnMut(U)| {
+                    let items = drain(part);
+                    for u in guard("map_partitions", || f(items.into_iter())) {
+                        emit(u)
+                    }
+                }) as Part<U>
+            })
+            .collect();
+        Batch {
+            parts,
+            time: self.time,
+            exec: self.exec,
+        }
+    }
+
+    /// Turns each partition into one element: the vector of its elements.
+    ///
+    /// ```
+    /// # use streamflow::testing;
+    /// let out = testing::run_batches(vec![vec![1, 2, 3, 4]], |s| s.repartition(2).glom(), 1);
+    /// assert_eq!(out[0].len(), 2);
+    /// ```
+    pub fn glom(self) -> Batch<Vec<T>> {
+        let parts = self
+            .parts
+            .into_iter()
+            .map(|part| Box::new(move |emit: &mut dyn FnMut(Vec<T>)| emit(drain(part))) as Part<Vec<T>>)
+            .collect();
+        Batch {
+            parts,
+            time: self.time,
+            exec: self.exec,
+        }
+    }
+
+    /// The partitions of `self` followed by those of `other`.
+    pub fn union(mut self, other: Batch<T>) -> Batch<T> {
+        self.parts.extend(other.parts);
+        self
+    }
+
+    /// Redistributes the elements round-robin into exactly `num_partitions` partitions
+    /// (at least one).
+    pub fn repartition(self, num_partitions: usize) -> Batch<T> {
+        let n = num_partitions.max(1);
+        let exec = self.exec.clone();
+        let time = self.time;
+        let scattered: Vec<Vec<Vec<T>>> =
+            exec.run(self.parts.into_iter().enumerate().collect(), |(i, part)| {
+                let mut buckets: Vec<Vec<T>> = (0..n).map(|_| Vec::new()).collect();
+                let mut next = i % n;
+                part(&mut |t| {
+                    buckets[next].push(t);
+                    next = (next + 1) % n;
+                });
+                buckets
+            });
+        Batch::from_partitions(transpose(scattered, n), time, exec)
+    }
+
+    /// Runs the partitions and returns them as vectors (an action).
+    pub fn collect_partitions(self) -> Vec<Vec<T>> {
+        self.exec.clone().run(self.parts, drain)
+    }
+
+    /// Runs the partitions and returns every element, partition after partition (an action).
+    ///
+    /// ```
+    /// # use streamflow::testing;
+    /// use std::sync::{Arc, Mutex};
+    /// use streamflow::{testing::TestContext, Duration};
+    ///
+    /// let t = TestContext::new(Duration::seconds(1), 2)?;
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let sink = seen.clone();
+    /// t.input(vec![vec![3, 1, 2]])
+    ///     .foreach_batch(move |batch, _time| sink.lock().unwrap().extend(batch.collect()));
+    /// t.run(1)?;
+    /// let mut all = seen.lock().unwrap().clone();
+    /// all.sort();
+    /// assert_eq!(all, vec![1, 2, 3]);
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
+    pub fn collect(self) -> Vec<T> {
+        self.collect_partitions().into_iter().flatten().collect()
+    }
+
+    /// Counts the elements, in parallel (an action).
+    pub fn count(self) -> u64 {
+        self.exec
+            .clone()
+            .run(self.parts, |part| {
+                let mut n = 0_u64;
+                part(&mut |_| n += 1);
+                n
+            })
+            .into_iter()
+            .sum()
+    }
+
+    /// The first `n` elements in partition order (an action).
+    pub fn take(self, n: usize) -> Vec<T> {
+        let mut out = Vec::with_capacity(n.min(1024));
+        for part in self.parts {
+            if out.len() >= n {
+                break;
+            }
+            part(&mut |t| {
+                if out.len() < n {
+                    out.push(t)
+                }
+            });
+        }
+        out
+    }
+
+    /// Runs `f` once per partition, in parallel on the worker pool, with that partition's
+    /// elements — the place to open one connection per partition, never one per record.
+    pub fn foreach_partition(self, f: impl Fn(std::vec::IntoIter<T>) + Send + Sync) {
+        self.exec.clone().run(self.parts, |part| {
+            guard("foreach_partition", || f(drain(part).into_iter()))
+        });
+    }
+
+    /// Runs `f` on every element, in parallel (an action).
+    pub fn foreach(self, f: impl Fn(T) + Send + Sync) {
+        self.exec
+            .clone()
+            .run(self.parts, |part| part(&mut |t| guard("foreach", || f(t))));
+    }
+
+    /// Reduces all elements with `f`; `None` when the batch is empty (an action).
+    pub fn reduce_all(self, f: impl Fn(T, T) -> T + Send + Sync) -> Option<T> {
+        let partials = self.exec.clone().run(self.parts, |part| {
+            let mut acc: Option<T> = None;
+            part(&mut |t| {
+                acc = Some(match acc.take() {
+                    Some(a) => guard("reduce", || f(a, t)),
+                    None => t,
+                })
+            });
+            acc
+        });
+        partials
+            .into_iter()
+            .flatten()
+            .reduce(|a, b| guard("reduce", || f(a, b)))
+    }
+
+    /// A one-partition batch with the number of elements: `[0]` for an empty batch
+    /// (Spark's `DStream.count`).
+    pub fn count_batch(self) -> Batch<u64> {
+        let (time, exec) = (self.time, self.exec.clone());
+        let n = self.count();
+        Batch::from_partitions(vec![vec![n]], time, exec)
+    }
+
+    /// A batch with the reduction of all elements, or no element when empty
+    /// (Spark's `DStream.reduce`).
+    pub fn reduce(self, f: impl Fn(T, T) -> T + Send + Sync) -> Batch<T> {
+        let (time, exec) = (self.time, self.exec.clone());
+        let reduced = self.reduce_all(f);
+        Batch::from_partitions(vec![reduced.into_iter().collect()], time, exec)
+    }
+}
+
+impl<T: Key> Batch<T> {
+    /// Each distinct element with how often it occurs (Spark's `countByValue`).
+    pub fn count_by_value(self) -> Batch<(T, u64)> {
+        let n = self.exec.parallelism();
+        self.map(|t| (t, 1_u64)).reduce_by_key_into(|a, b| a + b, n)
+    }
+}
+
+/// Runs a producer into a vector.
+pub(crate) fn drain<T>(part: Part<T>) -> Vec<T> {
+    let mut out = Vec::new();
+    part(&mut |t| out.push(t));
+    out
+}
+
+/// `items` split into `n` (at least one) nearly equal consecutive partitions.
+pub(crate) fn split_evenly<T>(mut items: Vec<T>, n: usize) -> Vec<Vec<T>> {
+    let n = n.max(1);
+    let len = items.len();
+    let mut parts = Vec::with_capacity(n);
+    for i in (0..n).rev() {
+        let start = len * i / n;
+        parts.push(items.split_off(start));
+    }
+    parts.reverse();
+    parts
+}
+
+/// Regroups `rows[mapper][reducer]` into `[reducer]` partitions, concatenating mappers in order.
+pub(crate) fn transpose<T>(rows: Vec<Vec<Vec<T>>>, n: usize) -> Vec<Vec<T>> {
+    let mut out: Vec<Vec<T>> = (0..n).map(|_| Vec::new()).collect();
+    for row in rows {
+        for (r, bucket) in row.into_iter().enumerate() {
+            if out[r].is_empty() {
+                out[r] = bucket;
+            } else {
+                out[r].extend(bucket);
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_evenly_keeps_order_and_count() {
+        let parts = split_evenly((0..10).collect::<Vec<_>>(), 3);
+        assert_eq!(parts, vec![vec![0, 1, 2], vec![3, 4, 5], vec![6, 7, 8, 9]]);
+        assert_eq!(
+            split_evenly(Vec::<i32>::new(), 2),
+            vec![Vec::<i32>::new(), vec![]]
+        );
+    }
+}

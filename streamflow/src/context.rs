@@ -1,0 +1,632 @@
+//! [`StreamingContext`]: settings, the operator graph, and the lifecycle of a DStream job.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+
+use crate::error::{Error, Result};
+use crate::exec::Executor;
+use crate::graph::Graph;
+use crate::metrics::{BatchInfo, Metrics, ReceiverStatus, StreamingListener};
+use crate::source::SourceControl;
+use crate::time::{Clock, Duration, IntoDuration, SystemClock, Time};
+
+/// Where a context is in its life (Spark's `StreamingContextState`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ContextState {
+    /// Built, not started: operators may be added.
+    Initialized,
+    /// Started: batches are running.
+    Active,
+    /// Stopped, by `stop()` or by a failure; cannot be started again.
+    Stopped,
+}
+
+/// Builds a [`StreamingContext`]: batch interval, parallelism, clock, checkpoint directory.
+///
+/// # Examples
+///
+/// ```
+/// use streamflow::{Duration, ManualClock, StreamingContext};
+///
+/// let ssc = StreamingContext::builder()
+///     .batch_duration(Duration::seconds(1))
+///     .master("local[2]")?
+///     .clock(ManualClock::new(0))
+///     .app_name("demo")
+///     .build()?;
+/// assert_eq!(ssc.parallelism(), 2);
+/// # Ok::<(), streamflow::Error>(())
+/// ```
+#[must_use = "a builder does nothing until .build() is called"]
+pub struct ContextBuilder {
+    batch: Option<Duration>,
+    parallelism: usize,
+    app_name: String,
+    clock: Arc<dyn Clock>,
+    checkpoint: Option<PathBuf>,
+}
+
+impl ContextBuilder {
+    /// The batch interval (Spark's `batchDuration`). Required, and not zero.
+    pub fn batch_duration(mut self, batch: Duration) -> Self {
+        self.batch = Some(batch);
+        self
+    }
+
+    /// The number of worker threads and of partitions of shuffles (default 2).
+    pub fn parallelism(mut self, parallelism: usize) -> Self {
+        self.parallelism = parallelism;
+        self
+    }
+
+    /// Sets the parallelism from a Spark master URL: `local`, `local[N]` or `local[*]`.
+    pub fn master(mut self, master: &str) -> Result<Self> {
+        self.parallelism = parse_master(master)?;
+        Ok(self)
+    }
+
+    /// The job's name, used in thread names, logs and `explain()`.
+    pub fn app_name(mut self, name: impl Into<String>) -> Self {
+        self.app_name = name.into();
+        self
+    }
+
+    /// The clock; a [`ManualClock`](crate::ManualClock) for tests. Default: the system clock.
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// The checkpoint directory (also settable later with [`StreamingContext::checkpoint`]).
+    pub fn checkpoint(mut self, dir: impl AsRef<Path>) -> Self {
+        self.checkpoint = Some(dir.as_ref().to_path_buf());
+        self
+    }
+
+    /// Checks the settings and builds the context (not started).
+    pub fn build(self) -> Result<StreamingContext> {
+        let batch = self.batch.ok_or_else(|| {
+            Error::InvalidConfig(
+                "the batch interval is not set: call .batch_duration(Duration::seconds(1))".into(),
+            )
+        })?;
+        if batch.is_zero() {
+            return Err(Error::InvalidConfig(
+                "the batch interval must be greater than zero (e.g. Duration::seconds(1))".into(),
+            ));
+        }
+        if self.parallelism == 0 {
+            return Err(Error::InvalidConfig(
+                "parallelism must be at least 1 (local[1]); local[2] or more to receive and process at once"
+                    .into(),
+            ));
+        }
+        let exec = Arc::new(Executor::new(self.parallelism, &self.app_name)?);
+        Ok(StreamingContext {
+            inner: Arc::new(ContextInner {
+                batch,
+                app_name: self.app_name,
+                clock: self.clock,
+                exec,
+                graph: Mutex::new(Graph::new(batch)),
+                controls: Mutex::new(Vec::new()),
+                checkpoint: Mutex::new(self.checkpoint),
+                lifecycle: Mutex::new(Lifecycle {
+                    state: ContextState::Initialized,
+                    error: None,
+                    stop_requested: None,
+                }),
+                lifecycle_changed: Condvar::new(),
+                scheduler: Mutex::new(None),
+                metrics: Arc::default(),
+            }),
+        })
+    }
+}
+
+fn parse_master(master: &str) -> Result<usize> {
+    let bad = || {
+        Error::InvalidConfig(format!(
+            "unsupported master \"{master}\": use local, local[N] with N >= 1, or local[*]"
+        ))
+    };
+    match master.trim() {
+        "local" => Ok(1),
+        "local[*]" => Ok(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)),
+        other => {
+            let n = other
+                .strip_prefix("local[")
+                .and_then(|rest| rest.strip_suffix(']'))
+                .ok_or_else(bad)?
+                .parse::<usize>()
+                .map_err(|_| bad())?;
+            if n == 0 {
+                Err(bad())
+            } else {
+                Ok(n)
+            }
+        }
+    }
+}
+
+pub(crate) struct Lifecycle {
+    pub(crate) state: ContextState,
+    pub(crate) error: Option<Error>,
+    /// `Some(graceful)` once a stop was asked for.
+    pub(crate) stop_requested: Option<bool>,
+}
+
+pub(crate) struct ContextInner {
+    pub(crate) batch: Duration,
+    pub(crate) app_name: String,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) exec: Arc<Executor>,
+    pub(crate) graph: Mutex<Graph>,
+    pub(crate) controls: Mutex<Vec<Arc<dyn SourceControl>>>,
+    checkpoint: Mutex<Option<PathBuf>>,
+    pub(crate) lifecycle: Mutex<Lifecycle>,
+    pub(crate) lifecycle_changed: Condvar,
+    scheduler: Mutex<Option<JoinHandle<()>>>,
+    pub(crate) metrics: Arc<Metrics>,
+}
+
+impl ContextInner {
+    pub(crate) fn lock_lifecycle(&self) -> MutexGuard<'_, Lifecycle> {
+        self.lifecycle.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn lock_graph(&self) -> MutexGuard<'_, Graph> {
+        self.graph.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records a failure, stops the job and wakes everyone waiting for termination.
+    pub(crate) fn fail(&self, error: Error) {
+        log::error!("{}: {error}", self.app_name);
+        let mut life = self.lock_lifecycle();
+        if life.error.is_none() {
+            life.error = Some(error);
+        }
+        life.stop_requested.get_or_insert(false);
+        drop(life);
+        self.lifecycle_changed.notify_all();
+        self.clock.notify_all();
+    }
+}
+
+/// The entry point of a DStream job (Spark's `StreamingContext`): it owns the batch interval,
+/// the worker pool (`local[N]`), the clock, the graph of streams, and the job's lifecycle.
+///
+/// Build the graph with the source methods (`socket_text_stream`, `queue_stream` …) and the
+/// [`DStream`](crate::DStream) operators, register at least one output operation, then
+/// [`start`](Self::start) and [`await_termination`](Self::await_termination). A context is
+/// cheap to clone; clones share everything.
+///
+/// # Examples
+///
+/// ```
+/// use streamflow::{Duration, ManualClock, StreamingContext, ContextState};
+///
+/// let clock = ManualClock::new(0);
+/// let ssc = StreamingContext::builder()
+///     .batch_duration(Duration::seconds(1))
+///     .clock(clock.clone())
+///     .build()?;
+/// let queue = streamflow::StreamQueue::new();
+/// queue.push(vec!["a b", "a"]);
+/// ssc.queue_stream(queue, true, None)
+///     .flat_map(|line| line.split(' ').map(str::to_owned).collect::<Vec<_>>())
+///     .map(|w| (w, 1))
+///     .reduce_by_key(|a, b| a + b)
+///     .print();
+/// ssc.start()?;
+/// clock.advance(Duration::seconds(1));
+/// ssc.await_batch(streamflow::Time::from_millis(1_000))?;
+/// ssc.stop(true)?;
+/// assert_eq!(ssc.state(), ContextState::Stopped);
+/// # Ok::<(), streamflow::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct StreamingContext {
+    pub(crate) inner: Arc<ContextInner>,
+}
+
+impl std::fmt::Debug for StreamingContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamingContext")
+            .field("app_name", &self.inner.app_name)
+            .field("batch", &self.inner.batch)
+            .field("parallelism", &self.inner.exec.parallelism())
+            .field("state", &self.state())
+            .finish()
+    }
+}
+
+impl StreamingContext {
+    /// A builder with parallelism 2 (`local[2]`), the system clock and no checkpoint directory.
+    pub fn builder() -> ContextBuilder {
+        ContextBuilder {
+            batch: None,
+            parallelism: 2,
+            app_name: "streamflow".into(),
+            clock: Arc::new(SystemClock),
+            checkpoint: None,
+        }
+    }
+
+    /// A context with the given batch interval and parallelism, on the system clock
+    /// (Spark's `new StreamingContext(conf, Seconds(1))` with `local[N]`).
+    ///
+    /// ```
+    /// use streamflow::{Duration, StreamingContext};
+    /// let ssc = StreamingContext::new(Duration::seconds(1), 2)?;
+    /// assert_eq!(ssc.batch_duration(), Duration::seconds(1));
+    /// assert!(StreamingContext::new(Duration::seconds(1), 0).is_err());
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
+    pub fn new(batch: Duration, parallelism: usize) -> Result<Self> {
+        Self::builder()
+            .batch_duration(batch)
+            .parallelism(parallelism)
+            .build()
+    }
+
+    /// The batch interval.
+    pub fn batch_duration(&self) -> Duration {
+        self.inner.batch
+    }
+
+    /// The number of worker threads (and default number of shuffle partitions).
+    pub fn parallelism(&self) -> usize {
+        self.inner.exec.parallelism()
+    }
+
+    /// The job's name.
+    pub fn app_name(&self) -> &str {
+        &self.inner.app_name
+    }
+
+    /// The clock the scheduler follows.
+    pub fn clock(&self) -> Arc<dyn Clock> {
+        self.inner.clock.clone()
+    }
+
+    /// Sets the checkpoint directory, which stateful operators require. The directory is
+    /// created if it does not exist.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// let ssc = streamflow::StreamingContext::new(streamflow::Duration::seconds(1), 2)?;
+    /// ssc.checkpoint(dir.path().join("ckpt"))?;
+    /// assert!(ssc.checkpoint_dir().is_some());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn checkpoint(&self, dir: impl AsRef<Path>) -> Result<()> {
+        let dir = dir.as_ref();
+        std::fs::create_dir_all(dir).map_err(|e| Error::Directory {
+            path: dir.to_path_buf(),
+            reason: format!("cannot create the checkpoint directory: {e}"),
+        })?;
+        *self.inner.checkpoint.lock().unwrap_or_else(|e| e.into_inner()) = Some(dir.to_path_buf());
+        Ok(())
+    }
+
+    /// The checkpoint directory, if set.
+    pub fn checkpoint_dir(&self) -> Option<PathBuf> {
+        self.inner
+            .checkpoint
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Keeps every stream's batches for at least `duration` (Spark's `remember`), e.g. so that
+    /// `foreach_batch` code can look at older data. Errors name a bad duration.
+    pub fn remember(&self, duration: impl IntoDuration) -> Result<()> {
+        let duration = duration.into_duration()?;
+        self.ensure_initialized("remember")?;
+        let graph = self.inner.lock_graph();
+        graph.remember_all(duration);
+        Ok(())
+    }
+
+    /// Where the context is in its life.
+    pub fn state(&self) -> ContextState {
+        self.inner.lock_lifecycle().state
+    }
+
+    /// The fused stages of the graph, one line per stage.
+    ///
+    /// ```
+    /// use streamflow::{Duration, StreamingContext, StreamQueue};
+    /// let ssc = StreamingContext::new(Duration::seconds(1), 2)?;
+    /// ssc.queue_stream(StreamQueue::<String>::new(), true, None)
+    ///     .map(|l| l.to_uppercase())
+    ///     .filter(|l| !l.is_empty())
+    ///     .print();
+    /// let plan = ssc.explain();
+    /// assert!(plan.contains("stage 1: queue_stream -> map -> filter -> print (output)"), "{plan}");
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
+    pub fn explain(&self) -> String {
+        let header = format!(
+            "== {} (batch {} ms, local[{}]) ==",
+            self.inner.app_name,
+            self.inner.batch.millis(),
+            self.parallelism()
+        );
+        crate::graph::explain(&self.inner.lock_graph(), &header)
+    }
+
+    /// Fails with a clear error unless operators may still be added.
+    pub(crate) fn ensure_initialized(&self, what: &str) -> Result<()> {
+        match self.state() {
+            ContextState::Initialized => Ok(()),
+            ContextState::Active => Err(Error::illegal_state(format!(
+                "cannot add `{what}`: adding new inputs, transformations and output operations after starting a context is not supported; build the whole graph before start()"
+            ))),
+            ContextState::Stopped => Err(Error::illegal_state(format!(
+                "cannot add `{what}`: the context has already been stopped"
+            ))),
+        }
+    }
+
+    /// Records a mistake made while building the graph; `start()` reports it (or, after start,
+    /// the job fails with it so that it is not lost).
+    pub(crate) fn defer_error(&self, message: String) {
+        if self.state() == ContextState::Initialized {
+            self.inner.lock_graph().errors.push(message);
+        } else {
+            self.inner.fail(Error::illegal_state(message));
+        }
+    }
+
+    pub(crate) fn register_control(&self, control: Arc<dyn SourceControl>) {
+        self.inner
+            .controls
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(control);
+    }
+
+    /// Starts the job: validates the graph, starts the sources and the scheduler.
+    ///
+    /// Errors: no output operation; mistakes recorded while building (bad durations, window
+    /// geometry); a stateful operator without checkpoint directory; a source that cannot start
+    /// (e.g. a missing directory); starting a stopped context. Starting an active context does
+    /// nothing.
+    pub fn start(&self) -> Result<()> {
+        match self.state() {
+            ContextState::Active => {
+                log::warn!("{}: start() called on a context that is already active", self.inner.app_name);
+                return Ok(());
+            }
+            ContextState::Stopped => {
+                return Err(Error::illegal_state(
+                    "the context has already been stopped and cannot be started again: build a new StreamingContext",
+                ))
+            }
+            ContextState::Initialized => {}
+        }
+        let has_checkpoint = self.checkpoint_dir().is_some();
+        self.inner.lock_graph().validate(has_checkpoint)?;
+        let controls = self
+            .inner
+            .controls
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        for (i, control) in controls.iter().enumerate() {
+            if let Err(e) = control.start() {
+                for started in &controls[..i] {
+                    started.stop();
+                }
+                return Err(e);
+            }
+        }
+        let now = self.inner.clock.now();
+        let batch = self.inner.batch.millis() as i64;
+        // Like Spark's RecurringTimer: the first batch is at the next multiple of the interval.
+        let first = Time::from_millis((now.millis().div_euclid(batch) + 1) * batch);
+        let zero = first - self.inner.batch;
+        self.inner.lock_graph().clock.set_zero(zero);
+        self.inner.lock_lifecycle().state = ContextState::Active;
+        let inner = self.inner.clone();
+        let handle = std::thread::Builder::new()
+            .name(format!("{}-scheduler", self.inner.app_name))
+            .spawn(move || crate::exec::scheduler::run(inner, first))
+            .map_err(|e| Error::io("cannot start the scheduler thread", e))?;
+        *self.inner.scheduler.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle);
+        self.inner.metrics.started(zero);
+        log::info!("{}: started, first batch at {first}", self.inner.app_name);
+        Ok(())
+    }
+
+    /// Stops the job. With `graceful`, first stops receiving and processes every record already
+    /// received; otherwise stops after the batch that is running. Returns once stopped.
+    /// Stopping a stopped context does nothing; an error from user code is returned by
+    /// [`await_termination`](Self::await_termination), not here.
+    pub fn stop(&self, graceful: bool) -> Result<()> {
+        {
+            let mut life = self.inner.lock_lifecycle();
+            match life.state {
+                ContextState::Stopped => return Ok(()),
+                ContextState::Initialized => {
+                    life.state = ContextState::Stopped;
+                    drop(life);
+                    self.inner.lifecycle_changed.notify_all();
+                    return Ok(());
+                }
+                ContextState::Active => {
+                    life.stop_requested = Some(life.stop_requested.unwrap_or(graceful) && graceful);
+                }
+            }
+        }
+        self.inner.clock.notify_all();
+        let handle = self
+            .inner
+            .scheduler
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(handle) = handle {
+            if handle.thread().id() == std::thread::current().id() {
+                // stop() from inside an output operation: the scheduler ends after this batch.
+                return Ok(());
+            }
+            let _ = handle.join();
+        }
+        self.finish_stop();
+        Ok(())
+    }
+
+    /// Marks the context stopped once the scheduler is done (idempotent).
+    pub(crate) fn finish_stop(&self) {
+        for control in self
+            .inner
+            .controls
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
+            control.stop();
+        }
+        let mut life = self.inner.lock_lifecycle();
+        if life.state != ContextState::Stopped {
+            life.state = ContextState::Stopped;
+            drop(life);
+            self.inner.metrics.stopped();
+            log::info!("{}: stopped", self.inner.app_name);
+        }
+        self.inner.lifecycle_changed.notify_all();
+    }
+
+    /// Blocks until the context stops; returns the error that stopped it, if any.
+    pub fn await_termination(&self) -> Result<()> {
+        let mut life = self.inner.lock_lifecycle();
+        while life.state != ContextState::Stopped {
+            life = self
+                .inner
+                .lifecycle_changed
+                .wait(life)
+                .unwrap_or_else(|e| e.into_inner());
+        }
+        Self::take_error(&mut life)
+    }
+
+    /// Like [`await_termination`](Self::await_termination), giving up after `timeout`:
+    /// `Ok(true)` if the context stopped, `Ok(false)` on timeout.
+    pub fn await_termination_or_timeout(&self, timeout: impl IntoDuration) -> Result<bool> {
+        let deadline = std::time::Instant::now() + timeout.into_duration()?.to_std();
+        let mut life = self.inner.lock_lifecycle();
+        while life.state != ContextState::Stopped {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return Ok(false);
+            }
+            life = self
+                .inner
+                .lifecycle_changed
+                .wait_timeout(life, left)
+                .map(|(guard, _)| guard)
+                .unwrap_or_else(|e| e.into_inner().0);
+        }
+        Self::take_error(&mut life).map(|()| true)
+    }
+
+    fn take_error(life: &mut Lifecycle) -> Result<()> {
+        match &life.error {
+            None => Ok(()),
+            // Keep the error for later callers; hand out an equivalent one.
+            Some(e) => Err(clone_error(e)),
+        }
+    }
+
+    /// Blocks until the batch at `time` has run (or the context stopped), without sleeping:
+    /// tests advance a [`ManualClock`](crate::ManualClock) and then wait here.
+    ///
+    /// Returns the error that stopped the job, if it stopped with one.
+    pub fn await_batch(&self, time: Time) -> Result<()> {
+        self.inner
+            .metrics
+            .await_batch(time, || self.state() == ContextState::Stopped);
+        let mut life = self.inner.lock_lifecycle();
+        Self::take_error(&mut life)
+    }
+
+    /// Blocks until the receivers together have stored at least `records` records or
+    /// `timeout` passed; returns whether they did. For tests that feed a socket and must know
+    /// the data arrived before they advance the manual clock.
+    pub fn await_records_received(&self, records: u64, timeout: std::time::Duration) -> bool {
+        self.inner.metrics.await_received(records, timeout)
+    }
+
+    /// Adds a listener that hears about batches and receivers.
+    pub fn add_streaming_listener(&self, listener: Arc<dyn StreamingListener>) {
+        self.inner.metrics.add_listener(listener);
+    }
+
+    /// The most recent completed batches (up to 1000), oldest first.
+    pub fn recent_batches(&self) -> Vec<BatchInfo> {
+        self.inner.metrics.recent()
+    }
+
+    /// The status of every receiver (connected, records, errors, last error …).
+    pub fn receiver_statuses(&self) -> Vec<ReceiverStatus> {
+        self.inner
+            .controls
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter_map(|c| c.status())
+            .collect()
+    }
+}
+
+/// `Error` holds an `io::Error`, which is not `Clone`; rebuild an equivalent.
+fn clone_error(e: &Error) -> Error {
+    match e {
+        Error::UserCode {
+            operator,
+            time,
+            message,
+        } => Error::UserCode {
+            operator: operator.clone(),
+            time: *time,
+            message: message.clone(),
+        },
+        Error::Source { source_name, message } => Error::Source {
+            source_name: source_name.clone(),
+            message: message.clone(),
+        },
+        Error::InvalidConfig(m) => Error::InvalidConfig(m.clone()),
+        Error::InvalidDuration(m) => Error::InvalidDuration(m.clone()),
+        Error::InvalidGraph(m) => Error::InvalidGraph(m.clone()),
+        Error::IllegalState(m) => Error::IllegalState(m.clone()),
+        Error::NoOutputOperations => Error::NoOutputOperations,
+        Error::Directory { path, reason } => Error::Directory {
+            path: path.clone(),
+            reason: reason.clone(),
+        },
+        Error::Io { context, source } => Error::Io {
+            context: context.clone(),
+            source: std::io::Error::new(source.kind(), source.to_string()),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_master;
+
+    #[test]
+    fn master_urls() {
+        assert_eq!(parse_master("local").ok(), Some(1));
+        assert_eq!(parse_master("local[4]").ok(), Some(4));
+        assert!(parse_master("local[*]").is_ok_and(|n| n >= 1));
+        for bad in ["local[0]", "local[x]", "yarn", "local[2"] {
+            let err = parse_master(bad).unwrap_err().to_string();
+            assert!(err.contains("unsupported master"), "{err}");
+        }
+    }
+}

@@ -1,0 +1,397 @@
+//! [`DStream`]: a typed stream of batches (Spark's `DStream`), and its per-batch operators.
+//!
+//! Each operator adds a node to the context's graph and returns the new stream; nothing runs
+//! until the context starts. Operators take `&self`, so a stream can feed several others
+//! (`let` bindings for fan-out). Keyed operators are in [`pair`](self) and need elements that
+//! are `(key, value)` tuples.
+
+mod pair;
+
+use std::sync::Arc;
+
+use crate::batch::Batch;
+use crate::data::{Data, Key};
+use crate::error::Result;
+use crate::graph::{Node, NodeKind, NodeSpec};
+use crate::time::{Duration, Time};
+use crate::StreamingContext;
+
+/// A stream of batches of `T` (Spark's `DStream[T]`).
+///
+/// # Examples
+///
+/// ```
+/// use streamflow::testing;
+///
+/// let out = testing::run_batches(
+///     vec![vec!["a b", "a"], vec![], vec!["b"]],
+///     |lines| {
+///         lines
+///             .flat_map(|l| l.split(' ').map(str::to_owned).collect::<Vec<_>>())
+///             .map(|w| (w, 1))
+///             .reduce_by_key(|a, b| a + b)
+///     },
+///     3,
+/// );
+/// assert_eq!(testing::sorted(&out[0]), [("a".to_string(), 2), ("b".to_string(), 1)]);
+/// assert!(out[1].is_empty());
+/// assert_eq!(out[2], [("b".to_string(), 1)]);
+/// ```
+pub struct DStream<T> {
+    pub(crate) ssc: StreamingContext,
+    pub(crate) node: Arc<Node<T>>,
+}
+
+impl<T> Clone for DStream<T> {
+    fn clone(&self) -> Self {
+        DStream {
+            ssc: self.ssc.clone(),
+            node: self.node.clone(),
+        }
+    }
+}
+
+impl<T: Data> DStream<T> {
+    pub(crate) fn new(ssc: StreamingContext, node: Arc<Node<T>>) -> Self {
+        DStream { ssc, node }
+    }
+
+    /// The context this stream belongs to.
+    pub fn context(&self) -> &StreamingContext {
+        &self.ssc
+    }
+
+    /// How often this stream produces a batch: the batch interval, or a window's slide.
+    pub fn slide_duration(&self) -> Duration {
+        self.node.meta.slide
+    }
+
+    /// The batch of this stream at `time`, computing it if needed — for operators that read
+    /// other batches than the current one (windows).
+    #[allow(dead_code, reason = "windows and state (next step) read past batches")]
+    pub(crate) fn batch_at(&self, time: Time) -> Result<Option<Batch<T>>> {
+        self.node.get_or_compute(time)
+    }
+
+    /// Adds a node computed from this stream's batch by `f`, with this stream's slide.
+    pub(crate) fn derive<U: Data>(
+        &self,
+        name: &str,
+        kind: NodeKind,
+        f: impl Fn(Batch<T>, Time) -> Batch<U> + Send + Sync + 'static,
+    ) -> DStream<U> {
+        let parent = self.node.clone();
+        self.add_node(
+            name,
+            kind,
+            vec![self.node.meta.clone()],
+            self.slide_duration(),
+            move |time| Ok(parent.get_or_compute(time)?.map(|batch| f(batch, time))),
+        )
+    }
+
+    /// Adds a node with the given parents, slide and compute function. An operator added after
+    /// start is reported (and fails the running job) instead of silently doing nothing.
+    pub(crate) fn add_node<U: Data>(
+        &self,
+        name: &str,
+        kind: NodeKind,
+        parents: Vec<Arc<crate::graph::NodeMeta>>,
+        slide: Duration,
+        compute: impl Fn(Time) -> Result<Option<Batch<U>>> + Send + Sync + 'static,
+    ) -> DStream<U> {
+        if let Err(e) = self.ssc.ensure_initialized(name) {
+            self.ssc.defer_error(e.to_string());
+        }
+        let spec = NodeSpec {
+            name: name.to_string(),
+            kind,
+            parents,
+            slide,
+        };
+        let node = self
+            .ssc
+            .inner
+            .lock_graph()
+            .add_node(spec, self.ssc.inner.exec.clone(), compute);
+        DStream::new(self.ssc.clone(), node)
+    }
+
+    /// Adds a node combining this stream's batch with `other`'s at each time.
+    pub(crate) fn derive_with<U: Data, V: Data>(
+        &self,
+        other: &DStream<U>,
+        name: &str,
+        kind: NodeKind,
+        f: impl Fn(Batch<T>, Batch<U>, Time) -> Batch<V> + Send + Sync + 'static,
+    ) -> DStream<V> {
+        self.check_same_slide(name, &[other.slide_duration()]);
+        let (left, right) = (self.node.clone(), other.node.clone());
+        let parents = vec![self.node.meta.clone(), other.node.meta.clone()];
+        self.add_node(name, kind, parents, self.slide_duration(), move |time| {
+            match (left.get_or_compute(time)?, right.get_or_compute(time)?) {
+                (Some(l), Some(r)) => Ok(Some(f(l, r, time))),
+                _ => Ok(None),
+            }
+        })
+    }
+
+    fn check_same_slide(&self, name: &str, others: &[Duration]) {
+        if let Some(bad) = others.iter().find(|d| **d != self.slide_duration()) {
+            self.ssc.defer_error(format!(
+                "`{name}` combines streams with different slide durations ({} and {}): window them to the same slide first",
+                self.slide_duration(),
+                bad
+            ));
+        }
+    }
+
+    /// Applies `f` to every element (Spark's `map`).
+    ///
+    /// ```
+    /// # use streamflow::testing::run_batches;
+    /// assert_eq!(run_batches(vec![vec![1, 2]], |s| s.map(|x| x * 2), 1), vec![vec![2, 4]]);
+    /// ```
+    pub fn map<U: Data>(&self, f: impl Fn(T) -> U + Send + Sync + 'static) -> DStream<U> {
+        let f = Arc::new(f);
+        self.derive("map", NodeKind::Stateless, move |b, _| {
+            let f = f.clone();
+            b.map(move |t| f(t))
+        })
+    }
+
+    /// Replaces every element by the elements `f` returns for it (Spark's `flatMap`).
+    ///
+    /// ```
+    /// # use streamflow::testing::run_batches;
+    /// let out = run_batches(vec![vec!["a b"]], |s| s.flat_map(|l| l.split(' ').map(str::to_owned).collect::<Vec<_>>()), 1);
+    /// assert_eq!(out, vec![vec!["a".to_string(), "b".to_string()]]);
+    /// ```
+    pub fn flat_map<U: Data, I>(&self, f: impl Fn(T) -> I + Send + Sync + 'static) -> DStream<U>
+    where
+        I: IntoIterator<Item = U>,
+    {
+        let f = Arc::new(f);
+        self.derive("flat_map", NodeKind::Stateless, move |b, _| {
+            let f = f.clone();
+            b.flat_map(move |t| f(t))
+        })
+    }
+
+    /// Keeps the elements for which `f` is true (Spark's `filter`).
+    ///
+    /// ```
+    /// # use streamflow::testing::run_batches;
+    /// assert_eq!(run_batches(vec![vec![1, 2, 3]], |s| s.filter(|x| x % 2 == 1), 1), vec![vec![1, 3]]);
+    /// ```
+    pub fn filter(&self, f: impl Fn(&T) -> bool + Send + Sync + 'static) -> DStream<T> {
+        let f = Arc::new(f);
+        self.derive("filter", NodeKind::Stateless, move |b, _| {
+            let f = f.clone();
+            b.filter(move |t| f(t))
+        })
+    }
+
+    /// Replaces each partition by what `f` makes of all its elements (Spark's `mapPartitions`):
+    /// the place for per-partition set-up such as opening a connection.
+    ///
+    /// ```
+    /// # use streamflow::testing::run_batches;
+    /// let out = run_batches(vec![vec![1, 2, 3]], |s| s.repartition(1).map_partitions(|it| vec![it.sum::<i32>()]), 1);
+    /// assert_eq!(out, vec![vec![6]]);
+    /// ```
+    pub fn map_partitions<U: Data, I>(
+        &self,
+        f: impl Fn(std::vec::IntoIter<T>) -> I + Send + Sync + 'static,
+    ) -> DStream<U>
+    where
+        I: IntoIterator<Item = U>,
+    {
+        let f = Arc::new(f);
+        self.derive("map_partitions", NodeKind::Stateless, move |b, _| {
+            let f = f.clone();
+            b.map_partitions(move |it| f(it))
+        })
+    }
+
+    /// Turns each partition into one element holding all of its elements (Spark's `glom`).
+    ///
+    /// ```
+    /// # use streamflow::testing::run_batches;
+    /// let out = run_batches(vec![vec![1, 2, 3, 4]], |s| s.repartition(2).glom().map(|p| p.len()), 1);
+    /// assert_eq!(out, vec![vec![2, 2]]);
+    /// ```
+    pub fn glom(&self) -> DStream<Vec<T>> {
+        self.derive("glom", NodeKind::Stateless, |b, _| b.glom())
+    }
+
+    /// Redistributes each batch into exactly `num_partitions` partitions (Spark's
+    /// `repartition`): more parallelism for a costly next step.
+    ///
+    /// ```
+    /// # use streamflow::testing::run_batches;
+    /// let out = run_batches(vec![(0..10).collect()], |s| s.repartition(3).glom().map(|p| p.len()), 1);
+    /// assert_eq!(out[0].len(), 3);
+    /// assert_eq!(out[0].iter().sum::<usize>(), 10);
+    /// ```
+    pub fn repartition(&self, num_partitions: usize) -> DStream<T> {
+        if num_partitions == 0 {
+            self.ssc
+                .defer_error("`repartition` needs at least one partition, got 0".into());
+        }
+        self.derive("repartition", NodeKind::Shuffle, move |b, _| {
+            b.repartition(num_partitions)
+        })
+    }
+
+    /// The elements of this stream and of `other`, batch by batch (Spark's `union`).
+    ///
+    /// ```
+    /// # use streamflow::testing::run_batches2;
+    /// let out = run_batches2(vec![vec![1]], vec![vec![2]], |a, b| a.union(&b), 1);
+    /// assert_eq!(out, vec![vec![1, 2]]);
+    /// ```
+    pub fn union(&self, other: &DStream<T>) -> DStream<T> {
+        self.derive_with(other, "union", NodeKind::Stateless, |a, b, _| a.union(b))
+    }
+
+    /// A one-element stream: the number of elements of each batch, 0 for an empty batch
+    /// (Spark's `count`).
+    ///
+    /// ```
+    /// # use streamflow::testing::run_batches;
+    /// assert_eq!(run_batches(vec![vec![7, 8], vec![]], |s| s.count(), 2), vec![vec![2], vec![0]]);
+    /// ```
+    pub fn count(&self) -> DStream<u64> {
+        self.derive("count", NodeKind::Shuffle, |b, _| b.count_batch())
+    }
+
+    /// A stream with the reduction of each batch by `f`; nothing for an empty batch
+    /// (Spark's `reduce`).
+    ///
+    /// ```
+    /// # use streamflow::testing::run_batches;
+    /// assert_eq!(run_batches(vec![vec![1, 2, 3], vec![]], |s| s.reduce(|a, b| a + b), 2), vec![vec![6], vec![]]);
+    /// ```
+    pub fn reduce(&self, f: impl Fn(T, T) -> T + Send + Sync + 'static) -> DStream<T> {
+        let f = Arc::new(f);
+        self.derive("reduce", NodeKind::Shuffle, move |b, _| b.reduce(|x, y| f(x, y)))
+    }
+
+    /// Each distinct element of a batch with its number of occurrences (Spark's
+    /// `countByValue`).
+    ///
+    /// ```
+    /// # use streamflow::testing::{run_batches, sorted};
+    /// let out = run_batches(vec![vec!["a", "b", "a"]], |s| s.count_by_value(), 1);
+    /// assert_eq!(sorted(&out[0]), [("a", 2), ("b", 1)]);
+    /// ```
+    pub fn count_by_value(&self) -> DStream<(T, u64)>
+    where
+        T: Key,
+    {
+        self.derive("count_by_value", NodeKind::Shuffle, |b, _| b.count_by_value())
+    }
+
+    /// Any batch-to-batch function, with the batch time (Spark's `transform`): the way to use
+    /// every [`Batch`] operation, e.g. a join with a static dataset.
+    ///
+    /// ```
+    /// # use streamflow::testing::run_batches;
+    /// let out = run_batches(vec![vec![1, 2]], |s| s.transform(|b, t| b.map(move |x| x + t.millis())), 1);
+    /// assert_eq!(out, vec![vec![1001, 1002]]);
+    /// ```
+    pub fn transform<U: Data>(
+        &self,
+        f: impl Fn(Batch<T>, Time) -> Batch<U> + Send + Sync + 'static,
+    ) -> DStream<U> {
+        self.derive("transform", NodeKind::Shuffle, move |b, t| {
+            crate::exec::guard("transform", || f(b, t))
+        })
+    }
+
+    /// Combines each batch with the batch of `other` at the same time (Spark's
+    /// `transformWith`).
+    ///
+    /// ```
+    /// # use streamflow::testing::run_batches2;
+    /// let out = run_batches2(vec![vec![1, 2]], vec![vec![10]], |a, b| {
+    ///     a.transform_with(&b, |x, y, _| {
+    ///         let offset: i32 = y.collect().into_iter().sum();
+    ///         x.map(move |v| v + offset)
+    ///     })
+    /// }, 1);
+    /// assert_eq!(out, vec![vec![11, 12]]);
+    /// ```
+    pub fn transform_with<U: Data, V: Data>(
+        &self,
+        other: &DStream<U>,
+        f: impl Fn(Batch<T>, Batch<U>, Time) -> Batch<V> + Send + Sync + 'static,
+    ) -> DStream<V> {
+        self.derive_with(other, "transform_with", NodeKind::Shuffle, move |a, b, t| {
+            crate::exec::guard("transform_with", || f(a, b, t))
+        })
+    }
+
+    /// Keeps each generated batch in memory, so that several consumers (and windows) read it
+    /// without computing it again (Spark's `persist`/`cache`). Returns the same stream.
+    ///
+    /// ```
+    /// # use streamflow::testing::run_batches;
+    /// assert_eq!(run_batches(vec![vec![1]], |s| s.persist().map(|x| x + 1), 1), vec![vec![2]]);
+    /// ```
+    pub fn persist(&self) -> DStream<T> {
+        self.node.persist();
+        self.clone()
+    }
+
+    /// Same as [`persist`](Self::persist).
+    pub fn cache(&self) -> DStream<T> {
+        self.persist()
+    }
+}
+
+impl StreamingContext {
+    /// The union of many streams of the same type and slide (Spark's `ssc.union`).
+    ///
+    /// ```
+    /// use streamflow::{testing::TestContext, Duration};
+    /// let t = TestContext::new(Duration::seconds(1), 2)?;
+    /// let streams: Vec<_> = (0..3).map(|i| t.input(vec![vec![i]])).collect();
+    /// let out = t.collect(&t.context().union(&streams)?);
+    /// t.run(1)?;
+    /// assert_eq!(out.batches(), vec![vec![0, 1, 2]]);
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
+    pub fn union<T: Data>(&self, streams: &[DStream<T>]) -> Result<DStream<T>> {
+        let Some((first, rest)) = streams.split_first() else {
+            return Err(crate::Error::InvalidConfig(
+                "union needs at least one stream".into(),
+            ));
+        };
+        first.check_same_slide(
+            "union",
+            &rest.iter().map(|s| s.slide_duration()).collect::<Vec<_>>(),
+        );
+        let nodes: Vec<_> = streams.iter().map(|s| s.node.clone()).collect();
+        let parents = streams.iter().map(|s| s.node.meta.clone()).collect();
+        Ok(first.add_node(
+            "union",
+            NodeKind::Stateless,
+            parents,
+            first.slide_duration(),
+            move |time| {
+                let mut out: Option<Batch<T>> = None;
+                for node in &nodes {
+                    if let Some(b) = node.get_or_compute(time)? {
+                        out = Some(match out {
+                            Some(acc) => acc.union(b),
+                            None => b,
+                        });
+                    }
+                }
+                Ok(out)
+            },
+        ))
+    }
+}

@@ -1,0 +1,47 @@
+//! Execution: the worker pool, the batch scheduler, and how failures in user code are named.
+
+mod failure;
+pub(crate) mod scheduler;
+
+pub(crate) use failure::{guard, panic_message, OperatorPanic};
+
+use rayon::prelude::*;
+
+use crate::error::{Error, Result};
+
+/// The worker pool of a context: `local[N]` is a rayon pool of N threads.
+pub(crate) struct Executor {
+    pool: rayon::ThreadPool,
+    parallelism: usize,
+}
+
+impl Executor {
+    pub(crate) fn new(parallelism: usize, name: &str) -> Result<Self> {
+        let prefix = format!("{name}-worker");
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(parallelism)
+            .thread_name(move |i| format!("{prefix}-{i}"))
+            .build()
+            .map_err(|e| Error::InvalidConfig(format!("cannot start {parallelism} worker threads: {e}")))?;
+        Ok(Executor { pool, parallelism })
+    }
+
+    /// The number of worker threads, and the default number of partitions.
+    pub(crate) fn parallelism(&self) -> usize {
+        self.parallelism
+    }
+
+    /// Runs `f` on every item in parallel on the worker pool, keeping the order.
+    pub(crate) fn run<I, R, F>(&self, items: Vec<I>, f: F) -> Vec<R>
+    where
+        I: Send,
+        R: Send,
+        F: Fn(I) -> R + Sync + Send,
+    {
+        if items.len() <= 1 {
+            // One task: run it here rather than hopping threads.
+            return items.into_iter().map(f).collect();
+        }
+        self.pool.install(|| items.into_par_iter().map(f).collect())
+    }
+}

@@ -1,0 +1,320 @@
+//! The operator graph: one node per DStream, computed per batch time.
+//!
+//! A node knows its parents, its slide, and how to compute its batch for a batch time (Spark's
+//! `DStream.compute(time)`). Its compute function is a closure over its parents, so the typed
+//! API can build any node without a type per operator; windows and state keep their logic in
+//! their own modules and hand the graph a closure.
+//!
+//! A node keeps the batches it computed (memoizes them) when more than one consumer reads it,
+//! when a window needs its past batches (`remember`), when the user asked to `persist` it, or
+//! when it must run exactly once per batch time (sources and stateful operators). Otherwise
+//! it hands its still-lazy batch straight to its one consumer, which is what makes a chain of
+//! stateless operators run as one pass.
+
+mod explain;
+
+pub(crate) use explain::explain;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use crate::batch::Batch;
+use crate::data::Data;
+use crate::error::{Error, Result};
+use crate::exec::Executor;
+use crate::time::{Duration, Time};
+
+/// What a node does, for planning and for `explain()`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[allow(dead_code, reason = "windows and state (next step) build these kinds")]
+pub(crate) enum NodeKind {
+    /// Reads data from outside; computed first, once per batch.
+    Source,
+    /// Map-like: fuses with its parent and its consumer.
+    Stateless,
+    /// Redistributes by key or combines a whole batch: ends a fused stage.
+    Shuffle,
+    /// Reads several past batches of its parent.
+    Window,
+    /// Keeps state across batches: computed once per batch time, in order.
+    Stateful,
+}
+
+impl NodeKind {
+    fn always_memoized(self) -> bool {
+        matches!(self, NodeKind::Source | NodeKind::Stateful)
+    }
+}
+
+/// The type-independent description of a node.
+pub(crate) struct NodeMeta {
+    pub(crate) id: usize,
+    pub(crate) name: String,
+    pub(crate) kind: NodeKind,
+    pub(crate) parents: Vec<usize>,
+    pub(crate) slide: Duration,
+    consumers: AtomicUsize,
+    remember_ms: AtomicU64,
+    persisted: AtomicBool,
+}
+
+impl NodeMeta {
+    pub(crate) fn consumers(&self) -> usize {
+        self.consumers.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn add_consumer(&self) {
+        self.consumers.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Whether this node materializes its batches (and so ends a fused stage for readers).
+    pub(crate) fn memoizes(&self) -> bool {
+        self.kind.always_memoized()
+            || self.consumers() > 1
+            || self.remember_ms.load(Ordering::Relaxed) > 0
+            || self.persisted.load(Ordering::Relaxed)
+    }
+}
+
+/// Settings every node needs at compute time, fixed when the context starts.
+pub(crate) struct GraphClock {
+    pub(crate) batch: Duration,
+    zero: OnceLock<Time>,
+}
+
+impl GraphClock {
+    pub(crate) fn new(batch: Duration) -> Self {
+        GraphClock {
+            batch,
+            zero: OnceLock::new(),
+        }
+    }
+
+    pub(crate) fn set_zero(&self, zero: Time) {
+        let _ = self.zero.set(zero);
+    }
+
+    /// The zero time (start time minus one batch interval); the epoch before start.
+    pub(crate) fn zero(&self) -> Time {
+        self.zero.get().copied().unwrap_or_default()
+    }
+}
+
+type ComputeFn<T> = Box<dyn Fn(Time) -> Result<Option<Batch<T>>> + Send + Sync>;
+
+/// A node of the graph carrying elements of type `T`.
+pub(crate) struct Node<T> {
+    pub(crate) meta: Arc<NodeMeta>,
+    compute: ComputeFn<T>,
+    memo: Mutex<BTreeMap<Time, Arc<Vec<Vec<T>>>>>,
+    clock: Arc<GraphClock>,
+    exec: Arc<Executor>,
+}
+
+impl<T: Data> Node<T> {
+    /// Whether `time` is one at which this node produces a batch (a multiple of its slide).
+    pub(crate) fn is_valid_time(&self, time: Time) -> bool {
+        time > self.clock.zero() && time.is_multiple_of(self.clock.zero(), self.meta.slide)
+    }
+
+    /// The batch at `time`, computing it if needed; `None` if the node produces nothing then.
+    pub(crate) fn get_or_compute(&self, time: Time) -> Result<Option<Batch<T>>> {
+        if !self.is_valid_time(time) {
+            return Ok(None);
+        }
+        if let Some(stored) = self.lock_memo().get(&time).cloned() {
+            return Ok(Some(Batch::from_partitions(
+                (*stored).clone(),
+                time,
+                self.exec.clone(),
+            )));
+        }
+        let Some(batch) = (self.compute)(time)? else {
+            return Ok(None);
+        };
+        if !self.meta.memoizes() {
+            return Ok(Some(batch));
+        }
+        let partitions = Arc::new(batch.collect_partitions());
+        self.lock_memo().insert(time, partitions.clone());
+        Ok(Some(Batch::from_partitions(
+            (*partitions).clone(),
+            time,
+            self.exec.clone(),
+        )))
+    }
+
+    /// The number of elements this node stored for `time`, if it stored that batch.
+    pub(crate) fn stored_len(&self, time: Time) -> Option<u64> {
+        self.lock_memo()
+            .get(&time)
+            .map(|parts| parts.iter().map(|p| p.len() as u64).sum())
+    }
+
+    /// Asks this node to keep its batches for `duration` (windows over it need them).
+    #[allow(dead_code, reason = "windows (next step) call it")]
+    pub(crate) fn remember(&self, duration: Duration) {
+        self.meta
+            .remember_ms
+            .fetch_max(duration.millis(), Ordering::Relaxed);
+    }
+
+    pub(crate) fn persist(&self) {
+        self.meta.persisted.store(true, Ordering::Relaxed);
+    }
+
+    fn lock_memo(&self) -> std::sync::MutexGuard<'_, BTreeMap<Time, Arc<Vec<Vec<T>>>>> {
+        self.memo.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// What the scheduler needs of every node regardless of its element type.
+pub(crate) trait ForgetOld: Send + Sync {
+    /// Drops memoized batches that no window can need any more after `time` ran.
+    fn forget_before(&self, time: Time);
+}
+
+impl<T: Data> ForgetOld for Node<T> {
+    fn forget_before(&self, time: Time) {
+        let keep = Duration::from_millis(self.meta.remember_ms.load(Ordering::Relaxed));
+        // Keep the batches in (time - remember, time]; with no remember, keep none.
+        let oldest_kept = time - keep;
+        let mut memo = self.lock_memo();
+        if keep.is_zero() {
+            memo.clear();
+        } else {
+            *memo = memo.split_off(&(oldest_kept + Duration::from_millis(1)));
+        }
+    }
+}
+
+/// An input node whose batch must be generated at every batch time, before the outputs run.
+pub(crate) trait InputNode: Send + Sync {
+    /// Generates (and stores) the batch at `time`; returns the number of records in it.
+    fn generate(&self, time: Time) -> Result<u64>;
+}
+
+impl<T: Data> InputNode for Node<T> {
+    fn generate(&self, time: Time) -> Result<u64> {
+        self.get_or_compute(time)?;
+        Ok(self.stored_len(time).unwrap_or(0))
+    }
+}
+
+/// An output operation: runs at each batch time that is a multiple of its slide.
+pub(crate) struct OutputOp {
+    pub(crate) name: String,
+    pub(crate) parent: usize,
+    pub(crate) run: OutputFn,
+}
+
+/// What an output operation does at a batch time.
+pub(crate) type OutputFn = Box<dyn Fn(Time) -> Result<()> + Send + Sync>;
+
+/// The whole graph of a context.
+pub(crate) struct Graph {
+    pub(crate) clock: Arc<GraphClock>,
+    pub(crate) metas: Vec<Arc<NodeMeta>>,
+    pub(crate) inputs: Vec<Arc<dyn InputNode>>,
+    pub(crate) outputs: Vec<Arc<OutputOp>>,
+    pub(crate) forgetters: Vec<Arc<dyn ForgetOld>>,
+    /// Mistakes found while the graph was built (bad durations, bad window geometry …),
+    /// reported together by `start()`.
+    pub(crate) errors: Vec<String>,
+    /// Operators that keep state and so need a checkpoint directory.
+    pub(crate) needs_checkpoint: Vec<String>,
+}
+
+/// How to build a node: its name, kind, parents and slide.
+pub(crate) struct NodeSpec {
+    pub(crate) name: String,
+    pub(crate) kind: NodeKind,
+    pub(crate) parents: Vec<Arc<NodeMeta>>,
+    pub(crate) slide: Duration,
+}
+
+impl Graph {
+    pub(crate) fn new(batch: Duration) -> Self {
+        Graph {
+            clock: Arc::new(GraphClock::new(batch)),
+            metas: Vec::new(),
+            inputs: Vec::new(),
+            outputs: Vec::new(),
+            forgetters: Vec::new(),
+            errors: Vec::new(),
+            needs_checkpoint: Vec::new(),
+        }
+    }
+
+    /// Adds a node computed by `compute`.
+    pub(crate) fn add_node<T: Data>(
+        &mut self,
+        spec: NodeSpec,
+        exec: Arc<Executor>,
+        compute: impl Fn(Time) -> Result<Option<Batch<T>>> + Send + Sync + 'static,
+    ) -> Arc<Node<T>> {
+        for parent in &spec.parents {
+            parent.add_consumer();
+        }
+        let meta = Arc::new(NodeMeta {
+            id: self.metas.len(),
+            name: spec.name,
+            kind: spec.kind,
+            parents: spec.parents.iter().map(|p| p.id).collect(),
+            slide: spec.slide,
+            consumers: AtomicUsize::new(0),
+            remember_ms: AtomicU64::new(0),
+            persisted: AtomicBool::new(false),
+        });
+        self.metas.push(meta.clone());
+        let node = Arc::new(Node {
+            meta,
+            compute: Box::new(compute),
+            memo: Mutex::new(BTreeMap::new()),
+            clock: self.clock.clone(),
+            exec,
+        });
+        self.forgetters.push(node.clone());
+        if spec.kind == NodeKind::Source {
+            self.inputs.push(node.clone());
+        }
+        node
+    }
+
+    /// Registers an output operation reading `parent`.
+    pub(crate) fn add_output(&mut self, name: &str, parent: &Arc<NodeMeta>, run: OutputFn) {
+        parent.add_consumer();
+        self.outputs.push(Arc::new(OutputOp {
+            name: name.to_string(),
+            parent: parent.id,
+            run,
+        }));
+    }
+
+    /// Makes every node keep its batches for at least `duration`.
+    pub(crate) fn remember_all(&self, duration: Duration) {
+        for meta in &self.metas {
+            meta.remember_ms.fetch_max(duration.millis(), Ordering::Relaxed);
+        }
+    }
+
+    /// The checks `start()` makes on the graph itself.
+    pub(crate) fn validate(&self, has_checkpoint: bool) -> Result<()> {
+        if self.outputs.is_empty() {
+            return Err(Error::NoOutputOperations);
+        }
+        let mut problems = self.errors.clone();
+        if !has_checkpoint && !self.needs_checkpoint.is_empty() {
+            problems.push(format!(
+                "the checkpoint directory has not been set: `{}` keeps state across batches, so call ssc.checkpoint(dir) before start()",
+                self.needs_checkpoint.join("`, `")
+            ));
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::InvalidGraph(problems))
+        }
+    }
+}

@@ -1,0 +1,104 @@
+//! # streamflow
+//!
+//! Spark Streaming's model — micro-batches, keyed state, windows, checkpoints — as compiled,
+//! statically typed Rust.
+//!
+//! A [`StreamingContext`] cuts the input into batches, one per batch interval. A
+//! [`DStream<T>`](DStream) is the stream of those batches; its operators (`map`, `flat_map`,
+//! `reduce_by_key`, `join` …) are Spark's, in snake_case, and each batch is a [`Batch<T>`]
+//! (Spark's RDD) split into partitions that run in parallel on a rayon pool of `local[N]`
+//! threads. Output operations (`print`, `save_as_text_files`, `foreach_batch`,
+//! `foreach_partition`) make the graph run.
+//!
+//! | Spark | streamflow |
+//! |---|---|
+//! | `new StreamingContext(conf, Seconds(1))` with `local[2]` | [`StreamingContext::new(Duration::seconds(1), 2)`](StreamingContext::new) |
+//! | `ssc.socketTextStream("localhost", 9999)` | [`ssc.socket_text_stream("localhost", 9999)`](StreamingContext::socket_text_stream) |
+//! | `lines.flatMap(_.split(" "))` | `lines.flat_map(\|l\| l.split(' ').map(str::to_owned).collect::<Vec<_>>())` |
+//! | `pairs.reduceByKey(_ + _)` | `pairs.reduce_by_key(\|a, b\| a + b)` |
+//! | `dstream.foreachRDD { rdd => … }` | [`dstream.foreach_batch(\|batch, time\| …)`](DStream::foreach_batch) |
+//! | `ssc.start(); ssc.awaitTermination()` | `ssc.start()?; ssc.await_termination()?` |
+//!
+//! ## How it runs
+//!
+//! Operators build a graph; nothing runs until [`StreamingContext::start`]. At every batch
+//! time a scheduler thread asks each output for its batch; the request travels up the graph to
+//! the sources. Runs of stateless operators (`map`, `filter`, `flat_map` …) are fused: they run
+//! as one pass over each partition, with no collection in between
+//! ([`StreamingContext::explain`] shows the stages). Keyed aggregations shuffle by a stable
+//! hash of the key after combining within each partition. A panic in user code stops the job,
+//! and [`StreamingContext::await_termination`] returns an error naming the operator.
+//!
+//! ## Example: the network word count
+//!
+//! ```no_run
+//! use streamflow::prelude::*;
+//!
+//! fn main() -> streamflow::Result<()> {
+//!     let ssc = StreamingContext::new(Duration::seconds(1), 2)?;
+//!     ssc.socket_text_stream("localhost", 9999)
+//!         .flat_map(|line| line.split(' ').map(str::to_owned).collect::<Vec<_>>())
+//!         .map(|word| (word, 1))
+//!         .reduce_by_key(|a, b| a + b)
+//!         .print();
+//!     ssc.start()?;
+//!     ssc.await_termination()
+//! }
+//! ```
+//!
+//! ## Testing
+//!
+//! [`testing`] runs a pipeline over input given per batch on a manual clock and returns the
+//! output per batch — deterministic, no sleeping.
+//!
+//! ```
+//! use streamflow::testing::{run_batches, sorted};
+//!
+//! let out = run_batches(
+//!     vec![vec!["a b", "a"], vec![], vec!["b"]],
+//!     |lines| lines.flat_map(|l| l.split(' ').map(str::to_owned).collect::<Vec<_>>())
+//!                  .map(|w| (w, 1))
+//!                  .reduce_by_key(|a, b| a + b),
+//!     3,
+//! );
+//! assert_eq!(sorted(&out[0]), [("a".to_string(), 2), ("b".to_string(), 1)]);
+//! assert!(out[1].is_empty());
+//! ```
+
+mod batch;
+mod context;
+mod data;
+mod dstream;
+mod error;
+mod exec;
+mod graph;
+pub mod metrics;
+pub mod sink;
+pub mod source;
+pub mod testing;
+pub mod text;
+mod time;
+
+pub use batch::Batch;
+pub use context::{ContextBuilder, ContextState, StreamingContext};
+pub use data::{Data, Key, Pair};
+pub use dstream::DStream;
+pub use error::{Error, Result};
+pub use metrics::{BatchInfo, ReceiverStatus, StreamingListener};
+pub use sink::{OutputResult, Show};
+pub use source::{Receiver, ReceiverContext, StreamQueue};
+pub use time::{parse_duration_ms, Clock, Duration, IntoDuration, ManualClock, SystemClock, Time};
+
+/// Everything a job needs, in one import: `use streamflow::prelude::*;`.
+///
+/// ```
+/// use streamflow::prelude::*;
+/// let ssc = StreamingContext::new(Duration::seconds(1), 2)?;
+/// # Ok::<(), streamflow::Error>(())
+/// ```
+pub mod prelude {
+    pub use crate::{
+        Batch, DStream, Duration, IntoDuration, ManualClock, Result, Show, StreamQueue, StreamingContext,
+        Time,
+    };
+}

@@ -1,0 +1,224 @@
+//! Batch metrics and listeners (Spark's `StreamingListener` and `BatchInfo`).
+//!
+//! Every completed batch produces a [`BatchInfo`]: its time, the records it read, how long it
+//! waited to be scheduled and how long it took. Infos are kept in a bounded ring
+//! ([`StreamingContext::recent_batches`](crate::StreamingContext::recent_batches)), handed to
+//! listeners, and logged at debug level. A batch interval is sustainable while the processing
+//! time stays below it.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+
+use crate::time::Time;
+
+const RECENT_BATCHES: usize = 1_000;
+
+/// What happened in one batch.
+///
+/// ```
+/// # use streamflow::{testing::TestContext, Duration};
+/// let t = TestContext::new(Duration::seconds(1), 2)?;
+/// t.input(vec![vec![1, 2, 3]]).count().print();
+/// t.run(1)?;
+/// let info = &t.context().recent_batches()[0];
+/// assert_eq!(info.batch_time.millis(), 1_000);
+/// assert_eq!(info.num_records, 3);
+/// # Ok::<(), streamflow::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct BatchInfo {
+    /// The batch time.
+    pub batch_time: Time,
+    /// Records read from all sources for this batch.
+    pub num_records: u64,
+    /// Clock time when the batch started running.
+    pub processing_start_time: Time,
+    /// Clock time when the batch finished.
+    pub processing_end_time: Time,
+    /// How long the batch waited after its time before it ran (clock time).
+    pub scheduling_delay: std::time::Duration,
+    /// How long the batch ran (wall time).
+    pub processing_time: std::time::Duration,
+    /// Scheduling delay plus processing time.
+    pub total_delay: std::time::Duration,
+}
+
+/// The state of one receiver, as shown in metrics.
+///
+/// ```
+/// let status = streamflow::ReceiverStatus::new("socket_text_stream localhost:9999");
+/// assert!(!status.active);
+/// assert_eq!(status.records, 0);
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ReceiverStatus {
+    /// The receiver, e.g. `socket_text_stream localhost:9999`.
+    pub name: String,
+    /// Whether it is currently connected / receiving.
+    pub active: bool,
+    /// Records stored so far.
+    pub records: u64,
+    /// Input that could not be decoded (e.g. bytes that are not UTF-8), skipped and counted.
+    pub undecodable: u64,
+    /// Errors so far (failed connections, read errors …).
+    pub errors: u64,
+    /// The last error, if any.
+    pub last_error: Option<String>,
+    /// How often the receiver was restarted.
+    pub restarts: u64,
+}
+
+impl ReceiverStatus {
+    /// A fresh status for the receiver `name`.
+    pub fn new(name: impl Into<String>) -> Self {
+        ReceiverStatus {
+            name: name.into(),
+            ..Default::default()
+        }
+    }
+}
+
+/// Hears about the life of a streaming job. Every method has an empty default.
+///
+/// ```
+/// use std::sync::{Arc, atomic::{AtomicU64, Ordering}};
+/// use streamflow::{BatchInfo, StreamingListener};
+///
+/// #[derive(Default)]
+/// struct Counter(AtomicU64);
+/// impl StreamingListener for Counter {
+///     fn on_batch_completed(&self, info: &BatchInfo) {
+///         self.0.fetch_add(info.num_records, Ordering::Relaxed);
+///     }
+/// }
+/// # use streamflow::{testing::TestContext, Duration};
+/// let t = TestContext::new(Duration::seconds(1), 2)?;
+/// let counter = Arc::new(Counter::default());
+/// t.context().add_streaming_listener(counter.clone());
+/// t.input(vec![vec![1, 2], vec![3]]).print();
+/// t.run(2)?;
+/// assert_eq!(counter.0.load(Ordering::Relaxed), 3);
+/// # Ok::<(), streamflow::Error>(())
+/// ```
+pub trait StreamingListener: Send + Sync {
+    /// The context started; `zero_time` is one batch interval before the first batch.
+    fn on_streaming_started(&self, _zero_time: Time) {}
+    /// A batch finished.
+    fn on_batch_completed(&self, _info: &BatchInfo) {}
+    /// A receiver reported an error (it keeps retrying).
+    fn on_receiver_error(&self, _status: &ReceiverStatus) {}
+    /// The context stopped.
+    fn on_streaming_stopped(&self) {}
+}
+
+#[derive(Default)]
+struct MetricsState {
+    recent: VecDeque<BatchInfo>,
+    last_completed: Option<Time>,
+    stopped: bool,
+    received: u64,
+}
+
+/// The metrics hub of a context.
+#[derive(Default)]
+pub(crate) struct Metrics {
+    state: Mutex<MetricsState>,
+    changed: Condvar,
+    listeners: Mutex<Vec<Arc<dyn StreamingListener>>>,
+}
+
+impl Metrics {
+    fn lock(&self) -> MutexGuard<'_, MetricsState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn listeners(&self) -> Vec<Arc<dyn StreamingListener>> {
+        self.listeners.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub(crate) fn add_listener(&self, listener: Arc<dyn StreamingListener>) {
+        self.listeners
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(listener);
+    }
+
+    pub(crate) fn started(&self, zero: Time) {
+        for l in self.listeners() {
+            l.on_streaming_started(zero);
+        }
+    }
+
+    pub(crate) fn stopped(&self) {
+        self.lock().stopped = true;
+        self.changed.notify_all();
+        for l in self.listeners() {
+            l.on_streaming_stopped();
+        }
+    }
+
+    pub(crate) fn batch_completed(&self, info: BatchInfo) {
+        log::debug!(
+            "batch {} done: {} records, scheduling delay {:?}, processing {:?}, total delay {:?}",
+            info.batch_time,
+            info.num_records,
+            info.scheduling_delay,
+            info.processing_time,
+            info.total_delay
+        );
+        for l in self.listeners() {
+            l.on_batch_completed(&info);
+        }
+        let mut state = self.lock();
+        state.last_completed = Some(info.batch_time);
+        if state.recent.len() == RECENT_BATCHES {
+            state.recent.pop_front();
+        }
+        state.recent.push_back(info);
+        drop(state);
+        self.changed.notify_all();
+    }
+
+    pub(crate) fn recent(&self) -> Vec<BatchInfo> {
+        self.lock().recent.iter().cloned().collect()
+    }
+
+    pub(crate) fn receiver_error(&self, status: &ReceiverStatus) {
+        for l in self.listeners() {
+            l.on_receiver_error(status);
+        }
+    }
+
+    pub(crate) fn record_received(&self, n: u64) {
+        self.lock().received += n;
+        self.changed.notify_all();
+    }
+
+    pub(crate) fn await_batch(&self, time: Time, is_stopped: impl Fn() -> bool) {
+        let mut state = self.lock();
+        while state.last_completed.is_none_or(|t| t < time) && !state.stopped && !is_stopped() {
+            state = self
+                .changed
+                .wait_timeout(state, std::time::Duration::from_millis(50))
+                .map(|(g, _)| g)
+                .unwrap_or_else(|e| e.into_inner().0);
+        }
+    }
+
+    pub(crate) fn await_received(&self, records: u64, timeout: std::time::Duration) -> bool {
+        let deadline = std::time::Instant::now() + timeout;
+        let mut state = self.lock();
+        while state.received < records {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            state = self
+                .changed
+                .wait_timeout(state, left)
+                .map(|(g, _)| g)
+                .unwrap_or_else(|e| e.into_inner().0);
+        }
+        true
+    }
+}

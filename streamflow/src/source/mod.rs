@@ -1,0 +1,69 @@
+//! Sources: where a stream's data comes from.
+//!
+//! | source | method | replayable |
+//! |---|---|---|
+//! | TCP text, one record per line | [`socket_text_stream`](crate::StreamingContext::socket_text_stream) | no (receiver) |
+//! | new files in a directory | [`text_file_stream`](crate::StreamingContext::text_file_stream) | yes |
+//! | a queue of batches, for tests and demos | [`queue_stream`](crate::StreamingContext::queue_stream) | no |
+//! | a user-defined [`Receiver`] | [`receiver_stream`](crate::StreamingContext::receiver_stream) | no |
+//! | a deterministic generator | [`generator_stream`](crate::StreamingContext::generator_stream), [`rate_stream`](crate::StreamingContext::rate_stream) | yes |
+//!
+//! Receivers run on their own threads and push records into a buffer; at each batch time the
+//! buffer's content becomes the batch. Pull sources (files, generators, queues) compute their
+//! batch at the batch time.
+
+mod file;
+mod generator;
+mod queue;
+mod receiver;
+mod socket;
+
+pub use queue::StreamQueue;
+pub use receiver::{Receiver, ReceiverContext};
+
+use crate::batch::Batch;
+use crate::data::Data;
+use crate::dstream::DStream;
+use crate::error::Result;
+use crate::graph::{NodeKind, NodeSpec};
+use crate::metrics::ReceiverStatus;
+use crate::time::Time;
+use crate::StreamingContext;
+
+/// The lifecycle of a source, as the context drives it.
+pub(crate) trait SourceControl: Send + Sync {
+    /// Called by `start()`; an error here fails `start()` (e.g. a missing directory).
+    fn start(&self) -> Result<()>;
+    /// Called by `stop()`: stop receiving (idempotent).
+    fn stop(&self);
+    /// Whether data was received that no batch has taken yet (a graceful stop waits for it).
+    fn has_pending(&self) -> bool;
+    /// The receiver status, for receivers.
+    fn status(&self) -> Option<ReceiverStatus> {
+        None
+    }
+}
+
+impl StreamingContext {
+    /// Adds a source node whose batch at each time is computed by `compute`.
+    pub(crate) fn source<T: Data>(
+        &self,
+        name: String,
+        compute: impl Fn(Time) -> Result<Batch<T>> + Send + Sync + 'static,
+    ) -> DStream<T> {
+        if let Err(e) = self.ensure_initialized(&name) {
+            self.defer_error(e.to_string());
+        }
+        let spec = NodeSpec {
+            name,
+            kind: NodeKind::Source,
+            parents: Vec::new(),
+            slide: self.batch_duration(),
+        };
+        let node = self
+            .inner
+            .lock_graph()
+            .add_node(spec, self.inner.exec.clone(), move |time| compute(time).map(Some));
+        DStream::new(self.clone(), node)
+    }
+}

@@ -1,0 +1,228 @@
+//! Time: batch times, durations and clocks.
+//!
+//! [`Time`] is a point in milliseconds since the Unix epoch, [`Duration`] a length of time in
+//! milliseconds; both mirror Spark Streaming's `Time` and `Duration`. A [`Clock`] tells the
+//! scheduler what time it is: [`SystemClock`] in production, [`ManualClock`] in tests, where
+//! the test moves time forward and the engine never waits on the wall clock.
+
+mod clock;
+mod parse;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use parse::parse_duration_ms;
+
+use std::fmt;
+use std::ops::{Add, Sub};
+
+use crate::error::{Error, Result};
+
+/// A point in time, in milliseconds since the Unix epoch (Spark's `Time`).
+///
+/// # Examples
+///
+/// ```
+/// use streamflow::{Duration, Time};
+///
+/// let t = Time::from_millis(1_000) + Duration::seconds(2);
+/// assert_eq!(t.millis(), 3_000);
+/// assert_eq!(t.to_string(), "3000 ms");
+/// ```
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+pub struct Time(i64);
+
+impl Time {
+    /// The time `millis` milliseconds after the epoch.
+    pub const fn from_millis(millis: i64) -> Self {
+        Time(millis)
+    }
+
+    /// Milliseconds since the epoch.
+    pub const fn millis(self) -> i64 {
+        self.0
+    }
+
+    /// Whether `self - zero` is a whole number of `interval`s (Spark's `Time.isMultipleOf`).
+    ///
+    /// ```
+    /// use streamflow::{Duration, Time};
+    /// assert!(Time::from_millis(3_000).is_multiple_of(Time::from_millis(1_000), Duration::seconds(2)));
+    /// ```
+    pub fn is_multiple_of(self, zero: Time, interval: Duration) -> bool {
+        interval.0 != 0 && (self.0 - zero.0).rem_euclid(interval.0 as i64) == 0
+    }
+}
+
+impl fmt::Display for Time {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ms", self.0)
+    }
+}
+
+impl Add<Duration> for Time {
+    type Output = Time;
+    fn add(self, rhs: Duration) -> Time {
+        Time(self.0.saturating_add(rhs.0 as i64))
+    }
+}
+
+impl Sub<Duration> for Time {
+    type Output = Time;
+    fn sub(self, rhs: Duration) -> Time {
+        Time(self.0.saturating_sub(rhs.0 as i64))
+    }
+}
+
+impl Sub<Time> for Time {
+    type Output = i64;
+    /// The signed distance in milliseconds.
+    fn sub(self, rhs: Time) -> i64 {
+        self.0 - rhs.0
+    }
+}
+
+/// A length of time in milliseconds (Spark's `Duration`; `Seconds(5)` is `Duration::seconds(5)`).
+///
+/// Parse one from text with [`Duration::parse`] or `"10 minutes".parse()`.
+///
+/// # Examples
+///
+/// ```
+/// use streamflow::Duration;
+///
+/// assert_eq!(Duration::parse("10 minutes")?, Duration::minutes(10));
+/// assert_eq!(Duration::seconds(30).millis(), 30_000);
+/// assert!(Duration::seconds(30).is_multiple_of(Duration::seconds(10)));
+/// assert!(Duration::parse("10 minuts").is_err());
+/// # Ok::<(), streamflow::Error>(())
+/// ```
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+pub struct Duration(u64);
+
+impl Duration {
+    /// The empty duration.
+    pub const ZERO: Duration = Duration(0);
+
+    /// `ms` milliseconds.
+    pub const fn from_millis(ms: u64) -> Self {
+        Duration(ms)
+    }
+
+    /// `ms` milliseconds (Spark's `Milliseconds(ms)`).
+    pub const fn milliseconds(ms: u64) -> Self {
+        Duration(ms)
+    }
+
+    /// `s` seconds (Spark's `Seconds(s)`).
+    pub const fn seconds(s: u64) -> Self {
+        Duration(s * 1_000)
+    }
+
+    /// `m` minutes (Spark's `Minutes(m)`).
+    pub const fn minutes(m: u64) -> Self {
+        Duration(m * 60_000)
+    }
+
+    /// `h` hours.
+    pub const fn hours(h: u64) -> Self {
+        Duration(h * 3_600_000)
+    }
+
+    /// Parses `"10 minutes"`, `"1s"`, `"500 ms"` …; see [`parse_duration_ms`] for the grammar.
+    pub fn parse(text: &str) -> Result<Self> {
+        parse_duration_ms(text)
+            .map(Duration)
+            .map_err(Error::InvalidDuration)
+    }
+
+    /// The length in milliseconds.
+    pub const fn millis(self) -> u64 {
+        self.0
+    }
+
+    /// Whether this is zero.
+    pub const fn is_zero(self) -> bool {
+        self.0 == 0
+    }
+
+    /// Whether this is a non-zero whole multiple of `other`.
+    pub const fn is_multiple_of(self, other: Duration) -> bool {
+        other.0 != 0 && self.0 != 0 && self.0 % other.0 == 0
+    }
+
+    /// As a `std::time::Duration`.
+    pub const fn to_std(self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.0)
+    }
+}
+
+impl fmt::Display for Duration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ms", self.0)
+    }
+}
+
+impl std::str::FromStr for Duration {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Duration::parse(s)
+    }
+}
+
+impl From<std::time::Duration> for Duration {
+    fn from(d: std::time::Duration) -> Self {
+        Duration(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    }
+}
+
+impl Add for Duration {
+    type Output = Duration;
+    fn add(self, rhs: Duration) -> Duration {
+        Duration(self.0.saturating_add(rhs.0))
+    }
+}
+
+/// Anything an operator accepts as a duration: a [`Duration`], a `std::time::Duration`, or a
+/// string such as `"30 seconds"`.
+///
+/// A string that does not parse is reported by `start()` (and at compile time under
+/// `#[stream_job]`), so pipelines can be written as plain method chains.
+///
+/// ```
+/// use streamflow::{Duration, IntoDuration};
+///
+/// assert_eq!("30s".into_duration()?, Duration::seconds(30));
+/// assert_eq!(std::time::Duration::from_secs(2).into_duration()?, Duration::seconds(2));
+/// # Ok::<(), streamflow::Error>(())
+/// ```
+pub trait IntoDuration {
+    /// The duration, or why this is not one.
+    fn into_duration(self) -> Result<Duration>;
+}
+
+impl IntoDuration for Duration {
+    fn into_duration(self) -> Result<Duration> {
+        Ok(self)
+    }
+}
+
+impl IntoDuration for std::time::Duration {
+    fn into_duration(self) -> Result<Duration> {
+        Ok(self.into())
+    }
+}
+
+impl IntoDuration for &str {
+    fn into_duration(self) -> Result<Duration> {
+        Duration::parse(self)
+    }
+}
+
+impl IntoDuration for String {
+    fn into_duration(self) -> Result<Duration> {
+        Duration::parse(&self)
+    }
+}
