@@ -46,7 +46,7 @@ fn parse_args() -> Result<Options, String> {
             "-h" | "--help" => {
                 return Err(
                     "usage: network_word_count [--host H --port P] [--batches N] [--batch-ms MS]".into(),
-                )
+                );
             }
             other => return Err(format!("unknown argument {other} (try --help)")),
         }

@@ -115,14 +115,16 @@ use proc_macro::TokenStream;
 /// - stateless, fused into one pass: `map`, `flat_map`, `filter`, `map_partitions`, `glom`,
 ///   `map_values`, `flat_map_values`, `transform`, `union`, `persist`, `cache`;
 /// - per-batch aggregations (each starts a stage): `repartition`, `count`, `reduce`,
-///   `count_by_value`, `reduce_by_key`, `reduce_by_key_into`, `group_by_key`, `combine_by_key`, `join`,
-///   `left_outer_join`, `right_outer_join`, `full_outer_join`, `cogroup`, `transform_with`;
+///   `count_by_value`, `reduce_by_key`, `reduce_by_key_into`, `group_by_key`,
+///   `combine_by_key`, `join`, `left_outer_join`, `right_outer_join`, `full_outer_join`,
+///   `cogroup`, `transform_with`;
 /// - windows: `window`, `count_by_window`, `reduce_by_window`, `reduce_by_window_inv`,
 ///   `reduce_by_key_and_window`, `reduce_by_key_and_window_inv`, `count_by_value_and_window`,
 ///   `group_by_key_and_window`;
 /// - state: `update_state_by_key`, `update_state_by_key_with_initial`,
 ///   `update_state_by_key_with_time`, `map_with_state`, `state_snapshots`;
-/// - outputs: `print`, `print_n`, `save_as_text_files`, `foreach_batch`, `foreach_partition`;
+/// - outputs: `print`, `print_n`, `save_as_text_files`, `foreach_batch`,
+///   `foreach_partition`;
 /// - context calls: `checkpoint`, `remember`.
 ///
 /// `union` works on a stream (`a.union(&b)`) and on the context (`ssc.union(&[a, b])?`).

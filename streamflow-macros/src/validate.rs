@@ -183,6 +183,7 @@ pub(crate) fn check_pipeline(
                             "print" => ".print()",
                             "save_as_text_files" => ".save_as_text_files(prefix, suffix)",
                             "foreach_batch" => ".foreach_batch(|batch, time| ..)",
+                        "foreach_partition" => ".foreach_partition(|partition| ..)",
                             other => other,
                         })
                 )
@@ -626,6 +627,22 @@ mod tests {
             .stmts
             .insert(0, syn::parse_quote!(ssc.checkpoint("cp")?;));
         assert!(check(quote!(batch = "1s"), with_call).is_empty());
+    }
+
+    #[test]
+    fn getters_are_allowed_and_running_the_context_is_not() {
+        let messages = check(
+            quote!(batch = "1s"),
+            syn::parse_quote!({
+                let every = ssc.batch_duration();
+                let lines = ssc.socket_text_stream("h", 1);
+                let slide = lines.slide_duration();
+                lines.print();
+                ssc.start()?;
+            }),
+        );
+        assert_eq!(messages.len(), 1, "{messages:#?}");
+        assert!(messages[0].starts_with("`start` cannot be called in the body"), "{}", messages[0]);
     }
 
     #[test]

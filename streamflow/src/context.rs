@@ -141,11 +141,7 @@ fn parse_master(master: &str) -> Result<usize> {
                 .ok_or_else(bad)?
                 .parse::<usize>()
                 .map_err(|_| bad())?;
-            if n == 0 {
-                Err(bad())
-            } else {
-                Ok(n)
-            }
+            if n == 0 { Err(bad()) } else { Ok(n) }
         }
     }
 }
@@ -345,7 +341,9 @@ impl StreamingContext {
     ///     .filter(|l| !l.is_empty())
     ///     .print();
     /// let plan = ssc.explain();
-    /// assert!(plan.contains("stage 1: queue_stream -> map -> filter -> print (output)"), "{plan}");
+    /// // The source stores its batch; map and filter then run as one pass over it.
+    /// assert!(plan.contains("stage 1: queue_stream\n"), "{plan}");
+    /// assert!(plan.contains("stage 2: map [reads stage 1] -> filter -> print (output)"), "{plan}");
     /// # Ok::<(), streamflow::Error>(())
     /// ```
     pub fn explain(&self) -> String {
@@ -398,13 +396,16 @@ impl StreamingContext {
     pub fn start(&self) -> Result<()> {
         match self.state() {
             ContextState::Active => {
-                log::warn!("{}: start() called on a context that is already active", self.inner.app_name);
+                log::warn!(
+                    "{}: start() called on a context that is already active",
+                    self.inner.app_name
+                );
                 return Ok(());
             }
             ContextState::Stopped => {
                 return Err(Error::illegal_state(
                     "the context has already been stopped and cannot be started again: build a new StreamingContext",
-                ))
+                ));
             }
             ContextState::Initialized => {}
         }

@@ -31,7 +31,9 @@ pub enum Error {
     InvalidDuration(String),
 
     /// `start()` was called on a graph without any output operation.
-    #[error("no output operations registered, so nothing to execute: add print(), foreach_batch() or another output operation before start()")]
+    #[error(
+        "no output operations registered, so nothing to execute: add print(), foreach_batch() or another output operation before start()"
+    )]
     NoOutputOperations,
 
     /// The graph was changed, or the context started, in a state that does not allow it.

@@ -87,7 +87,7 @@ pub use error::{Error, Result};
 pub use metrics::{BatchInfo, ReceiverStatus, StreamingListener};
 pub use sink::{OutputResult, Show};
 pub use source::{Receiver, ReceiverContext, StreamQueue};
-pub use time::{parse_duration_ms, Clock, Duration, IntoDuration, ManualClock, SystemClock, Time};
+pub use time::{Clock, Duration, IntoDuration, ManualClock, SystemClock, Time, parse_duration_ms};
 
 /// Everything a job needs, in one import: `use streamflow::prelude::*;`.
 ///

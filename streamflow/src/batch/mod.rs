@@ -14,7 +14,7 @@ mod shuffle;
 use std::sync::Arc;
 
 use crate::data::{Data, Key};
-use crate::exec::{guard, Executor};
+use crate::exec::{Executor, guard};
 use crate::time::Time;
 
 /// One partition, not yet run: pushes every element into the sink it is given.

@@ -10,10 +10,10 @@
 
 use std::hash::{BuildHasher, Hash};
 
-use hashbrown::hash_map::Entry;
 use hashbrown::HashMap;
+use hashbrown::hash_map::Entry;
 
-use super::{transpose, Batch, Part};
+use super::{Batch, Part, transpose};
 use crate::data::{Data, Pair};
 use crate::exec::guard;
 

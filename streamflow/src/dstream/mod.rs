@@ -9,12 +9,12 @@ mod pair;
 
 use std::sync::Arc;
 
+use crate::StreamingContext;
 use crate::batch::Batch;
 use crate::data::{Data, Key};
 use crate::error::Result;
 use crate::graph::{Node, NodeKind, NodeSpec};
 use crate::time::{Duration, Time};
-use crate::StreamingContext;
 
 /// A stream of batches of `T` (Spark's `DStream[T]`).
 ///

@@ -3,7 +3,7 @@
 mod failure;
 pub(crate) mod scheduler;
 
-pub(crate) use failure::{guard, panic_message, OperatorPanic};
+pub(crate) use failure::{OperatorPanic, guard, panic_message};
 
 use rayon::prelude::*;
 

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use crate::context::{ContextInner, StreamingContext};
 use crate::error::{Error, Result};
-use crate::exec::{panic_message, OperatorPanic};
+use crate::exec::{OperatorPanic, panic_message};
 use crate::graph::{ForgetOld, InputNode, OutputOp};
 use crate::metrics::BatchInfo;
 use crate::time::Time;

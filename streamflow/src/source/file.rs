@@ -6,11 +6,11 @@ use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use super::SourceControl;
+use crate::StreamingContext;
 use crate::batch::Batch;
 use crate::dstream::DStream;
 use crate::error::{Error, Result};
 use crate::metrics::ReceiverStatus;
-use crate::StreamingContext;
 
 /// The files of the directory already taken into a batch (or present at start).
 struct FileWatch {

@@ -1,11 +1,11 @@
 //! Deterministic generator sources: the same batches in every run.
 
+use crate::StreamingContext;
 use crate::batch::Batch;
 use crate::data::Data;
 use crate::dstream::DStream;
 use crate::exec::guard;
 use crate::time::Time;
-use crate::StreamingContext;
 
 impl StreamingContext {
     /// A stream whose batch k (k = 1, 2, …) holds `f(i)` for the `per_batch` indices

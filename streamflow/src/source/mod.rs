@@ -21,6 +21,7 @@ mod socket;
 pub use queue::StreamQueue;
 pub use receiver::{Receiver, ReceiverContext};
 
+use crate::StreamingContext;
 use crate::batch::Batch;
 use crate::data::Data;
 use crate::dstream::DStream;
@@ -28,7 +29,6 @@ use crate::error::Result;
 use crate::graph::{NodeKind, NodeSpec};
 use crate::metrics::ReceiverStatus;
 use crate::time::Time;
-use crate::StreamingContext;
 
 /// The lifecycle of a source, as the context drives it.
 pub(crate) trait SourceControl: Send + Sync {

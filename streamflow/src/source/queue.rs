@@ -4,11 +4,11 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
 use super::SourceControl;
+use crate::StreamingContext;
 use crate::batch::Batch;
 use crate::data::Data;
 use crate::dstream::DStream;
 use crate::error::Result;
-use crate::StreamingContext;
 
 /// A queue of batches feeding a [`queue_stream`](StreamingContext::queue_stream); clones share
 /// the queue, so the program can keep pushing after the stream started.

@@ -8,13 +8,13 @@ use std::thread::JoinHandle;
 use crossbeam_channel::{Receiver as Inbox, Sender};
 
 use super::SourceControl;
+use crate::StreamingContext;
 use crate::batch::Batch;
 use crate::data::Data;
 use crate::dstream::DStream;
 use crate::error::{Error, Result};
 use crate::metrics::{Metrics, ReceiverStatus};
 use crate::time::Duration;
-use crate::StreamingContext;
 
 /// A source that pushes data (Spark's `Receiver`): started when the context starts, stopped
 /// when it stops, restarted on request.

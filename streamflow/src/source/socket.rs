@@ -6,8 +6,8 @@ use std::sync::Mutex;
 use std::thread::JoinHandle;
 
 use super::{Receiver, ReceiverContext};
-use crate::dstream::DStream;
 use crate::StreamingContext;
+use crate::dstream::DStream;
 
 const FIRST_BACKOFF: std::time::Duration = std::time::Duration::from_millis(100);
 const MAX_BACKOFF: std::time::Duration = std::time::Duration::from_secs(5);

@@ -81,15 +81,19 @@ mod tests {
     fn rejects_with_a_reason() {
         let err = parse_duration_ms("10 minuts").unwrap_err();
         assert!(err.contains("unknown unit \"minuts\""), "{err}");
-        assert!(parse_duration_ms("minutes")
-            .unwrap_err()
-            .contains("missing number"));
+        assert!(
+            parse_duration_ms("minutes")
+                .unwrap_err()
+                .contains("missing number")
+        );
         assert!(parse_duration_ms("10").unwrap_err().contains("missing unit"));
         assert!(parse_duration_ms("").unwrap_err().contains("empty"));
         assert!(parse_duration_ms("1.5 s").unwrap_err().contains("fractional"));
-        assert!(parse_duration_ms("99999999999999999999 s")
-            .unwrap_err()
-            .contains("too large"));
+        assert!(
+            parse_duration_ms("99999999999999999999 s")
+                .unwrap_err()
+                .contains("too large")
+        );
         assert!(parse_duration_ms("-1 s").unwrap_err().contains("missing number"));
     }
 }

@@ -1,0 +1,10 @@
+use streamflow::prelude::*;
+
+#[stream_job(parallelism = 4)]
+fn job(ssc: &StreamingContext) {
+    ssc.socket_text_stream("localhost", 9999).print();
+}
+
+fn main() {
+    let _ = job();
+}

@@ -1,0 +1,11 @@
+use streamflow::prelude::*;
+
+#[stream_job(batch = "1s")]
+fn job(ssc: &StreamingContext) {
+    ssc.socket_text_stream("localhost", 9999).print();
+    ssc.start()?;
+}
+
+fn main() {
+    let _ = job();
+}
