@@ -15,7 +15,7 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use criterion::{BatchSize, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
+use criterion::{BatchSize, Criterion, SamplingMode, Throughput};
 use streamflow_benches::{
     EngineBatch, Pipeline, ZipfText, count_words, count_words_alloc_per_word, count_words_threads, text_bytes,
 };
@@ -37,20 +37,18 @@ fn word_count(c: &mut Criterion) {
         started.elapsed()
     );
 
-    // Every variant must produce the same counts before anything is timed.
-    assert_eq!(count_words_alloc_per_word(&lines), expected);
-    assert_eq!(count_words_threads(&lines, 2), expected);
-    for parallelism in [1, 2] {
-        for pipeline in [Pipeline::Plain, Pipeline::Words] {
-            let done = EngineBatch::prepare(lines.clone(), parallelism, pipeline, true)
-                .and_then(EngineBatch::run)
-                .expect("the engine's word count runs");
-            assert!(
-                done.counts().as_ref() == Some(&expected),
-                "engine ({}, parallelism {parallelism}) and baseline disagree",
-                pipeline.name()
-            );
-        }
+    // Every variant must produce the same counts before anything is timed. (Profiling runs may
+    // skip this with WORD_COUNT_SKIP_CHECK=1 so that the profile holds only the measured code.)
+    if std::env::var_os("WORD_COUNT_SKIP_CHECK").is_none() {
+        check_all_variants(&lines, &expected);
+    }
+
+    if let Some(rounds) = std::env::var("WORD_COUNT_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+    {
+        interleaved(&lines, bytes, rounds);
+        return;
     }
 
     let mut group = c.benchmark_group("word_count");
@@ -76,6 +74,99 @@ fn word_count(c: &mut Criterion) {
     });
     bench_engine(&mut group, &lines, Pipeline::SourceOnly, 2);
     group.finish();
+}
+
+fn check_all_variants(lines: &[String], expected: &streamflow_benches::Counts) {
+    assert_eq!(count_words_alloc_per_word(lines), *expected);
+    assert_eq!(count_words_threads(lines, 2), *expected);
+    for parallelism in [1, 2] {
+        for pipeline in [Pipeline::Plain, Pipeline::Words] {
+            let done = EngineBatch::prepare(lines.to_vec(), parallelism, pipeline, true)
+                .and_then(EngineBatch::run)
+                .expect("the engine's word count runs");
+            assert!(
+                done.counts().as_ref() == Some(expected),
+                "engine ({}, parallelism {parallelism}) and baseline disagree",
+                pipeline.name()
+            );
+        }
+    }
+}
+
+/// `WORD_COUNT_ROUNDS=n`: instead of criterion, runs every variant once per round, `n` rounds,
+/// and prints each variant's fastest and median time and the per-round ratio to the baseline.
+/// Variants measured side by side in each round see the same background load, which makes
+/// the ratios trustworthy on a busy machine where criterion's minutes-apart groups are not.
+fn interleaved(lines: &[String], bytes: u64, rounds: usize) {
+    type Variant<'a> = (String, Box<dyn Fn() -> Duration + 'a>);
+    let timed = |f: &dyn Fn()| {
+        let start = std::time::Instant::now();
+        f();
+        start.elapsed()
+    };
+    let mut variants: Vec<Variant<'_>> = vec![
+        (
+            "baseline".into(),
+            Box::new(move || timed(&|| drop(black_box(count_words(lines))))),
+        ),
+        (
+            "baseline_2_threads".into(),
+            Box::new(move || timed(&|| drop(black_box(count_words_threads(lines, 2))))),
+        ),
+        (
+            "clone_and_drop_lines".into(),
+            Box::new(move || timed(&|| drop(black_box(lines.to_vec())))),
+        ),
+    ];
+    for (pipeline, parallelism) in [
+        (Pipeline::Plain, 1),
+        (Pipeline::Plain, 2),
+        (Pipeline::Words, 1),
+        (Pipeline::Words, 2),
+        (Pipeline::SourceOnly, 2),
+    ] {
+        variants.push((
+            format!("engine_{}/{parallelism}", pipeline.name()),
+            Box::new(move || {
+                let batch = EngineBatch::prepare(lines.to_vec(), parallelism, pipeline, false)
+                    .expect("the context starts");
+                let start = std::time::Instant::now();
+                let done = batch.run().expect("the batch runs");
+                let elapsed = start.elapsed();
+                drop(done);
+                elapsed
+            }),
+        ));
+    }
+    let mut times: Vec<Vec<Duration>> = vec![Vec::new(); variants.len()];
+    let rounds = rounds.max(1);
+    for _ in 0..rounds {
+        for (i, (_, run)) in variants.iter().enumerate() {
+            times[i].push(run());
+        }
+    }
+    let mib = bytes as f64 / (1 << 20) as f64;
+    println!("{rounds} interleaved rounds; MiB/s of the fastest run; ratio = baseline / variant, per round");
+    for ((name, _), t) in variants.iter().zip(&times) {
+        let mut sorted = t.clone();
+        sorted.sort();
+        let mut ratios: Vec<f64> = t
+            .iter()
+            .zip(&times[0])
+            .map(|(v, b)| b.as_secs_f64() / v.as_secs_f64())
+            .collect();
+        ratios.sort_by(f64::total_cmp);
+        println!(
+            "{name:28} min {:8.1} ms ({:6.1} MiB/s)  median {:8.1} ms ({:6.1} MiB/s)  ratio median {:.2} (range {:.2}..{:.2})",
+            sorted[0].as_secs_f64() * 1e3,
+            mib / sorted[0].as_secs_f64(),
+            sorted[sorted.len() / 2].as_secs_f64() * 1e3,
+            mib / sorted[sorted.len() / 2].as_secs_f64(),
+            ratios[ratios.len() / 2],
+            ratios[0],
+            ratios[ratios.len() - 1],
+        );
+    }
 }
 
 fn configure(group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>, bytes: u64) {
@@ -105,5 +196,8 @@ fn bench_engine(
     });
 }
 
-criterion_group!(benches, word_count);
-criterion_main!(benches);
+fn main() {
+    let mut criterion = Criterion::default().configure_from_args();
+    word_count(&mut criterion);
+    criterion.final_summary();
+}

@@ -43,10 +43,8 @@ pub(crate) fn generate(job: &Job<'_>) -> TokenStream {
     let on_ident = format_ident!("{}_on", ident);
     let plan_ident = format_ident!("{}_plan", ident);
     let (generics, where_clause) = (&sig.generics, &sig.generics.where_clause);
-    let (docs, others): (Vec<&Attribute>, Vec<&Attribute>) = item
-        .attrs
-        .iter()
-        .partition(|attr| attr.path().is_ident("doc"));
+    let (docs, others): (Vec<&Attribute>, Vec<&Attribute>) =
+        item.attrs.iter().partition(|attr| attr.path().is_ident("doc"));
 
     // Parameters after the context: kept as written on `_on`; on the builder, without `mut`
     // and with a name for each, to pass them on.
@@ -160,7 +158,7 @@ fn is_block_like(expr: &syn::Expr) -> bool {
 /// The path of the runtime crate as the user's crate names it: `::streamflow`, or the
 /// renamed dependency (`sf = { package = "streamflow" }` gives `::sf`).
 pub(crate) fn runtime_path() -> TokenStream {
-    use proc_macro_crate::{crate_name, FoundCrate};
+    use proc_macro_crate::{FoundCrate, crate_name};
     match crate_name("streamflow") {
         Ok(FoundCrate::Name(name)) if name != "streamflow" => {
             let name = Ident::new(&name, Span::call_site());

@@ -23,10 +23,8 @@ impl Diagnostics {
         message: impl AsRef<str>,
         help: Option<String>,
     ) {
-        self.errors.push(syn::Error::new_spanned(
-            tokens,
-            render(message.as_ref(), help),
-        ));
+        self.errors
+            .push(syn::Error::new_spanned(tokens, render(message.as_ref(), help)));
     }
 
     /// Adds an error made elsewhere (e.g. by syn's parser).
@@ -48,10 +46,7 @@ impl Diagnostics {
 
     /// `compile_error!` invocations for every error, in the order they were reported.
     pub(crate) fn to_compile_errors(&self) -> TokenStream {
-        self.errors
-            .iter()
-            .map(syn::Error::to_compile_error)
-            .collect()
+        self.errors.iter().map(syn::Error::to_compile_error).collect()
     }
 }
 

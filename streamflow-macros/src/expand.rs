@@ -31,7 +31,8 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
         let errors = diags.to_compile_errors();
         return quote!(#errors #item);
     };
-    let pipeline = parse::parse_body(&item.block, context.name.as_ref());
+    let streams = parse::stream_params(&item);
+    let pipeline = parse::parse_body(&item.block, context.name.as_ref(), &streams);
     let context_name = context
         .name
         .as_ref()

@@ -38,8 +38,7 @@ pub(crate) fn fuse(pipeline: &Pipeline) -> Plan {
     let mut tail_of: Vec<NodeId> = Vec::new();
     for (id, node) in pipeline.nodes.iter().enumerate() {
         // Unknown operators were reported; show them as if stateless.
-        let category =
-            registry::lookup(&node.name.to_string()).map_or(Category::Stateless, |op| op.category);
+        let category = registry::lookup(&node.name.to_string()).map_or(Category::Stateless, |op| op.category);
         let joins = match node.input {
             Input::Stream(parent) => {
                 let fusable = matches!(
@@ -53,14 +52,14 @@ pub(crate) fn fuse(pipeline: &Pipeline) -> Plan {
                     && pipeline.consumers(parent) == 1)
                     .then_some(stage)
             }
-            Input::Context => None,
+            Input::Context | Input::Parameter => None,
         };
         let stage = match joins {
             Some(stage) => stage,
             None => {
                 let mut inputs: Vec<usize> = match node.input {
                     Input::Stream(parent) => vec![stage_of[parent]],
-                    Input::Context => Vec::new(),
+                    Input::Context | Input::Parameter => Vec::new(),
                 };
                 for other in &node.other_inputs {
                     if !inputs.contains(&stage_of[*other]) {
@@ -93,16 +92,8 @@ impl fmt::Display for Plan {
             write!(f, "stage {}: {}", index + 1, stage.operators.join(" → "))?;
             let reads_previous = index > 0 && stage.inputs == [index - 1];
             if !stage.inputs.is_empty() && !reads_previous {
-                let numbers: Vec<String> = stage
-                    .inputs
-                    .iter()
-                    .map(|input| (input + 1).to_string())
-                    .collect();
-                let noun = if numbers.len() == 1 {
-                    "stage"
-                } else {
-                    "stages"
-                };
+                let numbers: Vec<String> = stage.inputs.iter().map(|input| (input + 1).to_string()).collect();
+                let noun = if numbers.len() == 1 { "stage" } else { "stages" };
                 write!(f, " (reads {noun} {})", numbers.join(", "))?;
             }
         }
@@ -122,7 +113,7 @@ mod tests {
     use crate::parse::parse_body;
 
     fn plan(block: syn::Block) -> String {
-        fuse(&parse_body(&block, Some(&syn::parse_quote!(ssc)))).to_string()
+        fuse(&parse_body(&block, Some(&syn::parse_quote!(ssc)), &[])).to_string()
     }
 
     #[test]
@@ -163,9 +154,7 @@ mod tests {
         let plan = plan(syn::parse_quote!({
             let lines = ssc.socket_text_stream("h", 1).map(|l| l.to_lowercase());
             let errors = lines.filter(|l| l.contains("error"));
-            let warnings = lines
-                .filter(|l| l.contains("warn"))
-                .map(|l| l.len().to_string());
+            let warnings = lines.filter(|l| l.contains("warn")).map(|l| l.len().to_string());
             errors.union(&warnings).print();
         }));
         assert_eq!(
@@ -174,6 +163,18 @@ mod tests {
              stage 2: filter\n\
              stage 3: filter → map (reads stage 1)\n\
              stage 4: union → print (reads stages 2, 3)"
+        );
+    }
+
+    #[test]
+    fn a_stream_parameter_starts_a_stage_like_a_source() {
+        let block: syn::Block = syn::parse_quote!({
+            lines.map(|l| (l, 1)).reduce_by_key(|a, b| a + b).print();
+        });
+        let pipeline = parse_body(&block, Some(&syn::parse_quote!(ssc)), &[syn::parse_quote!(lines)]);
+        assert_eq!(
+            fuse(&pipeline).to_string(),
+            "stage 1: lines → map\nstage 2: reduce_by_key → print"
         );
     }
 

@@ -38,10 +38,6 @@ mod validate;
 
 /// The runtime's duration parser, shared so both accept exactly the same strings.
 #[path = "../../streamflow/src/time/parse.rs"]
-#[cfg_attr(
-    test,
-    allow(clippy::unwrap_used, reason = "the runtime's tests, linted there")
-)]
 mod duration_parse;
 
 use proc_macro::TokenStream;

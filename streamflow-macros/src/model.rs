@@ -26,6 +26,8 @@ pub(crate) enum Input {
     Context,
     /// Called on the stream made by this node.
     Stream(NodeId),
+    /// Not a call: a stream the caller hands in as a parameter (`lines: DStream<String>`).
+    Parameter,
 }
 
 /// An argument of an operator call, as far as the macro can see it.

@@ -13,8 +13,8 @@ use syn::parse::Parser;
 use syn::punctuated::Punctuated;
 use syn::visit::{self, Visit};
 use syn::{
-    Block, Expr, ExprLit, ExprMethodCall, FnArg, Ident, ItemFn, Lifetime, Lit, Local, Meta, Pat,
-    Stmt, Token, Type,
+    Block, Expr, ExprLit, ExprMethodCall, FnArg, Ident, ItemFn, Lifetime, Lit, Local, Meta, Pat, Stmt, Token,
+    Type,
 };
 
 use crate::diagnostic::Diagnostics;
@@ -106,10 +106,7 @@ pub(crate) fn parse_attribute(args: TokenStream, diags: &mut Diagnostics) -> Opt
             _ => {
                 let help = match suggest::did_you_mean(&name, ATTRIBUTE_KEYS.iter().copied()) {
                     Some(close) => format!("did you mean `{close}`?"),
-                    None => format!(
-                        "the keys are {}",
-                        suggest::one_of(ATTRIBUTE_KEYS.iter().copied())
-                    ),
+                    None => format!("the keys are {}", suggest::one_of(ATTRIBUTE_KEYS.iter().copied())),
                 };
                 diags.error(
                     key.span(),
@@ -141,8 +138,7 @@ fn set_str(
 ) -> bool {
     match value {
         Expr::Lit(ExprLit {
-            lit: Lit::Str(text),
-            ..
+            lit: Lit::Str(text), ..
         }) => slot.replace(text.clone()).is_some(),
         other => {
             diags.error_spanned(other, format!("`{key}` expects {expected}"), None);
@@ -168,10 +164,7 @@ pub(crate) fn parse_signature(item: &ItemFn, diags: &mut Diagnostics) -> Option<
         diags.error(
             token.span,
             "a #[stream_job] function cannot be `async`",
-            Some(
-                "remove `async`: the function only builds the pipeline; it runs after `start()`"
-                    .into(),
-            ),
+            Some("remove `async`: the function only builds the pipeline; it runs after `start()`".into()),
         );
         ok = false;
     }
@@ -238,13 +231,45 @@ pub(crate) fn parse_signature(item: &ItemFn, diags: &mut Diagnostics) -> Option<
     ok.then_some(ContextParam { name, lifetime })
 }
 
+/// The parameters that are streams (`lines: DStream<String>`, `&DStream<T>`): the body's
+/// chains may start from them as from a source.
+pub(crate) fn stream_params(item: &ItemFn) -> Vec<Ident> {
+    item.sig
+        .inputs
+        .iter()
+        .skip(1)
+        .filter_map(|arg| match arg {
+            FnArg::Typed(param) if is_named(&param.ty, "DStream") => match &*param.pat {
+                Pat::Ident(pat) if pat.subpat.is_none() => Some(pat.ident.clone()),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect()
+}
+
+/// Whether `ty` is (a reference to) a path ending in `name`.
+fn is_named(ty: &Type, name: &str) -> bool {
+    match ty {
+        Type::Path(path) => {
+            path.qself.is_none() && path.path.segments.last().is_some_and(|last| last.ident == name)
+        }
+        Type::Reference(reference) => is_named(&reference.elem, name),
+        Type::Paren(inner) => is_named(&inner.elem, name),
+        Type::Group(inner) => is_named(&inner.elem, name),
+        _ => false,
+    }
+}
+
 fn is_streaming_context(ty: &Type) -> bool {
     match ty {
         Type::Path(path) => {
             path.qself.is_none()
-                && path.path.segments.last().is_some_and(|last| {
-                    last.ident == "StreamingContext" && last.arguments.is_none()
-                })
+                && path
+                    .path
+                    .segments
+                    .last()
+                    .is_some_and(|last| last.ident == "StreamingContext" && last.arguments.is_none())
         }
         Type::Paren(inner) => is_streaming_context(&inner.elem),
         Type::Group(inner) => is_streaming_context(&inner.elem),
@@ -254,10 +279,20 @@ fn is_streaming_context(ty: &Type) -> bool {
 
 /// Follows the body's method chains into a [`Pipeline`]. `context` is the name of the context
 /// parameter (`None` for `_`).
-pub(crate) fn parse_body(block: &Block, context: Option<&Ident>) -> Pipeline {
+pub(crate) fn parse_body(block: &Block, context: Option<&Ident>, streams: &[Ident]) -> Pipeline {
     let mut parser = BodyParser::default();
     if let Some(name) = context {
         parser.bindings.insert(name.to_string(), Value::Context);
+    }
+    for name in streams {
+        parser.pipeline.nodes.push(Node {
+            name: name.clone(),
+            input: Input::Parameter,
+            other_inputs: Vec::new(),
+            args: Vec::new(),
+        });
+        let id = parser.pipeline.nodes.len() - 1;
+        parser.bindings.insert(name.to_string(), Value::Stream(id));
     }
     parser.statements(&block.stmts);
     parser.pipeline
@@ -397,8 +432,7 @@ impl BodyParser {
     fn argument(&mut self, arg: &Expr, other_inputs: &mut Vec<NodeId>) -> Arg {
         match arg {
             Expr::Lit(ExprLit {
-                lit: Lit::Str(text),
-                ..
+                lit: Lit::Str(text), ..
             }) => return Arg::Str(text.clone()),
             Expr::Closure(_) => return Arg::Other,
             // `ssc.union(&[a, b])`, `ssc.union(&vec![a, b])`: each element is an input.
@@ -410,8 +444,7 @@ impl BodyParser {
                 return Arg::Other;
             }
             Expr::Macro(mac) if mac.mac.path.is_ident("vec") => {
-                let elements =
-                    Punctuated::<Expr, Token![,]>::parse_terminated.parse2(mac.mac.tokens.clone());
+                let elements = Punctuated::<Expr, Token![,]>::parse_terminated.parse2(mac.mac.tokens.clone());
                 if let Ok(elements) = elements {
                     for element in &elements {
                         self.argument(element, other_inputs);
@@ -529,15 +562,11 @@ mod tests {
     use quote::quote;
 
     fn body(block: Block) -> Pipeline {
-        parse_body(&block, Some(&syn::parse_quote!(ssc)))
+        parse_body(&block, Some(&syn::parse_quote!(ssc)), &[])
     }
 
     fn names(pipeline: &Pipeline) -> Vec<String> {
-        pipeline
-            .nodes
-            .iter()
-            .map(|node| node.name.to_string())
-            .collect()
+        pipeline.nodes.iter().map(|node| node.name.to_string()).collect()
     }
 
     #[test]
@@ -551,13 +580,7 @@ mod tests {
         }));
         assert_eq!(
             names(&pipeline),
-            [
-                "socket_text_stream",
-                "flat_map",
-                "map",
-                "reduce_by_key",
-                "print"
-            ]
+            ["socket_text_stream", "flat_map", "map", "reduce_by_key", "print"]
         );
         assert_eq!(pipeline.nodes[0].input, Input::Context);
         assert_eq!(pipeline.nodes[3].input, Input::Stream(2));
@@ -640,6 +663,21 @@ mod tests {
     }
 
     #[test]
+    fn stream_parameters_are_roots() {
+        let item: ItemFn = syn::parse_quote! {
+            fn job(ssc: &StreamingContext, lines: DStream<String>, other: &streamflow::DStream<u8>, n: u32) {
+                lines.map(|l| l.len()).print();
+            }
+        };
+        let streams = stream_params(&item);
+        assert_eq!(streams, ["lines", "other"]);
+        let pipeline = parse_body(&item.block, Some(&syn::parse_quote!(ssc)), &streams);
+        assert_eq!(names(&pipeline), ["lines", "other", "map", "print"]);
+        assert_eq!(pipeline.nodes[0].input, Input::Parameter);
+        assert_eq!(pipeline.nodes[2].input, Input::Stream(0));
+    }
+
+    #[test]
     fn streams_handed_to_other_code_escape() {
         let pipeline = body(syn::parse_quote!({
             let lines = ssc.socket_text_stream("h", 1);
@@ -667,12 +705,7 @@ mod tests {
     fn attribute_keys_are_read_and_checked() {
         let mut diags = Diagnostics::default();
         let config = parse_attribute(
-            quote!(
-                batch = "1s",
-                parallelism = 4,
-                checkpoint = "/tmp/cp",
-                name = "wc"
-            ),
+            quote!(batch = "1s", parallelism = 4, checkpoint = "/tmp/cp", name = "wc"),
             &mut diags,
         );
         assert!(diags.is_empty());
@@ -680,10 +713,7 @@ mod tests {
             panic!("attribute did not parse")
         };
         assert_eq!(config.batch.map(|b| b.value()).as_deref(), Some("1s"));
-        assert_eq!(
-            config.parallelism.map(|p| p.to_string()).as_deref(),
-            Some("4")
-        );
+        assert_eq!(config.parallelism.map(|p| p.to_string()).as_deref(), Some("4"));
 
         let mut diags = Diagnostics::default();
         parse_attribute(

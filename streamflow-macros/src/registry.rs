@@ -255,10 +255,7 @@ fn camel_to_snake(name: &str) -> String {
 
 /// The names of the operators this filter keeps, in table order.
 pub(crate) fn names(mut keep: impl FnMut(&Operator) -> bool) -> impl Iterator<Item = &'static str> {
-    OPERATORS
-        .iter()
-        .filter(move |op| keep(op))
-        .map(|op| op.name)
+    OPERATORS.iter().filter(move |op| keep(op)).map(|op| op.name)
 }
 
 #[cfg(test)]

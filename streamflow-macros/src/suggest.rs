@@ -49,10 +49,7 @@ mod tests {
             Some("reduce_by_key")
         );
         assert_eq!(did_you_mean("fliter", OPS.iter().copied()), Some("filter"));
-        assert_eq!(
-            did_you_mean("flatmap", OPS.iter().copied()),
-            Some("flat_map")
-        );
+        assert_eq!(did_you_mean("flatmap", OPS.iter().copied()), Some("flat_map"));
         assert_eq!(
             did_you_mean("reduce_by_key_and_windw", OPS.iter().copied()),
             Some("reduce_by_key_and_window")

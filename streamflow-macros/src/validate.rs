@@ -45,7 +45,9 @@ pub(crate) fn check_config(config: &JobConfig, parsed: bool, diags: &mut Diagnos
                 diags.error(
                     Span::call_site(),
                     "missing the batch interval in #[stream_job(...)]",
-                    Some("add `batch = \"1s\"` (any duration: \"500ms\", \"10 seconds\", \"1 minute\")".into()),
+                    Some(
+                        "add `batch = \"1s\"` (any duration: \"500ms\", \"10 seconds\", \"1 minute\")".into(),
+                    ),
                 );
             }
             None
@@ -101,15 +103,16 @@ pub(crate) fn check_pipeline(
         let (input_slide, set_by) = match node.input {
             Input::Context => (settings.batch_ms, None),
             Input::Stream(parent) => slides[parent],
+            // A stream handed in may be windowed already: its slide is not known here.
+            Input::Parameter => (None, None),
         };
         let mut slide = (input_slide, set_by);
-        if let Some(sink) = sink_before(pipeline, node) {
+        if node.input == Input::Parameter {
+            // Not an operator call: nothing to check.
+        } else if let Some(sink) = sink_before(pipeline, node) {
             diags.error(
                 node.name.span(),
-                format!(
-                    "`{}` is used after the output operation `{sink}`",
-                    node.name
-                ),
+                format!("`{}` is used after the output operation `{sink}`", node.name),
                 Some(format!(
                     "an output operation ends its chain: bind the stream with `let` before \
                      `.{sink}(..)` and call `.{}(..)` on that binding",
@@ -136,16 +139,9 @@ pub(crate) fn check_pipeline(
                     );
                 }
             }
-            if let Durations::Window {
-                len,
-                slide: slide_at,
-            } = op.durations
-            {
+            if let Durations::Window { len, slide: slide_at } = op.durations {
                 let len_ms = node.args.get(len).and_then(|arg| duration_arg(arg, diags));
-                let slide_ms = node
-                    .args
-                    .get(slide_at)
-                    .and_then(|arg| duration_arg(arg, diags));
+                let slide_ms = node.args.get(slide_at).and_then(|arg| duration_arg(arg, diags));
                 let unit = Unit {
                     input: input_slide,
                     set_by,
@@ -159,9 +155,7 @@ pub(crate) fn check_pipeline(
         slides.push(slide);
     }
     for call in &pipeline.context_calls {
-        if let Some(Durations::Single(at)) =
-            registry::lookup(&call.name.to_string()).map(|op| op.durations)
-        {
+        if let Some(Durations::Single(at)) = registry::lookup(&call.name.to_string()).map(|op| op.durations) {
             if let Some(arg) = call.args.get(at) {
                 duration_arg(arg, diags);
             }
@@ -178,14 +172,15 @@ pub(crate) fn check_pipeline(
             Some(format!(
                 "end a stream with an output operation: {}",
                 suggest::one_of(
-                    registry::names(|op| op.category == Category::Sink && op.name != "print_n")
-                        .map(|name| match name {
+                    registry::names(|op| op.category == Category::Sink && op.name != "print_n").map(|name| {
+                        match name {
                             "print" => ".print()",
                             "save_as_text_files" => ".save_as_text_files(prefix, suffix)",
                             "foreach_batch" => ".foreach_batch(|batch, time| ..)",
-                        "foreach_partition" => ".foreach_partition(|partition| ..)",
+                            "foreach_partition" => ".foreach_partition(|partition| ..)",
                             other => other,
-                        })
+                        }
+                    })
                 )
             )),
         );
@@ -227,11 +222,7 @@ impl Unit<'_> {
         let below = ms - over;
         let above = below + unit;
         let distance = if below == 0 || unit - over < over {
-            format!(
-                "it is {} short of {}",
-                format_ms(unit - over),
-                format_ms(above)
-            )
+            format!("it is {} short of {}", format_ms(unit - over), format_ms(above))
         } else {
             format!("it is {} over {}", format_ms(over), format_ms(below))
         };
@@ -253,11 +244,7 @@ impl Unit<'_> {
 
 /// The operator a node calls, if it exists and is called on the right thing; reports it
 /// otherwise.
-fn known_operator(
-    node: &Node,
-    context: &str,
-    diags: &mut Diagnostics,
-) -> Option<&'static Operator> {
+fn known_operator(node: &Node, context: &str, diags: &mut Diagnostics) -> Option<&'static Operator> {
     let name = node.name.to_string();
     let on_context = node.input == Input::Context;
     let span = node.name.span();
@@ -352,7 +339,9 @@ fn parse_literal(text: &syn::LitStr, diags: &mut Diagnostics) -> Option<u64> {
         Err(reason) => {
             let help = match unit_suggestion(&value) {
                 Some(fixed) => format!("did you mean \"{fixed}\"?"),
-                None => "write a whole number and a unit, like \"10 seconds\", \"500ms\" or \"1 minute\"".into(),
+                None => {
+                    "write a whole number and a unit, like \"10 seconds\", \"500ms\" or \"1 minute\"".into()
+                }
             };
             diags.error(
                 text.span(),
@@ -398,12 +387,7 @@ fn unit_suggestion(text: &str) -> Option<String> {
 
 /// `45000` → `45s`, `90000` → `90s`, `120000` → `2min`, `1500` → `1500ms`.
 pub(crate) fn format_ms(ms: u64) -> String {
-    const UNITS: &[(u64, &str)] = &[
-        (86_400_000, "d"),
-        (3_600_000, "h"),
-        (60_000, "min"),
-        (1_000, "s"),
-    ];
+    const UNITS: &[(u64, &str)] = &[(86_400_000, "d"), (3_600_000, "h"), (60_000, "min"), (1_000, "s")];
     if ms == 0 {
         return "0s".into();
     }
@@ -428,7 +412,7 @@ mod tests {
         let parsed = config.is_some();
         let config = config.unwrap_or_default();
         let settings = check_config(&config, parsed, &mut diags);
-        let pipeline = parse_body(&body, Some(&syn::parse_quote!(ssc)));
+        let pipeline = parse_body(&body, Some(&syn::parse_quote!(ssc)), &[]);
         check_pipeline(
             &pipeline,
             &config,
@@ -446,9 +430,7 @@ mod tests {
             quote!(batch = "1s", checkpoint = "/tmp/cp"),
             syn::parse_quote!({
                 let pairs = ssc.socket_text_stream(host, port).map(|w| (w, 1));
-                pairs
-                    .reduce_by_key_and_window(|a, b| a + b, "30s", "10s")
-                    .print();
+                pairs.reduce_by_key_and_window(|a, b| a + b, "30s", "10s").print();
                 pairs
                     .update_state_by_key(|values, state| Some(values.len()))
                     .print();
@@ -487,9 +469,7 @@ mod tests {
             quote!(batch = "1s"),
             syn::parse_quote!({
                 ssc.map(|x| x).print();
-                ssc.socket_text_stream("h", 1)
-                    .socket_text_stream("h", 2)
-                    .print();
+                ssc.socket_text_stream("h", 1).socket_text_stream("h", 2).print();
             }),
         );
         assert_eq!(messages.len(), 2, "{messages:#?}");
@@ -508,11 +488,7 @@ mod tests {
             }),
         );
         assert_eq!(messages.len(), 3, "{messages:#?}");
-        assert!(
-            messages[0].contains("unknown unit \"secnd\""),
-            "{}",
-            messages[0]
-        );
+        assert!(messages[0].contains("unknown unit \"secnd\""), "{}", messages[0]);
         assert!(
             messages[0].ends_with("help: did you mean \"1 second\"?"),
             "{}",
@@ -560,9 +536,8 @@ mod tests {
         );
         assert_eq!(messages.len(), 1, "{messages:#?}");
         assert!(
-            messages[0].starts_with(
-                "window length 30s is not a multiple of the slide 20s of the `window` it reads"
-            ),
+            messages[0]
+                .starts_with("window length 30s is not a multiple of the slide 20s of the `window` it reads"),
             "{}",
             messages[0]
         );
@@ -608,9 +583,7 @@ mod tests {
         let body: syn::Block = syn::parse_quote!({
             let pairs = ssc.socket_text_stream("h", 1).map(|w| (w, 1));
             pairs.update_state_by_key(f).print();
-            pairs
-                .reduce_by_key_and_window_inv(f, g, "2s", "1s", None)
-                .print();
+            pairs.reduce_by_key_and_window_inv(f, g, "2s", "1s", None).print();
             pairs.count_by_value_and_window("2s", "1s").print();
             pairs.reduce_by_key_and_window(f, "2s", "1s").print();
         });
@@ -642,7 +615,35 @@ mod tests {
             }),
         );
         assert_eq!(messages.len(), 1, "{messages:#?}");
-        assert!(messages[0].starts_with("`start` cannot be called in the body"), "{}", messages[0]);
+        assert!(
+            messages[0].starts_with("`start` cannot be called in the body"),
+            "{}",
+            messages[0]
+        );
+    }
+
+    #[test]
+    fn a_stream_parameter_is_not_an_operator() {
+        let mut diags = Diagnostics::default();
+        let block: syn::Block = syn::parse_quote!({
+            lines.window("3s", "1s").print();
+        });
+        let pipeline = parse_body(&block, Some(&syn::parse_quote!(ssc)), &[syn::parse_quote!(lines)]);
+        let settings = Settings {
+            batch_ms: Some(2_000),
+            parallelism: 2,
+        };
+        let config = JobConfig::default();
+        check_pipeline(
+            &pipeline,
+            &config,
+            settings,
+            &syn::parse_quote!(job),
+            "ssc",
+            &mut diags,
+        );
+        // `lines` may have any slide, so "3s" is not checked against the 2s batch.
+        assert!(diags.is_empty(), "{:#?}", diags.messages());
     }
 
     #[test]

@@ -471,8 +471,10 @@ impl StreamingContext {
             .unwrap_or_else(|e| e.into_inner())
             .take();
         if let Some(handle) = handle {
-            if handle.thread().id() == std::thread::current().id() {
-                // stop() from inside an output operation: the scheduler ends after this batch.
+            if handle.thread().id() == std::thread::current().id() || self.inner.exec.is_worker_thread() {
+                // stop() from inside the job (an output operation or a task on the worker pool):
+                // joining would wait for ourselves. The scheduler ends after this batch.
+                *self.inner.scheduler.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle);
                 return Ok(());
             }
             let _ = handle.join();
@@ -585,7 +587,7 @@ impl StreamingContext {
 }
 
 /// `Error` holds an `io::Error`, which is not `Clone`; rebuild an equivalent.
-fn clone_error(e: &Error) -> Error {
+pub(crate) fn clone_error(e: &Error) -> Error {
     match e {
         Error::UserCode {
             operator,

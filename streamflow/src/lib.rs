@@ -75,9 +75,12 @@ mod graph;
 pub mod metrics;
 pub mod sink;
 pub mod source;
+pub mod state;
+pub mod structured;
 pub mod testing;
 pub mod text;
 mod time;
+mod window;
 
 pub use batch::Batch;
 pub use context::{ContextBuilder, ContextState, StreamingContext};
@@ -87,6 +90,8 @@ pub use error::{Error, Result};
 pub use metrics::{BatchInfo, ReceiverStatus, StreamingListener};
 pub use sink::{OutputResult, Show};
 pub use source::{Receiver, ReceiverContext, StreamQueue};
+pub use state::{MapWithStateDStream, State, StateSpec};
+pub use streamflow_macros::stream_job;
 pub use time::{Clock, Duration, IntoDuration, ManualClock, SystemClock, Time, parse_duration_ms};
 
 /// Everything a job needs, in one import: `use streamflow::prelude::*;`.
@@ -98,7 +103,7 @@ pub use time::{Clock, Duration, IntoDuration, ManualClock, SystemClock, Time, pa
 /// ```
 pub mod prelude {
     pub use crate::{
-        Batch, DStream, Duration, IntoDuration, ManualClock, Result, Show, StreamQueue, StreamingContext,
-        Time,
+        Batch, DStream, Duration, IntoDuration, ManualClock, Result, Show, State, StateSpec, StreamQueue,
+        StreamingContext, Time, stream_job,
     };
 }

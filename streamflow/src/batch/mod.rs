@@ -9,7 +9,7 @@
 //! Every DStream operator is a batch operator applied at each batch time, so the per-batch
 //! semantics live here once, and [`crate::DStream::transform`] gives user code the same API.
 
-mod shuffle;
+pub(crate) mod shuffle;
 
 use std::sync::Arc;
 
@@ -50,6 +50,11 @@ impl<T: Data> Batch<T> {
             .into_iter()
             .map(|p| Box::new(move |emit: &mut dyn FnMut(T)| p.into_iter().for_each(emit)) as Part<T>)
             .collect();
+        Batch { parts, time, exec }
+    }
+
+    /// A batch over still-lazy partition producers (operators that wrap partitions themselves).
+    pub(crate) fn from_parts(parts: Vec<Part<T>>, time: Time, exec: Arc<Executor>) -> Self {
         Batch { parts, time, exec }
     }
 

@@ -68,7 +68,6 @@ impl<T: Data> DStream<T> {
 
     /// The batch of this stream at `time`, computing it if needed — for operators that read
     /// other batches than the current one (windows).
-    #[allow(dead_code, reason = "windows and state (next step) read past batches")]
     pub(crate) fn batch_at(&self, time: Time) -> Result<Option<Batch<T>>> {
         self.node.get_or_compute(time)
     }
@@ -126,6 +125,7 @@ impl<T: Data> DStream<T> {
         f: impl Fn(Batch<T>, Batch<U>, Time) -> Batch<V> + Send + Sync + 'static,
     ) -> DStream<V> {
         self.check_same_slide(name, &[other.slide_duration()]);
+        self.check_same_context(name, &other.ssc);
         let (left, right) = (self.node.clone(), other.node.clone());
         let parents = vec![self.node.meta.clone(), other.node.meta.clone()];
         self.add_node(name, kind, parents, self.slide_duration(), move |time| {
@@ -134,6 +134,14 @@ impl<T: Data> DStream<T> {
                 _ => Ok(None),
             }
         })
+    }
+
+    fn check_same_context(&self, name: &str, other: &StreamingContext) {
+        if !Arc::ptr_eq(&self.ssc.inner, &other.inner) {
+            self.ssc.defer_error(format!(
+                "`{name}` combines streams of two different StreamingContexts: build every stream of a job from the same context"
+            ));
+        }
     }
 
     fn check_same_slide(&self, name: &str, others: &[Duration]) {
@@ -373,6 +381,9 @@ impl StreamingContext {
             "union",
             &rest.iter().map(|s| s.slide_duration()).collect::<Vec<_>>(),
         );
+        for stream in rest {
+            first.check_same_context("union", &stream.ssc);
+        }
         let nodes: Vec<_> = streams.iter().map(|s| s.node.clone()).collect();
         let parents = streams.iter().map(|s| s.node.meta.clone()).collect();
         Ok(first.add_node(

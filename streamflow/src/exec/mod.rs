@@ -31,6 +31,11 @@ impl Executor {
         self.parallelism
     }
 
+    /// Whether the calling thread is one of this pool's workers.
+    pub(crate) fn is_worker_thread(&self) -> bool {
+        self.pool.current_thread_index().is_some()
+    }
+
     /// Runs `f` on every item in parallel on the worker pool, keeping the order.
     pub(crate) fn run<I, R, F>(&self, items: Vec<I>, f: F) -> Vec<R>
     where

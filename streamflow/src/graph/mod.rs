@@ -27,7 +27,6 @@ use crate::time::{Duration, Time};
 
 /// What a node does, for planning and for `explain()`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[allow(dead_code, reason = "windows and state (next step) build these kinds")]
 pub(crate) enum NodeKind {
     /// Reads data from outside; computed first, once per batch.
     Source,
@@ -56,6 +55,8 @@ pub(crate) struct NodeMeta {
     pub(crate) slide: Duration,
     consumers: AtomicUsize,
     remember_ms: AtomicU64,
+    /// For a window node: how far back it reads its parent (0 for other nodes).
+    window_reach_ms: AtomicU64,
     persisted: AtomicBool,
 }
 
@@ -153,7 +154,6 @@ impl<T: Data> Node<T> {
     }
 
     /// Asks this node to keep its batches for `duration` (windows over it need them).
-    #[allow(dead_code, reason = "windows (next step) call it")]
     pub(crate) fn remember(&self, duration: Duration) {
         self.meta
             .remember_ms
@@ -261,10 +261,18 @@ impl Graph {
             id: self.metas.len(),
             name: spec.name,
             kind: spec.kind,
-            parents: spec.parents.iter().map(|p| p.id).collect(),
+            // A parent from another context's graph is an error reported by start(); it is
+            // left out here so that the graph's ids stay its own.
+            parents: spec
+                .parents
+                .iter()
+                .filter(|p| self.metas.get(p.id).is_some_and(|m| Arc::ptr_eq(m, p)))
+                .map(|p| p.id)
+                .collect(),
             slide: spec.slide,
             consumers: AtomicUsize::new(0),
             remember_ms: AtomicU64::new(0),
+            window_reach_ms: AtomicU64::new(0),
             persisted: AtomicBool::new(false),
         });
         self.metas.push(meta.clone());
@@ -296,6 +304,53 @@ impl Graph {
     pub(crate) fn remember_all(&self, duration: Duration) {
         for meta in &self.metas {
             meta.remember_ms.fetch_max(duration.millis(), Ordering::Relaxed);
+        }
+    }
+
+    /// Makes the nodes that window node `window` reads from keep the batches it will ask for.
+    ///
+    /// The window's direct parent keeps `reach` (it calls [`Node::remember`] itself). Above it,
+    /// a node is asked for a batch it never computed at most `lateness` after that batch's time:
+    /// the window's slide minus its parent's slide, plus, through every window further up
+    /// (whose `reach` was recorded here when it was built), that window's slide minus its
+    /// parent's. Sources and stateful nodes, which cannot compute a past batch again, keep
+    /// `lateness` worth; a window further up makes its parent keep its `reach + lateness`.
+    pub(crate) fn remember_for_window(&self, window: usize, reach: Duration) {
+        let meta = &self.metas[window];
+        meta.window_reach_ms.store(reach.millis(), Ordering::Relaxed);
+        let mut lateness: Vec<Option<u64>> = vec![None; self.metas.len()];
+        let mut pending: Vec<(usize, u64)> = meta
+            .parents
+            .iter()
+            .map(|&p| {
+                (
+                    p,
+                    meta.slide.millis().saturating_sub(self.metas[p].slide.millis()),
+                )
+            })
+            .collect();
+        while let Some((node, late)) = pending.pop() {
+            if lateness[node].is_some_and(|seen| seen >= late) {
+                continue;
+            }
+            lateness[node] = Some(late);
+            let meta = &self.metas[node];
+            if meta.kind.always_memoized() {
+                meta.remember_ms.fetch_max(late, Ordering::Relaxed);
+            }
+            let window_reach = meta.window_reach_ms.load(Ordering::Relaxed);
+            for &p in &meta.parents {
+                let parent = &self.metas[p];
+                if window_reach > 0 {
+                    parent
+                        .remember_ms
+                        .fetch_max(window_reach + late, Ordering::Relaxed);
+                    let slide_gap = meta.slide.millis().saturating_sub(parent.slide.millis());
+                    pending.push((p, late + slide_gap));
+                } else {
+                    pending.push((p, late));
+                }
+            }
         }
     }
 

@@ -12,7 +12,7 @@ mod print;
 mod text_files;
 
 pub use foreach::OutputResult;
-pub use print::Show;
+pub use print::{Show, format_batch};
 
 use crate::batch::Batch;
 use crate::data::Data;

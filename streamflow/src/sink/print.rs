@@ -129,7 +129,26 @@ const DASHES: &str = "-------------------------------------------";
 
 /// Spark's `print()` block for one batch: header, up to `num` elements, `...` if there are
 /// more (`elements` holds up to `num + 1`), then an empty line.
-pub(crate) fn format_batch<T: Show>(time: Time, elements: &[T], num: usize) -> String {
+///
+/// This is exactly what [`print_n`](crate::DStream::print_n) writes; use it to test a
+/// pipeline's printed output, or to print batches somewhere other than stdout.
+///
+/// ```
+/// use streamflow::{sink::format_batch, Time};
+///
+/// let text = format_batch(Time::from_millis(1_000), &[("apple", 4), ("banana", 2)], 10);
+/// assert_eq!(
+///     text,
+///     "-------------------------------------------\n\
+///      Time: 1000 ms\n\
+///      -------------------------------------------\n\
+///      (apple,4)\n\
+///      (banana,2)\n\
+///      \n"
+/// );
+/// assert!(format_batch(Time::from_millis(1_000), &[1, 2, 3], 2).ends_with("1\n2\n...\n\n"));
+/// ```
+pub fn format_batch<T: Show>(time: Time, elements: &[T], num: usize) -> String {
     let mut text = format!("{DASHES}\nTime: {} ms\n{DASHES}\n", time.millis());
     for element in elements.iter().take(num) {
         element.show_into(&mut text);

@@ -57,6 +57,9 @@ impl FileWatch {
                 continue;
             }
             match std::fs::read(&path) {
+                Ok(bytes) if bytes.is_empty() => {
+                    seen.insert(path);
+                }
                 Ok(bytes) => {
                     let mut undecodable = 0;
                     for line in bytes.split(|b| *b == b'\n') {

@@ -28,24 +28,38 @@ impl StreamingContext {
         per_batch: u64,
         f: impl Fn(u64) -> T + Send + Sync + 'static,
     ) -> DStream<T> {
+        self.index_stream("generator_stream", move |k| k.saturating_mul(per_batch), f)
+    }
+
+    /// A source whose batch k holds `f(i)` for `i` in `[rows_before(k − 1), rows_before(k))`,
+    /// computed in parallel, one slice of the range per partition.
+    fn index_stream<T: Data>(
+        &self,
+        name: &'static str,
+        rows_before: impl Fn(u64) -> u64 + Send + Sync + 'static,
+        f: impl Fn(u64) -> T + Send + Sync + 'static,
+    ) -> DStream<T> {
         let exec = self.inner.exec.clone();
         let parallelism = self.parallelism() as u64;
         let graph_clock = self.inner.lock_graph().clock.clone();
         let f = std::sync::Arc::new(f);
-        self.source("generator_stream".into(), move |time: Time| {
+        self.source(name.into(), move |time: Time| {
             let k = ((time - graph_clock.zero()) / graph_clock.batch.millis() as i64).max(1) as u64;
-            let first = (k - 1) * per_batch;
+            let (first, end) = (rows_before(k - 1), rows_before(k));
+            let rows = end.saturating_sub(first);
             let partitions: Vec<Vec<T>> = exec.run((0..parallelism).collect(), |p| {
-                let lo = first + per_batch * p / parallelism;
-                let hi = first + per_batch * (p + 1) / parallelism;
-                (lo..hi).map(|i| guard("generator_stream", || f(i))).collect()
+                let lo = first + rows * p / parallelism;
+                let hi = first + rows * (p + 1) / parallelism;
+                (lo..hi).map(|i| guard(name, || f(i))).collect()
             });
             Ok(Batch::from_partitions(partitions, time, exec.clone()))
         })
     }
 
     /// A stream of `(timestamp, value)` rows at `rows_per_second` (Spark's `rate` source):
-    /// values count up from 0, timestamps spread evenly over each batch interval.
+    /// values count up from 0 and row `i` is stamped `i / rows_per_second` seconds after the zero
+    /// time; a rate that does not divide the batch interval carries the fraction into the next
+    /// batch, so no row is lost.
     ///
     /// ```
     /// use streamflow::{testing::TestContext, Duration};
@@ -60,13 +74,16 @@ impl StreamingContext {
     /// # Ok::<(), streamflow::Error>(())
     /// ```
     pub fn rate_stream(&self, rows_per_second: u64) -> DStream<(Time, u64)> {
-        let batch_ms = self.batch_duration().millis();
-        let per_batch = rows_per_second.saturating_mul(batch_ms) / 1_000;
+        let batch_ms = u128::from(self.batch_duration().millis());
+        let rate = u128::from(rows_per_second);
         let zero = self.inner.lock_graph().clock.clone();
-        self.generator_stream(per_batch, move |i| {
-            let start = zero.zero().millis() + (i / per_batch.max(1) * batch_ms) as i64;
-            let offset = (i % per_batch.max(1)) * batch_ms / per_batch.max(1);
-            (Time::from_millis(start + offset as i64), i)
+        // Rows due by the end of batch k, rounded down: no row is lost to rounding, a
+        // fractional row is carried into the next batch.
+        let rows_before =
+            move |k: u64| u64::try_from(u128::from(k) * rate * batch_ms / 1_000).unwrap_or(u64::MAX);
+        self.index_stream("rate_stream", rows_before, move |i| {
+            let offset = u128::from(i) * 1_000 / rate.max(1);
+            (Time::from_millis(zero.zero().millis() + offset as i64), i)
         })
     }
 }

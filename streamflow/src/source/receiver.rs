@@ -1,8 +1,9 @@
 //! User-defined receivers (Spark's `Receiver`): code that runs on its own threads and pushes
 //! records into the stream with `store`.
 
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver as Inbox, Sender};
@@ -10,9 +11,11 @@ use crossbeam_channel::{Receiver as Inbox, Sender};
 use super::SourceControl;
 use crate::StreamingContext;
 use crate::batch::Batch;
+use crate::context::ContextInner;
 use crate::data::Data;
 use crate::dstream::DStream;
 use crate::error::{Error, Result};
+use crate::exec::panic_message;
 use crate::metrics::{Metrics, ReceiverStatus};
 use crate::time::Duration;
 
@@ -80,6 +83,8 @@ struct Shared<T> {
     stop_signal: (Mutex<bool>, Condvar),
     metrics: Arc<Metrics>,
     commands: Sender<Command>,
+    /// The context, to fail the job when the receiver's own code panics.
+    context: Weak<ContextInner>,
 }
 
 /// What a receiver uses to hand over data and report on itself; cheap to clone and send to
@@ -178,6 +183,26 @@ impl<T: Data> ReceiverInput<T> {
     }
 }
 
+impl<T: Data> ReceiverInput<T> {
+    /// Runs `on_start` / `on_stop`; a panic there is a bug in the receiver, so it fails the job
+    /// with an error naming the receiver rather than leaving a stream that silently gets no data.
+    fn call(receiver: &Arc<dyn Receiver<T>>, shared: &Shared<T>, what: &str, f: impl FnOnce()) -> bool {
+        match catch_unwind(AssertUnwindSafe(f)) {
+            Ok(()) => true,
+            Err(payload) => {
+                let error = Error::Source {
+                    source_name: receiver.name(),
+                    message: format!("{what} panicked: {}", panic_message(payload.as_ref())),
+                };
+                if let Some(context) = shared.context.upgrade() {
+                    context.fail(error);
+                }
+                false
+            }
+        }
+    }
+}
+
 impl<T: Data> SourceControl for ReceiverInput<T> {
     fn start(&self) -> Result<()> {
         Self::set_stopped(&self.shared, false);
@@ -191,26 +216,35 @@ impl<T: Data> SourceControl for ReceiverInput<T> {
                 let ctx = ReceiverContext {
                     shared: shared.clone(),
                 };
-                receiver.on_start(ctx.clone());
+                let on_start = |ctx: ReceiverContext<T>| {
+                    Self::call(&receiver, &shared, "on_start", || receiver.on_start(ctx))
+                };
+                if !on_start(ctx.clone()) {
+                    return;
+                }
                 while let Ok(command) = inbox.recv() {
                     match command {
                         Command::Stop => break,
                         Command::Restart(reason) => {
                             log::warn!("{}: restarting: {reason}", receiver.name());
                             Self::set_stopped(&shared, true);
-                            receiver.on_stop();
+                            if !Self::call(&receiver, &shared, "on_stop", || receiver.on_stop()) {
+                                return;
+                            }
                             ctx.status().restarts += 1;
                             Self::set_stopped(&shared, false);
                             // A stop during the pause wins over the restart.
                             if let Ok(Command::Stop) = inbox.recv_timeout(receiver.restart_delay().to_std()) {
                                 break;
                             }
-                            receiver.on_start(ctx.clone());
+                            if !on_start(ctx.clone()) {
+                                return;
+                            }
                         }
                     }
                 }
                 Self::set_stopped(&shared, true);
-                receiver.on_stop();
+                Self::call(&receiver, &shared, "on_stop", || receiver.on_stop());
                 ctx.set_active(false);
             })
             .map_err(|e| Error::io(format!("cannot start the thread of receiver {name}"), e))?;
@@ -260,6 +294,7 @@ impl StreamingContext {
             stop_signal: (Mutex::new(true), Condvar::new()),
             metrics: self.inner.metrics.clone(),
             commands,
+            context: Arc::downgrade(&self.inner),
         });
         self.register_control(Arc::new(ReceiverInput {
             receiver: Arc::new(receiver),

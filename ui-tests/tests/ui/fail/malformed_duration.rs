@@ -1,12 +1,11 @@
 use streamflow::prelude::*;
 
 #[stream_job(batch = "1s")]
-fn windowed(ssc: &StreamingContext) {
-    ssc.socket_text_stream("localhost", 9999)
-        .window("10 minuts", "10s")
-        .print();
+fn job(ssc: &StreamingContext) {
+    ssc.remember("10 minuts")?;
+    ssc.socket_text_stream("localhost", 9999).print();
 }
 
 fn main() {
-    let _ = windowed();
+    let _ = job();
 }

@@ -3,12 +3,13 @@
 use streamflow::prelude::*;
 
 #[stream_job(batch = "10s", paralelism = 2)]
-fn windowed(ssc: &StreamingContext) {
+fn word_count(ssc: &StreamingContext) {
+    ssc.remember("10 minuts")?;
     ssc.socket_text_stream("localhost", 9999)
         .map(|word| (word, 1))
-        .reduce_by_key_and_window(|a, b| a + b, "10 minuts", "10s");
+        .reduce_by_key(|a, b| a + b);
 }
 
 fn main() {
-    let _ = windowed();
+    let _ = word_count();
 }

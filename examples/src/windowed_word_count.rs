@@ -1,0 +1,164 @@
+//! Word counts over the last 30 seconds, every 10 seconds, from a TCP socket — the seeds'
+//! `reduceByKeyAndWindow(_ + _, _ - _, Seconds(30), Seconds(10))`, computed incrementally: each
+//! window is the previous one plus the batch that entered minus the batch that left, and words
+//! whose count falls back to zero are filtered out.
+//!
+//! ```text
+//! cargo run --release -p streamflow-examples --bin windowed_word_count            # built-in feed
+//! cargo run --release -p streamflow-examples --bin windowed_word_count -- --host localhost --port 9999
+//! ```
+//!
+//! With no arguments it starts a small TCP server on 127.0.0.1 that sends a built-in text, one
+//! line per batch, then goes quiet so that words leave the window; the job reads it back with
+//! `socket_text_stream`. To finish in a few seconds, the built-in run compresses time 20×
+//! (`--time-scale 20`): a "second" of the job lasts 50 ms, so batches are 50 ms, the window
+//! 1.5 s and the slide 0.5 s. Options: `--host H --port P` read from a server instead (time
+//! scale 1: one-second batches, the real 30 s / 10 s window); `--windows N` stop after N
+//! windows (default 8 with the built-in feed, unlimited otherwise); `--time-scale F`;
+//! `--checkpoint DIR` (default: a temporary directory, removed at the end).
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use streamflow::prelude::*;
+
+const FEED: &str = "apple banana apple cherry apple banana orange apple
+to be or not to be that is the question
+whether tis nobler in the mind to suffer
+the slings and arrows of outrageous fortune
+or to take arms against a sea of troubles";
+
+/// Lines the built-in feed sends (one per batch) before it goes quiet.
+const FEED_LINES: usize = 25;
+
+struct Options {
+    host: Option<String>,
+    port: u16,
+    windows: Option<u64>,
+    time_scale: Option<u64>,
+    checkpoint: Option<PathBuf>,
+}
+
+fn parse_args() -> Result<Options, String> {
+    let mut options = Options {
+        host: None,
+        port: 9999,
+        windows: None,
+        time_scale: None,
+        checkpoint: None,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--host" => options.host = Some(value()?),
+            "--port" => options.port = value()?.parse().map_err(|e| format!("--port: {e}"))?,
+            "--windows" => options.windows = Some(value()?.parse().map_err(|e| format!("--windows: {e}"))?),
+            "--time-scale" => {
+                let scale: u64 = value()?.parse().map_err(|e| format!("--time-scale: {e}"))?;
+                if scale == 0 || 1_000 % scale != 0 {
+                    return Err("--time-scale must divide 1000 (1, 2, 4, 5, 10, 20, 50 …)".into());
+                }
+                options.time_scale = Some(scale);
+            }
+            "--checkpoint" => options.checkpoint = Some(PathBuf::from(value()?)),
+            "-h" | "--help" => {
+                return Err("usage: windowed_word_count [--host H --port P] [--windows N] \
+                            [--time-scale F] [--checkpoint DIR]"
+                    .into());
+            }
+            other => return Err(format!("unknown argument {other} (try --help)")),
+        }
+    }
+    Ok(options)
+}
+
+/// Serves the built-in feed on 127.0.0.1: one line every `pause` to each client, `FEED_LINES`
+/// lines in all, then keeps the connection open (like `nc -lk` after you stop typing).
+fn serve_feed(pause: std::time::Duration) -> std::io::Result<u16> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let port = listener.local_addr()?.port();
+    std::thread::spawn(move || {
+        for mut client in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                for line in FEED.lines().cycle().take(FEED_LINES) {
+                    if writeln!(client, "{line}").is_err() {
+                        return;
+                    }
+                    std::thread::sleep(pause);
+                }
+                std::thread::park();
+            });
+        }
+    });
+    Ok(port)
+}
+
+fn main() {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    if let Err(e) = run() {
+        eprintln!("windowed_word_count: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<(), Box<dyn std::error::Error>> {
+    let options = parse_args()?;
+    let builtin = options.host.is_none();
+    let scale = options.time_scale.unwrap_or(if builtin { 20 } else { 1 });
+    // One second of the job, in real milliseconds.
+    let second = 1_000 / scale;
+    let (host, port, windows) = match options.host {
+        Some(host) => (host, options.port, options.windows),
+        None => (
+            "127.0.0.1".to_string(),
+            serve_feed(std::time::Duration::from_millis(second))?,
+            Some(options.windows.unwrap_or(8)),
+        ),
+    };
+    let temporary = options.checkpoint.is_none();
+    let checkpoint = options.checkpoint.unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("streamflow-windowed_word_count-{}", std::process::id()))
+    });
+
+    let ssc = StreamingContext::builder()
+        .batch_duration(Duration::from_millis(second))
+        .master("local[2]")?
+        .app_name("windowed_word_count")
+        .build()?;
+    ssc.checkpoint(&checkpoint)?;
+    let counts = ssc
+        .socket_text_stream(host.as_str(), port)
+        .flat_map(|line| line.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
+        .map(|word| (word, 1_i64))
+        .reduce_by_key_and_window_inv(
+            |a, b| a + b,
+            |a, b| a - b,
+            Duration::from_millis(30 * second),
+            Duration::from_millis(10 * second),
+            Some(|(_, count): &(String, i64)| *count > 0),
+        );
+    counts.print();
+    if let Some(limit) = windows {
+        let seen = Arc::new(AtomicU64::new(0));
+        let stopper = ssc.clone();
+        counts.foreach_batch(move |_, _| {
+            if seen.fetch_add(1, Ordering::Relaxed) + 1 >= limit {
+                stopper.stop(false)
+            } else {
+                Ok(())
+            }
+        });
+    }
+    eprintln!("{}", ssc.explain());
+    ssc.start()?;
+    let result = ssc.await_termination();
+    if temporary {
+        let _ = std::fs::remove_dir_all(&checkpoint);
+    }
+    result?;
+    Ok(())
+}

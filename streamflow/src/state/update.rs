@@ -1,0 +1,139 @@
+//! `update_state_by_key` and its variants (Spark's `updateStateByKey`).
+//!
+//! Every batch, for every key that has a state or new values, the update function gets the
+//! key's new values (possibly none) and its previous state (possibly none) and returns the new
+//! state, or `None` to remove the key. The output of each batch is the whole state.
+
+use std::sync::Arc;
+
+use super::{StateStore, StateStoreInfo};
+use crate::batch::shuffle::new_map;
+use crate::data::{Data, Pair};
+use crate::dstream::DStream;
+use crate::exec::guard;
+use crate::time::Time;
+
+const NAME: &str = "update_state_by_key";
+
+impl<T: Pair> DStream<T> {
+    /// Keeps a state per key across batches (Spark's `updateStateByKey`): every batch,
+    /// `f(new_values, previous_state)` runs for every key that has a state or new values — also
+    /// for keys without new values — and returns the key's new state, or `None` to remove the
+    /// key. The output of each batch is every `(key, state)`.
+    ///
+    /// Needs a checkpoint directory ([`StreamingContext::checkpoint`](crate::StreamingContext::checkpoint)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use streamflow::{testing::{sorted, TestContext}, Duration};
+    ///
+    /// let t = TestContext::new(Duration::seconds(1), 2)?;
+    /// let dir = tempfile::tempdir()?;
+    /// t.context().checkpoint(dir.path())?;
+    /// let sales = t.input(vec![vec![("apple", 3), ("pear", 1)], vec![("apple", 2)]]);
+    /// let totals = t.collect(&sales.update_state_by_key(|new: Vec<i32>, total: Option<i32>| {
+    ///     Some(total.unwrap_or(0) + new.iter().sum::<i32>())
+    /// }));
+    /// t.run(3)?;
+    /// let out: Vec<_> = totals.batches().iter().map(|b| sorted(b)).collect();
+    /// assert_eq!(out[0], [("apple", 3), ("pear", 1)]);
+    /// assert_eq!(out[1], [("apple", 5), ("pear", 1)]);
+    /// assert_eq!(out[2], [("apple", 5), ("pear", 1)]); // no data: the state stays
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn update_state_by_key<S: Data>(
+        &self,
+        f: impl Fn(Vec<T::V>, Option<S>) -> Option<S> + Send + Sync + 'static,
+    ) -> DStream<(T::K, S)> {
+        self.update_state(Vec::new(), move |_, _, values, state| f(values, state))
+    }
+
+    /// [`update_state_by_key`](Self::update_state_by_key) starting from `initial` states
+    /// (Spark's `updateStateByKey` with an initial RDD): in the first batch, the keys of
+    /// `initial` have these as their previous state.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use streamflow::{testing::{sorted, TestContext}, Duration};
+    ///
+    /// let t = TestContext::new(Duration::seconds(1), 2)?;
+    /// let dir = tempfile::tempdir()?;
+    /// t.context().checkpoint(dir.path())?;
+    /// let totals = t.collect(&t.input(vec![vec![("apple", 3)]]).update_state_by_key_with_initial(
+    ///     |new: Vec<i32>, total: Option<i32>| Some(total.unwrap_or(0) + new.iter().sum::<i32>()),
+    ///     vec![("apple", 100), ("kiwi", 7)],
+    /// ));
+    /// t.run(1)?;
+    /// assert_eq!(sorted(&totals.batches()[0]), [("apple", 103), ("kiwi", 7)]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn update_state_by_key_with_initial<S: Data>(
+        &self,
+        f: impl Fn(Vec<T::V>, Option<S>) -> Option<S> + Send + Sync + 'static,
+        initial: Vec<(T::K, S)>,
+    ) -> DStream<(T::K, S)> {
+        self.update_state(initial, move |_, _, values, state| f(values, state))
+    }
+
+    /// [`update_state_by_key`](Self::update_state_by_key) whose function also gets the batch
+    /// time and the key (Spark's `updateStateByKey` with `(Time, K, Seq[V], Option[S])`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use streamflow::{testing::TestContext, Duration, Time};
+    ///
+    /// let t = TestContext::new(Duration::seconds(1), 2)?;
+    /// let dir = tempfile::tempdir()?;
+    /// t.context().checkpoint(dir.path())?;
+    /// // Remember when each key was last seen; forget keys idle for 2 s or more.
+    /// let last_seen = t.collect(&t.input(vec![vec![("a", ())], vec![]]).update_state_by_key_with_time(
+    ///     |time: Time, _key: &&str, new: Vec<()>, seen: Option<Time>| {
+    ///         if !new.is_empty() { return Some(time); }
+    ///         seen.filter(|s| time.millis() - s.millis() < 2_000)
+    ///     },
+    /// ));
+    /// t.run(3)?;
+    /// let at = |ms| vec![("a", Time::from_millis(ms))];
+    /// assert_eq!(last_seen.batches(), vec![at(1_000), at(1_000), vec![]]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn update_state_by_key_with_time<S: Data>(
+        &self,
+        f: impl Fn(Time, &T::K, Vec<T::V>, Option<S>) -> Option<S> + Send + Sync + 'static,
+    ) -> DStream<(T::K, S)> {
+        self.update_state(Vec::new(), f)
+    }
+
+    fn update_state<S: Data>(
+        &self,
+        initial: Vec<(T::K, S)>,
+        f: impl Fn(Time, &T::K, Vec<T::V>, Option<S>) -> Option<S> + Send + Sync + 'static,
+    ) -> DStream<(T::K, S)> {
+        let store: Arc<StateStore<T::K, S>> = Arc::new(StateStore::new(NAME, self.ssc.parallelism()));
+        store.load(initial);
+        let info: Arc<dyn StateStoreInfo> = store.clone();
+        self.stateful_by_key(NAME, info, move |time, p, grouped| {
+            let mut part = store.lock(p);
+            let mut previous = std::mem::replace(&mut part.map, new_map());
+            part.map.reserve(previous.len().max(grouped.len()));
+            for (key, values) in grouped {
+                let state = previous.remove(&key);
+                if let Some(new) = guard(NAME, || f(time, &key, values, state)) {
+                    part.map.insert(key, new);
+                }
+            }
+            // Keys without new values are called too (Spark's contract), with no values.
+            for (key, state) in previous.drain() {
+                if let Some(new) = guard(NAME, || f(time, &key, Vec::new(), Some(state))) {
+                    part.map.insert(key, new);
+                }
+            }
+            part.commit(NAME, time)?;
+            drop(part);
+            Ok(store.snapshot(p).0)
+        })
+    }
+}

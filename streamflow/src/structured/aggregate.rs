@@ -1,0 +1,862 @@
+//! Grouped aggregation by key and/or event-time window: `count`, `sum`, `min`, `max`, `avg`
+//! and user [`Aggregator`]s, keeping their state across micro-batches.
+//!
+//! An aggregation is one stateful operator of the engine's graph. Per batch it:
+//!
+//! 1. reads its parent's batch, gives each record its key and windows, and drops records too
+//!    late for the watermark (a window whose end is at or before the watermark was already
+//!    emitted and forgotten; without a window, a record at or before the watermark) — counted
+//!    as `num_rows_dropped_by_watermark`;
+//! 2. combines records into partial aggregation buffers within each partition, then shuffles
+//!    the buffers by a stable hash of `(window, key)` — a key meets the same state partition in
+//!    every batch;
+//! 3. merges the buffers into the state of each partition, in parallel, and emits rows by the
+//!    query's [`OutputMode`]: Append — the windows whose end the watermark passed, once, and
+//!    their state is dropped; Update — the groups changed in this batch (and windows the
+//!    watermark passed are dropped); Complete — every group, every batch, nothing dropped.
+
+use std::sync::{Arc, Mutex};
+
+use hashbrown::hash_map::Entry;
+
+use super::dataset::{AggInfo, Dataset, EventTimeFn};
+use super::output_mode::OutputMode;
+use super::plan::{Planner, RunShared, StatefulRun};
+use super::progress::StateOperatorProgress;
+use super::session::lock;
+use super::state::StateStore;
+use super::window::{Window, WindowKind, WindowSpec};
+use crate::batch::shuffle::{FastMap, new_map, partition_of};
+use crate::batch::{Batch, Part, transpose};
+use crate::data::{Data, Key};
+use crate::error::{Error, Result};
+use crate::exec::guard;
+use crate::graph::NodeKind;
+use crate::time::Time;
+
+/// A user-defined aggregation (Spark's `Aggregator[IN, BUF, OUT]`): a buffer starts at
+/// [`zero`](Self::zero), takes records with [`reduce`](Self::reduce), partial buffers are
+/// combined with [`merge`](Self::merge), and [`finish`](Self::finish) gives the result.
+/// `merge` must be associative: buffers are built per partition and per batch, then merged.
+///
+/// # Examples
+///
+/// ```
+/// use streamflow::structured::Aggregator;
+///
+/// /// The longest word of each group.
+/// struct Longest;
+/// impl Aggregator<String> for Longest {
+///     type Buffer = String;
+///     type Output = String;
+///     fn name(&self) -> &'static str { "longest" }
+///     fn zero(&self) -> String { String::new() }
+///     fn reduce(&self, buffer: &mut String, word: &String) {
+///         if word.len() > buffer.len() { *buffer = word.clone() }
+///     }
+///     fn merge(&self, buffer: &mut String, other: String) {
+///         if other.len() > buffer.len() { *buffer = other }
+///     }
+///     fn finish(&self, buffer: &String) -> String { buffer.clone() }
+/// }
+/// let mut b = Longest.zero();
+/// Longest.reduce(&mut b, &"streams".to_string());
+/// Longest.merge(&mut b, "flow".to_string());
+/// assert_eq!(Longest.finish(&b), "streams");
+/// ```
+pub trait Aggregator<In>: Send + Sync + 'static {
+    /// The partial result kept in state.
+    type Buffer: Data;
+    /// The result emitted for a group.
+    type Output: Data;
+    /// The name of the result column (`count`, `sum` …).
+    fn name(&self) -> &'static str {
+        "agg"
+    }
+    /// An empty buffer.
+    fn zero(&self) -> Self::Buffer;
+    /// Adds one record to a buffer.
+    fn reduce(&self, buffer: &mut Self::Buffer, input: &In);
+    /// Adds another buffer to a buffer.
+    fn merge(&self, buffer: &mut Self::Buffer, other: Self::Buffer);
+    /// The result of a buffer.
+    fn finish(&self, buffer: &Self::Buffer) -> Self::Output;
+}
+
+/// The number of records of a group (Spark's `count()`).
+///
+/// ```
+/// use streamflow::structured::{Aggregator, Count};
+/// let mut b = Aggregator::<&str>::zero(&Count);
+/// Aggregator::<&str>::reduce(&Count, &mut b, &"x");
+/// Aggregator::<&str>::merge(&Count, &mut b, 2);
+/// assert_eq!(Aggregator::<&str>::finish(&Count, &b), 3);
+/// ```
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Count;
+
+impl<In> Aggregator<In> for Count {
+    type Buffer = u64;
+    type Output = u64;
+    fn name(&self) -> &'static str {
+        "count"
+    }
+    fn zero(&self) -> u64 {
+        0
+    }
+    fn reduce(&self, buffer: &mut u64, _: &In) {
+        *buffer += 1;
+    }
+    fn merge(&self, buffer: &mut u64, other: u64) {
+        *buffer += other;
+    }
+    fn finish(&self, buffer: &u64) -> u64 {
+        *buffer
+    }
+}
+
+/// The sum of `f` over a group (Spark's `sum`).
+///
+/// ```
+/// use streamflow::structured::{Aggregator, Sum};
+/// let sum = Sum::new(|x: &i64| *x);
+/// let mut b = sum.zero();
+/// sum.reduce(&mut b, &4);
+/// sum.merge(&mut b, 3);
+/// assert_eq!(sum.finish(&b), 7);
+/// ```
+pub struct Sum<F>(F);
+
+impl<F> Sum<F> {
+    /// Sums `f(record)`.
+    pub fn new(f: F) -> Self {
+        Sum(f)
+    }
+}
+
+impl<In, N, F> Aggregator<In> for Sum<F>
+where
+    F: Fn(&In) -> N + Send + Sync + 'static,
+    N: Data + Default + std::ops::AddAssign,
+{
+    type Buffer = N;
+    type Output = N;
+    fn name(&self) -> &'static str {
+        "sum"
+    }
+    fn zero(&self) -> N {
+        N::default()
+    }
+    fn reduce(&self, buffer: &mut N, input: &In) {
+        *buffer += (self.0)(input);
+    }
+    fn merge(&self, buffer: &mut N, other: N) {
+        *buffer += other;
+    }
+    fn finish(&self, buffer: &N) -> N {
+        buffer.clone()
+    }
+}
+
+/// The smallest `f` of a group (Spark's `min`).
+///
+/// ```
+/// use streamflow::structured::{Aggregator, Min};
+/// let min = Min::new(|x: &i32| *x);
+/// let mut b = min.zero();
+/// min.reduce(&mut b, &4);
+/// min.merge(&mut b, Some(2));
+/// assert_eq!(min.finish(&b), 2);
+/// ```
+pub struct Min<F>(F);
+
+impl<F> Min<F> {
+    /// The minimum of `f(record)`.
+    pub fn new(f: F) -> Self {
+        Min(f)
+    }
+}
+
+/// The largest `f` of a group (Spark's `max`).
+///
+/// ```
+/// use streamflow::structured::{Aggregator, Max};
+/// let max = Max::new(|x: &i32| *x);
+/// let mut b = max.zero();
+/// max.reduce(&mut b, &4);
+/// max.merge(&mut b, Some(9));
+/// assert_eq!(max.finish(&b), 9);
+/// ```
+pub struct Max<F>(F);
+
+impl<F> Max<F> {
+    /// The maximum of `f(record)`.
+    pub fn new(f: F) -> Self {
+        Max(f)
+    }
+}
+
+fn keep<N: PartialOrd>(buffer: &mut Option<N>, candidate: N, smaller: bool) {
+    let replace = match buffer {
+        None => true,
+        Some(current) => {
+            if smaller {
+                candidate < *current
+            } else {
+                candidate > *current
+            }
+        }
+    };
+    if replace {
+        *buffer = Some(candidate);
+    }
+}
+
+macro_rules! extremum {
+    ($t:ident, $name:literal, $smaller:expr) => {
+        impl<In, N, F> Aggregator<In> for $t<F>
+        where
+            F: Fn(&In) -> N + Send + Sync + 'static,
+            N: Data + PartialOrd + Default,
+        {
+            type Buffer = Option<N>;
+            type Output = N;
+            fn name(&self) -> &'static str {
+                $name
+            }
+            fn zero(&self) -> Option<N> {
+                None
+            }
+            fn reduce(&self, buffer: &mut Option<N>, input: &In) {
+                keep(buffer, (self.0)(input), $smaller);
+            }
+            fn merge(&self, buffer: &mut Option<N>, other: Option<N>) {
+                if let Some(candidate) = other {
+                    keep(buffer, candidate, $smaller);
+                }
+            }
+            /// A group has at least one record, so the buffer is never empty when finished.
+            fn finish(&self, buffer: &Option<N>) -> N {
+                buffer.clone().unwrap_or_default()
+            }
+        }
+    };
+}
+
+extremum!(Min, "min", true);
+extremum!(Max, "max", false);
+
+/// The mean of `f` over a group (Spark's `avg`).
+///
+/// ```
+/// use streamflow::structured::{Aggregator, Avg};
+/// let avg = Avg::new(|x: &i32| f64::from(*x));
+/// let mut b = avg.zero();
+/// avg.reduce(&mut b, &1);
+/// avg.reduce(&mut b, &2);
+/// assert_eq!(avg.finish(&b), 1.5);
+/// ```
+pub struct Avg<F>(F);
+
+impl<F> Avg<F> {
+    /// The mean of `f(record)`.
+    pub fn new(f: F) -> Self {
+        Avg(f)
+    }
+}
+
+impl<In, F> Aggregator<In> for Avg<F>
+where
+    F: Fn(&In) -> f64 + Send + Sync + 'static,
+{
+    type Buffer = (f64, u64);
+    type Output = f64;
+    fn name(&self) -> &'static str {
+        "avg"
+    }
+    fn zero(&self) -> (f64, u64) {
+        (0.0, 0)
+    }
+    fn reduce(&self, buffer: &mut (f64, u64), input: &In) {
+        buffer.0 += (self.0)(input);
+        buffer.1 += 1;
+    }
+    fn merge(&self, buffer: &mut (f64, u64), other: (f64, u64)) {
+        buffer.0 += other.0;
+        buffer.1 += other.1;
+    }
+    fn finish(&self, buffer: &(f64, u64)) -> f64 {
+        if buffer.1 == 0 {
+            0.0
+        } else {
+            buffer.0 / buffer.1 as f64
+        }
+    }
+}
+
+/// A row of an aggregation's result: the window (for windowed aggregations), the key, and the
+/// aggregate's value.
+///
+/// Serializes like Spark's result row: `{"window": {"start": …, "end": …}, "key": …, "count": …}`
+/// — the value's column is named after the aggregate.
+///
+/// ```
+/// use streamflow::structured::AggRow;
+/// let row = AggRow::new(None, "cat".to_string(), 3_u64, "count");
+/// assert_eq!(serde_json::to_string(&row).unwrap(), r#"{"key":"cat","count":3}"#);
+/// ```
+#[derive(Clone, Debug, PartialEq, PartialOrd)]
+pub struct AggRow<K, V> {
+    /// The event-time window, if grouped by one.
+    pub window: Option<Window>,
+    /// The group's key.
+    pub key: K,
+    /// The aggregate.
+    pub value: V,
+    column: &'static str,
+}
+
+impl<K, V> AggRow<K, V> {
+    /// A row; `column` names the value in the row's serialized form.
+    pub fn new(window: Option<Window>, key: K, value: V, column: &'static str) -> Self {
+        AggRow {
+            window,
+            key,
+            value,
+            column,
+        }
+    }
+
+    /// The name of the value's column (`count`, `sum`, …).
+    pub fn column(&self) -> &'static str {
+        self.column
+    }
+}
+
+impl<K: serde::Serialize, V: serde::Serialize> serde::Serialize for AggRow<K, V> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(2 + usize::from(self.window.is_some())))?;
+        if let Some(w) = &self.window {
+            map.serialize_entry("window", w)?;
+        }
+        map.serialize_entry("key", &self.key)?;
+        map.serialize_entry(self.column, &self.value)?;
+        map.end()
+    }
+}
+
+type KeyFn<T, K> = Arc<dyn Fn(&T) -> K + Send + Sync>;
+
+/// A dataset grouped by key (and window), waiting for its aggregate: made by
+/// [`Dataset::group_by`] and [`Dataset::group_by_window`].
+///
+/// ```
+/// # use streamflow::structured::{MemoryStream, OutputMode, Session, AggRow};
+/// let session = Session::new(2)?;
+/// let input = MemoryStream::<(String, i64)>::new();
+/// let query = session
+///     .read_stream::<(String, i64)>()
+///     .memory(&input)
+///     .group_by(|(user, _)| user.clone())
+///     .sum(|(_, amount)| *amount)
+///     .write_stream()
+///     .output_mode(OutputMode::Complete)
+///     .memory("totals")
+///     .start()?;
+/// input.add_data([("ann".to_string(), 5), ("bob".to_string(), 1), ("ann".to_string(), 2)]);
+/// query.process_all_available()?;
+/// let mut rows = session.memory_table::<AggRow<String, i64>>("totals")?.rows();
+/// rows.sort_by(|a, b| a.key.cmp(&b.key));
+/// assert_eq!(rows.iter().map(|r| (r.key.as_str(), r.value)).collect::<Vec<_>>(), [("ann", 7), ("bob", 1)]);
+/// query.stop()?;
+/// # Ok::<(), streamflow::Error>(())
+/// ```
+pub struct GroupedDataset<T, K> {
+    ds: Dataset<T>,
+    key: KeyFn<T, K>,
+    window: Option<WindowSpec>,
+}
+
+impl<T: Data, K: Key> GroupedDataset<T, K> {
+    pub(crate) fn new(ds: Dataset<T>, key: KeyFn<T, K>, window: Option<WindowSpec>) -> Self {
+        GroupedDataset { ds, key, window }
+    }
+
+    /// The number of records per group (Spark's `count()`).
+    pub fn count(&self) -> Dataset<AggRow<K, u64>> {
+        self.agg(Count)
+    }
+
+    /// The sum of `f` per group.
+    pub fn sum<N>(&self, f: impl Fn(&T) -> N + Send + Sync + 'static) -> Dataset<AggRow<K, N>>
+    where
+        N: Data + Default + std::ops::AddAssign,
+    {
+        self.agg(Sum::new(f))
+    }
+
+    /// The smallest `f` per group.
+    pub fn min<N>(&self, f: impl Fn(&T) -> N + Send + Sync + 'static) -> Dataset<AggRow<K, N>>
+    where
+        N: Data + PartialOrd + Default,
+    {
+        self.agg(Min::new(f))
+    }
+
+    /// The largest `f` per group.
+    pub fn max<N>(&self, f: impl Fn(&T) -> N + Send + Sync + 'static) -> Dataset<AggRow<K, N>>
+    where
+        N: Data + PartialOrd + Default,
+    {
+        self.agg(Max::new(f))
+    }
+
+    /// The mean of `f` per group.
+    pub fn avg(&self, f: impl Fn(&T) -> f64 + Send + Sync + 'static) -> Dataset<AggRow<K, f64>> {
+        self.agg(Avg::new(f))
+    }
+
+    /// Aggregates each group with `aggregator` (Spark's `agg` with a typed `Aggregator`).
+    pub fn agg<A: Aggregator<T>>(&self, aggregator: A) -> Dataset<AggRow<K, A::Output>> {
+        let operator = format!(
+            "{}(..).{}()",
+            if self.window.is_some() {
+                "group_by_window"
+            } else {
+                "group_by"
+            },
+            aggregator.name()
+        );
+        let mut logical = self.ds.logical.then(&operator);
+        logical.aggregations.push(AggInfo {
+            operator: operator.clone(),
+            event_time_window: self.window.is_some(),
+            watermarked: self.ds.logical.watermarked,
+        });
+        if let Some(spec) = &self.window {
+            logical
+                .errors
+                .extend(spec.errors().iter().map(|e| format!("{operator}: {e}")));
+            if self.ds.event_time.is_none() {
+                logical.errors.push(format!(
+                    "`{operator}` needs the event time of each record: call .with_watermark(|r| r.ts, \"10 minutes\") or .with_event_time(|r| r.ts) before group_by_window"
+                ));
+            }
+        }
+        let parent = self.ds.clone();
+        let (key, window) = (self.key.clone(), self.window.clone());
+        let aggregator = Arc::new(aggregator);
+        let watermarked = self.ds.logical.watermarked;
+        Dataset::new(self.ds.session.clone(), logical, None, move |p: &mut Planner| {
+            let node = parent.node(p)?;
+            let event_time = parent.event_time.clone();
+            let op = Arc::new(AggOperator {
+                name: operator.clone(),
+                key: key.clone(),
+                window: window.clone(),
+                event_time,
+                watermarked,
+                agg: aggregator.clone(),
+                store: StateStore::new(p.exec.parallelism()),
+                session_store: StateStore::new(p.exec.parallelism()),
+                metrics: Mutex::new(StateOperatorProgress::new(&operator)),
+                run: p.run.clone(),
+            });
+            p.stateful.push(op.clone());
+            let meta = node.meta.clone();
+            Ok(p.add(
+                &operator.clone(),
+                NodeKind::Stateful,
+                vec![meta],
+                move |time| match node.get_or_compute(time)? {
+                    Some(batch) => op.run(batch, time).map(Some),
+                    None => Ok(None),
+                },
+            ))
+        })
+    }
+}
+
+/// A group's state: its buffer and the batch that last changed it.
+#[derive(Clone)]
+struct Slot<B> {
+    buffer: B,
+    updated: u64,
+}
+
+/// A session of one key: `[start, end)` in milliseconds.
+#[derive(Clone)]
+struct Session<B> {
+    start: i64,
+    end: i64,
+    buffer: B,
+    updated: u64,
+}
+
+type GroupKey<K> = (Option<Window>, K);
+
+struct AggOperator<T, K, A: Aggregator<T>> {
+    name: String,
+    key: KeyFn<T, K>,
+    window: Option<WindowSpec>,
+    event_time: Option<EventTimeFn<T>>,
+    watermarked: bool,
+    agg: Arc<A>,
+    /// Tumbling, sliding and key-only groups.
+    store: StateStore<GroupKey<K>, Slot<A::Buffer>>,
+    /// Session windows: the open sessions of each key, sorted by start.
+    session_store: StateStore<K, Vec<Session<A::Buffer>>>,
+    metrics: Mutex<StateOperatorProgress>,
+    run: Arc<RunShared>,
+}
+
+impl<T: Data, K: Key, A: Aggregator<T>> StatefulRun for AggOperator<T, K, A> {
+    fn progress(&self) -> StateOperatorProgress {
+        lock(&self.metrics).clone()
+    }
+}
+
+/// What one state partition did in a batch.
+struct PartitionOutcome<R> {
+    rows: Vec<R>,
+    updated: u64,
+    removed: u64,
+}
+
+impl<T: Data, K: Key, A: Aggregator<T>> AggOperator<T, K, A> {
+    fn run(&self, batch: Batch<T>, time: Time) -> Result<Batch<AggRow<K, A::Output>>> {
+        let watermark = self.run.watermark.current();
+        let mode = self.run.mode;
+        let batch_id = self.run.batch_id();
+        // Complete mode keeps every group forever, so nothing is ever too late (Spark).
+        let drop_late = self.watermarked && mode != OutputMode::Complete;
+        let exec = batch.executor().clone();
+        let n = exec.parallelism();
+        let (rows, updated, removed, dropped) = match (&self.window, &self.event_time) {
+            (Some(spec), Some(ts)) if spec.is_session() => {
+                let WindowKind::Session { gap } = spec.kind else {
+                    return Err(Error::illegal_state("session window without a gap"));
+                };
+                self.run_sessions(batch, ts, gap, watermark, drop_late, batch_id, n)
+            }
+            (Some(_), None) => {
+                return Err(Error::InvalidGraph(vec![format!(
+                    "`{}` needs the event time of each record: call with_watermark or with_event_time first",
+                    self.name
+                )]));
+            }
+            _ => self.run_groups(batch, watermark, drop_late, batch_id, n),
+        };
+        let stats = self.store.stats();
+        let session_stats = self.session_store.stats();
+        let mut m = lock(&self.metrics);
+        m.num_rows_total = stats.keys
+            + if session_stats.keys > 0 {
+                self.session_rows()
+            } else {
+                0
+            };
+        m.num_rows_updated = updated;
+        m.num_rows_removed = removed;
+        m.num_rows_dropped_by_watermark = dropped;
+        m.memory_used_bytes = stats.approx_bytes + session_stats.approx_bytes;
+        drop(m);
+        Ok(Batch::from_partitions(rows, time, exec))
+    }
+
+    fn session_rows(&self) -> u64 {
+        (0..self.session_store.num_partitions())
+            .map(|p| {
+                self.session_store
+                    .lock(p)
+                    .map
+                    .values()
+                    .map(|v| v.len() as u64)
+                    .sum::<u64>()
+            })
+            .sum()
+    }
+
+    fn row(&self, window: Option<Window>, key: K, buffer: &A::Buffer) -> AggRow<K, A::Output> {
+        AggRow::new(
+            window,
+            key,
+            guard("aggregate", || self.agg.finish(buffer)),
+            self.agg.name(),
+        )
+    }
+
+    /// Tumbling, sliding and key-only groups.
+    #[allow(clippy::type_complexity, reason = "a tuple of per-batch results")]
+    fn run_groups(
+        &self,
+        batch: Batch<T>,
+        watermark: Time,
+        drop_late: bool,
+        batch_id: u64,
+        n: usize,
+    ) -> (Vec<Vec<AggRow<K, A::Output>>>, u64, u64, u64) {
+        let exec = batch.executor().clone();
+        let agg = &*self.agg;
+        let (key_fn, spec, ts_fn) = (&self.key, self.window.as_ref(), self.event_time.as_ref());
+        let map_side: Vec<(Vec<Vec<(GroupKey<K>, A::Buffer)>>, u64)> =
+            exec.run(batch.into_parts(), |part: Part<T>| {
+                let mut local: FastMap<GroupKey<K>, A::Buffer> = new_map();
+                let mut dropped = 0_u64;
+                part(&mut |row: T| {
+                    let key = guard("group_by", || key_fn(&row));
+                    match (spec, ts_fn) {
+                        (Some(spec), Some(ts_fn)) => {
+                            let ts = guard("event_time", || ts_fn(&row));
+                            let mut key = Some(key);
+                            let mut windows = spec.windows_of(ts).peekable();
+                            while let Some(w) = windows.next() {
+                                let k = if windows.peek().is_some() {
+                                    key.clone()
+                                } else {
+                                    key.take()
+                                };
+                                if drop_late && w.end <= watermark {
+                                    dropped += 1;
+                                    continue;
+                                }
+                                if let Some(k) = k {
+                                    let buffer = local.entry((Some(w), k)).or_insert_with(|| agg.zero());
+                                    guard("aggregate", || agg.reduce(buffer, &row));
+                                }
+                            }
+                        }
+                        _ => {
+                            if drop_late {
+                                if let Some(ts_fn) = ts_fn {
+                                    if guard("event_time", || ts_fn(&row)) <= watermark {
+                                        dropped += 1;
+                                        return;
+                                    }
+                                }
+                            }
+                            let buffer = local.entry((None, key)).or_insert_with(|| agg.zero());
+                            guard("aggregate", || agg.reduce(buffer, &row));
+                        }
+                    }
+                });
+                let mut buckets: Vec<Vec<(GroupKey<K>, A::Buffer)>> = (0..n).map(|_| Vec::new()).collect();
+                for (k, b) in local {
+                    buckets[partition_of(&k, n)].push((k, b));
+                }
+                (buckets, dropped)
+            });
+        let mut dropped = 0;
+        let mut rows_by_mapper = Vec::with_capacity(map_side.len());
+        for (buckets, d) in map_side {
+            dropped += d;
+            rows_by_mapper.push(buckets);
+        }
+        let mode = self.run.mode;
+        let evict = self.watermarked && spec.is_some() && mode != OutputMode::Complete;
+        let outcomes = exec.run(
+            transpose(rows_by_mapper, n).into_iter().enumerate().collect(),
+            |(p, bucket): (usize, Vec<(GroupKey<K>, A::Buffer)>)| {
+                let mut part = self.store.lock(p);
+                let mut updated = 0;
+                for (k, b) in bucket {
+                    match part.map.entry(k) {
+                        Entry::Occupied(mut e) => {
+                            let slot = e.get_mut();
+                            guard("aggregate", || agg.merge(&mut slot.buffer, b));
+                            if slot.updated != batch_id {
+                                slot.updated = batch_id;
+                                updated += 1;
+                            }
+                        }
+                        Entry::Vacant(e) => {
+                            e.insert(Slot {
+                                buffer: b,
+                                updated: batch_id,
+                            });
+                            updated += 1;
+                        }
+                    }
+                }
+                let closed = |k: &GroupKey<K>| k.0.is_some_and(|w| w.end <= watermark);
+                let mut rows = Vec::new();
+                let mut removed = 0;
+                match mode {
+                    OutputMode::Complete => {
+                        for ((w, k), slot) in part.map.iter() {
+                            rows.push(self.row(*w, k.clone(), &slot.buffer));
+                        }
+                    }
+                    OutputMode::Update => {
+                        for ((w, k), slot) in part.map.iter() {
+                            if slot.updated == batch_id {
+                                rows.push(self.row(*w, k.clone(), &slot.buffer));
+                            }
+                        }
+                        if evict {
+                            removed = part.map.extract_if(|k, _| closed(k)).count() as u64;
+                        }
+                    }
+                    OutputMode::Append => {
+                        if evict {
+                            for ((w, k), slot) in part.map.extract_if(|k, _| closed(k)) {
+                                rows.push(self.row(w, k, &slot.buffer));
+                                removed += 1;
+                            }
+                        }
+                    }
+                }
+                PartitionOutcome {
+                    rows,
+                    updated,
+                    removed,
+                }
+            },
+        );
+        let (mut updated, mut removed) = (0, 0);
+        let rows = outcomes
+            .into_iter()
+            .map(|o| {
+                updated += o.updated;
+                removed += o.removed;
+                o.rows
+            })
+            .collect();
+        (rows, updated, removed, dropped)
+    }
+
+    /// Session windows: per key, sessions of events less than `gap` apart.
+    #[allow(
+        clippy::too_many_arguments,
+        clippy::type_complexity,
+        reason = "one batch's inputs and results"
+    )]
+    fn run_sessions(
+        &self,
+        batch: Batch<T>,
+        ts_fn: &EventTimeFn<T>,
+        gap: i64,
+        watermark: Time,
+        drop_late: bool,
+        batch_id: u64,
+        n: usize,
+    ) -> (Vec<Vec<AggRow<K, A::Output>>>, u64, u64, u64) {
+        let exec = batch.executor().clone();
+        let agg = &*self.agg;
+        let key_fn = &self.key;
+        let wm = watermark.millis();
+        let map_side: Vec<(Vec<Vec<(K, Vec<Session<A::Buffer>>)>>, u64)> =
+            exec.run(batch.into_parts(), |part: Part<T>| {
+                let mut local: FastMap<K, Vec<Session<A::Buffer>>> = new_map();
+                let mut dropped = 0_u64;
+                part(&mut |row: T| {
+                    let ts = guard("event_time", || ts_fn(&row)).millis();
+                    let end = ts.saturating_add(gap);
+                    if drop_late && end <= wm {
+                        dropped += 1;
+                        return;
+                    }
+                    let key = guard("group_by", || key_fn(&row));
+                    let mut buffer = agg.zero();
+                    guard("aggregate", || agg.reduce(&mut buffer, &row));
+                    local.entry(key).or_default().push(Session {
+                        start: ts,
+                        end,
+                        buffer,
+                        updated: batch_id,
+                    });
+                });
+                let mut buckets: Vec<Vec<(K, Vec<Session<A::Buffer>>)>> =
+                    (0..n).map(|_| Vec::new()).collect();
+                for (k, mut sessions) in local {
+                    merge_sessions(agg, &mut sessions);
+                    buckets[partition_of(&k, n)].push((k, sessions));
+                }
+                (buckets, dropped)
+            });
+        let mut dropped = 0;
+        let mut by_mapper = Vec::with_capacity(map_side.len());
+        for (buckets, d) in map_side {
+            dropped += d;
+            by_mapper.push(buckets);
+        }
+        let mode = self.run.mode;
+        let evict = self.watermarked && mode != OutputMode::Complete;
+        let outcomes = exec.run(
+            transpose(by_mapper, n).into_iter().enumerate().collect(),
+            |(p, bucket): (usize, Vec<(K, Vec<Session<A::Buffer>>)>)| {
+                let mut part = self.session_store.lock(p);
+                for (k, sessions) in bucket {
+                    let open = part.map.entry(k).or_default();
+                    open.extend(sessions);
+                    merge_sessions(agg, open);
+                }
+                let window = |s: &Session<A::Buffer>| {
+                    Some(Window {
+                        start: Time::from_millis(s.start),
+                        end: Time::from_millis(s.end),
+                    })
+                };
+                let mut rows = Vec::new();
+                let (mut updated, mut removed) = (0, 0);
+                for (k, sessions) in part.map.iter_mut() {
+                    for s in sessions.iter() {
+                        let changed = s.updated == batch_id;
+                        updated += u64::from(changed);
+                        if mode == OutputMode::Complete || (mode == OutputMode::Update && changed) {
+                            rows.push(self.row(window(s), k.clone(), &s.buffer));
+                        }
+                    }
+                    if evict {
+                        let before = sessions.len();
+                        if mode == OutputMode::Append {
+                            for s in sessions.iter().filter(|s| s.end <= wm) {
+                                rows.push(self.row(window(s), k.clone(), &s.buffer));
+                            }
+                        }
+                        sessions.retain(|s| s.end > wm);
+                        removed += (before - sessions.len()) as u64;
+                    }
+                }
+                part.map.retain(|_, sessions| !sessions.is_empty());
+                PartitionOutcome {
+                    rows,
+                    updated,
+                    removed,
+                }
+            },
+        );
+        let (mut updated, mut removed) = (0, 0);
+        let rows = outcomes
+            .into_iter()
+            .map(|o| {
+                updated += o.updated;
+                removed += o.removed;
+                o.rows
+            })
+            .collect();
+        (rows, updated, removed, dropped)
+    }
+}
+
+/// Sorts sessions by start and merges those that overlap (`next.start < current.end`): one
+/// event can bridge two sessions. A merged session counts as updated if any part was.
+fn merge_sessions<T, A: Aggregator<T>>(agg: &A, sessions: &mut Vec<Session<A::Buffer>>) {
+    if sessions.len() < 2 {
+        return;
+    }
+    sessions.sort_by_key(|s| s.start);
+    let mut merged: Vec<Session<A::Buffer>> = Vec::with_capacity(sessions.len());
+    for s in sessions.drain(..) {
+        match merged.last_mut() {
+            Some(current) if s.start < current.end => {
+                current.end = current.end.max(s.end);
+                current.updated = current.updated.max(s.updated);
+                guard("aggregate", || agg.merge(&mut current.buffer, s.buffer));
+            }
+            _ => merged.push(s),
+        }
+    }
+    *sessions = merged;
+}

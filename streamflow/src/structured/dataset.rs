@@ -1,0 +1,397 @@
+//! [`Dataset<T>`]: a streaming dataset of typed records and its operators (Spark's typed
+//! `Dataset[T]` with `isStreaming`).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::aggregate::GroupedDataset;
+use super::event_time::EventTime;
+use super::plan::Planner;
+use super::session::Session;
+use super::watermark::EventTimeStats;
+use super::window::WindowSpec;
+use super::writer::DataStreamWriter;
+use crate::batch::{Batch, Part};
+use crate::data::{Data, Key};
+use crate::error::Result;
+use crate::exec::guard;
+use crate::graph::{Node, NodeKind};
+use crate::time::{Duration, IntoDuration, Time};
+
+pub(crate) type PlanFn<T> = dyn Fn(&mut Planner) -> Result<Arc<Node<T>>> + Send + Sync;
+pub(crate) type EventTimeFn<T> = Arc<dyn Fn(&T) -> Time + Send + Sync>;
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+pub(crate) fn next_id() -> u64 {
+    NEXT_ID.fetch_add(1, Ordering::Relaxed)
+}
+
+/// A streaming aggregation in a dataset's lineage, for the output-mode rules.
+#[derive(Clone, Debug)]
+pub(crate) struct AggInfo {
+    /// How the user wrote it, e.g. `group_by_window(..).count()`.
+    pub(crate) operator: String,
+    /// Grouped by an event-time window.
+    pub(crate) event_time_window: bool,
+    /// A watermark is defined upstream.
+    pub(crate) watermarked: bool,
+}
+
+/// What a dataset is, independently of how it runs: its operators, aggregations, watermark
+/// and the mistakes made while building it (reported by `start()`).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Logical {
+    pub(crate) ops: Vec<String>,
+    pub(crate) aggregations: Vec<AggInfo>,
+    pub(crate) watermarked: bool,
+    pub(crate) errors: Vec<String>,
+}
+
+impl Logical {
+    pub(crate) fn then(&self, op: &str) -> Logical {
+        let mut next = self.clone();
+        next.ops.push(op.to_string());
+        next
+    }
+}
+
+/// A stream of typed records (Spark's streaming `Dataset[T]`): a description of a pipeline
+/// that runs once a query is started from it with [`write_stream`](Self::write_stream).
+///
+/// Operators take `&self` and return a new dataset; each query started from a dataset gets its
+/// own sources, offsets and state. Runs of `map`/`filter`/`flat_map` fuse into one pass per
+/// partition, as in the DStream API.
+///
+/// # Examples
+///
+/// ```
+/// use streamflow::structured::{MemoryStream, Session};
+///
+/// let session = Session::new(2)?;
+/// let input = MemoryStream::<i64>::new();
+/// let query = session
+///     .read_stream::<i64>()
+///     .memory(&input)
+///     .filter(|x| x % 2 == 0)
+///     .map(|x| x * 10)
+///     .write_stream()
+///     .memory("evens")
+///     .start()?;
+/// input.add_data(1..=6);
+/// query.process_all_available()?;
+/// let mut rows = session.memory_table::<i64>("evens")?.rows();
+/// rows.sort();
+/// assert_eq!(rows, vec![20, 40, 60]);
+/// query.stop()?;
+/// # Ok::<(), streamflow::Error>(())
+/// ```
+pub struct Dataset<T> {
+    pub(crate) session: Session,
+    pub(crate) id: u64,
+    pub(crate) plan: Arc<PlanFn<T>>,
+    pub(crate) logical: Arc<Logical>,
+    pub(crate) event_time: Option<EventTimeFn<T>>,
+}
+
+impl<T> Clone for Dataset<T> {
+    fn clone(&self) -> Self {
+        Dataset {
+            session: self.session.clone(),
+            id: self.id,
+            plan: self.plan.clone(),
+            logical: self.logical.clone(),
+            event_time: self.event_time.clone(),
+        }
+    }
+}
+
+impl<T: Data> Dataset<T> {
+    pub(crate) fn new(
+        session: Session,
+        logical: Logical,
+        event_time: Option<EventTimeFn<T>>,
+        plan: impl Fn(&mut Planner) -> Result<Arc<Node<T>>> + Send + Sync + 'static,
+    ) -> Self {
+        Dataset {
+            session,
+            id: next_id(),
+            plan: Arc::new(plan),
+            logical: Arc::new(logical),
+            event_time,
+        }
+    }
+
+    /// This dataset's node in the query being planned (built once per query).
+    pub(crate) fn node(&self, p: &mut Planner) -> Result<Arc<Node<T>>> {
+        let plan = self.plan.clone();
+        p.node(self.id, &move |p: &mut Planner| plan(p))
+    }
+
+    /// The session this dataset belongs to.
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    /// A stateless operator: `f` turns this dataset's batch into the new one.
+    fn derive<U: Data>(
+        &self,
+        name: &'static str,
+        event_time: Option<EventTimeFn<U>>,
+        f: impl Fn(Batch<T>) -> Batch<U> + Send + Sync + 'static,
+    ) -> Dataset<U> {
+        let parent = self.clone();
+        let f = Arc::new(f);
+        Dataset::new(
+            self.session.clone(),
+            self.logical.then(name),
+            event_time,
+            move |p| {
+                let node = parent.node(p)?;
+                let f = f.clone();
+                let meta = node.meta.clone();
+                Ok(p.add(name, NodeKind::Stateless, vec![meta], move |time| {
+                    Ok(node.get_or_compute(time)?.map(|b| f(b)))
+                }))
+            },
+        )
+    }
+
+    /// Applies `f` to every record (Spark's typed `map`). The event time declared by
+    /// `with_watermark` does not survive a change of type: declare it after mapping.
+    ///
+    /// ```
+    /// # use streamflow::structured::{MemoryStream, Session};
+    /// # let session = Session::new(1)?;
+    /// # let input = MemoryStream::<i64>::new();
+    /// let lengths = session.read_stream::<String>().memory(&MemoryStream::new()).map(|s| s.len());
+    /// # let _ = (lengths, input);
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
+    pub fn map<U: Data>(&self, f: impl Fn(T) -> U + Send + Sync + 'static) -> Dataset<U> {
+        let f = Arc::new(f);
+        self.derive("map", None, move |b| {
+            let f = f.clone();
+            b.map(move |t| f(t))
+        })
+    }
+
+    /// Keeps the records for which `f` is true (Spark's `filter`/`where`). Keeps the event time.
+    ///
+    /// ```
+    /// # use streamflow::structured::{MemoryStream, Session};
+    /// # let session = Session::new(1)?;
+    /// let positive = session.read_stream::<i64>().memory(&MemoryStream::new()).filter(|x| *x > 0);
+    /// # let _ = positive;
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
+    pub fn filter(&self, f: impl Fn(&T) -> bool + Send + Sync + 'static) -> Dataset<T> {
+        let f = Arc::new(f);
+        self.derive("filter", self.event_time.clone(), move |b| {
+            let f = f.clone();
+            b.filter(move |t| f(t))
+        })
+    }
+
+    /// Replaces every record by the records `f` returns for it (Spark's `flatMap`).
+    ///
+    /// ```
+    /// # use streamflow::structured::{MemoryStream, Session};
+    /// # let session = Session::new(1)?;
+    /// let words = session
+    ///     .read_stream::<String>()
+    ///     .memory(&MemoryStream::new())
+    ///     .flat_map(|line| line.split(' ').map(str::to_owned).collect::<Vec<_>>());
+    /// # let _ = words;
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
+    pub fn flat_map<U: Data, I>(&self, f: impl Fn(T) -> I + Send + Sync + 'static) -> Dataset<U>
+    where
+        I: IntoIterator<Item = U>,
+    {
+        let f = Arc::new(f);
+        self.derive("flat_map", None, move |b| {
+            let f = f.clone();
+            b.flat_map(move |t| f(t))
+        })
+    }
+
+    /// The records of this dataset and of `other` (Spark's `union`). Each side keeps its own
+    /// watermark input; the union's event time is this side's.
+    ///
+    /// ```
+    /// # use streamflow::structured::{MemoryStream, Session};
+    /// # let session = Session::new(1)?;
+    /// let a = session.read_stream::<i64>().memory(&MemoryStream::new());
+    /// let b = session.read_stream::<i64>().memory(&MemoryStream::new());
+    /// let both = a.union(&b);
+    /// # let _ = both;
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
+    pub fn union(&self, other: &Dataset<T>) -> Dataset<T> {
+        let (left, right) = (self.clone(), other.clone());
+        let mut logical = self.logical.then("union");
+        logical
+            .aggregations
+            .extend(other.logical.aggregations.iter().cloned());
+        logical.watermarked |= other.logical.watermarked;
+        logical.errors.extend(other.logical.errors.iter().cloned());
+        Dataset::new(
+            self.session.clone(),
+            logical,
+            self.event_time.clone().or_else(|| other.event_time.clone()),
+            move |p| {
+                let (l, r) = (left.node(p)?, right.node(p)?);
+                let parents = vec![l.meta.clone(), r.meta.clone()];
+                Ok(p.add("union", NodeKind::Stateless, parents, move |time| {
+                    Ok(match (l.get_or_compute(time)?, r.get_or_compute(time)?) {
+                        (Some(a), Some(b)) => Some(a.union(b)),
+                        (a, b) => a.or(b),
+                    })
+                }))
+            },
+        )
+    }
+
+    /// Declares the event time of each record and a watermark `delay` behind the largest event
+    /// time seen (Spark's `withWatermark`). Stateful operators downstream drop rows too late for
+    /// the watermark and, in Append mode, emit and forget windows once it passes their end.
+    ///
+    /// `event_time` may return a [`Time`], a `chrono::DateTime<Utc>` or milliseconds
+    /// ([`EventTime`]). A malformed `delay` is reported by `start()`.
+    ///
+    /// ```
+    /// # use streamflow::structured::{MemoryStream, Session};
+    /// # use streamflow::Time;
+    /// # let session = Session::new(1)?;
+    /// #[derive(Clone)]
+    /// struct Click { user: String, ts: Time }
+    /// let clicks = session
+    ///     .read_stream::<Click>()
+    ///     .memory(&MemoryStream::new())
+    ///     .with_watermark(|c| c.ts, "10 minutes");
+    /// # let _ = clicks;
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
+    pub fn with_watermark<E: EventTime>(
+        &self,
+        event_time: impl Fn(&T) -> E + Send + Sync + 'static,
+        delay: impl IntoDuration,
+    ) -> Dataset<T> {
+        let mut logical = self.logical.then("with_watermark");
+        let delay = match delay.into_duration() {
+            Ok(d) => d,
+            Err(e) => {
+                logical.errors.push(format!("with_watermark: {e}"));
+                Duration::ZERO
+            }
+        };
+        logical.watermarked = true;
+        let ts: EventTimeFn<T> = Arc::new(move |t: &T| event_time(t).event_time());
+        let parent = self.clone();
+        let ts_for_node = ts.clone();
+        Dataset::new(self.session.clone(), logical, Some(ts), move |p| {
+            let node = parent.node(p)?;
+            let tracker = p.run.watermark.clone();
+            let index = tracker.register("with_watermark", delay);
+            let ts = ts_for_node.clone();
+            let meta = node.meta.clone();
+            Ok(
+                p.add("with_watermark", NodeKind::Stateless, vec![meta], move |time| {
+                    let Some(batch) = node.get_or_compute(time)? else {
+                        return Ok(None);
+                    };
+                    let exec = batch.executor().clone();
+                    // Each partition keeps its own statistics and hands them over once, at its end.
+                    let parts: Vec<Part<T>> = batch
+                        .into_parts()
+                        .into_iter()
+                        .map(|part| {
+                            let (ts, tracker) = (ts.clone(), tracker.clone());
+                            Box::new(move |emit: &mut dyn FnMut(T)| {
+                                let mut stats = EventTimeStats::default();
+                                part(&mut |t: T| {
+                                    stats.observe(guard("with_watermark", || ts(&t)).millis());
+                                    emit(t)
+                                });
+                                tracker.observe(index, &stats);
+                            }) as Part<T>
+                        })
+                        .collect();
+                    Ok(Some(Batch::from_parts(parts, time, exec)))
+                }),
+            )
+        })
+    }
+
+    /// Declares the event time of each record without a watermark: enough for
+    /// [`group_by_window`](Self::group_by_window) in Update or Complete mode, where no state is
+    /// ever dropped.
+    ///
+    /// ```
+    /// # use streamflow::structured::{MemoryStream, Session};
+    /// # let session = Session::new(1)?;
+    /// let timed = session.read_stream::<i64>().memory(&MemoryStream::new()).with_event_time(|ms| *ms);
+    /// # let _ = timed;
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
+    pub fn with_event_time<E: EventTime>(
+        &self,
+        event_time: impl Fn(&T) -> E + Send + Sync + 'static,
+    ) -> Dataset<T> {
+        let mut next = self.clone();
+        next.event_time = Some(Arc::new(move |t: &T| event_time(t).event_time()));
+        next
+    }
+
+    /// Groups records by `key` for an aggregation (Spark's `groupByKey`/`groupBy`).
+    ///
+    /// ```
+    /// # use streamflow::structured::{MemoryStream, OutputMode, Session};
+    /// # let session = Session::new(1)?;
+    /// let counts = session
+    ///     .read_stream::<String>()
+    ///     .memory(&MemoryStream::new())
+    ///     .group_by(|word| word.clone())
+    ///     .count();
+    /// let query = counts.write_stream().output_mode(OutputMode::Complete).memory("counts").start()?;
+    /// query.stop()?;
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
+    pub fn group_by<K: Key>(&self, key: impl Fn(&T) -> K + Send + Sync + 'static) -> GroupedDataset<T, K> {
+        GroupedDataset::new(self.clone(), Arc::new(key), None)
+    }
+
+    /// Groups records by `key` and by the event-time windows `spec` puts each record in
+    /// (Spark's `groupBy(window($"ts", …), $"key")`). The event time is the one declared by
+    /// [`with_watermark`](Self::with_watermark) or [`with_event_time`](Self::with_event_time).
+    ///
+    /// ```
+    /// # use streamflow::structured::{window, MemoryStream, Session};
+    /// # use streamflow::Time;
+    /// # let session = Session::new(1)?;
+    /// #[derive(Clone)]
+    /// struct Word { word: String, ts: Time }
+    /// let counts = session
+    ///     .read_stream::<Word>()
+    ///     .memory(&MemoryStream::new())
+    ///     .with_watermark(|w| w.ts, "10 minutes")
+    ///     .group_by_window(|w| w.word.clone(), window("10 minutes", "5 minutes"))
+    ///     .count();
+    /// # let _ = counts;
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
+    pub fn group_by_window<K: Key>(
+        &self,
+        key: impl Fn(&T) -> K + Send + Sync + 'static,
+        spec: WindowSpec,
+    ) -> GroupedDataset<T, K> {
+        GroupedDataset::new(self.clone(), Arc::new(key), Some(spec))
+    }
+
+    /// Starts describing the query that writes this dataset somewhere (Spark's
+    /// `writeStream`).
+    pub fn write_stream(&self) -> DataStreamWriter<T> {
+        DataStreamWriter::new(self.clone())
+    }
+}

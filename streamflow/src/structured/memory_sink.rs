@@ -1,0 +1,100 @@
+//! The memory sink: results kept in a named in-memory table, for tests and notebooks.
+
+use std::sync::{Arc, Mutex};
+
+use super::output_mode::OutputMode;
+use super::session::lock;
+use super::writer::Sink;
+use crate::batch::Batch;
+use crate::data::Data;
+use crate::error::Result;
+
+struct Table<T> {
+    rows: Vec<T>,
+    batches: Vec<(u64, Vec<T>)>,
+}
+
+/// The table a memory sink writes (Spark's memory sink, read with `spark.table(name)`); get it
+/// with [`Session::memory_table`](super::Session::memory_table). In Append and Update mode each
+/// batch's rows are added; in Complete mode each batch replaces the table.
+///
+/// ```
+/// use streamflow::structured::{MemoryStream, Session};
+/// let session = Session::new(1)?;
+/// let input = MemoryStream::<i64>::new();
+/// let query = session.read_stream::<i64>().memory(&input).write_stream().memory("t").start()?;
+/// input.add_data([1]);
+/// query.process_all_available()?;
+/// input.add_data([2, 3]);
+/// query.process_all_available()?;
+/// let table = session.memory_table::<i64>("t")?;
+/// assert_eq!(table.rows(), vec![1, 2, 3]);
+/// assert_eq!(table.batches(), vec![(0, vec![1]), (1, vec![2, 3])]);
+/// assert_eq!(table.last_batch(), Some((1, vec![2, 3])));
+/// query.stop()?;
+/// # Ok::<(), streamflow::Error>(())
+/// ```
+pub struct MemoryTable<T> {
+    inner: Arc<Mutex<Table<T>>>,
+}
+
+impl<T> Clone for MemoryTable<T> {
+    fn clone(&self) -> Self {
+        MemoryTable {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<T: Data> MemoryTable<T> {
+    pub(crate) fn new() -> Self {
+        MemoryTable {
+            inner: Arc::new(Mutex::new(Table {
+                rows: Vec::new(),
+                batches: Vec::new(),
+            })),
+        }
+    }
+
+    /// The table's rows now.
+    pub fn rows(&self) -> Vec<T> {
+        lock(&self.inner).rows.clone()
+    }
+
+    /// Each batch's rows, with the batch id, in order.
+    pub fn batches(&self) -> Vec<(u64, Vec<T>)> {
+        lock(&self.inner).batches.clone()
+    }
+
+    /// The last batch's id and rows.
+    pub fn last_batch(&self) -> Option<(u64, Vec<T>)> {
+        lock(&self.inner).batches.last().cloned()
+    }
+}
+
+pub(crate) struct MemorySink<T> {
+    pub(crate) name: String,
+    pub(crate) table: MemoryTable<T>,
+}
+
+impl<T: Data> Sink<T> for MemorySink<T> {
+    fn description(&self) -> String {
+        format!("MemorySink[{}]", self.name)
+    }
+
+    fn add_batch(&self, batch_id: u64, rows: Batch<T>, mode: OutputMode) -> Result<()> {
+        let rows = rows.collect();
+        let mut table = lock(&self.table.inner);
+        // A batch id seen before is a replay: its rows are already here.
+        if table.batches.last().is_some_and(|(last, _)| *last >= batch_id) {
+            return Ok(());
+        }
+        if mode == OutputMode::Complete {
+            table.rows = rows.clone();
+        } else {
+            table.rows.extend(rows.iter().cloned());
+        }
+        table.batches.push((batch_id, rows));
+        Ok(())
+    }
+}

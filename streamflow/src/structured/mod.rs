@@ -1,0 +1,96 @@
+//! The Structured Streaming vocabulary: typed records, event time, watermarks, event-time
+//! windows, output modes, triggers, queries and their progress.
+//!
+//! This is a second set of methods over the same engine as [`DStream`](crate::DStream): a
+//! query's operators become nodes of a [`Graph`](crate::graph) whose batches are
+//! [`Batch`](crate::Batch)es run on the context's rayon pool. What differs is the driver: a
+//! query runs *micro-batches* with ids 0, 1, 2 … whose content is decided by source offsets,
+//! not by a fixed batch interval, and it keeps a watermark that moves with event time.
+//!
+//! | Spark | streamflow |
+//! |---|---|
+//! | `spark.readStream.format("json").load(dir)` | [`session.read_stream::<T>().format(Format::Json).files(dir)`](DataStreamReader::files) |
+//! | `MemoryStream[T]` | [`MemoryStream<T>`] + [`DataStreamReader::memory`] |
+//! | `.withWatermark("ts", "10 minutes")` | [`.with_watermark(\|r\| r.ts, "10 minutes")`](Dataset::with_watermark) |
+//! | `.groupBy(window($"ts", "10 minutes", "5 minutes"), $"word").count()` | [`.group_by_window(\|r\| r.word.clone(), window("10 minutes", "5 minutes")).count()`](Dataset::group_by_window) |
+//! | `.writeStream.outputMode("append").format("console").start()` | [`.write_stream().output_mode(OutputMode::Append).console().start()`](DataStreamWriter) |
+//! | `query.lastProgress` | [`query.last_progress()`](StreamingQuery::last_progress) |
+//!
+//! # Example
+//!
+//! ```
+//! use streamflow::structured::*;
+//! use streamflow::{ManualClock, Time};
+//!
+//! #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+//! struct Word { word: String, ts: Time }
+//!
+//! let session = Session::builder().clock(ManualClock::new(0)).build()?;
+//! let words = MemoryStream::<Word>::new();
+//! let query = session
+//!     .read_stream::<Word>()
+//!     .memory(&words)
+//!     .with_watermark(|w| w.ts, "10 minutes")
+//!     .group_by_window(|w| w.word.clone(), window("10 minutes", "5 minutes"))
+//!     .count()
+//!     .write_stream()
+//!     .output_mode(OutputMode::Append)
+//!     .memory("counts")
+//!     .start()?;
+//! let at = |min: i64| Time::from_millis(min * 60_000);
+//! words.add_data([Word { word: "cat".into(), ts: at(7) }, Word { word: "dog".into(), ts: at(12) }]);
+//! words.add_data([Word { word: "cat".into(), ts: at(31) }]); // moves the watermark to minute 21
+//! query.process_all_available()?;
+//! let rows = session.memory_table::<AggRow<String, u64>>("counts")?.rows();
+//! // The windows that ended by minute 21 were emitted, once, when the watermark passed them.
+//! assert_eq!(rows.len(), 4);
+//! assert!(rows.iter().all(|r| r.value == 1));
+//! query.stop()?;
+//! # Ok::<(), streamflow::Error>(())
+//! ```
+
+mod aggregate;
+mod console;
+mod dataset;
+mod event_time;
+mod file_sink;
+mod files;
+mod foreach;
+mod memory;
+mod memory_sink;
+mod output_mode;
+mod plan;
+mod progress;
+mod query;
+mod rate;
+mod reader;
+mod row;
+mod session;
+mod socket;
+mod state;
+mod trigger;
+mod watermark;
+mod window;
+mod writer;
+
+pub use aggregate::{AggRow, Aggregator, Avg, Count, GroupedDataset, Max, Min, Sum};
+pub use console::format_console_batch;
+pub use dataset::Dataset;
+pub use event_time::EventTime;
+pub use files::CorruptRecord;
+pub use foreach::ForeachWriter;
+pub use memory::MemoryStream;
+pub use memory_sink::MemoryTable;
+pub use output_mode::OutputMode;
+pub use progress::{
+    EventTimeProgress, QueryIdleEvent, QueryProgress, QueryStartedEvent, QueryStatus, QueryTerminatedEvent,
+    SinkProgress, SourceProgress, StateOperatorProgress, StreamingQueryListener,
+};
+pub use query::{ResumeState, StreamingQuery};
+pub use rate::RateRow;
+pub use reader::{CorruptRecords, DataStreamReader, Format, MalformedPolicy};
+pub use session::{Session, SessionBuilder};
+pub use trigger::Trigger;
+pub use watermark::{InputWatermark, MultipleWatermarkPolicy, WatermarkState};
+pub use window::{Window, WindowSpec, session_window, tumbling_window, window};
+pub use writer::DataStreamWriter;

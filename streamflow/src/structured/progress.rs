@@ -1,0 +1,250 @@
+//! Progress reports and listeners (Spark's `StreamingQueryProgress` and
+//! `StreamingQueryListener`).
+//!
+//! Every micro-batch produces a [`QueryProgress`]. It serializes to JSON with Spark's field
+//! names (`batchId`, `numInputRows`, `durationMs`, `eventTime`, `stateOperators` …), so tools
+//! that read Spark's progress read ours.
+
+use std::collections::BTreeMap;
+
+/// One micro-batch of a query, as reported to listeners and kept in
+/// [`recent_progress`](super::StreamingQuery::recent_progress).
+///
+/// ```
+/// use streamflow::structured::{MemoryStream, Session};
+/// let session = Session::new(1)?;
+/// let input = MemoryStream::<i64>::new();
+/// let query = session.read_stream::<i64>().memory(&input).write_stream().memory("p").start()?;
+/// input.add_data([1, 2, 3]);
+/// query.process_all_available()?;
+/// let progress = query.last_progress().unwrap();
+/// assert_eq!((progress.batch_id, progress.num_input_rows), (0, 3));
+/// let json = serde_json::to_string(&progress).unwrap();
+/// assert!(json.contains("\"numInputRows\":3"), "{json}");
+/// query.stop()?;
+/// # Ok::<(), streamflow::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueryProgress {
+    /// The query's id, stable across restarts.
+    pub id: String,
+    /// This run's id.
+    pub run_id: String,
+    /// The query's name, if given.
+    pub name: Option<String>,
+    /// When the batch started (clock time, ISO-8601 UTC).
+    pub timestamp: String,
+    /// The batch id: 0, 1, 2 …
+    pub batch_id: u64,
+    /// Records read from all sources.
+    pub num_input_rows: u64,
+    /// Input records per second of clock time since the previous batch started.
+    pub input_rows_per_second: f64,
+    /// Input records per second of processing (wall) time.
+    pub processed_rows_per_second: f64,
+    /// Wall-clock durations in milliseconds: `latestOffset` (finding the sources' new
+    /// offsets), `walCommit` (recording the batch's offsets in the offset log),
+    /// `queryPlanning`, `addBatch` (running the batch's operators), `sink` (handing the rows
+    /// to the sink), `triggerExecution` (all of it).
+    pub duration_ms: BTreeMap<String, u64>,
+    /// Event-time statistics of the batch's rows, and the watermark it ran with.
+    pub event_time: EventTimeProgress,
+    /// One entry per stateful operator.
+    pub state_operators: Vec<StateOperatorProgress>,
+    /// One entry per source.
+    pub sources: Vec<SourceProgress>,
+    /// The sink.
+    pub sink: SinkProgress,
+}
+
+/// Event time in a batch: min / max / avg of the rows' event times (absent without rows) and
+/// the watermark the batch ran with, as ISO-8601 UTC strings (Spark's `eventTime` map).
+///
+/// ```
+/// let e = streamflow::structured::EventTimeProgress::default();
+/// assert!(e.max.is_none());
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct EventTimeProgress {
+    /// The smallest event time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min: Option<String>,
+    /// The largest event time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max: Option<String>,
+    /// The mean event time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub avg: Option<String>,
+    /// The watermark in force during the batch (absent when the query has none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub watermark: Option<String>,
+}
+
+/// A stateful operator in one batch.
+///
+/// ```
+/// let p = streamflow::structured::StateOperatorProgress::new("group_by(..).count()");
+/// assert_eq!(p.num_rows_total, 0);
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StateOperatorProgress {
+    /// The operator.
+    pub operator_name: String,
+    /// Groups (or sessions) in state after the batch.
+    pub num_rows_total: u64,
+    /// Groups created or changed by the batch.
+    pub num_rows_updated: u64,
+    /// Groups dropped from state by the watermark.
+    pub num_rows_removed: u64,
+    /// Input rows (one per window they fall in) too late for the watermark, dropped.
+    pub num_rows_dropped_by_watermark: u64,
+    /// Approximate memory of the state (its hash tables).
+    pub memory_used_bytes: u64,
+}
+
+impl StateOperatorProgress {
+    /// Zeroed metrics for `operator`.
+    pub fn new(operator: &str) -> Self {
+        StateOperatorProgress {
+            operator_name: operator.to_string(),
+            ..Default::default()
+        }
+    }
+}
+
+/// A source in one batch.
+///
+/// ```
+/// let s = streamflow::structured::SourceProgress::default();
+/// assert_eq!(s.num_input_rows, 0);
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SourceProgress {
+    /// The source, e.g. `MemoryStream[0]` or `FileSource[/data/in]`.
+    pub description: String,
+    /// The offset the batch started at.
+    pub start_offset: u64,
+    /// The offset the batch ended at.
+    pub end_offset: u64,
+    /// Records read in the batch.
+    pub num_input_rows: u64,
+    /// Input records per second of clock time.
+    pub input_rows_per_second: f64,
+    /// Records per second of processing time.
+    pub processed_rows_per_second: f64,
+    /// Malformed records met in the batch (kept aside or dropped, by the reader's policy).
+    pub num_malformed_rows: u64,
+}
+
+/// The sink in one batch.
+///
+/// ```
+/// let s = streamflow::structured::SinkProgress::default();
+/// assert_eq!(s.num_output_rows, 0);
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SinkProgress {
+    /// The sink, e.g. `MemorySink[counts]`.
+    pub description: String,
+    /// Rows handed to the sink.
+    pub num_output_rows: u64,
+}
+
+/// What a query is doing now (Spark's `StreamingQueryStatus`).
+///
+/// ```
+/// let s = streamflow::structured::QueryStatus::default();
+/// assert!(!s.is_trigger_active);
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueryStatus {
+    /// A human-readable description: `Initializing sources`, `Waiting for data to arrive`,
+    /// `Processing new data`, `Stopped` …
+    pub message: String,
+    /// Whether the last look at the sources found new data.
+    pub is_data_available: bool,
+    /// Whether a batch is running.
+    pub is_trigger_active: bool,
+}
+
+/// A query started.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueryStartedEvent {
+    /// The query's id.
+    pub id: String,
+    /// This run's id.
+    pub run_id: String,
+    /// The query's name.
+    pub name: Option<String>,
+    /// When it started (ISO-8601 UTC).
+    pub timestamp: String,
+}
+
+/// A query found nothing to do.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueryIdleEvent {
+    /// The query's id.
+    pub id: String,
+    /// This run's id.
+    pub run_id: String,
+    /// When (ISO-8601 UTC).
+    pub timestamp: String,
+}
+
+/// A query stopped, with its error if it failed.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueryTerminatedEvent {
+    /// The query's id.
+    pub id: String,
+    /// This run's id.
+    pub run_id: String,
+    /// The error that stopped it.
+    pub exception: Option<String>,
+}
+
+/// Hears about the queries of a [`Session`](super::Session) (Spark's
+/// `StreamingQueryListener`). Every method has an empty default. Calls come from the query's
+/// thread: keep them short.
+///
+/// `on_query_idle` is called once each time a query goes from working to waiting.
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use streamflow::structured::*;
+///
+/// #[derive(Default)]
+/// struct Events(Mutex<Vec<String>>);
+/// impl StreamingQueryListener for Events {
+///     fn on_query_started(&self, _: &QueryStartedEvent) { self.0.lock().unwrap().push("started".into()) }
+///     fn on_query_progress(&self, p: &QueryProgress) { self.0.lock().unwrap().push(format!("batch {}", p.batch_id)) }
+///     fn on_query_terminated(&self, _: &QueryTerminatedEvent) { self.0.lock().unwrap().push("terminated".into()) }
+/// }
+/// let session = Session::new(1)?;
+/// let events = Arc::new(Events::default());
+/// session.add_listener(events.clone());
+/// let input = MemoryStream::<i64>::new();
+/// let query = session.read_stream::<i64>().memory(&input).write_stream().memory("l").start()?;
+/// input.add_data([1]);
+/// query.process_all_available()?;
+/// query.stop()?;
+/// assert_eq!(*events.0.lock().unwrap(), ["started", "batch 0", "terminated"]);
+/// # Ok::<(), streamflow::Error>(())
+/// ```
+pub trait StreamingQueryListener: Send + Sync {
+    /// The query started.
+    fn on_query_started(&self, _event: &QueryStartedEvent) {}
+    /// A batch finished.
+    fn on_query_progress(&self, _progress: &QueryProgress) {}
+    /// The query is waiting for data.
+    fn on_query_idle(&self, _event: &QueryIdleEvent) {}
+    /// The query stopped.
+    fn on_query_terminated(&self, _event: &QueryTerminatedEvent) {}
+}

@@ -1,0 +1,89 @@
+//! Triggers: when a query runs its next micro-batch.
+
+use crate::time::{Duration, IntoDuration};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum TriggerKind {
+    Default,
+    ProcessingTime(Duration),
+    Once,
+    AvailableNow,
+    Invalid(String),
+}
+
+/// When a query runs its micro-batches (Spark's `Trigger`).
+///
+/// - [`Trigger::default()`]: the next batch as soon as the previous one ends and there is new
+///   data (or the watermark moved, for a no-data batch);
+/// - [`Trigger::processing_time`]: at every multiple of the interval on the clock, if there is
+///   something to do;
+/// - [`Trigger::once`]: one batch with everything available, then stop;
+/// - [`Trigger::available_now`]: everything available at start, possibly in several batches
+///   (see `max_files_per_trigger`), with the no-data batches it needs, then stop.
+///
+/// ```
+/// use streamflow::structured::Trigger;
+/// assert_eq!(Trigger::processing_time("10 seconds").to_string(), "ProcessingTime(10000 ms)");
+/// assert_eq!(Trigger::default().to_string(), "Default");
+/// assert!(Trigger::processing_time("10 secs!").check().is_err());
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Trigger {
+    pub(crate) kind: TriggerKind,
+}
+
+impl Default for Trigger {
+    fn default() -> Self {
+        Trigger {
+            kind: TriggerKind::Default,
+        }
+    }
+}
+
+impl Trigger {
+    /// A batch at every multiple of `interval` on the clock; a bad duration is reported by
+    /// `start()`. A zero interval is the default trigger.
+    pub fn processing_time(interval: impl IntoDuration) -> Trigger {
+        let kind = match interval.into_duration() {
+            Ok(d) if d.is_zero() => TriggerKind::Default,
+            Ok(d) => TriggerKind::ProcessingTime(d),
+            Err(e) => TriggerKind::Invalid(format!("Trigger::processing_time: {e}")),
+        };
+        Trigger { kind }
+    }
+
+    /// One batch with all available data, then the query stops (Spark's `Trigger.Once`).
+    pub fn once() -> Trigger {
+        Trigger {
+            kind: TriggerKind::Once,
+        }
+    }
+
+    /// All data available at start, in as many batches as the sources' limits need, then the
+    /// query stops (Spark's `Trigger.AvailableNow`).
+    pub fn available_now() -> Trigger {
+        Trigger {
+            kind: TriggerKind::AvailableNow,
+        }
+    }
+
+    /// `Ok` unless the trigger was made from a malformed duration.
+    pub fn check(&self) -> Result<(), String> {
+        match &self.kind {
+            TriggerKind::Invalid(e) => Err(e.clone()),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl std::fmt::Display for Trigger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.kind {
+            TriggerKind::Default => f.write_str("Default"),
+            TriggerKind::ProcessingTime(d) => write!(f, "ProcessingTime({d})"),
+            TriggerKind::Once => f.write_str("Once"),
+            TriggerKind::AvailableNow => f.write_str("AvailableNow"),
+            TriggerKind::Invalid(e) => write!(f, "Invalid({e})"),
+        }
+    }
+}

@@ -1,0 +1,355 @@
+//! Event-time windows: tumbling and sliding windows aligned to the epoch plus an offset, and
+//! session windows that close after a gap without events.
+//!
+//! A window is half-open, `[start, end)`. A sliding window of `size` every `slide` with
+//! `offset` has its starts at `offset + k·slide` for every integer `k`; a row with event time
+//! `ts` belongs to every window with `start ≤ ts < end` (`size / slide` of them when `slide`
+//! divides `size`). Spark's rules hold: `slide ≤ size` and `|offset| < slide`.
+
+use crate::error::Result;
+use crate::time::{Duration, IntoDuration, Time};
+
+/// An event-time window, `[start, end)`.
+///
+/// Serialized as `{"start": …, "end": …}` with ISO-8601 UTC times, like Spark's `window`
+/// column.
+///
+/// ```
+/// use streamflow::structured::Window;
+/// use streamflow::Time;
+///
+/// let w = Window { start: Time::from_millis(0), end: Time::from_millis(600_000) };
+/// assert!(w.contains(Time::from_millis(0)) && !w.contains(Time::from_millis(600_000)));
+/// assert_eq!(
+///     serde_json::to_string(&w).unwrap(),
+///     r#"{"start":"1970-01-01T00:00:00.000Z","end":"1970-01-01T00:10:00.000Z"}"#
+/// );
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Window {
+    /// The first instant in the window.
+    pub start: Time,
+    /// The first instant after the window.
+    pub end: Time,
+}
+
+impl Window {
+    /// Whether `ts` lies in `[start, end)`.
+    pub fn contains(&self, ts: Time) -> bool {
+        self.start <= ts && ts < self.end
+    }
+}
+
+impl serde::Serialize for Window {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut s = serializer.serialize_struct("Window", 2)?;
+        s.serialize_field("start", &super::event_time::iso(self.start))?;
+        s.serialize_field("end", &super::event_time::iso(self.end))?;
+        s.end()
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum WindowKind {
+    /// Tumbling (`size == slide`) or sliding windows, in milliseconds.
+    Sliding { size: i64, slide: i64, offset: i64 },
+    /// Session windows closing after `gap` milliseconds without events.
+    Session { gap: i64 },
+}
+
+/// How rows are assigned to event-time windows: made by [`window`], [`tumbling_window`] or
+/// [`session_window`], and given to [`group_by_window`](super::Dataset::group_by_window).
+///
+/// A malformed duration or an impossible geometry is reported by `start()` with the reason.
+///
+/// ```
+/// use streamflow::structured::window;
+/// use streamflow::Time;
+///
+/// let spec = window("10 minutes", "5 minutes");
+/// let min = |m: i64| Time::from_millis(m * 60_000);
+/// let windows: Vec<_> = spec.windows_of(min(12)).map(|w| (w.start, w.end)).collect();
+/// assert_eq!(windows, vec![(min(5), min(15)), (min(10), min(20))]);
+/// assert!(window("10 minuts", "5 minutes").check().is_err());
+/// ```
+#[derive(Clone, Debug)]
+pub struct WindowSpec {
+    pub(crate) kind: WindowKind,
+    errors: Vec<String>,
+}
+
+/// Sliding windows of `size` every `slide` (Spark's `window(col, size, slide)`); equal values
+/// give tumbling windows. Add an offset with [`WindowSpec::start_offset`].
+///
+/// ```
+/// let spec = streamflow::structured::window("1 hour", "15 minutes").start_offset("-5 minutes");
+/// assert!(spec.check().is_ok());
+/// ```
+pub fn window(size: impl IntoDuration, slide: impl IntoDuration) -> WindowSpec {
+    let mut errors = Vec::new();
+    let size = duration_ms("window size", size, &mut errors);
+    let slide = duration_ms("window slide", slide, &mut errors);
+    let mut spec = WindowSpec {
+        kind: WindowKind::Sliding {
+            size,
+            slide,
+            offset: 0,
+        },
+        errors,
+    };
+    spec.validate();
+    spec
+}
+
+/// Tumbling windows of `size` (Spark's `window(col, size)`).
+///
+/// ```
+/// use streamflow::Time;
+/// let spec = streamflow::structured::tumbling_window("10 minutes");
+/// let w: Vec<_> = spec.windows_of(Time::from_millis(61_000)).collect();
+/// assert_eq!(w.len(), 1);
+/// assert_eq!(w[0].start, Time::from_millis(0));
+/// ```
+pub fn tumbling_window(size: impl IntoDuration) -> WindowSpec {
+    let mut errors = Vec::new();
+    let size = duration_ms("window size", size, &mut errors);
+    let mut spec = WindowSpec {
+        kind: WindowKind::Sliding {
+            size,
+            slide: size,
+            offset: 0,
+        },
+        errors,
+    };
+    spec.validate();
+    spec
+}
+
+/// Session windows: a session lasts while events keep arriving less than `gap` apart (Spark's
+/// `session_window(col, gap)`). An event opens `[ts, ts + gap)`; overlapping sessions of a key
+/// merge, so one event can bridge two sessions.
+///
+/// ```
+/// assert!(streamflow::structured::session_window("5 minutes").check().is_ok());
+/// assert!(streamflow::structured::session_window("0 s").check().is_err());
+/// ```
+pub fn session_window(gap: impl IntoDuration) -> WindowSpec {
+    let mut errors = Vec::new();
+    let gap = duration_ms("session gap", gap, &mut errors);
+    if errors.is_empty() && gap <= 0 {
+        errors.push("the session gap must be greater than zero".into());
+    }
+    WindowSpec {
+        kind: WindowKind::Session { gap },
+        errors,
+    }
+}
+
+fn duration_ms(what: &str, d: impl IntoDuration, errors: &mut Vec<String>) -> i64 {
+    match d.into_duration() {
+        Ok(d) => i64::try_from(d.millis()).unwrap_or(i64::MAX),
+        Err(e) => {
+            errors.push(format!("{what}: {e}"));
+            0
+        }
+    }
+}
+
+impl WindowSpec {
+    /// Moves the window starts by `offset` from the epoch (Spark's `startTime`): `"15 minutes"`
+    /// gives hourly windows 12:15–13:15 …; a leading `-` gives a negative offset. Its absolute
+    /// value must be less than the slide. Ignored for session windows.
+    ///
+    /// ```
+    /// use streamflow::Time;
+    /// let min = |m: i64| Time::from_millis(m * 60_000);
+    /// let spec = streamflow::structured::window("10 minutes", "10 minutes").start_offset("-3 minutes");
+    /// let w: Vec<_> = spec.windows_of(min(8)).collect();
+    /// assert_eq!((w[0].start, w[0].end), (min(7), min(17)));
+    /// ```
+    pub fn start_offset(mut self, offset: &str) -> Self {
+        let text = offset.trim();
+        let (negative, magnitude) = match text.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, text),
+        };
+        match Duration::parse(magnitude) {
+            Ok(d) => {
+                let ms = i64::try_from(d.millis()).unwrap_or(i64::MAX);
+                if let WindowKind::Sliding { offset, .. } = &mut self.kind {
+                    *offset = if negative { -ms } else { ms };
+                }
+                self.validate();
+            }
+            Err(e) => self.errors.push(format!("window start offset: {e}")),
+        }
+        self
+    }
+
+    fn validate(&mut self) {
+        if !self.errors.is_empty() {
+            return;
+        }
+        if let WindowKind::Sliding { size, slide, offset } = self.kind {
+            if size <= 0 {
+                self.errors
+                    .push("the window size must be greater than zero".into());
+            } else if slide <= 0 {
+                self.errors
+                    .push("the window slide must be greater than zero".into());
+            } else if slide > size {
+                self.errors.push(format!(
+                    "the window slide ({slide} ms) must be less than or equal to the window size ({size} ms)"
+                ));
+            } else if offset.abs() >= slide {
+                self.errors.push(format!(
+                    "the absolute value of the window start offset ({offset} ms) must be less than the slide ({slide} ms)"
+                ));
+            }
+        }
+    }
+
+    /// `Ok` if the durations parsed and the geometry is valid; otherwise every problem.
+    pub fn check(&self) -> std::result::Result<(), String> {
+        if self.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(self.errors.join("; "))
+        }
+    }
+
+    pub(crate) fn errors(&self) -> &[String] {
+        &self.errors
+    }
+
+    /// Whether these are session windows.
+    pub fn is_session(&self) -> bool {
+        matches!(self.kind, WindowKind::Session { .. })
+    }
+
+    /// The windows `ts` belongs to, earliest first. Session windows: the event's own session
+    /// `[ts, ts + gap)`, before merging.
+    pub fn windows_of(&self, ts: Time) -> WindowsOf {
+        match self.kind {
+            WindowKind::Sliding { size, slide, offset } if self.errors.is_empty() => {
+                let t = ts.millis();
+                let last_start = t - (t - offset).rem_euclid(slide);
+                let reach = last_start - (t - size);
+                let first = last_start - ((reach - 1).max(0) / slide) * slide;
+                WindowsOf {
+                    next: first,
+                    last: last_start,
+                    size,
+                    slide,
+                }
+            }
+            WindowKind::Session { gap } => WindowsOf {
+                next: ts.millis(),
+                last: ts.millis(),
+                size: gap,
+                slide: 1,
+            },
+            WindowKind::Sliding { .. } => WindowsOf {
+                next: 1,
+                last: 0,
+                size: 0,
+                slide: 1,
+            },
+        }
+    }
+}
+
+/// The windows one event time belongs to; see [`WindowSpec::windows_of`].
+#[derive(Clone, Debug)]
+pub struct WindowsOf {
+    next: i64,
+    last: i64,
+    size: i64,
+    slide: i64,
+}
+
+impl Iterator for WindowsOf {
+    type Item = Window;
+
+    fn next(&mut self) -> Option<Window> {
+        if self.next > self.last {
+            return None;
+        }
+        let start = self.next;
+        self.next = self.next.saturating_add(self.slide);
+        Some(Window {
+            start: Time::from_millis(start),
+            end: Time::from_millis(start.saturating_add(self.size)),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn min(m: i64) -> Time {
+        Time::from_millis(m * 60_000)
+    }
+
+    fn starts(spec: &WindowSpec, ts: Time) -> Vec<i64> {
+        spec.windows_of(ts).map(|w| w.start.millis() / 60_000).collect()
+    }
+
+    #[test]
+    fn every_window_containing_the_row_and_no_other() {
+        let spec = window("10 minutes", "5 minutes");
+        for t in -30..30 {
+            let ts = min(t);
+            let got: Vec<Window> = spec.windows_of(ts).collect();
+            assert!(got.iter().all(|w| w.contains(ts)), "{t}: {got:?}");
+            assert_eq!(got.len(), 2, "{t}");
+        }
+        assert_eq!(starts(&spec, min(10)), vec![5, 10]);
+        assert_eq!(starts(&spec, min(-1)), vec![-10, -5]);
+    }
+
+    #[test]
+    fn uneven_slide_and_negative_offset() {
+        let spec = window("10 minutes", "3 minutes").start_offset("-1 minute");
+        for t in 0..40 {
+            let ts = min(t) + Duration::seconds(30);
+            let got: Vec<Window> = spec.windows_of(ts).collect();
+            assert!(!got.is_empty());
+            for w in &got {
+                assert!(w.contains(ts));
+                assert_eq!((w.start.millis() / 60_000 + 1).rem_euclid(3), 0, "{w:?}");
+            }
+            // Every start s ≡ -1 (mod 3) with s ≤ ts < s + 10 is present.
+            let expected = (-20..40)
+                .filter(|s: &i64| (s + 1).rem_euclid(3) == 0 && min(*s) <= ts && ts < min(s + 10))
+                .count();
+            assert_eq!(got.len(), expected, "{t}");
+        }
+    }
+
+    #[test]
+    fn geometry_errors() {
+        assert!(
+            window("5 minutes", "10 minutes")
+                .check()
+                .unwrap_err()
+                .contains("less than or equal")
+        );
+        assert!(
+            window("10 minutes", "5 minutes")
+                .start_offset("-5 minutes")
+                .check()
+                .unwrap_err()
+                .contains("absolute value")
+        );
+        assert!(window("0 s", "0 s").check().is_err());
+        assert!(
+            window("10 minuts", "1 minute")
+                .check()
+                .unwrap_err()
+                .contains("unknown unit")
+        );
+    }
+}

@@ -1,0 +1,295 @@
+//! Keyed windows: `reduce_by_key_and_window` (plain and incremental) and
+//! `group_by_key_and_window`.
+//!
+//! The incremental form is Spark's `ReducedWindowedDStream`. Each batch is reduced by key once,
+//! when it arrives, into `n` partitions by the shuffle's hash, and kept for `len + slide`. The
+//! window's result lives in a [`StateStore`] with the same `n` partitions, so partition `i` of a
+//! batch updates partition `i` of the store in place: first the batches that left the window
+//! are taken out with the inverse function, then the batches that entered are added. The
+//! filter runs on the result, and what it drops is gone from the store too — exactly what Spark
+//! does, since its next window starts from the filtered one.
+
+use std::sync::Arc;
+
+use hashbrown::hash_map::Entry;
+
+use super::covered_times;
+use crate::batch::Batch;
+use crate::data::{Data, Pair};
+use crate::dstream::DStream;
+use crate::error::Result;
+use crate::exec::guard;
+use crate::graph::NodeKind;
+use crate::state::{StateStore, StateStoreInfo};
+use crate::time::{IntoDuration, Time};
+
+/// A reduce (or inverse reduce) function shared by the nodes of a window.
+pub(crate) type ReduceFn<V> = Arc<dyn Fn(V, V) -> V + Send + Sync>;
+
+/// What the incremental window keeps in its output.
+pub(crate) type KeepFn<K, V> = Arc<dyn Fn(&(K, V)) -> bool + Send + Sync>;
+
+/// The functions of an incremental window: `reduce` adds a batch, `inverse` takes one out,
+/// `keep` (optional) filters the result.
+pub(crate) struct Incremental<K, V> {
+    pub(crate) reduce: ReduceFn<V>,
+    pub(crate) inverse: ReduceFn<V>,
+    pub(crate) keep: Option<KeepFn<K, V>>,
+}
+
+/// Lists of `(key, value)` pairs: one per partition, or one per batch.
+type Partitions<K, V> = Vec<Vec<(K, V)>>;
+
+impl<T: Pair> DStream<T> {
+    /// Per key, the reduction by `f` of its values in each window (Spark's
+    /// `reduceByKeyAndWindow`): at each window time, the window's batches are merged again.
+    /// Each batch is reduced by key once, when it arrives, so a window time merges
+    /// `len / batch`-many partial results. A key is in the output while it has values in the
+    /// window.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use streamflow::testing::{run_batches, sorted};
+    ///
+    /// let out = run_batches(
+    ///     vec![vec![("a", 1), ("b", 1)], vec![("a", 1)], vec![]],
+    ///     |pairs| pairs.reduce_by_key_and_window(|x, y| x + y, "2s", "1s"),
+    ///     3,
+    /// );
+    /// assert_eq!(sorted(&out[0]), [("a", 1), ("b", 1)]);
+    /// assert_eq!(sorted(&out[1]), [("a", 2), ("b", 1)]);
+    /// assert_eq!(out[2], [("a", 1)]);
+    /// ```
+    pub fn reduce_by_key_and_window(
+        &self,
+        f: impl Fn(T::V, T::V) -> T::V + Send + Sync + 'static,
+        len: impl IntoDuration,
+        slide: impl IntoDuration,
+    ) -> DStream<(T::K, T::V)> {
+        let f = Arc::new(f);
+        let g = f.clone();
+        self.reduce_by_key(move |a, b| f(a, b))
+            .window_named("reduce_by_key_and_window", len, slide)
+            .reduce_by_key(move |a, b| g(a, b))
+    }
+
+    /// Per key, the reduction of its values in each window, computed incrementally (Spark's
+    /// `reduceByKeyAndWindow` with an inverse function): the previous window's values, plus the
+    /// batches that entered (with `f`), minus the batches that left (with `inv`, the inverse
+    /// of `f`: `inv(f(a, b), b) == a`). The cost per window is that of two batches, whatever
+    /// the window's length.
+    ///
+    /// A key whose values all left the window stays in the output with the identity value —
+    /// `("a", 0)` for sums — unless `filter` returns `false` for it; what the filter drops is
+    /// forgotten. Keeps the window's result as state, so it needs a checkpoint directory.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use streamflow::{testing::{sorted, TestContext}, Duration};
+    ///
+    /// let t = TestContext::new(Duration::seconds(1), 2)?;
+    /// let dir = tempfile::tempdir()?;
+    /// t.context().checkpoint(dir.path())?;
+    /// let pairs = t.input(vec![vec![("a", 1), ("b", 1)], vec![("b", 1)], vec![], vec![]]);
+    /// let kept = t.collect(&pairs.reduce_by_key_and_window_inv(|x, y| x + y, |x, y| x - y, "2s", "1s", None));
+    /// let dropped = t.collect(&pairs.reduce_by_key_and_window_inv(
+    ///     |x, y| x + y, |x, y| x - y, "2s", "1s", Some(|(_, n): &(&str, i32)| *n != 0),
+    /// ));
+    /// t.run(4)?;
+    /// let kept: Vec<_> = kept.batches().iter().map(|b| sorted(b)).collect();
+    /// assert_eq!(kept[2], [("a", 0), ("b", 1)]);
+    /// assert_eq!(kept[3], [("a", 0), ("b", 0)]);
+    /// let dropped: Vec<_> = dropped.batches().iter().map(|b| sorted(b)).collect();
+    /// assert_eq!(dropped[2], [("b", 1)]);
+    /// assert!(dropped[3].is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn reduce_by_key_and_window_inv(
+        &self,
+        f: impl Fn(T::V, T::V) -> T::V + Send + Sync + 'static,
+        inv: impl Fn(T::V, T::V) -> T::V + Send + Sync + 'static,
+        len: impl IntoDuration,
+        slide: impl IntoDuration,
+        filter: Option<fn(&(T::K, T::V)) -> bool>,
+    ) -> DStream<(T::K, T::V)> {
+        let functions = Incremental {
+            reduce: Arc::new(f),
+            inverse: Arc::new(inv),
+            keep: filter.map(|keep| Arc::new(keep) as KeepFn<T::K, T::V>),
+        };
+        self.incremental_window(
+            "reduce_by_key_and_window",
+            functions,
+            len,
+            slide,
+            self.ssc.parallelism(),
+        )
+    }
+
+    /// Per key, all of its values in each window, oldest batch first (Spark's
+    /// `groupByKeyAndWindow`). Each batch is grouped once, when it arrives.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use streamflow::testing::run_batches;
+    ///
+    /// let out = run_batches(
+    ///     vec![vec![("a", 1)], vec![("a", 2)], vec![("a", 3)]],
+    ///     |pairs| pairs.group_by_key_and_window("2s", "1s"),
+    ///     3,
+    /// );
+    /// assert_eq!(out, vec![vec![("a", vec![1])], vec![("a", vec![1, 2])], vec![("a", vec![2, 3])]]);
+    /// ```
+    pub fn group_by_key_and_window(
+        &self,
+        len: impl IntoDuration,
+        slide: impl IntoDuration,
+    ) -> DStream<(T::K, Vec<T::V>)> {
+        let n = self.ssc.parallelism();
+        let append = |mut a: Vec<T::V>, b: Vec<T::V>| {
+            a.extend(b);
+            a
+        };
+        self.group_by_key()
+            .window_named("group_by_key_and_window", len, slide)
+            .combine_by_key(|values| values, append, append, n)
+    }
+
+    /// The incremental keyed window behind every `_inv` operator, with `num_partitions`
+    /// partitions of state.
+    pub(crate) fn incremental_window(
+        &self,
+        name: &'static str,
+        functions: Incremental<T::K, T::V>,
+        len: impl IntoDuration,
+        slide: impl IntoDuration,
+        num_partitions: usize,
+    ) -> DStream<(T::K, T::V)> {
+        let geometry = self.window_geometry(name, len, slide);
+        let n = num_partitions.max(1);
+        let Incremental {
+            reduce: f,
+            inverse: inv,
+            keep,
+        } = functions;
+        let reduce = f.clone();
+        let per_batch = self.reduce_by_key_into(move |a, b| reduce(a, b), n);
+        let (clock, reads_state) = per_batch.window_context();
+        // The leaving batches are up to `len + slide` old when a window time comes.
+        let reach = geometry.len + geometry.slide;
+        per_batch.keep_for_window(reach);
+        let store: Arc<StateStore<T::K, T::V>> = Arc::new(StateStore::new(name, n));
+        self.ssc
+            .inner
+            .lock_graph()
+            .needs_checkpoint
+            .push(name.to_string());
+        let parent = per_batch.clone();
+        let parent_slide = per_batch.slide_duration();
+        let exec = self.ssc.inner.exec.clone();
+        let window = per_batch.add_node(
+            name,
+            NodeKind::Stateful,
+            vec![per_batch.node.meta.clone()],
+            geometry.slide,
+            move |time| {
+                let zero = clock.zero();
+                let (len, slide) = (geometry.len, geometry.slide);
+                let previous = time - slide;
+                let (leaving, entering) = if previous > zero && store.version() == Some(previous) {
+                    // Previous window (previous − len, previous]; this one (time − len, time].
+                    let leaving = covered_times(time - len.max(slide), len.min(slide), parent_slide, zero);
+                    let entering = covered_times(time, len.min(slide), parent_slide, zero);
+                    (leaving, entering)
+                } else {
+                    store.clear();
+                    (Vec::new(), covered_times(time, len, parent_slide, zero))
+                };
+                if reads_state {
+                    // A stateful node upstream must see every batch time, also those between
+                    // two windows shorter than their slide.
+                    for skipped in covered_times(time, slide, parent_slide, zero) {
+                        if time - skipped >= len.millis() as i64 {
+                            parent.batch_at(skipped)?;
+                        }
+                    }
+                }
+                let leaving = by_partition(&parent, &leaving, &*store)?;
+                let entering = by_partition(&parent, &entering, &*store)?;
+                let tasks: Vec<_> = leaving.into_iter().zip(entering).enumerate().collect();
+                let results = exec.run(tasks, |(p, (leaving, entering))| {
+                    let mut part = store.lock(p);
+                    for (k, v) in leaving.into_iter().flatten() {
+                        // A key the filter dropped has nothing left to subtract from.
+                        if let Entry::Occupied(e) = part.map.entry(k) {
+                            e.replace_entry_with(|_, current| Some(guard(name, || inv(current, v))));
+                        }
+                    }
+                    for (k, v) in entering.into_iter().flatten() {
+                        match part.map.entry(k) {
+                            Entry::Occupied(e) => {
+                                e.replace_entry_with(|_, current| Some(guard(name, || f(current, v))));
+                            }
+                            Entry::Vacant(e) => {
+                                e.insert(v);
+                            }
+                        }
+                    }
+                    let mut out = Vec::with_capacity(part.map.len());
+                    match &keep {
+                        None => out.extend(part.map.iter().map(|(k, v)| (k.clone(), v.clone()))),
+                        Some(keep) => part.map.retain(|k, v| {
+                            let pair = (k.clone(), v.clone());
+                            let kept = guard(name, || keep(&pair));
+                            if kept {
+                                out.push(pair);
+                            }
+                            kept
+                        }),
+                    }
+                    part.commit(name, time)?;
+                    Ok(out)
+                });
+                let partitions = results.into_iter().collect::<Result<Vec<_>>>()?;
+                store.log_stats(time);
+                Ok(Some(Batch::from_partitions(partitions, time, exec.clone())))
+            },
+        );
+        per_batch.register_window(&window, reach);
+        window
+    }
+}
+
+/// The batches of `stream` at `times`, regrouped per store partition: `[partition][batch]`.
+fn by_partition<K: crate::Key, V: Data>(
+    stream: &DStream<(K, V)>,
+    times: &[Time],
+    store: &StateStore<K, V>,
+) -> Result<Vec<Partitions<K, V>>> {
+    let n = store.num_partitions();
+    let mut out: Vec<Partitions<K, V>> = (0..n).map(|_| Vec::new()).collect();
+    for time in times {
+        let Some(batch) = stream.batch_at(*time)? else {
+            continue;
+        };
+        let parts = batch.collect_partitions();
+        if parts.len() == n {
+            // Reduced by key into the store's partitioning: partition i goes to partition i.
+            for (p, part) in parts.into_iter().enumerate() {
+                out[p].push(part);
+            }
+        } else {
+            let mut regrouped: Partitions<K, V> = (0..n).map(|_| Vec::new()).collect();
+            for (k, v) in parts.into_iter().flatten() {
+                regrouped[store.partition_of(&k)].push((k, v));
+            }
+            for (p, part) in regrouped.into_iter().enumerate() {
+                out[p].push(part);
+            }
+        }
+    }
+    Ok(out)
+}

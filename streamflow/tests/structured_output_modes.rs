@@ -1,0 +1,371 @@
+//! Output modes of event-time aggregations: Append emits a window once, after the watermark
+//! passes its end; Update emits the changed rows; Complete keeps everything; late rows are
+//! dropped only by stateful operators and counted; disallowed combinations are rejected.
+
+use streamflow::structured::*;
+use streamflow::{Error, ManualClock, Time};
+
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+struct Ev {
+    key: String,
+    ts: Time,
+}
+
+fn min(m: i64) -> Time {
+    Time::from_millis(m * 60_000)
+}
+
+fn ev(key: &str, minute: i64) -> Ev {
+    Ev {
+        key: key.to_string(),
+        ts: min(minute),
+    }
+}
+
+fn session() -> Session {
+    Session::builder()
+        .parallelism(2)
+        .clock(ManualClock::new(0))
+        .build()
+        .unwrap()
+}
+
+/// `(window start minute, key, count)`, sorted.
+fn rows(batch: &[AggRow<String, u64>]) -> Vec<(i64, String, u64)> {
+    let mut out: Vec<_> = batch
+        .iter()
+        .map(|r| {
+            (
+                r.window.map_or(-1, |w| w.start.millis() / 60_000),
+                r.key.clone(),
+                r.value,
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn windowed_count(s: &Session, input: &MemoryStream<Ev>, mode: OutputMode, table: &str) -> StreamingQuery {
+    s.read_stream::<Ev>()
+        .memory(input)
+        .with_watermark(|e| e.ts, "10 minutes")
+        .group_by_window(|e| e.key.clone(), tumbling_window("10 minutes"))
+        .count()
+        .write_stream()
+        .output_mode(mode)
+        .memory(table)
+        .start()
+        .unwrap()
+}
+
+#[test]
+fn append_emits_each_window_once_after_the_watermark_passes_its_end() {
+    let s = session();
+    let input = MemoryStream::new();
+    let q = windowed_count(&s, &input, OutputMode::Append, "append");
+    let table = s.memory_table::<AggRow<String, u64>>("append").unwrap();
+
+    input.add_data([ev("a", 1), ev("a", 5), ev("b", 12)]);
+    q.process_all_available().unwrap();
+    // Batch 0 ran with watermark 0 and moved it to 12 − 10 = minute 2; the no-data batch 1
+    // ran with it: no window has ended by minute 2.
+    assert!(table.rows().is_empty());
+    let last = q.last_progress().unwrap();
+    assert_eq!((last.batch_id, last.num_input_rows), (1, 0));
+    assert_eq!(
+        last.event_time.watermark.as_deref(),
+        Some("1970-01-01T00:02:00.000Z")
+    );
+
+    input.add_data([ev("a", 8), ev("b", 25)]);
+    q.process_all_available().unwrap();
+    // Batch 2 (watermark 2) counted a@8 into [0, 10) and moved the watermark to 15; the
+    // no-data batch 3 emitted [0, 10), once.
+    let batches = table.batches();
+    assert_eq!(batches.iter().map(|b| b.0).collect::<Vec<_>>(), [0, 1, 2, 3]);
+    assert!(batches[..3].iter().all(|b| b.1.is_empty()));
+    assert_eq!(rows(&batches[3].1), [(0, "a".to_string(), 3)]);
+    let no_data = q.last_progress().unwrap();
+    assert_eq!((no_data.batch_id, no_data.num_input_rows), (3, 0));
+    assert_eq!(
+        no_data.event_time.watermark.as_deref(),
+        Some("1970-01-01T00:15:00.000Z")
+    );
+    assert_eq!(no_data.state_operators[0].num_rows_removed, 1);
+
+    // A row for the closed window is dropped and counted; the window is never emitted again.
+    input.add_data([ev("a", 3), ev("b", 41)]);
+    q.process_all_available().unwrap();
+    let progress = q.recent_progress();
+    let batch4 = progress.iter().find(|p| p.batch_id == 4).unwrap();
+    assert_eq!(batch4.state_operators[0].num_rows_dropped_by_watermark, 1);
+    let all = rows(&table.rows());
+    assert_eq!(
+        all,
+        [
+            (0, "a".to_string(), 3),
+            (10, "b".to_string(), 1),
+            (20, "b".to_string(), 1)
+        ],
+        "watermark 31 closed [10, 20) and [20, 30)"
+    );
+    // Emitted windows were dropped from state: only [40, 50) for b remains.
+    assert_eq!(q.last_progress().unwrap().state_operators[0].num_rows_total, 1);
+    q.stop().unwrap();
+}
+
+#[test]
+fn update_emits_only_the_rows_changed_in_the_batch() {
+    let s = session();
+    let input = MemoryStream::new();
+    let q = windowed_count(&s, &input, OutputMode::Update, "update");
+    let table = s.memory_table::<AggRow<String, u64>>("update").unwrap();
+    input.add_data([ev("a", 1), ev("b", 2), ev("a", 3)]);
+    q.process_all_available().unwrap();
+    assert_eq!(
+        rows(&table.last_batch().unwrap().1),
+        [(0, "a".to_string(), 2), (0, "b".to_string(), 1)]
+    );
+    input.add_data([ev("b", 4), ev("c", 11)]);
+    q.process_all_available().unwrap();
+    let batches = table.batches();
+    // Batch 2 is the no-data batch after the watermark moved to minute 1: nothing changed.
+    assert_eq!(batches.iter().map(|b| b.0).collect::<Vec<_>>(), [0, 1, 2]);
+    assert!(batches[2].1.is_empty());
+    assert_eq!(
+        rows(&batches[1].1),
+        [(0, "b".to_string(), 2), (10, "c".to_string(), 1)],
+        "a did not change"
+    );
+    q.stop().unwrap();
+}
+
+#[test]
+fn complete_keeps_and_emits_everything_every_batch() {
+    let s = session();
+    let input = MemoryStream::new();
+    let q = windowed_count(&s, &input, OutputMode::Complete, "complete");
+    let table = s.memory_table::<AggRow<String, u64>>("complete").unwrap();
+    input.add_data([ev("a", 1), ev("b", 2)]);
+    q.process_all_available().unwrap();
+    input.add_data([ev("a", 45)]);
+    q.process_all_available().unwrap();
+    // Watermark 35 is far past [0, 10), which Complete mode keeps anyway; a row for it still counts.
+    input.add_data([ev("a", 2)]);
+    q.process_all_available().unwrap();
+    assert_eq!(
+        rows(&table.rows()),
+        [
+            (0, "a".to_string(), 2),
+            (0, "b".to_string(), 1),
+            (40, "a".to_string(), 1)
+        ]
+    );
+    let last = q.last_progress().unwrap();
+    assert_eq!(last.state_operators[0].num_rows_total, 3);
+    assert_eq!(last.state_operators[0].num_rows_removed, 0);
+    assert_eq!(last.state_operators[0].num_rows_dropped_by_watermark, 0);
+    q.stop().unwrap();
+}
+
+#[test]
+fn late_rows_are_dropped_only_by_stateful_operators() {
+    let s = session();
+    let input = MemoryStream::new();
+    let watermarked = s
+        .read_stream::<Ev>()
+        .memory(&input)
+        .with_watermark(|e| e.ts, "5 minutes");
+    // Stateless: every row passes, late or not.
+    let passthrough = watermarked
+        .map(|e| e.key)
+        .write_stream()
+        .memory("all_rows")
+        .start()
+        .unwrap();
+    let counts = watermarked
+        .group_by(|e| e.key.clone())
+        .count()
+        .write_stream()
+        .output_mode(OutputMode::Update)
+        .memory("key_counts")
+        .start()
+        .unwrap();
+    input.add_data([ev("a", 20)]);
+    input.add_data([]);
+    passthrough.process_all_available().unwrap();
+    counts.process_all_available().unwrap();
+    // Both watermarks are now 15; rows at or before minute 15 are late.
+    input.add_data([ev("late", 10), ev("late", 15), ev("a", 16)]);
+    passthrough.process_all_available().unwrap();
+    counts.process_all_available().unwrap();
+    let mut all = s.memory_table::<String>("all_rows").unwrap().rows();
+    all.sort();
+    assert_eq!(all, ["a", "a", "late", "late"]);
+    let last = counts.last_progress().unwrap();
+    assert_eq!(last.state_operators[0].num_rows_dropped_by_watermark, 2);
+    assert_eq!(
+        rows(
+            &s.memory_table::<AggRow<String, u64>>("key_counts")
+                .unwrap()
+                .last_batch()
+                .unwrap()
+                .1
+        ),
+        [(-1, "a".to_string(), 2)]
+    );
+    assert!(passthrough.last_progress().unwrap().state_operators.is_empty());
+    passthrough.stop().unwrap();
+    counts.stop().unwrap();
+}
+
+fn rejected<T: streamflow::Data>(writer: DataStreamWriter<T>) -> String {
+    match writer.start() {
+        Err(Error::InvalidGraph(problems)) => problems.join("\n"),
+        Err(other) => panic!("expected an invalid graph, got {other}"),
+        Ok(q) => {
+            q.stop().unwrap();
+            panic!("the query started")
+        }
+    }
+}
+
+#[test]
+fn every_disallowed_output_mode_is_rejected_before_running() {
+    let s = session();
+    let input = MemoryStream::<Ev>::new();
+    let events = s.read_stream::<Ev>().memory(&input);
+
+    // Aggregation without watermark: Append is not allowed …
+    let msg = rejected(
+        events
+            .group_by(|e| e.key.clone())
+            .count()
+            .write_stream()
+            .output_mode(OutputMode::Append)
+            .memory("x"),
+    );
+    assert!(msg.contains("Append output mode not supported"), "{msg}");
+    assert!(msg.contains("`group_by(..).count()`"), "{msg}");
+    // … also with an event-time window but no watermark …
+    let msg = rejected(
+        events
+            .with_event_time(|e| e.ts)
+            .group_by_window(|e| e.key.clone(), tumbling_window("1 minute"))
+            .count()
+            .write_stream()
+            .memory("x"),
+    );
+    assert!(
+        msg.contains("`group_by_window(..).count()` cannot run in Append mode because it has no watermark"),
+        "{msg}"
+    );
+    // … and with a watermark but no event-time window in the key.
+    let msg = rejected(
+        events
+            .with_watermark(|e| e.ts, "1 minute")
+            .group_by(|e| e.key.clone())
+            .sum(|_| 1_u64)
+            .write_stream()
+            .memory("x"),
+    );
+    assert!(
+        msg.contains(
+            "`group_by(..).sum()` cannot run in Append mode because it is not grouped by an event-time window"
+        ),
+        "{msg}"
+    );
+
+    // No aggregation: Complete is not allowed.
+    let msg = rejected(
+        events
+            .map(|e| e.key)
+            .write_stream()
+            .output_mode(OutputMode::Complete)
+            .memory("x"),
+    );
+    assert!(
+        msg.contains("Complete output mode not supported when there are no streaming aggregations"),
+        "{msg}"
+    );
+    assert!(msg.contains("memory_stream -> map"), "{msg}");
+
+    // Two aggregations in a row.
+    let msg = rejected(
+        events
+            .group_by(|e| e.key.clone())
+            .count()
+            .group_by(|r| r.value)
+            .count()
+            .write_stream()
+            .output_mode(OutputMode::Complete)
+            .memory("x"),
+    );
+    assert!(
+        msg.contains("multiple streaming aggregations are not supported"),
+        "{msg}"
+    );
+
+    // File sinks take Append only.
+    let dir = tempfile::tempdir().unwrap();
+    let msg = rejected(
+        events
+            .group_by(|e| e.key.clone())
+            .count()
+            .write_stream()
+            .output_mode(OutputMode::Update)
+            .json(dir.path()),
+    );
+    assert!(msg.contains("does not support Update output mode"), "{msg}");
+
+    // Every allowed combination starts.
+    for mode in [OutputMode::Append, OutputMode::Update, OutputMode::Complete] {
+        let q = events
+            .with_watermark(|e| e.ts, "1 minute")
+            .group_by_window(|e| e.key.clone(), window("10 minutes", "5 minutes"))
+            .count()
+            .write_stream()
+            .output_mode(mode)
+            .memory("ok")
+            .start()
+            .unwrap();
+        q.stop().unwrap();
+    }
+    for mode in [OutputMode::Update, OutputMode::Complete] {
+        let q = events
+            .group_by(|e| e.key.clone())
+            .count()
+            .write_stream()
+            .output_mode(mode)
+            .memory("ok")
+            .start()
+            .unwrap();
+        q.stop().unwrap();
+    }
+}
+
+#[test]
+fn malformed_durations_and_window_geometry_are_reported_together() {
+    let s = session();
+    let input = MemoryStream::<Ev>::new();
+    let msg = rejected(
+        s.read_stream::<Ev>()
+            .memory(&input)
+            .with_watermark(|e| e.ts, "10 minuts")
+            .group_by_window(|e| e.key.clone(), window("5 minutes", "10 minutes"))
+            .count()
+            .write_stream()
+            .trigger(Trigger::processing_time("1 fortnight"))
+            .memory("x"),
+    );
+    assert!(
+        msg.contains("with_watermark: invalid duration: unknown unit \"minuts\""),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("must be less than or equal to the window size"),
+        "{msg}"
+    );
+    assert!(msg.contains("Trigger::processing_time"), "{msg}");
+}

@@ -1,0 +1,238 @@
+//! Event-time windows in queries: sliding windows with a negative start offset, session windows
+//! that merge and bridge, and the built-in aggregates over windows.
+
+use streamflow::structured::*;
+use streamflow::{ManualClock, Time};
+
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+struct Ev {
+    key: String,
+    ts: Time,
+    amount: i64,
+}
+
+fn min(m: i64) -> Time {
+    Time::from_millis(m * 60_000)
+}
+
+fn ev(key: &str, minute: i64) -> Ev {
+    Ev {
+        key: key.to_string(),
+        ts: min(minute),
+        amount: minute,
+    }
+}
+
+fn session() -> Session {
+    Session::builder()
+        .parallelism(2)
+        .clock(ManualClock::new(0))
+        .build()
+        .unwrap()
+}
+
+/// `(start minute, end minute, key, value)`, sorted.
+fn windows<V: Clone + PartialOrd>(rows: &[AggRow<String, V>]) -> Vec<(i64, i64, String, V)> {
+    let mut out: Vec<_> = rows
+        .iter()
+        .map(|r| {
+            let w = r.window.unwrap();
+            (
+                w.start.millis() / 60_000,
+                w.end.millis() / 60_000,
+                r.key.clone(),
+                r.value.clone(),
+            )
+        })
+        .collect();
+    out.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    out
+}
+
+#[test]
+fn sliding_windows_with_a_negative_offset() {
+    let s = session();
+    let input = MemoryStream::new();
+    let q = s
+        .read_stream::<Ev>()
+        .memory(&input)
+        .with_event_time(|e| e.ts)
+        .group_by_window(
+            |e| e.key.clone(),
+            window("10 minutes", "5 minutes").start_offset("-2 minutes"),
+        )
+        .count()
+        .write_stream()
+        .output_mode(OutputMode::Complete)
+        .memory("sliding")
+        .start()
+        .unwrap();
+    input.add_data([ev("a", 3), ev("a", 8), ev("a", 13)]);
+    q.process_all_available().unwrap();
+    let rows = s.memory_table::<AggRow<String, u64>>("sliding").unwrap().rows();
+    // Starts at −2 + 5k: 3 is in [−2, 8) and [3, 13); 8 in [3, 13) and [8, 18);
+    // 13 in [8, 18) and [13, 23).
+    assert_eq!(
+        windows(&rows),
+        [
+            (-2, 8, "a".to_string(), 1),
+            (3, 13, "a".to_string(), 2),
+            (8, 18, "a".to_string(), 2),
+            (13, 23, "a".to_string(), 1)
+        ]
+    );
+    q.stop().unwrap();
+}
+
+#[test]
+fn session_windows_merge_and_bridge() {
+    let s = session();
+    let input = MemoryStream::new();
+    let q = s
+        .read_stream::<Ev>()
+        .memory(&input)
+        .with_watermark(|e| e.ts, "30 minutes")
+        .group_by_window(|e| e.key.clone(), session_window("5 minutes"))
+        .count()
+        .write_stream()
+        .output_mode(OutputMode::Update)
+        .memory("sessions")
+        .start()
+        .unwrap();
+    let table = s.memory_table::<AggRow<String, u64>>("sessions").unwrap();
+    // Events less than 5 minutes apart merge: a: [0, 9) with 2 events, [20, 25); b: [1, 6).
+    input.add_data([ev("a", 0), ev("a", 4), ev("a", 20), ev("b", 1)]);
+    q.process_all_available().unwrap();
+    assert_eq!(
+        windows(&table.last_batch().unwrap().1),
+        [
+            (0, 9, "a".to_string(), 2),
+            (1, 6, "b".to_string(), 1),
+            (20, 25, "a".to_string(), 1)
+        ]
+    );
+    // Events at 12 and 16 chain the two sessions of a (9 → 12 → 16 → 20) into one.
+    input.add_data([ev("a", 12)]);
+    q.process_all_available().unwrap();
+    input.add_data([ev("a", 16)]);
+    q.process_all_available().unwrap();
+    assert_eq!(
+        windows(&table.last_batch().unwrap().1),
+        [(12, 25, "a".to_string(), 3)],
+        "a@16 bridged [12, 17) and [20, 25)"
+    );
+    input.add_data([ev("a", 8)]);
+    q.process_all_available().unwrap();
+    assert_eq!(
+        windows(&table.last_batch().unwrap().1),
+        [(0, 25, "a".to_string(), 6)],
+        "a@8 bridged [0, 9) and [12, 25)"
+    );
+    assert_eq!(
+        q.last_progress().unwrap().state_operators[0].num_rows_total,
+        2,
+        "a's and b's sessions"
+    );
+    q.stop().unwrap();
+}
+
+#[test]
+fn session_windows_in_append_mode_emit_closed_sessions() {
+    let s = session();
+    let input = MemoryStream::new();
+    let q = s
+        .read_stream::<Ev>()
+        .memory(&input)
+        .with_watermark(|e| e.ts, "0 minutes")
+        .group_by_window(|e| e.key.clone(), session_window("5 minutes"))
+        .sum(|e| e.amount)
+        .write_stream()
+        .memory("closed_sessions")
+        .start()
+        .unwrap();
+    input.add_data([ev("a", 1), ev("a", 3)]);
+    input.add_data([ev("a", 30)]);
+    q.process_all_available().unwrap();
+    let rows = s
+        .memory_table::<AggRow<String, i64>>("closed_sessions")
+        .unwrap()
+        .rows();
+    assert_eq!(windows(&rows), [(1, 8, "a".to_string(), 4)]);
+    q.stop().unwrap();
+}
+
+#[test]
+fn min_max_avg_and_a_user_aggregator_over_windows() {
+    struct Distinct;
+    impl Aggregator<Ev> for Distinct {
+        type Buffer = std::collections::BTreeSet<i64>;
+        type Output = usize;
+        fn name(&self) -> &'static str {
+            "distinct"
+        }
+        fn zero(&self) -> Self::Buffer {
+            Default::default()
+        }
+        fn reduce(&self, b: &mut Self::Buffer, e: &Ev) {
+            b.insert(e.amount % 3);
+        }
+        fn merge(&self, b: &mut Self::Buffer, other: Self::Buffer) {
+            b.extend(other);
+        }
+        fn finish(&self, b: &Self::Buffer) -> usize {
+            b.len()
+        }
+    }
+    let s = session();
+    let input = MemoryStream::new();
+    let grouped = s
+        .read_stream::<Ev>()
+        .memory(&input)
+        .with_event_time(|e| e.ts)
+        .group_by_window(|e| e.key.clone(), tumbling_window("10 minutes"));
+    let start = |ds: Dataset<AggRow<String, f64>>, name: &str| {
+        ds.write_stream()
+            .output_mode(OutputMode::Complete)
+            .memory(name)
+            .start()
+            .unwrap()
+    };
+    let queries = [
+        start(grouped.min(|e| e.amount as f64), "min"),
+        start(grouped.max(|e| e.amount as f64), "max"),
+        start(grouped.avg(|e| e.amount as f64), "avg"),
+        start(
+            grouped
+                .agg(Distinct)
+                .map(|r| AggRow::new(r.window, r.key, r.value as f64, "distinct")),
+            "distinct",
+        ),
+    ];
+    input.add_data([ev("a", 1), ev("a", 4), ev("a", 7), ev("a", 12)]);
+    for q in &queries {
+        q.process_all_available().unwrap();
+    }
+    let get = |name: &str| windows(&s.memory_table::<AggRow<String, f64>>(name).unwrap().rows());
+    assert_eq!(
+        get("min"),
+        [(0, 10, "a".to_string(), 1.0), (10, 20, "a".to_string(), 12.0)]
+    );
+    assert_eq!(
+        get("max"),
+        [(0, 10, "a".to_string(), 7.0), (10, 20, "a".to_string(), 12.0)]
+    );
+    assert_eq!(
+        get("avg"),
+        [(0, 10, "a".to_string(), 4.0), (10, 20, "a".to_string(), 12.0)]
+    );
+    assert_eq!(
+        get("distinct"),
+        [(0, 10, "a".to_string(), 1.0), (10, 20, "a".to_string(), 1.0)]
+    );
+    let json =
+        serde_json::to_string(&s.memory_table::<AggRow<String, f64>>("avg").unwrap().rows()[0]).unwrap();
+    assert!(json.contains("\"avg\":"), "{json}");
+    for q in queries {
+        q.stop().unwrap();
+    }
+}
