@@ -1,12 +1,19 @@
 //! Naming the operator whose user function failed.
 //!
-//! Each operator runs the user's function under `guard`, which turns a panic into an
-//! `OperatorPanic` payload carrying the operator's name. The scheduler catches it at the top of
-//! the batch and turns it into `Error::UserCode`, which `await_termination` returns. The happy
-//! path costs nothing: `catch_unwind` only does work when something unwinds.
+//! Every call into user code goes through `guard`, which only notes the operator's name in a
+//! thread-local (one store; it does not stop the user's closure from being inlined into the
+//! fused loop, which a `catch_unwind` per call would). Each task on the worker pool runs under
+//! `run_task`, which catches a panic once per partition and re-raises it as an `OperatorPanic`
+//! carrying the name noted last on that thread. The scheduler turns it into
+//! `Error::UserCode`, which `await_termination` returns.
 
 use std::any::Any;
+use std::cell::Cell;
 use std::panic::{self, AssertUnwindSafe};
+
+thread_local! {
+    static CURRENT_OPERATOR: Cell<&'static str> = const { Cell::new("") };
+}
 
 /// A panic in user code, tagged with the operator it happened in.
 #[derive(Debug)]
@@ -15,19 +22,42 @@ pub(crate) struct OperatorPanic {
     pub(crate) message: String,
 }
 
-/// Runs `f`, tagging a panic with `operator` (an already tagged panic passes unchanged).
-#[inline]
+/// Runs user code `f` of `operator`, noting the operator so that a panic can be attributed.
+#[inline(always)]
 pub(crate) fn guard<R>(operator: &'static str, f: impl FnOnce() -> R) -> R {
+    CURRENT_OPERATOR.with(|c| c.set(operator));
+    f()
+}
+
+/// The operator whose user code this thread ran last ("" if none).
+pub(crate) fn current_operator() -> &'static str {
+    CURRENT_OPERATOR.with(|c| c.get())
+}
+
+/// Notes `operator` as running on this thread (for code that is not a user function call).
+pub(crate) fn set_current_operator(operator: &'static str) {
+    CURRENT_OPERATOR.with(|c| c.set(operator));
+}
+
+/// Runs one task; a panic in it is re-raised as an `OperatorPanic` naming the operator.
+pub(crate) fn run_task<R>(f: impl FnOnce() -> R) -> R {
+    set_current_operator("");
     match panic::catch_unwind(AssertUnwindSafe(f)) {
         Ok(value) => value,
-        Err(payload) => {
-            if payload.is::<OperatorPanic>() {
-                panic::resume_unwind(payload)
-            }
-            let message = panic_message(payload.as_ref());
-            panic::resume_unwind(Box::new(OperatorPanic { operator, message }))
-        }
+        Err(payload) => panic::resume_unwind(tag(payload)),
     }
+}
+
+/// Makes sure a panic payload is an `OperatorPanic`.
+pub(crate) fn tag(payload: Box<dyn Any + Send>) -> Box<dyn Any + Send> {
+    if payload.is::<OperatorPanic>() {
+        return payload;
+    }
+    let operator = match current_operator() {
+        "" => "task",
+        name => name,
+    };
+    Box::new(OperatorPanic { operator, message: panic_message(payload.as_ref()) })
 }
 
 /// The text of a panic payload.

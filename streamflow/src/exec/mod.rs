@@ -3,7 +3,7 @@
 mod failure;
 pub(crate) mod scheduler;
 
-pub(crate) use failure::{OperatorPanic, guard, panic_message};
+pub(crate) use failure::{OperatorPanic, guard, panic_message, set_current_operator, tag};
 
 use rayon::prelude::*;
 
@@ -43,10 +43,11 @@ impl Executor {
         R: Send,
         F: Fn(I) -> R + Sync + Send,
     {
+        let task = |item| failure::run_task(|| f(item));
         if items.len() <= 1 {
             // One task: run it here rather than hopping threads.
-            return items.into_iter().map(f).collect();
+            return items.into_iter().map(task).collect();
         }
-        self.pool.install(|| items.into_par_iter().map(f).collect())
+        self.pool.install(|| items.into_par_iter().map(task).collect())
     }
 }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use crate::context::{ContextInner, StreamingContext};
 use crate::error::{Error, Result};
-use crate::exec::{OperatorPanic, panic_message};
+use crate::exec::{OperatorPanic, panic_message, set_current_operator, tag};
 use crate::graph::{ForgetOld, InputNode, OutputOp};
 use crate::metrics::BatchInfo;
 use crate::time::Time;
@@ -80,9 +80,11 @@ fn run_batch(inner: &ContextInner, plan: &Plan, time: Time) -> Result<()> {
     let outcome = panic::catch_unwind(AssertUnwindSafe(|| -> Result<u64> {
         let mut records = 0;
         for input in &plan.inputs {
+            set_current_operator("");
             records += input.generate(time)?;
         }
         for output in &plan.outputs {
+            set_current_operator("");
             current = &output.name;
             (output.run)(time)?;
         }
@@ -91,9 +93,12 @@ fn run_batch(inner: &ContextInner, plan: &Plan, time: Time) -> Result<()> {
     let records = match outcome {
         Ok(result) => result?,
         Err(payload) => {
+            // A panic on a worker comes tagged; one on this thread (in foreach_batch, say) is
+            // tagged here from the operator noted last, or else blamed on the output.
+            let payload = tag(payload);
             let operator = match payload.downcast_ref::<OperatorPanic>() {
-                Some(p) => p.operator.to_string(),
-                None => current.to_string(),
+                Some(p) if p.operator != "task" => p.operator.to_string(),
+                _ => current.to_string(),
             };
             return Err(Error::UserCode {
                 operator,

@@ -102,13 +102,23 @@ impl GraphClock {
     }
 }
 
+/// A batch a node keeps: shared by its readers, taken by the last one.
+struct Stored<T> {
+    /// `None` once the last reader took it.
+    partitions: Option<Arc<Vec<Vec<T>>>>,
+    /// Readers that have not read it yet in this batch.
+    reads_left: usize,
+    /// The number of elements, for metrics.
+    len: u64,
+}
+
 type ComputeFn<T> = Box<dyn Fn(Time) -> Result<Option<Batch<T>>> + Send + Sync>;
 
 /// A node of the graph carrying elements of type `T`.
 pub(crate) struct Node<T> {
     pub(crate) meta: Arc<NodeMeta>,
     compute: ComputeFn<T>,
-    memo: Mutex<BTreeMap<Time, Arc<Vec<Vec<T>>>>>,
+    memo: Mutex<BTreeMap<Time, Stored<T>>>,
     clock: Arc<GraphClock>,
     exec: Arc<Executor>,
 }
@@ -120,37 +130,75 @@ impl<T: Data> Node<T> {
     }
 
     /// The batch at `time`, computing it if needed; `None` if the node produces nothing then.
+    ///
+    /// A memoized batch is handed to its last reader without a copy (earlier readers get a
+    /// copy), unless a window needs it later (`remember`).
     pub(crate) fn get_or_compute(&self, time: Time) -> Result<Option<Batch<T>>> {
         if !self.is_valid_time(time) {
             return Ok(None);
         }
-        if let Some(stored) = self.lock_memo().get(&time).cloned() {
-            return Ok(Some(Batch::from_partitions(
-                (*stored).clone(),
-                time,
-                self.exec.clone(),
-            )));
+        if !self.stored(time) {
+            let Some(batch) = (self.compute)(time)? else {
+                return Ok(None);
+            };
+            if !self.meta.memoizes() {
+                return Ok(Some(batch));
+            }
+            self.store(time, batch);
         }
-        let Some(batch) = (self.compute)(time)? else {
-            return Ok(None);
-        };
-        if !self.meta.memoizes() {
-            return Ok(Some(batch));
-        }
-        let partitions = Arc::new(batch.collect_partitions());
-        self.lock_memo().insert(time, partitions.clone());
-        Ok(Some(Batch::from_partitions(
-            (*partitions).clone(),
-            time,
-            self.exec.clone(),
-        )))
+        self.read_stored(time).map(Some)
     }
 
-    /// The number of elements this node stored for `time`, if it stored that batch.
+    /// Computes and stores the batch at `time` without reading it (sources, at batch start).
+    /// Returns the number of elements stored.
+    pub(crate) fn prepare(&self, time: Time) -> Result<u64> {
+        if self.is_valid_time(time) && !self.stored(time) {
+            if let Some(batch) = (self.compute)(time)? {
+                self.store(time, batch);
+            }
+        }
+        Ok(self.lock_memo().get(&time).map_or(0, |s| s.len))
+    }
+
+    /// The number of elements this node keeps for `time`, if it keeps that batch.
+    #[cfg_attr(not(test), allow(dead_code, reason = "used by tests of memo eviction"))]
     pub(crate) fn stored_len(&self, time: Time) -> Option<u64> {
-        self.lock_memo()
-            .get(&time)
-            .map(|parts| parts.iter().map(|p| p.len() as u64).sum())
+        self.lock_memo().get(&time).map(|s| s.len)
+    }
+
+    fn stored(&self, time: Time) -> bool {
+        self.lock_memo().contains_key(&time)
+    }
+
+    fn store(&self, time: Time, batch: Batch<T>) {
+        let partitions = batch.collect_partitions();
+        let len = partitions.iter().map(|p| p.len() as u64).sum();
+        let stored = Stored { partitions: Some(Arc::new(partitions)), reads_left: self.meta.consumers(), len };
+        self.lock_memo().insert(time, stored);
+    }
+
+    fn read_stored(&self, time: Time) -> Result<Batch<T>> {
+        let keep = self.meta.remember_ms.load(Ordering::Relaxed) > 0;
+        let mut memo = self.lock_memo();
+        let consumed = || {
+            Error::illegal_state(format!(
+                "internal error: the batch at {time} of `{}` was read more often than it has readers",
+                self.meta.name
+            ))
+        };
+        let stored = memo.get_mut(&time).ok_or_else(consumed)?;
+        stored.reads_left = stored.reads_left.saturating_sub(1);
+        let partitions = if stored.reads_left == 0 && !keep {
+            // The last reader takes the data itself.
+            let shared = stored.partitions.take().ok_or_else(consumed)?;
+            drop(memo);
+            Arc::try_unwrap(shared).unwrap_or_else(|shared| (*shared).clone())
+        } else {
+            let shared = stored.partitions.clone().ok_or_else(consumed)?;
+            drop(memo);
+            (*shared).clone()
+        };
+        Ok(Batch::from_partitions(partitions, time, self.exec.clone()))
     }
 
     /// Asks this node to keep its batches for `duration` (windows over it need them).
@@ -164,7 +212,7 @@ impl<T: Data> Node<T> {
         self.meta.persisted.store(true, Ordering::Relaxed);
     }
 
-    fn lock_memo(&self) -> std::sync::MutexGuard<'_, BTreeMap<Time, Arc<Vec<Vec<T>>>>> {
+    fn lock_memo(&self) -> std::sync::MutexGuard<'_, BTreeMap<Time, Stored<T>>> {
         self.memo.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
@@ -197,8 +245,7 @@ pub(crate) trait InputNode: Send + Sync {
 
 impl<T: Data> InputNode for Node<T> {
     fn generate(&self, time: Time) -> Result<u64> {
-        self.get_or_compute(time)?;
-        Ok(self.stored_len(time).unwrap_or(0))
+        self.prepare(time)
     }
 }
 
