@@ -15,7 +15,7 @@ use std::hint::black_box;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use criterion::{Criterion, SamplingMode, criterion_group, criterion_main};
+use criterion::{Criterion, SamplingMode};
 use streamflow::testing::TestContext;
 use streamflow::{DStream, Duration, StreamQueue};
 
@@ -109,5 +109,8 @@ fn windows(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, windows);
-criterion_main!(benches);
+fn main() {
+    let mut criterion = Criterion::default().configure_from_args();
+    windows(&mut criterion);
+    criterion.final_summary();
+}

@@ -98,11 +98,11 @@ fn check_all_variants(lines: &[String], expected: &streamflow_benches::Counts) {
 /// Variants measured side by side in each round see the same background load, which makes
 /// the ratios trustworthy on a busy machine where criterion's minutes-apart groups are not.
 fn interleaved(lines: &[String], bytes: u64, rounds: usize) {
-    type Variant<'a> = (String, Box<dyn Fn() -> Duration + 'a>);
+    type Variant<'a> = (String, Box<dyn Fn() -> (Duration, Duration) + 'a>);
     let timed = |f: &dyn Fn()| {
-        let start = std::time::Instant::now();
+        let (start, cpu) = (std::time::Instant::now(), process_cpu_time());
         f();
-        start.elapsed()
+        (start.elapsed(), process_cpu_time().saturating_sub(cpu))
     };
     let mut variants: Vec<Variant<'_>> = vec![
         (
@@ -130,24 +130,29 @@ fn interleaved(lines: &[String], bytes: u64, rounds: usize) {
             Box::new(move || {
                 let batch = EngineBatch::prepare(lines.to_vec(), parallelism, pipeline, false)
                     .expect("the context starts");
-                let start = std::time::Instant::now();
+                let (start, cpu) = (std::time::Instant::now(), process_cpu_time());
                 let done = batch.run().expect("the batch runs");
-                let elapsed = start.elapsed();
+                let elapsed = (start.elapsed(), process_cpu_time().saturating_sub(cpu));
                 drop(done);
                 elapsed
             }),
         ));
     }
     let mut times: Vec<Vec<Duration>> = vec![Vec::new(); variants.len()];
+    let mut cpu: Vec<Vec<Duration>> = vec![Vec::new(); variants.len()];
     let rounds = rounds.max(1);
     for _ in 0..rounds {
         for (i, (_, run)) in variants.iter().enumerate() {
-            times[i].push(run());
+            let (wall, used) = run();
+            times[i].push(wall);
+            cpu[i].push(used);
         }
     }
     let mib = bytes as f64 / (1 << 20) as f64;
     println!("{rounds} interleaved rounds; MiB/s of the fastest run; ratio = baseline / variant, per round");
-    for ((name, _), t) in variants.iter().zip(&times) {
+    for (((name, _), t), c) in variants.iter().zip(&times).zip(&cpu) {
+        let mut cpu_sorted = c.clone();
+        cpu_sorted.sort();
         let mut sorted = t.clone();
         sorted.sort();
         let mut ratios: Vec<f64> = t
@@ -157,7 +162,7 @@ fn interleaved(lines: &[String], bytes: u64, rounds: usize) {
             .collect();
         ratios.sort_by(f64::total_cmp);
         println!(
-            "{name:28} min {:8.1} ms ({:6.1} MiB/s)  median {:8.1} ms ({:6.1} MiB/s)  ratio median {:.2} (range {:.2}..{:.2})",
+            "{name:28} min {:8.1} ms ({:6.1} MiB/s)  median {:8.1} ms ({:6.1} MiB/s)  ratio median {:.2} (range {:.2}..{:.2})  cpu median {:7.1} ms",
             sorted[0].as_secs_f64() * 1e3,
             mib / sorted[0].as_secs_f64(),
             sorted[sorted.len() / 2].as_secs_f64() * 1e3,
@@ -165,8 +170,29 @@ fn interleaved(lines: &[String], bytes: u64, rounds: usize) {
             ratios[ratios.len() / 2],
             ratios[0],
             ratios[ratios.len() - 1],
+            cpu_sorted[cpu_sorted.len() / 2].as_secs_f64() * 1e3,
         );
     }
+}
+
+/// CPU time used so far by all threads of this process (user + system), from
+/// `/proc/self/stat` in clock ticks of 10 ms; zero where that file does not exist.
+fn process_cpu_time() -> Duration {
+    let ticks = std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|stat| {
+            let fields: Vec<u64> = stat
+                .rsplit_once(')')?
+                .1
+                .split_whitespace()
+                .skip(11)
+                .take(2)
+                .filter_map(|f| f.parse().ok())
+                .collect();
+            Some(fields.iter().sum::<u64>())
+        })
+        .unwrap_or(0);
+    Duration::from_millis(ticks * 10)
 }
 
 fn configure(group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>, bytes: u64) {

@@ -328,8 +328,8 @@ impl<K: Key, V: Data, S: Data, U: Data> MapWithStateDStream<K, V, S, U> {
     /// The stream of mapped values, as a plain [`DStream`].
     ///
     /// ```
-    /// use streamflow::{testing::run_batches, DStream, State, StateSpec};
-    /// # let dir = tempfile::tempdir()?;
+    /// use streamflow::{DStream, State, StateSpec};
+    ///
     /// let ssc = streamflow::StreamingContext::new(streamflow::Duration::seconds(1), 2)?;
     /// let pairs = ssc.queue_stream(streamflow::StreamQueue::<(String, i32)>::new(), true, None);
     /// let mapped: DStream<i32> = pairs

@@ -2,7 +2,7 @@
 //!
 //! A stateful operator keeps a value per key from one batch to the next. Its input is shuffled
 //! by key into `n` partitions with the shuffle's fixed-seed hash, and partition `i` of every
-//! batch meets partition `i` of the operator's [state store](store): one task per partition
+//! batch meets partition `i` of the operator's state store: one task per partition
 //! updates that partition's keys, so the partitions run in parallel and never share a lock.
 //! Each partition records the batch time it is at, so batches apply once and in order; the
 //! node of a stateful operator is computed exactly once per batch time.
