@@ -13,7 +13,7 @@
 //! `--checkpoint DIR` is given. Options: `--batches N` stop after N batches (default 5),
 //! `--batch-ms MS` the batch interval (default 1000).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -69,6 +69,41 @@ fn parse_order(line: &str) -> Option<(String, u64)> {
     Some((product.trim().to_string(), amount.trim().parse().ok()?))
 }
 
+/// The job: sales per product, accumulated forever (the seeds' 实时累加统计).
+#[stream_job(batch = "1s", parallelism = 2)]
+fn running_totals(ssc: &StreamingContext, checkpoint: &Path, malformed: Arc<AtomicU64>) {
+    ssc.checkpoint(checkpoint)?;
+    ssc.generator_stream(ORDERS_PER_BATCH, order)
+        .flat_map(move |line| {
+            let parsed = parse_order(&line);
+            if parsed.is_none() {
+                malformed.fetch_add(1, Ordering::Relaxed);
+            }
+            parsed
+        })
+        .update_state_by_key(|amounts: Vec<u64>, total: Option<u64>| {
+            Some(total.unwrap_or(0) + amounts.iter().sum::<u64>())
+        })
+        .print();
+}
+
+/// Stops the job after `limit` batches.
+struct StopAfter {
+    done: Arc<AtomicU64>,
+    limit: u64,
+    ssc: StreamingContext,
+}
+
+impl streamflow::StreamingListener for StopAfter {
+    fn on_batch_completed(&self, _info: &streamflow::BatchInfo) {
+        if self.done.fetch_add(1, Ordering::Relaxed) + 1 >= self.limit {
+            // Stopping from the listener, which runs on the scheduler thread, ends the job
+            // after this batch.
+            let _ = self.ssc.stop(false);
+        }
+    }
+}
+
 fn main() {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     if let Err(e) = run() {
@@ -91,34 +126,13 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         .master("local[2]")?
         .app_name("running_totals")
         .build()?;
-    ssc.checkpoint(&checkpoint)?;
-
     let malformed = Arc::new(AtomicU64::new(0));
-    let bad = malformed.clone();
-    let sales = ssc
-        .generator_stream(ORDERS_PER_BATCH, order)
-        .flat_map(move |line| {
-            let parsed = parse_order(&line);
-            if parsed.is_none() {
-                bad.fetch_add(1, Ordering::Relaxed);
-            }
-            parsed
-        });
-    let totals = sales.update_state_by_key(|amounts: Vec<u64>, total: Option<u64>| {
-        Some(total.unwrap_or(0) + amounts.iter().sum::<u64>())
-    });
-    totals.print();
+    running_totals_on(&ssc, &checkpoint, malformed.clone())?;
 
     let done = Arc::new(AtomicU64::new(0));
     let stopper = ssc.clone();
     let limit = options.batches;
-    totals.foreach_batch(move |_, _| {
-        if done.fetch_add(1, Ordering::Relaxed) + 1 >= limit {
-            stopper.stop(false)
-        } else {
-            Ok(())
-        }
-    });
+    ssc.add_streaming_listener(Arc::new(StopAfter { done, limit, ssc: stopper }));
     eprintln!("{}", ssc.explain());
     ssc.start()?;
     let result = ssc.await_termination();

@@ -11,19 +11,18 @@
 //! With no arguments it starts a small TCP server on 127.0.0.1 that sends a built-in text, one
 //! line per batch, then goes quiet so that words leave the window; the job reads it back with
 //! `socket_text_stream`. To finish in a few seconds, the built-in run compresses time 20×
-//! (`--time-scale 20`): a "second" of the job lasts 50 ms, so batches are 50 ms, the window
-//! 1.5 s and the slide 0.5 s. Options: `--host H --port P` read from a server instead (time
+//! (`--time-scale 20`) with a clock that runs 20× faster: a "second" of the job lasts 50 ms of
+//! wall time, so the 30 s window takes 1.5 s and the printed batch times advance 1 s per batch. Options: `--host H --port P` read from a server instead (time
 //! scale 1: one-second batches, the real 30 s / 10 s window); `--windows N` stop after N
 //! windows (default 8 with the built-in feed, unlimited otherwise); `--time-scale F`;
 //! `--checkpoint DIR` (default: a temporary directory, removed at the end).
 
 use std::io::Write;
 use std::net::TcpListener;
-use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::path::{Path, PathBuf};
 
 use streamflow::prelude::*;
+use streamflow::{Clock, SystemClock};
 
 const FEED: &str = "apple banana apple cherry apple banana orange apple
 to be or not to be that is the question
@@ -97,6 +96,55 @@ fn serve_feed(pause: std::time::Duration) -> std::io::Result<u16> {
     Ok(port)
 }
 
+/// The job, as Spark's seeds write it: words over the last 30 s, every 10 s, incrementally.
+#[stream_job(batch = "1s", parallelism = 2)]
+fn windowed_word_count(ssc: &StreamingContext, host: &str, port: u16, checkpoint: &Path) {
+    ssc.checkpoint(checkpoint)?;
+    ssc.socket_text_stream(host, port)
+        .flat_map(|line| line.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
+        .map(|word| (word, 1_i64))
+        .reduce_by_key_and_window_inv(
+            |a, b| a + b,
+            |a, b| a - b,
+            "30s",
+            "10s",
+            Some(|(_, count): &(String, i64)| *count > 0),
+        )
+        .print();
+}
+
+/// A clock that runs `scale` times faster than the wall clock, so a demo of 30-second windows
+/// finishes in seconds with the job's durations unchanged.
+struct FastClock {
+    start: std::time::Instant,
+    origin: Time,
+    scale: u64,
+}
+
+impl FastClock {
+    fn new(scale: u64) -> Self {
+        FastClock { start: std::time::Instant::now(), origin: SystemClock.now(), scale }
+    }
+}
+
+impl Clock for FastClock {
+    fn now(&self) -> Time {
+        let elapsed = self.start.elapsed().as_millis() as u64 * self.scale;
+        self.origin + Duration::from_millis(elapsed)
+    }
+
+    fn wait_until(&self, target: Time, poll: std::time::Duration, cancelled: &dyn Fn() -> bool) -> Time {
+        loop {
+            let now = self.now();
+            if now >= target || cancelled() {
+                return now;
+            }
+            let left = std::time::Duration::from_millis(((target - now) as u64).div_ceil(self.scale));
+            std::thread::park_timeout(left.min(poll));
+        }
+    }
+}
+
 fn main() {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     if let Err(e) = run() {
@@ -109,13 +157,11 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let options = parse_args()?;
     let builtin = options.host.is_none();
     let scale = options.time_scale.unwrap_or(if builtin { 20 } else { 1 });
-    // One second of the job, in real milliseconds.
-    let second = 1_000 / scale;
     let (host, port, windows) = match options.host {
         Some(host) => (host, options.port, options.windows),
         None => (
             "127.0.0.1".to_string(),
-            serve_feed(std::time::Duration::from_millis(second))?,
+            serve_feed(std::time::Duration::from_millis(1_000 / scale))?,
             Some(options.windows.unwrap_or(8)),
         ),
     };
@@ -123,39 +169,23 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let checkpoint = options.checkpoint.unwrap_or_else(|| {
         std::env::temp_dir().join(format!("streamflow-windowed_word_count-{}", std::process::id()))
     });
-
     let ssc = StreamingContext::builder()
-        .batch_duration(Duration::from_millis(second))
+        .batch_duration(Duration::seconds(1))
         .master("local[2]")?
+        .clock(FastClock::new(scale))
         .app_name("windowed_word_count")
         .build()?;
-    ssc.checkpoint(&checkpoint)?;
-    let counts = ssc
-        .socket_text_stream(host.as_str(), port)
-        .flat_map(|line| line.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
-        .map(|word| (word, 1_i64))
-        .reduce_by_key_and_window_inv(
-            |a, b| a + b,
-            |a, b| a - b,
-            Duration::from_millis(30 * second),
-            Duration::from_millis(10 * second),
-            Some(|(_, count): &(String, i64)| *count > 0),
-        );
-    counts.print();
-    if let Some(limit) = windows {
-        let seen = Arc::new(AtomicU64::new(0));
-        let stopper = ssc.clone();
-        counts.foreach_batch(move |_, _| {
-            if seen.fetch_add(1, Ordering::Relaxed) + 1 >= limit {
-                stopper.stop(false)
-            } else {
-                Ok(())
-            }
-        });
-    }
+    windowed_word_count_on(&ssc, &host, port, &checkpoint)?;
     eprintln!("{}", ssc.explain());
     ssc.start()?;
-    let result = ssc.await_termination();
+    let result = match windows {
+        // N windows of the job's time, in real time, plus half a slide to let the last one print.
+        Some(n) => ssc
+            .await_termination_or_timeout(Duration::from_millis((n * 10_000 + 5_000) / scale))
+            .and_then(|stopped| if stopped { Ok(()) } else { ssc.stop(false) })
+            .and_then(|()| ssc.await_termination()),
+        None => ssc.await_termination(),
+    };
     if temporary {
         let _ = std::fs::remove_dir_all(&checkpoint);
     }
