@@ -132,7 +132,11 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let done = Arc::new(AtomicU64::new(0));
     let stopper = ssc.clone();
     let limit = options.batches;
-    ssc.add_streaming_listener(Arc::new(StopAfter { done, limit, ssc: stopper }));
+    ssc.add_streaming_listener(Arc::new(StopAfter {
+        done,
+        limit,
+        ssc: stopper,
+    }));
     eprintln!("{}", ssc.explain());
     ssc.start()?;
     let result = ssc.await_termination();

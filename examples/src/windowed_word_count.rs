@@ -123,7 +123,11 @@ struct FastClock {
 
 impl FastClock {
     fn new(scale: u64) -> Self {
-        FastClock { start: std::time::Instant::now(), origin: SystemClock.now(), scale }
+        FastClock {
+            start: std::time::Instant::now(),
+            origin: SystemClock.now(),
+            scale,
+        }
     }
 }
 

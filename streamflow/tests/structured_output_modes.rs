@@ -2,6 +2,8 @@
 //! passes its end; Update emits the changed rows; Complete keeps everything; late rows are
 //! dropped only by stateful operators and counted; disallowed combinations are rejected.
 
+#![allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
+
 use streamflow::structured::*;
 use streamflow::{Error, ManualClock, Time};
 

@@ -1,6 +1,8 @@
 //! The query handle: triggers on a manual clock, listeners, status, progress as JSON, explain,
 //! failures in user code, and a session sharing a DStream context's engine.
 
+#![allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
+
 use std::sync::{Arc, Mutex};
 
 use streamflow::structured::*;

@@ -1,6 +1,8 @@
 //! Sinks: the console format, the foreach writer's lifecycle, foreach_batch ids, and the
 //! JSON-lines and CSV file sinks.
 
+#![allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
+
 use std::sync::{Arc, Mutex};
 
 use streamflow::structured::*;

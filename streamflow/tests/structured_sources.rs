@@ -2,6 +2,8 @@
 //! `max_files_per_trigger`, the `once` and `available_now` triggers, the rate source and a
 //! socket on loopback.
 
+#![allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
+
 use std::io::Write;
 use std::path::Path;
 

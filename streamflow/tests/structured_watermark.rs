@@ -2,6 +2,8 @@
 //! batch, never going back, surviving a restart; several inputs under the min and max
 //! policies; idle inputs.
 
+#![allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
+
 use streamflow::structured::*;
 use streamflow::{Duration, ManualClock, Time};
 

@@ -1,6 +1,8 @@
 //! Event-time windows in queries: sliding windows with a negative start offset, session windows
 //! that merge and bridge, and the built-in aggregates over windows.
 
+#![allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
+
 use streamflow::structured::*;
 use streamflow::{ManualClock, Time};
 

@@ -57,7 +57,10 @@ pub(crate) fn tag(payload: Box<dyn Any + Send>) -> Box<dyn Any + Send> {
         "" => "task",
         name => name,
     };
-    Box::new(OperatorPanic { operator, message: panic_message(payload.as_ref()) })
+    Box::new(OperatorPanic {
+        operator,
+        message: panic_message(payload.as_ref()),
+    })
 }
 
 /// The text of a panic payload.

@@ -173,7 +173,11 @@ impl<T: Data> Node<T> {
     fn store(&self, time: Time, batch: Batch<T>) {
         let partitions = batch.collect_partitions();
         let len = partitions.iter().map(|p| p.len() as u64).sum();
-        let stored = Stored { partitions: Some(Arc::new(partitions)), reads_left: self.meta.consumers(), len };
+        let stored = Stored {
+            partitions: Some(Arc::new(partitions)),
+            reads_left: self.meta.consumers(),
+            len,
+        };
         self.lock_memo().insert(time, stored);
     }
 

@@ -2,7 +2,7 @@
 //! windows, output modes, triggers, queries and their progress.
 //!
 //! This is a second set of methods over the same engine as [`DStream`](crate::DStream): a
-//! query's operators become nodes of a [`Graph`](crate::graph) whose batches are
+//! query's operators become nodes of the engine's operator graph whose batches are
 //! [`Batch`](crate::Batch)es run on the context's rayon pool. What differs is the driver: a
 //! query runs *micro-batches* with ids 0, 1, 2 … whose content is decided by source offsets,
 //! not by a fixed batch interval, and it keeps a watermark that moves with event time.

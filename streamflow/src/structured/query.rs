@@ -498,6 +498,15 @@ impl Runner {
         if let Err(e) = &outcome {
             log::error!("query {}: {e}", self.shared.id);
         }
+        let event = QueryTerminatedEvent {
+            id: self.shared.id.clone(),
+            run_id: self.shared.run_id.clone(),
+            exception: error_text,
+        };
+        // Listeners hear about the end before anyone waiting for it wakes up.
+        for l in self.shared.session.listeners() {
+            l.on_query_terminated(&event);
+        }
         self.shared.update(|s| {
             s.active = false;
             s.error = outcome.err();
@@ -507,14 +516,6 @@ impl Runner {
                 is_trigger_active: false,
             };
         });
-        let event = QueryTerminatedEvent {
-            id: self.shared.id.clone(),
-            run_id: self.shared.run_id.clone(),
-            exception: error_text,
-        };
-        for l in self.shared.session.listeners() {
-            l.on_query_terminated(&event);
-        }
     }
 
     fn run_loop(&mut self) -> Result<()> {
@@ -530,6 +531,8 @@ impl Runner {
         let mut next_trigger: Option<Time> = None;
         let mut need_no_data = false;
         let mut idle = false;
+        // The highest wake-up number this loop has answered with "nothing left".
+        let mut marked = 0_u64;
         loop {
             if self.stopping() {
                 return Ok(());
@@ -537,7 +540,17 @@ impl Runner {
             if let (TriggerKind::ProcessingTime(_), Some(at)) = (&self.trigger, next_trigger) {
                 self.shared.status("Waiting for next trigger", false, false);
                 loop {
+                    // Someone may be waiting in process_all_available since the last look: if
+                    // there is nothing to do before the trigger, tell them.
                     let seen = self.shared.wake.load(Ordering::Acquire);
+                    if seen > marked {
+                        if self.look(available_now.as_deref())?.has_data {
+                            self.shared.status("Waiting for next trigger", true, false);
+                        } else {
+                            self.shared.update(|s| s.idle_seq = s.idle_seq.max(seen));
+                            marked = seen;
+                        }
+                    }
                     self.shared.clock.wait_until(at, REAL_POLL, &|| {
                         self.stopping() || self.shared.wake.load(Ordering::Acquire) != seen
                     });
@@ -546,14 +559,6 @@ impl Runner {
                     }
                     if self.shared.clock.now() >= at {
                         break;
-                    }
-                    // Woken before the trigger (data arrived, or someone waits in
-                    // process_all_available): nothing runs early, but say if there is work.
-                    let seq = self.shared.wake.load(Ordering::Acquire);
-                    if self.look(available_now.as_deref())?.has_data {
-                        self.shared.status("Waiting for next trigger", true, false);
-                    } else {
-                        self.shared.update(|s| s.idle_seq = s.idle_seq.max(seq));
                     }
                 }
             }
@@ -582,14 +587,15 @@ impl Runner {
             }
             // Nothing left to do right now: say so (process_all_available waits for this).
             let nothing_left = if ran {
-                let default_trigger = self.trigger == TriggerKind::Default;
-                !(need_no_data && default_trigger) && !self.look(available_now.as_deref())?.has_data
+                let no_data_batch_next = need_no_data && self.trigger == TriggerKind::Default;
+                !no_data_batch_next && !self.look(available_now.as_deref())?.has_data
             } else {
                 true
             };
             if nothing_left {
                 self.shared.status("Waiting for data to arrive", false, false);
                 self.shared.update(|s| s.idle_seq = s.idle_seq.max(seq));
+                marked = marked.max(seq);
                 if !idle {
                     idle = true;
                     let event = QueryIdleEvent {

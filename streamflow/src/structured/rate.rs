@@ -81,7 +81,7 @@ impl DataStreamReader<RateRow> {
     /// ```
     pub fn rate(&self, rows_per_second: u64) -> Dataset<RateRow> {
         let clock = self.session_clock();
-        self.from_source("rate_source", move || {
+        self.source_dataset("rate_source", move || {
             Arc::new(RateSource {
                 rows_per_second,
                 clock: clock.clone(),

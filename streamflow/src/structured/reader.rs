@@ -178,7 +178,7 @@ impl<T: Data> DataStreamReader<T> {
         self.session.clock()
     }
 
-    pub(crate) fn from_source(
+    pub(crate) fn source_dataset(
         &self,
         name: &str,
         make: impl Fn() -> Arc<dyn RecordSource<T>> + Send + Sync + 'static,
@@ -205,7 +205,7 @@ impl<T: Data> DataStreamReader<T> {
     /// ```
     pub fn memory(&self, stream: &MemoryStream<T>) -> Dataset<T> {
         let stream = stream.clone();
-        self.from_source("memory_stream", move || stream.source())
+        self.source_dataset("memory_stream", move || stream.source())
     }
 
     /// Records from the files in `dir`, in the order they appear (modification time, then
@@ -234,7 +234,7 @@ impl<T: Data> DataStreamReader<T> {
         let dir = dir.as_ref().to_path_buf();
         let options = self.options.clone();
         let max_files = self.max_files_per_trigger;
-        self.from_source("file_source", move || {
+        self.source_dataset("file_source", move || {
             Arc::new(FileSource::<T>::new(dir.clone(), options.clone(), max_files))
         })
     }
@@ -259,7 +259,7 @@ impl<T: Data> DataStreamReader<T> {
         let host = host.to_string();
         let options = self.options.clone();
         let clock = self.session.clock();
-        self.from_source("socket_source", move || {
+        self.source_dataset("socket_source", move || {
             Arc::new(SocketSource::<T>::new(
                 host.clone(),
                 port,
