@@ -16,7 +16,7 @@ mod file;
 mod generator;
 mod queue;
 mod receiver;
-mod socket;
+pub(crate) mod socket;
 
 pub use queue::StreamQueue;
 pub use receiver::{Receiver, ReceiverContext};

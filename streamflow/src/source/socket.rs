@@ -28,7 +28,7 @@ impl Receiver<String> for SocketReceiver {
         let (host, port) = (self.host.clone(), self.port);
         let spawned = std::thread::Builder::new()
             .name(format!("socket-{host}:{port}"))
-            .spawn(move || receive(&host, port, &ctx));
+            .spawn(move || read_socket_lines(&host, port, &ctx));
         match spawned {
             Ok(handle) => *self.worker.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle),
             Err(e) => log::error!(
@@ -50,26 +50,71 @@ impl Receiver<String> for SocketReceiver {
     }
 }
 
-fn receive(host: &str, port: u16, ctx: &ReceiverContext<String>) {
+/// Where the socket reader hands its lines and reports on itself: a DStream receiver, or a
+/// Structured Streaming source that parses each line into a record.
+pub(crate) trait LineSink {
+    /// Whether reading should end.
+    fn is_stopped(&self) -> bool;
+    /// Waits up to `timeout` (a back-off), waking early on stop; returns whether stopped.
+    fn wait_stopped(&self, timeout: std::time::Duration) -> bool;
+    /// A new connection starts (per-connection state such as a CSV header resets here).
+    fn connected(&self) {}
+    /// The connection ended (closed or failed).
+    fn disconnected(&self) {}
+    /// Lines received, in order, without their line terminators.
+    fn lines(&self, lines: Vec<String>);
+    /// A line that is not UTF-8 was skipped.
+    fn undecodable(&self);
+    /// A connection attempt or a read failed; reading goes on.
+    fn error(&self, message: String);
+}
+
+impl LineSink for ReceiverContext<String> {
+    fn is_stopped(&self) -> bool {
+        ReceiverContext::is_stopped(self)
+    }
+    fn wait_stopped(&self, timeout: std::time::Duration) -> bool {
+        ReceiverContext::wait_stopped(self, timeout)
+    }
+    fn connected(&self) {
+        self.set_active(true);
+    }
+    fn disconnected(&self) {
+        self.set_active(false);
+    }
+    fn lines(&self, lines: Vec<String>) {
+        self.store_all(lines);
+    }
+    fn undecodable(&self) {
+        self.count_undecodable(1);
+    }
+    fn error(&self, message: String) {
+        self.report_error(message);
+    }
+}
+
+/// Reads `\n`-terminated lines from `host:port` into `sink` until it is stopped, reconnecting
+/// with exponential back-off (100 ms up to 5 s) when the connection fails or closes.
+pub(crate) fn read_socket_lines(host: &str, port: u16, sink: &dyn LineSink) {
     let mut backoff = FIRST_BACKOFF;
-    while !ctx.is_stopped() {
+    while !sink.is_stopped() {
         match connect(host, port) {
             Ok(stream) => {
-                log::info!("socket_text_stream: connected to {host}:{port}");
-                ctx.set_active(true);
+                log::info!("socket {host}:{port}: connected");
+                sink.connected();
                 backoff = FIRST_BACKOFF;
-                read_lines(stream, ctx);
-                ctx.set_active(false);
-                if !ctx.is_stopped() {
-                    log::info!("socket_text_stream: {host}:{port} closed the connection; reconnecting");
+                read_lines(stream, sink);
+                sink.disconnected();
+                if !sink.is_stopped() {
+                    log::info!("socket {host}:{port}: the server closed the connection; reconnecting");
                 }
             }
             Err(e) => {
-                ctx.report_error(format!(
+                sink.error(format!(
                     "cannot connect to {host}:{port}: {e}; retrying in {} ms",
                     backoff.as_millis()
                 ));
-                if ctx.wait_stopped(backoff) {
+                if sink.wait_stopped(backoff) {
                     return;
                 }
                 backoff = (backoff * 2).min(MAX_BACKOFF);
@@ -89,26 +134,31 @@ fn connect(host: &str, port: u16) -> std::io::Result<TcpStream> {
     Err(last)
 }
 
-fn read_lines(stream: TcpStream, ctx: &ReceiverContext<String>) {
+fn read_lines(stream: TcpStream, sink: &dyn LineSink) {
     if let Err(e) = stream.set_read_timeout(Some(READ_POLL)) {
-        ctx.report_error(format!("cannot set a read timeout: {e}"));
+        sink.error(format!("cannot set a read timeout: {e}"));
         return;
     }
     let mut reader = BufReader::with_capacity(64 * 1024, stream);
     let mut line = Vec::with_capacity(256);
     let mut lines = Vec::new();
-    while !ctx.is_stopped() {
+    let flush = |lines: &mut Vec<String>| {
+        if !lines.is_empty() {
+            sink.lines(std::mem::take(lines));
+        }
+    };
+    while !sink.is_stopped() {
         match reader.read_until(b'\n', &mut line) {
             Ok(0) => {
                 // End of stream: a last line without '\n' still counts.
-                decode_line(&mut line, &mut lines, ctx);
+                decode_line(&mut line, &mut lines, sink);
                 break;
             }
             Ok(_) => {
-                decode_line(&mut line, &mut lines, ctx);
-                // Hand over whatever is already buffered as one store, not line by line.
+                decode_line(&mut line, &mut lines, sink);
+                // Hand over whatever is already buffered at once, not line by line.
                 if reader.buffer().is_empty() || lines.len() >= 4096 {
-                    ctx.store_all(lines.drain(..));
+                    flush(&mut lines);
                 }
             }
             // A timeout keeps the partial line in `line`; the next read continues it.
@@ -118,18 +168,18 @@ fn read_lines(stream: TcpStream, ctx: &ReceiverContext<String>) {
                     ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
                 ) =>
             {
-                ctx.store_all(lines.drain(..));
+                flush(&mut lines);
             }
             Err(e) => {
-                ctx.report_error(format!("read failed: {e}"));
+                sink.error(format!("read failed: {e}"));
                 break;
             }
         }
     }
-    ctx.store_all(lines.drain(..));
+    flush(&mut lines);
 }
 
-fn decode_line(line: &mut Vec<u8>, out: &mut Vec<String>, ctx: &ReceiverContext<String>) {
+fn decode_line(line: &mut Vec<u8>, out: &mut Vec<String>, sink: &dyn LineSink) {
     if line.is_empty() {
         return;
     }
@@ -141,7 +191,7 @@ fn decode_line(line: &mut Vec<u8>, out: &mut Vec<String>, ctx: &ReceiverContext<
     }
     match String::from_utf8(std::mem::take(line)) {
         Ok(text) => out.push(text),
-        Err(_) => ctx.count_undecodable(1),
+        Err(_) => sink.undecodable(),
     }
 }
 

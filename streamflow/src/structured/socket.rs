@@ -1,13 +1,13 @@
 //! The socket source: one record per line from a TCP server, for demos (not replayable).
 //!
-//! A thread connects (reconnecting with back-off), parses each line in the reader's format and
+//! The shared socket reader (`source::socket`, also behind `socket_text_stream`) connects and
+//! reconnects with back-off; this source parses each line in the reader's format and
 //! buffers the records. Offsets count records received; a committed prefix is forgotten.
 
-use std::io::{BufRead, BufReader};
+use std::cell::{Cell, RefCell};
 use std::marker::PhantomData;
-use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 
 use serde::de::DeserializeOwned;
@@ -18,10 +18,8 @@ use super::reader::{Format, MalformedPolicy, TextOptions, parse_line};
 use super::session::lock;
 use crate::data::Data;
 use crate::error::{Error, Result};
+use crate::source::socket::{LineSink, read_socket_lines};
 use crate::time::Clock;
-
-const READ_POLL: std::time::Duration = std::time::Duration::from_millis(100);
-const MAX_BACKOFF: std::time::Duration = std::time::Duration::from_secs(5);
 
 struct Buffer<T> {
     /// Offset of `records[0]`.
@@ -33,6 +31,8 @@ struct Buffer<T> {
 struct Shared<T> {
     buffer: Mutex<Buffer<T>>,
     stopped: AtomicBool,
+    /// Wakes a back-off wait when the source stops.
+    stop_signal: (Mutex<bool>, Condvar),
     malformed: AtomicU64,
     wakers: Mutex<Vec<Waker>>,
 }
@@ -60,6 +60,7 @@ impl<T> SocketSource<T> {
                     failure: None,
                 }),
                 stopped: AtomicBool::new(false),
+                stop_signal: (Mutex::new(false), Condvar::new()),
                 malformed: AtomicU64::new(0),
                 wakers: Mutex::new(Vec::new()),
             }),
@@ -70,83 +71,82 @@ impl<T> SocketSource<T> {
     }
 }
 
-fn receive<T: DeserializeOwned>(host: &str, port: u16, options: &TextOptions, shared: &Shared<T>) {
-    let origin = format!("{host}:{port}");
-    let mut backoff = std::time::Duration::from_millis(100);
-    while !shared.stopped.load(Ordering::Acquire) {
-        let stream = (host, port)
-            .to_socket_addrs()
-            .ok()
-            .and_then(|mut addrs| addrs.next())
-            .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, "cannot resolve"))
-            .and_then(|addr| TcpStream::connect_timeout(&addr, READ_POLL * 10));
-        let Ok(stream) = stream else {
-            log::warn!("socket source: cannot connect to {origin}; retrying in {backoff:?}");
-            std::thread::sleep(backoff);
-            backoff = (backoff * 2).min(MAX_BACKOFF);
-            continue;
-        };
-        backoff = std::time::Duration::from_millis(100);
-        let _ = stream.set_read_timeout(Some(READ_POLL));
-        let mut reader = BufReader::new(stream);
-        let mut headers: Option<csv::StringRecord> = None;
-        let mut line_no = 0_u64;
-        let mut raw = Vec::new();
-        loop {
-            if shared.stopped.load(Ordering::Acquire) {
-                return;
+/// Parses the lines the shared socket reader delivers into records of `T`.
+struct ParsingSink<'a, T> {
+    origin: String,
+    options: &'a TextOptions,
+    shared: &'a Shared<T>,
+    /// The CSV header of the current connection, when the format has one.
+    headers: RefCell<Option<csv::StringRecord>>,
+    /// Line number within the current connection, for error messages.
+    line_no: Cell<u64>,
+}
+
+impl<T: DeserializeOwned> LineSink for ParsingSink<'_, T> {
+    fn is_stopped(&self) -> bool {
+        self.shared.stopped.load(Ordering::Acquire)
+    }
+
+    fn wait_stopped(&self, timeout: std::time::Duration) -> bool {
+        let (stopped, cvar) = &self.shared.stop_signal;
+        let guard = stopped.lock().unwrap_or_else(|e| e.into_inner());
+        let (guard, _) = cvar
+            .wait_timeout_while(guard, timeout, |stopped| !*stopped)
+            .unwrap_or_else(|e| e.into_inner());
+        *guard
+    }
+
+    fn connected(&self) {
+        self.headers.replace(None);
+        self.line_no.set(0);
+    }
+
+    fn lines(&self, lines: Vec<String>) {
+        let options = self.options;
+        let mut buffer = lock(&self.shared.buffer);
+        for text in lines {
+            self.line_no.set(self.line_no.get() + 1);
+            if options.format == Format::Csv && options.header && self.headers.borrow().is_none() {
+                self.headers
+                    .replace(Some(csv::StringRecord::from(text.split(',').collect::<Vec<_>>())));
+                continue;
             }
-            match reader.read_until(b'\n', &mut raw) {
-                Ok(0) => break,
-                Ok(_) if raw.last() != Some(&b'\n') => continue, // partial line: read on
-                Ok(_) => {
-                    line_no += 1;
-                    let bytes = raw.strip_suffix(b"\n").unwrap_or(&raw);
-                    let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
-                    let text = String::from_utf8_lossy(bytes).into_owned();
-                    raw.clear();
-                    if options.format == Format::Csv && options.header && headers.is_none() {
-                        headers = Some(csv::StringRecord::from(text.split(',').collect::<Vec<_>>()));
-                        continue;
-                    }
-                    let parsed = parse_line::<T>(options.format, headers.as_ref(), &text);
-                    let mut buffer = lock(&shared.buffer);
-                    match parsed {
-                        Ok(record) => buffer.records.push(record),
-                        Err(error) => {
-                            shared.malformed.fetch_add(1, Ordering::Relaxed);
-                            match options.policy {
-                                MalformedPolicy::FailFast => {
-                                    buffer.failure.get_or_insert(format!(
-                                        "malformed record from {origin} at line {line_no}: {error}"
-                                    ));
-                                }
-                                MalformedPolicy::DropMalformed => {}
-                                MalformedPolicy::Permissive => options.corrupt.push(CorruptRecord {
-                                    origin: origin.clone(),
-                                    line: line_no,
-                                    text,
-                                    error,
-                                }),
-                            }
+            match parse_line::<T>(options.format, self.headers.borrow().as_ref(), &text) {
+                Ok(record) => buffer.records.push(record),
+                Err(error) => {
+                    self.shared.malformed.fetch_add(1, Ordering::Relaxed);
+                    let line = self.line_no.get();
+                    match options.policy {
+                        MalformedPolicy::FailFast => {
+                            buffer.failure.get_or_insert(format!(
+                                "malformed record from {} at line {line}: {error}",
+                                self.origin
+                            ));
                         }
+                        MalformedPolicy::DropMalformed => {}
+                        MalformedPolicy::Permissive => options.corrupt.push(CorruptRecord {
+                            origin: self.origin.clone(),
+                            line,
+                            text,
+                            error,
+                        }),
                     }
-                    drop(buffer);
-                    for wake in lock(&shared.wakers).iter() {
-                        wake();
-                    }
-                }
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                    ) => {}
-                Err(e) => {
-                    log::warn!("socket source: reading {origin} failed: {e}; reconnecting");
-                    break;
                 }
             }
         }
+        drop(buffer);
+        for wake in lock(&self.shared.wakers).iter() {
+            wake();
+        }
+    }
+
+    fn undecodable(&self) {
+        self.line_no.set(self.line_no.get() + 1);
+        self.shared.malformed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn error(&self, message: String) {
+        log::warn!("socket source {}: {message}", self.origin);
     }
 }
 
@@ -164,7 +164,16 @@ impl<T: Data + DeserializeOwned> RecordSource<T> for SocketSource<T> {
         );
         let handle = std::thread::Builder::new()
             .name(format!("socket-source-{host}:{port}"))
-            .spawn(move || receive::<T>(&host, port, &options, &shared))
+            .spawn(move || {
+                let sink = ParsingSink {
+                    origin: format!("{host}:{port}"),
+                    options: &options,
+                    shared: &shared,
+                    headers: RefCell::new(None),
+                    line_no: Cell::new(0),
+                };
+                read_socket_lines(&host, port, &sink)
+            })
             .map_err(|e| Error::io("cannot start the socket source thread", e))?;
         *lock(&self.worker) = Some(handle);
         Ok(())
@@ -172,6 +181,9 @@ impl<T: Data + DeserializeOwned> RecordSource<T> for SocketSource<T> {
 
     fn stop(&self) {
         self.shared.stopped.store(true, Ordering::Release);
+        let (stopped, cvar) = &self.shared.stop_signal;
+        *stopped.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        cvar.notify_all();
         if let Some(handle) = lock(&self.worker).take() {
             let _ = handle.join();
         }
