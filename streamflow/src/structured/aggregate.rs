@@ -24,7 +24,7 @@ use super::output_mode::OutputMode;
 use super::plan::{Planner, RunShared, StatefulRun};
 use super::progress::StateOperatorProgress;
 use super::session::lock;
-use super::state::StateStore;
+use crate::state::store::StateStore;
 use super::window::{Window, WindowKind, WindowSpec};
 use crate::batch::shuffle::{FastMap, new_map, partition_of};
 use crate::batch::{Batch, Part, transpose};
@@ -458,8 +458,8 @@ impl<T: Data, K: Key> GroupedDataset<T, K> {
                 event_time,
                 watermarked,
                 agg: aggregator.clone(),
-                store: StateStore::new(p.exec.parallelism()),
-                session_store: StateStore::new(p.exec.parallelism()),
+                store: StateStore::new(&operator, p.exec.parallelism()),
+                session_store: StateStore::new(&operator, p.exec.parallelism()),
                 metrics: Mutex::new(StateOperatorProgress::new(&operator)),
                 run: p.run.clone(),
             });

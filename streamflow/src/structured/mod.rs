@@ -67,7 +67,6 @@ mod reader;
 mod row;
 mod session;
 mod socket;
-mod state;
 mod trigger;
 mod watermark;
 mod window;
