@@ -17,6 +17,9 @@
 //! | `lines.flatMap(_.split(" "))` | `lines.flat_map(\|l\| l.split(' ').map(str::to_owned).collect::<Vec<_>>())` |
 //! | `pairs.reduceByKey(_ + _)` | `pairs.reduce_by_key(\|a, b\| a + b)` |
 //! | `dstream.foreachRDD { rdd => … }` | [`dstream.foreach_batch(\|batch, time\| …)`](DStream::foreach_batch) |
+//! | `pairs.reduceByKeyAndWindow(_ + _, _ - _, Seconds(30), Seconds(10))` | [`pairs.reduce_by_key_and_window_inv(\|a, b\| a + b, \|a, b\| a - b, "30s", "10s", None)`](DStream::reduce_by_key_and_window_inv) |
+//! | `pairs.updateStateByKey(update)` | [`pairs.update_state_by_key(update)`](DStream::update_state_by_key) |
+//! | `spark.readStream … .withWatermark(…).groupBy(window(…)).count()` | [`session.read_stream::<T>() … .with_watermark(…).group_by_window(…).count()`](structured) |
 //! | `ssc.start(); ssc.awaitTermination()` | `ssc.start()?; ssc.await_termination()?` |
 //!
 //! ## How it runs
@@ -44,6 +47,39 @@
 //!     ssc.start()?;
 //!     ssc.await_termination()
 //! }
+//! ```
+//!
+//! ## Two vocabularies, one engine
+//!
+//! The DStream API above (with [windows](DStream::window) and
+//! [state](DStream::update_state_by_key) across batches) and the Structured Streaming API in
+//! [`structured`] (typed records, event time, watermarks, output modes, queries) build the same
+//! operator graph, run the same [`Batch`]es on the same worker pool, and keep keyed state in the
+//! same per-partition state store.
+//!
+//! ## `#[stream_job]`
+//!
+//! [`stream_job`] turns an ordinary function that builds a pipeline into a validated job:
+//! mistakes Spark reports at run time — an unknown operator, `"10 minuts"`, a window that is not
+//! a multiple of the batch interval, no output, a stateful operator without a checkpoint
+//! directory — are compile errors pointing at the tokens at fault.
+//!
+//! ```
+//! use streamflow::prelude::*;
+//!
+//! #[stream_job(batch = "1s", parallelism = 2)]
+//! fn word_count(ssc: &StreamingContext, host: &str, port: u16) {
+//!     ssc.socket_text_stream(host, port)
+//!         .flat_map(|line| line.split(' ').map(str::to_owned).collect::<Vec<_>>())
+//!         .map(|word| (word, 1))
+//!         .reduce_by_key(|a, b| a + b)
+//!         .print();
+//! }
+//!
+//! let ssc = word_count("localhost", 9999)?; // built and checked, not started
+//! assert_eq!(ssc.batch_duration(), Duration::seconds(1));
+//! assert!(word_count_plan().contains("reduce_by_key"));
+//! # Ok::<(), streamflow::Error>(())
 //! ```
 //!
 //! ## Testing
