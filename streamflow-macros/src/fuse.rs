@@ -188,6 +188,32 @@ mod tests {
     }
 
     #[test]
+    fn a_clone_of_the_context_is_the_context() {
+        let plan = plan(syn::parse_quote!({
+            let stopper = ssc.clone();
+            let again = stopper.clone();
+            again
+                .socket_text_stream("h", 1)
+                .foreach_batch(move |_, _| stopper.stop(false));
+        }));
+        assert_eq!(plan, "stage 1: socket_text_stream → foreach_batch");
+    }
+
+    #[test]
+    fn a_structured_session_is_code_the_macro_cannot_see() {
+        let plan = plan(syn::parse_quote!({
+            let lines = ssc.socket_text_stream("h", 1);
+            let session = ssc.session();
+            lines.print();
+            let _ = session;
+        }));
+        assert_eq!(
+            plan,
+            "stage 1: socket_text_stream → print\n(and operators added by code the macro cannot see)"
+        );
+    }
+
+    #[test]
     fn code_the_macro_cannot_see_is_mentioned() {
         let plan = plan(syn::parse_quote!({
             let lines = ssc.socket_text_stream("h", 1).map(|l| l.len());

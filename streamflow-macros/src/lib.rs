@@ -11,7 +11,7 @@
 //!
 //! The macro runs in separate stages, each in its own module and unit-tested on its own:
 //!
-//! 1. **parse** ([`parse`](crate::parse)): the attribute into a job config, the signature into
+//! 1. **parse** (`parse.rs`): the attribute into a job config, the signature into
 //!    the context parameter, the body into a pipeline model — every operator call with its span,
 //!    its input streams and its literal arguments — by following method chains rooted at the
 //!    context or at `let` bindings of streams;
@@ -125,7 +125,11 @@ use proc_macro::TokenStream;
 ///
 /// `union` works on a stream (`a.union(&b)`) and on the context (`ssc.union(&[a, b])?`).
 /// Getters such as `slide_duration` and `batch_duration` may be called anywhere;
-/// `start`, `stop` and `await_termination` belong to the caller, not the body.
+/// `start`, `stop` and `await_termination` belong to the caller, not the body. `clone()` of the
+/// context or of a stream, and `into_dstream()` of `map_with_state`'s result, are the same
+/// context or stream. `ssc.session()` hands the context to Structured Streaming, which this
+/// macro does not check; a job that calls it leaves the "no output operation" check to the
+/// runtime.
 ///
 /// # Seeing the expansion
 ///
@@ -185,6 +189,7 @@ mod tests {
                     crate::registry::Category::Passthrough
                         | crate::registry::Category::Accessor
                         | crate::registry::Category::Lifecycle
+                        | crate::registry::Category::Handoff
                 )
             })
             .map(|op| op.name)

@@ -406,6 +406,13 @@ impl BodyParser {
                 }
                 return None;
             }
+            Some(Category::Handoff) if fits => {
+                self.pipeline.escapes = true;
+                for arg in &call.args {
+                    self.visit_expr(arg);
+                }
+                return None;
+            }
             _ => {}
         }
         let mut node = Node {

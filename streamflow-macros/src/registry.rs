@@ -26,6 +26,9 @@ pub(crate) enum Category {
     Accessor,
     /// Runs or stops the context (`start`, `await_termination`): never in a job's body.
     Lifecycle,
+    /// Hands the context to another API (`session()`, Structured Streaming): what is built
+    /// there is not checked here, and may include the job's outputs.
+    Handoff,
 }
 
 /// What an operator is called on.
@@ -75,7 +78,7 @@ pub(crate) struct Operator {
 
 const fn op(name: &'static str, category: Category) -> Operator {
     let receiver = match category {
-        Category::Source | Category::Context | Category::Lifecycle => Receiver::Context,
+        Category::Source | Category::Context | Category::Lifecycle | Category::Handoff => Receiver::Context,
         _ => Receiver::Stream,
     };
     Operator {
@@ -118,7 +121,7 @@ const fn checkpointed(mut operator: Operator, why: &'static str) -> Operator {
 const STATE: &str = "keeps state across batches";
 const INVERSE: &str = "updates its window incrementally with an inverse function";
 
-use Category::{Context, Lifecycle, Passthrough, Shuffle, Sink, Source, Stateful, Stateless};
+use Category::{Context, Handoff, Lifecycle, Passthrough, Shuffle, Sink, Source, Stateful, Stateless};
 
 /// Every operator `#[stream_job]` accepts.
 pub(crate) const OPERATORS: &[Operator] = &[
@@ -186,8 +189,13 @@ pub(crate) const OPERATORS: &[Operator] = &[
         durations: Durations::Single(0),
         ..op("remember", Context)
     },
-    // Calls that hand back the same stream.
-    op("clone", Passthrough),
+    // Calls that hand back the same stream, or the same context (`let stopper = ssc.clone();`
+    // to stop the context from an output, as the examples do).
+    either(op("clone", Passthrough)),
+    // `map_with_state(..)` returns a `MapWithStateDStream`; this is its plain stream.
+    op("into_dstream", Passthrough),
+    // Structured Streaming on the same engine.
+    op("session", Handoff),
     // Getters, allowed anywhere and not part of the pipeline.
     accessor("slide_duration", Receiver::Stream),
     accessor("context", Receiver::Stream),
@@ -199,6 +207,8 @@ pub(crate) const OPERATORS: &[Operator] = &[
     accessor("state", Receiver::Context),
     accessor("explain", Receiver::Context),
     accessor("add_streaming_listener", Receiver::Context),
+    accessor("recent_batches", Receiver::Context),
+    accessor("receiver_statuses", Receiver::Context),
     // Running the context: the caller does this with the built context, after the job.
     op("start", Lifecycle),
     op("stop", Lifecycle),
@@ -281,6 +291,69 @@ mod tests {
         assert_eq!(op.durations, Durations::Window { len: 2, slide: 3 });
         assert!(op.needs_checkpoint.is_some());
         assert!(lookup("reduce_by_key_and_window").is_some_and(|op| op.needs_checkpoint.is_none()));
+    }
+
+    /// Every public method with a `self` receiver that the runtime defines on `DStream`,
+    /// `MapWithStateDStream` or `StreamingContext` is in the table, so a new operator cannot be
+    /// added to the runtime without the macro knowing it. Read from the runtime's sources.
+    #[test]
+    fn every_runtime_method_is_registered() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../streamflow/src");
+        let mut methods = Vec::new();
+        collect_runtime_methods(&root, &mut methods);
+        assert!(
+            methods.iter().any(|(_, name)| name == "reduce_by_key"),
+            "the runtime's sources were not found under {}",
+            root.display()
+        );
+        let missing: Vec<String> = methods
+            .iter()
+            .filter(|(_, name)| lookup(name).is_none())
+            .map(|(ty, name)| format!("{ty}::{name}"))
+            .collect();
+        assert!(missing.is_empty(), "add to OPERATORS in registry.rs: {missing:?}");
+    }
+
+    fn collect_runtime_methods(dir: &std::path::Path, out: &mut Vec<(String, String)>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for path in entries.flatten().map(|entry| entry.path()) {
+            if path.is_dir() {
+                collect_runtime_methods(&path, out);
+                continue;
+            }
+            if path.extension().is_none_or(|ext| ext != "rs") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            let file = match syn::parse_file(&text) {
+                Ok(file) => file,
+                Err(error) => panic!("{}: {error}", path.display()),
+            };
+            for item in file.items {
+                let syn::Item::Impl(block) = item else { continue };
+                let syn::Type::Path(ty) = &*block.self_ty else {
+                    continue;
+                };
+                let Some(last) = ty.path.segments.last() else {
+                    continue;
+                };
+                let ty = last.ident.to_string();
+                if block.trait_.is_some()
+                    || !["DStream", "MapWithStateDStream", "StreamingContext"].contains(&ty.as_str())
+                {
+                    continue;
+                }
+                for item in block.items {
+                    let syn::ImplItem::Fn(method) = item else { continue };
+                    let public = matches!(method.vis, syn::Visibility::Public(_));
+                    if public && method.sig.receiver().is_some() {
+                        out.push((ty.clone(), method.sig.ident.to_string()));
+                    }
+                }
+            }
+        }
     }
 
     #[test]

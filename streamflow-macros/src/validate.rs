@@ -284,7 +284,7 @@ fn known_operator(node: &Node, context: &str, diags: &mut Diagnostics) -> Option
                 op.receiver.accepts(on_context)
                     && !matches!(
                         op.category,
-                        Category::Passthrough | Category::Accessor | Category::Lifecycle
+                        Category::Passthrough | Category::Accessor | Category::Lifecycle | Category::Handoff
                     )
             };
             let suggestion = registry::spark_alias(&name)

@@ -28,7 +28,7 @@ impl<T: Clone + Send + Sync + 'static> Data for T {}
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be used as a key",
     label = "keys must be `Hash + Eq + Clone + Send + Sync + 'static`",
-    note = "floating-point numbers are not `Eq`: key by an integer or a string instead"
+    note = "derive `Hash`, `PartialEq` and `Eq` for your own key types; `f32`/`f64` have neither (NaN != NaN): key by an integer (e.g. `x.to_bits()`, or cents) or a string instead"
 )]
 pub trait Key: Data + Hash + Eq {}
 

@@ -13,3 +13,31 @@ fn ui() {
     cases.pass("tests/ui/pass/*.rs");
     cases.compile_fail("tests/ui/fail/*.rs");
 }
+
+/// The mistakes only types can show (`reduce_by_key` on a stream that is not of pairs, `join`
+/// with or of unkeyed streams, an `f64` key) must read as the runtime's
+/// `#[diagnostic::on_unimplemented]` messages. rustc uses those only for a failed bound on a
+/// method's own generics (E0277), not for a method found in an `impl<T: Pair>` block whose bound
+/// fails (E0599, "the method exists but its trait bounds were not satisfied"), so the keyed
+/// operators carry their `T: Pair<K = K, V = V>` bound on each method.
+#[test]
+fn type_errors_carry_the_runtime_messages() {
+    let pairs = "this operator needs a stream of `(key, value)` pairs";
+    for (case, message) in [
+        ("reduce_by_key_not_pairs", pairs),
+        ("join_unkeyed", pairs),
+        // The other side's type is spelled out by the signature: rustc names both types.
+        (
+            "join_pair_with_non_pair",
+            "expected `&DStream<(String, _)>`, found `&DStream<String>`",
+        ),
+        ("key_not_hashable", "`f64` cannot be used as a key"),
+    ] {
+        let path = format!("{}/tests/ui/fail/{case}.stderr", env!("CARGO_MANIFEST_DIR"));
+        let stderr = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        assert!(
+            stderr.contains(message),
+            "{case}.stderr lacks {message:?}:\n{stderr}"
+        );
+    }
+}

@@ -7,10 +7,10 @@
 use std::sync::Arc;
 
 use super::DStream;
-use crate::data::{Data, Pair};
+use crate::data::{Data, Key, Pair};
 use crate::graph::NodeKind;
 
-impl<T: Pair> DStream<T> {
+impl<T: Data> DStream<T> {
     /// Merges the values of each key in a batch with `f` (Spark's `reduceByKey`), combining
     /// within each partition before the shuffle. The result has as many partitions as the
     /// context's parallelism.
@@ -20,10 +20,12 @@ impl<T: Pair> DStream<T> {
     /// let out = run_batches(vec![vec![("a", 1), ("b", 1), ("a", 1)]], |s| s.reduce_by_key(|x, y| x + y), 1);
     /// assert_eq!(sorted(&out[0]), [("a", 2), ("b", 1)]);
     /// ```
-    pub fn reduce_by_key(
-        &self,
-        f: impl Fn(T::V, T::V) -> T::V + Send + Sync + 'static,
-    ) -> DStream<(T::K, T::V)> {
+    pub fn reduce_by_key<K, V>(&self, f: impl Fn(V, V) -> V + Send + Sync + 'static) -> DStream<(K, V)>
+    where
+        T: Pair<K = K, V = V>,
+        K: Key,
+        V: Data,
+    {
         let f = Arc::new(f);
         self.derive("reduce_by_key", NodeKind::Shuffle, move |b, _| {
             b.reduce_by_key(|x, y| f(x, y))
@@ -37,11 +39,16 @@ impl<T: Pair> DStream<T> {
     /// let out = run_batches(vec![vec![(1, 1), (2, 1)]], |s| s.reduce_by_key_into(|x, y| x + y, 1).glom().map(|p| p.len()), 1);
     /// assert_eq!(out, vec![vec![2]]);
     /// ```
-    pub fn reduce_by_key_into(
+    pub fn reduce_by_key_into<K, V>(
         &self,
-        f: impl Fn(T::V, T::V) -> T::V + Send + Sync + 'static,
+        f: impl Fn(V, V) -> V + Send + Sync + 'static,
         num_partitions: usize,
-    ) -> DStream<(T::K, T::V)> {
+    ) -> DStream<(K, V)>
+    where
+        T: Pair<K = K, V = V>,
+        K: Key,
+        V: Data,
+    {
         let f = Arc::new(f);
         self.derive("reduce_by_key", NodeKind::Shuffle, move |b, _| {
             b.reduce_by_key_into(|x, y| f(x, y), num_partitions)
@@ -55,7 +62,12 @@ impl<T: Pair> DStream<T> {
     /// let out = run_batches(vec![vec![("a", 1), ("a", 2)]], |s| s.group_by_key(), 1);
     /// assert_eq!(out, vec![vec![("a", vec![1, 2])]]);
     /// ```
-    pub fn group_by_key(&self) -> DStream<(T::K, Vec<T::V>)> {
+    pub fn group_by_key<K, V>(&self) -> DStream<(K, Vec<V>)>
+    where
+        T: Pair<K = K, V = V>,
+        K: Key,
+        V: Data,
+    {
         self.derive("group_by_key", NodeKind::Shuffle, |b, _| b.group_by_key())
     }
 
@@ -70,13 +82,18 @@ impl<T: Pair> DStream<T> {
     /// }, 1);
     /// assert_eq!(sorted(&out[0]), [("a", 2.0), ("b", 5.0)]);
     /// ```
-    pub fn combine_by_key<C: Data>(
+    pub fn combine_by_key<K, V, C: Data>(
         &self,
-        create: impl Fn(T::V) -> C + Send + Sync + 'static,
-        merge_value: impl Fn(C, T::V) -> C + Send + Sync + 'static,
+        create: impl Fn(V) -> C + Send + Sync + 'static,
+        merge_value: impl Fn(C, V) -> C + Send + Sync + 'static,
         merge_combiners: impl Fn(C, C) -> C + Send + Sync + 'static,
         num_partitions: usize,
-    ) -> DStream<(T::K, C)> {
+    ) -> DStream<(K, C)>
+    where
+        T: Pair<K = K, V = V>,
+        K: Key,
+        V: Data,
+    {
         let functions = Arc::new((create, merge_value, merge_combiners));
         self.derive("combine_by_key", NodeKind::Shuffle, move |b, _| {
             let f = functions.clone();
@@ -96,7 +113,12 @@ impl<T: Pair> DStream<T> {
     /// # use streamflow::testing::run_batches;
     /// assert_eq!(run_batches(vec![vec![("a", 1)]], |s| s.map_values(|v| v * 10), 1), vec![vec![("a", 10)]]);
     /// ```
-    pub fn map_values<U: Data>(&self, f: impl Fn(T::V) -> U + Send + Sync + 'static) -> DStream<(T::K, U)> {
+    pub fn map_values<K, V, U: Data>(&self, f: impl Fn(V) -> U + Send + Sync + 'static) -> DStream<(K, U)>
+    where
+        T: Pair<K = K, V = V>,
+        K: Key,
+        V: Data,
+    {
         let f = Arc::new(f);
         self.derive("map_values", NodeKind::Stateless, move |b, _| {
             let f = f.clone();
@@ -111,11 +133,14 @@ impl<T: Pair> DStream<T> {
     /// let out = run_batches(vec![vec![("a", 2)]], |s| s.flat_map_values(|n| 0..n), 1);
     /// assert_eq!(out, vec![vec![("a", 0), ("a", 1)]]);
     /// ```
-    pub fn flat_map_values<U: Data, I>(
+    pub fn flat_map_values<K, V, U: Data, I>(
         &self,
-        f: impl Fn(T::V) -> I + Send + Sync + 'static,
-    ) -> DStream<(T::K, U)>
+        f: impl Fn(V) -> I + Send + Sync + 'static,
+    ) -> DStream<(K, U)>
     where
+        T: Pair<K = K, V = V>,
+        K: Key,
+        V: Data,
         I: IntoIterator<Item = U>,
     {
         let f = Arc::new(f);
@@ -133,7 +158,12 @@ impl<T: Pair> DStream<T> {
     /// let out = run_batches2(vec![vec![(1, 'a'), (2, 'b')]], vec![vec![(1, true)]], |l, r| l.join(&r), 1);
     /// assert_eq!(out, vec![vec![(1, ('a', true))]]);
     /// ```
-    pub fn join<W: Data>(&self, other: &DStream<(T::K, W)>) -> DStream<(T::K, (T::V, W))> {
+    pub fn join<K, V, W: Data>(&self, other: &DStream<(K, W)>) -> DStream<(K, (V, W))>
+    where
+        T: Pair<K = K, V = V>,
+        K: Key,
+        V: Data,
+    {
         self.derive_with(other, "join", NodeKind::Shuffle, |l, r, _| {
             let n = l.executor().parallelism();
             l.join(r, n)
@@ -147,7 +177,12 @@ impl<T: Pair> DStream<T> {
     /// let out = run_batches2(vec![vec![(1, 'a'), (2, 'b')]], vec![vec![(1, true)]], |l, r| l.left_outer_join(&r), 1);
     /// assert_eq!(sorted(&out[0]), [(1, ('a', Some(true))), (2, ('b', None))]);
     /// ```
-    pub fn left_outer_join<W: Data>(&self, other: &DStream<(T::K, W)>) -> DStream<(T::K, (T::V, Option<W>))> {
+    pub fn left_outer_join<K, V, W: Data>(&self, other: &DStream<(K, W)>) -> DStream<(K, (V, Option<W>))>
+    where
+        T: Pair<K = K, V = V>,
+        K: Key,
+        V: Data,
+    {
         self.derive_with(other, "left_outer_join", NodeKind::Shuffle, |l, r, _| {
             let n = l.executor().parallelism();
             l.left_outer_join(r, n)
@@ -161,10 +196,12 @@ impl<T: Pair> DStream<T> {
     /// let out = run_batches2(vec![vec![(1, 'a')]], vec![vec![(1, true), (3, false)]], |l, r| l.right_outer_join(&r), 1);
     /// assert_eq!(sorted(&out[0]), [(1, (Some('a'), true)), (3, (None, false))]);
     /// ```
-    pub fn right_outer_join<W: Data>(
-        &self,
-        other: &DStream<(T::K, W)>,
-    ) -> DStream<(T::K, (Option<T::V>, W))> {
+    pub fn right_outer_join<K, V, W: Data>(&self, other: &DStream<(K, W)>) -> DStream<(K, (Option<V>, W))>
+    where
+        T: Pair<K = K, V = V>,
+        K: Key,
+        V: Data,
+    {
         self.derive_with(other, "right_outer_join", NodeKind::Shuffle, |l, r, _| {
             let n = l.executor().parallelism();
             l.right_outer_join(r, n)
@@ -179,10 +216,15 @@ impl<T: Pair> DStream<T> {
     /// let out = run_batches2(vec![vec![(1, 'a'), (2, 'b')]], vec![vec![(1, true), (3, false)]], |l, r| l.full_outer_join(&r), 1);
     /// assert_eq!(sorted(&out[0]), [(1, (Some('a'), Some(true))), (2, (Some('b'), None)), (3, (None, Some(false)))]);
     /// ```
-    pub fn full_outer_join<W: Data>(
+    pub fn full_outer_join<K, V, W: Data>(
         &self,
-        other: &DStream<(T::K, W)>,
-    ) -> DStream<(T::K, (Option<T::V>, Option<W>))> {
+        other: &DStream<(K, W)>,
+    ) -> DStream<(K, (Option<V>, Option<W>))>
+    where
+        T: Pair<K = K, V = V>,
+        K: Key,
+        V: Data,
+    {
         self.derive_with(other, "full_outer_join", NodeKind::Shuffle, |l, r, _| {
             let n = l.executor().parallelism();
             l.full_outer_join(r, n)
@@ -196,7 +238,12 @@ impl<T: Pair> DStream<T> {
     /// let out = run_batches2(vec![vec![(1, 'a'), (1, 'b')]], vec![vec![(2, 0)]], |l, r| l.cogroup(&r), 1);
     /// assert_eq!(sorted(&out[0]), [(1, (vec!['a', 'b'], vec![])), (2, (vec![], vec![0]))]);
     /// ```
-    pub fn cogroup<W: Data>(&self, other: &DStream<(T::K, W)>) -> DStream<(T::K, (Vec<T::V>, Vec<W>))> {
+    pub fn cogroup<K, V, W: Data>(&self, other: &DStream<(K, W)>) -> DStream<(K, (Vec<V>, Vec<W>))>
+    where
+        T: Pair<K = K, V = V>,
+        K: Key,
+        V: Data,
+    {
         self.derive_with(other, "cogroup", NodeKind::Shuffle, |l, r, _| {
             let n = l.executor().parallelism();
             l.cogroup(r, n)

@@ -342,7 +342,7 @@ impl<K: Key, V: Data, S: Data, U: Data> MapWithStateDStream<K, V, S, U> {
     }
 }
 
-impl<T: Pair> DStream<T> {
+impl<T: Data> DStream<T> {
     /// Keeps a state per key and maps each new value with it (Spark's `mapWithState`): the
     /// spec's function runs once for each value of each key with data, in arrival order, with
     /// the key's [`State`], and what it returns forms the output stream. Keys without data are
@@ -380,10 +380,15 @@ impl<T: Pair> DStream<T> {
     /// assert!(out[5].is_empty());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn map_with_state<S: Data, U: Data>(
+    pub fn map_with_state<K, V, S: Data, U: Data>(
         &self,
-        spec: StateSpec<T::K, T::V, S, U>,
-    ) -> MapWithStateDStream<T::K, T::V, S, U> {
+        spec: StateSpec<K, V, S, U>,
+    ) -> MapWithStateDStream<K, V, S, U>
+    where
+        T: Pair<K = K, V = V>,
+        K: Key,
+        V: Data,
+    {
         let timeout = match spec.timeout {
             Some(Ok(timeout)) => Some(timeout),
             Some(Err(e)) => {
@@ -402,7 +407,7 @@ impl<T: Pair> DStream<T> {
             Some(n) => n,
             None => self.ssc.parallelism(),
         };
-        let store: Arc<StateStore<T::K, Timed<S>>> = Arc::new(StateStore::new(NAME, num_partitions));
+        let store: Arc<StateStore<K, Timed<S>>> = Arc::new(StateStore::new(NAME, num_partitions));
         // Initial states count as touched at the first batch; `Time::default()` marks them.
         store.load(spec.initial.into_iter().map(|(k, state)| {
             (
@@ -469,7 +474,7 @@ impl<T: Pair> DStream<T> {
             Ok(vec![Arc::new(PartitionOutput { mapped, snapshot })])
         });
         let mapped = outputs.derive("map_with_state.mapped", NodeKind::Stateless, |batch, _| {
-            batch.flat_map(|out: Arc<PartitionOutput<T::K, S, U>>| out.mapped.clone())
+            batch.flat_map(|out: Arc<PartitionOutput<K, S, U>>| out.mapped.clone())
         });
         MapWithStateDStream {
             mapped,

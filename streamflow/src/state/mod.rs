@@ -29,7 +29,7 @@ pub(crate) use store::{StateStore, StoreStats};
 use std::sync::Arc;
 
 use crate::batch::Batch;
-use crate::data::{Data, Pair};
+use crate::data::{Data, Key, Pair};
 use crate::dstream::DStream;
 use crate::error::Result;
 use crate::graph::NodeKind;
@@ -78,16 +78,21 @@ impl<K: std::hash::Hash + Eq + Send, S: Send> StateStoreInfo for StateStore<K, S
 /// arrival order.
 pub(crate) type GroupedPartition<K, V> = Vec<(K, Vec<V>)>;
 
-impl<T: Pair> DStream<T> {
+impl<T: Data> DStream<T> {
     /// Adds a stateful node: each batch is grouped by key into the store's partitions, and
     /// `step(time, partition, grouped)` runs once per partition, in parallel, returning that
     /// partition of the output. Registers the operator as needing a checkpoint directory.
-    pub(crate) fn stateful_by_key<U: Data>(
+    pub(crate) fn stateful_by_key<K, V, U: Data>(
         &self,
         name: &'static str,
         store: Arc<dyn StateStoreInfo>,
-        step: impl Fn(Time, usize, GroupedPartition<T::K, T::V>) -> Result<Vec<U>> + Send + Sync + 'static,
-    ) -> DStream<U> {
+        step: impl Fn(Time, usize, GroupedPartition<K, V>) -> Result<Vec<U>> + Send + Sync + 'static,
+    ) -> DStream<U>
+    where
+        T: Pair<K = K, V = V>,
+        K: Key,
+        V: Data,
+    {
         self.ssc
             .inner
             .lock_graph()

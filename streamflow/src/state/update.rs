@@ -8,14 +8,14 @@ use std::sync::Arc;
 
 use super::{StateStore, StateStoreInfo};
 use crate::batch::shuffle::new_map;
-use crate::data::{Data, Pair};
+use crate::data::{Data, Key, Pair};
 use crate::dstream::DStream;
 use crate::exec::guard;
 use crate::time::Time;
 
 const NAME: &str = "update_state_by_key";
 
-impl<T: Pair> DStream<T> {
+impl<T: Data> DStream<T> {
     /// Keeps a state per key across batches (Spark's `updateStateByKey`): every batch,
     /// `f(new_values, previous_state)` runs for every key that has a state or new values — also
     /// for keys without new values — and returns the key's new state, or `None` to remove the
@@ -42,10 +42,15 @@ impl<T: Pair> DStream<T> {
     /// assert_eq!(out[2], [("apple", 5), ("pear", 1)]); // no data: the state stays
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn update_state_by_key<S: Data>(
+    pub fn update_state_by_key<K, V, S: Data>(
         &self,
-        f: impl Fn(Vec<T::V>, Option<S>) -> Option<S> + Send + Sync + 'static,
-    ) -> DStream<(T::K, S)> {
+        f: impl Fn(Vec<V>, Option<S>) -> Option<S> + Send + Sync + 'static,
+    ) -> DStream<(K, S)>
+    where
+        T: Pair<K = K, V = V>,
+        K: Key,
+        V: Data,
+    {
         self.update_state(Vec::new(), move |_, _, values, state| f(values, state))
     }
 
@@ -69,11 +74,16 @@ impl<T: Pair> DStream<T> {
     /// assert_eq!(sorted(&totals.batches()[0]), [("apple", 103), ("kiwi", 7)]);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn update_state_by_key_with_initial<S: Data>(
+    pub fn update_state_by_key_with_initial<K, V, S: Data>(
         &self,
-        f: impl Fn(Vec<T::V>, Option<S>) -> Option<S> + Send + Sync + 'static,
-        initial: Vec<(T::K, S)>,
-    ) -> DStream<(T::K, S)> {
+        f: impl Fn(Vec<V>, Option<S>) -> Option<S> + Send + Sync + 'static,
+        initial: Vec<(K, S)>,
+    ) -> DStream<(K, S)>
+    where
+        T: Pair<K = K, V = V>,
+        K: Key,
+        V: Data,
+    {
         self.update_state(initial, move |_, _, values, state| f(values, state))
     }
 
@@ -100,19 +110,29 @@ impl<T: Pair> DStream<T> {
     /// assert_eq!(last_seen.batches(), vec![at(1_000), at(1_000), vec![]]);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn update_state_by_key_with_time<S: Data>(
+    pub fn update_state_by_key_with_time<K, V, S: Data>(
         &self,
-        f: impl Fn(Time, &T::K, Vec<T::V>, Option<S>) -> Option<S> + Send + Sync + 'static,
-    ) -> DStream<(T::K, S)> {
+        f: impl Fn(Time, &K, Vec<V>, Option<S>) -> Option<S> + Send + Sync + 'static,
+    ) -> DStream<(K, S)>
+    where
+        T: Pair<K = K, V = V>,
+        K: Key,
+        V: Data,
+    {
         self.update_state(Vec::new(), f)
     }
 
-    fn update_state<S: Data>(
+    fn update_state<K, V, S: Data>(
         &self,
-        initial: Vec<(T::K, S)>,
-        f: impl Fn(Time, &T::K, Vec<T::V>, Option<S>) -> Option<S> + Send + Sync + 'static,
-    ) -> DStream<(T::K, S)> {
-        let store: Arc<StateStore<T::K, S>> = Arc::new(StateStore::new(NAME, self.ssc.parallelism()));
+        initial: Vec<(K, S)>,
+        f: impl Fn(Time, &K, Vec<V>, Option<S>) -> Option<S> + Send + Sync + 'static,
+    ) -> DStream<(K, S)>
+    where
+        T: Pair<K = K, V = V>,
+        K: Key,
+        V: Data,
+    {
+        let store: Arc<StateStore<K, S>> = Arc::new(StateStore::new(NAME, self.ssc.parallelism()));
         store.load(initial);
         let info: Arc<dyn StateStoreInfo> = store.clone();
         self.stateful_by_key(NAME, info, move |time, p, grouped| {

@@ -24,7 +24,6 @@ use super::output_mode::OutputMode;
 use super::plan::{Planner, RunShared, StatefulRun};
 use super::progress::StateOperatorProgress;
 use super::session::lock;
-use crate::state::store::StateStore;
 use super::window::{Window, WindowKind, WindowSpec};
 use crate::batch::shuffle::{FastMap, new_map, partition_of};
 use crate::batch::{Batch, Part, transpose};
@@ -32,6 +31,7 @@ use crate::data::{Data, Key};
 use crate::error::{Error, Result};
 use crate::exec::guard;
 use crate::graph::NodeKind;
+use crate::state::store::StateStore;
 use crate::time::Time;
 
 /// A user-defined aggregation (Spark's `Aggregator[IN, BUF, OUT]`): a buffer starts at

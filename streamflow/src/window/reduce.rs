@@ -15,7 +15,7 @@ use hashbrown::hash_map::Entry;
 
 use super::covered_times;
 use crate::batch::Batch;
-use crate::data::{Data, Pair};
+use crate::data::{Data, Key, Pair};
 use crate::dstream::DStream;
 use crate::error::Result;
 use crate::exec::guard;
@@ -40,7 +40,7 @@ pub(crate) struct Incremental<K, V> {
 /// Lists of `(key, value)` pairs: one per partition, or one per batch.
 type Partitions<K, V> = Vec<Vec<(K, V)>>;
 
-impl<T: Pair> DStream<T> {
+impl<T: Data> DStream<T> {
     /// Per key, the reduction by `f` of its values in each window (Spark's
     /// `reduceByKeyAndWindow`): at each window time, the window's batches are merged again.
     /// Each batch is reduced by key once, when it arrives, so a window time merges
@@ -61,12 +61,17 @@ impl<T: Pair> DStream<T> {
     /// assert_eq!(sorted(&out[1]), [("a", 2), ("b", 1)]);
     /// assert_eq!(out[2], [("a", 1)]);
     /// ```
-    pub fn reduce_by_key_and_window(
+    pub fn reduce_by_key_and_window<K, V>(
         &self,
-        f: impl Fn(T::V, T::V) -> T::V + Send + Sync + 'static,
+        f: impl Fn(V, V) -> V + Send + Sync + 'static,
         len: impl IntoDuration,
         slide: impl IntoDuration,
-    ) -> DStream<(T::K, T::V)> {
+    ) -> DStream<(K, V)>
+    where
+        T: Pair<K = K, V = V>,
+        K: Key,
+        V: Data,
+    {
         let f = Arc::new(f);
         let g = f.clone();
         self.reduce_by_key(move |a, b| f(a, b))
@@ -106,18 +111,23 @@ impl<T: Pair> DStream<T> {
     /// assert!(dropped[3].is_empty());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn reduce_by_key_and_window_inv(
+    pub fn reduce_by_key_and_window_inv<K, V>(
         &self,
-        f: impl Fn(T::V, T::V) -> T::V + Send + Sync + 'static,
-        inv: impl Fn(T::V, T::V) -> T::V + Send + Sync + 'static,
+        f: impl Fn(V, V) -> V + Send + Sync + 'static,
+        inv: impl Fn(V, V) -> V + Send + Sync + 'static,
         len: impl IntoDuration,
         slide: impl IntoDuration,
-        filter: Option<fn(&(T::K, T::V)) -> bool>,
-    ) -> DStream<(T::K, T::V)> {
+        filter: Option<fn(&(K, V)) -> bool>,
+    ) -> DStream<(K, V)>
+    where
+        T: Pair<K = K, V = V>,
+        K: Key,
+        V: Data,
+    {
         let functions = Incremental {
             reduce: Arc::new(f),
             inverse: Arc::new(inv),
-            keep: filter.map(|keep| Arc::new(keep) as KeepFn<T::K, T::V>),
+            keep: filter.map(|keep| Arc::new(keep) as KeepFn<K, V>),
         };
         self.incremental_window(
             "reduce_by_key_and_window",
@@ -143,13 +153,18 @@ impl<T: Pair> DStream<T> {
     /// );
     /// assert_eq!(out, vec![vec![("a", vec![1])], vec![("a", vec![1, 2])], vec![("a", vec![2, 3])]]);
     /// ```
-    pub fn group_by_key_and_window(
+    pub fn group_by_key_and_window<K, V>(
         &self,
         len: impl IntoDuration,
         slide: impl IntoDuration,
-    ) -> DStream<(T::K, Vec<T::V>)> {
+    ) -> DStream<(K, Vec<V>)>
+    where
+        T: Pair<K = K, V = V>,
+        K: Key,
+        V: Data,
+    {
         let n = self.ssc.parallelism();
-        let append = |mut a: Vec<T::V>, b: Vec<T::V>| {
+        let append = |mut a: Vec<V>, b: Vec<V>| {
             a.extend(b);
             a
         };
@@ -160,14 +175,19 @@ impl<T: Pair> DStream<T> {
 
     /// The incremental keyed window behind every `_inv` operator, with `num_partitions`
     /// partitions of state.
-    pub(crate) fn incremental_window(
+    pub(crate) fn incremental_window<K, V>(
         &self,
         name: &'static str,
-        functions: Incremental<T::K, T::V>,
+        functions: Incremental<K, V>,
         len: impl IntoDuration,
         slide: impl IntoDuration,
         num_partitions: usize,
-    ) -> DStream<(T::K, T::V)> {
+    ) -> DStream<(K, V)>
+    where
+        T: Pair<K = K, V = V>,
+        K: Key,
+        V: Data,
+    {
         let geometry = self.window_geometry(name, len, slide);
         let n = num_partitions.max(1);
         let Incremental {
@@ -181,7 +201,7 @@ impl<T: Pair> DStream<T> {
         // The leaving batches are up to `len + slide` old when a window time comes.
         let reach = geometry.len + geometry.slide;
         per_batch.keep_for_window(reach);
-        let store: Arc<StateStore<T::K, T::V>> = Arc::new(StateStore::new(name, n));
+        let store: Arc<StateStore<K, V>> = Arc::new(StateStore::new(name, n));
         self.ssc
             .inner
             .lock_graph()
