@@ -10,16 +10,8 @@
 //! Options: `--host H --port P` read from a server instead, `--batches N` stop after N batches
 //! (default: 5 with the built-in feed, unlimited otherwise), `--batch-ms MS` the interval.
 
-use std::io::Write;
-use std::net::TcpListener;
-
 use streamflow::prelude::*;
-
-const FEED: &str = "apple banana apple cherry apple banana orange apple
-to be or not to be that is the question
-whether tis nobler in the mind to suffer
-the slings and arrows of outrageous fortune
-or to take arms against a sea of troubles";
+use streamflow_examples::{FEED, serve_feed};
 
 struct Options {
     host: Option<String>,
@@ -54,28 +46,6 @@ fn parse_args() -> Result<Options, String> {
     Ok(options)
 }
 
-/// Serves the built-in feed on 127.0.0.1: one line per batch interval to each client, then keeps the
-/// connection open (like `nc -lk` after you stop typing).
-fn serve_feed(pause: std::time::Duration) -> std::io::Result<u16> {
-    let listener = TcpListener::bind("127.0.0.1:0")?;
-    let port = listener.local_addr()?.port();
-    std::thread::spawn(move || {
-        for mut client in listener.incoming().flatten() {
-            std::thread::spawn(move || {
-                for line in FEED.lines() {
-                    if writeln!(client, "{line}").is_err() {
-                        return;
-                    }
-                    std::thread::sleep(pause);
-                }
-                // Keep the connection open; the job ends by its batch count.
-                std::thread::park();
-            });
-        }
-    });
-    Ok(port)
-}
-
 /// The job: words from a TCP socket, counted per batch and printed in Spark's format.
 #[stream_job(batch = "1s", parallelism = 2)]
 fn network_word_count(ssc: &StreamingContext, host: &str, port: u16) {
@@ -100,7 +70,10 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         Some(host) => (host, options.port, options.batches),
         None => (
             "127.0.0.1".to_string(),
-            serve_feed(std::time::Duration::from_millis(options.batch_ms))?,
+            serve_feed(
+                std::time::Duration::from_millis(options.batch_ms),
+                FEED.lines().count(),
+            )?,
             Some(options.batches.unwrap_or(5)),
         ),
     };

@@ -17,18 +17,11 @@
 //! windows (default 8 with the built-in feed, unlimited otherwise); `--time-scale F`;
 //! `--checkpoint DIR` (default: a temporary directory, removed at the end).
 
-use std::io::Write;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 
 use streamflow::prelude::*;
 use streamflow::{Clock, SystemClock};
-
-const FEED: &str = "apple banana apple cherry apple banana orange apple
-to be or not to be that is the question
-whether tis nobler in the mind to suffer
-the slings and arrows of outrageous fortune
-or to take arms against a sea of troubles";
+use streamflow_examples::serve_feed;
 
 /// Lines the built-in feed sends (one per batch) before it goes quiet.
 const FEED_LINES: usize = 25;
@@ -73,27 +66,6 @@ fn parse_args() -> Result<Options, String> {
         }
     }
     Ok(options)
-}
-
-/// Serves the built-in feed on 127.0.0.1: one line every `pause` to each client, `FEED_LINES`
-/// lines in all, then keeps the connection open (like `nc -lk` after you stop typing).
-fn serve_feed(pause: std::time::Duration) -> std::io::Result<u16> {
-    let listener = TcpListener::bind("127.0.0.1:0")?;
-    let port = listener.local_addr()?.port();
-    std::thread::spawn(move || {
-        for mut client in listener.incoming().flatten() {
-            std::thread::spawn(move || {
-                for line in FEED.lines().cycle().take(FEED_LINES) {
-                    if writeln!(client, "{line}").is_err() {
-                        return;
-                    }
-                    std::thread::sleep(pause);
-                }
-                std::thread::park();
-            });
-        }
-    });
-    Ok(port)
 }
 
 /// The job, as Spark's seeds write it: words over the last 30 s, every 10 s, incrementally.
@@ -165,7 +137,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         Some(host) => (host, options.port, options.windows),
         None => (
             "127.0.0.1".to_string(),
-            serve_feed(std::time::Duration::from_millis(1_000 / scale))?,
+            serve_feed(std::time::Duration::from_millis(1_000 / scale), FEED_LINES)?,
             Some(options.windows.unwrap_or(8)),
         ),
     };

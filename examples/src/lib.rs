@@ -1,0 +1,43 @@
+//! What the example binaries share: the built-in text feed that lets the socket examples run on
+//! a fresh machine with no arguments.
+
+use std::io::Write;
+use std::net::TcpListener;
+
+/// The built-in text: the seeds' sample line, then a few more.
+pub const FEED: &str = "apple banana apple cherry apple banana orange apple
+to be or not to be that is the question
+whether tis nobler in the mind to suffer
+the slings and arrows of outrageous fortune
+or to take arms against a sea of troubles";
+
+/// Serves `lines` lines of [`FEED`] (cycling) on 127.0.0.1, one every `pause`, to each client,
+/// then keeps the connection open — like `nc -lk 9999` after you stop typing. Returns the port.
+///
+/// ```
+/// let port = streamflow_examples::serve_feed(std::time::Duration::ZERO, 1)?;
+/// let mut line = String::new();
+/// let stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
+/// std::io::BufRead::read_line(&mut std::io::BufReader::new(stream), &mut line)?;
+/// assert!(line.starts_with("apple banana"));
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn serve_feed(pause: std::time::Duration, lines: usize) -> std::io::Result<u16> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let port = listener.local_addr()?.port();
+    std::thread::spawn(move || {
+        for mut client in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                for line in FEED.lines().cycle().take(lines) {
+                    if writeln!(client, "{line}").is_err() {
+                        return;
+                    }
+                    std::thread::sleep(pause);
+                }
+                // Keep the connection open; the job ends by its own limit.
+                std::thread::park();
+            });
+        }
+    });
+    Ok(port)
+}
