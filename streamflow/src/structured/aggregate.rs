@@ -494,7 +494,16 @@ struct Session<B> {
     updated: u64,
 }
 
-type GroupKey<K> = (Option<Window>, K);
+/// The window part of a group key, kept small because every aggregated row hashes it and the
+/// map holds one per group: the window's start, or [`NO_WINDOW`]. All time windows of one
+/// operator have the same size, so the end is implied (see `AggOperator::window_at`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct WindowStart(i64);
+
+/// The group key of an aggregation without a window.
+const NO_WINDOW: WindowStart = WindowStart(i64::MIN);
+
+type GroupKey<K> = (WindowStart, K);
 
 struct AggOperator<T, K, A: Aggregator<T>> {
     name: String,
@@ -578,6 +587,17 @@ impl<T: Data, K: Key, A: Aggregator<T>> AggOperator<T, K, A> {
             .sum()
     }
 
+    /// The window a group key's start stands for.
+    fn window_at(&self, start: WindowStart) -> Option<Window> {
+        match self.window.as_ref().map(|spec| spec.kind) {
+            Some(WindowKind::Sliding { size, .. }) if start != NO_WINDOW => Some(Window {
+                start: Time::from_millis(start.0),
+                end: Time::from_millis(start.0.saturating_add(size)),
+            }),
+            _ => None,
+        }
+    }
+
     fn row(&self, window: Option<Window>, key: K, buffer: &A::Buffer) -> AggRow<K, A::Output> {
         AggRow::new(
             window,
@@ -622,7 +642,7 @@ impl<T: Data, K: Key, A: Aggregator<T>> AggOperator<T, K, A> {
                                     continue;
                                 }
                                 if let Some(k) = k {
-                                    let buffer = local.entry((Some(w), k)).or_insert_with(|| agg.zero());
+                                    let buffer = local.entry((WindowStart(w.start.millis()), k)).or_insert_with(|| agg.zero());
                                     guard("aggregate", || agg.reduce(buffer, &row));
                                 }
                             }
@@ -636,7 +656,7 @@ impl<T: Data, K: Key, A: Aggregator<T>> AggOperator<T, K, A> {
                                     }
                                 }
                             }
-                            let buffer = local.entry((None, key)).or_insert_with(|| agg.zero());
+                            let buffer = local.entry((NO_WINDOW, key)).or_insert_with(|| agg.zero());
                             guard("aggregate", || agg.reduce(buffer, &row));
                         }
                     }
@@ -679,19 +699,19 @@ impl<T: Data, K: Key, A: Aggregator<T>> AggOperator<T, K, A> {
                         }
                     }
                 }
-                let closed = |k: &GroupKey<K>| k.0.is_some_and(|w| w.end <= watermark);
+                let closed = |k: &GroupKey<K>| self.window_at(k.0).is_some_and(|w| w.end <= watermark);
                 let mut rows = Vec::new();
                 let mut removed = 0;
                 match mode {
                     OutputMode::Complete => {
                         for ((w, k), slot) in part.map.iter() {
-                            rows.push(self.row(*w, k.clone(), &slot.buffer));
+                            rows.push(self.row(self.window_at(*w), k.clone(), &slot.buffer));
                         }
                     }
                     OutputMode::Update => {
                         for ((w, k), slot) in part.map.iter() {
                             if slot.updated == batch_id {
-                                rows.push(self.row(*w, k.clone(), &slot.buffer));
+                                rows.push(self.row(self.window_at(*w), k.clone(), &slot.buffer));
                             }
                         }
                         if evict {
@@ -701,7 +721,7 @@ impl<T: Data, K: Key, A: Aggregator<T>> AggOperator<T, K, A> {
                     OutputMode::Append => {
                         if evict {
                             for ((w, k), slot) in part.map.extract_if(|k, _| closed(k)) {
-                                rows.push(self.row(w, k, &slot.buffer));
+                                rows.push(self.row(self.window_at(w), k, &slot.buffer));
                                 removed += 1;
                             }
                         }
