@@ -186,8 +186,9 @@ fn late_rows_are_dropped_only_by_stateful_operators() {
         .memory("all_rows")
         .start()
         .unwrap();
+    // Stateful: a windowed count drops the rows whose window already closed.
     let counts = watermarked
-        .group_by(|e| e.key.clone())
+        .group_by_window(|e| e.key.clone(), tumbling_window("5 minutes"))
         .count()
         .write_stream()
         .output_mode(OutputMode::Update)
@@ -198,13 +199,14 @@ fn late_rows_are_dropped_only_by_stateful_operators() {
     input.add_data([]);
     passthrough.process_all_available().unwrap();
     counts.process_all_available().unwrap();
-    // Both watermarks are now 15; rows at or before minute 15 are late.
-    input.add_data([ev("late", 10), ev("late", 15), ev("a", 16)]);
+    // Both watermarks are now 15: the row at minute 10 is late for its closed window
+    // [10, 15); the one at 12 too; the one at 15 belongs to the open window [15, 20).
+    input.add_data([ev("late", 10), ev("late", 12), ev("late", 15), ev("a", 16)]);
     passthrough.process_all_available().unwrap();
     counts.process_all_available().unwrap();
     let mut all = s.memory_table::<String>("all_rows").unwrap().rows();
     all.sort();
-    assert_eq!(all, ["a", "a", "late", "late"]);
+    assert_eq!(all, ["a", "a", "late", "late", "late"]);
     let last = counts.last_progress().unwrap();
     assert_eq!(last.state_operators[0].num_rows_dropped_by_watermark, 2);
     assert_eq!(
@@ -215,7 +217,7 @@ fn late_rows_are_dropped_only_by_stateful_operators() {
                 .unwrap()
                 .1
         ),
-        [(-1, "a".to_string(), 2)]
+        [(15, "a".to_string(), 1), (15, "late".to_string(), 1)]
     );
     assert!(passthrough.last_progress().unwrap().state_operators.is_empty());
     passthrough.stop().unwrap();

@@ -56,7 +56,11 @@ impl FileWatch {
             if seen.contains(&path) {
                 continue;
             }
-            match std::fs::read(&path) {
+            match std::fs::read(&path).map(|bytes| match bytes.strip_prefix(super::UTF8_BOM) {
+                // A UTF-8 byte-order mark is not part of the first line (as Hadoop's reader).
+                Some(rest) => rest.to_vec(),
+                None => bytes,
+            }) {
                 Ok(bytes) if bytes.is_empty() => {
                     seen.insert(path);
                 }

@@ -30,6 +30,9 @@ use crate::graph::{NodeKind, NodeSpec};
 use crate::metrics::ReceiverStatus;
 use crate::time::Time;
 
+/// The UTF-8 byte-order mark some editors put at the start of a text file.
+pub(crate) const UTF8_BOM: &[u8] = &[0xEF, 0xBB, 0xBF];
+
 /// The lifecycle of a source, as the context drives it.
 pub(crate) trait SourceControl: Send + Sync {
     /// Called by `start()`; an error here fails `start()` (e.g. a missing directory).

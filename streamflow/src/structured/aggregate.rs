@@ -520,9 +520,40 @@ struct AggOperator<T, K, A: Aggregator<T>> {
     run: Arc<RunShared>,
 }
 
+/// What an aggregation hands to the next run: its groups and its sessions.
+type ExportedState<K, B> = (Vec<(GroupKey<K>, Slot<B>)>, Vec<(K, Vec<Session<B>>)>);
+
 impl<T: Data, K: Key, A: Aggregator<T>> StatefulRun for AggOperator<T, K, A> {
     fn progress(&self) -> StateOperatorProgress {
         lock(&self.metrics).clone()
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn export_state(&self) -> Arc<dyn std::any::Any + Send + Sync> {
+        let groups = (0..self.store.num_partitions())
+            .flat_map(|p| self.store.snapshot(p).0)
+            .collect();
+        let sessions = (0..self.session_store.num_partitions())
+            .flat_map(|p| self.session_store.snapshot(p).0)
+            .collect();
+        let exported: ExportedState<K, A::Buffer> = (groups, sessions);
+        Arc::new(exported)
+    }
+
+    fn import_state(&self, state: &(dyn std::any::Any + Send + Sync)) -> Result<()> {
+        let Some((groups, sessions)) = state.downcast_ref::<ExportedState<K, A::Buffer>>() else {
+            return Err(Error::InvalidConfig(format!(
+                "cannot resume `{}`: the saved state belongs to a different operator; resume a query with the same pipeline",
+                self.name
+            )));
+        };
+        // Partitions are found again by key, so the parallelism may differ from the last run.
+        self.store.load(groups.iter().cloned());
+        self.session_store.load(sessions.iter().cloned());
+        Ok(())
     }
 }
 
@@ -642,20 +673,17 @@ impl<T: Data, K: Key, A: Aggregator<T>> AggOperator<T, K, A> {
                                     continue;
                                 }
                                 if let Some(k) = k {
-                                    let buffer = local.entry((WindowStart(w.start.millis()), k)).or_insert_with(|| agg.zero());
+                                    let buffer = local
+                                        .entry((WindowStart(w.start.millis()), k))
+                                        .or_insert_with(|| agg.zero());
                                     guard("aggregate", || agg.reduce(buffer, &row));
                                 }
                             }
                         }
+                        // Without a window the groups never close, so the watermark cannot evict
+                        // them and late rows are kept, as in Spark (its late-row filter is built
+                        // from the state key's event-time column, and there is none here).
                         _ => {
-                            if drop_late {
-                                if let Some(ts_fn) = ts_fn {
-                                    if guard("event_time", || ts_fn(&row)) <= watermark {
-                                        dropped += 1;
-                                        return;
-                                    }
-                                }
-                            }
                             let buffer = local.entry((NO_WINDOW, key)).or_insert_with(|| agg.zero());
                             guard("aggregate", || agg.reduce(buffer, &row));
                         }

@@ -126,10 +126,12 @@ impl<T> FileSource<T> {
 
 impl<T: Data + DeserializeOwned> FileSource<T> {
     fn read_file(&self, path: &Path, out: &mut Vec<T>) -> Result<()> {
-        let bytes =
+        let content =
             std::fs::read(path).map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
+        // A UTF-8 byte-order mark (Excel's "CSV UTF-8") is not part of the first line.
+        let bytes = content.strip_prefix(crate::source::UTF8_BOM).unwrap_or(&content);
         if self.options.format == Format::Csv {
-            return self.read_csv(path, &bytes, out);
+            return self.read_csv(path, bytes, out);
         }
         let mut lines: Vec<&[u8]> = bytes.split(|b| *b == b'\n').collect();
         if bytes.last() == Some(&b'\n') {

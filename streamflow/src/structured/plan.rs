@@ -133,6 +133,12 @@ impl<T: Data> SourceRun for SourceSlot<T> {
 pub(crate) trait StatefulRun: Send + Sync {
     /// Its metrics for the batch that just ran.
     fn progress(&self) -> StateOperatorProgress;
+    /// The operator's name, for errors.
+    fn name(&self) -> &str;
+    /// A copy of all its state, for a later run to carry on from (call between batches).
+    fn export_state(&self) -> Arc<dyn Any + Send + Sync>;
+    /// Takes over state that `export_state` of the same operator in an earlier run made.
+    fn import_state(&self, state: &(dyn Any + Send + Sync)) -> Result<()>;
 }
 
 /// Builds the graph of one query run.

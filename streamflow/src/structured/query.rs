@@ -50,9 +50,14 @@ const POLL_DELAY: Duration = Duration::from_millis(10);
 const REAL_POLL: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// What a query needs to carry on where an earlier run stopped: its id, the next batch id, the
-/// sources' committed offsets and the watermark. Full checkpointing writes this to disk; until
-/// then a program (or test harness) can keep it and pass it to
+/// sources' committed offsets, the watermark and — taken from a stopped query — the state of its
+/// stateful operators (open windows, running counts). Full checkpointing writes this to disk;
+/// until then a program (or test harness) can keep it and pass it to
 /// [`DataStreamWriter::resume_from`](super::DataStreamWriter::resume_from).
+///
+/// The operator state is kept in memory and is not serialized: a `ResumeState` read back from
+/// JSON restores offsets and watermark, and resuming a query with a stateful operator from it
+/// is refused rather than losing the open windows.
 ///
 /// ```
 /// let state = streamflow::structured::ResumeState::default();
@@ -68,7 +73,29 @@ pub struct ResumeState {
     pub source_offsets: Vec<u64>,
     /// The watermark and its inputs.
     pub watermark: WatermarkState,
+    /// The state of each stateful operator, in plan order (present when taken from a stopped
+    /// query).
+    #[serde(skip)]
+    pub(crate) operator_state: OperatorState,
 }
+
+/// The state of a query's stateful operators, carried in memory from one run to the next.
+#[derive(Clone, Default)]
+pub(crate) struct OperatorState(Vec<Arc<dyn std::any::Any + Send + Sync>>);
+
+impl std::fmt::Debug for OperatorState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "OperatorState({} operators)", self.0.len())
+    }
+}
+
+impl PartialEq for OperatorState {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.len() == other.0.len() && self.0.iter().zip(&other.0).all(|(a, b)| Arc::ptr_eq(a, b))
+    }
+}
+
+impl Eq for OperatorState {}
 
 pub(crate) struct QueryOptions<T> {
     pub(crate) ds: Dataset<T>,
@@ -103,6 +130,8 @@ struct Shared {
     stop: AtomicBool,
     wake: AtomicU64,
     thread: Mutex<Option<JoinHandle<()>>>,
+    /// The stateful operators, whose state a stopped query hands to the next run.
+    stateful: Vec<Arc<dyn StatefulRun>>,
 }
 
 impl Shared {
@@ -248,6 +277,19 @@ impl StreamingQuery {
         if resume.next_batch_id > 0 || !resume.source_offsets.is_empty() {
             tracker.restore(&resume.watermark)?;
         }
+        let resuming = resume.next_batch_id > 0 || !resume.source_offsets.is_empty();
+        if resuming && !planner.stateful.is_empty() {
+            if resume.operator_state.0.len() != planner.stateful.len() {
+                let names: Vec<&str> = planner.stateful.iter().map(|op| op.name()).collect();
+                return Err(Error::InvalidConfig(format!(
+                    "cannot resume: the saved state carries no state for `{}`, so its open groups would be lost; take resume_state() from the stopped query (operator state is kept in memory, not in the serialized form, until checkpointing)",
+                    names.join("`, `")
+                )));
+            }
+            for (op, state) in planner.stateful.iter().zip(&resume.operator_state.0) {
+                op.import_state(state.as_ref())?;
+            }
+        }
         for (source, offset) in planner.sources.iter().zip(&resume.source_offsets) {
             source.set_committed(*offset);
         }
@@ -293,6 +335,7 @@ impl StreamingQuery {
             stop: AtomicBool::new(false),
             wake: AtomicU64::new(1),
             thread: Mutex::new(None),
+            stateful: planner.stateful.clone(),
         });
         let weak: Weak<Shared> = Arc::downgrade(&shared);
         let waker: Waker = Arc::new(move || {
@@ -384,8 +427,19 @@ impl StreamingQuery {
     }
 
     /// What a new run needs to carry on from here (see [`ResumeState`]).
+    ///
+    /// Taken from a stopped query it also carries the state of the stateful operators; taken
+    /// from a running one it does not (a batch may be changing that state), so stop first.
     pub fn resume_state(&self) -> ResumeState {
-        lock(&self.shared.state).resume.clone()
+        let (mut resume, active) = {
+            let state = lock(&self.shared.state);
+            (state.resume.clone(), state.active)
+        };
+        if !active {
+            resume.operator_state =
+                OperatorState(self.shared.stateful.iter().map(|op| op.export_state()).collect());
+        }
+        resume
     }
 
     /// Stops the query after the batch that is running, and waits for its thread. Stopping a
@@ -519,8 +573,10 @@ impl Runner {
     }
 
     fn run_loop(&mut self) -> Result<()> {
+        // Both run over what is available at start, ignoring per-trigger read limits
+        // (Spark: "the read limit is ignored when Trigger.Once is used").
         let available_now: Option<Vec<u64>> = match self.trigger {
-            TriggerKind::AvailableNow => Some(
+            TriggerKind::AvailableNow | TriggerKind::Once => Some(
                 self.sources
                     .iter()
                     .map(|s| s.available_offset())
@@ -540,6 +596,11 @@ impl Runner {
             if let (TriggerKind::ProcessingTime(_), Some(at)) = (&self.trigger, next_trigger) {
                 self.shared.status("Waiting for next trigger", false, false);
                 loop {
+                    // A trigger that is due (with a no-data batch pending, say) runs before
+                    // anyone is told there is nothing to do.
+                    if self.shared.clock.now() >= at {
+                        break;
+                    }
                     // Someone may be waiting in process_all_available since the last look: if
                     // there is nothing to do before the trigger, tell them.
                     let seen = self.shared.wake.load(Ordering::Acquire);
@@ -623,10 +684,13 @@ impl Runner {
         let mut ends = Vec::with_capacity(self.sources.len());
         let mut has_data = false;
         for (i, source) in self.sources.iter().enumerate() {
-            let mut end = source.latest_offset()?;
-            if let Some(cap) = cap {
-                end = end.min(cap[i]);
-            }
+            let end = match cap {
+                // Once reads everything available at start in one batch, read limits ignored.
+                Some(cap) if self.trigger == TriggerKind::Once => cap[i],
+                // Available-now goes up to it in as many limited batches as it takes.
+                Some(cap) => source.latest_offset()?.min(cap[i]),
+                None => source.latest_offset()?,
+            };
             let end = end.max(source.committed());
             has_data |= end > source.committed();
             ends.push(end);
@@ -750,6 +814,7 @@ impl Runner {
             next_batch_id: id + 1,
             source_offsets: self.sources.iter().map(|s| s.committed()).collect(),
             watermark: self.tracker.state(),
+            operator_state: OperatorState::default(),
         };
         for l in self.shared.session.listeners() {
             l.on_query_progress(&progress);

@@ -241,8 +241,11 @@ impl WindowSpec {
     pub fn windows_of(&self, ts: Time) -> WindowsOf {
         match self.kind {
             WindowKind::Sliding { size, slide, offset } if self.errors.is_empty() => {
-                let t = ts.millis();
-                let last_start = t - (t - offset).rem_euclid(slide);
+                // In i128: an event time from the input may lie anywhere in i64, and the window
+                // arithmetic around it must not overflow. Windows that do not fit in i64 are
+                // not produced (see `WindowsOf::next`).
+                let (t, size, slide) = (i128::from(ts.millis()), i128::from(size), i128::from(slide));
+                let last_start = t - (t - i128::from(offset)).rem_euclid(slide);
                 let reach = last_start - (t - size);
                 let first = last_start - ((reach - 1).max(0) / slide) * slide;
                 WindowsOf {
@@ -253,9 +256,9 @@ impl WindowSpec {
                 }
             }
             WindowKind::Session { gap } => WindowsOf {
-                next: ts.millis(),
-                last: ts.millis(),
-                size: gap,
+                next: i128::from(ts.millis()),
+                last: i128::from(ts.millis()),
+                size: i128::from(gap),
                 slide: 1,
             },
             WindowKind::Sliding { .. } => WindowsOf {
@@ -271,25 +274,29 @@ impl WindowSpec {
 /// The windows one event time belongs to; see [`WindowSpec::windows_of`].
 #[derive(Clone, Debug)]
 pub struct WindowsOf {
-    next: i64,
-    last: i64,
-    size: i64,
-    slide: i64,
+    next: i128,
+    last: i128,
+    size: i128,
+    slide: i128,
 }
 
 impl Iterator for WindowsOf {
     type Item = Window;
 
     fn next(&mut self) -> Option<Window> {
-        if self.next > self.last {
-            return None;
+        while self.next <= self.last {
+            let start = self.next;
+            self.next += self.slide;
+            // A window reaching outside the representable times (an event time near the ends
+            // of i64) is skipped: no row can be late or on time for it.
+            if let (Ok(start), Ok(end)) = (i64::try_from(start), i64::try_from(start + self.size)) {
+                return Some(Window {
+                    start: Time::from_millis(start),
+                    end: Time::from_millis(end),
+                });
+            }
         }
-        let start = self.next;
-        self.next = self.next.saturating_add(self.slide);
-        Some(Window {
-            start: Time::from_millis(start),
-            end: Time::from_millis(start.saturating_add(self.size)),
-        })
+        None
     }
 }
 
