@@ -6,12 +6,16 @@
 //! as they appear (at most two per batch), skips a malformed line (kept aside and counted), and
 //! keeps a running count of events per user (Complete mode: the whole table each batch).
 //!
+//! The query is written with `#[stream_job]`: Complete mode is checked against the query at
+//! compile time (it needs an aggregation), and the trigger comes from the attribute.
+//!
 //! Runs on built-in data and ends by itself:
 //! `cargo run -p streamflow-examples --bin csv_events_per_user`.
 
 use std::path::Path;
 
-use streamflow::structured::{Format, MalformedPolicy, OutputMode, Session, Trigger};
+use streamflow::prelude::*;
+use streamflow::structured::{CorruptRecords, Format, MalformedPolicy, Session};
 
 /// One line of an event file.
 #[derive(Clone, Debug, serde::Deserialize)]
@@ -35,6 +39,25 @@ fn drop_file(dir: &Path, name: &str, content: &str) -> std::io::Result<()> {
     std::fs::rename(hidden, dir.join(name))
 }
 
+/// Events per user, the whole table each batch, over everything in `dir` now (two files per
+/// batch), then stop. Malformed lines are kept aside in `malformed`.
+#[stream_job(output_mode = complete, trigger = available_now)]
+fn events_per_user(session: &Session, dir: &Path, malformed: &mut CorruptRecords) {
+    let reader = session
+        .read_stream::<Event>()
+        .format(Format::Csv)
+        .mode(MalformedPolicy::Permissive)
+        .max_files_per_trigger(2);
+    *malformed = reader.corrupt_records();
+    reader
+        .files(dir)
+        .filter(|e| !e.action.is_empty())
+        .group_by(|e| e.user.clone())
+        .count()
+        .write_stream()
+        .console()
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     env_logger::init();
     let dir = std::env::temp_dir().join(format!("streamflow-csv-events-{}", std::process::id()));
@@ -44,24 +67,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     let session = Session::new(2)?;
-    let reader = session
-        .read_stream::<Event>()
-        .format(Format::Csv)
-        .mode(MalformedPolicy::Permissive)
-        .max_files_per_trigger(2);
-    let corrupt = reader.corrupt_records();
-    let query = reader
-        .files(&dir)
-        .filter(|e| !e.action.is_empty())
-        .group_by(|e| e.user.clone())
-        .count()
-        .write_stream()
-        .output_mode(OutputMode::Complete)
-        // Everything in the directory now, two files per batch, then stop.
-        .trigger(Trigger::available_now())
-        .query_name("events_per_user")
-        .console()
-        .start()?;
+    let mut corrupt = CorruptRecords::default();
+    let query = events_per_user(&session, &dir, &mut corrupt)?;
+    println!("{}", events_per_user_plan());
     query.await_termination()?;
 
     for record in corrupt.records() {

@@ -5,11 +5,15 @@
 //! is printed once, when the watermark passes its end; words that arrive after their windows
 //! were closed are dropped and counted in the progress reports.
 //!
+//! The query is written with `#[stream_job]`, which checks at compile time what `start()`
+//! would reject at run time (Append mode needs the watermark declared before the windowed
+//! aggregation; the duration strings parse; the windows' slide fits their size).
+//!
 //! Runs on built-in data (batches of timestamped words fed through a `MemoryStream`) and ends
 //! by itself: `cargo run -p streamflow-examples --bin event_time_word_count`.
 
-use streamflow::Time;
-use streamflow::structured::{MemoryStream, OutputMode, Session, window};
+use streamflow::prelude::*;
+use streamflow::structured::{MemoryStream, Session, window};
 
 /// A word and when it was written.
 #[derive(Clone, Debug)]
@@ -33,21 +37,26 @@ fn line(text: &str, timestamp: Time) -> Vec<Word> {
         .collect()
 }
 
-fn main() -> streamflow::Result<()> {
-    env_logger::init();
-    let session = Session::new(2)?;
-    let lines = MemoryStream::<Word>::new();
-    let query = session
+/// Words counted in 10-minute windows every 5 minutes, each window printed once, when the
+/// watermark (10 minutes behind the latest word) passes its end.
+#[stream_job(output_mode = append)]
+fn event_time_word_count(session: &Session, lines: &MemoryStream<Word>) {
+    session
         .read_stream::<Word>()
-        .memory(&lines)
+        .memory(lines)
         .with_watermark(|w| w.timestamp, "10 minutes")
         .group_by_window(|w| w.word.clone(), window("10 minutes", "5 minutes"))
         .count()
         .write_stream()
-        .output_mode(OutputMode::Append)
-        .query_name("event_time_word_count")
         .console_with(20, false, std::io::stdout())
-        .start()?;
+}
+
+fn main() -> streamflow::Result<()> {
+    env_logger::init();
+    let session = Session::new(2)?;
+    let lines = MemoryStream::<Word>::new();
+    let query = event_time_word_count(&session, &lines)?; // checked, then started
+    println!("{}", event_time_word_count_plan());
     println!("{}", query.explain());
 
     // The data arrives in four rounds, as it would from a socket.

@@ -5,6 +5,7 @@ use quote::quote;
 use syn::ItemFn;
 
 use crate::diagnostic::Diagnostics;
+use crate::model::{Input, Vocabulary};
 use crate::{codegen, fuse, parse, validate};
 
 /// Expands `#[stream_job(attr)] item`. Always returns the job's functions (or, when their
@@ -16,44 +17,64 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
         Err(error) => {
             let error = syn::Error::new(
                 error.span(),
-                "#[stream_job] goes on a function: `fn job(ssc: &StreamingContext, ..) { .. }`",
+                "#[stream_job] goes on a function: `fn job(ssc: &StreamingContext, ..) { .. }` \
+                 or `fn query(session: &Session, ..) { .. }`",
             )
             .to_compile_error();
             return quote!(#error #item);
         }
     };
     let mut diags = Diagnostics::default();
-    let config = parse::parse_attribute(attr, &mut diags);
+    let vocabulary = parse::vocabulary(&item);
+    let config = parse::parse_attribute(attr, vocabulary, &mut diags);
     let parsed = config.is_some();
     let config = config.unwrap_or_default();
-    let settings = validate::check_config(&config, parsed, &mut diags);
-    let Some(context) = parse::parse_signature(&item, &mut diags) else {
+    let settings = validate::check_config(&config, parsed, vocabulary, &mut diags);
+    let Some(context) = parse::parse_signature(&item, vocabulary, &mut diags) else {
         let errors = diags.to_compile_errors();
         return quote!(#errors #item);
     };
-    let streams = parse::stream_params(&item);
-    let pipeline = parse::parse_body(&item.block, context.name.as_ref(), &streams);
-    let context_name = context
-        .name
-        .as_ref()
-        .map_or_else(|| "ssc".to_owned(), ToString::to_string);
-    validate::check_pipeline(
-        &pipeline,
-        &config,
-        settings,
-        &item.sig.ident,
-        &context_name,
-        &mut diags,
-    );
-    let plan = fuse::fuse(&pipeline).to_string();
-    let generated = codegen::generate(&codegen::Job {
-        item: &item,
-        context: &context,
-        config: &config,
-        settings,
-        plan,
-        runtime: codegen::runtime_path(),
-    });
+    let streams = parse::stream_params(&item, vocabulary);
+    let pipeline = parse::parse_body(&item.block, context.name.as_ref(), &streams, vocabulary);
+    let generated = match vocabulary {
+        Vocabulary::DStream => {
+            let context_name = context
+                .name
+                .as_ref()
+                .map_or_else(|| "ssc".to_owned(), ToString::to_string);
+            validate::check_pipeline(
+                &pipeline,
+                &config,
+                settings,
+                &item.sig.ident,
+                &context_name,
+                &mut diags,
+            );
+            codegen::generate(&codegen::Job {
+                item: &item,
+                context: &context,
+                config: &config,
+                settings,
+                plan: fuse::fuse(&pipeline).to_string(),
+                runtime: codegen::runtime_path(),
+            })
+        }
+        Vocabulary::Structured => {
+            validate::structured::check_query(&pipeline, &config, &item.sig.ident, &mut diags);
+            let body_names_query = pipeline
+                .nodes
+                .iter()
+                .any(|node| node.name == "query_name" && matches!(node.input, Input::Stream(_)));
+            codegen::generate_query(&codegen::Query {
+                item: &item,
+                context: &context,
+                config: &config,
+                body_names_query,
+                plan: fuse::fuse_structured(&pipeline).to_string(),
+                runtime: codegen::runtime_path(),
+            })
+        }
+    };
     let errors = diags.to_compile_errors();
     quote!(#errors #generated)
 }

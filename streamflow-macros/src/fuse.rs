@@ -1,14 +1,25 @@
 //! Fusion: runs of stateless operators become one stage, a single pass over each partition.
 //!
-//! A stage starts at a source, at an operator that needs the whole batch or several batches
-//! (shuffles, windows, state), at an operator that reads several streams (`union`), and after a
-//! fan-out (a stream read by more than one operator). Stateless operators and outputs join the
-//! stage of the stream they read. This mirrors how Spark cuts stages at shuffle boundaries.
+//! The rules are the runtime's (`streamflow/src/graph/explain.rs`), so that `job_plan()` and
+//! the runtime's `explain()` cut a job into the same stages:
+//!
+//! - a node that keeps (memoizes) its batch ends the pass that made it, and whoever reads it
+//!   starts a new stage: a source (it is generated once per batch and stored), a stateful or
+//!   incremental-window operator, a `persist`ed stream, and a stream read by more than one
+//!   operator (fan-out);
+//! - an operator that needs the whole batch or several batches (shuffles, windows, state) or
+//!   several streams (`union`) starts a stage;
+//! - a stateless operator joins the stage of the stream it reads, unless that stream is kept;
+//! - an output joins the stage of the stream it reads, always — even when other operators read
+//!   that stream too, since it is the pass that made the stream that feeds the output.
+//!
+//! Where the runtime builds one operator from several nodes, the plan still shows the one
+//! operator the user wrote: see "The plan" in the crate docs.
 
 use std::fmt;
 
-use crate::model::{Input, NodeId, Pipeline};
-use crate::registry::{self, Category};
+use crate::model::{Input, Node, NodeId, Pipeline, Tail};
+use crate::registry::{self, Category, Kind, Shape};
 
 /// The fused stages of a pipeline, in source order.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -27,56 +38,233 @@ pub(crate) struct Stage {
     pub(crate) inputs: Vec<usize>,
 }
 
-/// Groups the pipeline's operators into stages.
+/// How one operator takes part in the plan.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// Starts a stage (source, shuffle, window, state, fan-in).
+    Starts,
+    /// Joins the stage of the stream it reads, unless that stream is kept.
+    Fuses,
+    /// An output: joins the stage of the stream it reads.
+    Output,
+}
+
+/// Groups the operators of a DStream job into stages.
 pub(crate) fn fuse(pipeline: &Pipeline) -> Plan {
-    let mut plan = Plan {
-        stages: Vec::new(),
-        partial: pipeline.escapes,
-    };
-    let mut stage_of: Vec<usize> = Vec::with_capacity(pipeline.nodes.len());
-    // The last node of each stage so far: only there can a stage go on.
-    let mut tail_of: Vec<NodeId> = Vec::new();
-    for (id, node) in pipeline.nodes.iter().enumerate() {
-        // Unknown operators were reported; show them as if stateless.
-        let category = registry::lookup(&node.name.to_string()).map_or(Category::Stateless, |op| op.category);
-        let joins = match node.input {
-            Input::Stream(parent) => {
-                let fusable = matches!(
-                    category,
-                    Category::Stateless | Category::Sink | Category::Passthrough
-                );
-                let stage = stage_of[parent];
-                (fusable
-                    && node.other_inputs.is_empty()
-                    && tail_of[stage] == parent
-                    && pipeline.consumers(parent) == 1)
-                    .then_some(stage)
+    let roles: Vec<Role> = pipeline.nodes.iter().map(dstream_role).collect();
+    let keeps: Vec<bool> = (0..pipeline.nodes.len())
+        .map(|id| dstream_keeps(pipeline, id))
+        .collect();
+    let graph: Vec<Option<GraphNode>> = pipeline
+        .nodes
+        .iter()
+        .enumerate()
+        .map(|(id, node)| {
+            let mut parents = Vec::new();
+            if let Input::Stream(parent) = node.input {
+                parents.push(parent);
             }
+            parents.extend(node.other_inputs.iter().copied());
+            Some(GraphNode {
+                label: node.name.to_string(),
+                parents,
+                role: roles[id],
+                keeps: keeps[id],
+            })
+        })
+        .collect();
+    let mut plan = cut(&graph);
+    plan.partial = pipeline.escapes;
+    plan
+}
+
+fn dstream_role(node: &Node) -> Role {
+    // Unknown operators were reported; show them as if stateless.
+    let category = registry::lookup(&node.name.to_string()).map_or(Category::Stateless, |op| op.category);
+    match (node.input, category) {
+        (Input::Context | Input::Parameter, _) => Role::Starts,
+        (_, Category::Sink) => Role::Output,
+        (_, Category::Stateless | Category::Passthrough) if node.other_inputs.is_empty() => Role::Fuses,
+        _ => Role::Starts,
+    }
+}
+
+/// Whether the runtime keeps this node's batches, so that its readers start new stages.
+fn dstream_keeps(pipeline: &Pipeline, id: NodeId) -> bool {
+    let node = &pipeline.nodes[id];
+    let operator = registry::lookup(&node.name.to_string());
+    node.input == Input::Parameter
+        || operator.is_some_and(|op| {
+            op.category == Category::Source
+                || op.needs_checkpoint.is_some()
+                || matches!(op.name, "persist" | "cache")
+        })
+        || pipeline.consumers(id) > 1
+}
+
+/// The plan of a Structured Streaming query: the nodes the runtime's planner builds for the
+/// body's writer — sources, per-record operators, `with_watermark`, `union`, aggregations —
+/// and the sink as its output. Reader options, `group_by`, `write_stream` and writer settings
+/// are not nodes.
+pub(crate) fn fuse_structured(pipeline: &Pipeline) -> Plan {
+    let nodes = &pipeline.nodes;
+    // Only what the started writer reads is planned (each query plans its own lineage).
+    let mut wanted = vec![false; nodes.len()];
+    match pipeline.tail {
+        Tail::Node(id) | Tail::Discarded(id, _) => mark_lineage(pipeline, id, &mut wanted),
+        Tail::Missing | Tail::Other => wanted.iter_mut().for_each(|w| *w = true),
+    }
+    // The graph node (or nothing) each pipeline node stands for.
+    let mut graph: Vec<Option<GraphNode>> = Vec::with_capacity(nodes.len());
+    // For a node that is not a graph node, the graph node its value comes from.
+    let mut from: Vec<Option<NodeId>> = Vec::with_capacity(nodes.len());
+    for (id, node) in nodes.iter().enumerate() {
+        let on = match node.input {
+            Input::Stream(parent) => nodes[parent].shape,
+            Input::Context => Shape::Session,
+            Input::Parameter => Shape::Unknown,
+        };
+        let parent_graph = match node.input {
+            Input::Stream(parent) => from[parent],
             Input::Context | Input::Parameter => None,
+        };
+        let kind = registry::structured(&node.name.to_string(), on).map(|m| m.kind);
+        let made = match (node.input, kind) {
+            _ if !wanted[id] => None,
+            (Input::Parameter, _) => Some((node.name.to_string(), Role::Starts)),
+            (_, Some(Kind::Source(name))) => Some((name.to_owned(), Role::Starts)),
+            (_, Some(Kind::Stateless | Kind::Retyping | Kind::Watermark)) => {
+                Some((node.name.to_string(), Role::Fuses))
+            }
+            (_, Some(Kind::Union)) => Some(("union".to_owned(), Role::Starts)),
+            (Input::Stream(parent), Some(Kind::Aggregation(column))) => {
+                let group = &nodes[parent].name;
+                Some((format!("{group}(..).{column}()"), Role::Starts))
+            }
+            (_, Some(Kind::Sink(_))) => Some((node.name.to_string(), Role::Output)),
+            _ => None,
+        };
+        match made {
+            Some((label, role)) => {
+                let mut parents: Vec<NodeId> = parent_graph.into_iter().collect();
+                parents.extend(node.other_inputs.iter().filter_map(|other| from[*other]));
+                graph.push(Some(GraphNode {
+                    label,
+                    parents,
+                    role,
+                    keeps: false,
+                }));
+                // A sink is the query's output; what follows on the writer still reads the
+                // dataset, not the sink.
+                from.push(if role == Role::Output {
+                    parent_graph
+                } else {
+                    Some(id)
+                });
+            }
+            None => {
+                graph.push(None);
+                from.push(parent_graph);
+            }
+        }
+    }
+    // The runtime keeps sources' and aggregations' batches, and those read more than once.
+    for id in 0..graph.len() {
+        if graph[id].is_none() {
+            continue;
+        }
+        let kind = node_kind(pipeline, id);
+        let readers = graph
+            .iter()
+            .flatten()
+            .map(|other| other.parents.iter().filter(|p| **p == id).count())
+            .sum::<usize>();
+        let keeps = matches!(kind, Some(Kind::Source(_) | Kind::Aggregation(_)))
+            || nodes[id].input == Input::Parameter
+            || readers > 1;
+        if let Some(node) = &mut graph[id] {
+            node.keeps = keeps;
+        }
+    }
+    let mut plan = cut(&graph);
+    plan.partial = pipeline.escapes;
+    plan
+}
+
+fn node_kind(pipeline: &Pipeline, id: NodeId) -> Option<Kind> {
+    let node = &pipeline.nodes[id];
+    let on = match node.input {
+        Input::Stream(parent) => pipeline.nodes[parent].shape,
+        Input::Context => Shape::Session,
+        Input::Parameter => return None,
+    };
+    registry::structured(&node.name.to_string(), on).map(|m| m.kind)
+}
+
+fn mark_lineage(pipeline: &Pipeline, id: NodeId, wanted: &mut [bool]) {
+    if wanted[id] {
+        return;
+    }
+    wanted[id] = true;
+    let node = &pipeline.nodes[id];
+    if let Input::Stream(parent) = node.input {
+        mark_lineage(pipeline, parent, wanted);
+    }
+    for other in &node.other_inputs {
+        mark_lineage(pipeline, *other, wanted);
+    }
+}
+
+/// A node of the runtime's graph, as the plan sees it.
+struct GraphNode {
+    label: String,
+    /// Graph nodes it reads (indices into the same list).
+    parents: Vec<NodeId>,
+    role: Role,
+    /// Whether the runtime keeps its batches, ending the pass that made them.
+    keeps: bool,
+}
+
+/// Cuts graph nodes (`None`: not a node) into stages, with the rules in the module docs.
+fn cut(graph: &[Option<GraphNode>]) -> Plan {
+    let mut plan = Plan::default();
+    let mut stage_of: Vec<Option<usize>> = Vec::with_capacity(graph.len());
+    for node in graph {
+        let Some(node) = node else {
+            stage_of.push(None);
+            continue;
+        };
+        let parent_stage = match node.parents.as_slice() {
+            [parent] => stage_of[*parent].map(|stage| (stage, *parent)),
+            _ => None,
+        };
+        let joins = match (node.role, parent_stage) {
+            (Role::Output, Some((stage, _))) => Some(stage),
+            (Role::Fuses, Some((stage, parent))) if !graph[parent].as_ref().is_some_and(|p| p.keeps) => {
+                Some(stage)
+            }
+            _ => None,
         };
         let stage = match joins {
             Some(stage) => stage,
             None => {
-                let mut inputs: Vec<usize> = match node.input {
-                    Input::Stream(parent) => vec![stage_of[parent]],
-                    Input::Context | Input::Parameter => Vec::new(),
-                };
-                for other in &node.other_inputs {
-                    if !inputs.contains(&stage_of[*other]) {
-                        inputs.push(stage_of[*other]);
+                let mut inputs = Vec::new();
+                for parent in &node.parents {
+                    if let Some(stage) = stage_of[*parent] {
+                        if !inputs.contains(&stage) {
+                            inputs.push(stage);
+                        }
                     }
                 }
                 plan.stages.push(Stage {
                     operators: Vec::new(),
                     inputs,
                 });
-                tail_of.push(id);
                 plan.stages.len() - 1
             }
         };
-        plan.stages[stage].operators.push(node.name.to_string());
-        tail_of[stage] = id;
-        stage_of.push(stage);
+        plan.stages[stage].operators.push(node.label.clone());
+        stage_of.push(Some(stage));
     }
     plan
 }
@@ -110,14 +298,21 @@ impl fmt::Display for Plan {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Vocabulary;
     use crate::parse::parse_body;
 
     fn plan(block: syn::Block) -> String {
-        fuse(&parse_body(&block, Some(&syn::parse_quote!(ssc)), &[])).to_string()
+        fuse(&parse_body(
+            &block,
+            Some(&syn::parse_quote!(ssc)),
+            &[],
+            Vocabulary::DStream,
+        ))
+        .to_string()
     }
 
     #[test]
-    fn word_count_fuses_into_two_stages() {
+    fn word_count_is_a_source_then_two_passes() {
         let plan = plan(syn::parse_quote!({
             ssc.socket_text_stream(host, port)
                 .flat_map(|line| line.split(' ').map(str::to_owned).collect::<Vec<_>>())
@@ -127,7 +322,7 @@ mod tests {
         }));
         assert_eq!(
             plan,
-            "stage 1: socket_text_stream → flat_map → map\nstage 2: reduce_by_key → print"
+            "stage 1: socket_text_stream\nstage 2: flat_map → map\nstage 3: reduce_by_key → print"
         );
     }
 
@@ -143,9 +338,10 @@ mod tests {
         }));
         assert_eq!(
             plan,
-            "stage 1: socket_text_stream → map\n\
-             stage 2: reduce_by_key_and_window → filter\n\
-             stage 3: update_state_by_key → print"
+            "stage 1: socket_text_stream\n\
+             stage 2: map\n\
+             stage 3: reduce_by_key_and_window → filter\n\
+             stage 4: update_state_by_key → print"
         );
     }
 
@@ -159,10 +355,11 @@ mod tests {
         }));
         assert_eq!(
             plan,
-            "stage 1: socket_text_stream → map\n\
-             stage 2: filter\n\
-             stage 3: filter → map (reads stage 1)\n\
-             stage 4: union → print (reads stages 2, 3)"
+            "stage 1: socket_text_stream\n\
+             stage 2: map\n\
+             stage 3: filter\n\
+             stage 4: filter → map (reads stage 2)\n\
+             stage 5: union → print (reads stages 3, 4)"
         );
     }
 
@@ -171,10 +368,15 @@ mod tests {
         let block: syn::Block = syn::parse_quote!({
             lines.map(|l| (l, 1)).reduce_by_key(|a, b| a + b).print();
         });
-        let pipeline = parse_body(&block, Some(&syn::parse_quote!(ssc)), &[syn::parse_quote!(lines)]);
+        let pipeline = parse_body(
+            &block,
+            Some(&syn::parse_quote!(ssc)),
+            &[(syn::parse_quote!(lines), Shape::Stream)],
+            Vocabulary::DStream,
+        );
         assert_eq!(
             fuse(&pipeline).to_string(),
-            "stage 1: lines → map\nstage 2: reduce_by_key → print"
+            "stage 1: lines\nstage 2: map\nstage 3: reduce_by_key → print"
         );
     }
 
@@ -184,7 +386,7 @@ mod tests {
             let lines = ssc.socket_text_stream("h", 1);
             lines.clone().map(|l| l.len()).print();
         }));
-        assert_eq!(plan, "stage 1: socket_text_stream → map → print");
+        assert_eq!(plan, "stage 1: socket_text_stream\nstage 2: map → print");
     }
 
     #[test]
@@ -221,7 +423,99 @@ mod tests {
         }));
         assert_eq!(
             plan,
-            "stage 1: socket_text_stream → map\n(and operators added by code the macro cannot see)"
+            "stage 1: socket_text_stream\nstage 2: map\n(and operators added by code the macro cannot see)"
+        );
+    }
+
+    #[test]
+    fn kept_streams_end_a_pass_and_outputs_join_the_stream_they_read() {
+        let plan = plan(syn::parse_quote!({
+            let counts = ssc
+                .socket_text_stream("h", 1)
+                .map(|w| (w, 1))
+                .reduce_by_key(|a, b| a + b);
+            counts.print();
+            counts.save_as_text_files("out", "txt");
+            counts.filter(|(_, n)| *n > 1).print();
+            let totals = counts.update_state_by_key(f);
+            totals.map(|(w, n)| format!("{w}={n}")).print();
+            counts.persist().map(|x| x).print();
+        }));
+        assert_eq!(
+            plan,
+            "stage 1: socket_text_stream\n\
+             stage 2: map\n\
+             stage 3: reduce_by_key → print → save_as_text_files\n\
+             stage 4: filter → print\n\
+             stage 5: update_state_by_key (reads stage 3)\n\
+             stage 6: map → print\n\
+             stage 7: persist (reads stage 3)\n\
+             stage 8: map → print"
+        );
+    }
+
+    #[test]
+    fn transform_sees_the_whole_batch_so_it_starts_a_stage() {
+        let plan = plan(syn::parse_quote!({
+            ssc.queue_stream(q, true, None)
+                .transform(|b, _| b)
+                .map(|x| x)
+                .print();
+        }));
+        assert_eq!(plan, "stage 1: queue_stream\nstage 2: transform → map → print");
+    }
+
+    fn query(block: syn::Block) -> String {
+        fuse_structured(&parse_body(
+            &block,
+            Some(&syn::parse_quote!(session)),
+            &[],
+            Vocabulary::Structured,
+        ))
+        .to_string()
+    }
+
+    #[test]
+    fn a_query_is_cut_like_the_runtime_cuts_it() {
+        let plan = query(syn::parse_quote!({
+            session
+                .read_stream::<Word>()
+                .socket(host, port)
+                .with_watermark(|w| w.ts, "10 minutes")
+                .group_by_window(|w| w.word.clone(), window("10 minutes", "5 minutes"))
+                .count()
+                .write_stream()
+                .console()
+        }));
+        assert_eq!(
+            plan,
+            "stage 1: socket_source\n\
+             stage 2: with_watermark\n\
+             stage 3: group_by_window(..).count() → console"
+        );
+    }
+
+    #[test]
+    fn a_query_plans_only_what_its_writer_reads() {
+        let plan = query(syn::parse_quote!({
+            let reader = session.read_stream::<Event>().format(Format::Csv);
+            let events = reader.files(dir).filter(|e| e.ok);
+            let unused = events.map(|e| e.user);
+            let other = session.read_stream::<Event>().memory(&input);
+            events
+                .union(&other)
+                .map(|e| e.user)
+                .write_stream()
+                .output_mode(OutputMode::Append)
+                .memory("users")
+                .query_name("users")
+        }));
+        assert_eq!(
+            plan,
+            "stage 1: file_source\n\
+             stage 2: filter\n\
+             stage 3: memory_stream\n\
+             stage 4: union → map → memory (reads stages 2, 3)"
         );
     }
 }

@@ -12,12 +12,14 @@
 //! The macro runs in separate stages, each in its own module and unit-tested on its own:
 //!
 //! 1. **parse** (`parse.rs`): the attribute into a job config, the signature into
-//!    the context parameter, the body into a pipeline model — every operator call with its span,
-//!    its input streams and its literal arguments — by following method chains rooted at the
-//!    context or at `let` bindings of streams;
-//! 2. **validate**: every rule, each error collected with its span;
-//! 3. **fuse**: runs of stateless operators become one stage, as Spark cuts stages at shuffles;
-//! 4. **codegen**: the job's three functions. On errors the functions are still generated, so
+//!    the context parameter (which also tells the vocabulary: `&StreamingContext` for a DStream
+//!    job, `&Session` for a Structured Streaming query), the body into a pipeline model — every
+//!    operator call with its span, its inputs and its literal arguments — by following method
+//!    chains rooted at the context or at `let` bindings;
+//! 2. **validate** (`validate/`): every rule, each error collected with its span; the query
+//!    rules are the runtime's own `start()` checks (`validate/structured.rs`);
+//! 3. **fuse**: the stages, cut with the runtime's rules (see "The plan" below);
+//! 4. **codegen**: the job's functions. On errors the functions are still generated, so
 //!    the IDE and the rest of the crate keep working while the job is fixed.
 //!
 //! The operator table lives in one place, `registry.rs`. Duration strings are parsed by the
@@ -42,7 +44,9 @@ mod duration_parse;
 
 use proc_macro::TokenStream;
 
-/// Compiles a pipeline written as a function body into a validated streaming job.
+/// Compiles a pipeline written as a function body into a validated streaming job: a DStream
+/// job (first parameter `&StreamingContext`) or a Structured Streaming query (first parameter
+/// `&Session`).
 ///
 /// ```ignore
 /// use streamflow::prelude::*;
@@ -67,7 +71,7 @@ use proc_macro::TokenStream;
 ///
 /// (This example is compiled and run by `ui-tests/tests/ui/pass/network_word_count.rs`.)
 ///
-/// # The function
+/// # A DStream job
 ///
 /// Its first parameter is the streaming context, `&StreamingContext` (any name); the others
 /// are the job's own. It declares no return type, and `?` works in its body. It becomes three
@@ -77,9 +81,7 @@ use proc_macro::TokenStream;
 /// |---|---|
 /// | `fn job(params..) -> streamflow::Result<StreamingContext>` | builds the context from the attribute, runs the body on it, returns it **not started** |
 /// | `fn job_on(ssc: &StreamingContext, params..) -> streamflow::Result<()>` | runs the body on a context the caller made (a test's manual clock) |
-/// | `fn job_plan() -> &'static str` | the fused stages, one line per stage: `stage 1: socket_text_stream → flat_map → map` |
-///
-/// # The attribute
+/// | `fn job_plan() -> &'static str` | the stages, one line per stage: `stage 2: flat_map → map` |
 ///
 /// | key | value | default |
 /// |---|---|---|
@@ -88,10 +90,67 @@ use proc_macro::TokenStream;
 /// | `checkpoint` | the checkpoint directory | none |
 /// | `name` | the application name | the function's name |
 ///
-/// `trigger` and `output_mode` belong to Structured Streaming queries and are rejected for
-/// DStream jobs.
+/// `trigger` and `output_mode` belong to Structured Streaming queries and are rejected here.
+///
+/// # A Structured Streaming query
+///
+/// ```ignore
+/// use streamflow::prelude::*;
+/// use streamflow::structured::*;
+///
+/// #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+/// struct Word { word: String, ts: Time }
+///
+/// #[stream_job(trigger = processing_time("10 seconds"), output_mode = append)]
+/// fn event_time_word_count(session: &Session, host: &str, port: u16) {
+///     session.read_stream::<Word>().socket(host, port)
+///         .with_watermark(|w| w.ts, "10 minutes")
+///         .group_by_window(|w| w.word.clone(), window("10 minutes", "5 minutes"))
+///         .count()
+///         .write_stream()
+///         .console()
+/// }
+///
+/// fn main() -> streamflow::Result<()> {
+///     let session = Session::new(2)?;
+///     let query = event_time_word_count(&session, "localhost", 9999)?; // checked and started
+///     println!("{}", event_time_word_count_plan());
+///     query.await_termination()
+/// }
+/// ```
+///
+/// (Compiled by `ui-tests/tests/ui/pass/event_time_word_count.rs`.)
+///
+/// Its first parameter is the session the query runs in, `&Session`; the others are the
+/// job's own. The body's value is the query's **writer** — `.write_stream()` and a sink, not
+/// started — so it ends without `;`. The function may declare that type,
+/// `-> DataStreamWriter<AggRow<String, u64>>`, or nothing. It becomes:
+///
+/// | generated | what it does |
+/// |---|---|
+/// | `fn job(session: &Session, params..) -> streamflow::Result<StreamingQuery>` | runs the body, applies the attribute's settings to the writer and **starts** the query |
+/// | `fn job_writer(session: &Session, params..) -> streamflow::Result<DataStreamWriter<T>>` | only when the return type is declared: the writer with the settings applied, not started (e.g. to add `.resume_from(state)`) |
+/// | `fn job_plan() -> &'static str` | the stages of the query, one line per stage |
+///
+/// | key | value | default |
+/// |---|---|---|
+/// | `output_mode` | `append`, `update` or `complete` | the runtime's, `append` |
+/// | `trigger` | `processing_time("10 seconds")`, `once`, `available_now` or `default` | `default` |
+/// | `name` | the query's name | the function's name |
+///
+/// The session, made by the caller, decides the parallelism and the clock (a test passes one
+/// with a `ManualClock`), so `batch` and `parallelism` are rejected here. `checkpoint` is
+/// rejected too: the runtime cannot keep a query's offsets and state in a directory yet
+/// (`ResumeState` and `.resume_from(..)` carry a query over a restart). The continuous trigger
+/// is rejected: the runtime runs queries as micro-batches only.
+///
+/// The output mode, the trigger and the name may be given in the attribute *or* in the body
+/// (`.output_mode(OutputMode::Update)` on the writer), not both: the attribute's would
+/// silently win, so giving one twice is an error.
 ///
 /// # What is checked at compile time
+///
+/// In a DStream job:
 ///
 /// - every method called on the context or on a stream is a known operator (with a "did you
 ///   mean" for typos and for Spark's camelCase names), called on the right thing;
@@ -104,16 +163,53 @@ use proc_macro::TokenStream;
 /// A stream handed to code the macro cannot see (a helper function) may get its output there,
 /// so then the "no output operation" check is left to the runtime.
 ///
+/// In a query, the rules `DataStreamWriter::start()` applies at run time, with its words:
+///
+/// - every method is one of the type it is called on — session, reader, dataset, grouped
+///   dataset, writer — with a "did you mean" (Spark's `withWatermark`, `groupBy`, DStream's
+///   `print` → `console`), or a note saying where it belongs (`console` on a dataset: after
+///   `.write_stream()`); Spark operators the runtime does not have yet (`join`,
+///   `drop_duplicates`, `map_groups_with_state` …) say so;
+/// - Append mode on an aggregation that is not by an event-time window with a watermark;
+///   Complete mode without an aggregation; a second aggregation of an aggregation; a sink that
+///   does not take the mode (the file sinks are Append only);
+/// - `group_by_window` on records without an event time (none declared, or dropped by a
+///   `map`);
+/// - duration literals of `with_watermark`, `window`, `tumbling_window`, `session_window`,
+///   `start_offset`, `processing_time` and `watermark_idle_timeout` parse, and window
+///   geometry holds: size and slide above zero, slide at most the size, the offset's absolute
+///   value below the slide, a session gap above zero;
+/// - the body ends with a writer that has a sink; `start()` is not called in the body.
+///
+/// Joins are Append-only in Spark; the runtime has no joins yet, so neither does this check.
+///
+/// # The plan
+///
+/// `job_plan()` lists the stages with the rules the runtime's `explain()` uses
+/// (`streamflow/src/graph/explain.rs`), so both cut a job in the same places: a source is a
+/// stage of its own (the runtime generates it once per batch and stores it); a stream that is
+/// kept — a source, stateful and incremental-window operators, a `persist`ed stream, a stream
+/// read by several operators — ends the pass that made it; shuffles, windows, state, `union`
+/// and `transform` start a stage; other stateless operators join the stage of the stream they
+/// read; an output joins that stage always. Two differences remain, on purpose: the plan shows
+/// the operators as written, where the runtime shows the nodes it builds for them
+/// (`reduce_by_key_and_window_inv` is a per-batch `reduce_by_key` and a window node there,
+/// `map_with_state` a state node and a `map_with_state.mapped` node), and the runtime adds the
+/// arguments it knows only when running (`socket_text_stream 127.0.0.1:9`). In a query, reader
+/// options, `group_by`, `write_stream` and writer settings are not nodes; an aggregation reads
+/// as the runtime names it, `group_by_window(..).count()`, and sources as the runtime's
+/// (`socket_source`, `memory_stream`, `file_source`, `rate_source`).
+///
 /// # Operators
 ///
 /// - sources, on the context: `socket_text_stream`, `text_file_stream`, `queue_stream`,
 ///   `receiver_stream`, `generator_stream`, `rate_stream`;
 /// - stateless, fused into one pass: `map`, `flat_map`, `filter`, `map_partitions`, `glom`,
-///   `map_values`, `flat_map_values`, `transform`, `union`, `persist`, `cache`;
-/// - per-batch aggregations (each starts a stage): `repartition`, `count`, `reduce`,
-///   `count_by_value`, `reduce_by_key`, `reduce_by_key_into`, `group_by_key`,
-///   `combine_by_key`, `join`, `left_outer_join`, `right_outer_join`, `full_outer_join`,
-///   `cogroup`, `transform_with`;
+///   `map_values`, `flat_map_values`, `union`, `persist`, `cache`;
+/// - per-batch aggregations and whole-batch functions (each starts a stage): `repartition`,
+///   `count`, `reduce`, `count_by_value`, `reduce_by_key`, `reduce_by_key_into`,
+///   `group_by_key`, `combine_by_key`, `join`, `left_outer_join`, `right_outer_join`,
+///   `full_outer_join`, `cogroup`, `transform`, `transform_with`;
 /// - windows: `window`, `count_by_window`, `reduce_by_window`, `reduce_by_window_inv`,
 ///   `reduce_by_key_and_window`, `reduce_by_key_and_window_inv`, `count_by_value_and_window`,
 ///   `group_by_key_and_window`;
@@ -123,13 +219,23 @@ use proc_macro::TokenStream;
 ///   `foreach_partition`;
 /// - context calls: `checkpoint`, `remember`.
 ///
+/// In a query (the table `STRUCTURED` in `registry.rs`, checked against the runtime by a test):
+/// on the session `read_stream`; on the reader `format`, `mode`, `header`,
+/// `max_files_per_trigger`, then a source: `memory`, `files`, `socket`, `rate`; on a dataset
+/// `map`, `flat_map`, `filter`, `union`, `with_watermark`, `with_event_time`, `group_by`,
+/// `group_by_window`, `write_stream`; on grouped records `count`, `sum`, `min`, `max`, `avg`,
+/// `agg`; on the writer `output_mode`, `trigger`, `query_name`, `multiple_watermark_policy`,
+/// `watermark_idle_timeout`, `resume_from`, and a sink: `console`, `console_with`, `memory`,
+/// `foreach_batch`, `foreach`, `json`, `csv`. Getters (`corrupt_records`, `session`,
+/// `memory_table` …) may be called anywhere.
+///
 /// `union` works on a stream (`a.union(&b)`) and on the context (`ssc.union(&[a, b])?`).
 /// Getters such as `slide_duration` and `batch_duration` may be called anywhere;
 /// `start`, `stop` and `await_termination` belong to the caller, not the body. `clone()` of the
 /// context or of a stream, and `into_dstream()` of `map_with_state`'s result, are the same
-/// context or stream. `ssc.session()` hands the context to Structured Streaming, which this
-/// macro does not check; a job that calls it leaves the "no output operation" check to the
-/// runtime.
+/// context or stream. `ssc.session()` inside a DStream job hands the context to Structured
+/// Streaming, which is not checked there (write the query as its own `&Session` job to have
+/// it checked); a job that calls it leaves the "no output operation" check to the runtime.
 ///
 /// # Seeing the expansion
 ///
@@ -178,7 +284,7 @@ mod tests {
         let section = docs
             .split("/// # Operators")
             .nth(1)
-            .and_then(|rest| rest.split("/// `union` works").next())
+            .and_then(|rest| rest.split("/// In a query").next())
             .unwrap_or_default();
         let documented: Vec<&str> = section.split('`').skip(1).step_by(2).collect();
         let registered: Vec<&str> = crate::registry::OPERATORS

@@ -1,7 +1,40 @@
 //! The pipeline model: what parsing produces and validation, fusion and codegen read.
 
 use proc_macro2::Span;
-use syn::{Ident, LitInt, LitStr};
+use syn::{Expr, Ident, LitInt, LitStr};
+
+use crate::registry::{Mode, Shape};
+
+/// Which of the runtime's two vocabularies a job is written in, told by its first parameter.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum Vocabulary {
+    /// `ssc: &StreamingContext`: DStreams, one micro-batch per batch interval.
+    #[default]
+    DStream,
+    /// `session: &Session`: a Structured Streaming query.
+    Structured,
+}
+
+/// `trigger = ..` in the attribute.
+#[derive(Clone)]
+pub(crate) enum TriggerAttr {
+    /// `default`: the next batch as soon as the previous one ends.
+    Default,
+    /// `processing_time("10 seconds")`.
+    ProcessingTime(LitStr),
+    /// `once`.
+    Once,
+    /// `available_now`.
+    AvailableNow,
+}
+
+/// A setting given in the attribute, with its tokens (`output_mode = append`).
+#[derive(Clone)]
+pub(crate) struct Given<T> {
+    pub(crate) value: T,
+    /// `key = value` as written, for diagnostics that point at it.
+    pub(crate) tokens: proc_macro2::TokenStream,
+}
 
 /// The settings written in `#[stream_job(...)]`, as written (validation checks the values).
 #[derive(Default)]
@@ -12,8 +45,12 @@ pub(crate) struct JobConfig {
     pub(crate) parallelism: Option<LitInt>,
     /// `checkpoint = "dir"`: the checkpoint directory.
     pub(crate) checkpoint: Option<LitStr>,
-    /// `name = "..."`: the application name (the function's name otherwise).
+    /// `name = "..."`: the application name, or the query name (the function's name otherwise).
     pub(crate) name: Option<LitStr>,
+    /// `trigger = processing_time("10 seconds")`: a query's trigger.
+    pub(crate) trigger: Option<Given<TriggerAttr>>,
+    /// `output_mode = append`: a query's output mode.
+    pub(crate) output_mode: Option<Given<Mode>>,
 }
 
 /// Index of a node in [`Pipeline::nodes`].
@@ -52,6 +89,10 @@ pub(crate) struct Node {
     pub(crate) other_inputs: Vec<NodeId>,
     /// The arguments, in order.
     pub(crate) args: Vec<Arg>,
+    /// The arguments as written (structured checks read window specs and modes from them).
+    pub(crate) exprs: Vec<Expr>,
+    /// What the call gives back: always a stream in a DStream job.
+    pub(crate) shape: Shape,
 }
 
 /// Everything the function body does with the context and its streams.
@@ -66,6 +107,22 @@ pub(crate) struct Pipeline {
     /// Whether the context or a stream is handed to code the macro cannot see (a helper
     /// function, a collection): then that code may add operators, including outputs.
     pub(crate) escapes: bool,
+    /// What the body's tail expression is.
+    pub(crate) tail: Tail,
+}
+
+/// The value of a function body.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) enum Tail {
+    /// No tail expression.
+    #[default]
+    Missing,
+    /// Ends with `value;`, where `value` is this node: the `;` is at the span.
+    Discarded(NodeId, Span),
+    /// The node's value.
+    Node(NodeId),
+    /// Something the macro does not follow.
+    Other,
 }
 
 impl Pipeline {

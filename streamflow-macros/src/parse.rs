@@ -18,19 +18,42 @@ use syn::{
 };
 
 use crate::diagnostic::Diagnostics;
-use crate::model::{Arg, Input, JobConfig, Node, NodeId, Pipeline};
-use crate::registry::{self, Category};
+use crate::model::{Arg, Given, Input, JobConfig, Node, NodeId, Pipeline, Tail, TriggerAttr, Vocabulary};
+use crate::registry::{self, Category, Mode, Shape};
 use crate::suggest;
 
-/// The keys `#[stream_job(...)]` accepts.
+/// The keys `#[stream_job(...)]` accepts for a DStream job.
 pub(crate) const ATTRIBUTE_KEYS: &[&str] = &["batch", "parallelism", "checkpoint", "name"];
 
-/// Keys that belong to Structured Streaming queries, which are not supported yet.
-const STRUCTURED_KEYS: &[&str] = &["trigger", "output_mode"];
+/// The keys `#[stream_job(...)]` accepts for a Structured Streaming query.
+pub(crate) const QUERY_KEYS: &[&str] = &["trigger", "output_mode", "name", "checkpoint"];
+
+/// The triggers the attribute accepts, as written there.
+const TRIGGERS: &[&str] = &["processing_time", "once", "available_now", "default"];
+
+/// Which vocabulary the function is written in: `&Session` first means a Structured Streaming
+/// query; anything else is taken for a DStream job (and checked as one).
+pub(crate) fn vocabulary(item: &ItemFn) -> Vocabulary {
+    match item.sig.inputs.first() {
+        Some(FnArg::Typed(param)) => match &*param.ty {
+            Type::Reference(reference) if is_plain(&reference.elem, "Session") => Vocabulary::Structured,
+            _ => Vocabulary::DStream,
+        },
+        _ => Vocabulary::DStream,
+    }
+}
 
 /// Parses the attribute's arguments. Returns `None` when they are not even `key = value` pairs
 /// (the syntax error is reported).
-pub(crate) fn parse_attribute(args: TokenStream, diags: &mut Diagnostics) -> Option<JobConfig> {
+pub(crate) fn parse_attribute(
+    args: TokenStream,
+    vocabulary: Vocabulary,
+    diags: &mut Diagnostics,
+) -> Option<JobConfig> {
+    let keys = match vocabulary {
+        Vocabulary::DStream => ATTRIBUTE_KEYS,
+        Vocabulary::Structured => QUERY_KEYS,
+    };
     let metas = match Punctuated::<Meta, Token![,]>::parse_terminated.parse2(args) {
         Ok(metas) => metas,
         Err(error) => {
@@ -41,21 +64,31 @@ pub(crate) fn parse_attribute(args: TokenStream, diags: &mut Diagnostics) -> Opt
     let mut config = JobConfig::default();
     for meta in metas {
         let Meta::NameValue(entry) = meta else {
+            let example = match vocabulary {
+                Vocabulary::DStream => "#[stream_job(batch = \"1s\")]",
+                Vocabulary::Structured => "#[stream_job(output_mode = append)]",
+            };
             diags.error_spanned(
                 &meta,
                 "expected `key = value` in #[stream_job(...)]",
                 Some(format!(
-                    "the keys are {}, e.g. `#[stream_job(batch = \"1s\")]`",
-                    suggest::one_of(ATTRIBUTE_KEYS.iter().copied())
+                    "the keys are {}, e.g. `{example}`",
+                    suggest::one_of(keys.iter().copied())
                 )),
             );
             continue;
         };
         let Some(key) = entry.path.get_ident() else {
-            diags.error_spanned(&entry.path, "expected a plain key, like `batch`", None);
+            diags.error_spanned(&entry.path, "expected a plain key, like `name`", None);
             continue;
         };
         let name = key.to_string();
+        if !keys.contains(&name.as_str()) {
+            wrong_key(key, &name, vocabulary, keys, diags);
+            continue;
+        }
+        let value = &entry.value;
+        let tokens = quote::quote!(#key = #value);
         let duplicate = match name.as_str() {
             "batch" => set_str(
                 &mut config.batch,
@@ -91,30 +124,27 @@ pub(crate) fn parse_attribute(args: TokenStream, diags: &mut Diagnostics) -> Opt
                     false
                 }
             },
-            key_name if STRUCTURED_KEYS.contains(&key_name) => {
-                diags.error(
-                    key.span(),
-                    format!("`{key_name}` is not yet supported for DStream jobs"),
-                    Some(
-                        "a DStream job runs one micro-batch per `batch` interval; triggers and \
-                         output modes come with Structured Streaming queries"
-                            .into(),
-                    ),
-                );
-                false
-            }
-            _ => {
-                let help = match suggest::did_you_mean(&name, ATTRIBUTE_KEYS.iter().copied()) {
-                    Some(close) => format!("did you mean `{close}`?"),
-                    None => format!("the keys are {}", suggest::one_of(ATTRIBUTE_KEYS.iter().copied())),
-                };
-                diags.error(
-                    key.span(),
-                    format!("unknown key `{name}` in #[stream_job(...)]"),
-                    Some(help),
-                );
-                false
-            }
+            "output_mode" => match output_mode_value(&entry.value, diags) {
+                Some(mode) => config
+                    .output_mode
+                    .replace(Given {
+                        value: mode,
+                        tokens: tokens.clone(),
+                    })
+                    .is_some(),
+                None => false,
+            },
+            "trigger" => match trigger_value(&entry.value, diags) {
+                Some(trigger) => config
+                    .trigger
+                    .replace(Given {
+                        value: trigger,
+                        tokens: tokens.clone(),
+                    })
+                    .is_some(),
+                None => false,
+            },
+            _ => false,
         };
         if duplicate {
             diags.error(
@@ -125,6 +155,166 @@ pub(crate) fn parse_attribute(args: TokenStream, diags: &mut Diagnostics) -> Opt
         }
     }
     Some(config)
+}
+
+/// Reports a key this kind of job does not take.
+fn wrong_key(key: &Ident, name: &str, vocabulary: Vocabulary, keys: &[&str], diags: &mut Diagnostics) {
+    let (message, help) = match (vocabulary, name) {
+        (Vocabulary::DStream, "trigger" | "output_mode") => (
+            format!("`{name}` belongs to Structured Streaming queries, not DStream jobs"),
+            "a DStream job runs one micro-batch per `batch` interval; for a query, take \
+             `session: &Session` as the first parameter and end the body with its writer"
+                .to_owned(),
+        ),
+        (Vocabulary::Structured, "batch") => (
+            "`batch` belongs to DStream jobs, not Structured Streaming queries".to_owned(),
+            "a query runs a micro-batch when its trigger fires: write e.g. \
+             `trigger = processing_time(\"1 second\")`"
+                .to_owned(),
+        ),
+        (Vocabulary::Structured, "parallelism") => (
+            "`parallelism` is the session's, not the query's".to_owned(),
+            "the query runs on the worker threads of the session passed in: build it with \
+             `Session::builder().parallelism(n)`"
+                .to_owned(),
+        ),
+        _ => (
+            format!("unknown key `{name}` in #[stream_job(...)]"),
+            match suggest::did_you_mean(name, keys.iter().copied()) {
+                Some(close) => format!("did you mean `{close}`?"),
+                None => format!("the keys are {}", suggest::one_of(keys.iter().copied())),
+            },
+        ),
+    };
+    diags.error(key.span(), message, Some(help));
+}
+
+/// `output_mode = append` (or `"append"`, or `OutputMode::Append`).
+fn output_mode_value(value: &Expr, diags: &mut Diagnostics) -> Option<Mode> {
+    let written = match value {
+        Expr::Path(path) if path.qself.is_none() => path.path.segments.last().map(|s| s.ident.to_string()),
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(text), ..
+        }) => Some(text.value()),
+        _ => None,
+    };
+    let modes = Mode::ALL.iter().map(|(name, _)| *name);
+    match written {
+        Some(name) => match Mode::parse(&name) {
+            Some(mode) => Some(mode),
+            None => {
+                let help = match suggest::did_you_mean(&name.to_ascii_lowercase(), modes.clone()) {
+                    Some(close) => format!("did you mean `{close}`?"),
+                    None => format!("the output modes are {}", suggest::one_of(modes)),
+                };
+                diags.error_spanned(value, format!("unknown output mode `{name}`"), Some(help));
+                None
+            }
+        },
+        None => {
+            diags.error_spanned(
+                value,
+                "`output_mode` expects `append`, `update` or `complete`",
+                Some("write e.g. `output_mode = append`".into()),
+            );
+            None
+        }
+    }
+}
+
+/// `trigger = processing_time("10 seconds")`, `once`, `available_now` or `default` (with or
+/// without `()`, with or without a `Trigger::` prefix).
+fn trigger_value(value: &Expr, diags: &mut Diagnostics) -> Option<TriggerAttr> {
+    let (path, args) = match value {
+        Expr::Path(path) if path.qself.is_none() => (&path.path, None),
+        Expr::Call(call) => match &*call.func {
+            Expr::Path(path) if path.qself.is_none() => (&path.path, Some(&call.args)),
+            _ => return bad_trigger(value, diags),
+        },
+        _ => return bad_trigger(value, diags),
+    };
+    let Some(last) = path.segments.last() else {
+        return bad_trigger(value, diags);
+    };
+    let name = last.ident.to_string();
+    let arg_count = args.map_or(0, Punctuated::len);
+    match name.as_str() {
+        "processing_time" => match args.and_then(|args| args.first()) {
+            Some(Expr::Lit(ExprLit {
+                lit: Lit::Str(text), ..
+            })) if arg_count == 1 => Some(TriggerAttr::ProcessingTime(text.clone())),
+            _ => {
+                diags.error_spanned(
+                    value,
+                    "`processing_time` takes the interval as one duration string",
+                    Some("write e.g. `trigger = processing_time(\"10 seconds\")`".into()),
+                );
+                None
+            }
+        },
+        "once" | "available_now" | "default" if arg_count == 0 => Some(match name.as_str() {
+            "once" => TriggerAttr::Once,
+            "available_now" => TriggerAttr::AvailableNow,
+            _ => TriggerAttr::Default,
+        }),
+        "once" | "available_now" | "default" => {
+            diags.error_spanned(
+                value,
+                format!("the `{name}` trigger takes no arguments"),
+                Some(format!("write `trigger = {name}`")),
+            );
+            None
+        }
+        "continuous" => {
+            diags.error_spanned(
+                value,
+                "the continuous trigger is not supported by the runtime yet",
+                Some(
+                    "queries run as micro-batches: for low latency use \
+                     `trigger = processing_time(\"100ms\")`, or the default trigger (no `trigger`)"
+                        .into(),
+                ),
+            );
+            None
+        }
+        other => {
+            let help = match suggest::did_you_mean(&camel_to_snake_simple(other), TRIGGERS.iter().copied()) {
+                Some(close) => format!("did you mean `{close}`?"),
+                None => format!("the triggers are {}", suggest::one_of(TRIGGERS.iter().copied())),
+            };
+            diags.error(
+                last.ident.span(),
+                format!("unknown trigger `{other}`"),
+                Some(help),
+            );
+            None
+        }
+    }
+}
+
+fn bad_trigger(value: &Expr, diags: &mut Diagnostics) -> Option<TriggerAttr> {
+    diags.error_spanned(
+        value,
+        "`trigger` expects `processing_time(\"interval\")`, `once`, `available_now` or `default`",
+        Some("write e.g. `trigger = processing_time(\"10 seconds\")`".into()),
+    );
+    None
+}
+
+/// `processingTime` → `processing_time`, `AvailableNow` → `available_now`.
+fn camel_to_snake_simple(name: &str) -> String {
+    let mut out = String::with_capacity(name.len() + 4);
+    for (i, c) in name.chars().enumerate() {
+        if c.is_ascii_uppercase() {
+            if i > 0 {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Stores a string literal value; reports a value of the wrong kind. Returns whether the key
@@ -147,18 +337,30 @@ fn set_str(
     }
 }
 
-/// The `&StreamingContext` parameter of a job function.
+/// The first parameter of a job function: `&StreamingContext` or `&Session`.
 pub(crate) struct ContextParam {
     /// Its name, unless it is `_`.
     pub(crate) name: Option<Ident>,
     /// The lifetime of the reference, if one is written (`&'a StreamingContext`).
     pub(crate) lifetime: Option<Lifetime>,
+    /// A query's declared return type, `DataStreamWriter<T>`, if written.
+    pub(crate) writer: Option<Type>,
 }
 
 /// Checks the function's shape. Returns the context parameter when the shape is one the macro
 /// can generate code for.
-pub(crate) fn parse_signature(item: &ItemFn, diags: &mut Diagnostics) -> Option<ContextParam> {
+pub(crate) fn parse_signature(
+    item: &ItemFn,
+    vocabulary: Vocabulary,
+    diags: &mut Diagnostics,
+) -> Option<ContextParam> {
     let sig = &item.sig;
+    let structured = vocabulary == Vocabulary::Structured;
+    let (context_type, example) = if structured {
+        ("&Session", "session: &Session")
+    } else {
+        ("&StreamingContext", "ssc: &StreamingContext")
+    };
     let mut ok = true;
     if let Some(token) = &sig.asyncness {
         diags.error(
@@ -168,51 +370,70 @@ pub(crate) fn parse_signature(item: &ItemFn, diags: &mut Diagnostics) -> Option<
         );
         ok = false;
     }
+    let mut writer = None;
     if let syn::ReturnType::Type(arrow, ty) = &sig.output {
-        diags.error_spanned(
-            &quote::quote!(#arrow #ty),
-            "a #[stream_job] function must not declare a return type",
-            Some(format!(
-                "remove it: the macro generates `fn {}(..) -> streamflow::Result<StreamingContext>`, \
-                 and `?` works in the body",
-                sig.ident
-            )),
-        );
-        ok = false;
+        if structured && is_named(ty, "DataStreamWriter") {
+            writer = Some((**ty).clone());
+        } else if structured {
+            diags.error_spanned(
+                &quote::quote!(#arrow #ty),
+                "a Structured Streaming job returns the query's writer, not a running query",
+                Some(format!(
+                    "declare `-> DataStreamWriter<T>` (the type of the body's `.write_stream()..`) \
+                     or no return type: the macro generates `fn {}(session, ..) -> \
+                     streamflow::Result<StreamingQuery>`, which starts it",
+                    sig.ident
+                )),
+            );
+            ok = false;
+        } else {
+            diags.error_spanned(
+                &quote::quote!(#arrow #ty),
+                "a #[stream_job] function must not declare a return type",
+                Some(format!(
+                    "remove it: the macro generates `fn {}(..) -> streamflow::Result<StreamingContext>`, \
+                     and `?` works in the body",
+                    sig.ident
+                )),
+            );
+            ok = false;
+        }
     }
-    let help = Some(format!(
-        "write `fn {}(ssc: &StreamingContext, ..)`: the macro builds the context from the \
-         attribute and passes it in",
-        sig.ident
-    ));
+    let help = Some(if structured {
+        format!(
+            "write `fn {}({example}, ..)`: the caller passes the session the query runs in",
+            sig.ident
+        )
+    } else {
+        format!(
+            "write `fn {}({example}, ..)`: the macro builds the context from the \
+             attribute and passes it in",
+            sig.ident
+        )
+    });
     let Some(first) = sig.inputs.first() else {
         diags.error(
             sig.ident.span(),
-            "a #[stream_job] function must take `&StreamingContext` as its first parameter",
+            "a #[stream_job] function must take `&StreamingContext` (a DStream job) or `&Session` \
+             (a Structured Streaming query) as its first parameter",
             help,
         );
         return None;
     };
+    let first_message = format!("the first parameter of a #[stream_job] function must be `{context_type}`");
     let FnArg::Typed(param) = first else {
-        diags.error_spanned(
-            first,
-            "the first parameter of a #[stream_job] function must be `&StreamingContext`",
-            help,
-        );
+        diags.error_spanned(first, &first_message, help);
         return None;
     };
+    let context_name = if structured { "Session" } else { "StreamingContext" };
     let lifetime = match &*param.ty {
         Type::Reference(reference)
-            if reference.mutability.is_none() && is_streaming_context(&reference.elem) =>
+            if reference.mutability.is_none() && is_plain(&reference.elem, context_name) =>
         {
             reference.lifetime.clone()
         }
         _ => {
-            diags.error_spanned(
-                &param.ty,
-                "the first parameter of a #[stream_job] function must be `&StreamingContext`",
-                help,
-            );
+            diags.error_spanned(&param.ty, &first_message, help);
             return None;
         }
     };
@@ -220,27 +441,36 @@ pub(crate) fn parse_signature(item: &ItemFn, diags: &mut Diagnostics) -> Option<
         Pat::Ident(ident) if ident.subpat.is_none() => Some(ident.ident.clone()),
         Pat::Wild(_) => None,
         other => {
+            let example = if structured { "session" } else { "ssc" };
             diags.error_spanned(
                 other,
-                "expected a plain name for the context parameter, like `ssc`",
+                format!("expected a plain name for the context parameter, like `{example}`"),
                 None,
             );
             return None;
         }
     };
-    ok.then_some(ContextParam { name, lifetime })
+    ok.then_some(ContextParam {
+        name,
+        lifetime,
+        writer,
+    })
 }
 
-/// The parameters that are streams (`lines: DStream<String>`, `&DStream<T>`): the body's
-/// chains may start from them as from a source.
-pub(crate) fn stream_params(item: &ItemFn) -> Vec<Ident> {
+/// The parameters that are streams (`lines: DStream<String>`, `&DStream<T>`; in a query,
+/// `words: Dataset<Word>`): the body's chains may start from them as from a source.
+pub(crate) fn stream_params(item: &ItemFn, vocabulary: Vocabulary) -> Vec<(Ident, Shape)> {
+    let (type_name, shape) = match vocabulary {
+        Vocabulary::DStream => ("DStream", Shape::Stream),
+        Vocabulary::Structured => ("Dataset", Shape::Dataset),
+    };
     item.sig
         .inputs
         .iter()
         .skip(1)
         .filter_map(|arg| match arg {
-            FnArg::Typed(param) if is_named(&param.ty, "DStream") => match &*param.pat {
-                Pat::Ident(pat) if pat.subpat.is_none() => Some(pat.ident.clone()),
+            FnArg::Typed(param) if is_named(&param.ty, type_name) => match &*param.pat {
+                Pat::Ident(pat) if pat.subpat.is_none() => Some((pat.ident.clone(), shape)),
                 _ => None,
             },
             _ => None,
@@ -261,7 +491,9 @@ fn is_named(ty: &Type, name: &str) -> bool {
     }
 }
 
-fn is_streaming_context(ty: &Type) -> bool {
+/// Whether `ty` is a path ending in `name`, without generics (`StreamingContext`,
+/// `streamflow::structured::Session`).
+fn is_plain(ty: &Type, name: &str) -> bool {
     match ty {
         Type::Path(path) => {
             path.qself.is_none()
@@ -269,32 +501,54 @@ fn is_streaming_context(ty: &Type) -> bool {
                     .path
                     .segments
                     .last()
-                    .is_some_and(|last| last.ident == "StreamingContext" && last.arguments.is_none())
+                    .is_some_and(|last| last.ident == name && last.arguments.is_none())
         }
-        Type::Paren(inner) => is_streaming_context(&inner.elem),
-        Type::Group(inner) => is_streaming_context(&inner.elem),
+        Type::Paren(inner) => is_plain(&inner.elem, name),
+        Type::Group(inner) => is_plain(&inner.elem, name),
         _ => false,
     }
 }
 
 /// Follows the body's method chains into a [`Pipeline`]. `context` is the name of the context
 /// parameter (`None` for `_`).
-pub(crate) fn parse_body(block: &Block, context: Option<&Ident>, streams: &[Ident]) -> Pipeline {
-    let mut parser = BodyParser::default();
+pub(crate) fn parse_body(
+    block: &Block,
+    context: Option<&Ident>,
+    streams: &[(Ident, Shape)],
+    vocabulary: Vocabulary,
+) -> Pipeline {
+    let mut parser = BodyParser {
+        vocabulary,
+        ..BodyParser::default()
+    };
     if let Some(name) = context {
         parser.bindings.insert(name.to_string(), Value::Context);
     }
-    for name in streams {
+    for (name, shape) in streams {
         parser.pipeline.nodes.push(Node {
             name: name.clone(),
             input: Input::Parameter,
             other_inputs: Vec::new(),
             args: Vec::new(),
+            exprs: Vec::new(),
+            shape: *shape,
         });
         let id = parser.pipeline.nodes.len() - 1;
         parser.bindings.insert(name.to_string(), Value::Stream(id));
     }
-    parser.statements(&block.stmts);
+    let tail = parser.statements(&block.stmts);
+    parser.pipeline.tail = match block.stmts.last() {
+        Some(Stmt::Expr(_, None)) => match tail {
+            Some(Value::Stream(id)) => Tail::Node(id),
+            _ => Tail::Other,
+        },
+        Some(Stmt::Expr(_, Some(semi))) => match parser.last_value {
+            Some(Value::Stream(id)) => Tail::Discarded(id, semi.span),
+            _ => Tail::Missing,
+        },
+        Some(Stmt::Macro(mac)) if mac.semi_token.is_none() => Tail::Other,
+        _ => Tail::Missing,
+    };
     parser.pipeline
 }
 
@@ -307,8 +561,11 @@ enum Value {
 
 #[derive(Default)]
 struct BodyParser {
+    vocabulary: Vocabulary,
     bindings: HashMap<String, Value>,
     pipeline: Pipeline,
+    /// The value of the last expression statement walked.
+    last_value: Option<Value>,
 }
 
 impl BodyParser {
@@ -321,6 +578,7 @@ impl BodyParser {
                 Stmt::Local(local) => self.local(local),
                 Stmt::Expr(expr, semi) => {
                     let value = self.expr(expr);
+                    self.last_value = value;
                     if semi.is_none() {
                         tail = value;
                     }
@@ -395,6 +653,9 @@ impl BodyParser {
             Some(Value::Context) => Input::Context,
             Some(Value::Stream(id)) => Input::Stream(id),
         };
+        if self.vocabulary == Vocabulary::Structured {
+            return self.structured_call(call, input, receiver);
+        }
         let operator = registry::lookup(&call.method.to_string());
         let category = operator.map(|op| op.category);
         let fits = operator.is_some_and(|op| op.receiver.accepts(input == Input::Context));
@@ -415,15 +676,7 @@ impl BodyParser {
             }
             _ => {}
         }
-        let mut node = Node {
-            name: call.method.clone(),
-            input,
-            other_inputs: Vec::new(),
-            args: Vec::with_capacity(call.args.len()),
-        };
-        for arg in &call.args {
-            node.args.push(self.argument(arg, &mut node.other_inputs));
-        }
+        let node = self.node(call, input, Shape::Stream);
         if input == Input::Context && category == Some(Category::Context) {
             if call.method == "checkpoint" {
                 self.pipeline.checkpoint_call = Some(call.method.span());
@@ -433,6 +686,57 @@ impl BodyParser {
         }
         self.pipeline.nodes.push(node);
         Some(Value::Stream(self.pipeline.nodes.len() - 1))
+    }
+
+    /// A call in a Structured Streaming job: what it gives depends on what it is called on.
+    fn structured_call(
+        &mut self,
+        call: &ExprMethodCall,
+        input: Input,
+        receiver: Option<Value>,
+    ) -> Option<Value> {
+        let on = match input {
+            Input::Stream(id) => self.pipeline.nodes[id].shape,
+            Input::Context | Input::Parameter => Shape::Session,
+        };
+        let name = call.method.to_string();
+        let method = registry::structured(&name, on);
+        match method.map(|m| m.kind) {
+            Some(registry::Kind::Passthrough) => return receiver,
+            Some(registry::Kind::Accessor) => {
+                for arg in &call.args {
+                    self.visit_expr(arg);
+                }
+                return None;
+            }
+            _ => {}
+        }
+        // An unknown method: go on as if it were the one it is closest to, so one typo does
+        // not make every later call an error too.
+        let gives = match method {
+            Some(m) => m.gives,
+            None if on == Shape::Unknown => Shape::Unknown,
+            None => registry::structured_suggestion(&name, on).map_or(Shape::Unknown, |m| m.gives),
+        };
+        let node = self.node(call, input, gives);
+        self.pipeline.nodes.push(node);
+        Some(Value::Stream(self.pipeline.nodes.len() - 1))
+    }
+
+    /// The node of an operator call, its arguments read.
+    fn node(&mut self, call: &ExprMethodCall, input: Input, shape: Shape) -> Node {
+        let mut node = Node {
+            name: call.method.clone(),
+            input,
+            other_inputs: Vec::new(),
+            args: Vec::with_capacity(call.args.len()),
+            exprs: call.args.iter().cloned().collect(),
+            shape,
+        };
+        for arg in &call.args {
+            node.args.push(self.argument(arg, &mut node.other_inputs));
+        }
+        node
     }
 
     /// What the macro can see of an operator's argument; streams passed in become inputs.
@@ -518,7 +822,7 @@ impl<'ast> Visit<'ast> for BodyParser {
 }
 
 /// `Duration::from_millis(500)`, `Duration::from_secs(10)` (any path ending so): milliseconds.
-fn duration_constructor(expr: &Expr) -> Option<u64> {
+pub(crate) fn duration_constructor(expr: &Expr) -> Option<u64> {
     let Expr::Call(call) = expr else { return None };
     let Expr::Path(func) = &*call.func else {
         return None;
@@ -569,7 +873,7 @@ mod tests {
     use quote::quote;
 
     fn body(block: Block) -> Pipeline {
-        parse_body(&block, Some(&syn::parse_quote!(ssc)), &[])
+        parse_body(&block, Some(&syn::parse_quote!(ssc)), &[], Vocabulary::DStream)
     }
 
     fn names(pipeline: &Pipeline) -> Vec<String> {
@@ -676,9 +980,15 @@ mod tests {
                 lines.map(|l| l.len()).print();
             }
         };
-        let streams = stream_params(&item);
-        assert_eq!(streams, ["lines", "other"]);
-        let pipeline = parse_body(&item.block, Some(&syn::parse_quote!(ssc)), &streams);
+        let streams = stream_params(&item, Vocabulary::DStream);
+        let params: Vec<String> = streams.iter().map(|(name, _)| name.to_string()).collect();
+        assert_eq!(params, ["lines", "other"]);
+        let pipeline = parse_body(
+            &item.block,
+            Some(&syn::parse_quote!(ssc)),
+            &streams,
+            Vocabulary::DStream,
+        );
         assert_eq!(names(&pipeline), ["lines", "other", "map", "print"]);
         assert_eq!(pipeline.nodes[0].input, Input::Parameter);
         assert_eq!(pipeline.nodes[2].input, Input::Stream(0));
@@ -713,6 +1023,7 @@ mod tests {
         let mut diags = Diagnostics::default();
         let config = parse_attribute(
             quote!(batch = "1s", parallelism = 4, checkpoint = "/tmp/cp", name = "wc"),
+            Vocabulary::DStream,
             &mut diags,
         );
         assert!(diags.is_empty());
@@ -731,6 +1042,7 @@ mod tests {
                 name = "a",
                 name = "b"
             ),
+            Vocabulary::DStream,
             &mut diags,
         );
         let messages = diags.messages();
@@ -740,7 +1052,9 @@ mod tests {
             messages[1],
             "unknown key `paralelism` in #[stream_job(...)]\nhelp: did you mean `parallelism`?"
         );
-        assert!(messages[2].starts_with("`trigger` is not yet supported for DStream jobs"));
+        assert!(
+            messages[2].starts_with("`trigger` belongs to Structured Streaming queries, not DStream jobs")
+        );
         assert!(messages[3].starts_with("duplicate key `name`"));
     }
 
@@ -750,7 +1064,7 @@ mod tests {
         let item: ItemFn = syn::parse_quote!(
             fn job(ssc: &StreamingContext, port: u16) {}
         );
-        let param = parse_signature(&item, &mut diags);
+        let param = parse_signature(&item, Vocabulary::DStream, &mut diags);
         assert!(param.is_some_and(|p| p.name.is_some_and(|n| n == "ssc")));
 
         for item in [
@@ -769,7 +1083,7 @@ mod tests {
         ] {
             let mut diags = Diagnostics::default();
             let item: ItemFn = item;
-            assert!(parse_signature(&item, &mut diags).is_none());
+            assert!(parse_signature(&item, Vocabulary::DStream, &mut diags).is_none());
             assert_eq!(diags.messages().len(), 1);
         }
     }

@@ -140,7 +140,6 @@ pub(crate) const OPERATORS: &[Operator] = &[
     op("glom", Stateless),
     op("map_values", Stateless),
     op("flat_map_values", Stateless),
-    op("transform", Stateless),
     either(op("union", Stateless)),
     op("persist", Stateless),
     op("cache", Stateless),
@@ -158,6 +157,8 @@ pub(crate) const OPERATORS: &[Operator] = &[
     op("right_outer_join", Shuffle),
     op("full_outer_join", Shuffle),
     op("cogroup", Shuffle),
+    // The user's function sees the whole batch, so the runtime ends a stage there.
+    op("transform", Shuffle),
     op("transform_with", Shuffle),
     // Windows.
     window("window", 0, 1),
@@ -268,6 +269,276 @@ pub(crate) fn names(mut keep: impl FnMut(&Operator) -> bool) -> impl Iterator<It
     OPERATORS.iter().filter(move |op| keep(op)).map(|op| op.name)
 }
 
+/// What a value of a Structured Streaming job is: the receiver an operator is called on, and
+/// what it gives back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Shape {
+    /// A DStream (the DStream vocabulary has only streams).
+    Stream,
+    /// The `&Session` the job takes.
+    Session,
+    /// `session.read_stream::<T>()`: a `DataStreamReader<T>`.
+    Reader,
+    /// A `Dataset<T>`.
+    Dataset,
+    /// `group_by(..)` / `group_by_window(..)`: a `GroupedDataset<T, K>`.
+    Grouped,
+    /// `write_stream()`: a `DataStreamWriter<T>`.
+    Writer,
+    /// `start()`: a running `StreamingQuery`.
+    Query,
+    /// What an unknown method gives: nothing more is checked on it.
+    Unknown,
+}
+
+impl Shape {
+    /// The runtime's type, for messages.
+    pub(crate) fn type_name(self) -> &'static str {
+        match self {
+            Shape::Stream => "DStream",
+            Shape::Session => "Session",
+            Shape::Reader => "DataStreamReader",
+            Shape::Dataset => "Dataset",
+            Shape::Grouped => "GroupedDataset",
+            Shape::Writer => "DataStreamWriter",
+            Shape::Query => "StreamingQuery",
+            Shape::Unknown => "value",
+        }
+    }
+}
+
+/// What a Structured Streaming method does, as far as validation and planning care.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// `session.read_stream::<T>()`.
+    ReadStream,
+    /// A reader option (`format`, `mode`, `header`, `max_files_per_trigger`).
+    ReaderOption,
+    /// Makes a dataset from a reader; the runtime's name for its node.
+    Source(&'static str),
+    /// Per-record work that keeps the event time (`filter`).
+    Stateless,
+    /// Per-record work that changes the record type, so the event time is gone (`map`).
+    Retyping,
+    /// `a.union(&b)`.
+    Union,
+    /// `with_watermark(event_time, delay)`: the delay is argument 1.
+    Watermark,
+    /// `with_event_time(event_time)`: declares the event time, adds no node.
+    EventTime,
+    /// `group_by(key)` (false) or `group_by_window(key, window)` (true, the window is argument 1).
+    Group { window: bool },
+    /// An aggregation of a grouped dataset; the runtime's name for its result column.
+    Aggregation(&'static str),
+    /// `write_stream()`.
+    WriteStream,
+    /// A writer setting.
+    Setting(Setting),
+    /// A sink; the output modes it accepts (`None`: all).
+    Sink(Option<&'static [Mode]>),
+    /// `start()`: the generated function does it.
+    Start,
+    /// A getter, not part of the pipeline.
+    Accessor,
+    /// Gives back the same value (`clone`).
+    Passthrough,
+}
+
+/// A writer setting the attribute may also give.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Setting {
+    OutputMode,
+    Trigger,
+    QueryName,
+    /// `watermark_idle_timeout(d)`: a duration at argument 0.
+    IdleTimeout,
+    /// Anything else (`multiple_watermark_policy`, `resume_from`).
+    Other,
+}
+
+/// An output mode (the runtime's `OutputMode`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Mode {
+    Append,
+    Update,
+    Complete,
+}
+
+impl Mode {
+    pub(crate) const ALL: [(&'static str, Mode); 3] = [
+        ("append", Mode::Append),
+        ("update", Mode::Update),
+        ("complete", Mode::Complete),
+    ];
+
+    /// `append` / `Append` → the mode.
+    pub(crate) fn parse(name: &str) -> Option<Mode> {
+        let lower = name.to_ascii_lowercase();
+        Mode::ALL.iter().find(|(n, _)| *n == lower).map(|(_, mode)| *mode)
+    }
+
+    /// The runtime's variant name, as its messages write it.
+    pub(crate) fn variant(self) -> &'static str {
+        match self {
+            Mode::Append => "Append",
+            Mode::Update => "Update",
+            Mode::Complete => "Complete",
+        }
+    }
+
+    /// The attribute's spelling.
+    pub(crate) fn key(self) -> &'static str {
+        match self {
+            Mode::Append => "append",
+            Mode::Update => "update",
+            Mode::Complete => "complete",
+        }
+    }
+}
+
+/// One method of the Structured Streaming vocabulary.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Method {
+    pub(crate) name: &'static str,
+    pub(crate) on: Shape,
+    pub(crate) gives: Shape,
+    pub(crate) kind: Kind,
+}
+
+const fn method(name: &'static str, on: Shape, gives: Shape, kind: Kind) -> Method {
+    Method {
+        name,
+        on,
+        gives,
+        kind,
+    }
+}
+
+const APPEND_ONLY: &[Mode] = &[Mode::Append];
+
+/// Every method `#[stream_job]` follows in a Structured Streaming job, by the type it is
+/// called on.
+pub(crate) const STRUCTURED: &[Method] = {
+    use Shape::{Dataset as D, Grouped as G, Query as Q, Reader as R, Session as S, Writer as W};
+    &[
+        // The session.
+        method("read_stream", S, R, Kind::ReadStream),
+        method("clone", S, S, Kind::Passthrough),
+        method("parallelism", S, Shape::Unknown, Kind::Accessor),
+        method("app_name", S, Shape::Unknown, Kind::Accessor),
+        method("clock", S, Shape::Unknown, Kind::Accessor),
+        method("add_listener", S, Shape::Unknown, Kind::Accessor),
+        method("memory_table", S, Shape::Unknown, Kind::Accessor),
+        // The reader: options, then a source.
+        method("format", R, R, Kind::ReaderOption),
+        method("mode", R, R, Kind::ReaderOption),
+        method("header", R, R, Kind::ReaderOption),
+        method("max_files_per_trigger", R, R, Kind::ReaderOption),
+        method("corrupt_records", R, Shape::Unknown, Kind::Accessor),
+        method("memory", R, D, Kind::Source("memory_stream")),
+        method("files", R, D, Kind::Source("file_source")),
+        method("socket", R, D, Kind::Source("socket_source")),
+        method("rate", R, D, Kind::Source("rate_source")),
+        // Datasets.
+        method("map", D, D, Kind::Retyping),
+        method("flat_map", D, D, Kind::Retyping),
+        method("filter", D, D, Kind::Stateless),
+        method("union", D, D, Kind::Union),
+        method("with_watermark", D, D, Kind::Watermark),
+        method("with_event_time", D, D, Kind::EventTime),
+        method("group_by", D, G, Kind::Group { window: false }),
+        method("group_by_window", D, G, Kind::Group { window: true }),
+        method("write_stream", D, W, Kind::WriteStream),
+        method("session", D, Shape::Unknown, Kind::Accessor),
+        method("clone", D, D, Kind::Passthrough),
+        // Aggregations of grouped datasets.
+        method("count", G, D, Kind::Aggregation("count")),
+        method("sum", G, D, Kind::Aggregation("sum")),
+        method("min", G, D, Kind::Aggregation("min")),
+        method("max", G, D, Kind::Aggregation("max")),
+        method("avg", G, D, Kind::Aggregation("avg")),
+        method("agg", G, D, Kind::Aggregation("agg")),
+        // The writer: settings, a sink, and `start()` (the generated function's job).
+        method("output_mode", W, W, Kind::Setting(Setting::OutputMode)),
+        method("trigger", W, W, Kind::Setting(Setting::Trigger)),
+        method("query_name", W, W, Kind::Setting(Setting::QueryName)),
+        method("multiple_watermark_policy", W, W, Kind::Setting(Setting::Other)),
+        method(
+            "watermark_idle_timeout",
+            W,
+            W,
+            Kind::Setting(Setting::IdleTimeout),
+        ),
+        method("resume_from", W, W, Kind::Setting(Setting::Other)),
+        method("console", W, W, Kind::Sink(None)),
+        method("console_with", W, W, Kind::Sink(None)),
+        method("memory", W, W, Kind::Sink(None)),
+        method("foreach_batch", W, W, Kind::Sink(None)),
+        method("foreach", W, W, Kind::Sink(None)),
+        method("json", W, W, Kind::Sink(Some(APPEND_ONLY))),
+        method("csv", W, W, Kind::Sink(Some(APPEND_ONLY))),
+        method("start", W, Q, Kind::Start),
+    ]
+};
+
+/// Operators of Spark's Structured Streaming (SPEC §3) that the runtime does not have yet:
+/// named so that using one says so instead of "unknown operator".
+pub(crate) const NOT_YET_STRUCTURED: &[&str] = &[
+    "join",
+    "left_outer_join",
+    "right_outer_join",
+    "full_outer_join",
+    "left_semi_join",
+    "drop_duplicates",
+    "drop_duplicates_within_watermark",
+    "map_groups_with_state",
+    "flat_map_groups_with_state",
+];
+
+/// Spark and DStream spellings (after camelCase → snake_case) whose Structured Streaming name
+/// is different.
+const STRUCTURED_ALIASES: &[(&str, &str)] = &[
+    ("print", "console"),
+    ("pprint", "console"),
+    ("show", "console"),
+    ("foreach_rdd", "foreach_batch"),
+    ("group_by_key", "group_by"),
+    ("load", "files"),
+    ("text_file_stream", "files"),
+    ("socket_text_stream", "socket"),
+    ("select", "map"),
+];
+
+/// The method `name` called on a `shape`, if there is one.
+pub(crate) fn structured(name: &str, shape: Shape) -> Option<&'static Method> {
+    STRUCTURED.iter().find(|m| m.name == name && m.on == shape)
+}
+
+/// What an unknown `name` called on `shape` most likely meant: its Spark or DStream spelling's
+/// counterpart, or the closest name among the methods of `shape`.
+pub(crate) fn structured_suggestion(name: &str, shape: Shape) -> Option<&'static Method> {
+    let suggestable =
+        |m: &&Method| m.on == shape && !matches!(m.kind, Kind::Passthrough | Kind::Accessor | Kind::Start);
+    if let Some(alias) = structured_alias(name, shape) {
+        return structured(alias, shape);
+    }
+    let close = crate::suggest::did_you_mean(name, STRUCTURED.iter().filter(suggestable).map(|m| m.name))?;
+    structured(close, shape)
+}
+
+/// The Structured Streaming name of a Spark or DStream spelling called on `shape`
+/// (`withWatermark` → `with_watermark`, `print` → `console`), if `name` is one.
+pub(crate) fn structured_alias(name: &str, shape: Shape) -> Option<&'static str> {
+    let snake = camel_to_snake(name);
+    if let Some(m) = structured(&snake, shape) {
+        return (snake != name).then_some(m.name);
+    }
+    STRUCTURED_ALIASES
+        .iter()
+        .find(|(spark, ours)| *spark == snake && structured(ours, shape).is_some())
+        .map(|(_, ours)| *ours)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -294,8 +565,10 @@ mod tests {
     }
 
     /// Every public method with a `self` receiver that the runtime defines on `DStream`,
-    /// `MapWithStateDStream` or `StreamingContext` is in the table, so a new operator cannot be
-    /// added to the runtime without the macro knowing it. Read from the runtime's sources.
+    /// `MapWithStateDStream` or `StreamingContext` is in `OPERATORS`, and every one on
+    /// `Session`, `DataStreamReader`, `Dataset`, `GroupedDataset` or `DataStreamWriter` is in
+    /// `STRUCTURED` under that type, so an operator cannot be added to the runtime without the
+    /// macro knowing it. Read from the runtime's sources.
     #[test]
     fn every_runtime_method_is_registered() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../streamflow/src");
@@ -308,10 +581,58 @@ mod tests {
         );
         let missing: Vec<String> = methods
             .iter()
-            .filter(|(_, name)| lookup(name).is_none())
+            .filter(|(ty, name)| match structured_shape(ty) {
+                Some(shape) => structured(name, shape).is_none(),
+                None => lookup(name).is_none(),
+            })
             .map(|(ty, name)| format!("{ty}::{name}"))
             .collect();
-        assert!(missing.is_empty(), "add to OPERATORS in registry.rs: {missing:?}");
+        assert!(
+            missing.is_empty(),
+            "add to OPERATORS (DStream) or STRUCTURED in registry.rs: {missing:?}"
+        );
+        for shape in [Shape::Reader, Shape::Dataset, Shape::Grouped, Shape::Writer] {
+            assert!(
+                methods.iter().any(|(ty, _)| structured_shape(ty) == Some(shape)),
+                "no runtime method found on {shape:?}"
+            );
+        }
+        // A method the runtime has gained is no longer "not yet".
+        let arrived: Vec<&String> = methods
+            .iter()
+            .filter(|(ty, name)| {
+                structured_shape(ty).is_some() && NOT_YET_STRUCTURED.contains(&name.as_str())
+            })
+            .map(|(_, name)| name)
+            .collect();
+        assert!(
+            arrived.is_empty(),
+            "register these and remove them from NOT_YET_STRUCTURED: {arrived:?}"
+        );
+        // And every registered structured method still exists (nothing stale).
+        let stale: Vec<String> = STRUCTURED
+            .iter()
+            .filter(|m| m.kind != Kind::Passthrough)
+            .filter(|m| {
+                !methods
+                    .iter()
+                    .any(|(ty, name)| structured_shape(ty) == Some(m.on) && name == m.name)
+            })
+            .map(|m| format!("{}::{}", m.on.type_name(), m.name))
+            .collect();
+        assert!(stale.is_empty(), "not in the runtime any more: {stale:?}");
+    }
+
+    /// The shape of a runtime type of the Structured vocabulary.
+    fn structured_shape(ty: &str) -> Option<Shape> {
+        Some(match ty {
+            "Session" => Shape::Session,
+            "DataStreamReader" => Shape::Reader,
+            "Dataset" => Shape::Dataset,
+            "GroupedDataset" => Shape::Grouped,
+            "DataStreamWriter" => Shape::Writer,
+            _ => return None,
+        })
     }
 
     fn collect_runtime_methods(dir: &std::path::Path, out: &mut Vec<(String, String)>) {
@@ -341,7 +662,8 @@ mod tests {
                 };
                 let ty = last.ident.to_string();
                 if block.trait_.is_some()
-                    || !["DStream", "MapWithStateDStream", "StreamingContext"].contains(&ty.as_str())
+                    || !(["DStream", "MapWithStateDStream", "StreamingContext"].contains(&ty.as_str())
+                        || structured_shape(&ty).is_some())
                 {
                     continue;
                 }

@@ -1,4 +1,5 @@
-//! Review tests for the Structured Streaming vocabulary: the exact semantics of SPEC §3 pinned
+//! Review tests for the Structured Streaming vocabulary: the exact semantics of SPEC §3, one
+//! behaviour per test.
 
 #![allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
 

@@ -21,7 +21,7 @@ fn main() -> streamflow::Result<()> {
     assert_eq!(ssc.batch_duration(), streamflow::Duration::from_millis(1_000));
     assert_eq!(
         network_word_count_plan(),
-        "stage 1: socket_text_stream → flat_map → map\nstage 2: reduce_by_key → print"
+        "stage 1: socket_text_stream\nstage 2: flat_map → map\nstage 3: reduce_by_key → print"
     );
     Ok(())
 }

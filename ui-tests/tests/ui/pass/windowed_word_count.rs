@@ -22,10 +22,11 @@ fn main() -> streamflow::Result<()> {
     assert_eq!(ssc.parallelism(), 4);
     assert_eq!(
         windowed_word_count_plan(),
-        "stage 1: socket_text_stream → flat_map → map\n\
-         stage 2: reduce_by_key_and_window → print\n\
-         stage 3: window (reads stage 1)\n\
-         stage 4: count → print"
+        "stage 1: socket_text_stream\n\
+         stage 2: flat_map → map\n\
+         stage 3: reduce_by_key_and_window → print\n\
+         stage 4: window (reads stage 2)\n\
+         stage 5: count → print"
     );
     Ok(())
 }
