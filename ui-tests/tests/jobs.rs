@@ -112,7 +112,7 @@ fn a_stream_handed_in_runs_through_the_on_function() -> TestResult {
     assert_eq!(out[0], counts(&[("a", 2), ("b", 1)]));
     assert_eq!(
         count_words_of_plan(),
-        "stage 1: lines → flat_map → map\nstage 2: reduce_by_key → foreach_batch"
+        "stage 1: lines\nstage 2: flat_map → map\nstage 3: reduce_by_key → foreach_batch"
     );
     Ok(())
 }
@@ -126,7 +126,7 @@ fn the_builder_makes_an_unstarted_context_from_the_attribute() -> TestResult {
     assert_eq!(ssc.state(), streamflow::ContextState::Initialized);
     assert_eq!(
         word_count_plan(),
-        "stage 1: queue_stream → flat_map → map\nstage 2: reduce_by_key → foreach_batch"
+        "stage 1: queue_stream\nstage 2: flat_map → map\nstage 3: reduce_by_key → foreach_batch"
     );
     Ok(())
 }

@@ -1,0 +1,26 @@
+use streamflow::prelude::*;
+use streamflow::structured::*;
+
+#[allow(dead_code)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+struct Word {
+    word: String,
+    ts: Time,
+}
+
+#[stream_job(output_mode = update)]
+fn job(session: &Session, words: &MemoryStream<Word>) {
+    session
+        .read_stream::<Word>()
+        .memory(words)
+        .with_watermark(|w| w.ts, "10 minutes")
+        .map(|w| (w.word, w.ts))
+        .group_by_window(|(word, _)| word.clone(), window("10 minutes", "5 minutes"))
+        .count()
+        .write_stream()
+        .console()
+}
+
+fn main() {
+    let _ = job;
+}

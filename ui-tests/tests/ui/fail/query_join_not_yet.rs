@@ -1,0 +1,20 @@
+use streamflow::prelude::*;
+use streamflow::structured::*;
+
+#[allow(dead_code)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+struct Word {
+    word: String,
+    ts: Time,
+}
+
+#[stream_job]
+fn job(session: &Session, words: &MemoryStream<Word>) {
+    let left = session.read_stream::<Word>().memory(words);
+    let right = session.read_stream::<Word>().memory(words);
+    left.join(&right).write_stream().console()
+}
+
+fn main() {
+    let _ = job;
+}

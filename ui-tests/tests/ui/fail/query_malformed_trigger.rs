@@ -1,0 +1,18 @@
+use streamflow::prelude::*;
+use streamflow::structured::*;
+
+#[allow(dead_code)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+struct Word {
+    word: String,
+    ts: Time,
+}
+
+#[stream_job(trigger = processing_time("10 secnds"))]
+fn job(session: &Session, words: &MemoryStream<Word>) {
+    session.read_stream::<Word>().memory(words).write_stream().console()
+}
+
+fn main() {
+    let _ = job;
+}

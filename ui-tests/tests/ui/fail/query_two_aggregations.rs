@@ -1,0 +1,26 @@
+use streamflow::prelude::*;
+use streamflow::structured::*;
+
+#[allow(dead_code)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+struct Word {
+    word: String,
+    ts: Time,
+}
+
+#[stream_job(output_mode = complete)]
+fn job(session: &Session, words: &MemoryStream<Word>) {
+    session
+        .read_stream::<Word>()
+        .memory(words)
+        .group_by(|w| w.word.clone())
+        .count()
+        .group_by(|row| row.value)
+        .count()
+        .write_stream()
+        .console()
+}
+
+fn main() {
+    let _ = job;
+}

@@ -1,0 +1,25 @@
+use streamflow::prelude::*;
+use streamflow::structured::*;
+
+#[allow(dead_code)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+struct Word {
+    word: String,
+    ts: Time,
+}
+
+#[stream_job(output_mode = append)]
+fn job(session: &Session, words: &MemoryStream<Word>) {
+    session
+        .read_stream::<Word>()
+        .memory(words)
+        .with_watermark(|w| w.ts, "10 minutes")
+        .group_by_window(|w| w.word.clone(), window("5 minutes", "10 minutes"))
+        .count()
+        .write_stream()
+        .console()
+}
+
+fn main() {
+    let _ = job;
+}

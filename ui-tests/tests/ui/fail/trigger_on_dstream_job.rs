@@ -1,0 +1,10 @@
+use streamflow::prelude::*;
+
+#[stream_job(batch = "1s", trigger = processing_time("10 seconds"))]
+fn job(ssc: &StreamingContext) {
+    ssc.socket_text_stream("localhost", 9999).print();
+}
+
+fn main() {
+    let _ = job();
+}
