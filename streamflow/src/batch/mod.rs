@@ -17,8 +17,41 @@ use crate::data::{Data, Key};
 use crate::exec::{Executor, guard};
 use crate::time::Time;
 
-/// One partition, not yet run: pushes every element into the sink it is given.
-pub(crate) type Part<T> = Box<dyn FnOnce(&mut dyn FnMut(T)) + Send>;
+/// One partition: either elements already in memory, or a producer not yet run that pushes
+/// every element into the sink it is given (a chain of fused narrow operators).
+pub(crate) enum Part<T> {
+    /// Materialized: taken as a whole by whoever needs a vector, without a copy.
+    Ready(Vec<T>),
+    /// Lazy: runs when its elements are needed.
+    Lazy(Box<dyn FnOnce(&mut dyn FnMut(T)) + Send>),
+}
+
+impl<T> Part<T> {
+    /// A lazy partition.
+    pub(crate) fn lazy(produce: impl FnOnce(&mut dyn FnMut(T)) + Send + 'static) -> Self {
+        Part::Lazy(Box::new(produce))
+    }
+
+    /// Pushes every element into `emit`.
+    pub(crate) fn run(self, emit: &mut dyn FnMut(T)) {
+        match self {
+            Part::Ready(items) => items.into_iter().for_each(emit),
+            Part::Lazy(produce) => produce(emit),
+        }
+    }
+
+    /// The elements as a vector: moved if materialized, collected if lazy.
+    pub(crate) fn into_vec(self) -> Vec<T> {
+        match self {
+            Part::Ready(items) => items,
+            Part::Lazy(produce) => {
+                let mut out = Vec::new();
+                produce(&mut |t| out.push(t));
+                out
+            }
+        }
+    }
+}
 
 /// The data of a stream for one batch time, split into partitions (Spark's RDD).
 ///
@@ -46,10 +79,7 @@ pub struct Batch<T> {
 impl<T: Data> Batch<T> {
     /// A batch over materialized partitions.
     pub(crate) fn from_partitions(partitions: Vec<Vec<T>>, time: Time, exec: Arc<Executor>) -> Self {
-        let parts = partitions
-            .into_iter()
-            .map(|p| Box::new(move |emit: &mut dyn FnMut(T)| p.into_iter().for_each(emit)) as Part<T>)
-            .collect();
+        let parts = partitions.into_iter().map(Part::Ready).collect();
         Batch { parts, time, exec }
     }
 
@@ -104,7 +134,7 @@ impl<T: Data> Batch<T> {
             .into_iter()
             .map(|part| {
                 let f = f.clone();
-                Box::new(move |emit: &mut dyn FnMut(U)| part(&mut |t| f(t, emit))) as Part<U>
+                Part::lazy(move |emit: &mut dyn FnMut(U)| part.run(&mut |t| f(t, emit)))
             })
             .collect();
         Batch {
@@ -180,12 +210,12 @@ impl<T: Data> Batch<T> {
             .into_iter()
             .map(|part| {
                 let f = f.clone();
-                Box::new(move |emit: &mut dyn FnMut(U)| {
-                    let items = drain(part);
+                Part::lazy(move |emit: &mut dyn FnMut(U)| {
+                    let items = part.into_vec();
                     for u in guard("map_partitions", || f(items.into_iter())) {
                         emit(u)
                     }
-                }) as Part<U>
+                })
             })
             .collect();
         Batch {
@@ -206,7 +236,7 @@ impl<T: Data> Batch<T> {
         let parts = self
             .parts
             .into_iter()
-            .map(|part| Box::new(move |emit: &mut dyn FnMut(Vec<T>)| emit(drain(part))) as Part<Vec<T>>)
+            .map(|part| Part::lazy(move |emit: &mut dyn FnMut(Vec<T>)| emit(part.into_vec())))
             .collect();
         Batch {
             parts,
@@ -231,7 +261,7 @@ impl<T: Data> Batch<T> {
             exec.run(self.parts.into_iter().enumerate().collect(), |(i, part)| {
                 let mut buckets: Vec<Vec<T>> = (0..n).map(|_| Vec::new()).collect();
                 let mut next = i % n;
-                part(&mut |t| {
+                part.run(&mut |t| {
                     buckets[next].push(t);
                     next = (next + 1) % n;
                 });
@@ -242,7 +272,7 @@ impl<T: Data> Batch<T> {
 
     /// Runs the partitions and returns them as vectors (an action).
     pub fn collect_partitions(self) -> Vec<Vec<T>> {
-        self.exec.clone().run(self.parts, drain)
+        self.exec.clone().run(self.parts, Part::into_vec)
     }
 
     /// Runs the partitions and returns every element, partition after partition (an action).
@@ -273,7 +303,7 @@ impl<T: Data> Batch<T> {
             .clone()
             .run(self.parts, |part| {
                 let mut n = 0_u64;
-                part(&mut |_| n += 1);
+                part.run(&mut |_| n += 1);
                 n
             })
             .into_iter()
@@ -287,7 +317,7 @@ impl<T: Data> Batch<T> {
             if out.len() >= n {
                 break;
             }
-            part(&mut |t| {
+            part.run(&mut |t| {
                 if out.len() < n {
                     out.push(t)
                 }
@@ -300,7 +330,7 @@ impl<T: Data> Batch<T> {
     /// elements — the place to open one connection per partition, never one per record.
     pub fn foreach_partition(self, f: impl Fn(std::vec::IntoIter<T>) + Send + Sync) {
         self.exec.clone().run(self.parts, |part| {
-            guard("foreach_partition", || f(drain(part).into_iter()))
+            guard("foreach_partition", || f(part.into_vec().into_iter()))
         });
     }
 
@@ -308,14 +338,14 @@ impl<T: Data> Batch<T> {
     pub fn foreach(self, f: impl Fn(T) + Send + Sync) {
         self.exec
             .clone()
-            .run(self.parts, |part| part(&mut |t| guard("foreach", || f(t))));
+            .run(self.parts, |part| part.run(&mut |t| guard("foreach", || f(t))));
     }
 
     /// Reduces all elements with `f`; `None` when the batch is empty (an action).
     pub fn reduce_all(self, f: impl Fn(T, T) -> T + Send + Sync) -> Option<T> {
         let partials = self.exec.clone().run(self.parts, |part| {
             let mut acc: Option<T> = None;
-            part(&mut |t| {
+            part.run(&mut |t| {
                 acc = Some(match acc.take() {
                     Some(a) => guard("reduce", || f(a, t)),
                     None => t,
@@ -352,13 +382,6 @@ impl<T: Key> Batch<T> {
         let n = self.exec.parallelism();
         self.map(|t| (t, 1_u64)).reduce_by_key_into(|a, b| a + b, n)
     }
-}
-
-/// Runs a producer into a vector.
-pub(crate) fn drain<T>(part: Part<T>) -> Vec<T> {
-    let mut out = Vec::new();
-    part(&mut |t| out.push(t));
-    out
 }
 
 /// `items` split into `n` (at least one) nearly equal consecutive partitions.

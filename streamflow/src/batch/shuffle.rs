@@ -76,7 +76,7 @@ impl<T: Pair> Batch<T> {
         let (time, exec) = (self.time, self.exec.clone());
         let map_side: Vec<Vec<Vec<(T::K, C)>>> = exec.run(self.parts, |part: Part<T>| {
             let mut combined: FastMap<T::K, C> = new_map();
-            part(&mut |t: T| {
+            part.run(&mut |t: T| {
                 let (k, v) = t.into_pair();
                 match combined.entry(k) {
                     Entry::Occupied(e) => {

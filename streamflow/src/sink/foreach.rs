@@ -99,7 +99,7 @@ impl<T: Data> DStream<T> {
         self.output("foreach_partition", move |batch, time| {
             let exec = batch.executor().clone();
             let results = exec.run(batch.into_parts(), |part| {
-                let records = crate::batch::drain(part);
+                let records = part.into_vec();
                 guard("foreach_partition", || f(records.into_iter())).into_result()
             });
             match results.into_iter().find_map(Result::err) {

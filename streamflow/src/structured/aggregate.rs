@@ -655,7 +655,7 @@ impl<T: Data, K: Key, A: Aggregator<T>> AggOperator<T, K, A> {
             exec.run(batch.into_parts(), |part: Part<T>| {
                 let mut local: FastMap<GroupKey<K>, A::Buffer> = new_map();
                 let mut dropped = 0_u64;
-                part(&mut |row: T| {
+                part.run(&mut |row: T| {
                     let key = guard("group_by", || key_fn(&row));
                     match (spec, ts_fn) {
                         (Some(spec), Some(ts_fn)) => {
@@ -798,7 +798,7 @@ impl<T: Data, K: Key, A: Aggregator<T>> AggOperator<T, K, A> {
             exec.run(batch.into_parts(), |part: Part<T>| {
                 let mut local: FastMap<K, Vec<Session<A::Buffer>>> = new_map();
                 let mut dropped = 0_u64;
-                part(&mut |row: T| {
+                part.run(&mut |row: T| {
                     let ts = guard("event_time", || ts_fn(&row)).millis();
                     let end = ts.saturating_add(gap);
                     if drop_late && end <= wm {

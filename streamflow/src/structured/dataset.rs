@@ -308,14 +308,14 @@ impl<T: Data> Dataset<T> {
                         .into_iter()
                         .map(|part| {
                             let (ts, tracker) = (ts.clone(), tracker.clone());
-                            Box::new(move |emit: &mut dyn FnMut(T)| {
+                            Part::lazy(move |emit: &mut dyn FnMut(T)| {
                                 let mut stats = EventTimeStats::default();
-                                part(&mut |t: T| {
+                                part.run(&mut |t: T| {
                                     stats.observe(guard("with_watermark", || ts(&t)).millis());
                                     emit(t)
                                 });
                                 tracker.observe(index, &stats);
-                            }) as Part<T>
+                            })
                         })
                         .collect();
                     Ok(Some(Batch::from_parts(parts, time, exec)))

@@ -75,7 +75,7 @@ impl<T: Data, W: ForeachWriter<T>> Sink<T> for ForeachSink<W> {
                 }
                 Err(payload) => return Some(format!("open: {}", panic_message(payload.as_ref()))),
             }
-            let outcome = panic::catch_unwind(AssertUnwindSafe(|| part(&mut |row| writer.process(row))));
+            let outcome = panic::catch_unwind(AssertUnwindSafe(|| part.run(&mut |row| writer.process(row))));
             match outcome {
                 Ok(()) => {
                     writer.close(None);

@@ -241,24 +241,27 @@ impl WindowSpec {
     pub fn windows_of(&self, ts: Time) -> WindowsOf {
         match self.kind {
             WindowKind::Sliding { size, slide, offset } if self.errors.is_empty() => {
-                // In i128: an event time from the input may lie anywhere in i64, and the window
-                // arithmetic around it must not overflow. Windows that do not fit in i64 are
-                // not produced (see `WindowsOf::next`).
-                let (t, size, slide) = (i128::from(ts.millis()), i128::from(size), i128::from(slide));
-                let last_start = t - (t - i128::from(offset)).rem_euclid(slide);
-                let reach = last_start - (t - size);
-                let first = last_start - ((reach - 1).max(0) / slide) * slide;
+                // An event time from the input may lie anywhere in i64: the window arithmetic
+                // is checked, and a time whose windows cannot be represented gets none.
+                let t = ts.millis();
+                let bounds = || -> Option<(i64, i64)> {
+                    let last_start = t.checked_sub(t.checked_sub(offset)?.rem_euclid(slide))?;
+                    let reach = last_start.checked_sub(t.checked_sub(size)?)?;
+                    let first = last_start.checked_sub(((reach - 1).max(0) / slide).checked_mul(slide)?)?;
+                    Some((first, last_start))
+                };
+                let (next, last) = bounds().unwrap_or((1, 0));
                 WindowsOf {
-                    next: first,
-                    last: last_start,
+                    next,
+                    last,
                     size,
                     slide,
                 }
             }
             WindowKind::Session { gap } => WindowsOf {
-                next: i128::from(ts.millis()),
-                last: i128::from(ts.millis()),
-                size: i128::from(gap),
+                next: ts.millis(),
+                last: ts.millis(),
+                size: gap,
                 slide: 1,
             },
             WindowKind::Sliding { .. } => WindowsOf {
@@ -274,10 +277,10 @@ impl WindowSpec {
 /// The windows one event time belongs to; see [`WindowSpec::windows_of`].
 #[derive(Clone, Debug)]
 pub struct WindowsOf {
-    next: i128,
-    last: i128,
-    size: i128,
-    slide: i128,
+    next: i64,
+    last: i64,
+    size: i64,
+    slide: i64,
 }
 
 impl Iterator for WindowsOf {
@@ -286,10 +289,13 @@ impl Iterator for WindowsOf {
     fn next(&mut self) -> Option<Window> {
         while self.next <= self.last {
             let start = self.next;
-            self.next += self.slide;
-            // A window reaching outside the representable times (an event time near the ends
-            // of i64) is skipped: no row can be late or on time for it.
-            if let (Ok(start), Ok(end)) = (i64::try_from(start), i64::try_from(start + self.size)) {
+            match start.checked_add(self.slide) {
+                Some(next) => self.next = next,
+                // The last representable start: nothing follows it.
+                None => self.last = i64::MIN,
+            }
+            // A window whose end lies beyond the representable times is skipped.
+            if let Some(end) = start.checked_add(self.size) {
                 return Some(Window {
                     start: Time::from_millis(start),
                     end: Time::from_millis(end),
