@@ -564,6 +564,20 @@ struct PartitionOutcome<R> {
     removed: u64,
 }
 
+/// The rows of every partition, and the updated and removed counts summed.
+fn gather<R>(outcomes: Vec<PartitionOutcome<R>>) -> (Vec<Vec<R>>, u64, u64) {
+    let (mut updated, mut removed) = (0, 0);
+    let rows = outcomes
+        .into_iter()
+        .map(|o| {
+            updated += o.updated;
+            removed += o.removed;
+            o.rows
+        })
+        .collect();
+    (rows, updated, removed)
+}
+
 impl<T: Data, K: Key, A: Aggregator<T>> AggOperator<T, K, A> {
     fn run(&self, batch: Batch<T>, time: Time) -> Result<Batch<AggRow<K, A::Output>>> {
         let watermark = self.run.watermark.current();
@@ -762,15 +776,7 @@ impl<T: Data, K: Key, A: Aggregator<T>> AggOperator<T, K, A> {
                 }
             },
         );
-        let (mut updated, mut removed) = (0, 0);
-        let rows = outcomes
-            .into_iter()
-            .map(|o| {
-                updated += o.updated;
-                removed += o.removed;
-                o.rows
-            })
-            .collect();
+        let (rows, updated, removed) = gather(outcomes);
         (rows, updated, removed, dropped)
     }
 
@@ -875,15 +881,7 @@ impl<T: Data, K: Key, A: Aggregator<T>> AggOperator<T, K, A> {
                 }
             },
         );
-        let (mut updated, mut removed) = (0, 0);
-        let rows = outcomes
-            .into_iter()
-            .map(|o| {
-                updated += o.updated;
-                removed += o.removed;
-                o.rows
-            })
-            .collect();
+        let (rows, updated, removed) = gather(outcomes);
         (rows, updated, removed, dropped)
     }
 }
