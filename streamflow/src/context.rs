@@ -49,42 +49,119 @@ pub struct ContextBuilder {
 
 impl ContextBuilder {
     /// The batch interval (Spark's `batchDuration`). Required, and not zero.
+    ///
+    /// ```
+    /// use streamflow::{Duration, StreamingContext};
+    ///
+    /// let ssc = StreamingContext::builder().batch_duration(Duration::milliseconds(500)).build()?;
+    /// assert_eq!(ssc.batch_duration(), Duration::milliseconds(500));
+    /// assert!(StreamingContext::builder().batch_duration(Duration::ZERO).build().is_err());
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
     pub fn batch_duration(mut self, batch: Duration) -> Self {
         self.batch = Some(batch);
         self
     }
 
     /// The number of worker threads and of partitions of shuffles (default 2).
+    ///
+    /// ```
+    /// use streamflow::{Duration, StreamingContext};
+    ///
+    /// let builder = || StreamingContext::builder().batch_duration(Duration::seconds(1));
+    /// assert_eq!(builder().parallelism(4).build()?.parallelism(), 4);
+    /// assert!(builder().parallelism(0).build().is_err());
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
     pub fn parallelism(mut self, parallelism: usize) -> Self {
         self.parallelism = parallelism;
         self
     }
 
     /// Sets the parallelism from a Spark master URL: `local`, `local[N]` or `local[*]`.
+    ///
+    /// ```
+    /// use streamflow::{Duration, StreamingContext};
+    ///
+    /// let builder = || StreamingContext::builder().batch_duration(Duration::seconds(1));
+    /// assert_eq!(builder().master("local[3]")?.build()?.parallelism(), 3);
+    /// assert_eq!(builder().master("local")?.build()?.parallelism(), 1);
+    /// let err = builder().master("yarn").err().unwrap();
+    /// assert!(err.to_string().contains("use local, local[N]"), "{err}");
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
     pub fn master(mut self, master: &str) -> Result<Self> {
         self.parallelism = parse_master(master)?;
         Ok(self)
     }
 
     /// The job's name, used in thread names, logs and `explain()`.
+    ///
+    /// ```
+    /// use streamflow::{Duration, StreamingContext};
+    ///
+    /// let ssc = StreamingContext::builder()
+    ///     .batch_duration(Duration::seconds(1))
+    ///     .app_name("clicks")
+    ///     .build()?;
+    /// assert_eq!(ssc.app_name(), "clicks");
+    /// assert!(ssc.explain().starts_with("== clicks "));
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
     pub fn app_name(mut self, name: impl Into<String>) -> Self {
         self.app_name = name.into();
         self
     }
 
     /// The clock; a [`ManualClock`](crate::ManualClock) for tests. Default: the system clock.
+    ///
+    /// ```
+    /// use streamflow::{Clock, Duration, ManualClock, StreamingContext};
+    ///
+    /// let clock = ManualClock::new(5_000);
+    /// let ssc = StreamingContext::builder()
+    ///     .batch_duration(Duration::seconds(1))
+    ///     .clock(clock.clone())
+    ///     .build()?;
+    /// clock.advance(Duration::seconds(1));
+    /// assert_eq!(ssc.clock().now().millis(), 6_000); // the context follows the test's clock
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
     pub fn clock(mut self, clock: impl Clock) -> Self {
         self.clock = Arc::new(clock);
         self
     }
 
-    /// The checkpoint directory (also settable later with [`StreamingContext::checkpoint`]).
+    /// The checkpoint directory, created by `build()` if missing (also settable later with
+    /// [`StreamingContext::checkpoint`]).
+    ///
+    /// ```
+    /// use streamflow::{Duration, StreamingContext};
+    ///
+    /// # let dir = tempfile::tempdir()?;
+    /// let ssc = StreamingContext::builder()
+    ///     .batch_duration(Duration::seconds(1))
+    ///     .checkpoint(dir.path())
+    ///     .build()?;
+    /// assert_eq!(ssc.checkpoint_dir().as_deref(), Some(dir.path()));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn checkpoint(mut self, dir: impl AsRef<Path>) -> Self {
         self.checkpoint = Some(dir.as_ref().to_path_buf());
         self
     }
 
     /// Checks the settings and builds the context (not started).
+    ///
+    /// ```
+    /// use streamflow::{Duration, StreamingContext};
+    ///
+    /// let err = StreamingContext::builder().build().unwrap_err();
+    /// assert!(err.to_string().contains(".batch_duration("), "{err}");
+    /// let ssc = StreamingContext::builder().batch_duration(Duration::seconds(1)).build()?;
+    /// assert_eq!(ssc.state(), streamflow::ContextState::Initialized); // built, not started
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
     pub fn build(self) -> Result<StreamingContext> {
         let batch = self.batch.ok_or_else(|| {
             Error::InvalidConfig(
@@ -103,7 +180,8 @@ impl ContextBuilder {
             ));
         }
         let exec = Arc::new(Executor::new(self.parallelism, &self.app_name)?);
-        Ok(StreamingContext {
+        let checkpoint = self.checkpoint;
+        let ssc = StreamingContext {
             inner: Arc::new(ContextInner {
                 batch,
                 app_name: self.app_name,
@@ -111,7 +189,7 @@ impl ContextBuilder {
                 exec,
                 graph: Mutex::new(Graph::new(batch)),
                 controls: Mutex::new(Vec::new()),
-                checkpoint: Mutex::new(self.checkpoint),
+                checkpoint: Mutex::new(None),
                 lifecycle: Mutex::new(Lifecycle {
                     state: ContextState::Initialized,
                     error: None,
@@ -121,7 +199,12 @@ impl ContextBuilder {
                 scheduler: Mutex::new(None),
                 metrics: Arc::default(),
             }),
-        })
+        };
+        // Created (or checked) now, like `StreamingContext::checkpoint`, so a bad path fails here.
+        if let Some(dir) = checkpoint {
+            ssc.checkpoint(dir)?;
+        }
+        Ok(ssc)
     }
 }
 
@@ -240,6 +323,15 @@ impl std::fmt::Debug for StreamingContext {
 
 impl StreamingContext {
     /// A builder with parallelism 2 (`local[2]`), the system clock and no checkpoint directory.
+    ///
+    /// ```
+    /// use streamflow::{Duration, StreamingContext};
+    ///
+    /// let ssc = StreamingContext::builder().batch_duration(Duration::seconds(1)).build()?;
+    /// assert_eq!((ssc.parallelism(), ssc.app_name()), (2, "streamflow"));
+    /// assert!(ssc.checkpoint_dir().is_none());
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
     pub fn builder() -> ContextBuilder {
         ContextBuilder {
             batch: None,
@@ -268,21 +360,55 @@ impl StreamingContext {
     }
 
     /// The batch interval.
+    ///
+    /// ```
+    /// use streamflow::{Duration, StreamingContext};
+    ///
+    /// let ssc = StreamingContext::new(Duration::milliseconds(250), 1)?;
+    /// assert_eq!(ssc.batch_duration().millis(), 250);
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
     pub fn batch_duration(&self) -> Duration {
         self.inner.batch
     }
 
     /// The number of worker threads (and default number of shuffle partitions).
+    ///
+    /// ```
+    /// use streamflow::{Duration, StreamingContext};
+    ///
+    /// assert_eq!(StreamingContext::new(Duration::seconds(1), 3)?.parallelism(), 3);
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
     pub fn parallelism(&self) -> usize {
         self.inner.exec.parallelism()
     }
 
     /// The job's name.
+    ///
+    /// ```
+    /// use streamflow::{Duration, StreamingContext};
+    ///
+    /// let ssc = StreamingContext::new(Duration::seconds(1), 2)?;
+    /// assert_eq!(ssc.app_name(), "streamflow"); // the default; set it with the builder
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
     pub fn app_name(&self) -> &str {
         &self.inner.app_name
     }
 
     /// The clock the scheduler follows.
+    ///
+    /// ```
+    /// use streamflow::{Clock, Duration, ManualClock, StreamingContext, Time};
+    ///
+    /// let ssc = StreamingContext::builder()
+    ///     .batch_duration(Duration::seconds(1))
+    ///     .clock(ManualClock::new(7_000))
+    ///     .build()?;
+    /// assert_eq!(ssc.clock().now(), Time::from_millis(7_000));
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
     pub fn clock(&self) -> Arc<dyn Clock> {
         self.inner.clock.clone()
     }
@@ -308,6 +434,17 @@ impl StreamingContext {
     }
 
     /// The checkpoint directory, if set.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// use streamflow::{Duration, StreamingContext};
+    ///
+    /// let ssc = StreamingContext::new(Duration::seconds(1), 2)?;
+    /// assert_eq!(ssc.checkpoint_dir(), None);
+    /// ssc.checkpoint(dir.path())?;
+    /// assert_eq!(ssc.checkpoint_dir().as_deref(), Some(dir.path()));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn checkpoint_dir(&self) -> Option<PathBuf> {
         self.inner
             .checkpoint
@@ -318,6 +455,16 @@ impl StreamingContext {
 
     /// Keeps every stream's batches for at least `duration` (Spark's `remember`), e.g. so that
     /// `foreach_batch` code can look at older data. Errors name a bad duration.
+    ///
+    /// ```
+    /// use streamflow::{Duration, StreamingContext};
+    ///
+    /// let ssc = StreamingContext::new(Duration::seconds(1), 2)?;
+    /// ssc.remember("1 minute")?;
+    /// let err = ssc.remember("1 minuet").unwrap_err();
+    /// assert!(err.to_string().contains("unknown unit"), "{err}");
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
     pub fn remember(&self, duration: impl IntoDuration) -> Result<()> {
         let duration = duration.into_duration()?;
         self.ensure_initialized("remember")?;
@@ -327,6 +474,20 @@ impl StreamingContext {
     }
 
     /// Where the context is in its life.
+    ///
+    /// ```
+    /// use streamflow::{ContextState, Duration, testing::TestContext};
+    ///
+    /// let t = TestContext::new(Duration::seconds(1), 2)?;
+    /// let ssc = t.context();
+    /// t.input(vec![vec![1]]).print();
+    /// assert_eq!(ssc.state(), ContextState::Initialized);
+    /// ssc.start()?;
+    /// assert_eq!(ssc.state(), ContextState::Active);
+    /// ssc.stop(false)?;
+    /// assert_eq!(ssc.state(), ContextState::Stopped);
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
     pub fn state(&self) -> ContextState {
         self.inner.lock_lifecycle().state
     }
@@ -393,6 +554,23 @@ impl StreamingContext {
     /// geometry); a stateful operator without checkpoint directory; a source that cannot start
     /// (e.g. a missing directory); starting a stopped context. Starting an active context does
     /// nothing.
+    ///
+    /// ```
+    /// use streamflow::{Duration, Error, ManualClock, StreamQueue, StreamingContext};
+    ///
+    /// let ssc = StreamingContext::builder()
+    ///     .batch_duration(Duration::seconds(1))
+    ///     .clock(ManualClock::new(0))
+    ///     .build()?;
+    /// let numbers = ssc.queue_stream(StreamQueue::<i32>::new(), true, None);
+    /// assert!(matches!(ssc.start(), Err(Error::NoOutputOperations)));
+    /// numbers.print();
+    /// ssc.start()?;
+    /// ssc.start()?; // already active: nothing happens
+    /// ssc.stop(false)?;
+    /// assert!(ssc.start().is_err()); // a stopped context cannot start again
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
     pub fn start(&self) -> Result<()> {
         match self.state() {
             ContextState::Active => {
@@ -447,6 +625,21 @@ impl StreamingContext {
     /// received; otherwise stops after the batch that is running. Returns once stopped.
     /// Stopping a stopped context does nothing; an error from user code is returned by
     /// [`await_termination`](Self::await_termination), not here.
+    ///
+    /// ```
+    /// use streamflow::{Duration, StreamQueue, testing::TestContext};
+    ///
+    /// let t = TestContext::new(Duration::seconds(1), 2)?;
+    /// let queue = StreamQueue::new();
+    /// queue.push(vec![1]);
+    /// queue.push(vec![2, 3]);
+    /// let out = t.collect(&t.context().queue_stream(queue, true, None));
+    /// t.start()?;
+    /// // The clock never moved, yet a graceful stop runs both queued batches first.
+    /// t.context().stop(true)?;
+    /// assert_eq!(out.batches(), vec![vec![1], vec![2, 3]]);
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
     pub fn stop(&self, graceful: bool) -> Result<()> {
         {
             let mut life = self.inner.lock_lifecycle();
@@ -505,6 +698,18 @@ impl StreamingContext {
     }
 
     /// Blocks until the context stops; returns the error that stopped it, if any.
+    ///
+    /// ```
+    /// use streamflow::{Duration, testing::TestContext};
+    ///
+    /// let t = TestContext::new(Duration::seconds(1), 2)?;
+    /// t.input(vec![vec![0]]).map(|x: i32| 10 / x).print();
+    /// t.start()?;
+    /// assert!(t.advance_batches(1).is_err()); // the job fails in batch 1 ...
+    /// let err = t.context().await_termination().unwrap_err(); // ... and stops with the error
+    /// assert!(err.to_string().contains("in operator `map`"), "{err}");
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
     pub fn await_termination(&self) -> Result<()> {
         let mut life = self.inner.lock_lifecycle();
         while life.state != ContextState::Stopped {
@@ -519,6 +724,19 @@ impl StreamingContext {
 
     /// Like [`await_termination`](Self::await_termination), giving up after `timeout`:
     /// `Ok(true)` if the context stopped, `Ok(false)` on timeout.
+    ///
+    /// ```
+    /// use streamflow::{Duration, testing::TestContext};
+    ///
+    /// let t = TestContext::new(Duration::seconds(1), 2)?;
+    /// t.input(vec![vec![1]]).print();
+    /// t.start()?;
+    /// assert!(!t.context().await_termination_or_timeout("10 ms")?); // still running
+    /// t.context().stop(false)?;
+    /// assert!(t.context().await_termination_or_timeout("10 ms")?);
+    /// assert!(t.context().await_termination_or_timeout("soon").is_err());
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
     pub fn await_termination_or_timeout(&self, timeout: impl IntoDuration) -> Result<bool> {
         let deadline = std::time::Instant::now() + timeout.into_duration()?.to_std();
         let mut life = self.inner.lock_lifecycle();
@@ -549,6 +767,25 @@ impl StreamingContext {
     /// tests advance a [`ManualClock`](crate::ManualClock) and then wait here.
     ///
     /// Returns the error that stopped the job, if it stopped with one.
+    ///
+    /// ```
+    /// use streamflow::{Duration, ManualClock, StreamQueue, StreamingContext, Time};
+    ///
+    /// let clock = ManualClock::new(0);
+    /// let ssc = StreamingContext::builder()
+    ///     .batch_duration(Duration::seconds(1))
+    ///     .clock(clock.clone())
+    ///     .build()?;
+    /// let queue = StreamQueue::new();
+    /// queue.push(vec![1, 2, 3]);
+    /// ssc.queue_stream(queue, true, None).foreach_batch(|_, _| {});
+    /// ssc.start()?;
+    /// clock.advance(Duration::seconds(1));
+    /// ssc.await_batch(Time::from_millis(1_000))?;
+    /// assert_eq!(ssc.recent_batches()[0].num_records, 3);
+    /// # ssc.stop(false)?;
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
     pub fn await_batch(&self, time: Time) -> Result<()> {
         self.inner
             .metrics
@@ -560,21 +797,111 @@ impl StreamingContext {
     /// Blocks until the receivers together have stored at least `records` records or
     /// `timeout` passed; returns whether they did. For tests that feed a socket and must know
     /// the data arrived before they advance the manual clock.
+    ///
+    /// ```
+    /// use streamflow::{Duration, Receiver, ReceiverContext, testing::TestContext};
+    ///
+    /// /// Stores 1, 2 and 3 as soon as it starts.
+    /// struct Three;
+    /// impl Receiver<i32> for Three {
+    ///     fn on_start(&self, ctx: ReceiverContext<i32>) {
+    ///         ctx.store_all([1, 2, 3]);
+    ///     }
+    ///     fn on_stop(&self) {}
+    /// }
+    ///
+    /// let t = TestContext::new(Duration::seconds(1), 2)?;
+    /// let out = t.collect(&t.context().receiver_stream(Three));
+    /// t.start()?;
+    /// assert!(t.context().await_records_received(3, std::time::Duration::from_secs(10)));
+    /// t.advance_batches(1)?; // so all three are in batch 1
+    /// assert_eq!(out.batches(), vec![vec![1, 2, 3]]);
+    /// assert!(!t.context().await_records_received(4, std::time::Duration::from_millis(10)));
+    /// # t.context().stop(false)?;
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
     pub fn await_records_received(&self, records: u64, timeout: std::time::Duration) -> bool {
         self.inner.metrics.await_received(records, timeout)
     }
 
     /// Adds a listener that hears about batches and receivers.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use streamflow::{Duration, StreamingListener, Time, testing::TestContext};
+    ///
+    /// /// Notes when the job started.
+    /// #[derive(Default)]
+    /// struct Started(Mutex<Option<Time>>);
+    /// impl StreamingListener for Started {
+    ///     fn on_streaming_started(&self, zero_time: Time) {
+    ///         *self.0.lock().unwrap() = Some(zero_time);
+    ///     }
+    /// }
+    ///
+    /// let t = TestContext::new(Duration::seconds(1), 2)?;
+    /// let started = Arc::new(Started::default());
+    /// t.context().add_streaming_listener(started.clone());
+    /// t.input(vec![vec![1]]).print();
+    /// t.run(1)?;
+    /// // The clock was at 0, so the first batch ran at 1 s and the zero time is 0.
+    /// assert_eq!(*started.0.lock().unwrap(), Some(Time::from_millis(0)));
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
     pub fn add_streaming_listener(&self, listener: Arc<dyn StreamingListener>) {
         self.inner.metrics.add_listener(listener);
     }
 
     /// The most recent completed batches (up to 1000), oldest first.
+    ///
+    /// ```
+    /// use streamflow::{Duration, testing::TestContext};
+    ///
+    /// let t = TestContext::new(Duration::seconds(1), 2)?;
+    /// t.input(vec![vec!["a", "b"], vec!["c"]]).print();
+    /// t.run(2)?;
+    /// let summary: Vec<_> = t
+    ///     .context()
+    ///     .recent_batches()
+    ///     .iter()
+    ///     .map(|b| (b.batch_time.millis(), b.num_records))
+    ///     .collect();
+    /// assert_eq!(summary, [(1_000, 2), (2_000, 1)]);
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
     pub fn recent_batches(&self) -> Vec<BatchInfo> {
         self.inner.metrics.recent()
     }
 
     /// The status of every receiver (connected, records, errors, last error …).
+    ///
+    /// ```
+    /// use streamflow::{Duration, Receiver, ReceiverContext, testing::TestContext};
+    ///
+    /// /// Reports an error, then stores one line.
+    /// struct Flaky;
+    /// impl Receiver<String> for Flaky {
+    ///     fn on_start(&self, ctx: ReceiverContext<String>) {
+    ///         ctx.report_error("connection refused");
+    ///         ctx.store("hello".to_string());
+    ///     }
+    ///     fn on_stop(&self) {}
+    ///     fn name(&self) -> String {
+    ///         "flaky".into()
+    ///     }
+    /// }
+    ///
+    /// let t = TestContext::new(Duration::seconds(1), 2)?;
+    /// t.context().receiver_stream(Flaky).print();
+    /// assert_eq!(t.context().receiver_statuses()[0].name, "flaky"); // listed before start
+    /// t.start()?;
+    /// assert!(t.context().await_records_received(1, std::time::Duration::from_secs(10)));
+    /// let status = &t.context().receiver_statuses()[0];
+    /// assert_eq!((status.records, status.errors), (1, 1));
+    /// assert_eq!(status.last_error.as_deref(), Some("connection refused"));
+    /// # t.context().stop(false)?;
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
     pub fn receiver_statuses(&self) -> Vec<ReceiverStatus> {
         self.inner
             .controls

@@ -53,6 +53,16 @@ pub struct TestContext {
 impl TestContext {
     /// A context with batch interval `batch` and `parallelism` workers on a manual clock at 0,
     /// so batch k runs at time `k * batch`.
+    ///
+    /// ```
+    /// use streamflow::{Clock, Duration, testing::TestContext};
+    ///
+    /// let t = TestContext::new(Duration::milliseconds(500), 3)?;
+    /// assert_eq!(t.clock().now().millis(), 0);
+    /// assert_eq!(t.context().batch_duration(), Duration::milliseconds(500));
+    /// assert_eq!(t.context().parallelism(), 3);
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
     pub fn new(batch: Duration, parallelism: usize) -> Result<Self> {
         let clock = ManualClock::new(0);
         let ssc = StreamingContext::builder()
@@ -65,16 +75,55 @@ impl TestContext {
     }
 
     /// The context, to add sources, set a checkpoint directory, add listeners …
+    ///
+    /// ```
+    /// use streamflow::{Duration, testing::TestContext};
+    ///
+    /// # let dir = tempfile::tempdir()?;
+    /// let t = TestContext::new(Duration::seconds(1), 2)?;
+    /// t.context().checkpoint(dir.path())?; // stateful operators need a checkpoint directory
+    /// let totals = t
+    ///     .input(vec![vec![("a", 1)], vec![("a", 2)]])
+    ///     .update_state_by_key(|new: Vec<i32>, old: Option<i32>| {
+    ///         Some(old.unwrap_or(0) + new.iter().sum::<i32>())
+    ///     });
+    /// let out = t.collect(&totals);
+    /// t.run(2)?;
+    /// assert_eq!(out.batches(), vec![vec![("a", 1)], vec![("a", 3)]]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn context(&self) -> &StreamingContext {
         &self.ssc
     }
 
     /// The manual clock.
+    ///
+    /// ```
+    /// use streamflow::{Clock, Duration, Time, testing::TestContext};
+    ///
+    /// let t = TestContext::new(Duration::seconds(1), 2)?;
+    /// t.input(vec![vec![1]]).print();
+    /// t.start()?;
+    /// t.advance_batches(2)?;
+    /// assert_eq!(t.clock().now(), Time::from_millis(2_000));
+    /// # t.context().stop(false)?;
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
     pub fn clock(&self) -> &ManualClock {
         &self.clock
     }
 
     /// A stream whose batch k is `batches[k-1]`, and empty once they run out.
+    ///
+    /// ```
+    /// use streamflow::{Duration, testing::TestContext};
+    ///
+    /// let t = TestContext::new(Duration::seconds(1), 2)?;
+    /// let out = t.collect(&t.input(vec![vec!["a"], vec![], vec!["b", "c"]]));
+    /// t.run(4)?;
+    /// assert_eq!(out.batches(), vec![vec!["a"], vec![], vec!["b", "c"], vec![]]);
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
     pub fn input<T: Data>(&self, batches: Vec<Vec<T>>) -> DStream<T> {
         let queue = StreamQueue::new();
         for batch in batches {
@@ -84,6 +133,19 @@ impl TestContext {
     }
 
     /// Collects every batch `stream` produces (one entry per time at which it produces one).
+    ///
+    /// ```
+    /// use streamflow::{Duration, testing::{TestContext, sorted}};
+    ///
+    /// let t = TestContext::new(Duration::seconds(1), 2)?;
+    /// let windows = t.input(vec![vec![1], vec![2], vec![3], vec![4]]).window("2s", "2s");
+    /// let out = t.collect(&windows);
+    /// t.run(4)?;
+    /// let batches = out.batches(); // a window sliding every 2 s produces every other batch
+    /// assert_eq!(batches.len(), 2);
+    /// assert_eq!((sorted(&batches[0]), sorted(&batches[1])), (vec![1, 2], vec![3, 4]));
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
     pub fn collect<T: Data>(&self, stream: &DStream<T>) -> Collected<T> {
         let collected = Collected {
             batches: Arc::new(Mutex::new(Vec::new())),
@@ -97,6 +159,18 @@ impl TestContext {
     }
 
     /// Starts the context (if it is not running yet).
+    ///
+    /// ```
+    /// use streamflow::{ContextState, Duration, testing::TestContext};
+    ///
+    /// let t = TestContext::new(Duration::seconds(1), 2)?;
+    /// t.input(vec![vec![1]]).print();
+    /// t.start()?;
+    /// t.start()?; // already running: nothing happens
+    /// assert_eq!(t.context().state(), ContextState::Active);
+    /// # t.context().stop(false)?;
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
     pub fn start(&self) -> Result<()> {
         if self.ssc.state() == ContextState::Initialized {
             self.ssc.start()?;
@@ -106,6 +180,19 @@ impl TestContext {
 
     /// Moves the clock `n` batch intervals forward, waiting for each batch to finish.
     /// Returns the job's error if it failed.
+    ///
+    /// ```
+    /// use streamflow::{Duration, testing::TestContext};
+    ///
+    /// let t = TestContext::new(Duration::seconds(1), 2)?;
+    /// let out = t.collect(&t.input(vec![vec![1], vec![0]]).map(|x: i32| 10 / x));
+    /// t.start()?;
+    /// t.advance_batches(1)?;
+    /// assert_eq!(out.batches(), vec![vec![10]]);
+    /// let err = t.advance_batches(1).unwrap_err(); // batch 2 divides by zero
+    /// assert!(err.to_string().contains("at batch time 2000 ms in operator `map`"), "{err}");
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
     pub fn advance_batches(&self, n: usize) -> Result<()> {
         for _ in 0..n {
             self.clock.advance(self.ssc.batch_duration());
@@ -115,6 +202,17 @@ impl TestContext {
     }
 
     /// Starts, runs `n` batches, and stops.
+    ///
+    /// ```
+    /// use streamflow::{ContextState, Duration, testing::TestContext};
+    ///
+    /// let t = TestContext::new(Duration::seconds(1), 2)?;
+    /// let out = t.collect(&t.input(vec![vec![1, 2], vec![3]]).count());
+    /// t.run(2)?;
+    /// assert_eq!(out.batches(), vec![vec![2], vec![1]]);
+    /// assert_eq!(t.context().state(), ContextState::Stopped);
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
     pub fn run(&self, n: usize) -> Result<()> {
         self.start()?;
         let result = self.advance_batches(n);
@@ -131,11 +229,33 @@ pub struct Collected<T> {
 
 impl<T: Clone> Collected<T> {
     /// The elements of each batch so far, in batch order.
+    ///
+    /// ```
+    /// use streamflow::{Duration, testing::TestContext};
+    ///
+    /// let t = TestContext::new(Duration::seconds(1), 2)?;
+    /// let out = t.collect(&t.input(vec![vec!['a'], vec!['b']]));
+    /// assert!(out.batches().is_empty()); // nothing ran yet
+    /// t.run(2)?;
+    /// assert_eq!(out.batches(), vec![vec!['a'], vec!['b']]);
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
     pub fn batches(&self) -> Vec<Vec<T>> {
         self.timed().into_iter().map(|(_, b)| b).collect()
     }
 
     /// Each batch so far with its time.
+    ///
+    /// ```
+    /// use streamflow::{Duration, Time, testing::TestContext};
+    ///
+    /// let t = TestContext::new(Duration::seconds(1), 2)?;
+    /// let out = t.collect(&t.input(vec![vec![1], vec![2]]));
+    /// t.run(2)?;
+    /// let at = Time::from_millis;
+    /// assert_eq!(out.timed(), vec![(at(1_000), vec![1]), (at(2_000), vec![2])]);
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
     pub fn timed(&self) -> Vec<(Time, Vec<T>)> {
         self.batches.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
@@ -148,6 +268,13 @@ impl<T: Clone> Collected<T> {
 ///
 /// When the job fails (e.g. user code panics): this is a test helper. Use [`try_run_batches`]
 /// to get the error instead.
+///
+/// ```
+/// use streamflow::testing::run_batches;
+///
+/// let out = run_batches(vec![vec![1, 2], vec![3]], |s| s.map(|x| x * 10), 3);
+/// assert_eq!(out, vec![vec![10, 20], vec![30], vec![]]); // batch 3 had no input
+/// ```
 pub fn run_batches<I: Data, O: Data>(
     input: Vec<Vec<I>>,
     pipeline: impl FnOnce(DStream<I>) -> DStream<O>,
@@ -181,6 +308,15 @@ pub fn try_run_batches<I: Data, O: Data>(
 /// # Panics
 ///
 /// When the job fails: this is a test helper.
+///
+/// ```
+/// use streamflow::testing::run_batches2;
+///
+/// let clicks = vec![vec![("ann", 1), ("bob", 2)]];
+/// let names = vec![vec![("ann", "Ann Lee")]];
+/// let out = run_batches2(clicks, names, |c, n| c.join(&n), 1);
+/// assert_eq!(out, vec![vec![("ann", (1, "Ann Lee"))]]);
+/// ```
 pub fn run_batches2<A: Data, B: Data, O: Data>(
     left: Vec<Vec<A>>,
     right: Vec<Vec<B>>,

@@ -818,7 +818,7 @@ mod tests {
             firsts,
             [
                 "`checkpoint` is not supported for Structured Streaming queries yet",
-                "malformed duration literal: unknown unit \"minuts\" in \"10 minuts\" (expected ms, s, min, h, d or their long names)",
+                "malformed duration literal: unknown unit \"minuts\" in \"10 minuts\" (expected ms, s, min, h, d, w or their long names)",
                 "unknown operator `filtr` on a `Dataset`",
                 // After an unknown operator the mode rules are not checked; the sink's are.
                 "the `json` sink does not support Complete output mode: it supports Append",

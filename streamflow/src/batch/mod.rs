@@ -94,11 +94,35 @@ impl<T: Data> Batch<T> {
     }
 
     /// The batch time this data belongs to.
+    ///
+    /// ```
+    /// # use streamflow::testing;
+    /// // `run_batches` runs one-second batches on a clock that starts at 0.
+    /// let out = testing::run_batches(vec![vec!["a"], vec!["b"]], |s| {
+    ///     s.transform(|batch, _| {
+    ///         let millis = batch.time().millis();
+    ///         batch.map(move |x| (x, millis))
+    ///     })
+    /// }, 2);
+    /// assert_eq!(out, vec![vec![("a", 1_000)], vec![("b", 2_000)]]);
+    /// ```
     pub fn time(&self) -> Time {
         self.time
     }
 
     /// The number of partitions.
+    ///
+    /// ```
+    /// # use streamflow::testing;
+    /// let out = testing::run_batches(vec![vec![1, 2]], |s| {
+    ///     s.transform(|batch, _| {
+    ///         let batch = batch.repartition(3);
+    ///         let n = batch.num_partitions();
+    ///         batch.map(move |x| (x, n))
+    ///     })
+    /// }, 1);
+    /// assert_eq!(testing::sorted(&out[0]), [(1, 3), (2, 3)]);
+    /// ```
     pub fn num_partitions(&self) -> usize {
         self.parts.len()
     }
@@ -229,8 +253,9 @@ impl<T: Data> Batch<T> {
     ///
     /// ```
     /// # use streamflow::testing;
-    /// let out = testing::run_batches(vec![vec![1, 2, 3, 4]], |s| s.repartition(2).glom(), 1);
-    /// assert_eq!(out[0].len(), 2);
+    /// let out = testing::run_batches(vec![vec![1, 2, 3]], |s| s.transform(|b, _| b.glom()), 1);
+    /// // The test input is split over the two workers in order.
+    /// assert_eq!(out, vec![vec![vec![1], vec![2, 3]]]);
     /// ```
     pub fn glom(self) -> Batch<Vec<T>> {
         let parts = self
@@ -246,6 +271,17 @@ impl<T: Data> Batch<T> {
     }
 
     /// The partitions of `self` followed by those of `other`.
+    ///
+    /// ```
+    /// # use streamflow::testing;
+    /// let out = testing::run_batches(vec![vec![1, 2]], |s| {
+    ///     s.transform(|batch, _| {
+    ///         let extra = batch.with_partitions(vec![vec![9]]);
+    ///         batch.union(extra)
+    ///     })
+    /// }, 1);
+    /// assert_eq!(out, vec![vec![1, 2, 9]]);
+    /// ```
     pub fn union(mut self, other: Batch<T>) -> Batch<T> {
         self.parts.extend(other.parts);
         self
@@ -253,6 +289,14 @@ impl<T: Data> Batch<T> {
 
     /// Redistributes the elements round-robin into exactly `num_partitions` partitions
     /// (at least one).
+    ///
+    /// ```
+    /// # use streamflow::testing;
+    /// let out = testing::run_batches(vec![(1..=6).collect::<Vec<_>>()], |s| {
+    ///     s.transform(|batch, _| batch.repartition(3).glom().map(|part| part.len()))
+    /// }, 1);
+    /// assert_eq!(out, vec![vec![2, 2, 2]]);
+    /// ```
     pub fn repartition(self, num_partitions: usize) -> Batch<T> {
         let n = num_partitions.max(1);
         let exec = self.exec.clone();
@@ -271,6 +315,19 @@ impl<T: Data> Batch<T> {
     }
 
     /// Runs the partitions and returns them as vectors (an action).
+    ///
+    /// ```
+    /// use streamflow::{testing::TestContext, Duration};
+    ///
+    /// let t = TestContext::new(Duration::seconds(1), 2)?;
+    /// let (tx, rx) = std::sync::mpsc::channel();
+    /// t.input(vec![vec![1, 2, 3, 4]])
+    ///     .foreach_batch(move |batch, _time| tx.send(batch.collect_partitions()).unwrap());
+    /// t.run(1)?;
+    /// // The test input is split over the two workers in order.
+    /// assert_eq!(rx.recv().unwrap(), vec![vec![1, 2], vec![3, 4]]);
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
     pub fn collect_partitions(self) -> Vec<Vec<T>> {
         self.exec.clone().run(self.parts, Part::into_vec)
     }
@@ -278,7 +335,6 @@ impl<T: Data> Batch<T> {
     /// Runs the partitions and returns every element, partition after partition (an action).
     ///
     /// ```
-    /// # use streamflow::testing;
     /// use std::sync::{Arc, Mutex};
     /// use streamflow::{testing::TestContext, Duration};
     ///
@@ -298,6 +354,18 @@ impl<T: Data> Batch<T> {
     }
 
     /// Counts the elements, in parallel (an action).
+    ///
+    /// ```
+    /// use streamflow::{testing::TestContext, Duration};
+    ///
+    /// let t = TestContext::new(Duration::seconds(1), 2)?;
+    /// let (tx, rx) = std::sync::mpsc::channel();
+    /// t.input(vec![vec!["a", "b", "c"], vec![]])
+    ///     .foreach_batch(move |batch, _time| tx.send(batch.count()).unwrap());
+    /// t.run(2)?;
+    /// assert_eq!(rx.try_iter().collect::<Vec<u64>>(), [3, 0]);
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
     pub fn count(self) -> u64 {
         self.exec
             .clone()
@@ -311,6 +379,18 @@ impl<T: Data> Batch<T> {
     }
 
     /// The first `n` elements in partition order (an action).
+    ///
+    /// ```
+    /// use streamflow::{testing::TestContext, Duration};
+    ///
+    /// let t = TestContext::new(Duration::seconds(1), 2)?;
+    /// let (tx, rx) = std::sync::mpsc::channel();
+    /// t.input(vec![vec![5, 6, 7]])
+    ///     .foreach_batch(move |batch, _time| tx.send(batch.take(2)).unwrap());
+    /// t.run(1)?;
+    /// assert_eq!(rx.recv().unwrap(), vec![5, 6]);
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
     pub fn take(self, n: usize) -> Vec<T> {
         let mut out = Vec::with_capacity(n.min(1024));
         for part in self.parts {
@@ -328,6 +408,22 @@ impl<T: Data> Batch<T> {
 
     /// Runs `f` once per partition, in parallel on the worker pool, with that partition's
     /// elements — the place to open one connection per partition, never one per record.
+    ///
+    /// ```
+    /// use streamflow::{testing::TestContext, Duration};
+    ///
+    /// let t = TestContext::new(Duration::seconds(1), 2)?;
+    /// let (tx, rx) = std::sync::mpsc::channel();
+    /// t.input(vec![vec![1, 2, 3, 4]]).foreach_batch(move |batch, _time| {
+    ///     // One message per partition, e.g. one write per connection.
+    ///     batch.foreach_partition(|part| tx.send(part.sum::<i32>()).unwrap())
+    /// });
+    /// t.run(1)?;
+    /// let mut sums: Vec<i32> = rx.try_iter().collect();
+    /// sums.sort();
+    /// assert_eq!(sums, [3, 7]);
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
     pub fn foreach_partition(self, f: impl Fn(std::vec::IntoIter<T>) + Send + Sync) {
         self.exec.clone().run(self.parts, |part| {
             guard("foreach_partition", || f(part.into_vec().into_iter()))
@@ -335,6 +431,20 @@ impl<T: Data> Batch<T> {
     }
 
     /// Runs `f` on every element, in parallel (an action).
+    ///
+    /// ```
+    /// use streamflow::{testing::TestContext, Duration};
+    ///
+    /// let t = TestContext::new(Duration::seconds(1), 2)?;
+    /// let (tx, rx) = std::sync::mpsc::channel();
+    /// t.input(vec![vec![1, 2, 3]])
+    ///     .foreach_batch(move |batch, _time| batch.foreach(|x| tx.send(x * 10).unwrap()));
+    /// t.run(1)?;
+    /// let mut seen: Vec<i32> = rx.try_iter().collect();
+    /// seen.sort();
+    /// assert_eq!(seen, [10, 20, 30]);
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
     pub fn foreach(self, f: impl Fn(T) + Send + Sync) {
         self.exec
             .clone()
@@ -342,6 +452,18 @@ impl<T: Data> Batch<T> {
     }
 
     /// Reduces all elements with `f`; `None` when the batch is empty (an action).
+    ///
+    /// ```
+    /// use streamflow::{testing::TestContext, Duration};
+    ///
+    /// let t = TestContext::new(Duration::seconds(1), 2)?;
+    /// let (tx, rx) = std::sync::mpsc::channel();
+    /// t.input(vec![vec![1, 2, 3, 4]])
+    ///     .foreach_batch(move |batch, _time| tx.send(batch.reduce_all(|a, b| a + b)).unwrap());
+    /// t.run(2)?; // the second batch is empty
+    /// assert_eq!(rx.try_iter().collect::<Vec<_>>(), [Some(10), None]);
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
     pub fn reduce_all(self, f: impl Fn(T, T) -> T + Send + Sync) -> Option<T> {
         let partials = self.exec.clone().run(self.parts, |part| {
             let mut acc: Option<T> = None;
@@ -361,6 +483,12 @@ impl<T: Data> Batch<T> {
 
     /// A one-partition batch with the number of elements: `[0]` for an empty batch
     /// (Spark's `DStream.count`).
+    ///
+    /// ```
+    /// # use streamflow::testing;
+    /// let out = testing::run_batches(vec![vec!["a", "b", "c"]], |s| s.transform(|b, _| b.count_batch()), 2);
+    /// assert_eq!(out, vec![vec![3], vec![0]]);
+    /// ```
     pub fn count_batch(self) -> Batch<u64> {
         let (time, exec) = (self.time, self.exec.clone());
         let n = self.count();
@@ -369,6 +497,12 @@ impl<T: Data> Batch<T> {
 
     /// A batch with the reduction of all elements, or no element when empty
     /// (Spark's `DStream.reduce`).
+    ///
+    /// ```
+    /// # use streamflow::testing;
+    /// let out = testing::run_batches(vec![vec![3, 9, 4]], |s| s.transform(|b, _| b.reduce(i32::max)), 2);
+    /// assert_eq!(out, vec![vec![9], vec![]]);
+    /// ```
     pub fn reduce(self, f: impl Fn(T, T) -> T + Send + Sync) -> Batch<T> {
         let (time, exec) = (self.time, self.exec.clone());
         let reduced = self.reduce_all(f);
@@ -378,6 +512,14 @@ impl<T: Data> Batch<T> {
 
 impl<T: Key> Batch<T> {
     /// Each distinct element with how often it occurs (Spark's `countByValue`).
+    ///
+    /// ```
+    /// # use streamflow::testing;
+    /// let out = testing::run_batches(vec![vec!["a", "b", "a"]], |s| {
+    ///     s.transform(|b, _| b.count_by_value())
+    /// }, 1);
+    /// assert_eq!(testing::sorted(&out[0]), [("a", 2), ("b", 1)]);
+    /// ```
     pub fn count_by_value(self) -> Batch<(T, u64)> {
         let n = self.exec.parallelism();
         self.map(|t| (t, 1_u64)).reduce_by_key_into(|a, b| a + b, n)

@@ -48,6 +48,17 @@ impl<T: Pair> Batch<T> {
     /// The general keyed aggregation (Spark's `combineByKey`): `create` starts a combiner from a
     /// key's first value in a partition, `merge_value` adds a value to it, `merge_combiners`
     /// joins the combiners of different partitions. The result has `num_partitions` partitions.
+    ///
+    /// ```
+    /// # use streamflow::testing;
+    /// // (sum, count) per key, e.g. for an average.
+    /// let out = testing::run_batches(vec![vec![("a", 1), ("b", 5), ("a", 3)]], |s| {
+    ///     s.transform(|b, _| {
+    ///         b.combine_by_key(|v| (v, 1), |(sum, n), v| (sum + v, n + 1), |x, y| (x.0 + y.0, x.1 + y.1), 2)
+    ///     })
+    /// }, 1);
+    /// assert_eq!(testing::sorted(&out[0]), [("a", (4, 2)), ("b", (5, 1))]);
+    /// ```
     pub fn combine_by_key<C: Data>(
         self,
         create: impl Fn(T::V) -> C + Send + Sync,
@@ -113,12 +124,29 @@ impl<T: Pair> Batch<T> {
 
     /// Merges the values of each key with `f`, combining on the map side first
     /// (Spark's `reduceByKey`). The result has as many partitions as the context's parallelism.
+    ///
+    /// ```
+    /// # use streamflow::testing;
+    /// let out = testing::run_batches(vec![vec![("a", 1), ("b", 2), ("a", 3)]], |s| {
+    ///     s.transform(|b, _| b.reduce_by_key(|x, y| x + y))
+    /// }, 1);
+    /// assert_eq!(testing::sorted(&out[0]), [("a", 4), ("b", 2)]);
+    /// ```
     pub fn reduce_by_key(self, f: impl Fn(T::V, T::V) -> T::V + Send + Sync) -> Batch<(T::K, T::V)> {
         let n = self.exec.parallelism();
         self.reduce_by_key_into(f, n)
     }
 
     /// [`reduce_by_key`](Self::reduce_by_key) into `num_partitions` partitions.
+    ///
+    /// ```
+    /// # use streamflow::testing;
+    /// let out = testing::run_batches(vec![vec![("a", 1), ("b", 2), ("a", 3)]], |s| {
+    ///     s.transform(|b, _| b.reduce_by_key_into(|x, y| x + y, 1).glom())
+    /// }, 1);
+    /// assert_eq!(out[0].len(), 1); // one partition, holding every key
+    /// assert_eq!(testing::sorted(&out[0][0]), [("a", 4), ("b", 2)]);
+    /// ```
     pub fn reduce_by_key_into(
         self,
         f: impl Fn(T::V, T::V) -> T::V + Send + Sync,
@@ -128,12 +156,29 @@ impl<T: Pair> Batch<T> {
     }
 
     /// All values of each key, in arrival order within a partition (Spark's `groupByKey`).
+    ///
+    /// ```
+    /// # use streamflow::testing;
+    /// let out = testing::run_batches(vec![vec![("a", 1), ("b", 2), ("a", 3)]], |s| {
+    ///     s.transform(|b, _| b.group_by_key().map_values(|mut vs| { vs.sort(); vs }))
+    /// }, 1);
+    /// assert_eq!(testing::sorted(&out[0]), [("a", vec![1, 3]), ("b", vec![2])]);
+    /// ```
     pub fn group_by_key(self) -> Batch<(T::K, Vec<T::V>)> {
         let n = self.exec.parallelism();
         self.group_by_key_into(n)
     }
 
     /// [`group_by_key`](Self::group_by_key) into `num_partitions` partitions.
+    ///
+    /// ```
+    /// # use streamflow::testing;
+    /// let out = testing::run_batches(vec![vec![("a", 1), ("b", 2), ("c", 3)]], |s| {
+    ///     s.transform(|b, _| b.group_by_key_into(4).glom().map(|part| part.len()))
+    /// }, 1);
+    /// assert_eq!(out[0].len(), 4); // four partitions …
+    /// assert_eq!(out[0].iter().sum::<usize>(), 3); // … sharing the three keys
+    /// ```
     pub fn group_by_key_into(self, num_partitions: usize) -> Batch<(T::K, Vec<T::V>)> {
         self.shuffle_combine(
             "group_by_key",
@@ -151,6 +196,14 @@ impl<T: Pair> Batch<T> {
     }
 
     /// Applies `f` to every value, keeping the key.
+    ///
+    /// ```
+    /// # use streamflow::testing;
+    /// let out = testing::run_batches(vec![vec![("a", 1), ("b", 2)]], |s| {
+    ///     s.transform(|b, _| b.map_values(|v| v * 10))
+    /// }, 1);
+    /// assert_eq!(out, vec![vec![("a", 10), ("b", 20)]]);
+    /// ```
     pub fn map_values<U: Data>(self, f: impl Fn(T::V) -> U + Send + Sync + 'static) -> Batch<(T::K, U)> {
         self.push_through(move |t: T, emit| {
             let (k, v) = t.into_pair();
@@ -159,6 +212,14 @@ impl<T: Pair> Batch<T> {
     }
 
     /// Replaces every value by the values `f` returns for it, keeping the key.
+    ///
+    /// ```
+    /// # use streamflow::testing;
+    /// let out = testing::run_batches(vec![vec![("a", 2), ("b", 0), ("c", 1)]], |s| {
+    ///     s.transform(|b, _| b.flat_map_values(|n| 0..n))
+    /// }, 1);
+    /// assert_eq!(out, vec![vec![("a", 0), ("a", 1), ("c", 0)]]);
+    /// ```
     pub fn flat_map_values<U: Data, I>(
         self,
         f: impl Fn(T::V) -> I + Send + Sync + 'static,
@@ -175,6 +236,17 @@ impl<T: Pair> Batch<T> {
     }
 
     /// For each key in either batch, all its values on each side (Spark's `cogroup`).
+    ///
+    /// ```
+    /// # use streamflow::testing::{run_batches2, sorted};
+    /// let out = run_batches2(vec![vec![("a", 1), ("b", 2)]], vec![vec![("a", 'x'), ("c", 'y')]], |l, r| {
+    ///     l.transform_with(&r, |left, right, _| left.cogroup(right, 2))
+    /// }, 1);
+    /// assert_eq!(
+    ///     sorted(&out[0]),
+    ///     [("a", (vec![1], vec!['x'])), ("b", (vec![2], vec![])), ("c", (vec![], vec!['y']))]
+    /// );
+    /// ```
     pub fn cogroup<W: Data>(
         self,
         other: Batch<(T::K, W)>,
@@ -209,6 +281,16 @@ impl<T: Pair> Batch<T> {
 
     /// Pairs every value of a key in `self` with every value of that key in `other`
     /// (Spark's `join`: inner).
+    ///
+    /// ```
+    /// # use streamflow::testing::{run_batches2, sorted};
+    /// let left = vec![vec![("a", 1), ("a", 2), ("b", 3)]];
+    /// let right = vec![vec![("a", 'x'), ("c", 'y')]];
+    /// let out = run_batches2(left, right, |l, r| {
+    ///     l.transform_with(&r, |left, right, _| left.join(right, 2))
+    /// }, 1);
+    /// assert_eq!(sorted(&out[0]), [("a", (1, 'x')), ("a", (2, 'x'))]);
+    /// ```
     pub fn join<W: Data>(self, other: Batch<(T::K, W)>, num_partitions: usize) -> Batch<(T::K, (T::V, W))> {
         self.cogroup(other, num_partitions)
             .push_through(|(k, (vs, ws)), emit| {
@@ -221,6 +303,14 @@ impl<T: Pair> Batch<T> {
     }
 
     /// Like [`join`](Self::join), keeping keys of `self` that have no match, with `None`.
+    ///
+    /// ```
+    /// # use streamflow::testing::{run_batches2, sorted};
+    /// let out = run_batches2(vec![vec![("a", 1), ("b", 2)]], vec![vec![("a", 'x'), ("c", 'y')]], |l, r| {
+    ///     l.transform_with(&r, |left, right, _| left.left_outer_join(right, 2))
+    /// }, 1);
+    /// assert_eq!(sorted(&out[0]), [("a", (1, Some('x'))), ("b", (2, None))]);
+    /// ```
     pub fn left_outer_join<W: Data>(
         self,
         other: Batch<(T::K, W)>,
@@ -241,6 +331,14 @@ impl<T: Pair> Batch<T> {
     }
 
     /// Like [`join`](Self::join), keeping keys of `other` that have no match, with `None`.
+    ///
+    /// ```
+    /// # use streamflow::testing::{run_batches2, sorted};
+    /// let out = run_batches2(vec![vec![("a", 1), ("b", 2)]], vec![vec![("a", 'x'), ("c", 'y')]], |l, r| {
+    ///     l.transform_with(&r, |left, right, _| left.right_outer_join(right, 2))
+    /// }, 1);
+    /// assert_eq!(sorted(&out[0]), [("a", (Some(1), 'x')), ("c", (None, 'y'))]);
+    /// ```
     pub fn right_outer_join<W: Data>(
         self,
         other: Batch<(T::K, W)>,
@@ -261,6 +359,17 @@ impl<T: Pair> Batch<T> {
     }
 
     /// Like [`join`](Self::join), keeping unmatched keys of both sides, with `None`.
+    ///
+    /// ```
+    /// # use streamflow::testing::{run_batches2, sorted};
+    /// let out = run_batches2(vec![vec![("a", 1), ("b", 2)]], vec![vec![("a", 'x'), ("c", 'y')]], |l, r| {
+    ///     l.transform_with(&r, |left, right, _| left.full_outer_join(right, 2))
+    /// }, 1);
+    /// assert_eq!(
+    ///     sorted(&out[0]),
+    ///     [("a", (Some(1), Some('x'))), ("b", (Some(2), None)), ("c", (None, Some('y')))]
+    /// );
+    /// ```
     pub fn full_outer_join<W: Data>(
         self,
         other: Batch<(T::K, W)>,

@@ -57,11 +57,30 @@ impl<T: Data> DStream<T> {
     }
 
     /// The context this stream belongs to.
+    ///
+    /// ```
+    /// use streamflow::{Duration, StreamQueue, StreamingContext};
+    ///
+    /// let ssc = StreamingContext::new(Duration::seconds(2), 2)?;
+    /// let numbers = ssc.queue_stream(StreamQueue::<i32>::new(), true, None);
+    /// assert_eq!(numbers.map(|x| x + 1).context().batch_duration(), Duration::seconds(2));
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
     pub fn context(&self) -> &StreamingContext {
         &self.ssc
     }
 
     /// How often this stream produces a batch: the batch interval, or a window's slide.
+    ///
+    /// ```
+    /// use streamflow::{Duration, StreamQueue, StreamingContext};
+    ///
+    /// let ssc = StreamingContext::new(Duration::seconds(1), 2)?;
+    /// let numbers = ssc.queue_stream(StreamQueue::<i32>::new(), true, None);
+    /// assert_eq!(numbers.slide_duration(), Duration::seconds(1));
+    /// assert_eq!(numbers.window("6s", "2s").slide_duration(), Duration::seconds(2));
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
     pub fn slide_duration(&self) -> Duration {
         self.node.meta.slide
     }
@@ -354,6 +373,18 @@ impl<T: Data> DStream<T> {
     }
 
     /// Same as [`persist`](Self::persist).
+    ///
+    /// ```
+    /// use streamflow::{Duration, StreamQueue, StreamingContext};
+    ///
+    /// let ssc = StreamingContext::new(Duration::seconds(1), 2)?;
+    /// let lines = ssc.queue_stream(StreamQueue::<String>::new(), true, None);
+    /// lines.map(|l| l.to_uppercase()).cache().filter(|l| !l.is_empty()).print();
+    /// // The cached `map` keeps its batches, so it ends a stage instead of fusing with `filter`.
+    /// let plan = ssc.explain();
+    /// assert!(plan.contains("stage 2: map [reads stage 1]\nstage 3: filter [reads stage 2]"), "{plan}");
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
     pub fn cache(&self) -> DStream<T> {
         self.persist()
     }

@@ -70,6 +70,14 @@ pub struct ReceiverStatus {
 
 impl ReceiverStatus {
     /// A fresh status for the receiver `name`.
+    ///
+    /// ```
+    /// use streamflow::ReceiverStatus;
+    ///
+    /// let status = ReceiverStatus::new("my_receiver");
+    /// assert_eq!(status.name, "my_receiver");
+    /// assert_eq!(status, ReceiverStatus { name: "my_receiver".into(), ..Default::default() });
+    /// ```
     pub fn new(name: impl Into<String>) -> Self {
         ReceiverStatus {
             name: name.into(),

@@ -41,21 +41,72 @@ impl<T> Default for StreamQueue<T> {
 
 impl<T> StreamQueue<T> {
     /// An empty queue.
+    ///
+    /// ```
+    /// use streamflow::StreamQueue;
+    ///
+    /// let queue: StreamQueue<String> = StreamQueue::new();
+    /// assert!(queue.is_empty());
+    /// ```
     pub fn new() -> Self {
         Self::default()
     }
 
     /// Adds one batch's worth of elements at the back.
+    ///
+    /// ```
+    /// use streamflow::{Duration, StreamQueue, testing::TestContext};
+    ///
+    /// let t = TestContext::new(Duration::seconds(1), 2)?;
+    /// let queue = StreamQueue::new();
+    /// let out = t.collect(&t.context().queue_stream(queue.clone(), true, None));
+    /// t.start()?;
+    /// queue.push([1, 2]); // the program keeps feeding the running stream
+    /// t.advance_batches(1)?;
+    /// queue.push(3..=4);
+    /// t.advance_batches(1)?;
+    /// assert_eq!(out.batches(), vec![vec![1, 2], vec![3, 4]]);
+    /// # t.context().stop(false)?;
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
     pub fn push(&self, batch: impl IntoIterator<Item = T>) {
         self.lock().push_back(batch.into_iter().collect());
     }
 
     /// The number of batches waiting.
+    ///
+    /// ```
+    /// use streamflow::{Duration, StreamQueue, testing::TestContext};
+    ///
+    /// let t = TestContext::new(Duration::seconds(1), 2)?;
+    /// let queue = StreamQueue::new();
+    /// queue.push(vec![1]);
+    /// queue.push(vec![2]);
+    /// assert_eq!(queue.len(), 2);
+    /// t.context().queue_stream(queue.clone(), true, None).print();
+    /// t.run(1)?; // one batch takes one queued batch
+    /// assert_eq!(queue.len(), 1);
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
     pub fn len(&self) -> usize {
         self.lock().len()
     }
 
     /// Whether no batch is waiting.
+    ///
+    /// ```
+    /// use streamflow::{Duration, StreamQueue, testing::TestContext};
+    ///
+    /// let t = TestContext::new(Duration::seconds(1), 2)?;
+    /// let queue = StreamQueue::new();
+    /// queue.push(vec![1]);
+    /// queue.push(vec![2]);
+    /// let out = t.collect(&t.context().queue_stream(queue.clone(), false, None));
+    /// t.run(1)?; // not one at a time: the batch takes everything queued
+    /// assert!(queue.is_empty());
+    /// assert_eq!(out.batches(), vec![vec![1, 2]]);
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.lock().is_empty()
     }

@@ -103,11 +103,67 @@ impl<T> Clone for ReceiverContext<T> {
 
 impl<T: Data> ReceiverContext<T> {
     /// Stores one record; it goes into the next batch.
+    ///
+    /// ```
+    /// # use std::sync::{Mutex, mpsc};
+    /// # use streamflow::{Duration, Receiver, ReceiverContext, testing::TestContext};
+    /// # struct Handover(Mutex<mpsc::Sender<ReceiverContext<i32>>>);
+    /// # impl Receiver<i32> for Handover {
+    /// #     fn on_start(&self, ctx: ReceiverContext<i32>) {
+    /// #         let _ = self.0.lock().unwrap().send(ctx);
+    /// #     }
+    /// #     fn on_stop(&self) {}
+    /// #     fn restart_delay(&self) -> Duration {
+    /// #         Duration::ZERO
+    /// #     }
+    /// # }
+    /// # let (tx, rx) = mpsc::channel();
+    /// let t = TestContext::new(Duration::seconds(1), 2)?;
+    /// // `Handover` (hidden) hands the context it is started with to this test.
+    /// let out = t.collect(&t.context().receiver_stream(Handover(Mutex::new(tx))));
+    /// t.start()?;
+    /// let ctx = rx.recv()?;
+    /// ctx.store(1);
+    /// ctx.store(2);
+    /// t.advance_batches(1)?;
+    /// ctx.store(3);
+    /// t.advance_batches(1)?;
+    /// assert_eq!(out.batches(), vec![vec![1, 2], vec![3]]);
+    /// # t.context().stop(false)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn store(&self, record: T) {
         self.store_all(std::iter::once(record));
     }
 
     /// Stores many records at once (cheaper than one by one).
+    ///
+    /// ```
+    /// # use std::sync::{Mutex, mpsc};
+    /// # use streamflow::{Duration, Receiver, ReceiverContext, testing::TestContext};
+    /// # struct Handover(Mutex<mpsc::Sender<ReceiverContext<i32>>>);
+    /// # impl Receiver<i32> for Handover {
+    /// #     fn on_start(&self, ctx: ReceiverContext<i32>) {
+    /// #         let _ = self.0.lock().unwrap().send(ctx);
+    /// #     }
+    /// #     fn on_stop(&self) {}
+    /// #     fn restart_delay(&self) -> Duration {
+    /// #         Duration::ZERO
+    /// #     }
+    /// # }
+    /// # let (tx, rx) = mpsc::channel();
+    /// let t = TestContext::new(Duration::seconds(1), 2)?;
+    /// // `Handover` (hidden) hands the context it is started with to this test.
+    /// let out = t.collect(&t.context().receiver_stream(Handover(Mutex::new(tx))));
+    /// t.start()?;
+    /// let ctx = rx.recv()?;
+    /// ctx.store_all(1..=3);
+    /// t.advance_batches(1)?;
+    /// assert_eq!(out.batches(), vec![vec![1, 2, 3]]);
+    /// assert_eq!(t.context().receiver_statuses()[0].records, 3);
+    /// # t.context().stop(false)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn store_all(&self, records: impl IntoIterator<Item = T>) {
         let mut buffer = self.shared.buffer.lock().unwrap_or_else(|e| e.into_inner());
         let before = buffer.len();
@@ -119,12 +175,62 @@ impl<T: Data> ReceiverContext<T> {
     }
 
     /// Whether the receiver should stop (the context is stopping or restarting it).
+    ///
+    /// ```
+    /// # use std::sync::{Mutex, mpsc};
+    /// # use streamflow::{Duration, Receiver, ReceiverContext, testing::TestContext};
+    /// # struct Handover(Mutex<mpsc::Sender<ReceiverContext<i32>>>);
+    /// # impl Receiver<i32> for Handover {
+    /// #     fn on_start(&self, ctx: ReceiverContext<i32>) {
+    /// #         let _ = self.0.lock().unwrap().send(ctx);
+    /// #     }
+    /// #     fn on_stop(&self) {}
+    /// #     fn restart_delay(&self) -> Duration {
+    /// #         Duration::ZERO
+    /// #     }
+    /// # }
+    /// # let (tx, rx) = mpsc::channel();
+    /// let t = TestContext::new(Duration::seconds(1), 2)?;
+    /// // `Handover` (hidden) hands the context it is started with to this test.
+    /// t.context().receiver_stream(Handover(Mutex::new(tx))).print();
+    /// t.start()?;
+    /// let ctx = rx.recv()?;
+    /// assert!(!ctx.is_stopped());
+    /// t.context().stop(false)?;
+    /// assert!(ctx.is_stopped()); // the receiver's threads should end now
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn is_stopped(&self) -> bool {
         self.shared.stopped.load(Ordering::Acquire)
     }
 
     /// Waits up to `timeout` (for a back-off), waking early when the receiver is stopped;
     /// returns whether it was stopped.
+    ///
+    /// ```
+    /// # use std::sync::{Mutex, mpsc};
+    /// # use streamflow::{Duration, Receiver, ReceiverContext, testing::TestContext};
+    /// # struct Handover(Mutex<mpsc::Sender<ReceiverContext<i32>>>);
+    /// # impl Receiver<i32> for Handover {
+    /// #     fn on_start(&self, ctx: ReceiverContext<i32>) {
+    /// #         let _ = self.0.lock().unwrap().send(ctx);
+    /// #     }
+    /// #     fn on_stop(&self) {}
+    /// #     fn restart_delay(&self) -> Duration {
+    /// #         Duration::ZERO
+    /// #     }
+    /// # }
+    /// # let (tx, rx) = mpsc::channel();
+    /// let t = TestContext::new(Duration::seconds(1), 2)?;
+    /// // `Handover` (hidden) hands the context it is started with to this test.
+    /// t.context().receiver_stream(Handover(Mutex::new(tx))).print();
+    /// t.start()?;
+    /// let ctx = rx.recv()?;
+    /// assert!(!ctx.wait_stopped(std::time::Duration::from_millis(10))); // timed out: still running
+    /// t.context().stop(false)?;
+    /// assert!(ctx.wait_stopped(std::time::Duration::from_secs(60))); // returns at once
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn wait_stopped(&self, timeout: std::time::Duration) -> bool {
         let (lock, cvar) = &self.shared.stop_signal;
         let guard = lock.lock().unwrap_or_else(|e| e.into_inner());
@@ -135,6 +241,33 @@ impl<T: Data> ReceiverContext<T> {
     }
 
     /// Reports an error; the receiver keeps going. Counted and shown in metrics, and logged.
+    ///
+    /// ```
+    /// # use std::sync::{Mutex, mpsc};
+    /// # use streamflow::{Duration, Receiver, ReceiverContext, testing::TestContext};
+    /// # struct Handover(Mutex<mpsc::Sender<ReceiverContext<i32>>>);
+    /// # impl Receiver<i32> for Handover {
+    /// #     fn on_start(&self, ctx: ReceiverContext<i32>) {
+    /// #         let _ = self.0.lock().unwrap().send(ctx);
+    /// #     }
+    /// #     fn on_stop(&self) {}
+    /// #     fn restart_delay(&self) -> Duration {
+    /// #         Duration::ZERO
+    /// #     }
+    /// # }
+    /// # let (tx, rx) = mpsc::channel();
+    /// let t = TestContext::new(Duration::seconds(1), 2)?;
+    /// // `Handover` (hidden) hands the context it is started with to this test.
+    /// t.context().receiver_stream(Handover(Mutex::new(tx))).print();
+    /// t.start()?;
+    /// let ctx = rx.recv()?;
+    /// ctx.report_error("connection refused; retrying");
+    /// let status = &t.context().receiver_statuses()[0];
+    /// assert_eq!(status.errors, 1);
+    /// assert_eq!(status.last_error.as_deref(), Some("connection refused; retrying"));
+    /// # t.context().stop(false)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn report_error(&self, message: impl Into<String>) {
         let message = message.into();
         let mut status = self.status();
@@ -147,16 +280,94 @@ impl<T: Data> ReceiverContext<T> {
     }
 
     /// Marks the receiver connected (receiving) or not.
+    ///
+    /// ```
+    /// # use std::sync::{Mutex, mpsc};
+    /// # use streamflow::{Duration, Receiver, ReceiverContext, testing::TestContext};
+    /// # struct Handover(Mutex<mpsc::Sender<ReceiverContext<i32>>>);
+    /// # impl Receiver<i32> for Handover {
+    /// #     fn on_start(&self, ctx: ReceiverContext<i32>) {
+    /// #         let _ = self.0.lock().unwrap().send(ctx);
+    /// #     }
+    /// #     fn on_stop(&self) {}
+    /// #     fn restart_delay(&self) -> Duration {
+    /// #         Duration::ZERO
+    /// #     }
+    /// # }
+    /// # let (tx, rx) = mpsc::channel();
+    /// let t = TestContext::new(Duration::seconds(1), 2)?;
+    /// // `Handover` (hidden) hands the context it is started with to this test.
+    /// t.context().receiver_stream(Handover(Mutex::new(tx))).print();
+    /// t.start()?;
+    /// let ctx = rx.recv()?;
+    /// ctx.set_active(true);
+    /// assert!(t.context().receiver_statuses()[0].active);
+    /// t.context().stop(false)?;
+    /// assert!(!t.context().receiver_statuses()[0].active); // a stopped receiver is inactive
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn set_active(&self, active: bool) {
         self.status().active = active;
     }
 
     /// Counts `n` pieces of input that could not be decoded and were skipped.
+    ///
+    /// ```
+    /// # use std::sync::{Mutex, mpsc};
+    /// # use streamflow::{Duration, Receiver, ReceiverContext, testing::TestContext};
+    /// # struct Handover(Mutex<mpsc::Sender<ReceiverContext<i32>>>);
+    /// # impl Receiver<i32> for Handover {
+    /// #     fn on_start(&self, ctx: ReceiverContext<i32>) {
+    /// #         let _ = self.0.lock().unwrap().send(ctx);
+    /// #     }
+    /// #     fn on_stop(&self) {}
+    /// #     fn restart_delay(&self) -> Duration {
+    /// #         Duration::ZERO
+    /// #     }
+    /// # }
+    /// # let (tx, rx) = mpsc::channel();
+    /// let t = TestContext::new(Duration::seconds(1), 2)?;
+    /// // `Handover` (hidden) hands the context it is started with to this test.
+    /// t.context().receiver_stream(Handover(Mutex::new(tx))).print();
+    /// t.start()?;
+    /// let ctx = rx.recv()?;
+    /// ctx.count_undecodable(2);
+    /// assert_eq!(t.context().receiver_statuses()[0].undecodable, 2);
+    /// # t.context().stop(false)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn count_undecodable(&self, n: u64) {
         self.status().undecodable += n;
     }
 
     /// Asks for a restart: `on_stop`, a pause of `restart_delay`, then `on_start` again.
+    ///
+    /// ```
+    /// # use std::sync::{Mutex, mpsc};
+    /// # use streamflow::{Duration, Receiver, ReceiverContext, testing::TestContext};
+    /// # struct Handover(Mutex<mpsc::Sender<ReceiverContext<i32>>>);
+    /// # impl Receiver<i32> for Handover {
+    /// #     fn on_start(&self, ctx: ReceiverContext<i32>) {
+    /// #         let _ = self.0.lock().unwrap().send(ctx);
+    /// #     }
+    /// #     fn on_stop(&self) {}
+    /// #     fn restart_delay(&self) -> Duration {
+    /// #         Duration::ZERO
+    /// #     }
+    /// # }
+    /// # let (tx, rx) = mpsc::channel();
+    /// let t = TestContext::new(Duration::seconds(1), 2)?;
+    /// // `Handover` (hidden) hands the context it is started with to this test.
+    /// t.context().receiver_stream(Handover(Mutex::new(tx))).print();
+    /// t.start()?;
+    /// let ctx = rx.recv()?;
+    /// ctx.restart("connection lost");
+    /// let ctx = rx.recv()?; // on_stop, then on_start again (this receiver has no restart delay)
+    /// assert!(!ctx.is_stopped());
+    /// assert_eq!(t.context().receiver_statuses()[0].restarts, 1);
+    /// # t.context().stop(false)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn restart(&self, reason: impl Into<String>) {
         let _ = self.shared.commands.send(Command::Restart(reason.into()));
     }
@@ -284,6 +495,39 @@ impl<T: Data> SourceControl for ReceiverInput<T> {
 impl StreamingContext {
     /// A stream fed by a user-defined [`Receiver`] (Spark's `receiverStream`). Each batch holds
     /// the records stored since the previous batch.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::{Mutex, mpsc};
+    /// use streamflow::{Duration, Receiver, ReceiverContext, testing::TestContext};
+    ///
+    /// /// Hands the context it is started with to the test, which then stores records itself.
+    /// struct Handover(Mutex<mpsc::Sender<ReceiverContext<&'static str>>>);
+    /// impl Receiver<&'static str> for Handover {
+    ///     fn on_start(&self, ctx: ReceiverContext<&'static str>) {
+    ///         let _ = self.0.lock().unwrap().send(ctx);
+    ///     }
+    ///     fn on_stop(&self) {}
+    ///     fn name(&self) -> String {
+    ///         "handover".into()
+    ///     }
+    /// }
+    ///
+    /// let t = TestContext::new(Duration::seconds(1), 2)?;
+    /// let (tx, rx) = mpsc::channel();
+    /// let out = t.collect(&t.context().receiver_stream(Handover(Mutex::new(tx))));
+    /// t.start()?;
+    /// let ctx = rx.recv()?;
+    /// ctx.store_all(["a", "b"]);
+    /// t.advance_batches(1)?;
+    /// ctx.store("c");
+    /// t.advance_batches(2)?;
+    /// assert_eq!(out.batches(), vec![vec!["a", "b"], vec!["c"], vec![]]);
+    /// assert_eq!(t.context().receiver_statuses()[0].name, "handover");
+    /// # t.context().stop(false)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn receiver_stream<T: Data>(&self, receiver: impl Receiver<T>) -> DStream<T> {
         let name = receiver.name();
         let (commands, inbox) = crossbeam_channel::unbounded();

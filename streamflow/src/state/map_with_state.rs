@@ -52,6 +52,14 @@ pub struct State<S> {
 
 impl<S> State<S> {
     /// A state holding `value` (or none) — for testing mapping functions on their own.
+    ///
+    /// ```
+    /// use streamflow::State;
+    ///
+    /// let fresh: State<u32> = State::new(None);
+    /// assert!(!fresh.exists() && !fresh.is_timing_out());
+    /// assert_eq!(State::new(Some(7)).get_option(), Some(&7));
+    /// ```
     pub fn new(value: Option<S>) -> Self {
         State {
             value,

@@ -8,12 +8,47 @@ use super::Time;
 ///
 /// The scheduler asks the clock for the time and waits on it between batches; a
 /// [`ManualClock`] lets a test decide when each batch runs.
+///
+/// # Examples
+///
+/// ```
+/// use streamflow::{Clock, Duration, ManualClock, Time};
+///
+/// /// How long until the next batch boundary, on any clock.
+/// fn ms_to_next_batch(clock: &dyn Clock, batch: Duration) -> i64 {
+///     let now = clock.now().millis();
+///     let batch = batch.millis() as i64;
+///     (now.div_euclid(batch) + 1) * batch - now
+/// }
+///
+/// let clock = ManualClock::new(0);
+/// clock.set_time(Time::from_millis(2_300));
+/// assert_eq!(ms_to_next_batch(&clock, Duration::seconds(1)), 700);
+/// ```
 pub trait Clock: Send + Sync + 'static {
     /// The current time.
+    ///
+    /// ```
+    /// use streamflow::{Clock, ManualClock, SystemClock, Time};
+    ///
+    /// assert_eq!(ManualClock::new(42).now(), Time::from_millis(42));
+    /// assert!(SystemClock.now() > Time::from_millis(1_600_000_000_000));
+    /// ```
     fn now(&self) -> Time;
 
     /// Blocks until the clock reaches `target` or `cancelled()` returns true; returns the time
     /// reached. Implementations wake at least every `poll` so that cancellation is seen.
+    ///
+    /// ```
+    /// use streamflow::{Clock, ManualClock, Time};
+    ///
+    /// let clock = ManualClock::new(1_000);
+    /// let poll = std::time::Duration::from_millis(10);
+    /// // A target already reached returns at once, with the clock's time.
+    /// assert_eq!(clock.wait_until(Time::from_millis(500), poll, &|| false), Time::from_millis(1_000));
+    /// // A cancelled wait returns at once too, before the target.
+    /// assert_eq!(clock.wait_until(Time::from_millis(9_000), poll, &|| true), Time::from_millis(1_000));
+    /// ```
     fn wait_until(&self, target: Time, poll: std::time::Duration, cancelled: &dyn Fn() -> bool) -> Time;
 
     /// Wakes every thread blocked in `wait_until` (used when a context stops).
@@ -69,6 +104,16 @@ pub struct ManualClock {
 
 impl ManualClock {
     /// A manual clock showing `start_millis`.
+    ///
+    /// ```
+    /// use streamflow::{Clock, Duration, ManualClock, Time};
+    ///
+    /// let clock = ManualClock::new(5_000);
+    /// assert_eq!(clock.now(), Time::from_millis(5_000));
+    /// let shared = clock.clone(); // clones show the same time
+    /// clock.advance(Duration::seconds(1));
+    /// assert_eq!(shared.now().millis(), 6_000);
+    /// ```
     pub fn new(start_millis: i64) -> Self {
         ManualClock {
             inner: Arc::new((Mutex::new(start_millis), Condvar::new())),
@@ -76,6 +121,21 @@ impl ManualClock {
     }
 
     /// Moves the clock forward by `by`.
+    ///
+    /// A thread blocked in [`wait_until`](Clock::wait_until) wakes once the clock reaches its target:
+    ///
+    /// ```
+    /// use streamflow::{Clock, Duration, ManualClock, Time};
+    ///
+    /// let clock = ManualClock::new(0);
+    /// let waiter = clock.clone();
+    /// let woke_at = std::thread::spawn(move || {
+    ///     waiter.wait_until(Time::from_millis(2_000), std::time::Duration::from_secs(60), &|| false)
+    /// });
+    /// clock.advance(Duration::seconds(1));
+    /// clock.advance(Duration::seconds(1));
+    /// assert_eq!(woke_at.join().unwrap(), Time::from_millis(2_000));
+    /// ```
     pub fn advance(&self, by: super::Duration) {
         let (lock, cvar) = &*self.inner;
         let mut now = lock.lock().unwrap_or_else(|e| e.into_inner());
@@ -84,6 +144,16 @@ impl ManualClock {
     }
 
     /// Sets the clock to `to` (it may not go back: an earlier time is ignored).
+    ///
+    /// ```
+    /// use streamflow::{Clock, ManualClock, Time};
+    ///
+    /// let clock = ManualClock::new(0);
+    /// clock.set_time(Time::from_millis(10_000));
+    /// assert_eq!(clock.now().millis(), 10_000);
+    /// clock.set_time(Time::from_millis(3_000)); // ignored: the clock never goes back
+    /// assert_eq!(clock.now().millis(), 10_000);
+    /// ```
     pub fn set_time(&self, to: Time) {
         let (lock, cvar) = &*self.inner;
         let mut now = lock.lock().unwrap_or_else(|e| e.into_inner());
@@ -111,6 +181,9 @@ impl Clock for ManualClock {
     }
 
     fn notify_all(&self) {
-        self.inner.1.notify_all();
+        // Under the lock, so a waiter between its `cancelled()` check and its wait is not missed.
+        let (lock, cvar) = &*self.inner;
+        let _guard = lock.lock().unwrap_or_else(|e| e.into_inner());
+        cvar.notify_all();
     }
 }

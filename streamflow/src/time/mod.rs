@@ -9,6 +9,26 @@ mod clock;
 mod parse;
 
 pub use clock::{Clock, ManualClock, SystemClock};
+/// Parses a duration string into milliseconds, or says what is wrong with it: the grammar of
+/// [`Duration::parse`] and of every duration argument, shared with the `#[stream_job]` macro's
+/// compile-time check.
+///
+/// ```
+/// use streamflow::parse_duration_ms;
+///
+/// assert_eq!(parse_duration_ms("10 seconds"), Ok(10_000));
+/// assert_eq!(parse_duration_ms("1 MINUTE"), Ok(60_000));
+/// assert_eq!(parse_duration_ms(" 500ms "), Ok(500));
+/// let err = parse_duration_ms("10 minuts").unwrap_err();
+/// assert!(err.contains("unknown unit \"minuts\""), "{err}");
+/// assert!(parse_duration_ms("1.5 s").unwrap_err().contains("fractional"));
+/// ```
+///
+/// # Grammar
+///
+// The function's own docs, in parse.rs, follow under this heading. Its doctest lives here
+// because parse.rs is also compiled into streamflow-macros, whose doctests cannot name
+// `streamflow`.
 pub use parse::parse_duration_ms;
 
 use std::fmt;
@@ -34,11 +54,27 @@ pub struct Time(i64);
 
 impl Time {
     /// The time `millis` milliseconds after the epoch.
+    ///
+    /// ```
+    /// use streamflow::Time;
+    ///
+    /// let t = Time::from_millis(1_500);
+    /// assert_eq!(t.millis(), 1_500);
+    /// assert!(Time::from_millis(-1) < Time::default()); // before the epoch
+    /// ```
     pub const fn from_millis(millis: i64) -> Self {
         Time(millis)
     }
 
     /// Milliseconds since the epoch.
+    ///
+    /// ```
+    /// use streamflow::{Duration, Time};
+    ///
+    /// let t = Time::from_millis(2_000) - Duration::milliseconds(500);
+    /// assert_eq!(t.millis(), 1_500);
+    /// assert_eq!(t - Time::from_millis(2_000), -500); // the distance between two times, in ms
+    /// ```
     pub const fn millis(self) -> i64 {
         self.0
     }
@@ -107,31 +143,78 @@ impl Duration {
     pub const ZERO: Duration = Duration(0);
 
     /// `ms` milliseconds.
+    ///
+    /// ```
+    /// use streamflow::Duration;
+    ///
+    /// assert_eq!(Duration::from_millis(2_000), Duration::seconds(2));
+    /// assert_eq!(Duration::from_millis(1_500).millis(), 1_500);
+    /// ```
     pub const fn from_millis(ms: u64) -> Self {
         Duration(ms)
     }
 
     /// `ms` milliseconds (Spark's `Milliseconds(ms)`).
+    ///
+    /// ```
+    /// use streamflow::Duration;
+    ///
+    /// assert_eq!(Duration::milliseconds(250).millis(), 250);
+    /// assert_eq!(Duration::milliseconds(1_000), Duration::seconds(1));
+    /// ```
     pub const fn milliseconds(ms: u64) -> Self {
         Duration(ms)
     }
 
     /// `s` seconds (Spark's `Seconds(s)`).
+    ///
+    /// ```
+    /// use streamflow::Duration;
+    ///
+    /// assert_eq!(Duration::seconds(5).millis(), 5_000);
+    /// assert_eq!(Duration::seconds(60), Duration::minutes(1));
+    /// ```
     pub const fn seconds(s: u64) -> Self {
         Duration(s * 1_000)
     }
 
     /// `m` minutes (Spark's `Minutes(m)`).
+    ///
+    /// ```
+    /// use streamflow::Duration;
+    ///
+    /// assert_eq!(Duration::minutes(10), "10 minutes".parse::<Duration>()?);
+    /// assert_eq!(Duration::minutes(1).millis(), 60_000);
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
     pub const fn minutes(m: u64) -> Self {
         Duration(m * 60_000)
     }
 
     /// `h` hours.
+    ///
+    /// ```
+    /// use streamflow::Duration;
+    ///
+    /// assert_eq!(Duration::hours(2), Duration::minutes(120));
+    /// assert_eq!(Duration::hours(1).millis(), 3_600_000);
+    /// ```
     pub const fn hours(h: u64) -> Self {
         Duration(h * 3_600_000)
     }
 
     /// Parses `"10 minutes"`, `"1s"`, `"500 ms"` …; see [`parse_duration_ms`] for the grammar.
+    ///
+    /// ```
+    /// use streamflow::{Duration, Error};
+    ///
+    /// assert_eq!(Duration::parse("500 ms")?, Duration::milliseconds(500));
+    /// assert_eq!(Duration::parse("1 Hour")?, Duration::hours(1));
+    /// let err = Duration::parse("1.5 s").unwrap_err();
+    /// assert!(matches!(err, Error::InvalidDuration(_)));
+    /// assert!(err.to_string().contains("use a smaller unit"), "{err}");
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
     pub fn parse(text: &str) -> Result<Self> {
         parse_duration_ms(text)
             .map(Duration)
@@ -139,21 +222,53 @@ impl Duration {
     }
 
     /// The length in milliseconds.
+    ///
+    /// ```
+    /// use streamflow::Duration;
+    ///
+    /// assert_eq!(Duration::minutes(1).millis(), 60_000);
+    /// assert_eq!((Duration::seconds(1) + Duration::milliseconds(5)).millis(), 1_005);
+    /// ```
     pub const fn millis(self) -> u64 {
         self.0
     }
 
     /// Whether this is zero.
+    ///
+    /// ```
+    /// use streamflow::Duration;
+    ///
+    /// assert!(Duration::ZERO.is_zero());
+    /// assert!(Duration::parse("0 s")?.is_zero());
+    /// assert!(!Duration::milliseconds(1).is_zero());
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
     pub const fn is_zero(self) -> bool {
         self.0 == 0
     }
 
     /// Whether this is a non-zero whole multiple of `other`.
+    ///
+    /// ```
+    /// use streamflow::Duration;
+    ///
+    /// assert!(Duration::seconds(30).is_multiple_of(Duration::seconds(10)));
+    /// assert!(!Duration::seconds(25).is_multiple_of(Duration::seconds(10)));
+    /// assert!(!Duration::ZERO.is_multiple_of(Duration::seconds(10))); // zero is no multiple
+    /// assert!(!Duration::seconds(10).is_multiple_of(Duration::ZERO));
+    /// ```
     pub const fn is_multiple_of(self, other: Duration) -> bool {
         other.0 != 0 && self.0 != 0 && self.0 % other.0 == 0
     }
 
     /// As a `std::time::Duration`.
+    ///
+    /// ```
+    /// use streamflow::Duration;
+    ///
+    /// assert_eq!(Duration::seconds(2).to_std(), std::time::Duration::from_secs(2));
+    /// assert_eq!(Duration::from(std::time::Duration::from_millis(750)).to_std().as_millis(), 750);
+    /// ```
     pub const fn to_std(self) -> std::time::Duration {
         std::time::Duration::from_millis(self.0)
     }

@@ -3,6 +3,8 @@
 //! This file uses only `std` on purpose: the `#[stream_job]` macro includes it with `#[path]`
 //! so that the compile-time check and the runtime accept exactly the same strings.
 
+// The doctest is on the re-export in time/mod.rs: this file is also compiled into
+// streamflow-macros, whose doctests cannot name `streamflow`.
 /// Parses a duration such as `"10s"`, `"10 seconds"`, `"1 minute"`, `"500ms"`, `"2 hours"` or
 /// `"1 day"` into milliseconds.
 ///
@@ -25,7 +27,7 @@ pub fn parse_duration_ms(text: &str) -> Result<u64, String> {
     let unit = rest.trim();
     if unit.is_empty() {
         return Err(format!(
-            "missing unit in \"{text}\" (expected ms, s, min, h, d or their long names)"
+            "missing unit in \"{text}\" (expected ms, s, min, h, d, w or their long names)"
         ));
     }
     let factor = unit_millis(unit).ok_or_else(|| {
@@ -34,7 +36,7 @@ pub fn parse_duration_ms(text: &str) -> Result<u64, String> {
                 "fractional durations are not supported in \"{text}\": use a smaller unit, like \"1500 ms\""
             )
         } else {
-            format!("unknown unit \"{unit}\" in \"{text}\" (expected ms, s, min, h, d or their long names)")
+            format!("unknown unit \"{unit}\" in \"{text}\" (expected ms, s, min, h, d, w or their long names)")
         }
     })?;
     let value: u64 = number
