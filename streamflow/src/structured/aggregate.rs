@@ -129,6 +129,16 @@ pub struct Sum<F>(F);
 
 impl<F> Sum<F> {
     /// Sums `f(record)`.
+    ///
+    /// ```
+    /// use streamflow::structured::{Aggregator, Sum};
+    /// let quantity = Sum::new(|order: &(&'static str, u32)| order.1);
+    /// assert_eq!(quantity.name(), "sum");
+    /// let mut b = quantity.zero();
+    /// quantity.reduce(&mut b, &("pen", 2));
+    /// quantity.reduce(&mut b, &("book", 3));
+    /// assert_eq!(quantity.finish(&b), 5);
+    /// ```
     pub fn new(f: F) -> Self {
         Sum(f)
     }
@@ -172,6 +182,16 @@ pub struct Min<F>(F);
 
 impl<F> Min<F> {
     /// The minimum of `f(record)`.
+    ///
+    /// ```
+    /// use streamflow::structured::{Aggregator, Min};
+    /// let cheapest = Min::new(|price: &f64| *price);
+    /// let mut b = cheapest.zero();
+    /// assert_eq!(b, None); // no record yet
+    /// cheapest.reduce(&mut b, &2.5);
+    /// cheapest.reduce(&mut b, &0.99);
+    /// assert_eq!(cheapest.finish(&b), 0.99);
+    /// ```
     pub fn new(f: F) -> Self {
         Min(f)
     }
@@ -191,6 +211,16 @@ pub struct Max<F>(F);
 
 impl<F> Max<F> {
     /// The maximum of `f(record)`.
+    ///
+    /// ```
+    /// use streamflow::structured::{Aggregator, Max};
+    /// let latest = Max::new(|login: &(&'static str, i64)| login.1);
+    /// let (mut left, mut right) = (latest.zero(), latest.zero());
+    /// latest.reduce(&mut left, &("ann", 7));
+    /// latest.reduce(&mut right, &("bob", 9));
+    /// latest.merge(&mut left, right); // partial buffers of two partitions
+    /// assert_eq!(latest.finish(&left), 9);
+    /// ```
     pub fn new(f: F) -> Self {
         Max(f)
     }
@@ -260,6 +290,17 @@ pub struct Avg<F>(F);
 
 impl<F> Avg<F> {
     /// The mean of `f(record)`.
+    ///
+    /// ```
+    /// use streamflow::structured::{Aggregator, Avg};
+    /// let mean = Avg::new(|ms: &u32| f64::from(*ms));
+    /// let (mut left, mut right) = (mean.zero(), mean.zero());
+    /// mean.reduce(&mut left, &10);
+    /// mean.reduce(&mut right, &20);
+    /// mean.reduce(&mut right, &30);
+    /// mean.merge(&mut left, right);
+    /// assert_eq!(mean.finish(&left), 20.0);
+    /// ```
     pub fn new(f: F) -> Self {
         Avg(f)
     }
@@ -318,6 +359,19 @@ pub struct AggRow<K, V> {
 
 impl<K, V> AggRow<K, V> {
     /// A row; `column` names the value in the row's serialized form.
+    ///
+    /// ```
+    /// use streamflow::structured::{AggRow, Window};
+    /// use streamflow::Time;
+    ///
+    /// let w = Window { start: Time::from_millis(0), end: Time::from_millis(60_000) };
+    /// let row = AggRow::new(Some(w), "cat", 2_u64, "count");
+    /// assert_eq!((row.window, row.key, row.value), (Some(w), "cat", 2));
+    /// assert_eq!(
+    ///     serde_json::to_string(&row).unwrap(),
+    ///     r#"{"window":{"start":"1970-01-01T00:00:00.000Z","end":"1970-01-01T00:01:00.000Z"},"key":"cat","count":2}"#
+    /// );
+    /// ```
     pub fn new(window: Option<Window>, key: K, value: V, column: &'static str) -> Self {
         AggRow {
             window,
@@ -328,6 +382,21 @@ impl<K, V> AggRow<K, V> {
     }
 
     /// The name of the value's column (`count`, `sum`, …).
+    ///
+    /// ```
+    /// # use streamflow::structured::*;
+    /// # let session = Session::builder().parallelism(1).clock(streamflow::ManualClock::new(0)).build()?;
+    /// let input = MemoryStream::<(&'static str, f64)>::new();
+    /// let query = session.read_stream::<(&'static str, f64)>().memory(&input)
+    ///     .group_by(|(sensor, _)| *sensor).max(|(_, reading)| *reading)
+    ///     .write_stream().output_mode(OutputMode::Update).memory("maxima").start()?;
+    /// input.add_data([("s1", 1.5)]);
+    /// query.process_all_available()?;
+    /// let rows = session.memory_table::<AggRow<&str, f64>>("maxima")?.rows();
+    /// assert_eq!(rows[0].column(), "max"); // named by the aggregate
+    /// query.stop()?;
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
     pub fn column(&self) -> &'static str {
         self.column
     }
@@ -384,11 +453,47 @@ impl<T: Data, K: Key> GroupedDataset<T, K> {
     }
 
     /// The number of records per group (Spark's `count()`).
+    ///
+    /// ```
+    /// # use streamflow::structured::*;
+    /// # let session = Session::builder().parallelism(1).clock(streamflow::ManualClock::new(0)).build()?;
+    /// let words = MemoryStream::<&'static str>::new();
+    /// let query = session.read_stream::<&'static str>().memory(&words)
+    ///     .group_by(|w| *w).count()
+    ///     .write_stream().output_mode(OutputMode::Complete).memory("counts").start()?;
+    /// words.add_data(["cat", "dog", "cat"]);
+    /// query.process_all_available()?;
+    /// words.add_data(["dog"]); // counts carry over from batch to batch
+    /// query.process_all_available()?;
+    /// let mut rows = session.memory_table::<AggRow<&str, u64>>("counts")?.rows();
+    /// rows.sort_by_key(|r| r.key);
+    /// assert_eq!(rows.iter().map(|r| (r.key, r.value)).collect::<Vec<_>>(), [("cat", 2), ("dog", 2)]);
+    /// query.stop()?;
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
     pub fn count(&self) -> Dataset<AggRow<K, u64>> {
         self.agg(Count)
     }
 
     /// The sum of `f` per group.
+    ///
+    /// ```
+    /// # use streamflow::structured::*;
+    /// # let session = Session::builder().parallelism(1).clock(streamflow::ManualClock::new(0)).build()?;
+    /// let sales = MemoryStream::<(&'static str, u32)>::new();
+    /// let query = session.read_stream::<(&'static str, u32)>().memory(&sales)
+    ///     .group_by(|(item, _)| *item).sum(|(_, qty)| *qty)
+    ///     .write_stream().output_mode(OutputMode::Update).memory("sold").start()?;
+    /// sales.add_data([("pen", 2), ("pen", 3)]);
+    /// query.process_all_available()?;
+    /// sales.add_data([("pen", 1)]);
+    /// query.process_all_available()?;
+    /// // Update mode: each batch emits the groups it changed, with their running total.
+    /// let rows = session.memory_table::<AggRow<&str, u32>>("sold")?.rows();
+    /// assert_eq!(rows.iter().map(|r| r.value).collect::<Vec<_>>(), [5, 6]);
+    /// query.stop()?;
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
     pub fn sum<N>(&self, f: impl Fn(&T) -> N + Send + Sync + 'static) -> Dataset<AggRow<K, N>>
     where
         N: Data + Default + std::ops::AddAssign,
@@ -397,6 +502,23 @@ impl<T: Data, K: Key> GroupedDataset<T, K> {
     }
 
     /// The smallest `f` per group.
+    ///
+    /// ```
+    /// # use streamflow::structured::*;
+    /// # let session = Session::builder().parallelism(1).clock(streamflow::ManualClock::new(0)).build()?;
+    /// let temps = MemoryStream::<(&'static str, f64)>::new();
+    /// let query = session.read_stream::<(&'static str, f64)>().memory(&temps)
+    ///     .group_by(|(city, _)| *city).min(|(_, celsius)| *celsius)
+    ///     .write_stream().output_mode(OutputMode::Complete).memory("lows").start()?;
+    /// temps.add_data([("oslo", 1.0), ("rome", 12.0), ("oslo", -3.5)]);
+    /// query.process_all_available()?;
+    /// let mut rows = session.memory_table::<AggRow<&str, f64>>("lows")?.rows();
+    /// rows.sort_by_key(|r| r.key);
+    /// let lows: Vec<(&str, f64)> = rows.iter().map(|r| (r.key, r.value)).collect();
+    /// assert_eq!(lows, [("oslo", -3.5), ("rome", 12.0)]);
+    /// query.stop()?;
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
     pub fn min<N>(&self, f: impl Fn(&T) -> N + Send + Sync + 'static) -> Dataset<AggRow<K, N>>
     where
         N: Data + PartialOrd + Default,
@@ -405,6 +527,23 @@ impl<T: Data, K: Key> GroupedDataset<T, K> {
     }
 
     /// The largest `f` per group.
+    ///
+    /// ```
+    /// # use streamflow::structured::*;
+    /// # let session = Session::builder().parallelism(1).clock(streamflow::ManualClock::new(0)).build()?;
+    /// let latency = MemoryStream::<(&'static str, u64)>::new();
+    /// let query = session.read_stream::<(&'static str, u64)>().memory(&latency)
+    ///     .group_by(|(route, _)| *route).max(|(_, ms)| *ms)
+    ///     .write_stream().output_mode(OutputMode::Complete).memory("worst").start()?;
+    /// latency.add_data([("/home", 12), ("/login", 250), ("/home", 40)]);
+    /// query.process_all_available()?;
+    /// let mut rows = session.memory_table::<AggRow<&str, u64>>("worst")?.rows();
+    /// rows.sort_by_key(|r| r.key);
+    /// let worst: Vec<(&str, u64)> = rows.iter().map(|r| (r.key, r.value)).collect();
+    /// assert_eq!(worst, [("/home", 40), ("/login", 250)]);
+    /// query.stop()?;
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
     pub fn max<N>(&self, f: impl Fn(&T) -> N + Send + Sync + 'static) -> Dataset<AggRow<K, N>>
     where
         N: Data + PartialOrd + Default,
@@ -413,11 +552,55 @@ impl<T: Data, K: Key> GroupedDataset<T, K> {
     }
 
     /// The mean of `f` per group.
+    ///
+    /// ```
+    /// # use streamflow::structured::*;
+    /// # let session = Session::builder().parallelism(1).clock(streamflow::ManualClock::new(0)).build()?;
+    /// let ratings = MemoryStream::<(&'static str, u8)>::new();
+    /// let query = session.read_stream::<(&'static str, u8)>().memory(&ratings)
+    ///     .group_by(|(film, _)| *film).avg(|(_, stars)| f64::from(*stars))
+    ///     .write_stream().output_mode(OutputMode::Complete).memory("ratings").start()?;
+    /// ratings.add_data([("heat", 4), ("heat", 5)]);
+    /// query.process_all_available()?;
+    /// ratings.add_data([("heat", 3)]); // the mean of all three, not of this batch
+    /// query.process_all_available()?;
+    /// let rows = session.memory_table::<AggRow<&str, f64>>("ratings")?.rows();
+    /// assert_eq!((rows[0].key, rows[0].value), ("heat", 4.0));
+    /// query.stop()?;
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
     pub fn avg(&self, f: impl Fn(&T) -> f64 + Send + Sync + 'static) -> Dataset<AggRow<K, f64>> {
         self.agg(Avg::new(f))
     }
 
     /// Aggregates each group with `aggregator` (Spark's `agg` with a typed `Aggregator`).
+    ///
+    /// ```
+    /// # use streamflow::structured::*;
+    /// # let session = Session::builder().parallelism(1).clock(streamflow::ManualClock::new(0)).build()?;
+    /// /// The spread (largest minus smallest) of a group.
+    /// struct Spread;
+    /// impl Aggregator<i64> for Spread {
+    ///     type Buffer = (i64, i64);
+    ///     type Output = i64;
+    ///     fn zero(&self) -> (i64, i64) { (i64::MAX, i64::MIN) }
+    ///     fn reduce(&self, b: &mut (i64, i64), x: &i64) { *b = (b.0.min(*x), b.1.max(*x)) }
+    ///     fn merge(&self, b: &mut (i64, i64), o: (i64, i64)) { *b = (b.0.min(o.0), b.1.max(o.1)) }
+    ///     fn finish(&self, b: &(i64, i64)) -> i64 { b.1 - b.0 }
+    /// }
+    /// let input = MemoryStream::<i64>::new();
+    /// let query = session.read_stream::<i64>().memory(&input)
+    ///     .group_by(|x| x % 2).agg(Spread)
+    ///     .write_stream().output_mode(OutputMode::Complete).memory("spread").start()?;
+    /// input.add_data([1, 4, 9, 10]);
+    /// query.process_all_available()?;
+    /// let mut rows = session.memory_table::<AggRow<i64, i64>>("spread")?.rows();
+    /// rows.sort_by_key(|r| r.key);
+    /// assert_eq!(rows.iter().map(|r| (r.key, r.value)).collect::<Vec<_>>(), [(0, 6), (1, 8)]);
+    /// assert_eq!(rows[0].column(), "agg"); // Aggregator::name's default
+    /// query.stop()?;
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
     pub fn agg<A: Aggregator<T>>(&self, aggregator: A) -> Dataset<AggRow<K, A::Output>> {
         let operator = format!(
             "{}(..).{}()",

@@ -129,6 +129,14 @@ impl<T: Data> Dataset<T> {
     }
 
     /// The session this dataset belongs to.
+    ///
+    /// ```
+    /// use streamflow::structured::{MemoryStream, Session};
+    /// let session = Session::builder().app_name("clicks").build()?;
+    /// let plus_one = session.read_stream::<i64>().memory(&MemoryStream::new()).map(|x| x + 1);
+    /// assert_eq!(plus_one.session().app_name(), "clicks");
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
     pub fn session(&self) -> &Session {
         &self.session
     }
@@ -391,6 +399,24 @@ impl<T: Data> Dataset<T> {
 
     /// Starts describing the query that writes this dataset somewhere (Spark's
     /// `writeStream`).
+    ///
+    /// ```
+    /// # use streamflow::structured::*;
+    /// # let session = Session::builder().parallelism(1).clock(streamflow::ManualClock::new(0)).build()?;
+    /// let input = MemoryStream::<i64>::new();
+    /// let doubled = session.read_stream::<i64>().memory(&input).map(|x| x * 2);
+    /// // Two queries from one dataset: each keeps its own offsets and reads every record.
+    /// let a = doubled.write_stream().memory("a").start()?;
+    /// let b = doubled.write_stream().memory("b").start()?;
+    /// input.add_data([1, 2]);
+    /// a.process_all_available()?;
+    /// b.process_all_available()?;
+    /// assert_eq!(session.memory_table::<i64>("a")?.rows(), [2, 4]);
+    /// assert_eq!(session.memory_table::<i64>("b")?.rows(), [2, 4]);
+    /// a.stop()?;
+    /// b.stop()?;
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
     pub fn write_stream(&self) -> DataStreamWriter<T> {
         DataStreamWriter::new(self.clone())
     }

@@ -54,11 +54,33 @@ impl<T> Default for MemoryStream<T> {
 
 impl<T> MemoryStream<T> {
     /// An empty stream.
+    ///
+    /// ```
+    /// use streamflow::structured::MemoryStream;
+    /// let input = MemoryStream::<i64>::new();
+    /// assert!(input.is_empty());
+    /// let shared = input.clone(); // clones share the stream
+    /// shared.add_data([1]);
+    /// assert_eq!(input.len(), 1);
+    /// ```
     pub fn new() -> Self {
         Self::default()
     }
 
     /// Appends `records`; returns the new offset. Queries waiting for data wake up.
+    ///
+    /// ```
+    /// # use streamflow::structured::*;
+    /// # let session = Session::builder().parallelism(1).clock(streamflow::ManualClock::new(0)).build()?;
+    /// let input = MemoryStream::<i64>::new();
+    /// let query = session.read_stream::<i64>().memory(&input).write_stream().memory("out").start()?;
+    /// assert_eq!(input.add_data([1, 2]), 1);
+    /// assert_eq!(input.add_data([]), 2); // an empty unit moves the offset too
+    /// query.process_all_available()?;
+    /// assert_eq!(session.memory_table::<i64>("out")?.rows(), [1, 2]);
+    /// query.stop()?;
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
     pub fn add_data(&self, records: impl IntoIterator<Item = T>) -> u64 {
         let offset = {
             let mut batches = lock(&self.inner.batches);
@@ -72,11 +94,27 @@ impl<T> MemoryStream<T> {
     }
 
     /// The number of `add_data` calls so far (the latest offset).
+    ///
+    /// ```
+    /// use streamflow::structured::MemoryStream;
+    /// let input = MemoryStream::<char>::new();
+    /// input.add_data(['a', 'b', 'c']);
+    /// input.add_data(['d']);
+    /// assert_eq!(input.len(), 2); // two calls, four records
+    /// ```
     pub fn len(&self) -> usize {
         lock(&self.inner.batches).len()
     }
 
     /// Whether nothing was added yet.
+    ///
+    /// ```
+    /// use streamflow::structured::MemoryStream;
+    /// let input = MemoryStream::<char>::new();
+    /// assert!(input.is_empty());
+    /// input.add_data([]);
+    /// assert!(!input.is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

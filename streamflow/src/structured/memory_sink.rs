@@ -57,16 +57,64 @@ impl<T: Data> MemoryTable<T> {
     }
 
     /// The table's rows now.
+    ///
+    /// ```
+    /// # use streamflow::structured::*;
+    /// # let session = Session::builder().parallelism(1).clock(streamflow::ManualClock::new(0)).build()?;
+    /// let words = MemoryStream::<&'static str>::new();
+    /// let query = session.read_stream::<&'static str>().memory(&words)
+    ///     .group_by(|w| *w).count()
+    ///     .write_stream().output_mode(OutputMode::Complete).memory("counts").start()?;
+    /// let table = session.memory_table::<AggRow<&str, u64>>("counts")?; // a live view
+    /// words.add_data(["a"]);
+    /// query.process_all_available()?;
+    /// words.add_data(["a"]);
+    /// query.process_all_available()?;
+    /// // Complete mode: each batch replaces the rows.
+    /// assert_eq!(table.rows().iter().map(|r| (r.key, r.value)).collect::<Vec<_>>(), [("a", 2)]);
+    /// query.stop()?;
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
     pub fn rows(&self) -> Vec<T> {
         lock(&self.inner).rows.clone()
     }
 
     /// Each batch's rows, with the batch id, in order.
+    ///
+    /// ```
+    /// # use streamflow::structured::*;
+    /// # let session = Session::builder().parallelism(1).clock(streamflow::ManualClock::new(0)).build()?;
+    /// let input = MemoryStream::<i64>::new();
+    /// let query = session.read_stream::<i64>().memory(&input)
+    ///     .filter(|x| x % 2 == 0).write_stream().memory("evens").start()?;
+    /// input.add_data([1]);
+    /// query.process_all_available()?;
+    /// input.add_data([2, 3, 4]);
+    /// query.process_all_available()?;
+    /// let batches = session.memory_table::<i64>("evens")?.batches();
+    /// assert_eq!(batches, [(0, vec![]), (1, vec![2, 4])]); // empty batches are kept too
+    /// query.stop()?;
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
     pub fn batches(&self) -> Vec<(u64, Vec<T>)> {
         lock(&self.inner).batches.clone()
     }
 
     /// The last batch's id and rows.
+    ///
+    /// ```
+    /// # use streamflow::structured::*;
+    /// # let session = Session::builder().parallelism(1).clock(streamflow::ManualClock::new(0)).build()?;
+    /// let input = MemoryStream::<i64>::new();
+    /// let query = session.read_stream::<i64>().memory(&input).write_stream().memory("last").start()?;
+    /// let table = session.memory_table::<i64>("last")?;
+    /// assert_eq!(table.last_batch(), None);
+    /// input.add_data([7]);
+    /// query.process_all_available()?;
+    /// assert_eq!(table.last_batch(), Some((0, vec![7])));
+    /// query.stop()?;
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
     pub fn last_batch(&self) -> Option<(u64, Vec<T>)> {
         lock(&self.inner).batches.last().cloned()
     }

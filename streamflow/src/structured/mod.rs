@@ -91,5 +91,5 @@ pub use reader::{CorruptRecords, DataStreamReader, Format, MalformedPolicy};
 pub use session::{Session, SessionBuilder};
 pub use trigger::Trigger;
 pub use watermark::{InputWatermark, MultipleWatermarkPolicy, WatermarkState};
-pub use window::{Window, WindowSpec, session_window, tumbling_window, window};
+pub use window::{Window, WindowSpec, WindowsOf, session_window, tumbling_window, window};
 pub use writer::DataStreamWriter;

@@ -106,6 +106,15 @@ pub struct StateOperatorProgress {
 
 impl StateOperatorProgress {
     /// Zeroed metrics for `operator`.
+    ///
+    /// ```
+    /// use streamflow::structured::StateOperatorProgress;
+    /// let p = StateOperatorProgress::new("group_by(..).count()");
+    /// assert_eq!(p.operator_name, "group_by(..).count()");
+    /// assert_eq!((p.num_rows_total, p.num_rows_updated, p.memory_used_bytes), (0, 0, 0));
+    /// let json = serde_json::to_string(&p).unwrap();
+    /// assert!(json.starts_with(r#"{"operatorName":"group_by(..).count()","numRowsTotal":0"#), "{json}");
+    /// ```
     pub fn new(operator: &str) -> Self {
         StateOperatorProgress {
             operator_name: operator.to_string(),

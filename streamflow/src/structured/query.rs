@@ -381,47 +381,176 @@ impl StreamingQuery {
     }
 
     /// The query's id: the same across restarts that resume from its state.
+    ///
+    /// ```
+    /// # use streamflow::structured::*;
+    /// # let session = Session::builder().parallelism(1).clock(streamflow::ManualClock::new(0)).build()?;
+    /// let input = MemoryStream::<i64>::new();
+    /// let first = session.read_stream::<i64>().memory(&input).write_stream().memory("ids").start()?;
+    /// assert_eq!(first.id().len(), 36); // a UUID
+    /// first.stop()?;
+    /// let second = session.read_stream::<i64>().memory(&input).write_stream().memory("ids")
+    ///     .resume_from(first.resume_state()).start()?;
+    /// assert_eq!(second.id(), first.id());
+    /// second.stop()?;
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
     pub fn id(&self) -> &str {
         &self.shared.id
     }
 
     /// This run's id: new at every start.
+    ///
+    /// ```
+    /// # use streamflow::structured::*;
+    /// # let session = Session::builder().parallelism(1).clock(streamflow::ManualClock::new(0)).build()?;
+    /// let input = MemoryStream::<i64>::new();
+    /// let first = session.read_stream::<i64>().memory(&input).write_stream().memory("runs").start()?;
+    /// first.stop()?;
+    /// let second = session.read_stream::<i64>().memory(&input).write_stream().memory("runs")
+    ///     .resume_from(first.resume_state()).start()?;
+    /// assert_eq!(second.id(), first.id()); // the same query …
+    /// assert_ne!(second.run_id(), first.run_id()); // … run again
+    /// second.stop()?;
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
     pub fn run_id(&self) -> &str {
         &self.shared.run_id
     }
 
     /// The name given with `query_name`.
+    ///
+    /// ```
+    /// # use streamflow::structured::*;
+    /// # let session = Session::builder().parallelism(1).clock(streamflow::ManualClock::new(0)).build()?;
+    /// let input = MemoryStream::<i64>::new();
+    /// let named = session.read_stream::<i64>().memory(&input).write_stream()
+    ///     .query_name("clicks").memory("clicks").start()?;
+    /// let unnamed = session.read_stream::<i64>().memory(&input).write_stream().memory("other").start()?;
+    /// assert_eq!(named.name(), Some("clicks"));
+    /// assert_eq!(unnamed.name(), None);
+    /// named.stop()?;
+    /// unnamed.stop()?;
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
     pub fn name(&self) -> Option<&str> {
         self.shared.name.as_deref()
     }
 
     /// The query's plan: its fused stages over the engine's graph, the output mode and the
     /// trigger.
+    ///
+    /// ```
+    /// # use streamflow::structured::*;
+    /// # let session = Session::builder().parallelism(1).clock(streamflow::ManualClock::new(0)).build()?;
+    /// let input = MemoryStream::<i64>::new();
+    /// let query = session.read_stream::<i64>().memory(&input)
+    ///     .filter(|x| *x > 0).map(|x| x * 2)
+    ///     .write_stream().query_name("doubled").memory("doubled").start()?;
+    /// let plan = query.explain();
+    /// assert!(plan.contains("query doubled") && plan.contains("Append mode"), "{plan}");
+    /// assert!(plan.contains("memory_stream") && plan.contains("filter") && plan.contains("map"), "{plan}");
+    /// query.stop()?;
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
     pub fn explain(&self) -> String {
         self.shared.explain.clone()
     }
 
     /// Whether the query is running.
+    ///
+    /// ```
+    /// # use streamflow::structured::*;
+    /// # let session = Session::builder().parallelism(1).clock(streamflow::ManualClock::new(0)).build()?;
+    /// let input = MemoryStream::<i64>::new();
+    /// let query = session.read_stream::<i64>().memory(&input).write_stream().memory("active").start()?;
+    /// assert!(query.is_active());
+    /// query.stop()?;
+    /// assert!(!query.is_active());
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
     pub fn is_active(&self) -> bool {
         lock(&self.shared.state).active
     }
 
     /// The error that stopped the query, if it failed.
+    ///
+    /// ```
+    /// # use streamflow::structured::*;
+    /// # let session = Session::builder().parallelism(1).clock(streamflow::ManualClock::new(0)).build()?;
+    /// let input = MemoryStream::<i64>::new();
+    /// let query = session.read_stream::<i64>().memory(&input).write_stream()
+    ///     .foreach_batch(|_, _| Err::<(), _>("the database is down"))
+    ///     .start()?;
+    /// assert!(query.exception().is_none());
+    /// input.add_data([1]);
+    /// assert!(query.process_all_available().is_err());
+    /// let error = query.exception().unwrap();
+    /// assert!(error.to_string().contains("the database is down"), "{error}");
+    /// assert!(!query.is_active());
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
     pub fn exception(&self) -> Option<Error> {
         lock(&self.shared.state).error.as_ref().map(clone_error)
     }
 
     /// What the query is doing now.
+    ///
+    /// ```
+    /// # use streamflow::structured::*;
+    /// # let session = Session::builder().parallelism(1).clock(streamflow::ManualClock::new(0)).build()?;
+    /// let input = MemoryStream::<i64>::new();
+    /// let query = session.read_stream::<i64>().memory(&input).write_stream().memory("status").start()?;
+    /// input.add_data([1]);
+    /// query.process_all_available()?;
+    /// let status = query.status();
+    /// assert_eq!(status.message, "Waiting for data to arrive");
+    /// assert!(!status.is_trigger_active);
+    /// query.stop()?;
+    /// assert_eq!(query.status().message, "Stopped");
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
     pub fn status(&self) -> QueryStatus {
         lock(&self.shared.state).status.clone()
     }
 
     /// The report of the last batch.
+    ///
+    /// ```
+    /// # use streamflow::structured::*;
+    /// # let session = Session::builder().parallelism(1).clock(streamflow::ManualClock::new(0)).build()?;
+    /// let input = MemoryStream::<i64>::new();
+    /// let query = session.read_stream::<i64>().memory(&input)
+    ///     .filter(|x| x % 2 == 1).write_stream().memory("odd").start()?;
+    /// assert!(query.last_progress().is_none());
+    /// input.add_data([1, 2, 3]);
+    /// query.process_all_available()?;
+    /// let p = query.last_progress().unwrap();
+    /// assert_eq!((p.batch_id, p.num_input_rows, p.sink.num_output_rows), (0, 3, 2));
+    /// query.stop()?;
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
     pub fn last_progress(&self) -> Option<QueryProgress> {
         lock(&self.shared.state).recent.back().cloned()
     }
 
     /// The reports of the recent batches (up to 100), oldest first.
+    ///
+    /// ```
+    /// # use streamflow::structured::*;
+    /// # let session = Session::builder().parallelism(1).clock(streamflow::ManualClock::new(0)).build()?;
+    /// let input = MemoryStream::<i64>::new();
+    /// let query = session.read_stream::<i64>().memory(&input).write_stream().memory("recent").start()?;
+    /// input.add_data([1]);
+    /// query.process_all_available()?;
+    /// input.add_data([2, 3]);
+    /// query.process_all_available()?;
+    /// let batches: Vec<(u64, u64)> =
+    ///     query.recent_progress().iter().map(|p| (p.batch_id, p.num_input_rows)).collect();
+    /// assert_eq!(batches, [(0, 1), (1, 2)]);
+    /// query.stop()?;
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
     pub fn recent_progress(&self) -> Vec<QueryProgress> {
         lock(&self.shared.state).recent.iter().cloned().collect()
     }
@@ -430,6 +559,25 @@ impl StreamingQuery {
     ///
     /// Taken from a stopped query it also carries the state of the stateful operators; taken
     /// from a running one it does not (a batch may be changing that state), so stop first.
+    ///
+    /// ```
+    /// # use streamflow::structured::*;
+    /// # let session = Session::builder().parallelism(1).clock(streamflow::ManualClock::new(0)).build()?;
+    /// let input = MemoryStream::<i64>::new();
+    /// let query = session.read_stream::<i64>().memory(&input).write_stream().memory("resume").start()?;
+    /// input.add_data([1]);
+    /// input.add_data([2]);
+    /// query.process_all_available()?;
+    /// query.stop()?;
+    /// let state = query.resume_state();
+    /// assert_eq!(state.id, query.id());
+    /// assert_eq!(state.source_offsets, [2]); // both add_data calls were read
+    /// assert_eq!(state.next_batch_id, query.recent_progress().len() as u64);
+    /// // Offsets and watermark survive a round trip through JSON.
+    /// let saved: ResumeState = serde_json::from_str(&serde_json::to_string(&state).unwrap()).unwrap();
+    /// assert_eq!(saved, state);
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
     pub fn resume_state(&self) -> ResumeState {
         let (mut resume, active) = {
             let state = lock(&self.shared.state);
@@ -445,6 +593,19 @@ impl StreamingQuery {
     /// Stops the query after the batch that is running, and waits for its thread. Stopping a
     /// stopped query does nothing; a failure is reported by
     /// [`await_termination`](Self::await_termination), not here.
+    ///
+    /// ```
+    /// # use streamflow::structured::*;
+    /// # let session = Session::builder().parallelism(1).clock(streamflow::ManualClock::new(0)).build()?;
+    /// let input = MemoryStream::<i64>::new();
+    /// let query = session.read_stream::<i64>().memory(&input).write_stream().memory("stopped").start()?;
+    /// query.stop()?;
+    /// query.stop()?; // stopping again does nothing
+    /// input.add_data([1]); // nobody reads it any more
+    /// assert!(!query.is_active());
+    /// assert!(query.last_progress().is_none());
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
     pub fn stop(&self) -> Result<()> {
         self.shared.stop.store(true, Ordering::Release);
         self.shared.clock.notify_all();
@@ -459,6 +620,18 @@ impl StreamingQuery {
     }
 
     /// Blocks until the query stops; returns its error if it failed.
+    ///
+    /// ```
+    /// # use streamflow::structured::*;
+    /// # let session = Session::builder().parallelism(1).clock(streamflow::ManualClock::new(0)).build()?;
+    /// let input = MemoryStream::<i64>::new();
+    /// input.add_data([1, 2]);
+    /// let query = session.read_stream::<i64>().memory(&input).write_stream()
+    ///     .trigger(Trigger::once()).memory("once").start()?;
+    /// query.await_termination()?; // Trigger::once stops after its batch
+    /// assert_eq!(session.memory_table::<i64>("once")?.rows(), [1, 2]);
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
     pub fn await_termination(&self) -> Result<()> {
         let mut state = lock(&self.shared.state);
         while state.active {
@@ -469,6 +642,17 @@ impl StreamingQuery {
 
     /// Like [`await_termination`](Self::await_termination), giving up after `timeout` (wall
     /// time): `Ok(true)` if the query stopped, `Ok(false)` on timeout.
+    ///
+    /// ```
+    /// # use streamflow::structured::*;
+    /// # let session = Session::builder().parallelism(1).clock(streamflow::ManualClock::new(0)).build()?;
+    /// let input = MemoryStream::<i64>::new();
+    /// let query = session.read_stream::<i64>().memory(&input).write_stream().memory("timeout").start()?;
+    /// assert!(!query.await_termination_or_timeout("20 ms")?); // still running
+    /// query.stop()?;
+    /// assert!(query.await_termination_or_timeout("1 s")?);
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
     pub fn await_termination_or_timeout(&self, timeout: impl crate::IntoDuration) -> Result<bool> {
         let deadline = Instant::now() + timeout.into_duration()?.to_std();
         let mut state = lock(&self.shared.state);
@@ -491,6 +675,24 @@ impl StreamingQuery {
     /// handed to the sink, along with the no-data batches it causes under the default trigger
     /// (Spark's `processAllAvailable`). With a processing-time trigger, the batches run at the
     /// trigger times: move a manual clock first. Returns the query's error if it failed.
+    ///
+    /// ```
+    /// # use streamflow::structured::*;
+    /// # let session = Session::builder().parallelism(1).clock(streamflow::ManualClock::new(0)).build()?;
+    /// let input = MemoryStream::<i64>::new();
+    /// let query = session.read_stream::<i64>().memory(&input)
+    ///     .with_watermark(|ms| *ms, "1 second")
+    ///     .group_by_window(|_| "all", tumbling_window("10 seconds")).count()
+    ///     .write_stream().output_mode(OutputMode::Append).memory("windows").start()?;
+    /// input.add_data([1_000, 2_000, 15_000]);
+    /// query.process_all_available()?;
+    /// // Batch 0 moved the watermark to 14 s; the no-data batch 1 emitted the window [0 s, 10 s).
+    /// assert_eq!(query.last_progress().unwrap().batch_id, 1);
+    /// let rows = session.memory_table::<AggRow<&str, u64>>("windows")?.rows();
+    /// assert_eq!(rows.iter().map(|r| r.value).collect::<Vec<_>>(), [2]);
+    /// query.stop()?;
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
     pub fn process_all_available(&self) -> Result<()> {
         let target = self.shared.wake.fetch_add(1, Ordering::AcqRel) + 1;
         self.shared.clock.notify_all();

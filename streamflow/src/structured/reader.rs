@@ -69,21 +69,80 @@ pub struct CorruptRecords {
 
 impl CorruptRecords {
     /// A copy of the records kept so far.
+    ///
+    /// ```
+    /// # use streamflow::structured::*;
+    /// # let session = Session::builder().parallelism(1).clock(streamflow::ManualClock::new(0)).build()?;
+    /// let dir = tempfile::tempdir()?;
+    /// std::fs::write(dir.path().join("in.json"), "1\noops\n3\n")?;
+    /// let reader = session.read_stream::<i64>();
+    /// let corrupt = reader.corrupt_records();
+    /// let query = reader.files(dir.path()).write_stream().memory("numbers").start()?;
+    /// query.process_all_available()?;
+    /// let bad = corrupt.records();
+    /// assert_eq!((bad.len(), bad[0].line, bad[0].text.as_str()), (1, 2, "oops"));
+    /// assert!(bad[0].origin.ends_with("in.json"));
+    /// query.stop()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn records(&self) -> Vec<CorruptRecord> {
         lock(&self.records).clone()
     }
 
     /// Removes and returns the records kept so far.
+    ///
+    /// ```
+    /// # use streamflow::structured::*;
+    /// # let session = Session::builder().parallelism(1).clock(streamflow::ManualClock::new(0)).build()?;
+    /// # let dir = tempfile::tempdir()?;
+    /// # std::fs::write(dir.path().join("in.json"), "1\noops\n")?;
+    /// let reader = session.read_stream::<i64>();
+    /// let corrupt = reader.corrupt_records();
+    /// let query = reader.files(dir.path()).write_stream().memory("numbers").start()?;
+    /// query.process_all_available()?;
+    /// assert_eq!(corrupt.take().len(), 1);
+    /// assert!(corrupt.take().is_empty()); // taken once
+    /// query.stop()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn take(&self) -> Vec<CorruptRecord> {
         std::mem::take(&mut *lock(&self.records))
     }
 
     /// The number of records kept.
+    ///
+    /// ```
+    /// # use streamflow::structured::*;
+    /// # let session = Session::builder().parallelism(1).clock(streamflow::ManualClock::new(0)).build()?;
+    /// # let dir = tempfile::tempdir()?;
+    /// std::fs::write(dir.path().join("in.json"), "1\ntwo\n3\n{four\n")?;
+    /// let reader = session.read_stream::<i64>();
+    /// let corrupt = reader.corrupt_records();
+    /// let query = reader.files(dir.path()).write_stream().memory("numbers").start()?;
+    /// query.process_all_available()?;
+    /// assert_eq!(corrupt.len(), 2);
+    /// query.stop()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn len(&self) -> usize {
         lock(&self.records).len()
     }
 
     /// Whether none was kept.
+    ///
+    /// ```
+    /// # use streamflow::structured::*;
+    /// # let session = Session::builder().parallelism(1).clock(streamflow::ManualClock::new(0)).build()?;
+    /// # let dir = tempfile::tempdir()?;
+    /// std::fs::write(dir.path().join("in.json"), "1\n2\n")?;
+    /// let reader = session.read_stream::<i64>();
+    /// let corrupt = reader.corrupt_records();
+    /// let query = reader.files(dir.path()).write_stream().memory("numbers").start()?;
+    /// query.process_all_available()?;
+    /// assert!(corrupt.is_empty()); // every line parsed
+    /// query.stop()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -145,12 +204,37 @@ impl<T: Data> DataStreamReader<T> {
     }
 
     /// The format of files and socket lines (default [`Format::Json`]).
+    ///
+    /// ```
+    /// # use streamflow::structured::*;
+    /// # let session = Session::builder().parallelism(1).clock(streamflow::ManualClock::new(0)).build()?;
+    /// let dir = tempfile::tempdir()?;
+    /// std::fs::write(dir.path().join("access.log"), "GET /\nPOST /login\n")?;
+    /// let query = session.read_stream::<String>().format(Format::Text).files(dir.path())
+    ///     .write_stream().memory("lines").start()?;
+    /// query.process_all_available()?;
+    /// assert_eq!(session.memory_table::<String>("lines")?.rows(), ["GET /", "POST /login"]);
+    /// query.stop()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn format(mut self, format: Format) -> Self {
         self.options.format = format;
         self
     }
 
     /// What to do with malformed records (default [`MalformedPolicy::Permissive`]).
+    ///
+    /// ```
+    /// # use streamflow::structured::*;
+    /// # let session = Session::builder().parallelism(1).clock(streamflow::ManualClock::new(0)).build()?;
+    /// let dir = tempfile::tempdir()?;
+    /// std::fs::write(dir.path().join("in.json"), "1\noops\n")?;
+    /// let query = session.read_stream::<i64>().mode(MalformedPolicy::FailFast).files(dir.path())
+    ///     .write_stream().memory("strict").start()?;
+    /// let err = query.process_all_available().unwrap_err();
+    /// assert!(err.to_string().contains("in.json at line 2"), "{err}");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn mode(mut self, policy: MalformedPolicy) -> Self {
         self.options.policy = policy;
         self
@@ -158,18 +242,63 @@ impl<T: Data> DataStreamReader<T> {
 
     /// Whether CSV input starts with a header line naming the fields (default true). Files
     /// each start with one; on a socket, the first line is the header.
+    ///
+    /// ```
+    /// # use streamflow::structured::*;
+    /// # let session = Session::builder().parallelism(1).clock(streamflow::ManualClock::new(0)).build()?;
+    /// #[derive(Clone, Debug, serde::Deserialize)]
+    /// struct Score { user: String, points: u32 }
+    /// let dir = tempfile::tempdir()?;
+    /// std::fs::write(dir.path().join("scores.csv"), "ann,3\nbob,5\n")?; // no header line
+    /// let query = session.read_stream::<Score>().format(Format::Csv).header(false).files(dir.path())
+    ///     .map(|s| s.points).write_stream().memory("points").start()?;
+    /// query.process_all_available()?;
+    /// assert_eq!(session.memory_table::<u32>("points")?.rows(), [3, 5]);
+    /// query.stop()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn header(mut self, header: bool) -> Self {
         self.options.header = header;
         self
     }
 
     /// At most `n` new files per batch (Spark's `maxFilesPerTrigger`); at least one.
+    ///
+    /// ```
+    /// # use streamflow::structured::*;
+    /// # let session = Session::builder().parallelism(1).clock(streamflow::ManualClock::new(0)).build()?;
+    /// let dir = tempfile::tempdir()?;
+    /// std::fs::write(dir.path().join("a.json"), "1\n")?;
+    /// std::fs::write(dir.path().join("b.json"), "2\n")?;
+    /// let query = session.read_stream::<i64>().max_files_per_trigger(1).files(dir.path())
+    ///     .write_stream().memory("limited").start()?;
+    /// query.process_all_available()?;
+    /// assert_eq!(session.memory_table::<i64>("limited")?.batches().len(), 2); // a file per batch
+    /// query.stop()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn max_files_per_trigger(mut self, n: u64) -> Self {
         self.max_files_per_trigger = Some(n.max(1));
         self
     }
 
     /// The side channel where [`MalformedPolicy::Permissive`] keeps malformed records.
+    ///
+    /// ```
+    /// # use streamflow::structured::*;
+    /// # let session = Session::builder().parallelism(1).clock(streamflow::ManualClock::new(0)).build()?;
+    /// let dir = tempfile::tempdir()?;
+    /// std::fs::write(dir.path().join("in.json"), "1\n{oops\n")?;
+    /// let reader = session.read_stream::<i64>(); // Permissive by default
+    /// let corrupt = reader.corrupt_records();
+    /// let query = reader.files(dir.path()).write_stream().memory("kept").start()?;
+    /// query.process_all_available()?;
+    /// assert_eq!(session.memory_table::<i64>("kept")?.rows(), [1]); // the query went on
+    /// assert_eq!(corrupt.records()[0].text, "{oops");
+    /// assert_eq!(query.last_progress().unwrap().sources[0].num_malformed_rows, 1);
+    /// query.stop()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn corrupt_records(&self) -> CorruptRecords {
         self.options.corrupt.clone()
     }

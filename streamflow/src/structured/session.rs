@@ -68,24 +68,56 @@ pub struct SessionBuilder {
 
 impl SessionBuilder {
     /// The number of worker threads, and of state partitions of aggregations (default 2).
+    ///
+    /// ```
+    /// use streamflow::structured::Session;
+    /// let session = Session::builder().parallelism(4).build()?;
+    /// assert_eq!(session.parallelism(), 4);
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
     pub fn parallelism(mut self, parallelism: usize) -> Self {
         self.parallelism = parallelism;
         self
     }
 
     /// The clock triggers follow; a [`ManualClock`](crate::ManualClock) in tests.
+    ///
+    /// ```
+    /// use streamflow::structured::Session;
+    /// use streamflow::{Clock, Duration, ManualClock};
+    ///
+    /// let clock = ManualClock::new(1_000);
+    /// let session = Session::builder().clock(clock.clone()).build()?;
+    /// clock.advance(Duration::seconds(1));
+    /// assert_eq!(session.clock().now().millis(), 2_000);
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
     pub fn clock(mut self, clock: impl Clock) -> Self {
         self.clock = Arc::new(clock);
         self
     }
 
     /// The name used in thread names and logs.
+    ///
+    /// ```
+    /// use streamflow::structured::Session;
+    /// let session = Session::builder().app_name("clickstream").build()?;
+    /// assert_eq!(session.app_name(), "clickstream");
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
     pub fn app_name(mut self, name: impl Into<String>) -> Self {
         self.app_name = name.into();
         self
     }
 
     /// Builds the session (starting its worker pool).
+    ///
+    /// ```
+    /// use streamflow::structured::Session;
+    /// assert!(Session::builder().build().is_ok());
+    /// let err = Session::builder().parallelism(0).build().unwrap_err();
+    /// assert!(err.to_string().contains("parallelism must be at least 1"), "{err}");
+    /// ```
     pub fn build(self) -> Result<Session> {
         if self.parallelism == 0 {
             return Err(Error::InvalidConfig(
@@ -99,6 +131,16 @@ impl SessionBuilder {
 
 impl Session {
     /// A builder: parallelism 2, the system clock.
+    ///
+    /// ```
+    /// use streamflow::Clock;
+    /// use streamflow::structured::Session;
+    ///
+    /// let session = Session::builder().build()?;
+    /// assert_eq!((session.parallelism(), session.app_name()), (2, "streamflow"));
+    /// assert!(session.clock().now().millis() > 1_600_000_000_000); // the system clock
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
     pub fn builder() -> SessionBuilder {
         SessionBuilder {
             parallelism: 2,
@@ -131,16 +173,37 @@ impl Session {
     }
 
     /// The number of worker threads (and of state partitions).
+    ///
+    /// ```
+    /// use streamflow::{Duration, StreamingContext};
+    /// let ssc = StreamingContext::new(Duration::seconds(1), 3)?;
+    /// assert_eq!(ssc.session().parallelism(), 3); // the context's pool
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
     pub fn parallelism(&self) -> usize {
         self.inner.exec.parallelism()
     }
 
     /// The session's name.
+    ///
+    /// ```
+    /// assert_eq!(streamflow::structured::Session::new(1)?.app_name(), "streamflow"); // the default
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
     pub fn app_name(&self) -> &str {
         &self.inner.app_name
     }
 
     /// The clock triggers follow.
+    ///
+    /// ```
+    /// use streamflow::structured::Session;
+    /// use streamflow::{Clock, ManualClock, Time};
+    ///
+    /// let session = Session::builder().clock(ManualClock::new(5_000)).build()?;
+    /// assert_eq!(session.clock().now(), Time::from_millis(5_000));
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
     pub fn clock(&self) -> Arc<dyn Clock> {
         self.inner.clock.clone()
     }

@@ -43,6 +43,16 @@ impl std::hash::Hash for Window {
 
 impl Window {
     /// Whether `ts` lies in `[start, end)`.
+    ///
+    /// ```
+    /// use streamflow::structured::Window;
+    /// use streamflow::Time;
+    ///
+    /// let w = Window { start: Time::from_millis(1_000), end: Time::from_millis(2_000) };
+    /// assert!(w.contains(Time::from_millis(1_000))); // the start is in
+    /// assert!(w.contains(Time::from_millis(1_999)));
+    /// assert!(!w.contains(Time::from_millis(2_000))); // the end is not
+    /// ```
     pub fn contains(&self, ts: Time) -> bool {
         self.start <= ts && ts < self.end
     }
@@ -219,6 +229,15 @@ impl WindowSpec {
     }
 
     /// `Ok` if the durations parsed and the geometry is valid; otherwise every problem.
+    ///
+    /// ```
+    /// use streamflow::structured::window;
+    /// assert!(window("10 minutes", "5 minutes").check().is_ok());
+    /// let err = window("5 minutes", "10 minutes").check().unwrap_err();
+    /// assert!(err.contains("must be less than or equal to the window size"), "{err}");
+    /// let both = window("10 minuts", "5 minits").check().unwrap_err();
+    /// assert!(both.starts_with("window size: ") && both.contains("; window slide: "), "{both}");
+    /// ```
     pub fn check(&self) -> std::result::Result<(), String> {
         if self.errors.is_empty() {
             Ok(())
@@ -232,12 +251,30 @@ impl WindowSpec {
     }
 
     /// Whether these are session windows.
+    ///
+    /// ```
+    /// use streamflow::structured::{session_window, tumbling_window};
+    /// assert!(session_window("5 minutes").is_session());
+    /// assert!(!tumbling_window("5 minutes").is_session());
+    /// ```
     pub fn is_session(&self) -> bool {
         matches!(self.kind, WindowKind::Session { .. })
     }
 
     /// The windows `ts` belongs to, earliest first. Session windows: the event's own session
     /// `[ts, ts + gap)`, before merging.
+    ///
+    /// ```
+    /// use streamflow::Time;
+    /// use streamflow::structured::{session_window, window};
+    ///
+    /// let s = |secs: i64| Time::from_millis(secs * 1_000);
+    /// let sliding: Vec<Time> = window("30 s", "10 s").windows_of(s(25)).map(|w| w.start).collect();
+    /// assert_eq!(sliding, [s(0), s(10), s(20)]);
+    /// let own: Vec<_> = session_window("1 minute").windows_of(s(25)).map(|w| (w.start, w.end)).collect();
+    /// assert_eq!(own, [(s(25), s(85))]);
+    /// assert_eq!(window("1 s", "2 s").windows_of(s(25)).count(), 0); // an invalid spec has none
+    /// ```
     pub fn windows_of(&self, ts: Time) -> WindowsOf {
         match self.kind {
             WindowKind::Sliding { size, slide, offset } if self.errors.is_empty() => {

@@ -86,18 +86,67 @@ impl<T: Data> DataStreamWriter<T> {
     }
 
     /// The output mode (default [`OutputMode::Append`]).
+    ///
+    /// ```
+    /// # use streamflow::structured::*;
+    /// # let session = Session::builder().parallelism(1).clock(streamflow::ManualClock::new(0)).build()?;
+    /// let words = MemoryStream::<&'static str>::new();
+    /// let query = session.read_stream::<&'static str>().memory(&words)
+    ///     .group_by(|w| *w).count()
+    ///     .write_stream().output_mode(OutputMode::Update).memory("updates").start()?;
+    /// words.add_data(["cat", "dog"]);
+    /// query.process_all_available()?;
+    /// words.add_data(["cat"]);
+    /// query.process_all_available()?;
+    /// // Update mode: a batch emits only the groups it changed.
+    /// let (id, rows) = session.memory_table::<AggRow<&str, u64>>("updates")?.last_batch().unwrap();
+    /// assert_eq!((id, rows.len(), rows[0].key, rows[0].value), (1, 1, "cat", 2));
+    /// query.stop()?;
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
     pub fn output_mode(mut self, mode: OutputMode) -> Self {
         self.mode = mode;
         self
     }
 
     /// The trigger (default: the next batch as soon as there is data).
+    ///
+    /// ```
+    /// # use streamflow::structured::*;
+    /// # use streamflow::{Duration, ManualClock};
+    /// let clock = ManualClock::new(0);
+    /// let session = Session::builder().clock(clock.clone()).build()?;
+    /// let input = MemoryStream::<i64>::new();
+    /// let query = session.read_stream::<i64>().memory(&input).write_stream()
+    ///     .trigger(Trigger::processing_time("1 minute")).memory("minutely").start()?;
+    /// query.process_all_available()?;
+    /// input.add_data([1]);
+    /// let table = session.memory_table::<i64>("minutely")?;
+    /// assert!(table.rows().is_empty()); // the next batch waits for minute 1
+    /// clock.advance(Duration::minutes(1));
+    /// query.process_all_available()?;
+    /// assert_eq!(table.rows(), [1]);
+    /// query.stop()?;
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
     pub fn trigger(mut self, trigger: Trigger) -> Self {
         self.trigger = trigger;
         self
     }
 
-    /// The query's name (also the memory table's name for a memory sink without one).
+    /// The query's name, shown in `explain()`, progress reports and listener events.
+    ///
+    /// ```
+    /// # use streamflow::structured::*;
+    /// # let session = Session::builder().parallelism(1).clock(streamflow::ManualClock::new(0)).build()?;
+    /// let input = MemoryStream::<i64>::new();
+    /// let query = session.read_stream::<i64>().memory(&input).write_stream()
+    ///     .query_name("clicks").memory("clicks").start()?;
+    /// assert_eq!(query.name(), Some("clicks"));
+    /// assert!(query.explain().contains("query clicks"));
+    /// query.stop()?;
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
     pub fn query_name(mut self, name: impl Into<String>) -> Self {
         self.name = Some(name.into());
         self
@@ -105,6 +154,24 @@ impl<T: Data> DataStreamWriter<T> {
 
     /// How the watermark is chosen when there are several `with_watermark` inputs (default
     /// [`MultipleWatermarkPolicy::Min`]).
+    ///
+    /// ```
+    /// # use streamflow::structured::*;
+    /// # use streamflow::Time;
+    /// # let session = Session::builder().parallelism(1).clock(streamflow::ManualClock::new(0)).build()?;
+    /// let (fast, slow) = (MemoryStream::<i64>::new(), MemoryStream::<i64>::new());
+    /// let a = session.read_stream::<i64>().memory(&fast).with_watermark(|ms| *ms, "10 seconds");
+    /// let b = session.read_stream::<i64>().memory(&slow).with_watermark(|ms| *ms, "10 seconds");
+    /// let query = a.union(&b).write_stream()
+    ///     .multiple_watermark_policy(MultipleWatermarkPolicy::Max)
+    ///     .memory("events").start()?;
+    /// fast.add_data([60_000]);
+    /// query.process_all_available()?;
+    /// // The fastest input decides, though `slow` has seen nothing (under Min it would hold at 0).
+    /// assert_eq!(query.resume_state().watermark.watermark, Time::from_millis(50_000));
+    /// query.stop()?;
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
     pub fn multiple_watermark_policy(mut self, policy: MultipleWatermarkPolicy) -> Self {
         self.policy = policy;
         self
@@ -112,6 +179,26 @@ impl<T: Data> DataStreamWriter<T> {
 
     /// An input without data for `timeout` (clock time) stops holding back the minimum
     /// watermark. Default: never.
+    ///
+    /// ```
+    /// # use streamflow::structured::*;
+    /// # use streamflow::{Duration, ManualClock, Time};
+    /// let clock = ManualClock::new(0);
+    /// let session = Session::builder().clock(clock.clone()).build()?;
+    /// let (busy, quiet) = (MemoryStream::<i64>::new(), MemoryStream::<i64>::new());
+    /// let a = session.read_stream::<i64>().memory(&busy).with_watermark(|ms| *ms, "10 seconds");
+    /// let b = session.read_stream::<i64>().memory(&quiet).with_watermark(|ms| *ms, "10 seconds");
+    /// let query = a.union(&b).write_stream().watermark_idle_timeout("1 minute").memory("events").start()?;
+    /// busy.add_data([60_000]);
+    /// query.process_all_available()?;
+    /// assert_eq!(query.resume_state().watermark.watermark, Time::from_millis(0)); // `quiet` holds it
+    /// clock.advance(Duration::minutes(2)); // `quiet` has been idle for longer than the timeout
+    /// busy.add_data([120_000]);
+    /// query.process_all_available()?;
+    /// assert_eq!(query.resume_state().watermark.watermark, Time::from_millis(110_000));
+    /// query.stop()?;
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
     pub fn watermark_idle_timeout(mut self, timeout: impl IntoDuration) -> Self {
         match timeout.into_duration() {
             Ok(d) => self.idle_timeout = Some(d),
@@ -123,6 +210,24 @@ impl<T: Data> DataStreamWriter<T> {
     /// Resumes from the state of an earlier run of the same query
     /// ([`StreamingQuery::resume_state`]): the same id, the next batch id, the sources'
     /// committed offsets and the watermark.
+    ///
+    /// ```
+    /// # use streamflow::structured::*;
+    /// # let session = Session::builder().parallelism(1).clock(streamflow::ManualClock::new(0)).build()?;
+    /// let input = MemoryStream::<i64>::new();
+    /// let first = session.read_stream::<i64>().memory(&input).write_stream().memory("first").start()?;
+    /// input.add_data([1, 2]);
+    /// first.process_all_available()?;
+    /// first.stop()?;
+    /// input.add_data([3]);
+    /// let second = session.read_stream::<i64>().memory(&input).write_stream()
+    ///     .resume_from(first.resume_state()).memory("second").start()?;
+    /// second.process_all_available()?;
+    /// // The second run reads only what the first did not, as batch 1.
+    /// assert_eq!(session.memory_table::<i64>("second")?.batches(), [(1, vec![3])]);
+    /// second.stop()?;
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
     pub fn resume_from(mut self, state: ResumeState) -> Self {
         self.resume = Some(state);
         self
@@ -135,6 +240,16 @@ impl<T: Data> DataStreamWriter<T> {
 
     /// Prints every batch to stdout the way Spark's console sink does (20 rows, truncated
     /// cells); see [`format_console_batch`](super::format_console_batch).
+    ///
+    /// ```
+    /// # use streamflow::structured::*;
+    /// # let session = Session::builder().parallelism(1).clock(streamflow::ManualClock::new(0)).build()?;
+    /// let input = MemoryStream::<(String, u32)>::new();
+    /// let query = session.read_stream::<(String, u32)>().memory(&input).write_stream().console().start()?;
+    /// assert!(query.explain().contains("ConsoleSink"));
+    /// query.stop()?;
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
     pub fn console(self) -> Self
     where
         T: Serialize,
@@ -180,6 +295,20 @@ impl<T: Data> DataStreamWriter<T> {
 
     /// Keeps the rows in the in-memory table `name`, read with
     /// [`Session::memory_table`](super::Session::memory_table).
+    ///
+    /// ```
+    /// # use streamflow::structured::*;
+    /// # let session = Session::builder().parallelism(1).clock(streamflow::ManualClock::new(0)).build()?;
+    /// let input = MemoryStream::<i64>::new();
+    /// let query = session.read_stream::<i64>().memory(&input).write_stream().memory("numbers").start()?;
+    /// input.add_data([1]);
+    /// query.process_all_available()?;
+    /// input.add_data([2]);
+    /// query.process_all_available()?;
+    /// assert_eq!(session.memory_table::<i64>("numbers")?.rows(), [1, 2]); // Append: rows accumulate
+    /// query.stop()?;
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
     pub fn memory(self, name: &str) -> Self {
         let table = MemoryTable::new();
         self.ds.session.register_table(name, table.clone());
@@ -218,6 +347,31 @@ impl<T: Data> DataStreamWriter<T> {
     }
 
     /// Writes every row with a [`ForeachWriter`], partition by partition.
+    ///
+    /// ```
+    /// # use streamflow::structured::*;
+    /// # let session = Session::builder().parallelism(1).clock(streamflow::ManualClock::new(0)).build()?;
+    /// use std::sync::{Arc, Mutex};
+    ///
+    /// #[derive(Clone, Default)]
+    /// struct FirstBatchOnly(Arc<Mutex<Vec<i64>>>);
+    /// impl ForeachWriter<i64> for FirstBatchOnly {
+    ///     fn open(&mut self, _partition_id: u64, epoch_id: u64) -> bool { epoch_id == 0 }
+    ///     fn process(&mut self, row: i64) { self.0.lock().unwrap().push(row) }
+    ///     fn close(&mut self, _error: Option<&str>) {}
+    /// }
+    /// let input = MemoryStream::<i64>::new();
+    /// let writer = FirstBatchOnly::default();
+    /// let query = session.read_stream::<i64>().memory(&input)
+    ///     .write_stream().foreach(writer.clone()).start()?;
+    /// input.add_data([1]);
+    /// query.process_all_available()?;
+    /// input.add_data([2]);
+    /// query.process_all_available()?;
+    /// assert_eq!(*writer.0.lock().unwrap(), [1]); // `open` said no to batch 1
+    /// query.stop()?;
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
     pub fn foreach<W: ForeachWriter<T>>(self, writer: W) -> Self {
         self.with_sink(ForeachSink { writer })
     }
@@ -249,6 +403,21 @@ impl<T: Data> DataStreamWriter<T> {
     }
 
     /// Writes CSV files with a header line into `dir`, one per batch (Append mode only).
+    ///
+    /// ```
+    /// # use streamflow::structured::*;
+    /// # let session = Session::builder().parallelism(1).clock(streamflow::ManualClock::new(0)).build()?;
+    /// #[derive(Clone, serde::Serialize)]
+    /// struct Sale { item: String, qty: u32 }
+    /// let dir = tempfile::tempdir()?;
+    /// let input = MemoryStream::<Sale>::new();
+    /// let query = session.read_stream::<Sale>().memory(&input).write_stream().csv(dir.path()).start()?;
+    /// input.add_data([Sale { item: "pen".into(), qty: 2 }]);
+    /// query.process_all_available()?;
+    /// assert_eq!(std::fs::read_to_string(dir.path().join("part-00000.csv"))?, "item,qty\npen,2\n");
+    /// query.stop()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn csv(self, dir: impl AsRef<Path>) -> Self
     where
         T: Serialize,
@@ -262,6 +431,21 @@ impl<T: Data> DataStreamWriter<T> {
 
     /// Checks the query (output mode against its operators, durations, sink) and starts it on
     /// its own thread. Every problem is reported at once, before anything runs.
+    ///
+    /// ```
+    /// # use streamflow::structured::*;
+    /// # let session = Session::builder().parallelism(1).clock(streamflow::ManualClock::new(0)).build()?;
+    /// let numbers = session.read_stream::<i64>().memory(&MemoryStream::new());
+    /// let no_sink = numbers.write_stream().start().unwrap_err();
+    /// assert!(no_sink.to_string().contains("no sink chosen"), "{no_sink}");
+    /// // Complete mode without an aggregation, and a malformed trigger: both reported.
+    /// let err = numbers.write_stream().output_mode(OutputMode::Complete)
+    ///     .trigger(Trigger::processing_time("soon")).memory("n").start().unwrap_err();
+    /// let text = err.to_string();
+    /// assert!(text.contains("Complete output mode not supported"), "{text}");
+    /// assert!(text.contains("Trigger::processing_time"), "{text}");
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
     pub fn start(self) -> Result<StreamingQuery> {
         let sink = self.sink.clone().ok_or_else(|| {
             Error::InvalidConfig(

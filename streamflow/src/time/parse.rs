@@ -36,7 +36,9 @@ pub fn parse_duration_ms(text: &str) -> Result<u64, String> {
                 "fractional durations are not supported in \"{text}\": use a smaller unit, like \"1500 ms\""
             )
         } else {
-            format!("unknown unit \"{unit}\" in \"{text}\" (expected ms, s, min, h, d, w or their long names)")
+            format!(
+                "unknown unit \"{unit}\" in \"{text}\" (expected ms, s, min, h, d, w or their long names)"
+            )
         }
     })?;
     let value: u64 = number
