@@ -287,3 +287,57 @@ fn text_file_stream_skips_a_byte_order_mark() {
     t.advance_batches(1).unwrap();
     assert_eq!(*seen.lock().unwrap(), ["first", "second"]);
 }
+
+/// A `Write` into a shared buffer, to read what the console sink printed.
+#[derive(Clone, Default)]
+struct Shared(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Shared {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// An aggregation's first batch may have no rows (Append: no window closed yet); the console
+/// still prints the column header, as Spark does.
+#[test]
+fn console_prints_the_header_of_an_empty_first_batch() {
+    let s = session();
+    let input = MemoryStream::new();
+    let out = Shared::default();
+    let q = s
+        .read_stream::<Ev>()
+        .memory(&input)
+        .with_watermark(|e| e.ts, "10 minutes")
+        .group_by_window(|e| e.key.clone(), tumbling_window("10 minutes"))
+        .count()
+        .write_stream()
+        .output_mode(OutputMode::Append)
+        .console_with(20, true, out.clone())
+        .start()
+        .unwrap();
+    input.add_data([ev("a", 22)]);
+    q.process_all_available().unwrap();
+    q.stop().unwrap();
+    let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+    // Batch 1 is the no-data batch for the moved watermark: empty too, with its header.
+    assert!(text.contains("Batch: 1"), "{text}");
+    assert_eq!(
+        text.find("-------------------------------------------\nBatch: 1")
+            .map(|end| &text[..end]),
+        Some(
+            "-------------------------------------------\n\
+         Batch: 0\n\
+         -------------------------------------------\n\
+         +------+---+-----+\n\
+         |window|key|count|\n\
+         +------+---+-----+\n\
+         +------+---+-----+\n\
+         \n"
+        )
+    );
+}

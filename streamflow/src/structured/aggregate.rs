@@ -612,6 +612,12 @@ impl<T: Data, K: Key> GroupedDataset<T, K> {
             aggregator.name()
         );
         let mut logical = self.ds.logical.then(&operator);
+        // The columns of `AggRow`'s serialized form, in order.
+        let value_column = aggregator.name().to_string();
+        logical.columns = Some(match self.window {
+            Some(_) => vec!["window".into(), "key".into(), value_column],
+            None => vec!["key".into(), value_column],
+        });
         logical.aggregations.push(AggInfo {
             operator: operator.clone(),
             event_time_window: self.window.is_some(),

@@ -46,12 +46,16 @@ pub(crate) struct Logical {
     pub(crate) aggregations: Vec<AggInfo>,
     pub(crate) watermarked: bool,
     pub(crate) errors: Vec<String>,
+    /// The column names of the rows, when the last operator fixes them (an aggregation), so
+    /// that a console shows a header even before the first row.
+    pub(crate) columns: Option<Vec<String>>,
 }
 
 impl Logical {
     pub(crate) fn then(&self, op: &str) -> Logical {
         let mut next = self.clone();
         next.ops.push(op.to_string());
+        next.columns = None;
         next
     }
 }

@@ -285,11 +285,12 @@ impl<T: Data> DataStreamWriter<T> {
     where
         T: Serialize,
     {
+        let names = self.ds.logical.columns.clone().unwrap_or_default();
         self.with_sink(ConsoleSink {
             num_rows,
             truncate,
             out: Mutex::new(Box::new(out)),
-            names: Mutex::new(Vec::new()),
+            names: Mutex::new(names),
         })
     }
 
