@@ -1,14 +1,14 @@
 //! [`StreamingContext`]: settings, the operator graph, and the lifecycle of a DStream job.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::thread::JoinHandle;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::error::{Error, Result};
-use crate::exec::Executor;
+use crate::exec::{Driver, Executor, JobControl, Schedule};
 use crate::graph::Graph;
 use crate::metrics::{BatchInfo, Metrics, ReceiverStatus, StreamingListener};
-use crate::source::SourceControl;
+use crate::sink::SinkContext;
+use crate::source::{SourceContext, SourceControl, SourceRun};
 use crate::time::{Clock, Duration, IntoDuration, SystemClock, Time};
 
 /// Where a context is in its life (Spark's `StreamingContextState`).
@@ -181,23 +181,19 @@ impl ContextBuilder {
         }
         let exec = Arc::new(Executor::new(self.parallelism, &self.app_name)?);
         let checkpoint = self.checkpoint;
+        let control = JobControl::new(self.app_name.clone(), self.clock.clone());
         let ssc = StreamingContext {
             inner: Arc::new(ContextInner {
                 batch,
                 app_name: self.app_name,
                 clock: self.clock,
                 exec,
-                graph: Mutex::new(Graph::new(batch)),
+                graph: Mutex::new(Graph::new(Some(batch))),
                 controls: Mutex::new(Vec::new()),
+                sources: Mutex::new(Vec::new()),
                 checkpoint: Mutex::new(None),
-                lifecycle: Mutex::new(Lifecycle {
-                    state: ContextState::Initialized,
-                    error: None,
-                    stop_requested: None,
-                }),
-                lifecycle_changed: Condvar::new(),
-                scheduler: Mutex::new(None),
-                metrics: Arc::default(),
+                control,
+                metrics: Arc::new(Metrics::new(Arc::default())),
             }),
         };
         // Created (or checked) now, like `StreamingContext::checkpoint`, so a bad path fails here.
@@ -229,13 +225,6 @@ fn parse_master(master: &str) -> Result<usize> {
     }
 }
 
-pub(crate) struct Lifecycle {
-    pub(crate) state: ContextState,
-    pub(crate) error: Option<Error>,
-    /// `Some(graceful)` once a stop was asked for.
-    pub(crate) stop_requested: Option<bool>,
-}
-
 pub(crate) struct ContextInner {
     pub(crate) batch: Duration,
     pub(crate) app_name: String,
@@ -243,33 +232,21 @@ pub(crate) struct ContextInner {
     pub(crate) exec: Arc<Executor>,
     pub(crate) graph: Mutex<Graph>,
     pub(crate) controls: Mutex<Vec<Arc<dyn SourceControl>>>,
+    /// The sources behind the `Source` trait, in the order they were added.
+    pub(crate) sources: Mutex<Vec<Arc<dyn SourceRun>>>,
     checkpoint: Mutex<Option<PathBuf>>,
-    pub(crate) lifecycle: Mutex<Lifecycle>,
-    pub(crate) lifecycle_changed: Condvar,
-    scheduler: Mutex<Option<JoinHandle<()>>>,
+    pub(crate) control: Arc<JobControl>,
     pub(crate) metrics: Arc<Metrics>,
 }
 
 impl ContextInner {
-    pub(crate) fn lock_lifecycle(&self) -> MutexGuard<'_, Lifecycle> {
-        self.lifecycle.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
     pub(crate) fn lock_graph(&self) -> MutexGuard<'_, Graph> {
         self.graph.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Records a failure, stops the job and wakes everyone waiting for termination.
     pub(crate) fn fail(&self, error: Error) {
-        log::error!("{}: {error}", self.app_name);
-        let mut life = self.lock_lifecycle();
-        if life.error.is_none() {
-            life.error = Some(error);
-        }
-        life.stop_requested.get_or_insert(false);
-        drop(life);
-        self.lifecycle_changed.notify_all();
-        self.clock.notify_all();
+        self.control.fail(error);
     }
 }
 
@@ -489,7 +466,7 @@ impl StreamingContext {
     /// # Ok::<(), streamflow::Error>(())
     /// ```
     pub fn state(&self) -> ContextState {
-        self.inner.lock_lifecycle().state
+        self.inner.control.phase()
     }
 
     /// The fused stages of the graph, one line per stage.
@@ -595,27 +572,50 @@ impl StreamingContext {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
-        for (i, control) in controls.iter().enumerate() {
-            if let Err(e) = control.start() {
-                for started in &controls[..i] {
-                    started.stop();
-                }
-                return Err(e);
-            }
-        }
+        let sources = self.inner.sources.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let now = self.inner.clock.now();
         let batch = self.inner.batch.millis() as i64;
         // Like Spark's RecurringTimer: the first batch is at the next multiple of the interval.
         let first = Time::from_millis((now.millis().div_euclid(batch) + 1) * batch);
         let zero = first - self.inner.batch;
         self.inner.lock_graph().clock.set_zero(zero);
-        self.inner.lock_lifecycle().state = ContextState::Active;
-        let inner = self.inner.clone();
+        let control = self.inner.control.clone();
+        let wake: Arc<dyn Fn() + Send + Sync> = Arc::new(move || control.wake());
+        let source_ctx = SourceContext::new(wake, zero, self.parallelism());
+        let sink_ctx = SinkContext::new(self.inner.app_name.clone(), crate::structured::OutputMode::Append);
+        let started = crate::exec::start_all(&controls, &sources, &source_ctx)?;
+        let graph = self.inner.lock_graph();
+        for output in &graph.outputs {
+            if let Err(e) = output.run.start(&sink_ctx) {
+                drop(graph);
+                started();
+                return Err(e);
+            }
+        }
+        let driver = Driver {
+            control: self.inner.control.clone(),
+            clock: self.inner.clock.clone(),
+            sources,
+            controls,
+            inputs: graph.inputs.clone(),
+            outputs: graph.outputs.clone(),
+            forgetters: graph.forgetters.clone(),
+            schedule: Schedule::Interval {
+                first,
+                interval: self.inner.batch,
+            },
+            vocabulary: Box::new(crate::metrics::DStreamReports::new(self.inner.clone())),
+            next_id: 0,
+            last_time: None,
+            last_plan: None,
+        };
+        drop(graph);
+        self.inner.control.update(|s| s.phase = ContextState::Active);
         let handle = std::thread::Builder::new()
-            .name(format!("{}-scheduler", self.inner.app_name))
-            .spawn(move || crate::exec::scheduler::run(inner, first))
-            .map_err(|e| Error::io("cannot start the scheduler thread", e))?;
-        *self.inner.scheduler.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle);
+            .name(format!("{}-driver", self.inner.app_name))
+            .spawn(move || driver.run())
+            .map_err(|e| Error::io("cannot start the driver thread", e))?;
+        self.inner.control.set_thread(handle);
         self.inner.metrics.started(zero);
         log::info!("{}: started, first batch at {first}", self.inner.app_name);
         Ok(())
@@ -641,60 +641,17 @@ impl StreamingContext {
     /// # Ok::<(), streamflow::Error>(())
     /// ```
     pub fn stop(&self, graceful: bool) -> Result<()> {
-        {
-            let mut life = self.inner.lock_lifecycle();
-            match life.state {
-                ContextState::Stopped => return Ok(()),
-                ContextState::Initialized => {
-                    life.state = ContextState::Stopped;
-                    drop(life);
-                    self.inner.lifecycle_changed.notify_all();
-                    return Ok(());
-                }
-                ContextState::Active => {
-                    life.stop_requested = Some(life.stop_requested.unwrap_or(graceful) && graceful);
-                }
-            }
-        }
-        self.inner.clock.notify_all();
-        let handle = self
-            .inner
-            .scheduler
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        if let Some(handle) = handle {
-            if handle.thread().id() == std::thread::current().id() || self.inner.exec.is_worker_thread() {
-                // stop() from inside the job (an output operation or a task on the worker pool):
-                // joining would wait for ourselves. The scheduler ends after this batch.
-                *self.inner.scheduler.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle);
+        match self.state() {
+            ContextState::Stopped => return Ok(()),
+            ContextState::Initialized => {
+                self.inner.control.finish();
                 return Ok(());
             }
-            let _ = handle.join();
+            ContextState::Active => {}
         }
-        self.finish_stop();
+        self.inner.control.request_stop(graceful);
+        self.inner.control.join(self.inner.exec.is_worker_thread());
         Ok(())
-    }
-
-    /// Marks the context stopped once the scheduler is done (idempotent).
-    pub(crate) fn finish_stop(&self) {
-        for control in self
-            .inner
-            .controls
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-        {
-            control.stop();
-        }
-        let mut life = self.inner.lock_lifecycle();
-        if life.state != ContextState::Stopped {
-            life.state = ContextState::Stopped;
-            drop(life);
-            self.inner.metrics.stopped();
-            log::info!("{}: stopped", self.inner.app_name);
-        }
-        self.inner.lifecycle_changed.notify_all();
     }
 
     /// Blocks until the context stops; returns the error that stopped it, if any.
@@ -711,15 +668,7 @@ impl StreamingContext {
     /// # Ok::<(), streamflow::Error>(())
     /// ```
     pub fn await_termination(&self) -> Result<()> {
-        let mut life = self.inner.lock_lifecycle();
-        while life.state != ContextState::Stopped {
-            life = self
-                .inner
-                .lifecycle_changed
-                .wait(life)
-                .unwrap_or_else(|e| e.into_inner());
-        }
-        Self::take_error(&mut life)
+        self.inner.control.await_termination(None).map(|_| ())
     }
 
     /// Like [`await_termination`](Self::await_termination), giving up after `timeout`:
@@ -738,29 +687,8 @@ impl StreamingContext {
     /// # Ok::<(), streamflow::Error>(())
     /// ```
     pub fn await_termination_or_timeout(&self, timeout: impl IntoDuration) -> Result<bool> {
-        let deadline = std::time::Instant::now() + timeout.into_duration()?.to_std();
-        let mut life = self.inner.lock_lifecycle();
-        while life.state != ContextState::Stopped {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            if left.is_zero() {
-                return Ok(false);
-            }
-            life = self
-                .inner
-                .lifecycle_changed
-                .wait_timeout(life, left)
-                .map(|(guard, _)| guard)
-                .unwrap_or_else(|e| e.into_inner().0);
-        }
-        Self::take_error(&mut life).map(|()| true)
-    }
-
-    fn take_error(life: &mut Lifecycle) -> Result<()> {
-        match &life.error {
-            None => Ok(()),
-            // Keep the error for later callers; hand out an equivalent one.
-            Some(e) => Err(clone_error(e)),
-        }
+        let timeout = timeout.into_duration()?.to_std();
+        self.inner.control.await_termination(Some(timeout))
     }
 
     /// Blocks until the batch at `time` has run (or the context stopped), without sleeping:
@@ -790,8 +718,7 @@ impl StreamingContext {
         self.inner
             .metrics
             .await_batch(time, || self.state() == ContextState::Stopped);
-        let mut life = self.inner.lock_lifecycle();
-        Self::take_error(&mut life)
+        self.inner.control.error().map_or(Ok(()), Err)
     }
 
     /// Blocks until the receivers together have stored at least `records` records or

@@ -39,6 +39,21 @@ pub(crate) fn set_current_operator(operator: &'static str) {
     CURRENT_OPERATOR.with(|c| c.set(operator));
 }
 
+/// Calls a user hook (a listener, say) whose failure must not stop the job: a panic in it is
+/// logged with `what` and swallowed, as Spark's listener bus does. Returns whether it returned.
+pub(crate) fn call_hook(what: &str, f: impl FnOnce()) -> bool {
+    match panic::catch_unwind(AssertUnwindSafe(f)) {
+        Ok(()) => true,
+        Err(payload) => {
+            log::error!(
+                "{what} panicked: {}; the job goes on without it for this event",
+                panic_message(payload.as_ref())
+            );
+            false
+        }
+    }
+}
+
 /// Runs one task; a panic in it is re-raised as an `OperatorPanic` naming the operator.
 pub(crate) fn run_task<R>(f: impl FnOnce() -> R) -> R {
     set_current_operator("");

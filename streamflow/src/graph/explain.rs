@@ -36,7 +36,7 @@ pub(crate) fn explain(graph: &Graph, header: &str) -> String {
         stage_of.push(stage);
     }
     for out in &graph.outputs {
-        stages[stage_of[out.parent]].push(format!("{} (output)", out.name));
+        stages[stage_of[out.parent]].push(format!("{} (output)", out.run.name()));
     }
     let mut text = format!("{header}\n");
     for (i, ops) in stages.iter().enumerate() {

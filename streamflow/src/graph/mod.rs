@@ -80,16 +80,23 @@ impl NodeMeta {
 
 /// Settings every node needs at compute time, fixed when the context starts.
 pub(crate) struct GraphClock {
-    pub(crate) batch: Duration,
+    /// The batch interval of a DStream graph; a query's graph has none (its batches come when
+    /// its trigger fires, and every node has a batch in every one of them).
+    pub(crate) interval: Option<Duration>,
     zero: OnceLock<Time>,
 }
 
 impl GraphClock {
-    pub(crate) fn new(batch: Duration) -> Self {
+    pub(crate) fn new(interval: Option<Duration>) -> Self {
         GraphClock {
-            batch,
+            interval,
             zero: OnceLock::new(),
         }
+    }
+
+    /// The batch interval (one millisecond for a graph without one).
+    pub(crate) fn batch(&self) -> Duration {
+        self.interval.unwrap_or(Duration::from_millis(1))
     }
 
     pub(crate) fn set_zero(&self, zero: Time) {
@@ -126,7 +133,10 @@ pub(crate) struct Node<T> {
 impl<T: Data> Node<T> {
     /// Whether `time` is one at which this node produces a batch (a multiple of its slide).
     pub(crate) fn is_valid_time(&self, time: Time) -> bool {
-        time > self.clock.zero() && time.is_multiple_of(self.clock.zero(), self.meta.slide)
+        match self.clock.interval {
+            None => true,
+            Some(_) => time > self.clock.zero() && time.is_multiple_of(self.clock.zero(), self.meta.slide),
+        }
     }
 
     /// The batch at `time`, computing it if needed; `None` if the node produces nothing then.
@@ -253,15 +263,24 @@ impl<T: Data> InputNode for Node<T> {
     }
 }
 
-/// An output operation: runs at each batch time that is a multiple of its slide.
-pub(crate) struct OutputOp {
-    pub(crate) name: String,
-    pub(crate) parent: usize,
-    pub(crate) run: OutputFn,
+/// An output of the graph, as the driver runs it: a [`Sink`](crate::sink::Sink) reading a node.
+pub(crate) trait OutputRun: Send + Sync {
+    /// The sink's name, for errors and `explain()`.
+    fn name(&self) -> String;
+    /// Called once before the first batch.
+    fn start(&self, ctx: &crate::sink::SinkContext) -> Result<()>;
+    /// Hands the sink the node's batch; `Ok(None)` when the node has no batch at this time
+    /// (a window between its slides), else the number of rows (if counted).
+    fn run(&self, batch: crate::exec::BatchId) -> Result<Option<u64>>;
+    /// Commits the batch in the sink (called only if `run` handed it rows).
+    fn commit(&self, batch: crate::exec::BatchId) -> Result<()>;
 }
 
-/// What an output operation does at a batch time.
-pub(crate) type OutputFn = Box<dyn Fn(Time) -> Result<()> + Send + Sync>;
+/// An output operation: the node it reads and what writes its batches.
+pub(crate) struct OutputOp {
+    pub(crate) parent: usize,
+    pub(crate) run: Box<dyn OutputRun>,
+}
 
 /// The whole graph of a context.
 pub(crate) struct Graph {
@@ -286,7 +305,8 @@ pub(crate) struct NodeSpec {
 }
 
 impl Graph {
-    pub(crate) fn new(batch: Duration) -> Self {
+    /// The graph of a DStream context with batch interval `batch`, or (`None`) of a query.
+    pub(crate) fn new(batch: Option<Duration>) -> Self {
         Graph {
             clock: Arc::new(GraphClock::new(batch)),
             metas: Vec::new(),
@@ -342,13 +362,9 @@ impl Graph {
     }
 
     /// Registers an output operation reading `parent`.
-    pub(crate) fn add_output(&mut self, name: &str, parent: &Arc<NodeMeta>, run: OutputFn) {
+    pub(crate) fn add_output(&mut self, parent: &Arc<NodeMeta>, run: Box<dyn OutputRun>) {
         parent.add_consumer();
-        self.outputs.push(Arc::new(OutputOp {
-            name: name.to_string(),
-            parent: parent.id,
-            run,
-        }));
+        self.outputs.push(Arc::new(OutputOp { parent: parent.id, run }));
     }
 
     /// Makes every node keep its batches for at least `duration`.

@@ -9,7 +9,13 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
+use crate::context::ContextInner;
+use crate::exec::{Completed, Vocabulary};
 use crate::time::Time;
+
+mod bus;
+
+pub(crate) use bus::ListenerBus;
 
 const RECENT_BATCHES: usize = 1_000;
 
@@ -109,6 +115,18 @@ impl ReceiverStatus {
 /// # Ok::<(), streamflow::Error>(())
 /// ```
 pub trait StreamingListener: Send + Sync {
+    /// The name a panic of this listener is logged with (default: its type's name).
+    ///
+    /// ```
+    /// use streamflow::StreamingListener;
+    /// struct Quiet;
+    /// impl StreamingListener for Quiet {}
+    /// assert!(Quiet.name().ends_with("Quiet"));
+    /// ```
+    fn name(&self) -> String {
+        std::any::type_name::<Self>().to_string()
+    }
+
     /// The context started; `zero_time` is one batch interval before the first batch.
     fn on_streaming_started(&self, _zero_time: Time) {}
     /// A batch finished.
@@ -128,11 +146,10 @@ struct MetricsState {
 }
 
 /// The metrics hub of a context.
-#[derive(Default)]
 pub(crate) struct Metrics {
     state: Mutex<MetricsState>,
     changed: Condvar,
-    listeners: Mutex<Vec<Arc<dyn StreamingListener>>>,
+    pub(crate) bus: Arc<ListenerBus>,
 }
 
 impl Metrics {
@@ -140,29 +157,27 @@ impl Metrics {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn listeners(&self) -> Vec<Arc<dyn StreamingListener>> {
-        self.listeners.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    pub(crate) fn new(bus: Arc<ListenerBus>) -> Self {
+        Metrics {
+            state: Mutex::default(),
+            changed: Condvar::new(),
+            bus,
+        }
     }
 
     pub(crate) fn add_listener(&self, listener: Arc<dyn StreamingListener>) {
-        self.listeners
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(listener);
+        self.bus.add_streaming(listener);
     }
 
     pub(crate) fn started(&self, zero: Time) {
-        for l in self.listeners() {
-            l.on_streaming_started(zero);
-        }
+        self.bus
+            .post_streaming("on_streaming_started", |l| l.on_streaming_started(zero));
     }
 
     pub(crate) fn stopped(&self) {
         self.lock().stopped = true;
         self.changed.notify_all();
-        for l in self.listeners() {
-            l.on_streaming_stopped();
-        }
+        self.bus.post_streaming("on_streaming_stopped", |l| l.on_streaming_stopped());
     }
 
     pub(crate) fn batch_completed(&self, info: BatchInfo) {
@@ -174,9 +189,8 @@ impl Metrics {
             info.processing_time,
             info.total_delay
         );
-        for l in self.listeners() {
-            l.on_batch_completed(&info);
-        }
+        self.bus
+            .post_streaming("on_batch_completed", |l| l.on_batch_completed(&info));
         let mut state = self.lock();
         state.last_completed = Some(info.batch_time);
         if state.recent.len() == RECENT_BATCHES {
@@ -192,9 +206,8 @@ impl Metrics {
     }
 
     pub(crate) fn receiver_error(&self, status: &ReceiverStatus) {
-        for l in self.listeners() {
-            l.on_receiver_error(status);
-        }
+        self.bus
+            .post_streaming("on_receiver_error", |l| l.on_receiver_error(status));
     }
 
     pub(crate) fn record_received(&self, n: u64) {
@@ -228,5 +241,40 @@ impl Metrics {
                 .unwrap_or_else(|e| e.into_inner().0);
         }
         true
+    }
+}
+
+/// What a DStream context reports per batch: a [`BatchInfo`] to its metrics and listeners.
+pub(crate) struct DStreamReports {
+    inner: Arc<ContextInner>,
+}
+
+impl DStreamReports {
+    pub(crate) fn new(inner: Arc<ContextInner>) -> Self {
+        DStreamReports { inner }
+    }
+}
+
+impl Vocabulary for DStreamReports {
+    fn completed(&mut self, batch: &Completed<'_>) -> crate::Result<()> {
+        let time = batch.plan.batch.time;
+        let start = batch.trigger_time;
+        let processing_time = batch.timings.total;
+        let scheduling_delay = std::time::Duration::from_millis((start - time).max(0) as u64);
+        self.inner.metrics.batch_completed(BatchInfo {
+            batch_time: time,
+            num_records: batch.input_rows,
+            processing_start_time: start,
+            processing_end_time: self.inner.clock.now(),
+            scheduling_delay,
+            processing_time,
+            total_delay: scheduling_delay + processing_time,
+        });
+        Ok(())
+    }
+
+    fn terminated(&mut self, _error: Option<&crate::Error>) {
+        self.inner.metrics.stopped();
+        log::info!("{}: stopped", self.inner.app_name);
     }
 }

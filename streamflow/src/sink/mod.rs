@@ -7,35 +7,102 @@
 //! | user code per batch | [`foreach_batch`](crate::DStream::foreach_batch) (Spark's `foreachRDD`) |
 //! | user code per partition | [`foreach_partition`](crate::DStream::foreach_partition) |
 
+mod api;
 mod foreach;
 mod print;
 mod text_files;
 
+pub use api::{Sink, SinkContext};
 pub use foreach::OutputResult;
 pub use print::{Show, format_batch};
+
+pub(crate) use api::SinkOutput;
+
+use std::sync::Arc;
 
 use crate::batch::Batch;
 use crate::data::Data;
 use crate::dstream::DStream;
 use crate::error::Result;
+use crate::exec::BatchId;
 use crate::time::Time;
 
+/// A DStream output operation as a sink: user code given each batch and its time.
+struct BatchFn<F> {
+    name: String,
+    f: F,
+}
+
+impl<T: Data, F: Fn(Batch<T>, Time) -> Result<()> + Send + Sync + 'static> Sink<T> for BatchFn<F> {
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    fn add_batch(&self, batch: BatchId, rows: Batch<T>) -> Result<()> {
+        (self.f)(rows, batch.time)
+    }
+}
+
 impl<T: Data> DStream<T> {
+    /// Writes every batch of this stream to `sink` (a user-defined [`Sink`]): an output
+    /// operation, like [`foreach_batch`](Self::foreach_batch), that also gets each batch's id
+    /// and a commit once the batch's outputs all ran. The same sink type works for a
+    /// Structured query through [`DataStreamWriter::sink`](crate::structured::DataStreamWriter::sink).
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use streamflow::sink::Sink;
+    /// use streamflow::testing::TestContext;
+    /// use streamflow::{Batch, BatchId, Duration};
+    ///
+    /// /// Notes the id and size of every batch.
+    /// #[derive(Default)]
+    /// struct Sizes(Mutex<Vec<(u64, usize)>>);
+    /// impl Sink<char> for Arc<Sizes> {
+    ///     fn name(&self) -> String { "sizes".into() }
+    ///     fn add_batch(&self, batch: BatchId, rows: Batch<char>) -> streamflow::Result<()> {
+    ///         self.0.lock().unwrap().push((batch.id, rows.collect().len()));
+    ///         Ok(())
+    ///     }
+    /// }
+    ///
+    /// let t = TestContext::new(Duration::seconds(1), 2)?;
+    /// let sizes = Arc::new(Sizes::default());
+    /// t.input(vec![vec!['a', 'b'], vec![], vec!['c']]).sink(sizes.clone());
+    /// t.run(3)?;
+    /// assert_eq!(*sizes.0.lock().unwrap(), [(0, 2), (1, 0), (2, 1)]);
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
+    pub fn sink(&self, sink: impl Sink<T>) {
+        self.add_sink(Arc::new(sink));
+    }
+
+    fn add_sink(&self, sink: Arc<dyn Sink<T>>) {
+        let name = sink.name();
+        if let Err(e) = self.ssc.ensure_initialized(&name) {
+            self.ssc.defer_error(e.to_string());
+            return;
+        }
+        let output = SinkOutput {
+            node: self.node.clone(),
+            sink,
+            count_rows: false,
+        };
+        self.ssc
+            .inner
+            .lock_graph()
+            .add_output(&self.node.meta, Box::new(output));
+    }
+
     /// Registers an output operation that receives this stream's batch at each of its times.
     pub(crate) fn output(
         &self,
         name: &str,
         f: impl Fn(Batch<T>, Time) -> Result<()> + Send + Sync + 'static,
     ) {
-        if let Err(e) = self.ssc.ensure_initialized(name) {
-            self.ssc.defer_error(e.to_string());
-            return;
-        }
-        let node = self.node.clone();
-        let run = Box::new(move |time| match node.get_or_compute(time)? {
-            Some(batch) => f(batch, time),
-            None => Ok(()),
-        });
-        self.ssc.inner.lock_graph().add_output(name, &self.node.meta, run);
+        self.add_sink(Arc::new(BatchFn {
+            name: name.to_string(),
+            f,
+        }));
     }
 }

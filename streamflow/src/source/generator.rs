@@ -44,7 +44,7 @@ impl StreamingContext {
         let graph_clock = self.inner.lock_graph().clock.clone();
         let f = std::sync::Arc::new(f);
         self.source(name.into(), move |time: Time| {
-            let k = ((time - graph_clock.zero()) / graph_clock.batch.millis() as i64).max(1) as u64;
+            let k = ((time - graph_clock.zero()) / graph_clock.batch().millis() as i64).max(1) as u64;
             let (first, end) = (rows_before(k - 1), rows_before(k));
             let rows = end.saturating_sub(first);
             let partitions: Vec<Vec<T>> = exec.run((0..parallelism).collect(), |p| {

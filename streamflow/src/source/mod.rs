@@ -12,14 +12,21 @@
 //! buffer's content becomes the batch. Pull sources (files, generators, queues) compute their
 //! batch at the batch time.
 
+mod api;
 mod file;
 mod generator;
+mod offset;
 mod queue;
 mod receiver;
+mod slot;
 pub(crate) mod socket;
 
+pub use api::{Source, SourceBatch, SourceContext};
+pub use offset::{Offset, ReadLimit};
 pub use queue::StreamQueue;
+pub(crate) use queue::BatchLog;
 pub use receiver::{Receiver, ReceiverContext};
+pub(crate) use slot::{Limit, SourceRange, SourceRun, SourceSlot};
 
 use crate::StreamingContext;
 use crate::batch::Batch;
@@ -48,6 +55,54 @@ pub(crate) trait SourceControl: Send + Sync {
 }
 
 impl StreamingContext {
+    /// A stream read from a user-defined [`Source`] (see its docs for an example): at each
+    /// batch the source is asked for its latest offset, and the batch holds the records
+    /// between the previous batch's end and that offset. The same source type works for a
+    /// Structured query through
+    /// [`DataStreamReader::source`](crate::structured::DataStreamReader::source).
+    ///
+    /// ```
+    /// use streamflow::source::{ReadLimit, Source, SourceBatch};
+    /// use streamflow::testing::TestContext;
+    /// use streamflow::{Duration, Time};
+    ///
+    /// /// One record per batch: the batch's time.
+    /// struct Ticks;
+    /// impl Source for Ticks {
+    ///     type Item = i64;
+    ///     type Offset = i64;
+    ///     fn name(&self) -> String { "ticks".into() }
+    ///     fn initial_offset(&self) -> i64 { 0 }
+    ///     fn latest_offset(&self, _: &i64, _: ReadLimit, time: Time) -> streamflow::Result<i64> {
+    ///         Ok(time.millis())
+    ///     }
+    ///     fn get_batch(&self, _: &i64, end: &i64) -> streamflow::Result<SourceBatch<i64>> {
+    ///         Ok(SourceBatch::from_vec(vec![*end]))
+    ///     }
+    ///     fn is_replayable(&self) -> bool { true }
+    /// }
+    ///
+    /// let t = TestContext::new(Duration::seconds(1), 2)?;
+    /// let out = t.collect(&t.context().source_stream(Ticks));
+    /// t.run(2)?;
+    /// assert_eq!(out.batches(), vec![vec![1_000], vec![2_000]]);
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
+    pub fn source_stream<S: Source>(&self, source: S) -> DStream<S::Item> {
+        let slot = SourceSlot::new(std::sync::Arc::new(source));
+        let name = slot.name();
+        if let Err(e) = self.ensure_initialized(&name) {
+            self.defer_error(e.to_string());
+        }
+        self.inner
+            .sources
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(slot.clone());
+        let node = slot.add_node(&mut self.inner.lock_graph(), self.inner.exec.clone(), self.batch_duration());
+        DStream::new(self.clone(), node)
+    }
+
     /// Adds a source node whose batch at each time is computed by `compute`.
     pub(crate) fn source<T: Data>(
         &self,

@@ -17,10 +17,10 @@ use std::sync::Mutex;
 
 use serde::Serialize;
 
-use super::output_mode::OutputMode;
 use super::row::columns;
 use super::session::lock;
-use super::writer::Sink;
+use crate::exec::BatchId;
+use crate::sink::Sink;
 use crate::batch::Batch;
 use crate::data::Data;
 use crate::error::{Error, Result};
@@ -143,11 +143,12 @@ pub(crate) struct ConsoleSink {
 }
 
 impl<T: Data + Serialize> Sink<T> for ConsoleSink {
-    fn description(&self) -> String {
+    fn name(&self) -> String {
         "ConsoleSink".into()
     }
 
-    fn add_batch(&self, batch_id: u64, rows: Batch<T>, _mode: OutputMode) -> Result<()> {
+    fn add_batch(&self, batch: BatchId, rows: Batch<T>) -> Result<()> {
+        let batch_id = batch.id;
         let rows = rows.collect();
         let text = format_batch(
             batch_id,

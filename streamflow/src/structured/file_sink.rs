@@ -10,9 +10,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::output_mode::OutputMode;
 use super::row::columns;
-use super::writer::Sink;
+use crate::exec::BatchId;
+use crate::sink::{Sink, SinkContext};
 use crate::batch::Batch;
 use crate::data::Data;
 use crate::error::{Error, Result};
@@ -36,7 +36,7 @@ fn write_atomically(path: &Path, tmp: &Path, bytes: &[u8]) -> std::io::Result<()
 }
 
 impl FileSink {
-    fn name(&self) -> &'static str {
+    fn format_name(&self) -> &'static str {
         match self.format {
             FileFormat::Json => "json",
             FileFormat::Csv => "csv",
@@ -79,33 +79,30 @@ impl FileSink {
 }
 
 impl<T: Data + Serialize> Sink<T> for FileSink {
-    fn description(&self) -> String {
-        format!("FileSink[{}, {}]", self.name(), self.dir.display())
+    fn name(&self) -> String {
+        format!("FileSink[{}, {}]", self.format_name(), self.dir.display())
     }
 
-    fn modes(&self) -> Option<&'static [OutputMode]> {
-        Some(&[OutputMode::Append])
-    }
-
-    fn start(&self) -> Result<()> {
+    fn start(&self, _ctx: &SinkContext) -> Result<()> {
         std::fs::create_dir_all(self.dir.join("_manifest")).map_err(|e| Error::Directory {
             path: self.dir.clone(),
-            reason: format!("the {} sink cannot create it: {e}", self.name()),
+            reason: format!("the {} sink cannot create it: {e}", self.format_name()),
         })
     }
 
-    fn add_batch(&self, batch_id: u64, rows: Batch<T>, _mode: OutputMode) -> Result<()> {
+    fn add_batch(&self, batch: BatchId, rows: Batch<T>) -> Result<()> {
+        let batch_id = batch.id;
         let manifest = self.dir.join("_manifest").join(batch_id.to_string());
         if manifest.exists() {
             return Ok(()); // committed before: a replayed batch
         }
         let rows = rows.collect();
-        let file_name = format!("part-{batch_id:05}.{}", self.name());
+        let file_name = format!("part-{batch_id:05}.{}", self.format_name());
         let bytes = self.encode(&rows)?;
         let path = self.dir.join(&file_name);
         write_atomically(&path, &self.dir.join(format!(".part-{batch_id}.tmp")), &bytes).map_err(|e| {
             Error::io(
-                format!("the {} sink cannot write {}", self.name(), path.display()),
+                format!("the {} sink cannot write {}", self.format_name(), path.display()),
                 e,
             )
         })?;
@@ -116,7 +113,7 @@ impl<T: Data + Serialize> Sink<T> for FileSink {
         )
         .map_err(|e| {
             Error::io(
-                format!("the {} sink cannot commit batch {batch_id}", self.name()),
+                format!("the {} sink cannot commit batch {batch_id}", self.format_name()),
                 e,
             )
         })

@@ -2,8 +2,8 @@
 
 use std::panic::{self, AssertUnwindSafe};
 
-use super::output_mode::OutputMode;
-use super::writer::Sink;
+use crate::exec::BatchId;
+use crate::sink::Sink;
 use crate::batch::Batch;
 use crate::data::Data;
 use crate::error::{Error, Result};
@@ -57,11 +57,12 @@ pub(crate) struct ForeachSink<W> {
 }
 
 impl<T: Data, W: ForeachWriter<T>> Sink<T> for ForeachSink<W> {
-    fn description(&self) -> String {
+    fn name(&self) -> String {
         "ForeachSink".into()
     }
 
-    fn add_batch(&self, batch_id: u64, rows: Batch<T>, _mode: OutputMode) -> Result<()> {
+    fn add_batch(&self, batch: BatchId, rows: Batch<T>) -> Result<()> {
+        let batch_id = batch.id;
         let (exec, time) = (rows.executor().clone(), rows.time());
         let parts: Vec<(usize, crate::batch::Part<T>)> = rows.into_parts().into_iter().enumerate().collect();
         let failures: Vec<Option<String>> = exec.run(parts, |(partition, part)| {
@@ -114,11 +115,12 @@ impl<T> ForeachBatchSink<T> {
 }
 
 impl<T: Data> Sink<T> for ForeachBatchSink<T> {
-    fn description(&self) -> String {
+    fn name(&self) -> String {
         "ForeachBatchSink".into()
     }
 
-    fn add_batch(&self, batch_id: u64, rows: Batch<T>, _mode: OutputMode) -> Result<()> {
+    fn add_batch(&self, batch: BatchId, rows: Batch<T>) -> Result<()> {
+        let batch_id = batch.id;
         let time = rows.time();
         let outcome = panic::catch_unwind(AssertUnwindSafe(|| (self.f)(rows, batch_id)));
         let message = match outcome {

@@ -1,19 +1,18 @@
 //! [`MemoryStream`]: a source the program feeds itself — for tests, demos and notebooks.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 
-use super::plan::{RecordSource, Waker};
-use super::session::lock;
 use crate::data::Data;
 use crate::error::Result;
+use crate::source::{BatchLog, ReadLimit, Source, SourceBatch, SourceContext};
+use crate::time::Time;
 
 static NEXT_STREAM: AtomicU64 = AtomicU64::new(0);
 
 struct Inner<T> {
     id: u64,
-    batches: Mutex<Vec<Vec<T>>>,
-    wakers: Mutex<Vec<Waker>>,
+    log: BatchLog<T>,
 }
 
 /// Records pushed by the program (Spark's `MemoryStream[T]`). Each [`add_data`](Self::add_data)
@@ -45,8 +44,7 @@ impl<T> Default for MemoryStream<T> {
         MemoryStream {
             inner: Arc::new(Inner {
                 id: NEXT_STREAM.fetch_add(1, Ordering::Relaxed),
-                batches: Mutex::new(Vec::new()),
-                wakers: Mutex::new(Vec::new()),
+                log: BatchLog::default(),
             }),
         }
     }
@@ -82,15 +80,7 @@ impl<T> MemoryStream<T> {
     /// # Ok::<(), streamflow::Error>(())
     /// ```
     pub fn add_data(&self, records: impl IntoIterator<Item = T>) -> u64 {
-        let offset = {
-            let mut batches = lock(&self.inner.batches);
-            batches.push(records.into_iter().collect());
-            batches.len() as u64
-        };
-        for wake in lock(&self.inner.wakers).iter() {
-            wake();
-        }
-        offset
+        self.inner.log.push(records.into_iter().collect())
     }
 
     /// The number of `add_data` calls so far (the latest offset).
@@ -103,7 +93,7 @@ impl<T> MemoryStream<T> {
     /// assert_eq!(input.len(), 2); // two calls, four records
     /// ```
     pub fn len(&self) -> usize {
-        lock(&self.inner.batches).len()
+        self.inner.log.len()
     }
 
     /// Whether nothing was added yet.
@@ -118,32 +108,36 @@ impl<T> MemoryStream<T> {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
-
-    pub(crate) fn source(&self) -> Arc<dyn RecordSource<T>>
-    where
-        T: Data,
-    {
-        Arc::new(self.clone())
-    }
 }
 
-impl<T: Data> RecordSource<T> for MemoryStream<T> {
-    fn description(&self) -> String {
+impl<T: Data> Source for MemoryStream<T> {
+    type Item = T;
+    type Offset = u64;
+
+    fn name(&self) -> String {
         format!("MemoryStream[{}]", self.inner.id)
     }
 
-    fn latest_offset(&self, _committed: u64) -> Result<u64> {
-        Ok(self.len() as u64)
+    fn start(&self, ctx: &SourceContext) -> Result<()> {
+        self.inner.log.watch(ctx);
+        Ok(())
     }
 
-    fn get_batch(&self, start: u64, end: u64) -> Result<Vec<T>> {
-        let batches = lock(&self.inner.batches);
-        let end = (end as usize).min(batches.len());
-        let start = (start as usize).min(end);
-        Ok(batches[start..end].iter().flatten().cloned().collect())
+    fn initial_offset(&self) -> u64 {
+        0
     }
 
-    fn set_waker(&self, waker: Waker) {
-        lock(&self.inner.wakers).push(waker);
+    fn latest_offset(&self, start: &u64, limit: ReadLimit, _batch_time: Time) -> Result<u64> {
+        Ok(self.inner.log.latest(*start, limit))
+    }
+
+    fn get_batch(&self, start: &u64, end: &u64) -> Result<SourceBatch<T>> {
+        Ok(SourceBatch::from_vec(self.inner.log.read(*start, *end)))
+    }
+
+    /// Everything added is kept (every query reading the stream has its own offset), so a
+    /// batch reads the same records every time within this process.
+    fn is_replayable(&self) -> bool {
+        true
     }
 }

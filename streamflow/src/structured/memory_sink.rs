@@ -4,7 +4,8 @@ use std::sync::{Arc, Mutex};
 
 use super::output_mode::OutputMode;
 use super::session::lock;
-use super::writer::Sink;
+use crate::exec::BatchId;
+use crate::sink::{Sink, SinkContext};
 use crate::batch::Batch;
 use crate::data::Data;
 use crate::error::Result;
@@ -123,14 +124,29 @@ impl<T: Data> MemoryTable<T> {
 pub(crate) struct MemorySink<T> {
     pub(crate) name: String,
     pub(crate) table: MemoryTable<T>,
+    /// The query's output mode, learnt at start.
+    pub(crate) mode: std::sync::OnceLock<OutputMode>,
+}
+
+impl<T> MemorySink<T> {
+    fn mode(&self) -> OutputMode {
+        self.mode.get().copied().unwrap_or(OutputMode::Append)
+    }
 }
 
 impl<T: Data> Sink<T> for MemorySink<T> {
-    fn description(&self) -> String {
+    fn name(&self) -> String {
         format!("MemorySink[{}]", self.name)
     }
 
-    fn add_batch(&self, batch_id: u64, rows: Batch<T>, mode: OutputMode) -> Result<()> {
+    fn start(&self, ctx: &SinkContext) -> Result<()> {
+        let _ = self.mode.set(ctx.output_mode());
+        Ok(())
+    }
+
+    fn add_batch(&self, batch: BatchId, rows: Batch<T>) -> Result<()> {
+        let batch_id = batch.id;
+        let mode = self.mode();
         let rows = rows.collect();
         let mut table = lock(&self.table.inner);
         // A batch id seen before is a replay: its rows are already here.

@@ -9,17 +9,18 @@
 use std::any::Any;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use super::output_mode::OutputMode;
 use super::progress::StateOperatorProgress;
-use super::session::lock;
 use super::watermark::WatermarkTracker;
 use crate::batch::Batch;
 use crate::data::Data;
 use crate::error::Result;
 use crate::exec::Executor;
 use crate::graph::{Graph, Node, NodeKind, NodeMeta, NodeSpec};
+use crate::metrics::ReceiverStatus;
+use crate::source::{ReadLimit, Source, SourceBatch, SourceContext, SourceRun, SourceSlot};
 use crate::time::{Duration, Time};
 
 /// Wakes a waiting query when a source has new data.
@@ -65,67 +66,68 @@ pub(crate) trait RecordSource<T>: Send + Sync + 'static {
     fn set_waker(&self, _waker: Waker) {}
 }
 
-/// The type-erased view of a source that the query runner drives.
-pub(crate) trait SourceRun: Send + Sync {
-    fn description(&self) -> String;
-    fn start(&self) -> Result<()>;
-    fn stop(&self);
-    fn latest_offset(&self) -> Result<u64>;
-    fn available_offset(&self) -> Result<u64>;
-    fn committed(&self) -> u64;
-    fn set_committed(&self, offset: u64);
-    fn plan_batch(&self, start: u64, end: u64);
-    fn commit(&self, end: u64);
-    fn rows(&self) -> u64;
-    fn take_malformed(&self) -> u64;
-    fn set_waker(&self, waker: Waker);
-}
-
-pub(crate) struct SourceSlot<T> {
+/// A [`RecordSource`] behind the [`Source`] trait (offsets are counts).
+struct CountedSource<T> {
     source: Arc<dyn RecordSource<T>>,
-    range: Mutex<(u64, u64)>,
-    committed: AtomicU64,
-    rows: AtomicU64,
+    malformed: AtomicU64,
 }
 
-impl<T: Data> SourceRun for SourceSlot<T> {
-    fn description(&self) -> String {
+impl<T: Data> Source for CountedSource<T> {
+    type Item = T;
+    type Offset = u64;
+
+    fn name(&self) -> String {
         self.source.description()
     }
-    fn start(&self) -> Result<()> {
+
+    fn start(&self, ctx: &SourceContext) -> Result<()> {
+        let ctx = ctx.clone();
+        self.source.set_waker(Arc::new(move || ctx.wake()));
         self.source.start()
     }
+
     fn stop(&self) {
         self.source.stop()
     }
-    fn latest_offset(&self) -> Result<u64> {
-        self.source.latest_offset(self.committed())
+
+    fn initial_offset(&self) -> u64 {
+        0
     }
-    fn available_offset(&self) -> Result<u64> {
-        self.source.available_offset(self.committed())
+
+    fn latest_offset(&self, start: &u64, limit: ReadLimit, _time: Time) -> Result<u64> {
+        let end = match limit {
+            ReadLimit::AllAvailable => self.source.available_offset(*start)?,
+            ReadLimit::Max(_) => self.source.latest_offset(*start)?,
+        };
+        Ok(end.max(*start))
     }
-    fn committed(&self) -> u64 {
-        self.committed.load(Ordering::Acquire)
+
+    fn default_read_limit(&self) -> ReadLimit {
+        ReadLimit::Max(u64::MAX)
     }
-    fn set_committed(&self, offset: u64) {
-        self.committed.store(offset, Ordering::Release);
+
+    fn get_batch(&self, start: &u64, end: &u64) -> Result<SourceBatch<T>> {
+        if start >= end {
+            return Ok(SourceBatch::empty());
+        }
+        let items = self.source.get_batch(*start, *end)?;
+        self.malformed
+            .fetch_add(self.source.take_malformed(), Ordering::AcqRel);
+        Ok(SourceBatch::from_vec(items))
     }
-    fn plan_batch(&self, start: u64, end: u64) {
-        *lock(&self.range) = (start, end);
-        self.rows.store(0, Ordering::Release);
+
+    fn commit(&self, end: &u64) {
+        self.source.commit(*end)
     }
-    fn commit(&self, end: u64) {
-        self.set_committed(end);
-        self.source.commit(end);
+
+    fn is_replayable(&self) -> bool {
+        false
     }
-    fn rows(&self) -> u64 {
-        self.rows.load(Ordering::Acquire)
-    }
-    fn take_malformed(&self) -> u64 {
-        self.source.take_malformed()
-    }
-    fn set_waker(&self, waker: Waker) {
-        self.source.set_waker(waker)
+
+    fn status(&self) -> Option<ReceiverStatus> {
+        let mut status = ReceiverStatus::new(self.source.description());
+        status.undecodable = self.malformed.load(Ordering::Acquire);
+        Some(status)
     }
 }
 
@@ -156,7 +158,7 @@ impl Planner {
         Planner {
             // Micro-batch "times" are strictly increasing milliseconds, so every node slides
             // by one millisecond: any batch time is a valid time for every node.
-            graph: Graph::new(Duration::from_millis(1)),
+            graph: Graph::new(None),
             exec,
             run,
             built: HashMap::new(),
@@ -197,29 +199,17 @@ impl Planner {
     }
 
     /// Adds a source node reading `source`.
-    pub(crate) fn add_source<T: Data>(
-        &mut self,
-        name: &str,
-        source: Arc<dyn RecordSource<T>>,
-    ) -> Arc<Node<T>> {
-        let slot = Arc::new(SourceSlot {
+    pub(crate) fn add_source<T: Data>(&mut self, _name: &str, source: Arc<dyn RecordSource<T>>) -> Arc<Node<T>> {
+        self.add_user_source(Arc::new(CountedSource {
             source,
-            range: Mutex::new((0, 0)),
-            committed: AtomicU64::new(0),
-            rows: AtomicU64::new(0),
-        });
+            malformed: AtomicU64::new(0),
+        }))
+    }
+
+    /// Adds a source node reading a [`Source`].
+    pub(crate) fn add_user_source<S: Source>(&mut self, source: Arc<S>) -> Arc<Node<S::Item>> {
+        let slot = SourceSlot::new(source);
         self.sources.push(slot.clone());
-        let exec = self.exec.clone();
-        let parallelism = exec.parallelism();
-        self.add(name, NodeKind::Source, Vec::new(), move |time| {
-            let (start, end) = *lock(&slot.range);
-            let items = if start < end {
-                slot.source.get_batch(start, end)?
-            } else {
-                Vec::new()
-            };
-            slot.rows.store(items.len() as u64, Ordering::Release);
-            Ok(Some(Batch::from_vec(items, parallelism, time, exec.clone())))
-        })
+        slot.add_node(&mut self.graph, self.exec.clone(), Duration::from_millis(1))
     }
 }

@@ -248,6 +248,18 @@ pub struct QueryTerminatedEvent {
 /// # Ok::<(), streamflow::Error>(())
 /// ```
 pub trait StreamingQueryListener: Send + Sync {
+    /// The name a panic of this listener is logged with (default: its type's name).
+    ///
+    /// ```
+    /// use streamflow::structured::StreamingQueryListener;
+    /// struct Quiet;
+    /// impl StreamingQueryListener for Quiet {}
+    /// assert!(Quiet.name().ends_with("Quiet"));
+    /// ```
+    fn name(&self) -> String {
+        std::any::type_name::<Self>().to_string()
+    }
+
     /// The query started.
     fn on_query_started(&self, _event: &QueryStartedEvent) {}
     /// A batch finished.

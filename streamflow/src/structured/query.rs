@@ -1,53 +1,41 @@
-//! [`StreamingQuery`]: a running query, and the micro-batch loop that drives it.
+//! [`StreamingQuery`]: a running query, and what its batches report.
 //!
-//! The loop runs on the query's own thread, on the session's clock and worker pool:
+//! A query runs on the engine's one driver (`exec/driver.rs`) with the trigger it was given:
+//! batch ids 0, 1, 2 …, each over the source offsets planned before it runs. What is the
+//! query's own is here: [`QueryReports`], the driver's hooks for the watermark (computed at the
+//! end of each batch and used from the next; a no-data batch when it moved and a stateful
+//! operator may have something to emit or drop), status, progress reports and listener events.
 //!
-//! 1. wait for the trigger (at once for the default trigger; the next multiple of the interval
-//!    for `processing_time`);
-//! 2. ask every source for its latest offset; if there is new data — or the watermark moved
-//!    at the end of the previous batch and a stateful operator may have something to emit or
-//!    drop (a *no-data batch*) — run batch `id` over `[committed, latest)`;
-//! 3. running a batch is what the DStream scheduler does for one batch time: generate the
-//!    sources' batches, run the output (which pulls its batch through the graph on the worker
-//!    pool), let the nodes forget; then the watermark for the next batch is computed, the
-//!    offsets are committed and a [`QueryProgress`] is reported.
-//!
-//! Nothing sleeps on a manual clock: the loop waits on the clock, and sources wake it when
+//! Nothing sleeps on a manual clock: the driver waits on the clock, and sources wake it when
 //! data arrives. [`StreamingQuery::process_all_available`] is how tests wait for the engine.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, Weak};
-use std::thread::JoinHandle;
-use std::time::Instant;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use super::dataset::Dataset;
 use super::event_time::iso;
 use super::output_mode::OutputMode;
-use super::plan::{Planner, RunShared, SourceRun, StatefulRun, Waker};
+use super::plan::{Planner, RunShared, StatefulRun};
 use super::progress::{
     EventTimeProgress, QueryIdleEvent, QueryProgress, QueryStartedEvent, QueryStatus, QueryTerminatedEvent,
     SinkProgress, SourceProgress,
 };
 use super::session::{Session, lock};
+use super::watermark::WatermarkState;
 use super::trigger::{Trigger, TriggerKind};
-use super::watermark::{MultipleWatermarkPolicy, WatermarkState, WatermarkTracker};
-use super::writer::Sink;
-use crate::batch::Batch;
-use crate::context::clone_error;
+use super::watermark::{MultipleWatermarkPolicy, WatermarkTracker};
+use crate::context::ContextState;
 use crate::data::Data;
 use crate::error::{Error, Result};
-use crate::exec::{OperatorPanic, panic_message};
-use crate::graph::{ForgetOld, InputNode, OutputOp};
-use crate::time::{Clock, Duration, Time};
+use crate::exec::{Completed, Driver, JobControl, Schedule, Vocabulary};
+use crate::sink::{Sink, SinkContext, SinkOutput};
+use crate::source::{SourceContext, SourceRun};
+use crate::time::{Duration, Time};
 
 /// How many progress reports a query keeps (Spark's `spark.sql.streaming.numRecentProgressUpdates`).
 const RECENT_PROGRESS: usize = 100;
-/// How often the default trigger looks at sources that cannot wake it (clock time).
-const POLL_DELAY: Duration = Duration::from_millis(10);
-/// How often a waiting query looks for a stop request even if nobody notifies it (wall time).
-const REAL_POLL: std::time::Duration = std::time::Duration::from_millis(50);
+
 
 /// What a query needs to carry on where an earlier run stopped: its id, the next batch id, the
 /// sources' committed offsets, the watermark and — taken from a stopped query — the state of its
@@ -97,7 +85,8 @@ impl PartialEq for OperatorState {
 
 impl Eq for OperatorState {}
 
-pub(crate) struct QueryOptions<T> {
+
+pub(crate) struct QueryOptions<T: Data> {
     pub(crate) ds: Dataset<T>,
     pub(crate) sink: Arc<dyn Sink<T>>,
     pub(crate) mode: OutputMode,
@@ -108,13 +97,10 @@ pub(crate) struct QueryOptions<T> {
     pub(crate) resume: Option<ResumeState>,
 }
 
-struct RunState {
-    active: bool,
-    error: Option<Error>,
+/// What a query shows while it runs.
+struct QueryInfo {
     status: QueryStatus,
     recent: VecDeque<QueryProgress>,
-    /// The highest wake-up number at which the loop found nothing left to do.
-    idle_seq: u64,
     resume: ResumeState,
 }
 
@@ -124,37 +110,18 @@ struct Shared {
     name: Option<String>,
     explain: String,
     session: Session,
-    clock: Arc<dyn Clock>,
-    state: Mutex<RunState>,
-    changed: Condvar,
-    stop: AtomicBool,
-    wake: AtomicU64,
-    thread: Mutex<Option<JoinHandle<()>>>,
+    control: Arc<JobControl>,
+    info: Mutex<QueryInfo>,
     /// The stateful operators, whose state a stopped query hands to the next run.
     stateful: Vec<Arc<dyn StatefulRun>>,
 }
 
 impl Shared {
-    fn update(&self, f: impl FnOnce(&mut RunState)) {
-        f(&mut lock(&self.state));
-        self.changed.notify_all();
-    }
-
-    fn status(&self, message: &str, data: bool, active: bool) {
-        self.update(|s| {
-            s.status = QueryStatus {
-                message: message.to_string(),
-                is_data_available: data,
-                is_trigger_active: active,
-            }
-        });
-    }
-
-    fn wake(&self) {
-        self.wake.fetch_add(1, Ordering::AcqRel);
-        self.clock.notify_all();
+    fn update(&self, f: impl FnOnce(&mut QueryInfo)) {
+        f(&mut lock(&self.info));
     }
 }
+
 
 /// A running query (Spark's `StreamingQuery`): made by
 /// [`DataStreamWriter::start`](super::DataStreamWriter::start). Clones are handles to the same
@@ -241,32 +208,15 @@ impl StreamingQuery {
         });
         let mut planner = Planner::new(session.inner.exec.clone(), run.clone());
         let node = ds.node(&mut planner)?;
-        let timings = Arc::new(Mutex::new(SinkTimings::default()));
-        let output = {
-            let (node, sink, timings, run) = (node.clone(), sink.clone(), timings.clone(), run.clone());
-            Box::new(move |time: Time| -> Result<()> {
-                let started = Instant::now();
-                let Some(batch) = node.get_or_compute(time)? else {
-                    return Ok(());
-                };
-                let exec = batch.executor().clone();
-                let partitions = batch.collect_partitions();
-                let rows: u64 = partitions.iter().map(|p| p.len() as u64).sum();
-                let computed = Instant::now();
-                sink.add_batch(
-                    run.batch_id(),
-                    Batch::from_partitions(partitions, time, exec),
-                    mode,
-                )?;
-                *lock(&timings) = SinkTimings {
-                    add_batch: computed - started,
-                    sink: computed.elapsed(),
-                    rows,
-                };
-                Ok(())
-            })
-        };
-        planner.graph.add_output(&sink.description(), &node.meta, output);
+        let sink_name = sink.name();
+        planner.graph.add_output(
+            &node.meta,
+            Box::new(SinkOutput {
+                node: node.clone(),
+                sink,
+                count_rows: true,
+            }),
+        );
         if !resume.source_offsets.is_empty() && resume.source_offsets.len() != planner.sources.len() {
             return Err(Error::InvalidConfig(format!(
                 "cannot resume: the saved state has {} source offsets but the query reads {} sources; resume a query with the same pipeline",
@@ -274,10 +224,10 @@ impl StreamingQuery {
                 planner.sources.len()
             )));
         }
-        if resume.next_batch_id > 0 || !resume.source_offsets.is_empty() {
+        let resuming = resume.next_batch_id > 0 || !resume.source_offsets.is_empty();
+        if resuming {
             tracker.restore(&resume.watermark)?;
         }
-        let resuming = resume.next_batch_id > 0 || !resume.source_offsets.is_empty();
         if resuming && !planner.stateful.is_empty() {
             if resume.operator_state.0.len() != planner.stateful.len() {
                 let names: Vec<&str> = planner.stateful.iter().map(|op| op.name()).collect();
@@ -291,7 +241,7 @@ impl StreamingQuery {
             }
         }
         for (source, offset) in planner.sources.iter().zip(&resume.source_offsets) {
-            source.set_committed(*offset);
+            source.restore_committed(&serde_json::Value::from(*offset))?;
         }
         let id = if resume.id.is_empty() {
             new_uuid()
@@ -303,14 +253,22 @@ impl StreamingQuery {
             name.as_deref().unwrap_or("<unnamed>")
         );
         let explain = crate::graph::explain(&planner.graph, &header);
-        for (i, source) in planner.sources.iter().enumerate() {
-            if let Err(e) = source.start() {
-                planner.sources[..i].iter().for_each(|s| s.stop());
+        let now = clock.now();
+        let control = JobControl::new(format!("query {}", name.as_deref().unwrap_or(&id)), clock.clone());
+        let waker_control = control.clone();
+        let source_ctx = SourceContext::new(
+            Arc::new(move || waker_control.wake()),
+            now,
+            session.parallelism(),
+        );
+        let stop_sources = crate::exec::start_all(&[], &planner.sources, &source_ctx)?;
+        let sink_ctx = SinkContext::new(id.clone(), mode);
+        for output in &planner.graph.outputs {
+            if let Err(e) = output.run.start(&sink_ctx) {
+                stop_sources();
                 return Err(e);
             }
         }
-        let now = clock.now();
-        planner.graph.clock.set_zero(now - Duration::from_millis(1));
         tracker.start(now);
         let shared = Arc::new(Shared {
             id: id.clone(),
@@ -318,65 +276,67 @@ impl StreamingQuery {
             name,
             explain,
             session: session.clone(),
-            clock: clock.clone(),
-            state: Mutex::new(RunState {
-                active: true,
-                error: None,
+            control: control.clone(),
+            info: Mutex::new(QueryInfo {
                 status: QueryStatus {
                     message: "Initializing sources".into(),
                     is_data_available: false,
                     is_trigger_active: false,
                 },
                 recent: VecDeque::new(),
-                idle_seq: 0,
                 resume: ResumeState { id, ..resume.clone() },
             }),
-            changed: Condvar::new(),
-            stop: AtomicBool::new(false),
-            wake: AtomicU64::new(1),
-            thread: Mutex::new(None),
             stateful: planner.stateful.clone(),
         });
-        let weak: Weak<Shared> = Arc::downgrade(&shared);
-        let waker: Waker = Arc::new(move || {
-            if let Some(s) = weak.upgrade() {
-                s.wake();
-            }
-        });
-        for source in &planner.sources {
-            source.set_waker(waker.clone());
-        }
         let started = QueryStartedEvent {
             id: shared.id.clone(),
             run_id: shared.run_id.clone(),
             name: shared.name.clone(),
             timestamp: iso(now),
         };
-        for l in session.listeners() {
-            l.on_query_started(&started);
-        }
-        let runner = Runner {
+        session
+            .inner
+            .bus
+            .post_query("on_query_started", |l| l.on_query_started(&started));
+        let reports = QueryReports {
             shared: shared.clone(),
             run,
             tracker,
             sources: planner.sources.clone(),
             stateful: planner.stateful.clone(),
+            sink_name,
+            need_no_data: false,
+            last_trigger: None,
+        };
+        let schedule = match trigger.kind {
+            TriggerKind::Default => Schedule::Default,
+            TriggerKind::ProcessingTime(interval) => Schedule::ProcessingTime(interval),
+            TriggerKind::Once => Schedule::Once,
+            TriggerKind::AvailableNow => Schedule::AvailableNow,
+            // Rejected by the writer's checks before a query starts.
+            TriggerKind::Invalid(message) => return Err(Error::InvalidConfig(message)),
+        };
+        let driver = Driver {
+            control: control.clone(),
+            clock,
+            sources: planner.sources.clone(),
+            controls: Vec::new(),
             inputs: planner.graph.inputs.clone(),
             outputs: planner.graph.outputs.clone(),
             forgetters: planner.graph.forgetters.clone(),
-            sink_name: sink.description(),
-            timings,
-            trigger: trigger.kind.clone(),
-            next_batch_id: resume.next_batch_id,
-            last_time: now - Duration::from_millis(1),
-            last_trigger: None,
+            schedule,
+            vocabulary: Box::new(reports),
+            next_id: resume.next_batch_id,
+            last_time: None,
+            last_plan: None,
         };
+        control.update(|s| s.phase = ContextState::Active);
         let thread_name = format!("query-{}", shared.name.as_deref().unwrap_or(&shared.id[..8]));
         let handle = std::thread::Builder::new()
             .name(thread_name)
-            .spawn(move || runner.run())
+            .spawn(move || driver.run())
             .map_err(|e| Error::io("cannot start the query thread", e))?;
-        *lock(&shared.thread) = Some(handle);
+        control.set_thread(handle);
         Ok(StreamingQuery { shared })
     }
 
@@ -470,7 +430,7 @@ impl StreamingQuery {
     /// # Ok::<(), streamflow::Error>(())
     /// ```
     pub fn is_active(&self) -> bool {
-        lock(&self.shared.state).active
+        self.shared.control.phase() == ContextState::Active
     }
 
     /// The error that stopped the query, if it failed.
@@ -491,7 +451,7 @@ impl StreamingQuery {
     /// # Ok::<(), streamflow::Error>(())
     /// ```
     pub fn exception(&self) -> Option<Error> {
-        lock(&self.shared.state).error.as_ref().map(clone_error)
+        self.shared.control.error()
     }
 
     /// What the query is doing now.
@@ -511,7 +471,7 @@ impl StreamingQuery {
     /// # Ok::<(), streamflow::Error>(())
     /// ```
     pub fn status(&self) -> QueryStatus {
-        lock(&self.shared.state).status.clone()
+        lock(&self.shared.info).status.clone()
     }
 
     /// The report of the last batch.
@@ -531,7 +491,7 @@ impl StreamingQuery {
     /// # Ok::<(), streamflow::Error>(())
     /// ```
     pub fn last_progress(&self) -> Option<QueryProgress> {
-        lock(&self.shared.state).recent.back().cloned()
+        lock(&self.shared.info).recent.back().cloned()
     }
 
     /// The reports of the recent batches (up to 100), oldest first.
@@ -552,7 +512,7 @@ impl StreamingQuery {
     /// # Ok::<(), streamflow::Error>(())
     /// ```
     pub fn recent_progress(&self) -> Vec<QueryProgress> {
-        lock(&self.shared.state).recent.iter().cloned().collect()
+        lock(&self.shared.info).recent.iter().cloned().collect()
     }
 
     /// What a new run needs to carry on from here (see [`ResumeState`]).
@@ -579,16 +539,14 @@ impl StreamingQuery {
     /// # Ok::<(), streamflow::Error>(())
     /// ```
     pub fn resume_state(&self) -> ResumeState {
-        let (mut resume, active) = {
-            let state = lock(&self.shared.state);
-            (state.resume.clone(), state.active)
-        };
-        if !active {
+        let mut resume = lock(&self.shared.info).resume.clone();
+        if !self.is_active() {
             resume.operator_state =
                 OperatorState(self.shared.stateful.iter().map(|op| op.export_state()).collect());
         }
         resume
     }
+
 
     /// Stops the query after the batch that is running, and waits for its thread. Stopping a
     /// stopped query does nothing; a failure is reported by
@@ -607,15 +565,8 @@ impl StreamingQuery {
     /// # Ok::<(), streamflow::Error>(())
     /// ```
     pub fn stop(&self) -> Result<()> {
-        self.shared.stop.store(true, Ordering::Release);
-        self.shared.clock.notify_all();
-        self.shared.changed.notify_all();
-        let handle = lock(&self.shared.thread).take();
-        if let Some(handle) = handle {
-            if handle.thread().id() != std::thread::current().id() {
-                let _ = handle.join();
-            }
-        }
+        self.shared.control.request_stop(false);
+        self.shared.control.join(self.shared.session.inner.exec.is_worker_thread());
         Ok(())
     }
 
@@ -633,11 +584,7 @@ impl StreamingQuery {
     /// # Ok::<(), streamflow::Error>(())
     /// ```
     pub fn await_termination(&self) -> Result<()> {
-        let mut state = lock(&self.shared.state);
-        while state.active {
-            state = self.shared.changed.wait(state).unwrap_or_else(|e| e.into_inner());
-        }
-        state.error.as_ref().map_or(Ok(()), |e| Err(clone_error(e)))
+        self.shared.control.await_termination(None).map(|_| ())
     }
 
     /// Like [`await_termination`](Self::await_termination), giving up after `timeout` (wall
@@ -654,21 +601,8 @@ impl StreamingQuery {
     /// # Ok::<(), streamflow::Error>(())
     /// ```
     pub fn await_termination_or_timeout(&self, timeout: impl crate::IntoDuration) -> Result<bool> {
-        let deadline = Instant::now() + timeout.into_duration()?.to_std();
-        let mut state = lock(&self.shared.state);
-        while state.active {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Ok(false);
-            }
-            state = self
-                .shared
-                .changed
-                .wait_timeout(state, left)
-                .map(|(g, _)| g)
-                .unwrap_or_else(|e| e.into_inner().0);
-        }
-        state.error.as_ref().map_or(Ok(true), |e| Err(clone_error(e)))
+        let timeout = timeout.into_duration()?.to_std();
+        self.shared.control.await_termination(Some(timeout))
     }
 
     /// Blocks until every record available in the sources when called has been processed and
@@ -694,287 +628,74 @@ impl StreamingQuery {
     /// # Ok::<(), streamflow::Error>(())
     /// ```
     pub fn process_all_available(&self) -> Result<()> {
-        let target = self.shared.wake.fetch_add(1, Ordering::AcqRel) + 1;
-        self.shared.clock.notify_all();
-        let mut state = lock(&self.shared.state);
-        while state.active && state.idle_seq < target {
-            state = self
-                .shared
-                .changed
-                .wait_timeout(state, REAL_POLL)
-                .map(|(g, _)| g)
-                .unwrap_or_else(|e| e.into_inner().0);
-        }
-        state.error.as_ref().map_or(Ok(()), |e| Err(clone_error(e)))
+        self.shared.control.await_idle()
     }
 }
 
-#[derive(Default)]
-struct SinkTimings {
-    add_batch: std::time::Duration,
-    sink: std::time::Duration,
-    rows: u64,
-}
-
-struct Runner {
+/// A query's hooks on the driver: watermark, no-data batches, status, progress, listeners.
+struct QueryReports {
     shared: Arc<Shared>,
     run: Arc<RunShared>,
     tracker: Arc<WatermarkTracker>,
     sources: Vec<Arc<dyn SourceRun>>,
     stateful: Vec<Arc<dyn StatefulRun>>,
-    inputs: Vec<Arc<dyn InputNode>>,
-    outputs: Vec<Arc<OutputOp>>,
-    forgetters: Vec<Arc<dyn ForgetOld>>,
     sink_name: String,
-    timings: Arc<Mutex<SinkTimings>>,
-    trigger: TriggerKind,
-    next_batch_id: u64,
-    last_time: Time,
+    /// The watermark moved in the last batch and a stateful operator may have rows to emit.
+    need_no_data: bool,
     last_trigger: Option<Time>,
 }
 
-/// What a look at the sources found.
-struct Plan {
-    ends: Vec<u64>,
-    has_data: bool,
-    offsets_time: std::time::Duration,
-}
-
-impl Runner {
-    fn stopping(&self) -> bool {
-        self.shared.stop.load(Ordering::Acquire)
+impl Vocabulary for QueryReports {
+    fn watermark(&self) -> Option<Time> {
+        self.tracker.has_inputs().then(|| self.tracker.current())
     }
 
-    fn run(mut self) {
-        let outcome = self.run_loop();
-        for source in &self.sources {
-            source.stop();
-        }
-        let error_text = outcome.as_ref().err().map(|e| e.to_string());
-        if let Err(e) = &outcome {
-            log::error!("query {}: {e}", self.shared.id);
-        }
-        let event = QueryTerminatedEvent {
-            id: self.shared.id.clone(),
-            run_id: self.shared.run_id.clone(),
-            exception: error_text,
-        };
-        // Listeners hear about the end before anyone waiting for it wakes up.
-        for l in self.shared.session.listeners() {
-            l.on_query_terminated(&event);
-        }
+    fn wants_no_data_batch(&self) -> bool {
+        self.need_no_data
+    }
+
+    fn status(&mut self, message: &str, data_available: bool, trigger_active: bool) {
         self.shared.update(|s| {
-            s.active = false;
-            s.error = outcome.err();
             s.status = QueryStatus {
-                message: "Stopped".into(),
-                is_data_available: false,
-                is_trigger_active: false,
-            };
+                message: message.to_string(),
+                is_data_available: data_available,
+                is_trigger_active: trigger_active,
+            }
         });
     }
 
-    fn run_loop(&mut self) -> Result<()> {
-        // Both run over what is available at start, ignoring per-trigger read limits
-        // (Spark: "the read limit is ignored when Trigger.Once is used").
-        let available_now: Option<Vec<u64>> = match self.trigger {
-            TriggerKind::AvailableNow | TriggerKind::Once => Some(
-                self.sources
-                    .iter()
-                    .map(|s| s.available_offset())
-                    .collect::<Result<_>>()?,
-            ),
-            _ => None,
-        };
-        let mut next_trigger: Option<Time> = None;
-        let mut need_no_data = false;
-        let mut idle = false;
-        // The highest wake-up number this loop has answered with "nothing left".
-        let mut marked = 0_u64;
-        loop {
-            if self.stopping() {
-                return Ok(());
-            }
-            if let (TriggerKind::ProcessingTime(_), Some(at)) = (&self.trigger, next_trigger) {
-                self.shared.status("Waiting for next trigger", false, false);
-                loop {
-                    // A trigger that is due (with a no-data batch pending, say) runs before
-                    // anyone is told there is nothing to do.
-                    if self.shared.clock.now() >= at {
-                        break;
-                    }
-                    // Someone may be waiting in process_all_available since the last look: if
-                    // there is nothing to do before the trigger, tell them.
-                    let seen = self.shared.wake.load(Ordering::Acquire);
-                    if seen > marked {
-                        if self.look(available_now.as_deref())?.has_data {
-                            self.shared.status("Waiting for next trigger", true, false);
-                        } else {
-                            self.shared.update(|s| s.idle_seq = s.idle_seq.max(seen));
-                            marked = seen;
-                        }
-                    }
-                    self.shared.clock.wait_until(at, REAL_POLL, &|| {
-                        self.stopping() || self.shared.wake.load(Ordering::Acquire) != seen
-                    });
-                    if self.stopping() {
-                        return Ok(());
-                    }
-                    if self.shared.clock.now() >= at {
-                        break;
-                    }
-                }
-            }
-            let seq = self.shared.wake.load(Ordering::Acquire);
-            let trigger_time = self.shared.clock.now();
-            let plan = self.look(available_now.as_deref())?;
-            let ran = if plan.has_data || need_no_data {
-                idle = false;
-                self.shared.status("Processing new data", plan.has_data, true);
-                need_no_data = self.run_batch(&plan, trigger_time)?;
-                true
-            } else {
-                false
-            };
-            if let TriggerKind::ProcessingTime(interval) = self.trigger {
-                let iv = interval.millis().max(1) as i64;
-                next_trigger = Some(Time::from_millis((trigger_time.millis().div_euclid(iv) + 1) * iv));
-            }
-            let finished = match self.trigger {
-                TriggerKind::Once => true,
-                TriggerKind::AvailableNow => !ran,
-                _ => false,
-            };
-            if finished {
-                return Ok(());
-            }
-            // Nothing left to do right now: say so (process_all_available waits for this).
-            let nothing_left = if ran {
-                let no_data_batch_next = need_no_data && self.trigger == TriggerKind::Default;
-                !no_data_batch_next && !self.look(available_now.as_deref())?.has_data
-            } else {
-                true
-            };
-            if nothing_left {
-                self.shared.status("Waiting for data to arrive", false, false);
-                self.shared.update(|s| s.idle_seq = s.idle_seq.max(seq));
-                marked = marked.max(seq);
-                if !idle {
-                    idle = true;
-                    let event = QueryIdleEvent {
-                        id: self.shared.id.clone(),
-                        run_id: self.shared.run_id.clone(),
-                        timestamp: iso(self.shared.clock.now()),
-                    };
-                    for l in self.shared.session.listeners() {
-                        l.on_query_idle(&event);
-                    }
-                }
-                if self.trigger == TriggerKind::Default {
-                    let at = self.shared.clock.now() + POLL_DELAY;
-                    self.shared.clock.wait_until(at, REAL_POLL, &|| {
-                        self.stopping() || self.shared.wake.load(Ordering::Acquire) != seq
-                    });
-                }
-            }
-        }
+    fn planned(&mut self, plan: &crate::exec::BatchPlan) {
+        self.run.batch_id.store(plan.batch.id, Ordering::Release);
     }
 
-    /// The end offsets of the next batch, and whether it has data.
-    fn look(&self, cap: Option<&[u64]>) -> Result<Plan> {
-        let started = Instant::now();
-        let mut ends = Vec::with_capacity(self.sources.len());
-        let mut has_data = false;
-        for (i, source) in self.sources.iter().enumerate() {
-            let end = match cap {
-                // Once reads everything available at start in one batch, read limits ignored.
-                Some(cap) if self.trigger == TriggerKind::Once => cap[i],
-                // Available-now goes up to it in as many limited batches as it takes.
-                Some(cap) => source.latest_offset()?.min(cap[i]),
-                None => source.latest_offset()?,
-            };
-            let end = end.max(source.committed());
-            has_data |= end > source.committed();
-            ends.push(end);
-        }
-        Ok(Plan {
-            ends,
-            has_data,
-            offsets_time: started.elapsed(),
-        })
-    }
-
-    /// Runs one micro-batch; returns whether the watermark moved (so a no-data batch may be
-    /// needed).
-    fn run_batch(&mut self, plan: &Plan, trigger_time: Time) -> Result<bool> {
-        let wall = Instant::now();
-        let id = self.next_batch_id;
-        let time = trigger_time.max(self.last_time + Duration::from_millis(1));
-        self.last_time = time;
-        let starts: Vec<u64> = self.sources.iter().map(|s| s.committed()).collect();
+    fn completed(&mut self, batch: &Completed<'_>) -> Result<()> {
+        let plan = batch.plan;
+        let id = plan.batch.id;
+        let trigger_time = batch.trigger_time;
         let watermark = self.tracker.current();
-        // The offset log: what this batch reads, recorded before it runs.
-        let wal = Instant::now();
-        for (source, (start, end)) in self.sources.iter().zip(starts.iter().zip(&plan.ends)) {
-            source.plan_batch(*start, *end);
-        }
-        self.run.batch_id.store(id, Ordering::Release);
-        let wal_time = wal.elapsed();
-        let outcome = panic::catch_unwind(AssertUnwindSafe(|| -> Result<()> {
-            for input in &self.inputs {
-                input.generate(time)?;
-            }
-            for output in &self.outputs {
-                (output.run)(time)?;
-            }
-            Ok(())
-        }));
-        match outcome {
-            Ok(result) => result?,
-            Err(payload) => {
-                let operator = match payload.downcast_ref::<OperatorPanic>() {
-                    Some(p) => p.operator.to_string(),
-                    None => self.sink_name.clone(),
-                };
-                return Err(Error::UserCode {
-                    operator,
-                    time: time.millis(),
-                    message: panic_message(payload.as_ref()),
-                });
-            }
-        }
-        for node in &self.forgetters {
-            node.forget_before(time);
-        }
-        let end = self.tracker.end_batch(self.shared.clock.now());
-        let rows: Vec<u64> = self.sources.iter().map(|s| s.rows()).collect();
-        let malformed: Vec<u64> = self.sources.iter().map(|s| s.take_malformed()).collect();
-        for (source, end) in self.sources.iter().zip(&plan.ends) {
-            source.commit(*end);
-        }
-        self.next_batch_id = id + 1;
-        let timings = std::mem::take(&mut *lock(&self.timings));
-        let total = wall.elapsed() + plan.offsets_time;
-        let num_input_rows: u64 = rows.iter().sum();
+        let end = self.tracker.end_batch(self.shared.session.clock().now());
+        self.need_no_data = end.advanced && !self.stateful.is_empty();
+        let timings = batch.timings;
+        let num_input_rows: u64 = batch.source_rows.iter().sum();
         let secs_since_last = self
             .last_trigger
             .map(|t| (trigger_time - t) as f64 / 1_000.0)
             .filter(|s| *s > 0.0);
         self.last_trigger = Some(trigger_time);
         let per_sec = |n: u64, secs: Option<f64>| secs.map_or(0.0, |s| n as f64 / s);
-        let processing_secs = Some(total.as_secs_f64()).filter(|s| *s > 0.0);
+        let processing_secs = Some(timings.total.as_secs_f64()).filter(|s| *s > 0.0);
         let ms = |d: std::time::Duration| d.as_millis() as u64;
         let duration_ms: BTreeMap<String, u64> = [
-            ("latestOffset", ms(plan.offsets_time)),
-            ("walCommit", ms(wal_time)),
-            ("addBatch", ms(timings.add_batch)),
-            ("sink", ms(timings.sink)),
-            ("triggerExecution", ms(total)),
+            ("latestOffset", ms(timings.latest_offset)),
+            ("walCommit", ms(timings.plan)),
+            ("addBatch", ms(timings.run)),
+            ("sink", ms(timings.commit)),
+            ("triggerExecution", ms(timings.total)),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
         .collect();
-        let has_watermark = self.tracker.has_inputs();
+        let offset_number = |v: &serde_json::Value| v.as_u64().unwrap_or_default();
         let progress = QueryProgress {
             id: self.shared.id.clone(),
             run_id: self.shared.run_id.clone(),
@@ -989,38 +710,40 @@ impl Runner {
                 min: (end.stats.count > 0).then(|| iso(Time::from_millis(end.stats.min))),
                 max: (end.stats.count > 0).then(|| iso(Time::from_millis(end.stats.max))),
                 avg: end.stats.avg().map(|a| iso(Time::from_millis(a))),
-                watermark: has_watermark.then(|| iso(watermark)),
+                watermark: self.tracker.has_inputs().then(|| iso(watermark)),
             },
             state_operators: self.stateful.iter().map(|s| s.progress()).collect(),
-            sources: self
+            sources: plan
                 .sources
                 .iter()
                 .enumerate()
-                .map(|(i, s)| SourceProgress {
-                    description: s.description(),
-                    start_offset: starts[i],
-                    end_offset: plan.ends[i],
-                    num_input_rows: rows[i],
-                    input_rows_per_second: per_sec(rows[i], secs_since_last),
-                    processed_rows_per_second: per_sec(rows[i], processing_secs),
-                    num_malformed_rows: malformed[i],
+                .map(|(i, range)| SourceProgress {
+                    description: range.source.clone(),
+                    start_offset: offset_number(&range.start),
+                    end_offset: offset_number(&range.end),
+                    num_input_rows: batch.source_rows[i],
+                    input_rows_per_second: per_sec(batch.source_rows[i], secs_since_last),
+                    processed_rows_per_second: per_sec(batch.source_rows[i], processing_secs),
+                    num_malformed_rows: batch.source_malformed[i],
                 })
                 .collect(),
             sink: SinkProgress {
                 description: self.sink_name.clone(),
-                num_output_rows: timings.rows,
+                num_output_rows: batch.output_rows,
             },
         };
         let resume = ResumeState {
             id: self.shared.id.clone(),
             next_batch_id: id + 1,
-            source_offsets: self.sources.iter().map(|s| s.committed()).collect(),
+            source_offsets: self.sources.iter().map(|s| offset_number(&s.committed())).collect(),
             watermark: self.tracker.state(),
             operator_state: OperatorState::default(),
         };
-        for l in self.shared.session.listeners() {
-            l.on_query_progress(&progress);
-        }
+        self.shared
+            .session
+            .inner
+            .bus
+            .post_query("on_query_progress", |l| l.on_query_progress(&progress));
         self.shared.update(|s| {
             if s.recent.len() == RECENT_PROGRESS {
                 s.recent.pop_front();
@@ -1028,6 +751,37 @@ impl Runner {
             s.recent.push_back(progress);
             s.resume = resume;
         });
-        Ok(end.advanced && !self.stateful.is_empty())
+        Ok(())
+    }
+
+    fn idle(&mut self) {
+        let event = QueryIdleEvent {
+            id: self.shared.id.clone(),
+            run_id: self.shared.run_id.clone(),
+            timestamp: iso(self.shared.session.clock().now()),
+        };
+        self.shared
+            .session
+            .inner
+            .bus
+            .post_query("on_query_idle", |l| l.on_query_idle(&event));
+    }
+
+    fn terminated(&mut self, error: Option<&Error>) {
+        if let Some(e) = error {
+            log::error!("query {}: {e}", self.shared.id);
+        }
+        let event = QueryTerminatedEvent {
+            id: self.shared.id.clone(),
+            run_id: self.shared.run_id.clone(),
+            exception: error.map(|e| e.to_string()),
+        };
+        // Listeners hear about the end before anyone waiting for it wakes up.
+        self.shared
+            .session
+            .inner
+            .bus
+            .post_query("on_query_terminated", |l| l.on_query_terminated(&event));
+        self.status("Stopped", false, false);
     }
 }

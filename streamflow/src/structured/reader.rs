@@ -322,6 +322,53 @@ impl<T: Data> DataStreamReader<T> {
         })
     }
 
+    /// Records from a user-defined [`Source`](crate::source::Source) whose items are `T` — the
+    /// same source type a DStream reads with
+    /// [`StreamingContext::source_stream`](crate::StreamingContext::source_stream). Every query
+    /// started from the dataset reads the same source object, each with its own offsets.
+    ///
+    /// ```
+    /// use streamflow::source::{ReadLimit, Source, SourceBatch};
+    /// use streamflow::structured::Session;
+    /// use streamflow::Time;
+    ///
+    /// /// The numbers 0..10, at most `limit` per batch.
+    /// struct Numbers { limit: u64 }
+    /// impl Source for Numbers {
+    ///     type Item = u64;
+    ///     type Offset = u64;
+    ///     fn name(&self) -> String { "numbers".into() }
+    ///     fn initial_offset(&self) -> u64 { 0 }
+    ///     fn default_read_limit(&self) -> ReadLimit { ReadLimit::Max(self.limit) }
+    ///     fn latest_offset(&self, start: &u64, limit: ReadLimit, _: Time) -> streamflow::Result<u64> {
+    ///         Ok(start + limit.cap(10 - start))
+    ///     }
+    ///     fn get_batch(&self, start: &u64, end: &u64) -> streamflow::Result<SourceBatch<u64>> {
+    ///         Ok(SourceBatch::from_vec((*start..*end).collect()))
+    ///     }
+    ///     fn is_replayable(&self) -> bool { true }
+    /// }
+    ///
+    /// let session = Session::new(1)?;
+    /// let query = session.read_stream::<u64>().source(Numbers { limit: 4 })
+    ///     .write_stream().memory("numbers").start()?;
+    /// query.process_all_available()?;
+    /// let table = session.memory_table::<u64>("numbers")?;
+    /// assert_eq!(table.batches().iter().map(|(_, rows)| rows.len()).collect::<Vec<_>>(), [4, 4, 2]);
+    /// query.stop()?;
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
+    pub fn source<S: crate::source::Source<Item = T>>(&self, source: S) -> Dataset<T> {
+        let source = Arc::new(source);
+        let logical = Logical {
+            ops: vec![source.name()],
+            ..Default::default()
+        };
+        Dataset::new(self.session.clone(), logical, None, move |p: &mut Planner| {
+            Ok(p.add_user_source(source.clone()))
+        })
+    }
+
     /// Records pushed with [`MemoryStream::add_data`] (Spark's `MemoryStream.toDS`).
     ///
     /// ```
@@ -333,8 +380,7 @@ impl<T: Data> DataStreamReader<T> {
     /// # Ok::<(), streamflow::Error>(())
     /// ```
     pub fn memory(&self, stream: &MemoryStream<T>) -> Dataset<T> {
-        let stream = stream.clone();
-        self.source_dataset("memory_stream", move || stream.source())
+        self.source(stream.clone())
     }
 
     /// Records from the files in `dir`, in the order they appear (modification time, then

@@ -11,13 +11,15 @@ use crate::StreamingContext;
 use crate::data::Data;
 use crate::error::{Error, Result};
 use crate::exec::Executor;
+use crate::metrics::ListenerBus;
 use crate::time::{Clock, SystemClock};
 
 pub(crate) struct SessionInner {
     pub(crate) exec: Arc<Executor>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) app_name: String,
-    pub(crate) listeners: Mutex<Vec<Arc<dyn StreamingQueryListener>>>,
+    /// The engine's listener bus, shared with the `StreamingContext` it came from.
+    pub(crate) bus: Arc<ListenerBus>,
     tables: Mutex<HashMap<String, Arc<dyn Any + Send + Sync>>>,
 }
 
@@ -25,8 +27,8 @@ pub(crate) struct SessionInner {
 /// (`local[N]`), the clock, the named in-memory tables of memory sinks, and the query
 /// listeners. Clones share everything.
 ///
-/// A session made with [`StreamingContext::session`] shares the context's worker pool and clock:
-/// both vocabularies run on one engine.
+/// A session made with [`StreamingContext::session`] shares the context's worker pool, clock
+/// and listener bus: both vocabularies run on one engine.
 ///
 /// # Examples
 ///
@@ -125,7 +127,7 @@ impl SessionBuilder {
             ));
         }
         let exec = Arc::new(Executor::new(self.parallelism, &self.app_name)?);
-        Ok(Session::from_parts(exec, self.clock, self.app_name))
+        Ok(Session::from_parts(exec, self.clock, self.app_name, Arc::default()))
     }
 }
 
@@ -160,13 +162,13 @@ impl Session {
         Session::builder().parallelism(parallelism).build()
     }
 
-    fn from_parts(exec: Arc<Executor>, clock: Arc<dyn Clock>, app_name: String) -> Session {
+    fn from_parts(exec: Arc<Executor>, clock: Arc<dyn Clock>, app_name: String, bus: Arc<ListenerBus>) -> Session {
         Session {
             inner: Arc::new(SessionInner {
                 exec,
                 clock,
                 app_name,
-                listeners: Mutex::new(Vec::new()),
+                bus,
                 tables: Mutex::new(HashMap::new()),
             }),
         }
@@ -239,11 +241,7 @@ impl Session {
     /// # Ok::<(), streamflow::Error>(())
     /// ```
     pub fn add_listener(&self, listener: Arc<dyn StreamingQueryListener>) {
-        lock(&self.inner.listeners).push(listener);
-    }
-
-    pub(crate) fn listeners(&self) -> Vec<Arc<dyn StreamingQueryListener>> {
-        lock(&self.inner.listeners).clone()
+        self.inner.bus.add_query(listener);
     }
 
     /// The in-memory table a [`memory`](super::DataStreamWriter::memory) sink writes to
@@ -303,6 +301,7 @@ impl StreamingContext {
             self.inner.exec.clone(),
             self.inner.clock.clone(),
             self.inner.app_name.clone(),
+            self.inner.metrics.bus.clone(),
         )
     }
 }

@@ -13,6 +13,7 @@ use super::foreach::{ForeachBatchSink, ForeachSink, ForeachWriter};
 use super::memory_sink::{MemorySink, MemoryTable};
 use super::output_mode::OutputMode;
 use super::query::{QueryOptions, ResumeState, StreamingQuery};
+use crate::sink::Sink;
 use super::trigger::Trigger;
 use super::watermark::MultipleWatermarkPolicy;
 use crate::batch::Batch;
@@ -20,19 +21,6 @@ use crate::data::Data;
 use crate::error::{Error, Result};
 use crate::sink::OutputResult;
 use crate::time::{Duration, IntoDuration};
-
-/// Where a query's rows go. `add_batch` is called once per batch id, in order.
-pub(crate) trait Sink<T>: Send + Sync {
-    fn description(&self) -> String;
-    /// The output modes it accepts (`None`: all).
-    fn modes(&self) -> Option<&'static [OutputMode]> {
-        None
-    }
-    fn start(&self) -> Result<()> {
-        Ok(())
-    }
-    fn add_batch(&self, batch_id: u64, rows: Batch<T>, mode: OutputMode) -> Result<()>;
-}
 
 /// Describes how a query writes a [`Dataset`] (Spark's `DataStreamWriter`): output mode,
 /// trigger, name, sink; then [`start`](Self::start).
@@ -64,6 +52,8 @@ pub struct DataStreamWriter<T> {
     trigger: Trigger,
     name: Option<String>,
     sink: Option<Arc<dyn Sink<T>>>,
+    /// The output modes the chosen sink accepts (`None`: all).
+    sink_modes: Option<&'static [OutputMode]>,
     policy: MultipleWatermarkPolicy,
     idle_timeout: Option<Duration>,
     resume: Option<ResumeState>,
@@ -78,6 +68,7 @@ impl<T: Data> DataStreamWriter<T> {
             trigger: Trigger::default(),
             name: None,
             sink: None,
+            sink_modes: None,
             policy: MultipleWatermarkPolicy::Min,
             idle_timeout: None,
             resume: None,
@@ -235,7 +226,49 @@ impl<T: Data> DataStreamWriter<T> {
 
     fn with_sink(mut self, sink: impl Sink<T> + 'static) -> Self {
         self.sink = Some(Arc::new(sink));
+        self.sink_modes = None;
         self
+    }
+
+    /// Writes to a user-defined [`Sink`]: each batch's rows with its
+    /// [`BatchId`](crate::BatchId), then a commit. The same sink type works for a DStream
+    /// through [`DStream::sink`](crate::DStream::sink).
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use streamflow::sink::{Sink, SinkContext};
+    /// use streamflow::structured::{MemoryStream, OutputMode, Session};
+    /// use streamflow::{Batch, BatchId};
+    ///
+    /// /// Keeps every row with the id of the batch that committed it.
+    /// #[derive(Default)]
+    /// struct Rows(Mutex<Vec<(u64, i64)>>);
+    /// impl Sink<i64> for Arc<Rows> {
+    ///     fn name(&self) -> String { "rows".into() }
+    ///     fn start(&self, ctx: &SinkContext) -> streamflow::Result<()> {
+    ///         assert_eq!(ctx.output_mode(), OutputMode::Append);
+    ///         Ok(())
+    ///     }
+    ///     fn add_batch(&self, batch: BatchId, rows: Batch<i64>) -> streamflow::Result<()> {
+    ///         self.0.lock().unwrap().extend(rows.collect().into_iter().map(|r| (batch.id, r)));
+    ///         Ok(())
+    ///     }
+    /// }
+    ///
+    /// let session = Session::new(1)?;
+    /// let input = MemoryStream::<i64>::new();
+    /// let rows = Arc::new(Rows::default());
+    /// let query = session.read_stream::<i64>().memory(&input).write_stream().sink(rows.clone()).start()?;
+    /// input.add_data([1, 2]);
+    /// query.process_all_available()?;
+    /// input.add_data([3]);
+    /// query.process_all_available()?;
+    /// assert_eq!(*rows.0.lock().unwrap(), [(0, 1), (0, 2), (1, 3)]);
+    /// query.stop()?;
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
+    pub fn sink(self, sink: impl Sink<T>) -> Self {
+        self.with_sink(sink)
     }
 
     /// Prints every batch to stdout the way Spark's console sink does (20 rows, truncated
@@ -316,6 +349,7 @@ impl<T: Data> DataStreamWriter<T> {
         self.with_sink(MemorySink {
             name: name.to_string(),
             table,
+            mode: std::sync::OnceLock::new(),
         })
     }
 
@@ -397,10 +431,12 @@ impl<T: Data> DataStreamWriter<T> {
         T: Serialize,
     {
         let dir = dir.as_ref().to_path_buf();
-        self.with_sink(FileSink {
+        let mut writer = self.with_sink(FileSink {
             dir,
             format: FileFormat::Json,
-        })
+        });
+        writer.sink_modes = Some(&[OutputMode::Append]);
+        writer
     }
 
     /// Writes CSV files with a header line into `dir`, one per batch (Append mode only).
@@ -424,10 +460,12 @@ impl<T: Data> DataStreamWriter<T> {
         T: Serialize,
     {
         let dir = dir.as_ref().to_path_buf();
-        self.with_sink(FileSink {
+        let mut writer = self.with_sink(FileSink {
             dir,
             format: FileFormat::Csv,
-        })
+        });
+        writer.sink_modes = Some(&[OutputMode::Append]);
+        writer
     }
 
     /// Checks the query (output mode against its operators, durations, sink) and starts it on
@@ -462,13 +500,12 @@ impl<T: Data> DataStreamWriter<T> {
         problems.extend(super::output_mode::check(
             &self.ds.logical,
             self.mode,
-            &sink.description(),
-            sink.modes(),
+            &sink.name(),
+            self.sink_modes,
         ));
         if !problems.is_empty() {
             return Err(Error::InvalidGraph(problems));
         }
-        sink.start()?;
         StreamingQuery::start(QueryOptions {
             ds: self.ds,
             sink,

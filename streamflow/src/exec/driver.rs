@@ -1,0 +1,447 @@
+//! The driver: the one micro-batch loop under both vocabularies.
+//!
+//! Per batch: wait for the trigger → ask every source for its end offset (its read limit
+//! applied) → record the [`BatchPlan`] (batch id, batch time, offset ranges, watermark) — the
+//! record the checkpoint writes to `offsets/<id>` — → run the graph (sources' batches, then
+//! every output, pulling its batch through the graph on the worker pool) → commit the sinks →
+//! commit the sources' offsets → let nodes forget old batches → report to the vocabulary
+//! (DStream `BatchInfo`s, Structured progress), whose listeners are called under a guard.
+//!
+//! A DStream context is [`Schedule::Interval`]: one batch per interval, with or without data.
+//! A query's trigger is one of the others: a batch runs when there is new data or when the
+//! vocabulary asks for one without (a no-data batch after the watermark moved).
+
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::control::{JobControl, REAL_POLL};
+use super::failure::{OperatorPanic, panic_message, set_current_operator, tag};
+use crate::error::{Error, Result};
+use crate::graph::{ForgetOld, InputNode, OutputOp};
+use crate::source::{Limit, SourceControl, SourceRange, SourceRun};
+use crate::time::{Clock, Duration, Time};
+
+/// The identity of a batch: its id (0, 1, 2 … in order) and its time (for a DStream the
+/// batch time `zero + k·interval`; for a query the time its trigger fired).
+///
+/// Sinks receive it with each batch; a sink that must not write a batch twice keys its writes
+/// by `id`.
+///
+/// ```
+/// use streamflow::{BatchId, Time};
+///
+/// let b = BatchId { id: 3, time: Time::from_millis(4_000) };
+/// assert_eq!(b.to_string(), "batch 3 (4000 ms)");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+pub struct BatchId {
+    /// 0 for the first batch of a job, then one more per batch.
+    pub id: u64,
+    /// The batch's time.
+    pub time: Time,
+}
+
+impl std::fmt::Display for BatchId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "batch {} ({})", self.id, self.time)
+    }
+}
+
+/// What a batch reads, decided before it runs: the record the checkpoint writes to
+/// `offsets/<id>`, and from which a restarted job re-runs the batch exactly.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct BatchPlan {
+    pub(crate) batch: BatchId,
+    /// Each source's range, in the job's source order.
+    pub(crate) sources: Vec<SourceRange>,
+    /// The watermark the batch runs with (queries with event time).
+    pub(crate) watermark: Option<Time>,
+}
+
+/// When batches run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Schedule {
+    /// A DStream context: a batch at `first`, `first + interval` …, with or without data.
+    Interval { first: Time, interval: Duration },
+    /// The next batch as soon as the previous one ended and there is something to do.
+    Default,
+    /// A batch at each multiple of the interval when there is something to do.
+    ProcessingTime(Duration),
+    /// One batch with everything available at start, then stop.
+    Once,
+    /// Everything available at start, in batches within the read limits, then stop.
+    AvailableNow,
+}
+
+/// How long the parts of a batch took.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Timings {
+    pub(crate) latest_offset: std::time::Duration,
+    pub(crate) plan: std::time::Duration,
+    pub(crate) run: std::time::Duration,
+    pub(crate) commit: std::time::Duration,
+    pub(crate) total: std::time::Duration,
+}
+
+/// A batch that ran and committed, as the vocabulary hears about it.
+pub(crate) struct Completed<'a> {
+    pub(crate) plan: &'a BatchPlan,
+    /// The clock when the trigger fired (a DStream batch may start after its batch time).
+    pub(crate) trigger_time: Time,
+    /// Records all sources handed to this batch.
+    pub(crate) input_rows: u64,
+    pub(crate) source_rows: Vec<u64>,
+    pub(crate) source_malformed: Vec<u64>,
+    pub(crate) output_rows: u64,
+    pub(crate) timings: Timings,
+}
+
+/// What differs between the vocabularies, as hooks the driver calls.
+pub(crate) trait Vocabulary: Send {
+    /// The watermark the next batch runs with.
+    fn watermark(&self) -> Option<Time> {
+        None
+    }
+    /// Whether a batch should run although no source has new data.
+    fn wants_no_data_batch(&self) -> bool {
+        false
+    }
+    /// A batch is planned and about to run.
+    fn planned(&mut self, _plan: &BatchPlan) {}
+    /// A batch ran and committed.
+    fn completed(&mut self, batch: &Completed<'_>) -> Result<()>;
+    /// The driver has nothing to do (once per stretch of idleness).
+    fn idle(&mut self) {}
+    /// What the driver is doing now, for status displays.
+    fn status(&mut self, _message: &str, _data_available: bool, _trigger_active: bool) {}
+    /// The driver ended.
+    fn terminated(&mut self, _error: Option<&Error>) {}
+}
+
+/// Everything the driver runs, frozen when the job starts.
+pub(crate) struct Driver {
+    pub(crate) control: Arc<JobControl>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) sources: Vec<Arc<dyn SourceRun>>,
+    /// Sources not yet behind the `Source` trait (receivers, files), started and stopped by
+    /// their context.
+    pub(crate) controls: Vec<Arc<dyn SourceControl>>,
+    pub(crate) inputs: Vec<Arc<dyn InputNode>>,
+    pub(crate) outputs: Vec<Arc<OutputOp>>,
+    pub(crate) forgetters: Vec<Arc<dyn ForgetOld>>,
+    pub(crate) schedule: Schedule,
+    pub(crate) vocabulary: Box<dyn Vocabulary>,
+    pub(crate) next_id: u64,
+    pub(crate) last_time: Option<Time>,
+    /// The plan of the last batch that ran.
+    pub(crate) last_plan: Option<BatchPlan>,
+}
+
+/// How often the default trigger looks at sources that cannot wake it (clock time).
+const POLL_DELAY: Duration = Duration::from_millis(10);
+
+impl Driver {
+    /// Runs the job to its end, then marks it stopped. Never panics out: whatever happens, the
+    /// job reaches its terminal state and everyone waiting is woken.
+    pub(crate) fn run(mut self) {
+        let outcome = panic::catch_unwind(AssertUnwindSafe(|| match self.schedule.clone() {
+            Schedule::Interval { first, interval } => self.run_interval(first, interval),
+            _ => self.run_triggered(),
+        }))
+        .unwrap_or_else(|payload| {
+            Err(Error::illegal_state(format!(
+                "internal error in the driver of {}: {}",
+                self.control.name,
+                panic_message(payload.as_ref())
+            )))
+        });
+        if let Err(e) = outcome {
+            self.control.fail(e);
+        }
+        for source in &self.sources {
+            source.stop();
+        }
+        for control in &self.controls {
+            control.stop();
+        }
+        let error = self.control.error();
+        self.vocabulary.terminated(error.as_ref());
+        self.control.finish();
+    }
+
+    fn run_interval(&mut self, first: Time, interval: Duration) -> Result<()> {
+        let mut next = first;
+        loop {
+            let control = self.control.clone();
+            self.clock.wait_until(next, REAL_POLL, &|| control.stopping());
+            if let Some(graceful) = self.control.stop_requested() {
+                if graceful && self.control.error().is_none() {
+                    self.drain(next, interval)?;
+                }
+                return Ok(());
+            }
+            if self.clock.now() < next {
+                continue;
+            }
+            let now = self.clock.now();
+            self.run_batch(next, now, Limit::Default, true)?;
+            next = next + interval;
+        }
+    }
+
+    /// A graceful stop: stop receiving, fix the end at what was received, then run batches
+    /// (without waiting for the clock) until it is all processed.
+    fn drain(&mut self, mut next: Time, interval: Duration) -> Result<()> {
+        for control in &self.controls {
+            control.stop();
+        }
+        for source in &self.sources {
+            source.stop();
+        }
+        let fixed_at = self.last_time.unwrap_or(next - interval);
+        for source in &self.sources {
+            source.fix_end(fixed_at)?;
+        }
+        loop {
+            let pending = self.controls.iter().any(|c| c.has_pending());
+            if !self.run_batch(next, next, Limit::Default, pending)? {
+                return Ok(());
+            }
+            next = next + interval;
+        }
+    }
+
+    fn run_triggered(&mut self) -> Result<()> {
+        let limit = if self.schedule == Schedule::Once {
+            Limit::All
+        } else {
+            Limit::Default
+        };
+        if matches!(self.schedule, Schedule::AvailableNow | Schedule::Once) {
+            let now = self.clock.now();
+            for source in &self.sources {
+                source.fix_end(now)?;
+            }
+        }
+        let mut next_trigger: Option<Time> = None;
+        let mut idle = false;
+        // The highest wake-up number this loop has answered with "nothing left".
+        let mut marked = 0_u64;
+        loop {
+            if self.control.stopping() {
+                return Ok(());
+            }
+            if let (Schedule::ProcessingTime(_), Some(at)) = (&self.schedule, next_trigger) {
+                self.vocabulary.status("Waiting for next trigger", false, false);
+                loop {
+                    // A trigger that is due (with a no-data batch pending, say) runs before
+                    // anyone is told there is nothing to do.
+                    if self.clock.now() >= at {
+                        break;
+                    }
+                    // Someone may be waiting in process_all_available since the last look: if
+                    // there is nothing to do before the trigger, tell them.
+                    let seen = self.control.wake_seq();
+                    if seen > marked && !self.has_data(limit, at)? {
+                        self.control.mark_idle(seen);
+                        marked = seen;
+                    }
+                    let control = self.control.clone();
+                    self.clock
+                        .wait_until(at, REAL_POLL, &|| control.stopping() || control.wake_seq() != seen);
+                    if self.control.stopping() {
+                        return Ok(());
+                    }
+                }
+            }
+            let seq = self.control.wake_seq();
+            let trigger_time = self.clock.now();
+            let time = match self.last_time {
+                // Batch times order batches: a batch never shares its time with the one before.
+                Some(last) => trigger_time.max(last + Duration::from_millis(1)),
+                None => trigger_time,
+            };
+            let ran = self.run_batch(time, trigger_time, limit, false)?;
+            if ran {
+                idle = false;
+            }
+            if let Schedule::ProcessingTime(interval) = self.schedule {
+                let iv = interval.millis().max(1) as i64;
+                next_trigger = Some(Time::from_millis((trigger_time.millis().div_euclid(iv) + 1) * iv));
+            }
+            let finished = match self.schedule {
+                Schedule::Once => true,
+                Schedule::AvailableNow => !ran,
+                _ => false,
+            };
+            if finished {
+                return Ok(());
+            }
+            // Nothing left to do right now: say so (process_all_available waits for this).
+            let nothing_left = if ran {
+                let no_data_next = self.vocabulary.wants_no_data_batch() && self.schedule == Schedule::Default;
+                !no_data_next && !self.has_data(limit, self.clock.now())?
+            } else {
+                true
+            };
+            if nothing_left {
+                self.vocabulary.status("Waiting for data to arrive", false, false);
+                self.control.mark_idle(seq);
+                marked = marked.max(seq);
+                if !idle {
+                    idle = true;
+                    self.vocabulary.idle();
+                }
+                if self.schedule == Schedule::Default {
+                    let at = self.clock.now() + POLL_DELAY;
+                    let control = self.control.clone();
+                    self.clock
+                        .wait_until(at, REAL_POLL, &|| control.stopping() || control.wake_seq() != seq);
+                }
+            }
+        }
+    }
+
+    /// Whether some source has new data for a batch at `time`.
+    fn has_data(&self, limit: Limit, time: Time) -> Result<bool> {
+        for source in &self.sources {
+            if source.plan(limit, time)?.1 {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Plans and, if there is something to do (or `always`), runs one batch at `time`.
+    /// Returns whether it ran.
+    fn run_batch(&mut self, time: Time, trigger_time: Time, limit: Limit, always: bool) -> Result<bool> {
+        let wall = Instant::now();
+        let mut ranges = Vec::with_capacity(self.sources.len());
+        let mut has_data = false;
+        for source in &self.sources {
+            let (range, data) = source.plan(limit, time)?;
+            has_data |= data;
+            ranges.push(range);
+        }
+        let latest_offset = wall.elapsed();
+        if !(has_data || always || self.vocabulary.wants_no_data_batch()) {
+            return Ok(false);
+        }
+        self.vocabulary.status("Processing new data", has_data, true);
+        let planned = Instant::now();
+        let plan = BatchPlan {
+            batch: BatchId {
+                id: self.next_id,
+                time,
+            },
+            sources: ranges,
+            watermark: self.vocabulary.watermark(),
+        };
+        let malformed_before: Vec<u64> = self.sources.iter().map(|s| undecodable(s.as_ref())).collect();
+        self.vocabulary.planned(&plan);
+        let plan_time = planned.elapsed();
+        let ran = Instant::now();
+        let (input_rows, output_rows) = self.run_graph(plan.batch)?;
+        let run_time = ran.elapsed();
+        let committing = Instant::now();
+        for output in &self.outputs {
+            if output_rows.1.contains(&output.parent) || output_rows.2 {
+                self.guarded(plan.batch, &output.run.name(), || output.run.commit(plan.batch))?;
+            }
+        }
+        for source in &self.sources {
+            source.commit();
+        }
+        let commit_time = committing.elapsed();
+        let source_rows: Vec<u64> = self.sources.iter().map(|s| s.rows(time)).collect();
+        let source_malformed: Vec<u64> = self
+            .sources
+            .iter()
+            .zip(&malformed_before)
+            .map(|(s, before)| undecodable(s.as_ref()).saturating_sub(*before))
+            .collect();
+        for node in &self.forgetters {
+            node.forget_before(time);
+        }
+        self.next_id += 1;
+        self.last_time = Some(time);
+        let completed = Completed {
+            plan: &plan,
+            trigger_time,
+            input_rows,
+            source_rows,
+            source_malformed,
+            output_rows: output_rows.0,
+            timings: Timings {
+                latest_offset,
+                plan: plan_time,
+                run: run_time,
+                commit: commit_time,
+                total: wall.elapsed(),
+            },
+        };
+        self.vocabulary.completed(&completed)?;
+        self.last_plan = Some(plan);
+        Ok(true)
+    }
+
+    /// Runs the sources' batches and every output; a panic in user code becomes an error
+    /// naming the operator. Returns the rows read, and the rows written, the outputs (by
+    /// parent) that wrote and whether all did.
+    fn run_graph(&self, batch: BatchId) -> Result<(u64, (u64, Vec<usize>, bool))> {
+        let mut current = String::from("source");
+        let outcome = panic::catch_unwind(AssertUnwindSafe(|| -> Result<(u64, (u64, Vec<usize>, bool))> {
+            let mut input_rows = 0;
+            for input in &self.inputs {
+                set_current_operator("");
+                input_rows += input.generate(batch.time)?;
+            }
+            let mut rows = 0;
+            let mut wrote = Vec::new();
+            let mut all = true;
+            for output in &self.outputs {
+                set_current_operator("");
+                current = output.run.name();
+                match output.run.run(batch)? {
+                    Some(n) => {
+                        rows += n;
+                        wrote.push(output.parent);
+                    }
+                    None => all = false,
+                }
+            }
+            Ok((input_rows, (rows, wrote, all)))
+        }));
+        match outcome {
+            Ok(result) => result,
+            Err(payload) => Err(user_code_error(payload, &current, batch.time)),
+        }
+    }
+
+    /// Runs `f` (a sink's commit, say) so that a panic in it becomes an error naming `what`.
+    fn guarded<R>(&self, batch: BatchId, what: &str, f: impl FnOnce() -> Result<R>) -> Result<R> {
+        set_current_operator("");
+        panic::catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|payload| Err(user_code_error(payload, what, batch.time)))
+    }
+}
+
+fn undecodable(source: &dyn SourceRun) -> u64 {
+    source.status().map_or(0, |s| s.undecodable)
+}
+
+/// A panic payload as `Error::UserCode`: a panic on a worker comes tagged with its operator;
+/// one on the driver's thread (in `foreach_batch`, say) is tagged from the operator noted last
+/// there, or else blamed on `fallback`.
+fn user_code_error(payload: Box<dyn std::any::Any + Send>, fallback: &str, time: Time) -> Error {
+    let payload = tag(payload);
+    let operator = match payload.downcast_ref::<OperatorPanic>() {
+        Some(p) if p.operator != "task" => p.operator.to_string(),
+        _ => fallback.to_string(),
+    };
+    Error::UserCode {
+        operator,
+        time: time.millis(),
+        message: panic_message(payload.as_ref()),
+    }
+}

@@ -1,0 +1,223 @@
+//! How the driver holds a [`Source`] of any type: its committed and planned offsets, behind an
+//! object-safe interface, and the graph node that reads the planned range.
+
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+
+use serde_json::Value;
+
+use super::api::{Source, SourceBatch, SourceContext};
+use super::offset::{Offset, ReadLimit};
+use crate::batch::{Batch, Part, split_evenly};
+use crate::error::{Error, Result};
+use crate::exec::Executor;
+use crate::graph::{Graph, Node, NodeKind, NodeSpec};
+use crate::metrics::ReceiverStatus;
+use crate::time::{Duration, Time};
+
+/// Which read limit a batch plans with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Limit {
+    /// The source's own default (`max_files_per_trigger` …).
+    Default,
+    /// Everything available (`Trigger::once`).
+    All,
+}
+
+/// One source's part of a batch plan: the range it reads, as JSON (what `offsets/<id>` holds).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct SourceRange {
+    pub(crate) source: String,
+    pub(crate) start: Value,
+    pub(crate) end: Value,
+}
+
+/// A source as the driver sees it, whatever its types.
+pub(crate) trait SourceRun: Send + Sync {
+    fn name(&self) -> String;
+    fn start(&self, ctx: &SourceContext) -> Result<()>;
+    fn stop(&self);
+    fn is_replayable(&self) -> bool;
+    fn status(&self) -> Option<ReceiverStatus>;
+    /// Fixes the end that no later batch goes past: what is available at `time`
+    /// (`Trigger::available_now`, a graceful stop).
+    fn fix_end(&self, time: Time) -> Result<()>;
+    /// Plans the next batch's range from the committed offset; returns it and whether it
+    /// holds new data.
+    fn plan(&self, limit: Limit, time: Time) -> Result<(SourceRange, bool)>;
+    /// Sets the planned range (a batch re-run from a recorded plan).
+    fn set_planned(&self, range: &SourceRange) -> Result<()>;
+    /// The planned end is processed: it becomes the committed offset.
+    fn commit(&self);
+    /// The committed offset, as JSON.
+    fn committed(&self) -> Value;
+    /// Sets the committed offset (resuming from a saved position).
+    fn restore_committed(&self, offset: &Value) -> Result<()>;
+    /// The records the batch at `time` read from this source.
+    fn rows(&self, time: Time) -> u64;
+}
+
+struct Offsets<O> {
+    committed: O,
+    planned: (O, O),
+    cap: Option<O>,
+}
+
+/// A typed source with its offsets.
+pub(crate) struct SourceSlot<S: Source> {
+    source: Arc<S>,
+    name: String,
+    offsets: Mutex<Offsets<S::Offset>>,
+    node: OnceLock<Arc<Node<S::Item>>>,
+}
+
+impl<S: Source> SourceSlot<S> {
+    pub(crate) fn new(source: Arc<S>) -> Arc<Self> {
+        let initial = source.initial_offset();
+        Arc::new(SourceSlot {
+            name: source.name(),
+            offsets: Mutex::new(Offsets {
+                committed: initial.clone(),
+                planned: (initial.clone(), initial),
+                cap: None,
+            }),
+            node: OnceLock::new(),
+            source,
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Offsets<S::Offset>> {
+        self.offsets.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn decode(&self, what: &str, value: &Value) -> Result<S::Offset> {
+        serde_json::from_value(value.clone()).map_err(|e| {
+            Error::InvalidConfig(format!(
+                "source `{}`: the recorded {what} offset {value} is not an offset of this source ({e}); resume with the same sources in the same order",
+                self.name
+            ))
+        })
+    }
+
+    fn encode(&self, offset: &S::Offset) -> Value {
+        // Offsets are plain serde data; one that cannot become JSON (a map with non-string
+        // keys, say) is recorded by its debug text so the plan still says where it was.
+        serde_json::to_value(offset).unwrap_or_else(|_| Value::String(format!("{offset:?}")))
+    }
+
+    /// Adds the node that reads this source's planned range at each batch to `graph`.
+    pub(crate) fn add_node(self: &Arc<Self>, graph: &mut Graph, exec: Arc<Executor>, slide: Duration) -> Arc<Node<S::Item>> {
+        let slot = self.clone();
+        let spec = NodeSpec {
+            name: self.name.clone(),
+            kind: NodeKind::Source,
+            parents: Vec::new(),
+            slide,
+        };
+        let parallelism = exec.parallelism();
+        let node_exec = exec.clone();
+        let node = graph.add_node(spec, exec, move |time| {
+            let (start, end) = slot.lock().planned.clone();
+            let batch = slot.source.get_batch(&start, &end)?;
+            Ok(Some(into_batch(batch, parallelism, time, node_exec.clone())))
+        });
+        let _ = self.node.set(node.clone());
+        node
+    }
+}
+
+fn into_batch<T: crate::Data>(batch: SourceBatch<T>, parallelism: usize, time: Time, exec: Arc<Executor>) -> Batch<T> {
+    let SourceBatch { items, mut parts } = batch;
+    if !items.is_empty() {
+        let n = parallelism.saturating_sub(parts.len()).max(1);
+        parts.extend(split_evenly(items, n).into_iter().map(Part::Ready));
+    }
+    if parts.is_empty() {
+        parts.push(Part::Ready(Vec::new()));
+    }
+    Batch::from_parts(parts, time, exec)
+}
+
+impl<S: Source> SourceRun for SourceSlot<S> {
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    fn start(&self, ctx: &SourceContext) -> Result<()> {
+        self.source.start(ctx)
+    }
+
+    fn stop(&self) {
+        self.source.stop()
+    }
+
+    fn is_replayable(&self) -> bool {
+        self.source.is_replayable()
+    }
+
+    fn status(&self) -> Option<ReceiverStatus> {
+        self.source.status()
+    }
+
+    fn fix_end(&self, time: Time) -> Result<()> {
+        let start = self.lock().committed.clone();
+        let end = self.source.latest_offset(&start, ReadLimit::AllAvailable, time)?;
+        self.lock().cap = Some(end);
+        Ok(())
+    }
+
+    fn plan(&self, limit: Limit, time: Time) -> Result<(SourceRange, bool)> {
+        let (start, cap) = {
+            let offsets = self.lock();
+            (offsets.committed.clone(), offsets.cap.clone())
+        };
+        let limit = match limit {
+            Limit::Default => self.source.default_read_limit(),
+            Limit::All => ReadLimit::AllAvailable,
+        };
+        let mut end = self.source.latest_offset(&start, limit, time)?;
+        if let Some(cap) = &cap {
+            end = end.earliest(cap);
+        }
+        let has_data = end != start;
+        let range = SourceRange {
+            source: self.name.clone(),
+            start: self.encode(&start),
+            end: self.encode(&end),
+        };
+        self.lock().planned = (start, end);
+        Ok((range, has_data))
+    }
+
+    fn set_planned(&self, range: &SourceRange) -> Result<()> {
+        let start = self.decode("start", &range.start)?;
+        let end = self.decode("end", &range.end)?;
+        self.lock().planned = (start, end);
+        Ok(())
+    }
+
+    fn commit(&self) {
+        let end = {
+            let mut offsets = self.lock();
+            offsets.committed = offsets.planned.1.clone();
+            offsets.committed.clone()
+        };
+        self.source.commit(&end);
+    }
+
+    fn committed(&self) -> Value {
+        let committed = self.lock().committed.clone();
+        self.encode(&committed)
+    }
+
+    fn restore_committed(&self, offset: &Value) -> Result<()> {
+        let offset = self.decode("committed", offset)?;
+        let mut offsets = self.lock();
+        offsets.planned = (offset.clone(), offset.clone());
+        offsets.committed = offset;
+        Ok(())
+    }
+
+    fn rows(&self, time: Time) -> u64 {
+        self.node.get().and_then(|n| n.stored_len(time)).unwrap_or(0)
+    }
+}
