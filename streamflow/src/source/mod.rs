@@ -99,7 +99,12 @@ impl StreamingContext {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push(slot.clone());
-        let node = slot.add_node(&mut self.inner.lock_graph(), self.inner.exec.clone(), self.batch_duration());
+        let node = slot.add_node(
+            &name,
+            &mut self.inner.lock_graph(),
+            self.inner.exec.clone(),
+            self.batch_duration(),
+        );
         DStream::new(self.clone(), node)
     }
 

@@ -105,10 +105,17 @@ impl<S: Source> SourceSlot<S> {
     }
 
     /// Adds the node that reads this source's planned range at each batch to `graph`.
-    pub(crate) fn add_node(self: &Arc<Self>, graph: &mut Graph, exec: Arc<Executor>, slide: Duration) -> Arc<Node<S::Item>> {
+    /// The node is named `name` in plans (the source's own name by default).
+    pub(crate) fn add_node(
+        self: &Arc<Self>,
+        name: &str,
+        graph: &mut Graph,
+        exec: Arc<Executor>,
+        slide: Duration,
+    ) -> Arc<Node<S::Item>> {
         let slot = self.clone();
         let spec = NodeSpec {
-            name: self.name.clone(),
+            name: name.to_string(),
             kind: NodeKind::Source,
             parents: Vec::new(),
             slide,
@@ -127,12 +134,14 @@ impl<S: Source> SourceSlot<S> {
 
 fn into_batch<T: crate::Data>(batch: SourceBatch<T>, parallelism: usize, time: Time, exec: Arc<Executor>) -> Batch<T> {
     let SourceBatch { items, mut parts } = batch;
+    if parts.is_empty() {
+        // Records in memory only: spread over one partition per worker (empty ones included,
+        // as Spark's parallelize makes them).
+        return Batch::from_partitions(split_evenly(items, parallelism.max(1)), time, exec);
+    }
     if !items.is_empty() {
         let n = parallelism.saturating_sub(parts.len()).max(1);
         parts.extend(split_evenly(items, n).into_iter().map(Part::Ready));
-    }
-    if parts.is_empty() {
-        parts.push(Part::Ready(Vec::new()));
     }
     Batch::from_parts(parts, time, exec)
 }

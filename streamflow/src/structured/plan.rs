@@ -199,17 +199,17 @@ impl Planner {
     }
 
     /// Adds a source node reading `source`.
-    pub(crate) fn add_source<T: Data>(&mut self, _name: &str, source: Arc<dyn RecordSource<T>>) -> Arc<Node<T>> {
-        self.add_user_source(Arc::new(CountedSource {
+    pub(crate) fn add_source<T: Data>(&mut self, name: &str, source: Arc<dyn RecordSource<T>>) -> Arc<Node<T>> {
+        self.add_user_source(name, Arc::new(CountedSource {
             source,
             malformed: AtomicU64::new(0),
         }))
     }
 
     /// Adds a source node reading a [`Source`].
-    pub(crate) fn add_user_source<S: Source>(&mut self, source: Arc<S>) -> Arc<Node<S::Item>> {
+    pub(crate) fn add_user_source<S: Source>(&mut self, name: &str, source: Arc<S>) -> Arc<Node<S::Item>> {
         let slot = SourceSlot::new(source);
         self.sources.push(slot.clone());
-        slot.add_node(&mut self.graph, self.exec.clone(), Duration::from_millis(1))
+        slot.add_node(name, &mut self.graph, self.exec.clone(), Duration::from_millis(1))
     }
 }

@@ -359,13 +359,20 @@ impl<T: Data> DataStreamReader<T> {
     /// # Ok::<(), streamflow::Error>(())
     /// ```
     pub fn source<S: crate::source::Source<Item = T>>(&self, source: S) -> Dataset<T> {
+        let name = source.name();
+        self.named_source(&name, source)
+    }
+
+    /// A dataset reading `source`, shown as `name` in plans.
+    pub(crate) fn named_source<S: crate::source::Source<Item = T>>(&self, name: &str, source: S) -> Dataset<T> {
         let source = Arc::new(source);
+        let name = name.to_string();
         let logical = Logical {
-            ops: vec![source.name()],
+            ops: vec![name.clone()],
             ..Default::default()
         };
         Dataset::new(self.session.clone(), logical, None, move |p: &mut Planner| {
-            Ok(p.add_user_source(source.clone()))
+            Ok(p.add_user_source(&name, source.clone()))
         })
     }
 
@@ -380,7 +387,7 @@ impl<T: Data> DataStreamReader<T> {
     /// # Ok::<(), streamflow::Error>(())
     /// ```
     pub fn memory(&self, stream: &MemoryStream<T>) -> Dataset<T> {
-        self.source(stream.clone())
+        self.named_source("memory_stream", stream.clone())
     }
 
     /// Records from the files in `dir`, in the order they appear (modification time, then
