@@ -123,6 +123,7 @@ pub use context::{ContextBuilder, ContextState, StreamingContext};
 pub use data::{Data, Key, Pair};
 pub use dstream::DStream;
 pub use error::{Error, Result};
+pub use exec::BatchId;
 pub use metrics::{BatchInfo, ReceiverStatus, StreamingListener};
 pub use sink::{OutputResult, Show};
 pub use source::{Receiver, ReceiverContext, StreamQueue};

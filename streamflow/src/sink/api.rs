@@ -33,7 +33,7 @@ use crate::structured::OutputMode;
 /// #[derive(Default)]
 /// struct Sums { pending: Mutex<Option<i64>>, committed: Mutex<Vec<(u64, i64)>> }
 ///
-/// impl Sink<i64> for Arc<Sums> {
+/// impl Sink<i64> for Sums {
 ///     fn name(&self) -> String { "sums".into() }
 ///     fn add_batch(&self, _batch: BatchId, rows: Batch<i64>) -> streamflow::Result<()> {
 ///         *self.pending.lock().unwrap() = Some(rows.collect().iter().sum());
@@ -71,6 +71,25 @@ pub trait Sink<T: Data>: Send + Sync + 'static {
     /// Every output of batch `batch` has its rows: make them durable / visible.
     fn commit(&self, _batch: BatchId) -> Result<()> {
         Ok(())
+    }
+}
+
+/// A shared sink is a sink: keep an `Arc` to look at what it wrote.
+impl<T: Data, S: Sink<T>> Sink<T> for Arc<S> {
+    fn name(&self) -> String {
+        (**self).name()
+    }
+
+    fn start(&self, ctx: &SinkContext) -> Result<()> {
+        (**self).start(ctx)
+    }
+
+    fn add_batch(&self, batch: BatchId, rows: Batch<T>) -> Result<()> {
+        (**self).add_batch(batch, rows)
+    }
+
+    fn commit(&self, batch: BatchId) -> Result<()> {
+        (**self).commit(batch)
     }
 }
 

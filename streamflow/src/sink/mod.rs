@@ -58,7 +58,7 @@ impl<T: Data> DStream<T> {
     /// /// Notes the id and size of every batch.
     /// #[derive(Default)]
     /// struct Sizes(Mutex<Vec<(u64, usize)>>);
-    /// impl Sink<char> for Arc<Sizes> {
+    /// impl Sink<char> for Sizes {
     ///     fn name(&self) -> String { "sizes".into() }
     ///     fn add_batch(&self, batch: BatchId, rows: Batch<char>) -> streamflow::Result<()> {
     ///         self.0.lock().unwrap().push((batch.id, rows.collect().len()));

@@ -243,7 +243,7 @@ impl<T: Data> DataStreamWriter<T> {
     /// /// Keeps every row with the id of the batch that committed it.
     /// #[derive(Default)]
     /// struct Rows(Mutex<Vec<(u64, i64)>>);
-    /// impl Sink<i64> for Arc<Rows> {
+    /// impl Sink<i64> for Rows {
     ///     fn name(&self) -> String { "rows".into() }
     ///     fn start(&self, ctx: &SinkContext) -> streamflow::Result<()> {
     ///         assert_eq!(ctx.output_mode(), OutputMode::Append);
