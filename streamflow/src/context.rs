@@ -374,7 +374,7 @@ impl StreamingContext {
         &self.inner.app_name
     }
 
-    /// The clock the scheduler follows.
+    /// The clock the driver follows.
     ///
     /// ```
     /// use streamflow::{Clock, Duration, ManualClock, StreamingContext, Time};
@@ -525,7 +525,7 @@ impl StreamingContext {
             .push(control);
     }
 
-    /// Starts the job: validates the graph, starts the sources and the scheduler.
+    /// Starts the job: validates the graph, starts the sources, the sinks and the driver.
     ///
     /// Errors: no output operation; mistakes recorded while building (bad durations, window
     /// geometry); a stateful operator without checkpoint directory; a source that cannot start

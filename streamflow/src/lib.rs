@@ -24,9 +24,11 @@
 //!
 //! ## How it runs
 //!
-//! Operators build a graph; nothing runs until [`StreamingContext::start`]. At every batch
-//! time a scheduler thread asks each output for its batch; the request travels up the graph to
-//! the sources. Runs of stateless operators (`map`, `filter`, `flat_map` …) are fused: they run
+//! Operators build a graph; nothing runs until [`StreamingContext::start`]. One driver runs
+//! both vocabularies: at every batch it asks each [`Source`](source::Source) for its end
+//! offset, records the batch's plan ([`BatchId`], offset ranges), asks each output for its
+//! batch — the request travels up the graph to the sources — hands the rows to each
+//! [`Sink`](sink::Sink), then commits sinks and offsets. Runs of stateless operators (`map`, `filter`, `flat_map` …) are fused: they run
 //! as one pass over each partition, with no collection in between
 //! ([`StreamingContext::explain`] shows the stages). Keyed aggregations shuffle by a stable
 //! hash of the key after combining within each partition. A panic in user code stops the job,
@@ -56,6 +58,14 @@
 //! [`structured`] (typed records, event time, watermarks, output modes, queries) build the same
 //! operator graph, run the same [`Batch`]es on the same worker pool, and keep keyed state in the
 //! same per-partition state store.
+//!
+//! ## Your own sources and sinks
+//!
+//! A [`Source`](source::Source) (serializable offsets, `latest_offset`, `get_batch(start, end)`,
+//! `commit`) and a [`Sink`](sink::Sink) (`add_batch(batch id, rows)`, `commit`) are written once
+//! and used from both vocabularies: [`StreamingContext::source_stream`], [`DStream::sink`],
+//! [`DataStreamReader::source`](structured::DataStreamReader::source),
+//! [`DataStreamWriter::sink`](structured::DataStreamWriter::sink).
 //!
 //! ## `#[stream_job]`
 //!

@@ -4,7 +4,7 @@
 //! thread-local (one store; it does not stop the user's closure from being inlined into the
 //! fused loop, which a `catch_unwind` per call would). Each task on the worker pool runs under
 //! `run_task`, which catches a panic once per partition and re-raises it as an `OperatorPanic`
-//! carrying the name noted last on that thread. The scheduler turns it into
+//! carrying the name noted last on that thread. The driver turns it into
 //! `Error::UserCode`, which `await_termination` returns.
 
 use std::any::Any;

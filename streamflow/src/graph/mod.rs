@@ -231,7 +231,7 @@ impl<T: Data> Node<T> {
     }
 }
 
-/// What the scheduler needs of every node regardless of its element type.
+/// What the driver needs of every node regardless of its element type.
 pub(crate) trait ForgetOld: Send + Sync {
     /// Drops memoized batches that no window can need any more after `time` ran.
     fn forget_before(&self, time: Time);

@@ -41,7 +41,7 @@ fn user_error(operator: &str, time: Time, message: String) -> Error {
 }
 
 impl<T: Data> DStream<T> {
-    /// Gives every batch, with its time, to `f` on the scheduler thread (Spark's
+    /// Gives every batch, with its time, to `f` on the driver thread (Spark's
     /// `foreachRDD`). Use the batch's own actions (`collect`, `foreach_partition` …) to work
     /// on the data; returning an `Err` stops the job with that error.
     ///

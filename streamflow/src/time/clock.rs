@@ -6,7 +6,7 @@ use super::Time;
 
 /// A source of the current time, with a way to block until a given time.
 ///
-/// The scheduler asks the clock for the time and waits on it between batches; a
+/// The driver asks the clock for the time and waits on it between batches; a
 /// [`ManualClock`] lets a test decide when each batch runs.
 ///
 /// # Examples
@@ -87,7 +87,7 @@ impl Clock for SystemClock {
 
 /// A clock that only moves when told to: the test clock.
 ///
-/// Clones share the same time. `advance` wakes the scheduler, which then runs every batch
+/// Clones share the same time. `advance` wakes the driver, which then runs every batch
 /// whose time has come.
 ///
 /// ```

@@ -2,7 +2,7 @@
 //!
 //! [`Time`] is a point in milliseconds since the Unix epoch, [`Duration`] a length of time in
 //! milliseconds; both mirror Spark Streaming's `Time` and `Duration`. A [`Clock`] tells the
-//! scheduler what time it is: [`SystemClock`] in production, [`ManualClock`] in tests, where
+//! driver what time it is: [`SystemClock`] in production, [`ManualClock`] in tests, where
 //! the test moves time forward and the engine never waits on the wall clock.
 
 mod clock;
