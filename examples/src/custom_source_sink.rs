@@ -89,7 +89,10 @@ impl Source for LogTail {
     fn get_batch(&self, start: &u64, end: &u64) -> streamflow::Result<SourceBatch<String>> {
         let bytes = self.read_from(*start)?;
         let taken = &bytes[..(*end - *start) as usize];
-        let lines = String::from_utf8_lossy(taken).lines().map(str::to_owned).collect();
+        let lines = String::from_utf8_lossy(taken)
+            .lines()
+            .map(str::to_owned)
+            .collect();
         Ok(SourceBatch::from_vec(lines))
     }
 

@@ -572,7 +572,12 @@ impl StreamingContext {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
-        let sources = self.inner.sources.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let sources = self
+            .inner
+            .sources
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         let now = self.inner.clock.now();
         let batch = self.inner.batch.millis() as i64;
         // Like Spark's RecurringTimer: the first batch is at the next multiple of the interval.

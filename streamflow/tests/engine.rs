@@ -97,7 +97,10 @@ fn one_source_and_sink_type_serve_both_vocabularies() -> streamflow::Result<()> 
     let t = TestContext::new(Duration::seconds(1), 2)?;
     let dstream_sink = Arc::new(Committed::default());
     t.context()
-        .source_stream(Numbers { total: 10, per_batch: 4 })
+        .source_stream(Numbers {
+            total: 10,
+            per_batch: 4,
+        })
         .map(|x| x * 10)
         .sink(dstream_sink.clone());
     t.run(4)?;
@@ -113,11 +116,17 @@ fn one_source_and_sink_type_serve_both_vocabularies() -> streamflow::Result<()> 
     assert_eq!(*dstream_sink.modes.lock().unwrap(), [OutputMode::Append]);
 
     // Structured: the same types; a query runs batches only while there is data.
-    let session = Session::builder().clock(ManualClock::new(0)).parallelism(2).build()?;
+    let session = Session::builder()
+        .clock(ManualClock::new(0))
+        .parallelism(2)
+        .build()?;
     let query_sink = Arc::new(Committed::default());
     let query = session
         .read_stream::<u64>()
-        .source(Numbers { total: 10, per_batch: 4 })
+        .source(Numbers {
+            total: 10,
+            per_batch: 4,
+        })
         .map(|x| x + 1)
         .write_stream()
         .output_mode(OutputMode::Update)
@@ -127,11 +136,7 @@ fn one_source_and_sink_type_serve_both_vocabularies() -> streamflow::Result<()> 
     query.stop()?;
     assert_eq!(
         *query_sink.done.lock().unwrap(),
-        [
-            (0, vec![1, 2, 3, 4]),
-            (1, vec![5, 6, 7, 8]),
-            (2, vec![9, 10]),
-        ]
+        [(0, vec![1, 2, 3, 4]), (1, vec![5, 6, 7, 8]), (2, vec![9, 10]),]
     );
     assert_eq!(*query_sink.modes.lock().unwrap(), [OutputMode::Update]);
     let progress = query.recent_progress();
@@ -194,7 +199,10 @@ impl StreamingQueryListener for PanickingQueryListener {
 
 #[test]
 fn a_panicking_query_listener_is_logged_and_the_query_goes_on() -> streamflow::Result<()> {
-    let session = Session::builder().clock(ManualClock::new(0)).parallelism(1).build()?;
+    let session = Session::builder()
+        .clock(ManualClock::new(0))
+        .parallelism(1)
+        .build()?;
     let listener = Arc::new(PanickingQueryListener::default());
     session.add_listener(listener.clone());
     let input = streamflow::structured::MemoryStream::<i64>::new();
@@ -237,17 +245,29 @@ impl Sink<u64> for BadCommit {
 fn a_sink_that_panics_in_commit_stops_the_job_with_its_name() -> streamflow::Result<()> {
     let t = TestContext::new(Duration::seconds(1), 2)?;
     t.context()
-        .source_stream(Numbers { total: 3, per_batch: 3 })
+        .source_stream(Numbers {
+            total: 3,
+            per_batch: 3,
+        })
         .sink(BadCommit);
     t.start()?;
     assert!(t.advance_batches(1).is_err());
     let err = t.context().await_termination().unwrap_err().to_string();
-    assert!(err.contains("bad_commit") && err.contains("cannot commit"), "{err}");
+    assert!(
+        err.contains("bad_commit") && err.contains("cannot commit"),
+        "{err}"
+    );
 
-    let session = Session::builder().clock(ManualClock::new(0)).parallelism(1).build()?;
+    let session = Session::builder()
+        .clock(ManualClock::new(0))
+        .parallelism(1)
+        .build()?;
     let query = session
         .read_stream::<u64>()
-        .source(Numbers { total: 3, per_batch: 3 })
+        .source(Numbers {
+            total: 3,
+            per_batch: 3,
+        })
         .write_stream()
         .sink(BadCommit)
         .start()?;
@@ -275,10 +295,19 @@ fn dstream_batches_have_ids_in_order_and_their_interval_times() -> streamflow::R
     let t = TestContext::new(Duration::seconds(2), 1)?;
     let ids = Arc::new(Ids::default());
     t.context()
-        .source_stream(Numbers { total: 0, per_batch: 1 })
+        .source_stream(Numbers {
+            total: 0,
+            per_batch: 1,
+        })
         .sink(ids.clone());
     t.run(3)?;
-    let seen: Vec<(u64, i64)> = ids.0.lock().unwrap().iter().map(|b| (b.id, b.time.millis())).collect();
+    let seen: Vec<(u64, i64)> = ids
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|b| (b.id, b.time.millis()))
+        .collect();
     assert_eq!(seen, [(0, 2_000), (1, 4_000), (2, 6_000)]);
     Ok(())
 }
@@ -298,7 +327,12 @@ fn a_context_and_its_sessions_share_one_listener_bus() -> streamflow::Result<()>
     first.add_listener(count.clone());
     // A query of the other session is heard by the listener added through the first.
     let input = streamflow::structured::MemoryStream::<i64>::new();
-    let query = second.read_stream::<i64>().memory(&input).write_stream().memory("shared").start()?;
+    let query = second
+        .read_stream::<i64>()
+        .memory(&input)
+        .write_stream()
+        .memory("shared")
+        .start()?;
     input.add_data([1]);
     query.process_all_available()?;
     query.stop()?;

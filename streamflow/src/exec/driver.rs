@@ -248,8 +248,9 @@ impl Driver {
                         marked = seen;
                     }
                     let control = self.control.clone();
-                    self.clock
-                        .wait_until(at, REAL_POLL, &|| control.stopping() || control.wake_seq() != seen);
+                    self.clock.wait_until(at, REAL_POLL, &|| {
+                        control.stopping() || control.wake_seq() != seen
+                    });
                     if self.control.stopping() {
                         return Ok(());
                     }
@@ -280,7 +281,8 @@ impl Driver {
             }
             // Nothing left to do right now: say so (process_all_available waits for this).
             let nothing_left = if ran {
-                let no_data_next = self.vocabulary.wants_no_data_batch() && self.schedule == Schedule::Default;
+                let no_data_next =
+                    self.vocabulary.wants_no_data_batch() && self.schedule == Schedule::Default;
                 !no_data_next && !self.has_data(limit, self.clock.now())?
             } else {
                 true
@@ -422,7 +424,8 @@ impl Driver {
     /// Runs `f` (a sink's commit, say) so that a panic in it becomes an error naming `what`.
     fn guarded<R>(&self, batch: BatchId, what: &str, f: impl FnOnce() -> Result<R>) -> Result<R> {
         set_current_operator("");
-        panic::catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|payload| Err(user_code_error(payload, what, batch.time)))
+        panic::catch_unwind(AssertUnwindSafe(f))
+            .unwrap_or_else(|payload| Err(user_code_error(payload, what, batch.time)))
     }
 }
 

@@ -5,8 +5,8 @@ mod control;
 mod driver;
 mod failure;
 
-pub use driver::BatchId;
 pub(crate) use control::JobControl;
+pub use driver::BatchId;
 pub(crate) use driver::{BatchPlan, Completed, Driver, Schedule, Vocabulary};
 pub(crate) use failure::{call_hook, guard, panic_message};
 

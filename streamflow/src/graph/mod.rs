@@ -364,7 +364,10 @@ impl Graph {
     /// Registers an output operation reading `parent`.
     pub(crate) fn add_output(&mut self, parent: &Arc<NodeMeta>, run: Box<dyn OutputRun>) {
         parent.add_consumer();
-        self.outputs.push(Arc::new(OutputOp { parent: parent.id, run }));
+        self.outputs.push(Arc::new(OutputOp {
+            parent: parent.id,
+            run,
+        }));
     }
 
     /// Makes every node keep its batches for at least `duration`.

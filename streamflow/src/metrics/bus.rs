@@ -18,11 +18,17 @@ pub(crate) struct ListenerBus {
 
 impl ListenerBus {
     pub(crate) fn add_streaming(&self, listener: Arc<dyn StreamingListener>) {
-        self.streaming.lock().unwrap_or_else(|e| e.into_inner()).push(listener);
+        self.streaming
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(listener);
     }
 
     pub(crate) fn add_query(&self, listener: Arc<dyn StreamingQueryListener>) {
-        self.queries.lock().unwrap_or_else(|e| e.into_inner()).push(listener);
+        self.queries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(listener);
     }
 
     /// Calls `f` on every DStream listener; `event` names the callback in a panic's log line.

@@ -27,12 +27,14 @@ const RECENT_BATCHES: usize = 1_000;
 /// t.input(vec![vec![1, 2, 3]]).count().print();
 /// t.run(1)?;
 /// let info = &t.context().recent_batches()[0];
-/// assert_eq!(info.batch_time.millis(), 1_000);
+/// assert_eq!((info.batch_id, info.batch_time.millis()), (0, 1_000));
 /// assert_eq!(info.num_records, 3);
 /// # Ok::<(), streamflow::Error>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct BatchInfo {
+    /// The batch's id: 0 for the first batch, then one more per batch.
+    pub batch_id: u64,
     /// The batch time.
     pub batch_time: Time,
     /// Records read from all sources for this batch.
@@ -177,7 +179,8 @@ impl Metrics {
     pub(crate) fn stopped(&self) {
         self.lock().stopped = true;
         self.changed.notify_all();
-        self.bus.post_streaming("on_streaming_stopped", |l| l.on_streaming_stopped());
+        self.bus
+            .post_streaming("on_streaming_stopped", |l| l.on_streaming_stopped());
     }
 
     pub(crate) fn batch_completed(&self, info: BatchInfo) {
@@ -262,6 +265,7 @@ impl Vocabulary for DStreamReports {
         let processing_time = batch.timings.total;
         let scheduling_delay = std::time::Duration::from_millis((start - time).max(0) as u64);
         self.inner.metrics.batch_completed(BatchInfo {
+            batch_id: batch.plan.batch.id,
             batch_time: time,
             num_records: batch.input_rows,
             processing_start_time: start,

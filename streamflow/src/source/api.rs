@@ -87,7 +87,8 @@ pub trait Source: Send + Sync + 'static {
 
     /// The end of the data available for the batch at `batch_time` that starts at `start`,
     /// taking no more than `limit` allows. Returning `start` means "nothing new".
-    fn latest_offset(&self, start: &Self::Offset, limit: ReadLimit, batch_time: Time) -> Result<Self::Offset>;
+    fn latest_offset(&self, start: &Self::Offset, limit: ReadLimit, batch_time: Time)
+    -> Result<Self::Offset>;
 
     /// The records in `(start, end]`. Called with `start == end` when a batch runs without new
     /// data from this source; most sources return [`SourceBatch::empty`] then.

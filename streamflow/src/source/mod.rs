@@ -23,8 +23,8 @@ pub(crate) mod socket;
 
 pub use api::{Source, SourceBatch, SourceContext};
 pub use offset::{Offset, ReadLimit};
-pub use queue::StreamQueue;
 pub(crate) use queue::BatchLog;
+pub use queue::StreamQueue;
 pub use receiver::{Receiver, ReceiverContext};
 pub(crate) use slot::{Limit, SourceRange, SourceRun, SourceSlot};
 

@@ -68,7 +68,10 @@ impl<T> BatchLog<T> {
     }
 
     pub(crate) fn watch(&self, ctx: &SourceContext) {
-        self.wakers.lock().unwrap_or_else(|e| e.into_inner()).push(ctx.clone());
+        self.wakers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(ctx.clone());
     }
 
     /// The end of the next batch starting at `start`, taking at most `limit` batches.
@@ -165,7 +168,9 @@ pub struct StreamQueue<T> {
 
 impl<T> Clone for StreamQueue<T> {
     fn clone(&self) -> Self {
-        StreamQueue { log: self.log.clone() }
+        StreamQueue {
+            log: self.log.clone(),
+        }
     }
 }
 
@@ -249,7 +254,6 @@ impl<T> StreamQueue<T> {
         self.log.len() == 0
     }
 }
-
 
 impl StreamingContext {
     /// A stream fed from `queue` (Spark's `queueStream`): with `one_at_a_time`, each batch takes

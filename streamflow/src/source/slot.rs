@@ -36,7 +36,10 @@ pub(crate) trait SourceRun: Send + Sync {
     fn name(&self) -> String;
     fn start(&self, ctx: &SourceContext) -> Result<()>;
     fn stop(&self);
-    #[allow(dead_code, reason = "checkpoint recovery (the fault-tolerance issue) refuses exactly-once over sources that cannot replay")]
+    #[allow(
+        dead_code,
+        reason = "checkpoint recovery (the fault-tolerance issue) refuses exactly-once over sources that cannot replay"
+    )]
     fn is_replayable(&self) -> bool;
     fn status(&self) -> Option<ReceiverStatus>;
     /// Fixes the end that no later batch goes past: what is available at `time`
@@ -46,7 +49,10 @@ pub(crate) trait SourceRun: Send + Sync {
     /// holds new data.
     fn plan(&self, limit: Limit, time: Time) -> Result<(SourceRange, bool)>;
     /// Sets the planned range (a batch re-run from a recorded plan).
-    #[allow(dead_code, reason = "checkpoint recovery (the fault-tolerance issue) re-runs the last planned batch")]
+    #[allow(
+        dead_code,
+        reason = "checkpoint recovery (the fault-tolerance issue) re-runs the last planned batch"
+    )]
     fn set_planned(&self, range: &SourceRange) -> Result<()>;
     /// The planned end is processed: it becomes the committed offset.
     fn commit(&self);
@@ -134,7 +140,12 @@ impl<S: Source> SourceSlot<S> {
     }
 }
 
-fn into_batch<T: crate::Data>(batch: SourceBatch<T>, parallelism: usize, time: Time, exec: Arc<Executor>) -> Batch<T> {
+fn into_batch<T: crate::Data>(
+    batch: SourceBatch<T>,
+    parallelism: usize,
+    time: Time,
+    exec: Arc<Executor>,
+) -> Batch<T> {
     let SourceBatch { items, mut parts } = batch;
     if parts.is_empty() {
         // Records in memory only: spread over one partition per worker (empty ones included,

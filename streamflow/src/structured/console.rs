@@ -19,11 +19,11 @@ use serde::Serialize;
 
 use super::row::columns;
 use super::session::lock;
-use crate::exec::BatchId;
-use crate::sink::Sink;
 use crate::batch::Batch;
 use crate::data::Data;
 use crate::error::{Error, Result};
+use crate::exec::BatchId;
+use crate::sink::Sink;
 
 const DASHES: &str = "-------------------------------------------";
 /// Spark's `truncate = true`: cells longer than 20 characters are cut.

@@ -11,11 +11,11 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::row::columns;
-use crate::exec::BatchId;
-use crate::sink::{Sink, SinkContext};
 use crate::batch::Batch;
 use crate::data::Data;
 use crate::error::{Error, Result};
+use crate::exec::BatchId;
+use crate::sink::{Sink, SinkContext};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum FileFormat {
@@ -106,6 +106,19 @@ impl<T: Data + Serialize> Sink<T> for FileSink {
                 e,
             )
         })?;
+        Ok(())
+    }
+
+    /// The batch's file is in place: the manifest entry makes it part of the output. A reader
+    /// of the directory trusts only files named in `_manifest/`, so a batch that was written
+    /// but never committed (a crash in between) is not output, and its re-run replaces it.
+    fn commit(&self, batch: BatchId) -> Result<()> {
+        let batch_id = batch.id;
+        let manifest = self.dir.join("_manifest").join(batch_id.to_string());
+        if manifest.exists() {
+            return Ok(());
+        }
+        let file_name = format!("part-{batch_id:05}.{}", self.format_name());
         write_atomically(
             &manifest,
             &self.dir.join("_manifest").join(format!(".{batch_id}.tmp")),
@@ -117,5 +130,51 @@ impl<T: Data + Serialize> Sink<T> for FileSink {
                 e,
             )
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::exec::Executor;
+    use crate::structured::OutputMode;
+    use crate::time::Time;
+
+    fn batch(id: u64, rows: Vec<i64>) -> (BatchId, Batch<i64>) {
+        let exec = Arc::new(Executor::new(1, "file-sink-test").unwrap());
+        let time = Time::from_millis(id as i64);
+        (
+            BatchId { id, time },
+            Batch::from_partitions(vec![rows], time, exec),
+        )
+    }
+
+    #[test]
+    fn a_batch_is_output_only_once_committed_and_a_rerun_replaces_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let sink = FileSink {
+            dir: dir.path().to_path_buf(),
+            format: FileFormat::Json,
+        };
+        Sink::<i64>::start(&sink, &SinkContext::new("q", OutputMode::Append)).unwrap();
+        let manifest = dir.path().join("_manifest").join("0");
+        // Written, not committed (the process died here): no manifest, so not output.
+        let (id, rows) = batch(0, vec![1, 2]);
+        sink.add_batch(id, rows).unwrap();
+        assert!(!manifest.exists());
+        // The re-run of batch 0 (after a restart) writes it again and commits it.
+        let (id, rows) = batch(0, vec![1, 2]);
+        sink.add_batch(id, rows).unwrap();
+        Sink::<i64>::commit(&sink, id).unwrap();
+        assert_eq!(std::fs::read_to_string(&manifest).unwrap(), "part-00000.json\n");
+        let part = dir.path().join("part-00000.json");
+        assert_eq!(std::fs::read_to_string(&part).unwrap(), "1\n2\n");
+        // A committed batch handed again changes nothing.
+        let (id, rows) = batch(0, vec![99]);
+        sink.add_batch(id, rows).unwrap();
+        Sink::<i64>::commit(&sink, id).unwrap();
+        assert_eq!(std::fs::read_to_string(&part).unwrap(), "1\n2\n");
     }
 }

@@ -2,13 +2,13 @@
 
 use std::panic::{self, AssertUnwindSafe};
 
-use crate::exec::BatchId;
-use crate::sink::Sink;
 use crate::batch::Batch;
 use crate::data::Data;
 use crate::error::{Error, Result};
+use crate::exec::BatchId;
 use crate::exec::panic_message;
 use crate::sink::OutputResult;
+use crate::sink::Sink;
 
 /// Writes rows to an external system, one partition at a time (Spark's `ForeachWriter`).
 ///

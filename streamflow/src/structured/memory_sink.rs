@@ -4,11 +4,11 @@ use std::sync::{Arc, Mutex};
 
 use super::output_mode::OutputMode;
 use super::session::lock;
-use crate::exec::BatchId;
-use crate::sink::{Sink, SinkContext};
 use crate::batch::Batch;
 use crate::data::Data;
 use crate::error::Result;
+use crate::exec::BatchId;
+use crate::sink::{Sink, SinkContext};
 
 struct Table<T> {
     rows: Vec<T>,

@@ -8,8 +8,8 @@
 
 use std::any::Any;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::output_mode::OutputMode;
 use super::progress::StateOperatorProgress;
@@ -199,11 +199,18 @@ impl Planner {
     }
 
     /// Adds a source node reading `source`.
-    pub(crate) fn add_source<T: Data>(&mut self, name: &str, source: Arc<dyn RecordSource<T>>) -> Arc<Node<T>> {
-        self.add_user_source(name, Arc::new(CountedSource {
-            source,
-            malformed: AtomicU64::new(0),
-        }))
+    pub(crate) fn add_source<T: Data>(
+        &mut self,
+        name: &str,
+        source: Arc<dyn RecordSource<T>>,
+    ) -> Arc<Node<T>> {
+        self.add_user_source(
+            name,
+            Arc::new(CountedSource {
+                source,
+                malformed: AtomicU64::new(0),
+            }),
+        )
     }
 
     /// Adds a source node reading a [`Source`].

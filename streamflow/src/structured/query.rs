@@ -22,8 +22,8 @@ use super::progress::{
     SinkProgress, SourceProgress,
 };
 use super::session::{Session, lock};
-use super::watermark::WatermarkState;
 use super::trigger::{Trigger, TriggerKind};
+use super::watermark::WatermarkState;
 use super::watermark::{MultipleWatermarkPolicy, WatermarkTracker};
 use crate::context::ContextState;
 use crate::data::Data;
@@ -35,7 +35,6 @@ use crate::time::{Duration, Time};
 
 /// How many progress reports a query keeps (Spark's `spark.sql.streaming.numRecentProgressUpdates`).
 const RECENT_PROGRESS: usize = 100;
-
 
 /// What a query needs to carry on where an earlier run stopped: its id, the next batch id, the
 /// sources' committed offsets, the watermark and — taken from a stopped query — the state of its
@@ -85,7 +84,6 @@ impl PartialEq for OperatorState {
 
 impl Eq for OperatorState {}
 
-
 pub(crate) struct QueryOptions<T: Data> {
     pub(crate) ds: Dataset<T>,
     pub(crate) sink: Arc<dyn Sink<T>>,
@@ -121,7 +119,6 @@ impl Shared {
         f(&mut lock(&self.info));
     }
 }
-
 
 /// A running query (Spark's `StreamingQuery`): made by
 /// [`DataStreamWriter::start`](super::DataStreamWriter::start). Clones are handles to the same
@@ -256,11 +253,8 @@ impl StreamingQuery {
         let now = clock.now();
         let control = JobControl::new(format!("query {}", name.as_deref().unwrap_or(&id)), clock.clone());
         let waker_control = control.clone();
-        let source_ctx = SourceContext::new(
-            Arc::new(move || waker_control.wake()),
-            now,
-            session.parallelism(),
-        );
+        let source_ctx =
+            SourceContext::new(Arc::new(move || waker_control.wake()), now, session.parallelism());
         let stop_sources = crate::exec::start_all(&[], &planner.sources, &source_ctx)?;
         let sink_ctx = SinkContext::new(id.clone(), mode);
         for output in &planner.graph.outputs {
@@ -547,7 +541,6 @@ impl StreamingQuery {
         resume
     }
 
-
     /// Stops the query after the batch that is running, and waits for its thread. Stopping a
     /// stopped query does nothing; a failure is reported by
     /// [`await_termination`](Self::await_termination), not here.
@@ -566,7 +559,9 @@ impl StreamingQuery {
     /// ```
     pub fn stop(&self) -> Result<()> {
         self.shared.control.request_stop(false);
-        self.shared.control.join(self.shared.session.inner.exec.is_worker_thread());
+        self.shared
+            .control
+            .join(self.shared.session.inner.exec.is_worker_thread());
         Ok(())
     }
 
@@ -735,7 +730,11 @@ impl Vocabulary for QueryReports {
         let resume = ResumeState {
             id: self.shared.id.clone(),
             next_batch_id: id + 1,
-            source_offsets: self.sources.iter().map(|s| offset_number(&s.committed())).collect(),
+            source_offsets: self
+                .sources
+                .iter()
+                .map(|s| offset_number(&s.committed()))
+                .collect(),
             watermark: self.tracker.state(),
             operator_state: OperatorState::default(),
         };

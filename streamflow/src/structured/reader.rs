@@ -364,7 +364,11 @@ impl<T: Data> DataStreamReader<T> {
     }
 
     /// A dataset reading `source`, shown as `name` in plans.
-    pub(crate) fn named_source<S: crate::source::Source<Item = T>>(&self, name: &str, source: S) -> Dataset<T> {
+    pub(crate) fn named_source<S: crate::source::Source<Item = T>>(
+        &self,
+        name: &str,
+        source: S,
+    ) -> Dataset<T> {
         let source = Arc::new(source);
         let name = name.to_string();
         let logical = Logical {

@@ -127,7 +127,12 @@ impl SessionBuilder {
             ));
         }
         let exec = Arc::new(Executor::new(self.parallelism, &self.app_name)?);
-        Ok(Session::from_parts(exec, self.clock, self.app_name, Arc::default()))
+        Ok(Session::from_parts(
+            exec,
+            self.clock,
+            self.app_name,
+            Arc::default(),
+        ))
     }
 }
 
@@ -162,7 +167,12 @@ impl Session {
         Session::builder().parallelism(parallelism).build()
     }
 
-    fn from_parts(exec: Arc<Executor>, clock: Arc<dyn Clock>, app_name: String, bus: Arc<ListenerBus>) -> Session {
+    fn from_parts(
+        exec: Arc<Executor>,
+        clock: Arc<dyn Clock>,
+        app_name: String,
+        bus: Arc<ListenerBus>,
+    ) -> Session {
         Session {
             inner: Arc::new(SessionInner {
                 exec,

@@ -13,13 +13,13 @@ use super::foreach::{ForeachBatchSink, ForeachSink, ForeachWriter};
 use super::memory_sink::{MemorySink, MemoryTable};
 use super::output_mode::OutputMode;
 use super::query::{QueryOptions, ResumeState, StreamingQuery};
-use crate::sink::Sink;
 use super::trigger::Trigger;
 use super::watermark::MultipleWatermarkPolicy;
 use crate::batch::Batch;
 use crate::data::Data;
 use crate::error::{Error, Result};
 use crate::sink::OutputResult;
+use crate::sink::Sink;
 use crate::time::{Duration, IntoDuration};
 
 /// Describes how a query writes a [`Dataset`] (Spark's `DataStreamWriter`): output mode,
