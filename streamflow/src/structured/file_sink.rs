@@ -83,6 +83,10 @@ impl<T: Data + Serialize> Sink<T> for FileSink {
         format!("FileSink[{}, {}]", self.name(), self.dir.display())
     }
 
+    fn short_name(&self) -> String {
+        self.name().into()
+    }
+
     fn modes(&self) -> Option<&'static [OutputMode]> {
         Some(&[OutputMode::Append])
     }

@@ -24,6 +24,10 @@ use crate::time::{Duration, IntoDuration};
 /// Where a query's rows go. `add_batch` is called once per batch id, in order.
 pub(crate) trait Sink<T>: Send + Sync {
     fn description(&self) -> String;
+    /// How messages name it: the writer method that chose it (`json`).
+    fn short_name(&self) -> String {
+        self.description()
+    }
     /// The output modes it accepts (`None`: all).
     fn modes(&self) -> Option<&'static [OutputMode]> {
         None
@@ -462,7 +466,7 @@ impl<T: Data> DataStreamWriter<T> {
         problems.extend(super::output_mode::check(
             &self.ds.logical,
             self.mode,
-            &sink.description(),
+            &sink.short_name(),
             sink.modes(),
         ));
         if !problems.is_empty() {
