@@ -356,45 +356,8 @@ pub(crate) enum Setting {
     Other,
 }
 
-/// An output mode (the runtime's `OutputMode`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Mode {
-    Append,
-    Update,
-    Complete,
-}
-
-impl Mode {
-    pub(crate) const ALL: [(&'static str, Mode); 3] = [
-        ("append", Mode::Append),
-        ("update", Mode::Update),
-        ("complete", Mode::Complete),
-    ];
-
-    /// `append` / `Append` → the mode.
-    pub(crate) fn parse(name: &str) -> Option<Mode> {
-        let lower = name.to_ascii_lowercase();
-        Mode::ALL.iter().find(|(n, _)| *n == lower).map(|(_, mode)| *mode)
-    }
-
-    /// The runtime's variant name, as its messages write it.
-    pub(crate) fn variant(self) -> &'static str {
-        match self {
-            Mode::Append => "Append",
-            Mode::Update => "Update",
-            Mode::Complete => "Complete",
-        }
-    }
-
-    /// The attribute's spelling.
-    pub(crate) fn key(self) -> &'static str {
-        match self {
-            Mode::Append => "append",
-            Mode::Update => "update",
-            Mode::Complete => "complete",
-        }
-    }
-}
+/// An output mode: the runtime's own, with its rules (`streamflow/src/event_time/rules.rs`).
+pub(crate) use crate::output_mode_rules::Mode;
 
 /// One method of the Structured Streaming vocabulary.
 #[derive(Clone, Copy, Debug)]

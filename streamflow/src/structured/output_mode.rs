@@ -71,7 +71,7 @@ impl From<OutputMode> for Mode {
 
 /// How the runtime's messages tell a user to choose `mode`.
 fn spell(mode: Mode) -> String {
-    format!("`OutputMode::{}`", mode.name())
+    format!("`.output_mode(OutputMode::{})`", mode.name())
 }
 
 /// Every reason why `logical` may not run in `mode` into the sink `sink` (named as the writer
