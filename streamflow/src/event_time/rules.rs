@@ -58,10 +58,10 @@ impl Mode {
 }
 
 /// What the rules need to know of one streaming aggregation.
-#[derive(Clone, Copy, Debug)]
-pub struct Aggregation<'a> {
+#[derive(Clone, Debug)]
+pub struct Aggregation {
     /// How messages name it: `group_by_window(..).count()`.
-    pub operator: &'a str,
+    pub operator: String,
     /// Whether it groups by an event-time window.
     pub event_time_window: bool,
     /// Whether its input has a watermark.
@@ -103,15 +103,17 @@ impl fmt::Display for Violation {
 
 /// The rules on a query's aggregations in `mode`: `ops` names its operators in order,
 /// `aggregations` are its aggregations in order. `spell` writes how the user chooses a mode
-/// (`OutputMode::Update` in code, `output_mode = update` in the macro's attribute).
-pub fn check_aggregations(
+/// (`.output_mode(OutputMode::Update)` in code, `output_mode = update` in the macro's attribute).
+pub fn check_aggregations<'a>(
     ops: &[String],
-    aggregations: &[Aggregation<'_>],
+    aggregations: impl IntoIterator<Item = &'a Aggregation>,
     mode: Mode,
     spell: &dyn Fn(Mode) -> String,
 ) -> Vec<Violation> {
     let mut violations = Vec::new();
-    if let [first, second, ..] = aggregations {
+    let mut aggregations = aggregations.into_iter();
+    let (first, second) = (aggregations.next(), aggregations.next());
+    if let (Some(first), Some(second)) = (first, second) {
         violations.push(Violation {
             at: Culprit::Aggregation(1),
             message: format!(
@@ -121,7 +123,7 @@ pub fn check_aggregations(
             help: "aggregate once, or aggregate the second time in foreach_batch".into(),
         });
     }
-    match (aggregations.first(), mode) {
+    match (first, mode) {
         (Some(agg), Mode::Append) if !(agg.event_time_window && agg.watermarked) => {
             let (why, fix) = if agg.event_time_window {
                 (
@@ -201,9 +203,9 @@ mod tests {
         format!("`OutputMode::{}`", mode.name())
     }
 
-    fn agg(operator: &str, event_time_window: bool, watermarked: bool) -> Aggregation<'_> {
+    fn agg(operator: &str, event_time_window: bool, watermarked: bool) -> Aggregation {
         Aggregation {
-            operator,
+            operator: operator.to_owned(),
             event_time_window,
             watermarked,
         }
@@ -221,7 +223,7 @@ mod tests {
         let ops = ["memory_stream".to_owned()];
         let windowed = agg("group_by_window(..).count()", true, true);
         for mode in Mode::ALL {
-            assert!(check_aggregations(&ops, &[windowed], mode, &spell).is_empty());
+            assert!(check_aggregations(&ops, [&windowed], mode, &spell).is_empty());
         }
         let found = check_aggregations(
             &ops,
@@ -242,15 +244,15 @@ mod tests {
                 .ends_with("or use `OutputMode::Update` or `OutputMode::Complete`")
         );
         let unwatermarked = agg("group_by_window(..).count()", true, false);
-        let found = check_aggregations(&ops, &[unwatermarked], Mode::Append, &spell);
+        let found = check_aggregations(&ops, [&unwatermarked], Mode::Append, &spell);
         assert!(found[0].message.ends_with("because it has no watermark"));
-        assert!(check_aggregations(&ops, &[unwatermarked], Mode::Update, &spell).is_empty());
+        assert!(check_aggregations(&ops, [&unwatermarked], Mode::Update, &spell).is_empty());
     }
 
     #[test]
     fn complete_needs_an_aggregation_and_one_aggregation_is_the_most() {
         let ops = ["memory_stream".to_owned(), "map".to_owned()];
-        let found = check_aggregations(&ops, &[], Mode::Complete, &spell);
+        let found = check_aggregations(&ops, std::iter::empty(), Mode::Complete, &spell);
         assert_eq!(found[0].at, Culprit::Mode);
         assert!(
             found[0]

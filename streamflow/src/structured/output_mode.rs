@@ -83,11 +83,11 @@ pub(crate) fn check(
     sink: &str,
     sink_modes: Option<&[OutputMode]>,
 ) -> Vec<String> {
-    let aggregations: Vec<Aggregation<'_>> = logical
+    let aggregations: Vec<Aggregation> = logical
         .aggregations
         .iter()
         .map(|agg| Aggregation {
-            operator: &agg.operator,
+            operator: agg.operator.clone(),
             event_time_window: agg.event_time_window,
             watermarked: agg.watermarked,
         })

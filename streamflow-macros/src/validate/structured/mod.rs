@@ -104,9 +104,19 @@ fn messages(attr: proc_macro2::TokenStream, body: syn::Block) -> Vec<String> {
     diags.messages()
 }
 
+/// The messages for a query on words from memory: `session.read_stream::<Word>().memory(&input)`
+/// followed by `then`.
+#[cfg(test)]
+fn words(attr: proc_macro2::TokenStream, then: proc_macro2::TokenStream) -> Vec<String> {
+    messages(
+        attr,
+        syn::parse_quote!({ session.read_stream::<Word>().memory(&input) #then }),
+    )
+}
+
 #[cfg(test)]
 mod tests {
-    use super::messages as check;
+    use super::{messages as check, words};
     use quote::quote;
 
     #[test]
@@ -129,18 +139,13 @@ mod tests {
 
     #[test]
     fn every_mistake_of_a_query_is_reported_at_once() {
-        let messages = check(
+        let messages = words(
             quote!(output_mode = complete, checkpoint = "cp"),
-            syn::parse_quote!({
-                session
-                    .read_stream::<Word>()
-                    .memory(&input)
-                    .with_watermark(|w| w.ts, "10 minuts")
-                    .filtr(|w| true)
-                    .map(|w| w.word)
-                    .write_stream()
-                    .json("out")
-            }),
+            quote!(.with_watermark(|w| w.ts, "10 minuts")
+                .filtr(|w| true)
+                .map(|w| w.word)
+                .write_stream()
+                .json("out")),
         );
         let firsts: Vec<&str> = messages.iter().map(|m| m.lines().next().unwrap_or("")).collect();
         assert_eq!(

@@ -7,6 +7,7 @@ use super::value::{Aggregation, BodySetting, Logical, Sink, Value, Writer};
 use super::{output_mode, trigger, watermark, window};
 use crate::diagnostic::Diagnostics;
 use crate::model::{Input, Node, Pipeline};
+use crate::output_mode_rules;
 use crate::registry::{self, Kind, Method, Setting, Shape};
 
 /// The value one call makes, its mistakes reported.
@@ -113,9 +114,11 @@ pub(super) fn step(
             }
             let mut next = logical.then(&operator);
             next.aggregations.push(Aggregation {
-                operator,
-                event_time_window: window,
-                watermarked: logical.watermarked,
+                facts: output_mode_rules::Aggregation {
+                    operator,
+                    event_time_window: window,
+                    watermarked: logical.watermarked,
+                },
                 span,
             });
             next.event_time = false;
@@ -228,21 +231,12 @@ fn unknown(node: &Node, on: Shape, diags: &mut Diagnostics) {
 
 #[cfg(test)]
 mod tests {
-    use super::super::messages as check;
+    use super::super::words;
     use quote::quote;
 
     #[test]
     fn unknown_methods_get_the_closest_name_or_their_type() {
-        let messages = check(
-            quote!(),
-            syn::parse_quote!({
-                session
-                    .read_stream::<Word>()
-                    .memory(&input)
-                    .fliter(|w| true)
-                    .console()
-            }),
-        );
+        let messages = words(quote!(), quote!(.fliter(|w| true).console()));
         assert_eq!(
             messages,
             [
@@ -251,17 +245,7 @@ mod tests {
                  call `.write_stream()` first",
             ]
         );
-        let messages = check(
-            quote!(),
-            syn::parse_quote!({
-                session
-                    .read_stream::<Word>()
-                    .memory(&input)
-                    .count()
-                    .write_stream()
-                    .console()
-            }),
-        );
+        let messages = words(quote!(), quote!(.count().write_stream().console()));
         assert!(
             messages[0].ends_with("help: `count` aggregates groups: call `.group_by(|r| key)` first"),
             "{messages:#?}"
@@ -270,17 +254,7 @@ mod tests {
 
     #[test]
     fn what_the_runtime_cannot_do_yet_is_said_so() {
-        let messages = check(
-            quote!(),
-            syn::parse_quote!({
-                session
-                    .read_stream::<Word>()
-                    .memory(&input)
-                    .drop_duplicates()
-                    .write_stream()
-                    .console()
-            }),
-        );
+        let messages = words(quote!(), quote!(.drop_duplicates().write_stream().console()));
         assert!(
             messages[0].starts_with("`drop_duplicates` is not supported in Structured Streaming queries yet"),
             "{messages:#?}"
@@ -289,17 +263,7 @@ mod tests {
 
     #[test]
     fn the_body_does_not_start_the_query() {
-        let messages = check(
-            quote!(),
-            syn::parse_quote!({
-                session
-                    .read_stream::<Word>()
-                    .memory(&input)
-                    .write_stream()
-                    .console()
-                    .start()
-            }),
-        );
+        let messages = words(quote!(), quote!(.write_stream().console().start()));
         assert!(
             messages[0].starts_with("`start` cannot be called in the body of a #[stream_job] function"),
             "{messages:#?}"

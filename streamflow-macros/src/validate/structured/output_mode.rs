@@ -7,7 +7,7 @@ use syn::{Expr, Ident};
 use super::value::{BodySetting, Sink, Writer};
 use crate::diagnostic::Diagnostics;
 use crate::model::JobConfig;
-use crate::output_mode_rules::{self as rules, Aggregation, Culprit};
+use crate::output_mode_rules::{self as rules, Culprit};
 use crate::registry::Mode;
 
 /// Where the mode was chosen: a span in the body, or tokens of the attribute.
@@ -42,16 +42,12 @@ pub(super) fn check(writer: &Writer, sink: &Sink, config: &JobConfig, job: &Iden
     };
     let logical = &writer.logical;
     if !logical.opaque {
-        let aggregations: Vec<Aggregation<'_>> = logical
-            .aggregations
-            .iter()
-            .map(|agg| Aggregation {
-                operator: &agg.operator,
-                event_time_window: agg.event_time_window,
-                watermarked: agg.watermarked,
-            })
-            .collect();
-        for violation in rules::check_aggregations(&logical.ops, &aggregations, mode, &spell) {
+        for violation in rules::check_aggregations(
+            &logical.ops,
+            logical.aggregations.iter().map(|agg| &agg.facts),
+            mode,
+            &spell,
+        ) {
             let help = Some(violation.help);
             match (violation.at, &at) {
                 (Culprit::Aggregation(index), _) => {
@@ -86,38 +82,21 @@ pub(super) fn mode_of(expr: &Expr) -> Option<Mode> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::messages as check;
+    use super::super::words;
     use super::*;
     use quote::quote;
 
     #[test]
     fn a_mode_the_macro_cannot_read_is_left_to_the_runtime() {
-        let messages = check(
+        let messages = words(
             quote!(),
-            syn::parse_quote!({
-                session
-                    .read_stream::<Word>()
-                    .memory(&input)
-                    .group_by(|w| w.word.clone())
-                    .count()
-                    .write_stream()
-                    .output_mode(mode)
-                    .console()
-            }),
+            quote!(.group_by(|w| w.word.clone()).count().write_stream().output_mode(mode).console()),
         );
         assert!(messages.is_empty(), "{messages:#?}");
         // Without it, the default (Append) applies, as in the runtime.
-        let messages = check(
+        let messages = words(
             quote!(),
-            syn::parse_quote!({
-                session
-                    .read_stream::<Word>()
-                    .memory(&input)
-                    .group_by(|w| w.word.clone())
-                    .count()
-                    .write_stream()
-                    .console()
-            }),
+            quote!(.group_by(|w| w.word.clone()).count().write_stream().console()),
         );
         assert_eq!(messages.len(), 1, "{messages:#?}");
         assert!(messages[0].starts_with("Append output mode not supported"));
@@ -125,16 +104,10 @@ mod tests {
 
     #[test]
     fn the_help_spells_modes_where_the_mode_was_chosen() {
-        let body: syn::Block = syn::parse_quote!({
-            session
-                .read_stream::<Word>()
-                .memory(&input)
-                .map(|w| w.word)
-                .write_stream()
-                .output_mode(OutputMode::Complete)
-                .console()
-        });
-        let in_body = check(quote!(), body);
+        let in_body = words(
+            quote!(),
+            quote!(.map(|w| w.word).write_stream().output_mode(OutputMode::Complete).console()),
+        );
         assert_eq!(
             in_body,
             [
@@ -143,16 +116,7 @@ mod tests {
               `.output_mode(OutputMode::Append)` or `.output_mode(OutputMode::Update)`, or add .group_by(..).count()"
             ]
         );
-        let in_attribute = check(
-            quote!(output_mode = complete),
-            syn::parse_quote!({
-                session
-                    .read_stream::<Word>()
-                    .memory(&input)
-                    .write_stream()
-                    .console()
-            }),
-        );
+        let in_attribute = words(quote!(output_mode = complete), quote!(.write_stream().console()));
         assert!(
             in_attribute[0].ends_with(
                 "help: use `output_mode = append` or `output_mode = update`, or add .group_by(..).count()"
@@ -163,17 +127,9 @@ mod tests {
 
     #[test]
     fn a_file_sink_takes_append_only() {
-        let messages = check(
+        let messages = words(
             quote!(output_mode = update),
-            syn::parse_quote!({
-                session
-                    .read_stream::<Word>()
-                    .memory(&input)
-                    .group_by(|w| w.word.clone())
-                    .count()
-                    .write_stream()
-                    .csv("out")
-            }),
+            quote!(.group_by(|w| w.word.clone()).count().write_stream().csv("out")),
         );
         assert_eq!(
             messages,

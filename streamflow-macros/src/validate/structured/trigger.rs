@@ -36,33 +36,19 @@ pub(super) fn check_body(expr: &Expr, diags: &mut Diagnostics) {
 
 #[cfg(test)]
 mod tests {
-    use super::super::messages as check;
+    use super::super::words;
     use quote::quote;
 
-    fn console(trigger: syn::Expr) -> syn::Block {
-        syn::parse_quote!({
-            session
-                .read_stream::<Word>()
-                .memory(&input)
-                .write_stream()
-                .trigger(#trigger)
-                .console()
-        })
+    fn console(trigger: syn::Expr) -> Vec<String> {
+        words(quote!(), quote!(.write_stream().trigger(#trigger).console()))
     }
 
     #[test]
     fn intervals_parse_in_the_attribute_and_in_the_body() {
-        let ok = console(syn::parse_quote!(Trigger::processing_time("10 seconds")));
-        assert!(check(quote!(), ok).is_empty());
-        let messages = check(
+        assert!(console(syn::parse_quote!(Trigger::processing_time("10 seconds"))).is_empty());
+        let messages = words(
             quote!(trigger = processing_time("1 secnd")),
-            syn::parse_quote!({
-                session
-                    .read_stream::<Word>()
-                    .memory(&input)
-                    .write_stream()
-                    .console()
-            }),
+            quote!(.write_stream().console()),
         );
         assert_eq!(messages.len(), 1, "{messages:#?}");
         assert!(
@@ -70,10 +56,7 @@ mod tests {
             "{}",
             messages[0]
         );
-        let messages = check(
-            quote!(),
-            console(syn::parse_quote!(Trigger::processing_time("10 minuts"))),
-        );
+        let messages = console(syn::parse_quote!(Trigger::processing_time("10 minuts")));
         assert_eq!(messages.len(), 1, "{messages:#?}");
         assert!(messages[0].starts_with("malformed duration literal: unknown unit \"minuts\""));
     }
@@ -85,7 +68,7 @@ mod tests {
             syn::parse_quote!(Trigger::processing_time(interval)),
             syn::parse_quote!(trigger),
         ] {
-            assert!(check(quote!(), console(trigger)).is_empty());
+            assert!(console(trigger).is_empty());
         }
     }
 }

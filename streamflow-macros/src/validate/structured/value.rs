@@ -3,6 +3,7 @@
 
 use proc_macro2::Span;
 
+use crate::output_mode_rules;
 use crate::registry::Mode;
 
 /// What a query reads and does, as far as the rules go (the runtime's `Logical`).
@@ -28,13 +29,10 @@ impl Logical {
     }
 }
 
-/// One aggregation of the query.
+/// One aggregation of the query: what the runtime's rules know of it, and where it is.
 #[derive(Clone)]
 pub(super) struct Aggregation {
-    /// `group_by_window(..).count()`, as the runtime names it.
-    pub(super) operator: String,
-    pub(super) event_time_window: bool,
-    pub(super) watermarked: bool,
+    pub(super) facts: output_mode_rules::Aggregation,
     /// The aggregation's method name.
     pub(super) span: Span,
 }

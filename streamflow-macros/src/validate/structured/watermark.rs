@@ -30,23 +30,18 @@ pub(super) fn missing_event_time(operator: &str, span: Span, diags: &mut Diagnos
 
 #[cfg(test)]
 mod tests {
-    use super::super::messages as check;
+    use super::super::words;
     use quote::quote;
 
     #[test]
     fn watermark_and_idle_timeout_durations_parse() {
-        let messages = check(
+        let messages = words(
             quote!(output_mode = update),
-            syn::parse_quote!({
-                session
-                    .read_stream::<Word>()
-                    .memory(&input)
-                    .with_watermark(|w| w.ts, "10 minuts")
-                    .write_stream()
-                    .watermark_idle_timeout("5 seconds")
-                    .watermark_idle_timeout("soon")
-                    .console()
-            }),
+            quote!(.with_watermark(|w| w.ts, "10 minuts")
+                .write_stream()
+                .watermark_idle_timeout("5 seconds")
+                .watermark_idle_timeout("soon")
+                .console()),
         );
         assert_eq!(messages.len(), 2, "{messages:#?}");
         assert!(messages[0].contains("unknown unit \"minuts\""), "{}", messages[0]);
@@ -59,36 +54,22 @@ mod tests {
 
     #[test]
     fn a_window_over_event_time_needs_one() {
-        let query = |prefix: syn::Expr| -> syn::Block {
-            syn::parse_quote!({
-                #prefix
+        let windowed = |before: proc_macro2::TokenStream| {
+            words(
+                quote!(output_mode = update),
+                quote!(#before
                     .group_by_window(|w| w.word.clone(), window("10 minutes", "5 minutes"))
                     .count()
                     .write_stream()
-                    .console()
-            })
+                    .console()),
+            )
         };
-        let messages = check(
-            quote!(output_mode = update),
-            query(syn::parse_quote!(session.read_stream::<Word>().memory(&input))),
-        );
+        let messages = windowed(quote!());
         assert_eq!(messages.len(), 1, "{messages:#?}");
         assert!(messages[0].starts_with("`group_by_window(..).count()` needs the event time of each record"));
         // A change of type drops it.
-        let dropped = query(syn::parse_quote!(
-            session
-                .read_stream::<Word>()
-                .memory(&input)
-                .with_watermark(|w| w.ts, "1 minute")
-                .map(|w| w)
-        ));
-        assert_eq!(check(quote!(output_mode = update), dropped).len(), 1);
-        let declared = query(syn::parse_quote!(
-            session
-                .read_stream::<Word>()
-                .memory(&input)
-                .with_event_time(|w| w.ts)
-        ));
-        assert!(check(quote!(output_mode = update), declared).is_empty());
+        let dropped = windowed(quote!(.with_watermark(|w| w.ts, "1 minute").map(|w| w)));
+        assert_eq!(dropped.len(), 1, "{dropped:#?}");
+        assert!(windowed(quote!(.with_event_time(|w| w.ts))).is_empty());
     }
 }

@@ -96,23 +96,18 @@ pub(super) fn check_spec(expr: &Expr, diags: &mut Diagnostics) {
 
 #[cfg(test)]
 mod tests {
-    use super::super::messages as check;
+    use super::super::words;
     use quote::quote;
 
     /// The messages for a watermarked query grouped by `spec`.
     fn windowed(spec: syn::Expr) -> Vec<String> {
-        check(
+        words(
             quote!(output_mode = update),
-            syn::parse_quote!({
-                session
-                    .read_stream::<Word>()
-                    .memory(&input)
-                    .with_watermark(|w| w.ts, "10 minutes")
-                    .group_by_window(|w| w.word.clone(), #spec)
-                    .count()
-                    .write_stream()
-                    .console()
-            }),
+            quote!(.with_watermark(|w| w.ts, "10 minutes")
+                .group_by_window(|w| w.word.clone(), #spec)
+                .count()
+                .write_stream()
+                .console()),
         )
     }
 

@@ -90,7 +90,7 @@ fn twice(in_attribute: bool, in_body: &Option<BodySetting>, what: &str, key: &st
 
 #[cfg(test)]
 mod tests {
-    use super::super::messages as check;
+    use super::super::{messages as check, words};
     use quote::quote;
 
     fn firsts(messages: &[String]) -> Vec<&str> {
@@ -99,48 +99,32 @@ mod tests {
 
     #[test]
     fn the_body_ends_with_a_writer_that_has_a_sink() {
-        let ends = |body: syn::Block| firsts(&check(quote!(), body)).join("|");
+        let end = |then: proc_macro2::TokenStream| firsts(&words(quote!(), then)).join("|");
         assert_eq!(
-            ends(syn::parse_quote!({
-                session.read_stream::<Word>().memory(&input)
-            })),
+            end(quote!()),
             "the body must end with the query's writer, not a dataset"
         );
         assert_eq!(
-            ends(syn::parse_quote!({
-                session
-                    .read_stream::<Word>()
-                    .memory(&input)
-                    .group_by(|w| w.word.clone())
-            })),
+            end(quote!(.group_by(|w| w.word.clone()))),
             "the body must end with the query's writer, not grouped records"
         );
+        assert_eq!(end(quote!(.write_stream())), "no sink chosen for the query");
+        let reader = check(quote!(), syn::parse_quote!({ session.read_stream::<Word>() }));
         assert_eq!(
-            ends(syn::parse_quote!({ session.read_stream::<Word>() })),
-            "the body must end with the query's writer, not a reader"
-        );
-        assert_eq!(
-            ends(syn::parse_quote!({
-                session.read_stream::<Word>().memory(&input).write_stream()
-            })),
-            "no sink chosen for the query"
+            firsts(&reader),
+            ["the body must end with the query's writer, not a reader"]
         );
     }
 
     #[test]
     fn a_setting_is_given_once() {
-        let messages = check(
+        let messages = words(
             quote!(output_mode = update, trigger = once, name = "q"),
-            syn::parse_quote!({
-                session
-                    .read_stream::<Word>()
-                    .memory(&input)
-                    .write_stream()
-                    .output_mode(OutputMode::Append)
-                    .trigger(Trigger::once())
-                    .query_name("q")
-                    .console()
-            }),
+            quote!(.write_stream()
+                .output_mode(OutputMode::Append)
+                .trigger(Trigger::once())
+                .query_name("q")
+                .console()),
         );
         assert_eq!(
             firsts(&messages),
