@@ -6,6 +6,7 @@
 //!
 //! The one intended difference: a mode chosen in the attribute is spelled `output_mode = update`
 //! in the compile error's help, and `.output_mode(OutputMode::Update)` at run time.
+#![allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
 
 use streamflow::prelude::*;
 use streamflow::structured::*;
