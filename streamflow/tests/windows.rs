@@ -271,6 +271,20 @@ fn a_window_of_a_window_is_checked_against_the_parent_slide() {
         err.contains("window length 30s is not a multiple of the slide 20s of the `window` it reads (it is 10s over 20s)"),
         "{err}"
     );
+    // Named after the window that changed the slide, as `#[stream_job]` names it.
+    let err = start_error(|t| {
+        t.input::<i32>(vec![])
+            .reduce_by_window(|a, b| a + b, "20s", "20s")
+            .window("40s", "20s")
+            .window("30s", "20s")
+            .print()
+    });
+    assert!(
+        err.contains(
+            "`window`: window length 30s is not a multiple of the slide 20s of the `reduce_by_window` it reads (it is 10s over 20s): use \"20s\" or \"40s\""
+        ),
+        "{err}"
+    );
 }
 
 #[test]

@@ -154,12 +154,16 @@ pub(crate) fn check_pipeline(
                 let unit = Unit {
                     input: input_slide,
                     set_by,
-                    batch: settings.batch_ms,
                     pipeline,
                 };
                 unit.check(Part::Length, len_ms, diags);
                 unit.check(Part::Slide, slide_ms, diags);
-                slide = (slide_ms.map(|(ms, _)| ms), Some(id));
+                // Like the runtime, a window that keeps its input's slide does not become the
+                // unit's name: the one that changed it stays.
+                let slide_ms = slide_ms.map(|(ms, _)| ms);
+                if slide_ms != input_slide {
+                    slide = (slide_ms, Some(id));
+                }
             }
         }
         slides.push(slide);
@@ -202,7 +206,6 @@ pub(crate) fn check_pipeline(
 struct Unit<'a> {
     input: Option<u64>,
     set_by: Option<NodeId>,
-    batch: Option<u64>,
     pipeline: &'a Pipeline,
 }
 
@@ -212,10 +215,7 @@ impl Unit<'_> {
             return;
         };
         // As the runtime says it: the batch interval, unless a window made the slide another.
-        let window = self
-            .set_by
-            .filter(|_| Some(unit) != self.batch)
-            .map(|id| self.pipeline.nodes[id].name.to_string());
+        let window = self.set_by.map(|id| self.pipeline.nodes[id].name.to_string());
         let unit = match &window {
             Some(window) => window_rules::Unit::SlideOf { ms: unit, window },
             None => window_rules::Unit::BatchInterval(unit),
@@ -511,6 +511,24 @@ mod tests {
                 .starts_with("window length 30s is not a multiple of the slide 20s of the `window` it reads"),
             "{}",
             messages[0]
+        );
+        // The unit is named after the window that changed the slide, as the runtime names it.
+        let messages = check(
+            quote!(batch = "1s"),
+            syn::parse_quote!({
+                ssc.socket_text_stream("h", 1)
+                    .reduce_by_window(|a, b| a + b, "20s", "20s")
+                    .window("40s", "20s")
+                    .window("30s", "20s")
+                    .print();
+            }),
+        );
+        assert_eq!(
+            messages,
+            [
+                "window length 30s is not a multiple of the slide 20s of the `reduce_by_window` it reads \
+              (it is 10s over 20s)\nhelp: use \"20s\" or \"40s\""
+            ]
         );
     }
 

@@ -17,7 +17,7 @@
 use std::fmt;
 
 /// An output mode (the runtime's `OutputMode`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
     /// Only new, final rows.
     Append,
