@@ -154,7 +154,7 @@ pub(crate) fn generate_query(job: &Query<'_>) -> TokenStream {
 
     let mut settings = Vec::new();
     if let Some(mode) = &job.config.output_mode {
-        let variant = Ident::new(mode.value.variant(), Span::call_site());
+        let variant = Ident::new(mode.value.name(), Span::call_site());
         settings.push(quote!(.output_mode(#krate::structured::OutputMode::#variant)));
     }
     if let Some(trigger) = &job.config.trigger {

@@ -11,20 +11,22 @@
 //!
 //! The macro runs in separate stages, each in its own module and unit-tested on its own:
 //!
-//! 1. **parse** (`parse.rs`): the attribute into a job config, the signature into
+//! 1. **parse** (`parse/`): the attribute into a job config, the signature into
 //!    the context parameter (which also tells the vocabulary: `&StreamingContext` for a DStream
 //!    job, `&Session` for a Structured Streaming query), the body into a pipeline model — every
 //!    operator call with its span, its inputs and its literal arguments — by following method
 //!    chains rooted at the context or at `let` bindings;
 //! 2. **validate** (`validate/`): every rule, each error collected with its span; the query
-//!    rules are the runtime's own `start()` checks (`validate/structured.rs`);
+//!    rules are the runtime's own `start()` checks (`validate/structured/`);
 //! 3. **fuse**: the stages, cut with the runtime's rules (see "The plan" below);
 //! 4. **codegen**: the job's functions. On errors the functions are still generated, so
 //!    the IDE and the rest of the crate keep working while the job is fixed.
 //!
-//! The operator table lives in one place, `registry.rs`. Duration strings are parsed by the
-//! runtime's own parser (`streamflow/src/time/parse.rs`, included here), so the compile-time
-//! check and the runtime accept exactly the same strings.
+//! The operator table lives in one place, `registry.rs`. The rules the runtime also checks
+//! are the runtime's own files, included here: the duration parser
+//! (`streamflow/src/time/parse.rs`), the output-mode rules (`streamflow/src/event_time/rules.rs`)
+//! and the window rules (`streamflow/src/window/rules.rs`). So the compile-time check and the
+//! runtime accept exactly the same jobs, and say the same words about the others.
 //!
 //! [streamflow]: https://docs.rs/streamflow
 
@@ -41,6 +43,14 @@ mod validate;
 /// The runtime's duration parser, shared so both accept exactly the same strings.
 #[path = "../../streamflow/src/time/parse.rs"]
 mod duration_parse;
+
+/// The runtime's output-mode rules, shared so both reject the same queries in the same words.
+#[path = "../../streamflow/src/event_time/rules.rs"]
+mod output_mode_rules;
+
+/// The runtime's window rules, shared so both reject the same windows in the same words.
+#[path = "../../streamflow/src/window/rules.rs"]
+mod window_rules;
 
 use proc_macro::TokenStream;
 
@@ -203,7 +213,7 @@ use proc_macro::TokenStream;
 /// # Operators
 ///
 /// - sources, on the context: `socket_text_stream`, `text_file_stream`, `queue_stream`,
-///   `receiver_stream`, `generator_stream`, `rate_stream`;
+///   `receiver_stream`, `generator_stream`, `rate_stream`, `source_stream`;
 /// - stateless, fused into one pass: `map`, `flat_map`, `filter`, `map_partitions`, `glom`,
 ///   `map_values`, `flat_map_values`, `union`, `persist`, `cache`;
 /// - per-batch aggregations and whole-batch functions (each starts a stage): `repartition`,
@@ -216,7 +226,7 @@ use proc_macro::TokenStream;
 /// - state: `update_state_by_key`, `update_state_by_key_with_initial`,
 ///   `update_state_by_key_with_time`, `map_with_state`, `state_snapshots`;
 /// - outputs: `print`, `print_n`, `save_as_text_files`, `foreach_batch`,
-///   `foreach_partition`;
+///   `foreach_partition`, `sink`;
 /// - context calls: `checkpoint`, `remember`.
 ///
 /// In a query (the table `STRUCTURED` in `registry.rs`, checked against the runtime by a test):

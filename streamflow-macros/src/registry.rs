@@ -132,6 +132,7 @@ pub(crate) const OPERATORS: &[Operator] = &[
     op("receiver_stream", Source),
     op("generator_stream", Source),
     op("rate_stream", Source),
+    op("source_stream", Source),
     // Stateless: fused into one pass per partition.
     op("map", Stateless),
     op("flat_map", Stateless),
@@ -184,6 +185,7 @@ pub(crate) const OPERATORS: &[Operator] = &[
     op("save_as_text_files", Sink),
     op("foreach_batch", Sink),
     op("foreach_partition", Sink),
+    op("sink", Sink),
     // Calls on the context that are not operators.
     op("checkpoint", Context),
     Operator {
@@ -356,45 +358,8 @@ pub(crate) enum Setting {
     Other,
 }
 
-/// An output mode (the runtime's `OutputMode`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Mode {
-    Append,
-    Update,
-    Complete,
-}
-
-impl Mode {
-    pub(crate) const ALL: [(&'static str, Mode); 3] = [
-        ("append", Mode::Append),
-        ("update", Mode::Update),
-        ("complete", Mode::Complete),
-    ];
-
-    /// `append` / `Append` → the mode.
-    pub(crate) fn parse(name: &str) -> Option<Mode> {
-        let lower = name.to_ascii_lowercase();
-        Mode::ALL.iter().find(|(n, _)| *n == lower).map(|(_, mode)| *mode)
-    }
-
-    /// The runtime's variant name, as its messages write it.
-    pub(crate) fn variant(self) -> &'static str {
-        match self {
-            Mode::Append => "Append",
-            Mode::Update => "Update",
-            Mode::Complete => "Complete",
-        }
-    }
-
-    /// The attribute's spelling.
-    pub(crate) fn key(self) -> &'static str {
-        match self {
-            Mode::Append => "append",
-            Mode::Update => "update",
-            Mode::Complete => "complete",
-        }
-    }
-}
+/// An output mode: the runtime's own, with its rules (`streamflow/src/event_time/rules.rs`).
+pub(crate) use crate::output_mode_rules::Mode;
 
 /// One method of the Structured Streaming vocabulary.
 #[derive(Clone, Copy, Debug)]
@@ -439,6 +404,7 @@ pub(crate) const STRUCTURED: &[Method] = {
         method("files", R, D, Kind::Source("file_source")),
         method("socket", R, D, Kind::Source("socket_source")),
         method("rate", R, D, Kind::Source("rate_source")),
+        method("source", R, D, Kind::Source("source")),
         // Datasets.
         method("map", D, D, Kind::Retyping),
         method("flat_map", D, D, Kind::Retyping),
@@ -475,6 +441,7 @@ pub(crate) const STRUCTURED: &[Method] = {
         method("memory", W, W, Kind::Sink(None)),
         method("foreach_batch", W, W, Kind::Sink(None)),
         method("foreach", W, W, Kind::Sink(None)),
+        method("sink", W, W, Kind::Sink(None)),
         method("json", W, W, Kind::Sink(Some(APPEND_ONLY))),
         method("csv", W, W, Kind::Sink(Some(APPEND_ONLY))),
         method("start", W, Q, Kind::Start),

@@ -116,6 +116,7 @@ mod context;
 mod data;
 mod dstream;
 mod error;
+mod event_time;
 mod exec;
 mod graph;
 pub mod metrics;

@@ -220,23 +220,21 @@ fn window_length_and_slide_must_be_multiples_of_the_batch_interval() {
     let err = start_error(|t| t.input::<i32>(vec![]).window("25s", "10s").print());
     assert!(
         err.contains(
-            "window length 25000 ms is not a multiple of the batch interval 10000 ms (5000 ms over)"
+            "`window`: window length 25s is not a multiple of the batch interval 10s (it is 5s over 20s)"
         ),
         "{err}"
     );
-    assert!(err.contains("use 20000 ms or 30000 ms"), "{err}");
+    assert!(err.contains(r#"use "20s" or "30s""#), "{err}");
 
     let err = start_error(|t| t.input::<i32>(vec![]).window("30s", "15s").print());
     assert!(
-        err.contains(
-            "slide duration 15000 ms is not a multiple of the batch interval 10000 ms (5000 ms over)"
-        ),
+        err.contains("window slide 15s is not a multiple of the batch interval 10s (it is 5s over 10s)"),
         "{err}"
     );
     assert!(!err.contains("window length"), "{err}");
 
     let err = start_error(|t| t.input::<i32>(vec![]).window("3s", "10s").print());
-    assert!(err.contains("(3000 ms over): use 10000 ms"), "{err}");
+    assert!(err.contains(r#"(it is 7s short of 10s): use "10s""#), "{err}");
 }
 
 #[test]
@@ -255,10 +253,10 @@ fn every_geometry_mistake_is_reported_at_once_naming_the_operator() {
     );
     assert!(err.contains("minuts"), "{err}");
     assert!(
-        err.contains("`group_by_key_and_window`: the slide duration must be greater than zero"),
+        err.contains("`group_by_key_and_window`: the window slide must be greater than zero"),
         "{err}"
     );
-    assert!(err.contains("`count_by_window`: window length 45000 ms"), "{err}");
+    assert!(err.contains("`count_by_window`: window length 45s"), "{err}");
 }
 
 #[test]
@@ -270,7 +268,21 @@ fn a_window_of_a_window_is_checked_against_the_parent_slide() {
             .print()
     });
     assert!(
-        err.contains("window length 30000 ms is not a multiple of the parent stream's slide duration 20000 ms (10000 ms over)"),
+        err.contains("window length 30s is not a multiple of the slide 20s of the `window` it reads (it is 10s over 20s)"),
+        "{err}"
+    );
+    // Named after the window that changed the slide, as `#[stream_job]` names it.
+    let err = start_error(|t| {
+        t.input::<i32>(vec![])
+            .reduce_by_window(|a, b| a + b, "20s", "20s")
+            .window("40s", "20s")
+            .window("30s", "20s")
+            .print()
+    });
+    assert!(
+        err.contains(
+            "`window`: window length 30s is not a multiple of the slide 20s of the `reduce_by_window` it reads (it is 10s over 20s): use \"20s\" or \"40s\""
+        ),
         "{err}"
     );
 }

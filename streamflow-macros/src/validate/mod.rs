@@ -14,6 +14,7 @@ use crate::duration_parse::parse_duration_ms;
 use crate::model::{Arg, Input, JobConfig, Node, NodeId, Pipeline, Vocabulary};
 use crate::registry::{self, Category, Durations, Operator};
 use crate::suggest;
+use crate::window_rules::{self, Part};
 
 /// The job's settings once checked; invalid or missing values have stand-ins (an error was
 /// reported for them, so the stand-ins never reach a running program).
@@ -155,9 +156,14 @@ pub(crate) fn check_pipeline(
                     set_by,
                     pipeline,
                 };
-                unit.check("length", len_ms, diags);
-                unit.check("slide", slide_ms, diags);
-                slide = (slide_ms.map(|(ms, _)| ms), Some(id));
+                unit.check(Part::Length, len_ms, diags);
+                unit.check(Part::Slide, slide_ms, diags);
+                // Like the runtime, a window that keeps its input's slide does not become the
+                // unit's name: the one that changed it stays.
+                let slide_ms = slide_ms.map(|(ms, _)| ms);
+                if slide_ms != input_slide {
+                    slide = (slide_ms, Some(id));
+                }
             }
         }
         slides.push(slide);
@@ -186,6 +192,7 @@ pub(crate) fn check_pipeline(
                             "save_as_text_files" => ".save_as_text_files(prefix, suffix)",
                             "foreach_batch" => ".foreach_batch(|batch, time| ..)",
                             "foreach_partition" => ".foreach_partition(|partition| ..)",
+                            "sink" => ".sink(your_sink)",
                             other => other,
                         }
                     })
@@ -195,7 +202,8 @@ pub(crate) fn check_pipeline(
     }
 }
 
-/// The check of a window's length or slide against the slide of the stream it reads.
+/// The check of a window's length or slide against the slide of the stream it reads: the
+/// runtime's rule, in its words (`streamflow/src/window/rules.rs`).
 struct Unit<'a> {
     input: Option<u64>,
     set_by: Option<NodeId>,
@@ -203,50 +211,19 @@ struct Unit<'a> {
 }
 
 impl Unit<'_> {
-    fn check(&self, what: &str, value: Option<(u64, Span)>, diags: &mut Diagnostics) {
+    fn check(&self, what: Part, value: Option<(u64, Span)>, diags: &mut Diagnostics) {
         let (Some((ms, span)), Some(unit)) = (value, self.input) else {
             return;
         };
-        if ms == 0 {
-            diags.error(
-                span,
-                format!("the window {what} must be greater than zero"),
-                Some(format!("use a multiple of {}", format_ms(unit))),
-            );
-            return;
+        // As the runtime says it: the batch interval, unless a window made the slide another.
+        let window = self.set_by.map(|id| self.pipeline.nodes[id].name.to_string());
+        let unit = match &window {
+            Some(window) => window_rules::Unit::SlideOf { ms: unit, window },
+            None => window_rules::Unit::BatchInterval(unit),
+        };
+        if let Err(violation) = window_rules::multiple_of_unit(what, ms, unit) {
+            diags.error(span, violation.message, Some(violation.help));
         }
-        let over = ms % unit;
-        if over == 0 {
-            return;
-        }
-        let interval = match self.set_by {
-            None => format!("the batch interval {}", format_ms(unit)),
-            Some(window) => format!(
-                "the slide {} of the `{}` it reads",
-                format_ms(unit),
-                self.pipeline.nodes[window].name
-            ),
-        };
-        let below = ms - over;
-        let above = below + unit;
-        let distance = if below == 0 || unit - over < over {
-            format!("it is {} short of {}", format_ms(unit - over), format_ms(above))
-        } else {
-            format!("it is {} over {}", format_ms(over), format_ms(below))
-        };
-        let help = if below == 0 {
-            format!("use \"{}\"", format_ms(above))
-        } else {
-            format!("use \"{}\" or \"{}\"", format_ms(below), format_ms(above))
-        };
-        diags.error(
-            span,
-            format!(
-                "window {what} {} is not a multiple of {interval} ({distance})",
-                format_ms(ms)
-            ),
-            Some(help),
-        );
     }
 }
 
@@ -393,19 +370,6 @@ fn unit_suggestion(text: &str) -> Option<String> {
     Some(format!("{number}{space}{close}"))
 }
 
-/// `45000` → `45s`, `90000` → `90s`, `120000` → `2min`, `1500` → `1500ms`.
-pub(crate) fn format_ms(ms: u64) -> String {
-    const UNITS: &[(u64, &str)] = &[(86_400_000, "d"), (3_600_000, "h"), (60_000, "min"), (1_000, "s")];
-    if ms == 0 {
-        return "0s".into();
-    }
-    UNITS
-        .iter()
-        .find(|(size, _)| ms % size == 0)
-        .map(|(size, unit)| format!("{}{unit}", ms / size))
-        .unwrap_or_else(|| format!("{ms}ms"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -549,6 +513,24 @@ mod tests {
             "{}",
             messages[0]
         );
+        // The unit is named after the window that changed the slide, as the runtime names it.
+        let messages = check(
+            quote!(batch = "1s"),
+            syn::parse_quote!({
+                ssc.socket_text_stream("h", 1)
+                    .reduce_by_window(|a, b| a + b, "20s", "20s")
+                    .window("40s", "20s")
+                    .window("30s", "20s")
+                    .print();
+            }),
+        );
+        assert_eq!(
+            messages,
+            [
+                "window length 30s is not a multiple of the slide 20s of the `reduce_by_window` it reads \
+              (it is 10s over 20s)\nhelp: use \"20s\" or \"40s\""
+            ]
+        );
     }
 
     #[test]
@@ -683,14 +665,5 @@ mod tests {
             }),
         );
         assert_eq!(messages.len(), 4, "{messages:#?}");
-    }
-
-    #[test]
-    fn durations_are_shown_in_their_largest_whole_unit() {
-        assert_eq!(format_ms(45_000), "45s");
-        assert_eq!(format_ms(120_000), "2min");
-        assert_eq!(format_ms(1_500), "1500ms");
-        assert_eq!(format_ms(7_200_000), "2h");
-        assert_eq!(format_ms(0), "0s");
     }
 }

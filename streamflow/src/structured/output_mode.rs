@@ -1,6 +1,7 @@
 //! Output modes and Spark's rules for which modes a query may use, checked before it runs.
 
 use super::dataset::Logical;
+use crate::event_time::rules::{self, Aggregation, Mode};
 
 /// What a query writes to its sink at each batch (Spark's `OutputMode`).
 ///
@@ -33,72 +34,68 @@ pub enum OutputMode {
 
 impl std::fmt::Display for OutputMode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            OutputMode::Append => "Append",
-            OutputMode::Update => "Update",
-            OutputMode::Complete => "Complete",
-        })
+        f.write_str(Mode::from(*self).name())
     }
 }
 
 impl std::str::FromStr for OutputMode {
     type Err = crate::Error;
     fn from_str(s: &str) -> crate::Result<Self> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "append" => Ok(OutputMode::Append),
-            "update" => Ok(OutputMode::Update),
-            "complete" => Ok(OutputMode::Complete),
-            _ => Err(crate::Error::InvalidConfig(format!(
+        Mode::parse(s.trim()).map(OutputMode::from).ok_or_else(|| {
+            crate::Error::InvalidConfig(format!(
                 "unknown output mode \"{s}\": use append, update or complete"
-            ))),
+            ))
+        })
+    }
+}
+
+impl From<Mode> for OutputMode {
+    fn from(mode: Mode) -> Self {
+        match mode {
+            Mode::Append => OutputMode::Append,
+            Mode::Update => OutputMode::Update,
+            Mode::Complete => OutputMode::Complete,
         }
     }
 }
 
-/// Every reason why `logical` may not run in `mode` into a sink that `sink_modes` allows
-/// (`None`: every mode).
+impl From<OutputMode> for Mode {
+    fn from(mode: OutputMode) -> Self {
+        match mode {
+            OutputMode::Append => Mode::Append,
+            OutputMode::Update => Mode::Update,
+            OutputMode::Complete => Mode::Complete,
+        }
+    }
+}
+
+/// How the runtime's messages tell a user to choose `mode`.
+fn spell(mode: Mode) -> String {
+    format!("`.output_mode(OutputMode::{})`", mode.name())
+}
+
+/// Every reason why `logical` may not run in `mode` into the sink `sink` (named as the writer
+/// method that chose it) that allows `sink_modes` (`None`: every mode). The rules and their
+/// words are shared with `#[stream_job]` (`event_time/rules.rs`).
 pub(crate) fn check(
     logical: &Logical,
     mode: OutputMode,
     sink: &str,
     sink_modes: Option<&[OutputMode]>,
 ) -> Vec<String> {
-    let mut problems = Vec::new();
-    if let [first, second, ..] = logical.aggregations.as_slice() {
-        problems.push(format!(
-            "multiple streaming aggregations are not supported: `{}` aggregates the result of `{}`; aggregate once, or aggregate the second time in foreach_batch",
-            second.operator, first.operator
-        ));
-    }
-    match (logical.aggregations.first(), mode) {
-        (Some(agg), OutputMode::Append) if !(agg.event_time_window && agg.watermarked) => {
-            let missing = if agg.event_time_window {
-                "it has no watermark: call .with_watermark(|r| r.ts, delay) before group_by_window"
-            } else {
-                "it is not grouped by an event-time window, so no group is ever final: use group_by_window(..) with a watermark"
-            };
-            problems.push(format!(
-                "Append output mode not supported when there are streaming aggregations without watermark: `{}` cannot run in Append mode because {missing}, or use OutputMode::Update or OutputMode::Complete",
-                agg.operator
-            ));
-        }
-        (None, OutputMode::Complete) => problems.push(format!(
-            "Complete output mode not supported when there are no streaming aggregations: the query `{}` has no aggregation to keep whole; use OutputMode::Append or OutputMode::Update, or add .group_by(..).count()",
-            logical.ops.join(" -> ")
-        )),
-        _ => {}
-    }
+    let aggregations: Vec<Aggregation> = logical
+        .aggregations
+        .iter()
+        .map(|agg| Aggregation {
+            operator: agg.operator.clone(),
+            event_time_window: agg.event_time_window,
+            watermarked: agg.watermarked,
+        })
+        .collect();
+    let mut problems = rules::check_aggregations(&logical.ops, &aggregations, mode.into(), &spell);
     if let Some(allowed) = sink_modes {
-        if !allowed.contains(&mode) {
-            problems.push(format!(
-                "the {sink} sink does not support {mode} output mode: it supports {}",
-                allowed
-                    .iter()
-                    .map(|m| m.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
-        }
+        let allowed: Vec<Mode> = allowed.iter().map(|m| Mode::from(*m)).collect();
+        problems.extend(rules::check_sink(sink, &allowed, mode.into(), &spell));
     }
-    problems
+    problems.iter().map(ToString::to_string).collect()
 }

@@ -8,6 +8,7 @@
 
 use crate::error::Result;
 use crate::time::{Duration, IntoDuration, Time};
+use crate::window::rules::{self, Part};
 
 /// An event-time window, `[start, end)`.
 ///
@@ -106,8 +107,8 @@ pub struct WindowSpec {
 /// ```
 pub fn window(size: impl IntoDuration, slide: impl IntoDuration) -> WindowSpec {
     let mut errors = Vec::new();
-    let size = duration_ms("window size", size, &mut errors);
-    let slide = duration_ms("window slide", slide, &mut errors);
+    let size = duration_ms(Part::Size, size, &mut errors);
+    let slide = duration_ms(Part::Slide, slide, &mut errors);
     let mut spec = WindowSpec {
         kind: WindowKind::Sliding {
             size,
@@ -131,7 +132,7 @@ pub fn window(size: impl IntoDuration, slide: impl IntoDuration) -> WindowSpec {
 /// ```
 pub fn tumbling_window(size: impl IntoDuration) -> WindowSpec {
     let mut errors = Vec::new();
-    let size = duration_ms("window size", size, &mut errors);
+    let size = duration_ms(Part::Size, size, &mut errors);
     let mut spec = WindowSpec {
         kind: WindowKind::Sliding {
             size,
@@ -154,9 +155,13 @@ pub fn tumbling_window(size: impl IntoDuration) -> WindowSpec {
 /// ```
 pub fn session_window(gap: impl IntoDuration) -> WindowSpec {
     let mut errors = Vec::new();
-    let gap = duration_ms("session gap", gap, &mut errors);
-    if errors.is_empty() && gap <= 0 {
-        errors.push("the session gap must be greater than zero".into());
+    let gap = duration_ms(Part::Gap, gap, &mut errors);
+    if errors.is_empty() {
+        errors.extend(
+            rules::session_gap(gap.unsigned_abs())
+                .err()
+                .map(|v| v.to_string()),
+        );
     }
     WindowSpec {
         kind: WindowKind::Session { gap },
@@ -164,11 +169,11 @@ pub fn session_window(gap: impl IntoDuration) -> WindowSpec {
     }
 }
 
-fn duration_ms(what: &str, d: impl IntoDuration, errors: &mut Vec<String>) -> i64 {
+fn duration_ms(what: Part, d: impl IntoDuration, errors: &mut Vec<String>) -> i64 {
     match d.into_duration() {
         Ok(d) => i64::try_from(d.millis()).unwrap_or(i64::MAX),
         Err(e) => {
-            errors.push(format!("{what}: {e}"));
+            errors.push(format!("{}: {e}", what.label()));
             0
         }
     }
@@ -200,7 +205,7 @@ impl WindowSpec {
                 }
                 self.validate();
             }
-            Err(e) => self.errors.push(format!("window start offset: {e}")),
+            Err(e) => self.errors.push(format!("{}: {e}", Part::Offset.label())),
         }
         self
     }
@@ -209,21 +214,11 @@ impl WindowSpec {
         if !self.errors.is_empty() {
             return;
         }
+        // The rules and their words are shared with `#[stream_job]` (`window/rules.rs`).
         if let WindowKind::Sliding { size, slide, offset } = self.kind {
-            if size <= 0 {
-                self.errors
-                    .push("the window size must be greater than zero".into());
-            } else if slide <= 0 {
-                self.errors
-                    .push("the window slide must be greater than zero".into());
-            } else if slide > size {
-                self.errors.push(format!(
-                    "the window slide ({slide} ms) must be less than or equal to the window size ({size} ms)"
-                ));
-            } else if offset.abs() >= slide {
-                self.errors.push(format!(
-                    "the absolute value of the window start offset ({offset} ms) must be less than the slide ({slide} ms)"
-                ));
+            if let Err(violation) = rules::sliding_geometry(size.unsigned_abs(), slide.unsigned_abs(), offset)
+            {
+                self.errors.push(violation.to_string());
             }
         }
     }

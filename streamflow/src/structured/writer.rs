@@ -54,6 +54,9 @@ pub struct DataStreamWriter<T> {
     sink: Option<Arc<dyn Sink<T>>>,
     /// The output modes the chosen sink accepts (`None`: all).
     sink_modes: Option<&'static [OutputMode]>,
+    /// How messages name the chosen sink: the writer method that chose it (`json`), if not its
+    /// own name.
+    sink_label: Option<String>,
     policy: MultipleWatermarkPolicy,
     idle_timeout: Option<Duration>,
     resume: Option<ResumeState>,
@@ -69,6 +72,7 @@ impl<T: Data> DataStreamWriter<T> {
             name: None,
             sink: None,
             sink_modes: None,
+            sink_label: None,
             policy: MultipleWatermarkPolicy::Min,
             idle_timeout: None,
             resume: None,
@@ -227,6 +231,7 @@ impl<T: Data> DataStreamWriter<T> {
     fn with_sink(mut self, sink: impl Sink<T> + 'static) -> Self {
         self.sink = Some(Arc::new(sink));
         self.sink_modes = None;
+        self.sink_label = None;
         self
     }
 
@@ -436,6 +441,7 @@ impl<T: Data> DataStreamWriter<T> {
             format: FileFormat::Json,
         });
         writer.sink_modes = Some(&[OutputMode::Append]);
+        writer.sink_label = Some("json".into());
         writer
     }
 
@@ -465,6 +471,7 @@ impl<T: Data> DataStreamWriter<T> {
             format: FileFormat::Csv,
         });
         writer.sink_modes = Some(&[OutputMode::Append]);
+        writer.sink_label = Some("csv".into());
         writer
     }
 
@@ -500,7 +507,7 @@ impl<T: Data> DataStreamWriter<T> {
         problems.extend(super::output_mode::check(
             &self.ds.logical,
             self.mode,
-            &sink.name(),
+            &self.sink_label.clone().unwrap_or_else(|| sink.name()),
             self.sink_modes,
         ));
         if !problems.is_empty() {

@@ -34,6 +34,7 @@
 //! slide of one batch, nothing but the current batch.
 
 mod reduce;
+pub(crate) mod rules;
 
 use reduce::Incremental;
 
@@ -44,6 +45,7 @@ use crate::data::{Data, Key};
 use crate::dstream::DStream;
 use crate::graph::{Graph, GraphClock, NodeKind};
 use crate::time::{Duration, IntoDuration, Time};
+use rules::{Part, Unit};
 
 /// A checked window length and slide.
 #[derive(Clone, Copy, Debug)]
@@ -86,12 +88,18 @@ fn reads_state(graph: &Graph, id: usize) -> bool {
     false
 }
 
-fn describe_base(parent_slide: Duration, batch: Duration) -> String {
-    if parent_slide == batch {
-        format!("the batch interval {parent_slide}")
-    } else {
-        format!("the parent stream's slide duration {parent_slide}")
+/// The node upstream of `id` (or `id` itself) that set its slide: the nearest one whose slide
+/// differs from its first parent's. Other operators keep the slide of what they read.
+fn slide_set_by(graph: &Graph, id: usize) -> &str {
+    let mut meta = &graph.metas[id];
+    while let Some(&parent) = meta.parents.first() {
+        let parent = &graph.metas[parent];
+        if parent.slide != meta.slide {
+            break;
+        }
+        meta = parent;
     }
+    &meta.name
 }
 
 impl<T: Data> DStream<T> {
@@ -104,45 +112,43 @@ impl<T: Data> DStream<T> {
         slide: impl IntoDuration,
     ) -> Geometry {
         Geometry {
-            len: self.checked_window_duration(operator, "window length", len.into_duration()),
-            slide: self.checked_window_duration(operator, "slide duration", slide.into_duration()),
+            len: self.checked_window_duration(operator, Part::Length, len.into_duration()),
+            slide: self.checked_window_duration(operator, Part::Slide, slide.into_duration()),
         }
     }
 
+    /// The rule and its words are shared with `#[stream_job]` (`window/rules.rs`).
     fn checked_window_duration(
         &self,
         operator: &str,
-        what: &str,
+        what: Part,
         duration: crate::Result<Duration>,
     ) -> Duration {
         let parent = self.slide_duration();
-        let base = describe_base(parent, self.ssc.batch_duration());
-        match duration {
-            Err(e) => {
-                self.ssc.defer_error(format!("`{operator}`: {what}: {e}"));
-                parent
-            }
-            Ok(d) if d.is_zero() => {
-                self.ssc.defer_error(format!(
-                    "`{operator}`: the {what} must be greater than zero: use a multiple of {base}"
-                ));
-                parent
-            }
-            Ok(d) if !d.is_multiple_of(parent) => {
-                let over = d.millis() % parent.millis();
-                let below = Duration::from_millis(d.millis() - over);
-                let above = below + parent;
-                let fix = if below.is_zero() {
-                    format!("use {above}")
-                } else {
-                    format!("use {below} or {above}")
-                };
-                self.ssc.defer_error(format!(
-                    "`{operator}`: {what} {d} is not a multiple of {base} ({over} ms over): {fix}"
-                ));
-                above
-            }
+        let d = match duration {
             Ok(d) => d,
+            Err(e) => {
+                self.ssc
+                    .defer_error(format!("`{operator}`: {}: {e}", what.label()));
+                return parent;
+            }
+        };
+        let set_by = (parent != self.ssc.batch_duration())
+            .then(|| slide_set_by(&self.ssc.inner.lock_graph(), self.node.meta.id).to_owned());
+        let unit = match &set_by {
+            None => Unit::BatchInterval(parent.millis()),
+            Some(window) => Unit::SlideOf {
+                ms: parent.millis(),
+                window,
+            },
+        };
+        match rules::multiple_of_unit(what, d.millis(), unit) {
+            Ok(()) => d,
+            Err(violation) => {
+                self.ssc.defer_error(format!("`{operator}`: {violation}"));
+                // The next multiple up (the unit itself for zero).
+                Duration::from_millis((d.millis() / parent.millis() + 1) * parent.millis())
+            }
         }
     }
 

@@ -1,0 +1,162 @@
+//! The checks of a Structured Streaming query: the runtime's own `start()` checks
+//! (`streamflow/src/structured/output_mode.rs`, `writer.rs`, `window.rs`, `dataset.rs`,
+//! `aggregate.rs`), made at compile time with the same rules and, for the output-mode and
+//! window rules, the same words: those rules are the runtime's own files
+//! (`streamflow/src/event_time/rules.rs`, `streamflow/src/window/rules.rs`).
+//!
+//! Like the runtime, this follows each value the body builds — reader, dataset, grouped
+//! dataset, writer — keeping what the rules need: the operators, the aggregations, whether a
+//! watermark and an event time are declared. The rules about output modes apply to the writer
+//! the body ends with, which is the query the generated function starts.
+//!
+//! | module | checks |
+//! |---|---|
+//! | `value` | (what each value of the body is, for the rules) |
+//! | `operators` | each call: known on what it is called on, the value it makes |
+//! | `watermark` | watermark and idle-timeout durations; event time for windows |
+//! | `window` | event-time window specs: durations and geometry |
+//! | `trigger` | trigger intervals, in the attribute and in the body |
+//! | `writer` | the body ends with a writer that has a sink; no setting given twice |
+//! | `output_mode` | the output mode against the aggregations and the sink |
+
+mod operators;
+mod output_mode;
+mod trigger;
+mod value;
+mod watermark;
+mod window;
+mod writer;
+
+use syn::Ident;
+
+use crate::diagnostic::Diagnostics;
+use crate::model::{JobConfig, Pipeline, Tail};
+use value::Value;
+
+/// Checks a query's attribute and body.
+pub(crate) fn check_query(pipeline: &Pipeline, config: &JobConfig, job: &Ident, diags: &mut Diagnostics) {
+    if let Some(dir) = &config.checkpoint {
+        diags.error(
+            dir.span(),
+            "`checkpoint` is not supported for Structured Streaming queries yet",
+            Some(
+                "the runtime cannot keep a query's offsets and state in a directory yet; to carry \
+                 on after a restart, keep `query.resume_state()` and pass it to \
+                 `.resume_from(state)` on the writer"
+                    .into(),
+            ),
+        );
+    }
+    trigger::check_attribute(config, diags);
+    let mut values: Vec<Value> = Vec::with_capacity(pipeline.nodes.len());
+    for node in &pipeline.nodes {
+        let value = operators::step(pipeline, &values, node, job, diags);
+        values.push(value);
+    }
+    match pipeline.tail {
+        Tail::Node(id) => writer::ending(&values[id], &pipeline.nodes[id], config, job, diags),
+        Tail::Discarded(id, semi) => {
+            if let Value::Writer(_) = &values[id] {
+                diags.error(
+                    semi,
+                    "the query's writer must be the value of the body",
+                    Some(format!(
+                        "remove this `;`: the generated `{job}(session, ..)` starts the writer the body ends with"
+                    )),
+                );
+                writer::ending(&values[id], &pipeline.nodes[id], config, job, diags);
+            } else if !pipeline.escapes {
+                missing_writer(job, diags);
+            }
+        }
+        Tail::Missing if !pipeline.escapes => missing_writer(job, diags),
+        Tail::Missing | Tail::Other => {}
+    }
+}
+
+fn missing_writer(job: &Ident, diags: &mut Diagnostics) {
+    diags.error(
+        job.span(),
+        format!("`{job}` does not end with the query's writer"),
+        Some(format!(
+            "end the body with the writer, without `;`, e.g. `session.read_stream::<T>()..\
+             .write_stream().console()`: the generated `{job}(session, ..)` starts it"
+        )),
+    );
+}
+
+/// Every message `check_query` reports for a query with this attribute and body, in order:
+/// the tests of each check use it.
+#[cfg(test)]
+fn messages(attr: proc_macro2::TokenStream, body: syn::Block) -> Vec<String> {
+    use crate::model::Vocabulary;
+    use crate::parse::{parse_attribute, parse_body};
+
+    let mut diags = Diagnostics::default();
+    let config = parse_attribute(attr, Vocabulary::Structured, &mut diags).unwrap_or_default();
+    let pipeline = parse_body(
+        &body,
+        Some(&syn::parse_quote!(session)),
+        &[],
+        Vocabulary::Structured,
+    );
+    check_query(&pipeline, &config, &syn::parse_quote!(job), &mut diags);
+    diags.messages()
+}
+
+/// The messages for a query on words from memory: `session.read_stream::<Word>().memory(&input)`
+/// followed by `then`.
+#[cfg(test)]
+fn words(attr: proc_macro2::TokenStream, then: proc_macro2::TokenStream) -> Vec<String> {
+    messages(
+        attr,
+        syn::parse_quote!({ session.read_stream::<Word>().memory(&input) #then }),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{messages as check, words};
+    use quote::quote;
+
+    #[test]
+    fn the_sketch_of_spec_8_has_no_errors() {
+        let messages = check(
+            quote!(trigger = processing_time("10 seconds"), output_mode = append),
+            syn::parse_quote!({
+                session
+                    .read_stream::<Word>()
+                    .socket(host, port)
+                    .with_watermark(|w| w.ts, "10 minutes")
+                    .group_by_window(|w| w.word.clone(), window("10 minutes", "5 minutes"))
+                    .count()
+                    .write_stream()
+                    .console()
+            }),
+        );
+        assert!(messages.is_empty(), "{messages:#?}");
+    }
+
+    #[test]
+    fn every_mistake_of_a_query_is_reported_at_once() {
+        let messages = words(
+            quote!(output_mode = complete, checkpoint = "cp"),
+            quote!(.with_watermark(|w| w.ts, "10 minuts")
+                .filtr(|w| true)
+                .map(|w| w.word)
+                .write_stream()
+                .json("out")),
+        );
+        let firsts: Vec<&str> = messages.iter().map(|m| m.lines().next().unwrap_or("")).collect();
+        assert_eq!(
+            firsts,
+            [
+                "`checkpoint` is not supported for Structured Streaming queries yet",
+                "malformed duration literal: unknown unit \"minuts\" in \"10 minuts\" (expected ms, s, min, h, d, w or their long names)",
+                "unknown operator `filtr` on a `Dataset`",
+                // After an unknown operator the mode rules are not checked; the sink's are.
+                "the `json` sink does not support Complete output mode: it supports Append",
+            ]
+        );
+    }
+}

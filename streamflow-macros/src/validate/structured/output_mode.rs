@@ -1,0 +1,159 @@
+//! The output-mode rules on the writer the body ends with: the runtime's own rules and words
+//! (`streamflow/src/event_time/rules.rs`), each diagnostic on the tokens at fault.
+
+use proc_macro2::TokenStream;
+use syn::{Expr, Ident};
+
+use super::value::{BodySetting, Sink, Writer};
+use crate::diagnostic::Diagnostics;
+use crate::model::JobConfig;
+use crate::output_mode_rules::{self as rules, Culprit};
+use crate::registry::Mode;
+
+/// Where the mode was chosen: a span in the body, or tokens of the attribute.
+enum At<'a> {
+    Span(proc_macro2::Span),
+    Tokens(&'a TokenStream),
+}
+
+/// Checks the mode the query runs in against its aggregations and its sink.
+pub(super) fn check(writer: &Writer, sink: &Sink, config: &JobConfig, job: &Ident, diags: &mut Diagnostics) {
+    // The mode the query runs in: the attribute's, the body's, or the runtime's default.
+    let (mode, at, from_attribute) = match (&config.output_mode, &writer.mode) {
+        (Some(given), _) => (given.value, At::Tokens(&given.tokens), true),
+        (
+            None,
+            Some(BodySetting {
+                mode: Some(mode),
+                span,
+                ..
+            }),
+        ) => (*mode, At::Span(*span), false),
+        // Chosen by code the macro cannot read: the runtime checks it.
+        (None, Some(_)) => return,
+        (None, None) => (Mode::Append, At::Span(job.span()), true),
+    };
+    let spell = |mode: Mode| {
+        if from_attribute {
+            format!("`output_mode = {}`", mode.key())
+        } else {
+            format!("`.output_mode(OutputMode::{})`", mode.name())
+        }
+    };
+    let logical = &writer.logical;
+    if !logical.opaque {
+        for violation in rules::check_aggregations(
+            &logical.ops,
+            logical.aggregations.iter().map(|agg| &agg.facts),
+            mode,
+            &spell,
+        ) {
+            let help = Some(violation.help);
+            match (violation.at, &at) {
+                (Culprit::Aggregation(index), _) => {
+                    diags.error(logical.aggregations[index].span, violation.message, help);
+                }
+                (_, At::Span(span)) => diags.error(*span, violation.message, help),
+                (_, At::Tokens(tokens)) => diags.error_spanned(*tokens, violation.message, help),
+            }
+        }
+    }
+    if let Some(allowed) = sink.modes {
+        if let Some(violation) = rules::check_sink(&sink.name, allowed, mode, &spell) {
+            diags.error(sink.span, violation.message, Some(violation.help));
+        }
+    }
+}
+
+/// `OutputMode::Complete` (any path ending so).
+pub(super) fn mode_of(expr: &Expr) -> Option<Mode> {
+    match expr {
+        Expr::Path(path) if path.qself.is_none() && path.path.segments.len() >= 2 => {
+            let mut segments = path.path.segments.iter().rev();
+            let variant = segments.next()?;
+            (segments.next()?.ident == "OutputMode")
+                .then(|| Mode::parse(&variant.ident.to_string()))
+                .flatten()
+        }
+        Expr::Paren(inner) => mode_of(&inner.expr),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::words;
+    use super::*;
+    use quote::quote;
+
+    #[test]
+    fn a_mode_the_macro_cannot_read_is_left_to_the_runtime() {
+        let messages = words(
+            quote!(),
+            quote!(.group_by(|w| w.word.clone()).count().write_stream().output_mode(mode).console()),
+        );
+        assert!(messages.is_empty(), "{messages:#?}");
+        // Without it, the default (Append) applies, as in the runtime.
+        let messages = words(
+            quote!(),
+            quote!(.group_by(|w| w.word.clone()).count().write_stream().console()),
+        );
+        assert_eq!(messages.len(), 1, "{messages:#?}");
+        assert!(messages[0].starts_with("Append output mode not supported"));
+    }
+
+    #[test]
+    fn the_help_spells_modes_where_the_mode_was_chosen() {
+        let in_body = words(
+            quote!(),
+            quote!(.map(|w| w.word).write_stream().output_mode(OutputMode::Complete).console()),
+        );
+        assert_eq!(
+            in_body,
+            [
+                "Complete output mode not supported when there are no streaming aggregations: the query \
+              `memory_stream -> map` has no aggregation to keep whole\nhelp: use \
+              `.output_mode(OutputMode::Append)` or `.output_mode(OutputMode::Update)`, or add .group_by(..).count()"
+            ]
+        );
+        let in_attribute = words(quote!(output_mode = complete), quote!(.write_stream().console()));
+        assert!(
+            in_attribute[0].ends_with(
+                "help: use `output_mode = append` or `output_mode = update`, or add .group_by(..).count()"
+            ),
+            "{in_attribute:#?}"
+        );
+    }
+
+    #[test]
+    fn a_file_sink_takes_append_only() {
+        let messages = words(
+            quote!(output_mode = update),
+            quote!(.group_by(|w| w.word.clone()).count().write_stream().csv("out")),
+        );
+        assert_eq!(
+            messages,
+            [
+                "the `csv` sink does not support Update output mode: it supports Append\nhelp: use \
+              `output_mode = append`, or a sink that takes every mode: console, memory, foreach_batch, foreach"
+            ]
+        );
+    }
+
+    #[test]
+    fn modes_are_read_from_any_path_ending_in_output_mode() {
+        let mode = |expr: Expr| mode_of(&expr);
+        assert_eq!(
+            mode(syn::parse_quote!(OutputMode::Complete)),
+            Some(Mode::Complete)
+        );
+        assert_eq!(
+            mode(syn::parse_quote!(streamflow::structured::OutputMode::Update)),
+            Some(Mode::Update)
+        );
+        assert_eq!(mode(syn::parse_quote!((OutputMode::Append))), Some(Mode::Append));
+        assert_eq!(mode(syn::parse_quote!(Mode::Append)), None);
+        assert_eq!(mode(syn::parse_quote!(OutputMode::Upsert)), None);
+        assert_eq!(mode(syn::parse_quote!(mode)), None);
+    }
+}

@@ -1,0 +1,3 @@
+//! Event time: the rules on output modes, shared with the `#[stream_job]` macro.
+
+pub(crate) mod rules;

@@ -1,0 +1,290 @@
+//! Spark's rules for which output modes a Structured Streaming query may use, and their
+//! messages.
+//!
+//! | query | Append | Update | Complete |
+//! |---|---|---|---|
+//! | no aggregation | yes | yes | no |
+//! | aggregation without an event-time window and watermark | no | yes | yes |
+//! | aggregation by event-time window with a watermark | yes | yes | yes |
+//! | two aggregations in a row | no | no | no |
+//!
+//! and a sink may accept only some modes (the file sinks: Append).
+//!
+//! This file uses only `std` on purpose: the `#[stream_job]` macro includes it with `#[path]`,
+//! so a query rejected at compile time reads exactly as `start()` rejects it at run time. The
+//! runtime puts a [`Violation`] in its error; the macro points it at the tokens at fault.
+
+use std::fmt;
+
+/// An output mode (the runtime's `OutputMode`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Only new, final rows.
+    Append,
+    /// The rows that changed.
+    Update,
+    /// The whole result table.
+    Complete,
+}
+
+impl Mode {
+    /// Every mode, in the order messages list them.
+    pub const ALL: [Mode; 3] = [Mode::Append, Mode::Update, Mode::Complete];
+
+    /// The variant name, as messages write it: `"Append"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Append => "Append",
+            Mode::Update => "Update",
+            Mode::Complete => "Complete",
+        }
+    }
+
+    /// The lowercase spelling a mode is parsed from: `"append"`.
+    pub fn key(self) -> &'static str {
+        match self {
+            Mode::Append => "append",
+            Mode::Update => "update",
+            Mode::Complete => "complete",
+        }
+    }
+
+    /// `"append"`, `"Append"` → the mode.
+    pub fn parse(text: &str) -> Option<Mode> {
+        Mode::ALL
+            .into_iter()
+            .find(|mode| mode.key().eq_ignore_ascii_case(text))
+    }
+}
+
+/// What the rules need to know of one streaming aggregation.
+#[derive(Clone, Debug)]
+pub struct Aggregation {
+    /// How messages name it: `group_by_window(..).count()`.
+    pub operator: String,
+    /// Whether it groups by an event-time window.
+    pub event_time_window: bool,
+    /// Whether its input has a watermark.
+    pub watermarked: bool,
+}
+
+/// What a rule found at fault.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Culprit {
+    /// The aggregation at this index of the query's aggregations.
+    Aggregation(usize),
+    /// The output mode itself.
+    Mode,
+    /// The sink.
+    Sink,
+}
+
+/// A broken rule: what is at fault, what is wrong, and what to do instead.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Violation {
+    /// What is at fault (the macro puts the diagnostic on it).
+    #[allow(
+        dead_code,
+        reason = "read by streamflow-macros only, which includes this file"
+    )]
+    pub at: Culprit,
+    /// What is wrong.
+    pub message: String,
+    /// The fix.
+    pub help: String,
+}
+
+/// `message: help`, the runtime's one-line form.
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.message, self.help)
+    }
+}
+
+/// The rules on a query's aggregations in `mode`: `ops` names its operators in order,
+/// `aggregations` are its aggregations in order. `spell` writes how the user chooses a mode
+/// (`.output_mode(OutputMode::Update)` in code, `output_mode = update` in the macro's attribute).
+pub fn check_aggregations<'a>(
+    ops: &[String],
+    aggregations: impl IntoIterator<Item = &'a Aggregation>,
+    mode: Mode,
+    spell: &dyn Fn(Mode) -> String,
+) -> Vec<Violation> {
+    let mut violations = Vec::new();
+    let mut aggregations = aggregations.into_iter();
+    let (first, second) = (aggregations.next(), aggregations.next());
+    if let (Some(first), Some(second)) = (first, second) {
+        violations.push(Violation {
+            at: Culprit::Aggregation(1),
+            message: format!(
+                "multiple streaming aggregations are not supported: `{}` aggregates the result of `{}`",
+                second.operator, first.operator
+            ),
+            help: "aggregate once, or aggregate the second time in foreach_batch".into(),
+        });
+    }
+    match (first, mode) {
+        (Some(agg), Mode::Append) if !(agg.event_time_window && agg.watermarked) => {
+            let (why, fix) = if agg.event_time_window {
+                (
+                    "it has no watermark",
+                    "call .with_watermark(|r| r.ts, delay) before group_by_window",
+                )
+            } else {
+                (
+                    "it is not grouped by an event-time window, so no group is ever final",
+                    "use group_by_window(..) with a watermark",
+                )
+            };
+            violations.push(Violation {
+                at: Culprit::Aggregation(0),
+                message: format!(
+                    "Append output mode not supported when there are streaming aggregations \
+                     without watermark: `{}` cannot run in Append mode because {why}",
+                    agg.operator
+                ),
+                help: format!(
+                    "{fix}, or use {} or {}",
+                    spell(Mode::Update),
+                    spell(Mode::Complete)
+                ),
+            });
+        }
+        (None, Mode::Complete) => violations.push(Violation {
+            at: Culprit::Mode,
+            message: format!(
+                "Complete output mode not supported when there are no streaming aggregations: \
+                 the query `{}` has no aggregation to keep whole",
+                ops.join(" -> ")
+            ),
+            help: format!(
+                "use {} or {}, or add .group_by(..).count()",
+                spell(Mode::Append),
+                spell(Mode::Update)
+            ),
+        }),
+        _ => {}
+    }
+    violations
+}
+
+/// The rule of a sink that accepts only the modes `allowed`: `sink` is how the user chose it
+/// (`json`).
+pub fn check_sink(
+    sink: &str,
+    allowed: &[Mode],
+    mode: Mode,
+    spell: &dyn Fn(Mode) -> String,
+) -> Option<Violation> {
+    if allowed.contains(&mode) {
+        return None;
+    }
+    let names: Vec<&str> = allowed.iter().map(|m| m.name()).collect();
+    let spelled: Vec<String> = allowed.iter().map(|m| spell(*m)).collect();
+    Some(Violation {
+        at: Culprit::Sink,
+        message: format!(
+            "the `{sink}` sink does not support {} output mode: it supports {}",
+            mode.name(),
+            names.join(", ")
+        ),
+        help: format!(
+            "use {}, or a sink that takes every mode: console, memory, foreach_batch, foreach",
+            spelled.join(" or ")
+        ),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spell(mode: Mode) -> String {
+        format!("`OutputMode::{}`", mode.name())
+    }
+
+    fn agg(operator: &str, event_time_window: bool, watermarked: bool) -> Aggregation {
+        Aggregation {
+            operator: operator.to_owned(),
+            event_time_window,
+            watermarked,
+        }
+    }
+
+    #[test]
+    fn modes_parse_in_any_case() {
+        assert_eq!(Mode::parse("update"), Some(Mode::Update));
+        assert_eq!(Mode::parse("Complete"), Some(Mode::Complete));
+        assert_eq!(Mode::parse("upsert"), None);
+    }
+
+    #[test]
+    fn append_needs_a_watermarked_event_time_window() {
+        let ops = ["memory_stream".to_owned()];
+        let windowed = agg("group_by_window(..).count()", true, true);
+        for mode in Mode::ALL {
+            assert!(check_aggregations(&ops, [&windowed], mode, &spell).is_empty());
+        }
+        let found = check_aggregations(
+            &ops,
+            &[agg("group_by(..).count()", false, true)],
+            Mode::Append,
+            &spell,
+        );
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].at, Culprit::Aggregation(0));
+        assert!(
+            found[0]
+                .message
+                .ends_with("because it is not grouped by an event-time window, so no group is ever final")
+        );
+        assert!(
+            found[0]
+                .help
+                .ends_with("or use `OutputMode::Update` or `OutputMode::Complete`")
+        );
+        let unwatermarked = agg("group_by_window(..).count()", true, false);
+        let found = check_aggregations(&ops, [&unwatermarked], Mode::Append, &spell);
+        assert!(found[0].message.ends_with("because it has no watermark"));
+        assert!(check_aggregations(&ops, [&unwatermarked], Mode::Update, &spell).is_empty());
+    }
+
+    #[test]
+    fn complete_needs_an_aggregation_and_one_aggregation_is_the_most() {
+        let ops = ["memory_stream".to_owned(), "map".to_owned()];
+        let found = check_aggregations(&ops, std::iter::empty(), Mode::Complete, &spell);
+        assert_eq!(found[0].at, Culprit::Mode);
+        assert!(
+            found[0]
+                .message
+                .contains("the query `memory_stream -> map` has no aggregation")
+        );
+        let two = [
+            agg("group_by(..).count()", false, false),
+            agg("group_by(..).sum()", false, false),
+        ];
+        let found = check_aggregations(&ops, &two, Mode::Complete, &spell);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].at, Culprit::Aggregation(1));
+        assert_eq!(
+            found[0].to_string(),
+            "multiple streaming aggregations are not supported: `group_by(..).sum()` aggregates the \
+             result of `group_by(..).count()`: aggregate once, or aggregate the second time in foreach_batch"
+        );
+    }
+
+    #[test]
+    fn a_sink_may_take_some_modes_only() {
+        assert_eq!(check_sink("json", &[Mode::Append], Mode::Append, &spell), None);
+        let found = check_sink("json", &[Mode::Append], Mode::Update, &spell).unwrap();
+        assert_eq!(
+            found.message,
+            "the `json` sink does not support Update output mode: it supports Append"
+        );
+        assert!(
+            found.help.starts_with("use `OutputMode::Append`, or a sink"),
+            "{}",
+            found.help
+        );
+    }
+}
