@@ -435,14 +435,7 @@ impl<T: Data> DataStreamWriter<T> {
     where
         T: Serialize,
     {
-        let dir = dir.as_ref().to_path_buf();
-        let mut writer = self.with_sink(FileSink {
-            dir,
-            format: FileFormat::Json,
-        });
-        writer.sink_modes = Some(&[OutputMode::Append]);
-        writer.sink_label = Some("json".into());
-        writer
+        self.file_sink(dir.as_ref(), FileFormat::Json)
     }
 
     /// Writes CSV files with a header line into `dir`, one per batch (Append mode only).
@@ -465,13 +458,24 @@ impl<T: Data> DataStreamWriter<T> {
     where
         T: Serialize,
     {
-        let dir = dir.as_ref().to_path_buf();
+        self.file_sink(dir.as_ref(), FileFormat::Csv)
+    }
+
+    /// A file sink writing `format` into `dir`: Append mode only.
+    fn file_sink(self, dir: &Path, format: FileFormat) -> Self
+    where
+        T: Serialize,
+    {
+        let label = match format {
+            FileFormat::Json => "json",
+            FileFormat::Csv => "csv",
+        };
         let mut writer = self.with_sink(FileSink {
-            dir,
-            format: FileFormat::Csv,
+            dir: dir.to_path_buf(),
+            format,
         });
         writer.sink_modes = Some(&[OutputMode::Append]);
-        writer.sink_label = Some("csv".into());
+        writer.sink_label = Some(label.into());
         writer
     }
 
