@@ -8,7 +8,7 @@ use crate::exec::{Driver, Executor, JobControl, Schedule};
 use crate::graph::Graph;
 use crate::metrics::{BatchInfo, Metrics, ReceiverStatus, StreamingListener};
 use crate::sink::SinkContext;
-use crate::source::{SourceContext, SourceControl, SourceRun};
+use crate::source::{SourceContext, SourceRun};
 use crate::time::{Clock, Duration, IntoDuration, SystemClock, Time};
 
 /// Where a context is in its life (Spark's `StreamingContextState`).
@@ -189,7 +189,6 @@ impl ContextBuilder {
                 clock: self.clock,
                 exec,
                 graph: Mutex::new(Graph::new(Some(batch))),
-                controls: Mutex::new(Vec::new()),
                 sources: Mutex::new(Vec::new()),
                 checkpoint: Mutex::new(None),
                 control,
@@ -231,7 +230,6 @@ pub(crate) struct ContextInner {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) exec: Arc<Executor>,
     pub(crate) graph: Mutex<Graph>,
-    pub(crate) controls: Mutex<Vec<Arc<dyn SourceControl>>>,
     /// The sources behind the `Source` trait, in the order they were added.
     pub(crate) sources: Mutex<Vec<Arc<dyn SourceRun>>>,
     checkpoint: Mutex<Option<PathBuf>>,
@@ -517,14 +515,6 @@ impl StreamingContext {
         }
     }
 
-    pub(crate) fn register_control(&self, control: Arc<dyn SourceControl>) {
-        self.inner
-            .controls
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(control);
-    }
-
     /// Starts the job: validates the graph, starts the sources, the sinks and the driver.
     ///
     /// Errors: no output operation; mistakes recorded while building (bad durations, window
@@ -566,12 +556,6 @@ impl StreamingContext {
         }
         let has_checkpoint = self.checkpoint_dir().is_some();
         self.inner.lock_graph().validate(has_checkpoint)?;
-        let controls = self
-            .inner
-            .controls
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
         let sources = self
             .inner
             .sources
@@ -588,7 +572,7 @@ impl StreamingContext {
         let wake: Arc<dyn Fn() + Send + Sync> = Arc::new(move || control.wake());
         let source_ctx = SourceContext::new(wake, zero, self.parallelism());
         let sink_ctx = SinkContext::new(self.inner.app_name.clone(), crate::structured::OutputMode::Append);
-        let started = crate::exec::start_all(&controls, &sources, &source_ctx)?;
+        let started = crate::exec::start_all(&sources, &source_ctx)?;
         let graph = self.inner.lock_graph();
         for output in &graph.outputs {
             if let Err(e) = output.run.start(&sink_ctx) {
@@ -601,7 +585,6 @@ impl StreamingContext {
             control: self.inner.control.clone(),
             clock: self.inner.clock.clone(),
             sources,
-            controls,
             inputs: graph.inputs.clone(),
             outputs: graph.outputs.clone(),
             forgetters: graph.forgetters.clone(),
@@ -805,7 +788,8 @@ impl StreamingContext {
         self.inner.metrics.recent()
     }
 
-    /// The status of every receiver (connected, records, errors, last error …).
+    /// The status of every source that reports one — receivers, sockets, file streams —
+    /// in the order they were added (active, records, undecodable input, errors, last error …).
     ///
     /// ```
     /// use streamflow::{Duration, Receiver, ReceiverContext, testing::TestContext};
@@ -836,7 +820,7 @@ impl StreamingContext {
     /// ```
     pub fn receiver_statuses(&self) -> Vec<ReceiverStatus> {
         self.inner
-            .controls
+            .sources
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .iter()

@@ -88,11 +88,6 @@ impl<T: Data> Batch<T> {
         Batch { parts, time, exec }
     }
 
-    /// A batch holding `items` split into `num_partitions` nearly equal partitions.
-    pub(crate) fn from_vec(items: Vec<T>, num_partitions: usize, time: Time, exec: Arc<Executor>) -> Self {
-        Batch::from_partitions(split_evenly(items, num_partitions), time, exec)
-    }
-
     /// The batch time this data belongs to.
     ///
     /// ```

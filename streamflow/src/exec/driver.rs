@@ -16,10 +16,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::control::{JobControl, REAL_POLL};
-use super::failure::{OperatorPanic, panic_message, set_current_operator, tag};
+use super::failure::{OperatorPanic, TaskError, panic_message, set_current_operator, tag};
 use crate::error::{Error, Result};
 use crate::graph::{ForgetOld, InputNode, OutputOp};
-use crate::source::{Limit, SourceControl, SourceRange, SourceRun};
+use crate::source::{Limit, SourceRange, SourceRun};
 use crate::time::{Clock, Duration, Time};
 
 /// The identity of a batch: its id (0, 1, 2 … in order) and its time (for a DStream the
@@ -124,9 +124,6 @@ pub(crate) struct Driver {
     pub(crate) control: Arc<JobControl>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) sources: Vec<Arc<dyn SourceRun>>,
-    /// Sources not yet behind the `Source` trait (receivers, files), started and stopped by
-    /// their context.
-    pub(crate) controls: Vec<Arc<dyn SourceControl>>,
     pub(crate) inputs: Vec<Arc<dyn InputNode>>,
     pub(crate) outputs: Vec<Arc<OutputOp>>,
     pub(crate) forgetters: Vec<Arc<dyn ForgetOld>>,
@@ -162,9 +159,6 @@ impl Driver {
         for source in &self.sources {
             source.stop();
         }
-        for control in &self.controls {
-            control.stop();
-        }
         let error = self.control.error();
         self.vocabulary.terminated(error.as_ref());
         self.control.finish();
@@ -193,9 +187,6 @@ impl Driver {
     /// A graceful stop: stop receiving, fix the end at what was received, then run batches
     /// (without waiting for the clock) until it is all processed.
     fn drain(&mut self, mut next: Time, interval: Duration) -> Result<()> {
-        for control in &self.controls {
-            control.stop();
-        }
         for source in &self.sources {
             source.stop();
         }
@@ -204,8 +195,7 @@ impl Driver {
             source.fix_end(fixed_at)?;
         }
         loop {
-            let pending = self.controls.iter().any(|c| c.has_pending());
-            if !self.run_batch(next, next, Limit::Default, pending)? {
+            if !self.run_batch(next, next, Limit::Default, false)? {
                 return Ok(());
             }
             next = next + interval;
@@ -437,7 +427,10 @@ fn undecodable(source: &dyn SourceRun) -> u64 {
 /// one on the driver's thread (in `foreach_batch`, say) is tagged from the operator noted last
 /// there, or else blamed on `fallback`.
 fn user_code_error(payload: Box<dyn std::any::Any + Send>, fallback: &str, time: Time) -> Error {
-    let payload = tag(payload);
+    let payload = match payload.downcast::<TaskError>() {
+        Ok(raised) => return raised.0,
+        Err(payload) => tag(payload),
+    };
     let operator = match payload.downcast_ref::<OperatorPanic>() {
         Some(p) if p.operator != "task" => p.operator.to_string(),
         _ => fallback.to_string(),

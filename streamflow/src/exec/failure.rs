@@ -22,6 +22,17 @@ pub(crate) struct OperatorPanic {
     pub(crate) message: String,
 }
 
+/// An error met inside a task, where there is no `Result` to return it through (a source's
+/// partition that reads a file, say): it unwinds to the driver like a panic, which fails the
+/// batch with the error itself.
+pub(crate) struct TaskError(pub(crate) crate::error::Error);
+
+/// Fails the running task, and with it the batch, with `error` (see [`TaskError`]). Unlike a
+/// panic it prints nothing: the driver reports the error.
+pub(crate) fn raise(error: crate::error::Error) -> ! {
+    panic::resume_unwind(Box::new(TaskError(error)))
+}
+
 /// Runs user code `f` of `operator`, noting the operator so that a panic can be attributed.
 #[inline(always)]
 pub(crate) fn guard<R>(operator: &'static str, f: impl FnOnce() -> R) -> R {
@@ -65,7 +76,7 @@ pub(crate) fn run_task<R>(f: impl FnOnce() -> R) -> R {
 
 /// Makes sure a panic payload is an `OperatorPanic`.
 pub(crate) fn tag(payload: Box<dyn Any + Send>) -> Box<dyn Any + Send> {
-    if payload.is::<OperatorPanic>() {
+    if payload.is::<OperatorPanic>() || payload.is::<TaskError>() {
         return payload;
     }
     let operator = match current_operator() {
@@ -82,6 +93,8 @@ pub(crate) fn tag(payload: Box<dyn Any + Send>) -> Box<dyn Any + Send> {
 pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
     if let Some(p) = payload.downcast_ref::<OperatorPanic>() {
         p.message.clone()
+    } else if let Some(TaskError(e)) = payload.downcast_ref::<TaskError>() {
+        e.to_string()
     } else if let Some(s) = payload.downcast_ref::<&str>() {
         (*s).to_string()
     } else if let Some(s) = payload.downcast_ref::<String>() {

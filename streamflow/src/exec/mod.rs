@@ -8,40 +8,32 @@ mod failure;
 pub(crate) use control::JobControl;
 pub use driver::BatchId;
 pub(crate) use driver::{BatchPlan, Completed, Driver, Schedule, Vocabulary};
-pub(crate) use failure::{call_hook, guard, panic_message};
+#[cfg(test)]
+pub(crate) use failure::TaskError;
+pub(crate) use failure::{call_hook, guard, panic_message, raise};
 
 use std::sync::Arc;
 
-use crate::source::{SourceContext, SourceControl, SourceRun};
+use crate::source::{SourceContext, SourceRun};
 
 /// Starts every source of a job; if one fails, stops those already started and returns its
 /// error. On success returns a function that stops them all (for a later failure of start).
 pub(crate) fn start_all(
-    controls: &[Arc<dyn SourceControl>],
     sources: &[Arc<dyn SourceRun>],
     ctx: &SourceContext,
 ) -> crate::Result<impl FnOnce() + use<>> {
     let stop = {
-        let (controls, sources) = (controls.to_vec(), sources.to_vec());
-        move |controls_started: usize, sources_started: usize| {
-            controls[..controls_started].iter().for_each(|c| c.stop());
-            sources[..sources_started].iter().for_each(|s| s.stop());
-        }
+        let sources = sources.to_vec();
+        move |started: usize| sources[..started].iter().for_each(|s| s.stop())
     };
-    for (i, control) in controls.iter().enumerate() {
-        if let Err(e) = control.start() {
-            stop(i, 0);
-            return Err(e);
-        }
-    }
     for (i, source) in sources.iter().enumerate() {
         if let Err(e) = source.start(ctx) {
-            stop(controls.len(), i);
+            stop(i);
             return Err(e);
         }
     }
-    let (nc, ns) = (controls.len(), sources.len());
-    Ok(move || stop(nc, ns))
+    let n = sources.len();
+    Ok(move || stop(n))
 }
 
 use rayon::prelude::*;

@@ -94,11 +94,6 @@ impl GraphClock {
         }
     }
 
-    /// The batch interval (one millisecond for a graph without one).
-    pub(crate) fn batch(&self) -> Duration {
-        self.interval.unwrap_or(Duration::from_millis(1))
-    }
-
     pub(crate) fn set_zero(&self, zero: Time) {
         let _ = self.zero.set(zero);
     }

@@ -1,16 +1,141 @@
-//! Deterministic generator sources: the same batches in every run.
+//! The generator source: rows computed from their index, at a pace that follows the batch
+//! time — DStream `generator_stream` and `rate_stream`, and the Structured `rate` source.
+//!
+//! Its offset counts rows: offset `n` means "rows `0..n`". The rows due for a batch depend only
+//! on the batch time (rows due by `batch_time`, counted from the job's start time, with no
+//! rounding loss: a fraction of a row is carried into the next batch), and row `i` only on `i`
+//! and the start time, so the same range always yields the same rows: deterministic and
+//! replayable.
 
+use std::sync::{Arc, Mutex};
+
+use super::{ReadLimit, Source, SourceBatch, SourceContext};
 use crate::StreamingContext;
-use crate::batch::Batch;
 use crate::data::Data;
 use crate::dstream::DStream;
+use crate::error::Result;
 use crate::exec::guard;
-use crate::time::Time;
+use crate::time::{Duration, Time};
+
+/// How many rows are due after some time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Pace {
+    /// `rows` at the end of each `interval` (a DStream batch).
+    PerInterval { rows: u64, interval: Duration },
+    /// This many rows per second, spread evenly.
+    PerSecond(u64),
+}
+
+impl Pace {
+    /// Rows due `elapsed_ms` after the start, rounded down.
+    fn rows_due(self, elapsed_ms: i64) -> u64 {
+        let elapsed = u128::try_from(elapsed_ms).unwrap_or(0);
+        let due = match self {
+            Pace::PerInterval { rows, interval } => {
+                elapsed / u128::from(interval.millis().max(1)) * u128::from(rows)
+            }
+            Pace::PerSecond(rate) => elapsed * u128::from(rate) / 1_000,
+        };
+        u64::try_from(due).unwrap_or(u64::MAX)
+    }
+}
+
+/// When row `i` of a source of `rows_per_second` is due, `start` being its start time.
+pub(crate) fn due_time(start: Time, i: u64, rows_per_second: u64) -> Time {
+    let offset = u128::from(i) * 1_000 / u128::from(rows_per_second.max(1));
+    Time::from_millis(
+        start
+            .millis()
+            .saturating_add(i64::try_from(offset).unwrap_or(i64::MAX)),
+    )
+}
+
+/// Rows `row(i, start_time)` for `i = 0, 1, 2 …`, at `pace`.
+pub(crate) struct GeneratorSource<F> {
+    name: String,
+    /// The operator named when `row` panics.
+    operator: &'static str,
+    pace: Pace,
+    row: Arc<F>,
+    /// The start time and parallelism of the job, once started.
+    started: Mutex<Option<(Time, usize)>>,
+}
+
+impl<F> GeneratorSource<F> {
+    /// A source called `name` whose user function is blamed as `operator` when it panics.
+    pub(crate) fn new(name: impl Into<String>, operator: &'static str, pace: Pace, row: F) -> Self {
+        GeneratorSource {
+            name: name.into(),
+            operator,
+            pace,
+            row: Arc::new(row),
+            started: Mutex::new(None),
+        }
+    }
+
+    fn started(&self) -> Option<(Time, usize)> {
+        *self.started.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl<T: Data, F: Fn(u64, Time) -> T + Send + Sync + 'static> Source for GeneratorSource<F> {
+    type Item = T;
+    type Offset = u64;
+
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    fn start(&self, ctx: &SourceContext) -> Result<()> {
+        *self.started.lock().unwrap_or_else(|e| e.into_inner()) = Some((ctx.start_time(), ctx.parallelism()));
+        Ok(())
+    }
+
+    fn initial_offset(&self) -> u64 {
+        0
+    }
+
+    fn latest_offset(&self, start: &u64, limit: ReadLimit, batch_time: Time) -> Result<u64> {
+        let Some((zero, _)) = self.started() else {
+            return Ok(*start);
+        };
+        let due = self
+            .pace
+            .rows_due(batch_time.millis().saturating_sub(zero.millis()));
+        Ok(start + limit.cap(due.saturating_sub(*start)))
+    }
+
+    /// Rows `start..end`, one slice per worker, each computed on its worker.
+    fn get_batch(&self, start: &u64, end: &u64) -> Result<SourceBatch<T>> {
+        let (zero, parallelism) = self.started().unwrap_or((Time::from_millis(0), 1));
+        let mut batch = SourceBatch::empty();
+        if start >= end {
+            return Ok(batch);
+        }
+        let (first, rows, slices) = (*start, end - start, parallelism.max(1) as u64);
+        for p in 0..slices {
+            let lo = first + (u128::from(rows) * u128::from(p) / u128::from(slices)) as u64;
+            let hi = first + (u128::from(rows) * u128::from(p + 1) / u128::from(slices)) as u64;
+            let (row, operator) = (self.row.clone(), self.operator);
+            batch.push_lazy(move |emit| {
+                for i in lo..hi {
+                    emit(guard(operator, || row(i, zero)));
+                }
+            });
+        }
+        Ok(batch)
+    }
+
+    fn is_replayable(&self) -> bool {
+        true
+    }
+}
 
 impl StreamingContext {
     /// A stream whose batch k (k = 1, 2, …) holds `f(i)` for the `per_batch` indices
-    /// `i` in `[(k−1)·per_batch, k·per_batch)`. Deterministic and replayable: the same batch
-    /// time always yields the same data. Good for demos, benchmarks and tests.
+    /// `i` in `[(k−1)·per_batch, k·per_batch)`, computed in parallel, one slice per worker.
+    /// Deterministic and replayable: the same batch time always yields the same data. Good for
+    /// demos, benchmarks and tests.
     ///
     /// # Examples
     ///
@@ -28,32 +153,16 @@ impl StreamingContext {
         per_batch: u64,
         f: impl Fn(u64) -> T + Send + Sync + 'static,
     ) -> DStream<T> {
-        self.index_stream("generator_stream", move |k| k.saturating_mul(per_batch), f)
-    }
-
-    /// A source whose batch k holds `f(i)` for `i` in `[rows_before(k − 1), rows_before(k))`,
-    /// computed in parallel, one slice of the range per partition.
-    fn index_stream<T: Data>(
-        &self,
-        name: &'static str,
-        rows_before: impl Fn(u64) -> u64 + Send + Sync + 'static,
-        f: impl Fn(u64) -> T + Send + Sync + 'static,
-    ) -> DStream<T> {
-        let exec = self.inner.exec.clone();
-        let parallelism = self.parallelism() as u64;
-        let graph_clock = self.inner.lock_graph().clock.clone();
-        let f = std::sync::Arc::new(f);
-        self.source(name.into(), move |time: Time| {
-            let k = ((time - graph_clock.zero()) / graph_clock.batch().millis() as i64).max(1) as u64;
-            let (first, end) = (rows_before(k - 1), rows_before(k));
-            let rows = end.saturating_sub(first);
-            let partitions: Vec<Vec<T>> = exec.run((0..parallelism).collect(), |p| {
-                let lo = first + rows * p / parallelism;
-                let hi = first + rows * (p + 1) / parallelism;
-                (lo..hi).map(|i| guard(name, || f(i))).collect()
-            });
-            Ok(Batch::from_partitions(partitions, time, exec.clone()))
-        })
+        let pace = Pace::PerInterval {
+            rows: per_batch,
+            interval: self.batch_duration(),
+        };
+        self.source_stream(GeneratorSource::new(
+            "generator_stream",
+            "generator_stream",
+            pace,
+            move |i, _| f(i),
+        ))
     }
 
     /// A stream of `(timestamp, value)` rows at `rows_per_second` (Spark's `rate` source):
@@ -74,16 +183,110 @@ impl StreamingContext {
     /// # Ok::<(), streamflow::Error>(())
     /// ```
     pub fn rate_stream(&self, rows_per_second: u64) -> DStream<(Time, u64)> {
-        let batch_ms = u128::from(self.batch_duration().millis());
-        let rate = u128::from(rows_per_second);
-        let zero = self.inner.lock_graph().clock.clone();
-        // Rows due by the end of batch k, rounded down: no row is lost to rounding, a
-        // fractional row is carried into the next batch.
-        let rows_before =
-            move |k: u64| u64::try_from(u128::from(k) * rate * batch_ms / 1_000).unwrap_or(u64::MAX);
-        self.index_stream("rate_stream", rows_before, move |i| {
-            let offset = u128::from(i) * 1_000 / rate.max(1);
-            (Time::from_millis(zero.zero().millis() + offset as i64), i)
-        })
+        self.source_stream(GeneratorSource::new(
+            "rate_stream",
+            "rate_stream",
+            Pace::PerSecond(rows_per_second),
+            move |i, zero| (due_time(zero, i, rows_per_second), i),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
+
+    use super::*;
+    use crate::source::testing::read_all;
+
+    fn started<F>(source: GeneratorSource<F>, zero: i64, parallelism: usize) -> GeneratorSource<F>
+    where
+        GeneratorSource<F>: Source,
+    {
+        source
+            .start(&SourceContext::detached(Time::from_millis(zero), parallelism))
+            .unwrap();
+        source
+    }
+
+    #[test]
+    fn rows_due_follow_the_batch_time_without_rounding_loss() {
+        let rate = started(
+            GeneratorSource::new("r", "r", Pace::PerSecond(3), |i, _| i),
+            5_000,
+            2,
+        );
+        let at = |ms: i64| Time::from_millis(5_000 + ms);
+        // 3 rows per second read every 500 ms: 1, 2, 1, 2 … — never 1, 1, 1, 1.
+        let mut ends = Vec::new();
+        let mut start = 0;
+        for k in 1..=4 {
+            start = rate
+                .latest_offset(&start, ReadLimit::AllAvailable, at(500 * k))
+                .unwrap();
+            ends.push(start);
+        }
+        assert_eq!(ends, [1, 3, 4, 6]);
+        assert_eq!(rate.latest_offset(&0, ReadLimit::Max(2), at(2_000)).unwrap(), 2);
+        assert_eq!(
+            rate.latest_offset(&6, ReadLimit::AllAvailable, at(-1_000))
+                .unwrap(),
+            6
+        );
+    }
+
+    #[test]
+    fn a_source_not_started_has_nothing() {
+        let generator = GeneratorSource::new("g", "g", Pace::PerSecond(10), |i, _| i);
+        assert_eq!(
+            generator
+                .latest_offset(&0, ReadLimit::AllAvailable, Time::from_millis(9_000))
+                .unwrap(),
+            0
+        );
+    }
+
+    #[test]
+    fn per_interval_pace_and_the_same_range_gives_the_same_rows() {
+        let pace = Pace::PerInterval {
+            rows: 4,
+            interval: Duration::seconds(1),
+        };
+        let generator = started(
+            GeneratorSource::new("g", "g", pace, |i, zero: Time| (i, zero.millis())),
+            0,
+            3,
+        );
+        assert_eq!(
+            generator
+                .latest_offset(&0, ReadLimit::AllAvailable, Time::from_millis(999))
+                .unwrap(),
+            0
+        );
+        assert_eq!(
+            generator
+                .latest_offset(&0, ReadLimit::AllAvailable, Time::from_millis(2_000))
+                .unwrap(),
+            8
+        );
+        let batch = generator.get_batch(&4, &8).unwrap();
+        assert_eq!(batch.num_parts(), 3, "one slice per worker");
+        let rows = read_all(batch);
+        assert_eq!(rows, [(4, 0), (5, 0), (6, 0), (7, 0)]);
+        assert_eq!(read_all(generator.get_batch(&4, &8).unwrap()), rows);
+        generator.commit(&8);
+        assert_eq!(
+            read_all(generator.get_batch(&4, &8).unwrap()),
+            rows,
+            "replayable after commit"
+        );
+        assert!(generator.is_replayable());
+    }
+
+    #[test]
+    fn rows_are_stamped_when_they_were_due() {
+        assert_eq!(due_time(Time::from_millis(1_000), 3, 4), Time::from_millis(1_750));
+        assert_eq!(due_time(Time::from_millis(0), 5, 0), Time::from_millis(5_000));
+        assert_eq!(Pace::PerSecond(u64::MAX).rows_due(i64::MAX), u64::MAX);
     }
 }

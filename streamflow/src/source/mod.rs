@@ -1,58 +1,45 @@
-//! Sources: where a stream's data comes from.
+//! Sources: where a stream's data comes from, in both vocabularies.
 //!
-//! | source | method | replayable |
-//! |---|---|---|
-//! | TCP text, one record per line | [`socket_text_stream`](crate::StreamingContext::socket_text_stream) | no (receiver) |
-//! | new files in a directory | [`text_file_stream`](crate::StreamingContext::text_file_stream) | yes |
-//! | a queue of batches, for tests and demos | [`queue_stream`](crate::StreamingContext::queue_stream) | no |
-//! | a user-defined [`Receiver`] | [`receiver_stream`](crate::StreamingContext::receiver_stream) | no |
-//! | a deterministic generator | [`generator_stream`](crate::StreamingContext::generator_stream), [`rate_stream`](crate::StreamingContext::rate_stream) | yes |
+//! Every source is a [`Source`]: a position that is a serializable [`Offset`], the end of the
+//! data available for a batch ([`latest_offset`](Source::latest_offset)), the records of a range
+//! ([`get_batch`](Source::get_batch)), and a commit. One implementation per mechanism serves
+//! both vocabularies:
 //!
-//! Receivers run on their own threads and push records into a buffer; at each batch time the
-//! buffer's content becomes the batch. Pull sources (files, generators, queues) compute their
-//! batch at the batch time.
+//! | mechanism | offset | DStream | Structured | replayable |
+//! |---|---|---|---|---|
+//! | files of a directory (`file.rs`) | files taken, from a log of files in the order found | [`text_file_stream`](crate::StreamingContext::text_file_stream) | [`files`](crate::structured::DataStreamReader::files) | yes |
+//! | rows computed from their index (`generator.rs`) | rows due by the batch time | [`generator_stream`](crate::StreamingContext::generator_stream), [`rate_stream`](crate::StreamingContext::rate_stream) | [`rate`](crate::structured::DataStreamReader::rate) | yes |
+//! | batches pushed by the program (`queue.rs`) | batches pushed | [`queue_stream`](crate::StreamingContext::queue_stream) | [`memory`](crate::structured::DataStreamReader::memory) | queue: no; memory: yes |
+//! | a [`Receiver`] on its own threads (`receiver.rs`) | blocks of stored records | [`receiver_stream`](crate::StreamingContext::receiver_stream) | — | no |
+//! | lines of a TCP server, a receiver (`socket.rs`) | blocks of received lines | [`socket_text_stream`](crate::StreamingContext::socket_text_stream) | [`socket`](crate::structured::DataStreamReader::socket) | no |
+//! | your own [`Source`] | yours | [`source_stream`](crate::StreamingContext::source_stream) | [`source`](crate::structured::DataStreamReader::source) | yours |
+//!
+//! Text becomes records the same way for files and sockets (`format.rs`: plain lines, JSON
+//! lines, CSV, and the malformed policy).
 
 mod api;
 mod file;
+pub(crate) mod format;
 mod generator;
 mod offset;
 mod queue;
 mod receiver;
 mod slot;
-pub(crate) mod socket;
+mod socket;
 
 pub use api::{Source, SourceBatch, SourceContext};
+pub(crate) use file::FileSource;
+pub(crate) use generator::{GeneratorSource, Pace, due_time};
 pub use offset::{Offset, ReadLimit};
 pub(crate) use queue::BatchLog;
 pub use queue::StreamQueue;
+pub(crate) use receiver::ReceiverSource;
 pub use receiver::{Receiver, ReceiverContext};
 pub(crate) use slot::{Limit, SourceRange, SourceRun, SourceSlot};
+pub(crate) use socket::SocketReceiver;
 
 use crate::StreamingContext;
-use crate::batch::Batch;
-use crate::data::Data;
 use crate::dstream::DStream;
-use crate::error::Result;
-use crate::graph::{NodeKind, NodeSpec};
-use crate::metrics::ReceiverStatus;
-use crate::time::Time;
-
-/// The UTF-8 byte-order mark some editors put at the start of a text file.
-pub(crate) const UTF8_BOM: &[u8] = &[0xEF, 0xBB, 0xBF];
-
-/// The lifecycle of a source, as the context drives it.
-pub(crate) trait SourceControl: Send + Sync {
-    /// Called by `start()`; an error here fails `start()` (e.g. a missing directory).
-    fn start(&self) -> Result<()>;
-    /// Called by `stop()`: stop receiving (idempotent).
-    fn stop(&self);
-    /// Whether data was received that no batch has taken yet (a graceful stop waits for it).
-    fn has_pending(&self) -> bool;
-    /// The receiver status, for receivers.
-    fn status(&self) -> Option<ReceiverStatus> {
-        None
-    }
-}
 
 impl StreamingContext {
     /// A stream read from a user-defined [`Source`] (see its docs for an example): at each
@@ -107,26 +94,31 @@ impl StreamingContext {
         );
         DStream::new(self.clone(), node)
     }
+}
 
-    /// Adds a source node whose batch at each time is computed by `compute`.
-    pub(crate) fn source<T: Data>(
-        &self,
-        name: String,
-        compute: impl Fn(Time) -> Result<Batch<T>> + Send + Sync + 'static,
-    ) -> DStream<T> {
-        if let Err(e) = self.ensure_initialized(&name) {
-            self.defer_error(e.to_string());
+/// Reading a [`SourceBatch`] by hand, for the sources' unit tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::SourceBatch;
+    use crate::error::Error;
+    use crate::exec::TaskError;
+
+    /// Every record of `batch`, partitions in order.
+    pub(crate) fn read_all<T>(batch: SourceBatch<T>) -> Vec<T> {
+        let SourceBatch { items, parts } = batch;
+        let mut out: Vec<T> = parts.into_iter().flat_map(|p| p.into_vec()).collect();
+        out.extend(items);
+        out
+    }
+
+    /// The error with which reading `batch` fails the task that reads it.
+    pub(crate) fn read_failure<T>(batch: SourceBatch<T>) -> Error {
+        let payload = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| read_all(batch)))
+            .err()
+            .expect("reading the batch should fail");
+        match payload.downcast::<TaskError>() {
+            Ok(raised) => raised.0,
+            Err(_) => panic!("the batch failed with a panic, not an error"),
         }
-        let spec = NodeSpec {
-            name,
-            kind: NodeKind::Source,
-            parents: Vec::new(),
-            slide: self.batch_duration(),
-        };
-        let node = self
-            .inner
-            .lock_graph()
-            .add_node(spec, self.inner.exec.clone(), move |time| compute(time).map(Some));
-        DStream::new(self.clone(), node)
     }
 }

@@ -1,41 +1,71 @@
-//! `socket_text_stream`: lines of text from a TCP server (Spark's `socketTextStream`).
+//! The socket source: lines from a TCP server, each decoded into a record — DStream
+//! `socket_text_stream` (Spark's `socketTextStream`) and the Structured reader's `socket`.
+//!
+//! A [`Receiver`] connects, reads `\n`-terminated lines, and reconnects with exponential
+//! back-off when the connection fails or closes; as every receiver it is a source whose offset
+//! counts blocks of received records (see `receiver.rs`), so it is not replayable.
 
 use std::io::{BufRead, BufReader, ErrorKind};
+use std::marker::PhantomData;
 use std::net::{TcpStream, ToSocketAddrs};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
+use serde::de::DeserializeOwned;
+
+use super::format::{LineDecoder, TextOptions};
 use super::{Receiver, ReceiverContext};
 use crate::StreamingContext;
+use crate::data::Data;
 use crate::dstream::DStream;
 
 const FIRST_BACKOFF: std::time::Duration = std::time::Duration::from_millis(100);
 const MAX_BACKOFF: std::time::Duration = std::time::Duration::from_secs(5);
 /// How often a blocked read looks whether the receiver was stopped.
 const READ_POLL: std::time::Duration = std::time::Duration::from_millis(100);
+/// Most records handed over at once.
+const MAX_FLUSH: usize = 4096;
 
-/// Connects to `host:port`, stores each `\n`-terminated line, reconnects with exponential
-/// back-off when the connection fails or closes. Lines that are not UTF-8 are counted and
-/// skipped.
-struct SocketReceiver {
+/// Connects to `host:port` and stores each line decoded as a `T`: plain lines as `String`s for
+/// `socket_text_stream`, the reader's format for a query. Lines that are not UTF-8 are counted
+/// as undecodable and skipped; malformed ones follow the malformed policy.
+pub(crate) struct SocketReceiver<T> {
+    name: String,
     host: String,
     port: u16,
+    options: Arc<TextOptions>,
     worker: Mutex<Option<JoinHandle<()>>>,
+    _records: PhantomData<fn() -> T>,
 }
 
-impl Receiver<String> for SocketReceiver {
-    fn on_start(&self, ctx: ReceiverContext<String>) {
-        let (host, port) = (self.host.clone(), self.port);
+impl<T> SocketReceiver<T> {
+    /// A receiver called `name` of the lines of `host:port`, decoded by `options`.
+    pub(crate) fn new(name: String, host: String, port: u16, options: TextOptions) -> Self {
+        SocketReceiver {
+            name,
+            host,
+            port,
+            options: Arc::new(options),
+            worker: Mutex::new(None),
+            _records: PhantomData,
+        }
+    }
+}
+
+impl<T: Data + DeserializeOwned> Receiver<T> for SocketReceiver<T> {
+    fn on_start(&self, ctx: ReceiverContext<T>) {
+        let (host, port, name, options) = (
+            self.host.clone(),
+            self.port,
+            self.name.clone(),
+            self.options.clone(),
+        );
         let spawned = std::thread::Builder::new()
             .name(format!("socket-{host}:{port}"))
-            .spawn(move || read_socket_lines(&host, port, &ctx));
+            .spawn(move || read_socket_lines(&host, port, &name, &options, &ctx));
         match spawned {
             Ok(handle) => *self.worker.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle),
-            Err(e) => log::error!(
-                "socket_text_stream {}:{}: cannot start a thread: {e}",
-                self.host,
-                self.port
-            ),
+            Err(e) => log::error!("{}: cannot start a thread: {e}", self.name),
         }
     }
 
@@ -46,75 +76,40 @@ impl Receiver<String> for SocketReceiver {
     }
 
     fn name(&self) -> String {
-        format!("socket_text_stream {}:{}", self.host, self.port)
+        self.name.clone()
     }
 }
 
-/// Where the socket reader hands its lines and reports on itself: a DStream receiver, or a
-/// Structured Streaming source that parses each line into a record.
-pub(crate) trait LineSink {
-    /// Whether reading should end.
-    fn is_stopped(&self) -> bool;
-    /// Waits up to `timeout` (a back-off), waking early on stop; returns whether stopped.
-    fn wait_stopped(&self, timeout: std::time::Duration) -> bool;
-    /// A new connection starts (per-connection state such as a CSV header resets here).
-    fn connected(&self) {}
-    /// The connection ended (closed or failed).
-    fn disconnected(&self) {}
-    /// Lines received, in order, without their line terminators.
-    fn lines(&self, lines: Vec<String>);
-    /// A line that is not UTF-8 was skipped.
-    fn undecodable(&self);
-    /// A connection attempt or a read failed; reading goes on.
-    fn error(&self, message: String);
-}
-
-impl LineSink for ReceiverContext<String> {
-    fn is_stopped(&self) -> bool {
-        ReceiverContext::is_stopped(self)
-    }
-    fn wait_stopped(&self, timeout: std::time::Duration) -> bool {
-        ReceiverContext::wait_stopped(self, timeout)
-    }
-    fn connected(&self) {
-        self.set_active(true);
-    }
-    fn disconnected(&self) {
-        self.set_active(false);
-    }
-    fn lines(&self, lines: Vec<String>) {
-        self.store_all(lines);
-    }
-    fn undecodable(&self) {
-        self.count_undecodable(1);
-    }
-    fn error(&self, message: String) {
-        self.report_error(message);
-    }
-}
-
-/// Reads `\n`-terminated lines from `host:port` into `sink` until it is stopped, reconnecting
+/// Reads `\n`-terminated lines from `host:port` into `ctx` until it is stopped, reconnecting
 /// with exponential back-off (100 ms up to 5 s) when the connection fails or closes.
-pub(crate) fn read_socket_lines(host: &str, port: u16, sink: &dyn LineSink) {
+fn read_socket_lines<T: Data + DeserializeOwned>(
+    host: &str,
+    port: u16,
+    name: &str,
+    options: &TextOptions,
+    ctx: &ReceiverContext<T>,
+) {
+    let origin = format!("{host}:{port}");
     let mut backoff = FIRST_BACKOFF;
-    while !sink.is_stopped() {
+    while !ctx.is_stopped() {
         match connect(host, port) {
             Ok(stream) => {
-                log::info!("socket {host}:{port}: connected");
-                sink.connected();
+                log::info!("socket {origin}: connected");
+                ctx.set_active(true);
                 backoff = FIRST_BACKOFF;
-                read_lines(stream, sink);
-                sink.disconnected();
-                if !sink.is_stopped() {
-                    log::info!("socket {host}:{port}: the server closed the connection; reconnecting");
+                // Each connection starts afresh: its own line numbers and CSV header.
+                read_lines(stream, &mut LineDecoder::new(options, name, &origin), ctx);
+                ctx.set_active(false);
+                if !ctx.is_stopped() {
+                    log::info!("socket {origin}: the server closed the connection; reconnecting");
                 }
             }
             Err(e) => {
-                sink.error(format!(
-                    "cannot connect to {host}:{port}: {e}; retrying in {} ms",
+                ctx.report_error(format!(
+                    "cannot connect to {origin}: {e}; retrying in {} ms",
                     backoff.as_millis()
                 ));
-                if sink.wait_stopped(backoff) {
+                if ctx.wait_stopped(backoff) {
                     return;
                 }
                 backoff = (backoff * 2).min(MAX_BACKOFF);
@@ -134,31 +129,35 @@ fn connect(host: &str, port: u16) -> std::io::Result<TcpStream> {
     Err(last)
 }
 
-fn read_lines(stream: TcpStream, sink: &dyn LineSink) {
+fn read_lines<T: Data + DeserializeOwned>(
+    stream: TcpStream,
+    decoder: &mut LineDecoder<'_>,
+    ctx: &ReceiverContext<T>,
+) {
     if let Err(e) = stream.set_read_timeout(Some(READ_POLL)) {
-        sink.error(format!("cannot set a read timeout: {e}"));
+        ctx.report_error(format!("cannot set a read timeout: {e}"));
         return;
     }
     let mut reader = BufReader::with_capacity(64 * 1024, stream);
     let mut line = Vec::with_capacity(256);
-    let mut lines = Vec::new();
-    let flush = |lines: &mut Vec<String>| {
-        if !lines.is_empty() {
-            sink.lines(std::mem::take(lines));
+    let mut records = Vec::new();
+    let flush = |records: &mut Vec<T>| {
+        if !records.is_empty() {
+            ctx.store_all(std::mem::take(records));
         }
     };
-    while !sink.is_stopped() {
+    while !ctx.is_stopped() {
         match reader.read_until(b'\n', &mut line) {
             Ok(0) => {
                 // End of stream: a last line without '\n' still counts.
-                decode_line(&mut line, &mut lines, sink);
+                decode_line(&mut line, decoder, &mut records, ctx);
                 break;
             }
             Ok(_) => {
-                decode_line(&mut line, &mut lines, sink);
+                decode_line(&mut line, decoder, &mut records, ctx);
                 // Hand over whatever is already buffered at once, not line by line.
-                if reader.buffer().is_empty() || lines.len() >= 4096 {
-                    flush(&mut lines);
+                if reader.buffer().is_empty() || records.len() >= MAX_FLUSH {
+                    flush(&mut records);
                 }
             }
             // A timeout keeps the partial line in `line`; the next read continues it.
@@ -168,18 +167,25 @@ fn read_lines(stream: TcpStream, sink: &dyn LineSink) {
                     ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
                 ) =>
             {
-                flush(&mut lines);
+                flush(&mut records);
             }
             Err(e) => {
-                sink.error(format!("read failed: {e}"));
+                ctx.report_error(format!("read failed: {e}"));
                 break;
             }
         }
     }
-    flush(&mut lines);
+    flush(&mut records);
 }
 
-fn decode_line(line: &mut Vec<u8>, out: &mut Vec<String>, sink: &dyn LineSink) {
+/// Decodes one received line (its terminator dropped) into `out`; a line that is not UTF-8 or
+/// is malformed is counted as undecodable, and a fail-fast error fails the job.
+fn decode_line<T: Data + DeserializeOwned>(
+    line: &mut Vec<u8>,
+    decoder: &mut LineDecoder<'_>,
+    out: &mut Vec<T>,
+    ctx: &ReceiverContext<T>,
+) {
     if line.is_empty() {
         return;
     }
@@ -189,9 +195,19 @@ fn decode_line(line: &mut Vec<u8>, out: &mut Vec<String>, sink: &dyn LineSink) {
             line.pop();
         }
     }
-    match String::from_utf8(std::mem::take(line)) {
-        Ok(text) => out.push(text),
-        Err(_) => sink.undecodable(),
+    let Ok(text) = String::from_utf8(std::mem::take(line)) else {
+        decoder.skip_line();
+        ctx.count_undecodable(1);
+        return;
+    };
+    let mut malformed = 0;
+    match decoder.decode(text, &mut malformed) {
+        Ok(Some(record)) => out.push(record),
+        Ok(None) => {}
+        Err(error) => ctx.fail(error),
+    }
+    if malformed > 0 {
+        ctx.count_undecodable(malformed);
     }
 }
 
@@ -206,24 +222,174 @@ impl StreamingContext {
     ///
     /// # Examples
     ///
-    /// ```no_run
-    /// use streamflow::{Duration, StreamingContext};
+    /// A server on loopback plays `nc -lk 9999`:
     ///
-    /// let ssc = StreamingContext::new(Duration::seconds(1), 2)?;
-    /// ssc.socket_text_stream("localhost", 9999)
-    ///     .flat_map(|line| line.split(' ').map(str::to_owned).collect::<Vec<_>>())
-    ///     .map(|word| (word, 1))
-    ///     .reduce_by_key(|a, b| a + b)
-    ///     .print();
-    /// ssc.start()?;
-    /// ssc.await_termination()
-    /// # ;Ok::<(), streamflow::Error>(())
+    /// ```
+    /// use std::io::Write;
+    /// use streamflow::{Duration, testing::TestContext};
+    ///
+    /// let server = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let port = server.local_addr()?.port();
+    /// let t = TestContext::new(Duration::seconds(1), 2)?;
+    /// let words = t.context()
+    ///     .socket_text_stream("127.0.0.1", port)
+    ///     .flat_map(|line| line.split(' ').map(str::to_owned).collect::<Vec<_>>());
+    /// let out = t.collect(&words);
+    /// t.start()?;
+    /// let (mut conn, _) = server.accept()?;
+    /// conn.write_all(b"to be\r\nor not\n")?;
+    /// // Wait until both lines arrived, then run the batch that holds them.
+    /// assert!(t.context().await_records_received(2, std::time::Duration::from_secs(10)));
+    /// t.advance_batches(1)?;
+    /// assert_eq!(out.batches(), vec![vec!["to", "be", "or", "not"]]);
+    /// # t.context().stop(false)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn socket_text_stream(&self, host: impl Into<String>, port: u16) -> DStream<String> {
-        self.receiver_stream(SocketReceiver {
-            host: host.into(),
+        let host = host.into();
+        let name = format!("socket_text_stream {host}:{port}");
+        self.receiver_stream(SocketReceiver::<String>::new(
+            name,
+            host,
             port,
-            worker: Mutex::new(None),
-        })
+            TextOptions::lines(),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
+
+    use std::io::Write;
+    use std::net::TcpListener;
+    use std::sync::mpsc;
+
+    use super::*;
+    use crate::error::Error;
+    use crate::source::format::{Format, MalformedPolicy};
+    use crate::source::testing::read_all;
+    use crate::source::{ReadLimit, ReceiverSource, Source, SourceContext};
+    use crate::time::Time;
+
+    const PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
+
+    #[derive(Clone, Debug, PartialEq, serde::Deserialize)]
+    struct Click {
+        user: String,
+        n: u32,
+    }
+
+    /// A socket source of `Click`s reading from a fresh loopback server, which sends `bytes`
+    /// once connected and closes; and a channel that hears every wake-up of the driver.
+    fn serve(bytes: &'static [u8], options: TextOptions) -> (ReceiverSource<Click>, mpsc::Receiver<()>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            let (mut conn, _) = listener.accept().unwrap();
+            conn.write_all(bytes).unwrap();
+            // Closing the connection ends the last line; the reader then retries until stopped.
+        });
+        let receiver = SocketReceiver::<Click>::new("test socket".into(), "127.0.0.1".into(), port, options);
+        let source = ReceiverSource::new(Arc::new(receiver), None);
+        let (woke, wakes) = mpsc::channel();
+        let woke = Mutex::new(woke);
+        let ctx = SourceContext::new(
+            Arc::new(move || {
+                let _ = woke.lock().unwrap().send(());
+            }),
+            Time::from_millis(0),
+            1,
+        );
+        source.start(&ctx).unwrap();
+        (source, wakes)
+    }
+
+    /// Waits (on wake-ups, not on time) until the source has stored `records` and counted
+    /// `undecodable`, or failed.
+    fn wait_for(source: &ReceiverSource<Click>, wakes: &mpsc::Receiver<()>, records: u64, undecodable: u64) {
+        loop {
+            let status = source.status().unwrap();
+            if status.records >= records && status.undecodable >= undecodable {
+                return;
+            }
+            wakes.recv_timeout(PATIENCE).unwrap();
+        }
+    }
+
+    const INPUT: &[u8] = b"{\"user\":\"ann\",\"n\":1}\r\nnot json\n\n\xff\xfe\n{\"user\":\"bob\",\"n\":2}";
+
+    #[test]
+    fn lines_become_records_and_malformed_ones_are_counted() {
+        let options = TextOptions::default(); // JSON lines, permissive
+        let corrupt = options.corrupt.clone();
+        let (source, wakes) = serve(INPUT, options);
+        wait_for(&source, &wakes, 2, 2);
+        let end = source
+            .latest_offset(&0, ReadLimit::AllAvailable, Time::from_millis(0))
+            .unwrap();
+        let users: Vec<String> = read_all(source.get_batch(&0, &end).unwrap())
+            .into_iter()
+            .map(|c| c.user)
+            .collect();
+        assert_eq!(users, ["ann", "bob"]);
+        let kept = corrupt.records();
+        assert_eq!(
+            (kept.len(), kept[0].line, kept[0].text.as_str()),
+            (1, 2, "not json")
+        );
+        assert!(kept[0].origin.starts_with("127.0.0.1:"), "{kept:?}");
+        let status = source.status().unwrap();
+        assert_eq!(
+            (status.records, status.undecodable, status.name.as_str()),
+            (2, 2, "test socket")
+        );
+        source.stop();
+    }
+
+    #[test]
+    fn a_malformed_line_under_fail_fast_fails_the_next_batch() {
+        let options = TextOptions {
+            policy: MalformedPolicy::FailFast,
+            ..TextOptions::default()
+        };
+        let (source, wakes) = serve(INPUT, options);
+        let err = loop {
+            match source.latest_offset(&0, ReadLimit::AllAvailable, Time::from_millis(0)) {
+                Err(err) => break err,
+                Ok(_) => wakes.recv_timeout(PATIENCE).unwrap(),
+            }
+        };
+        assert!(matches!(err, Error::Source { .. }), "{err}");
+        assert!(err.to_string().contains("at line 2"), "{err}");
+        source.stop();
+    }
+
+    #[test]
+    fn csv_takes_its_header_from_the_first_line() {
+        let options = TextOptions {
+            format: Format::Csv,
+            ..TextOptions::default()
+        };
+        let (source, wakes) = serve(b"n,user\n3,cy\n4,dee\n", options);
+        wait_for(&source, &wakes, 2, 0);
+        let end = source
+            .latest_offset(&0, ReadLimit::AllAvailable, Time::from_millis(0))
+            .unwrap();
+        let clicks = read_all(source.get_batch(&0, &end).unwrap());
+        assert_eq!(
+            clicks,
+            [
+                Click {
+                    user: "cy".into(),
+                    n: 3
+                },
+                Click {
+                    user: "dee".into(),
+                    n: 4
+                }
+            ]
+        );
+        source.stop();
     }
 }

@@ -19,12 +19,8 @@ use crate::data::Data;
 use crate::error::Result;
 use crate::exec::Executor;
 use crate::graph::{Graph, Node, NodeKind, NodeMeta, NodeSpec};
-use crate::metrics::ReceiverStatus;
-use crate::source::{ReadLimit, Source, SourceBatch, SourceContext, SourceRun, SourceSlot};
+use crate::source::{Source, SourceRun, SourceSlot};
 use crate::time::{Duration, Time};
-
-/// Wakes a waiting query when a source has new data.
-pub(crate) type Waker = Arc<dyn Fn() + Send + Sync>;
 
 /// What every operator of a running query can read: the current batch and its watermark.
 pub(crate) struct RunShared {
@@ -36,98 +32,6 @@ pub(crate) struct RunShared {
 impl RunShared {
     pub(crate) fn batch_id(&self) -> u64 {
         self.batch_id.load(Ordering::Acquire)
-    }
-}
-
-/// A source of typed records with ordinal offsets: offset `n` means "the first `n` units"
-/// (batches added, files found, rows generated, lines received).
-pub(crate) trait RecordSource<T>: Send + Sync + 'static {
-    fn description(&self) -> String;
-    fn start(&self) -> Result<()> {
-        Ok(())
-    }
-    fn stop(&self) {}
-    /// The offset up to which data is available, given what was committed (a per-trigger
-    /// limit such as `max_files_per_trigger` caps it).
-    fn latest_offset(&self, committed: u64) -> Result<u64>;
-    /// The offset up to which data is available, ignoring per-trigger limits (what
-    /// `Trigger::available_now` takes as its end).
-    fn available_offset(&self, committed: u64) -> Result<u64> {
-        self.latest_offset(committed)
-    }
-    /// The records in `[start, end)`.
-    fn get_batch(&self, start: u64, end: u64) -> Result<Vec<T>>;
-    /// Everything before `end` was processed and may be forgotten.
-    fn commit(&self, _end: u64) {}
-    /// Malformed records met since the last call.
-    fn take_malformed(&self) -> u64 {
-        0
-    }
-    fn set_waker(&self, _waker: Waker) {}
-}
-
-/// A [`RecordSource`] behind the [`Source`] trait (offsets are counts).
-struct CountedSource<T> {
-    source: Arc<dyn RecordSource<T>>,
-    malformed: AtomicU64,
-}
-
-impl<T: Data> Source for CountedSource<T> {
-    type Item = T;
-    type Offset = u64;
-
-    fn name(&self) -> String {
-        self.source.description()
-    }
-
-    fn start(&self, ctx: &SourceContext) -> Result<()> {
-        let ctx = ctx.clone();
-        self.source.set_waker(Arc::new(move || ctx.wake()));
-        self.source.start()
-    }
-
-    fn stop(&self) {
-        self.source.stop()
-    }
-
-    fn initial_offset(&self) -> u64 {
-        0
-    }
-
-    fn latest_offset(&self, start: &u64, limit: ReadLimit, _time: Time) -> Result<u64> {
-        let end = match limit {
-            ReadLimit::AllAvailable => self.source.available_offset(*start)?,
-            ReadLimit::Max(_) => self.source.latest_offset(*start)?,
-        };
-        Ok(end.max(*start))
-    }
-
-    fn default_read_limit(&self) -> ReadLimit {
-        ReadLimit::Max(u64::MAX)
-    }
-
-    fn get_batch(&self, start: &u64, end: &u64) -> Result<SourceBatch<T>> {
-        if start >= end {
-            return Ok(SourceBatch::empty());
-        }
-        let items = self.source.get_batch(*start, *end)?;
-        self.malformed
-            .fetch_add(self.source.take_malformed(), Ordering::AcqRel);
-        Ok(SourceBatch::from_vec(items))
-    }
-
-    fn commit(&self, end: &u64) {
-        self.source.commit(*end)
-    }
-
-    fn is_replayable(&self) -> bool {
-        false
-    }
-
-    fn status(&self) -> Option<ReceiverStatus> {
-        let mut status = ReceiverStatus::new(self.source.description());
-        status.undecodable = self.malformed.load(Ordering::Acquire);
-        Some(status)
     }
 }
 
@@ -196,21 +100,6 @@ impl Planner {
             slide: Duration::from_millis(1),
         };
         self.graph.add_node(spec, self.exec.clone(), compute)
-    }
-
-    /// Adds a source node reading `source`.
-    pub(crate) fn add_source<T: Data>(
-        &mut self,
-        name: &str,
-        source: Arc<dyn RecordSource<T>>,
-    ) -> Arc<Node<T>> {
-        self.add_user_source(
-            name,
-            Arc::new(CountedSource {
-                source,
-                malformed: AtomicU64::new(0),
-            }),
-        )
     }
 
     /// Adds a source node reading a [`Source`].

@@ -255,7 +255,7 @@ impl StreamingQuery {
         let waker_control = control.clone();
         let source_ctx =
             SourceContext::new(Arc::new(move || waker_control.wake()), now, session.parallelism());
-        let stop_sources = crate::exec::start_all(&[], &planner.sources, &source_ctx)?;
+        let stop_sources = crate::exec::start_all(&planner.sources, &source_ctx)?;
         let sink_ctx = SinkContext::new(id.clone(), mode);
         for output in &planner.graph.outputs {
             if let Err(e) = output.run.start(&sink_ctx) {
@@ -314,7 +314,6 @@ impl StreamingQuery {
             control: control.clone(),
             clock,
             sources: planner.sources.clone(),
-            controls: Vec::new(),
             inputs: planner.graph.inputs.clone(),
             outputs: planner.graph.outputs.clone(),
             forgetters: planner.graph.forgetters.clone(),

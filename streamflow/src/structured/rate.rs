@@ -1,13 +1,10 @@
-//! The rate source: `rows_per_second` rows of `(timestamp, value)`, following the clock.
-
-use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+//! The rate source's rows, and the reader method that makes one (the source itself is the
+//! generator source of `source/generator.rs`).
 
 use super::dataset::Dataset;
-use super::plan::RecordSource;
 use super::reader::DataStreamReader;
-use crate::error::Result;
-use crate::time::{Clock, Time};
+use crate::source::{GeneratorSource, Pace, due_time};
+use crate::time::Time;
 
 /// A row of the rate source (Spark's `rate` format): `value` counts up from 0, `timestamp` is
 /// when the row was due.
@@ -22,42 +19,6 @@ pub struct RateRow {
     pub timestamp: Time,
     /// 0, 1, 2 …
     pub value: u64,
-}
-
-struct RateSource {
-    rows_per_second: u64,
-    clock: Arc<dyn Clock>,
-    started: AtomicI64,
-}
-
-impl RateSource {
-    fn row(&self, i: u64) -> RateRow {
-        let offset_ms = (u128::from(i) * 1_000 / u128::from(self.rows_per_second.max(1))) as i64;
-        RateRow {
-            timestamp: Time::from_millis(self.started.load(Ordering::Acquire) + offset_ms),
-            value: i,
-        }
-    }
-}
-
-impl RecordSource<RateRow> for RateSource {
-    fn description(&self) -> String {
-        format!("RateSource[rowsPerSecond={}]", self.rows_per_second)
-    }
-
-    fn start(&self) -> Result<()> {
-        self.started.store(self.clock.now().millis(), Ordering::Release);
-        Ok(())
-    }
-
-    fn latest_offset(&self, _committed: u64) -> Result<u64> {
-        let elapsed = (self.clock.now().millis() - self.started.load(Ordering::Acquire)).max(0) as u128;
-        Ok((elapsed * u128::from(self.rows_per_second) / 1_000) as u64)
-    }
-
-    fn get_batch(&self, start: u64, end: u64) -> Result<Vec<RateRow>> {
-        Ok((start..end).map(|i| self.row(i)).collect())
-    }
 }
 
 impl DataStreamReader<RateRow> {
@@ -80,13 +41,16 @@ impl DataStreamReader<RateRow> {
     /// # Ok::<(), streamflow::Error>(())
     /// ```
     pub fn rate(&self, rows_per_second: u64) -> Dataset<RateRow> {
-        let clock = self.session_clock();
-        self.source_dataset("rate_source", move || {
-            Arc::new(RateSource {
-                rows_per_second,
-                clock: clock.clone(),
-                started: AtomicI64::new(0),
-            })
+        self.source_per_query("rate_source", move || {
+            GeneratorSource::new(
+                format!("RateSource[rowsPerSecond={rows_per_second}]"),
+                "rate_source",
+                Pace::PerSecond(rows_per_second),
+                move |value, start| RateRow {
+                    timestamp: due_time(start, value, rows_per_second),
+                    value,
+                },
+            )
         })
     }
 }

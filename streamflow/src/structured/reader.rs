@@ -1,165 +1,18 @@
-//! [`DataStreamReader`]: where a query's records come from, and how text becomes records.
+//! [`DataStreamReader`]: the typed API that chooses where a query's records come from; the
+//! sources themselves, and how text becomes records, live in `source/`.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 
 use super::dataset::{Dataset, Logical};
-use super::files::{CorruptRecord, FileSource};
 use super::memory::MemoryStream;
-use super::plan::{Planner, RecordSource};
-use super::session::{Session, lock};
-use super::socket::SocketSource;
+use super::plan::Planner;
+use super::session::Session;
 use crate::data::Data;
-
-/// How records are written in files and on sockets.
-///
-/// ```
-/// use streamflow::structured::Format;
-/// assert_eq!(Format::default(), Format::Json);
-/// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Format {
-    /// One JSON object per line (JSON lines), deserialized into the record type.
-    #[default]
-    Json,
-    /// Comma-separated values; with a header line naming the record's fields by default
-    /// (see [`DataStreamReader::header`]), otherwise fields in declaration order.
-    Csv,
-    /// Each line is one record, deserialized from a string: `String`, or a
-    /// `#[serde(transparent)]` wrapper around one.
-    Text,
-}
-
-/// What to do with a record that does not parse (Spark's `mode` option).
-///
-/// ```
-/// use streamflow::structured::MalformedPolicy;
-/// assert_eq!(MalformedPolicy::default(), MalformedPolicy::Permissive);
-/// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum MalformedPolicy {
-    /// Keep the raw record in the reader's [`CorruptRecords`] side channel and count it; the
-    /// query goes on.
-    #[default]
-    Permissive,
-    /// Drop it and count it; the query goes on.
-    DropMalformed,
-    /// Stop the query with an error naming the file (or socket) and the line.
-    FailFast,
-}
-
-/// The malformed records a reader kept aside under [`MalformedPolicy::Permissive`] (Spark's
-/// `_corrupt_record` column, as a side channel since records are typed). Clones share the
-/// records.
-///
-/// ```
-/// use streamflow::structured::{MemoryStream, Session};
-/// let session = Session::new(1)?;
-/// let reader = session.read_stream::<i64>();
-/// let corrupt = reader.corrupt_records();
-/// assert!(corrupt.is_empty());
-/// # Ok::<(), streamflow::Error>(())
-/// ```
-#[derive(Clone, Default)]
-pub struct CorruptRecords {
-    records: Arc<Mutex<Vec<CorruptRecord>>>,
-}
-
-impl CorruptRecords {
-    /// A copy of the records kept so far.
-    ///
-    /// ```
-    /// # use streamflow::structured::*;
-    /// # let session = Session::builder().parallelism(1).clock(streamflow::ManualClock::new(0)).build()?;
-    /// let dir = tempfile::tempdir()?;
-    /// std::fs::write(dir.path().join("in.json"), "1\noops\n3\n")?;
-    /// let reader = session.read_stream::<i64>();
-    /// let corrupt = reader.corrupt_records();
-    /// let query = reader.files(dir.path()).write_stream().memory("numbers").start()?;
-    /// query.process_all_available()?;
-    /// let bad = corrupt.records();
-    /// assert_eq!((bad.len(), bad[0].line, bad[0].text.as_str()), (1, 2, "oops"));
-    /// assert!(bad[0].origin.ends_with("in.json"));
-    /// query.stop()?;
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn records(&self) -> Vec<CorruptRecord> {
-        lock(&self.records).clone()
-    }
-
-    /// Removes and returns the records kept so far.
-    ///
-    /// ```
-    /// # use streamflow::structured::*;
-    /// # let session = Session::builder().parallelism(1).clock(streamflow::ManualClock::new(0)).build()?;
-    /// # let dir = tempfile::tempdir()?;
-    /// # std::fs::write(dir.path().join("in.json"), "1\noops\n")?;
-    /// let reader = session.read_stream::<i64>();
-    /// let corrupt = reader.corrupt_records();
-    /// let query = reader.files(dir.path()).write_stream().memory("numbers").start()?;
-    /// query.process_all_available()?;
-    /// assert_eq!(corrupt.take().len(), 1);
-    /// assert!(corrupt.take().is_empty()); // taken once
-    /// query.stop()?;
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn take(&self) -> Vec<CorruptRecord> {
-        std::mem::take(&mut *lock(&self.records))
-    }
-
-    /// The number of records kept.
-    ///
-    /// ```
-    /// # use streamflow::structured::*;
-    /// # let session = Session::builder().parallelism(1).clock(streamflow::ManualClock::new(0)).build()?;
-    /// # let dir = tempfile::tempdir()?;
-    /// std::fs::write(dir.path().join("in.json"), "1\ntwo\n3\n{four\n")?;
-    /// let reader = session.read_stream::<i64>();
-    /// let corrupt = reader.corrupt_records();
-    /// let query = reader.files(dir.path()).write_stream().memory("numbers").start()?;
-    /// query.process_all_available()?;
-    /// assert_eq!(corrupt.len(), 2);
-    /// query.stop()?;
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn len(&self) -> usize {
-        lock(&self.records).len()
-    }
-
-    /// Whether none was kept.
-    ///
-    /// ```
-    /// # use streamflow::structured::*;
-    /// # let session = Session::builder().parallelism(1).clock(streamflow::ManualClock::new(0)).build()?;
-    /// # let dir = tempfile::tempdir()?;
-    /// std::fs::write(dir.path().join("in.json"), "1\n2\n")?;
-    /// let reader = session.read_stream::<i64>();
-    /// let corrupt = reader.corrupt_records();
-    /// let query = reader.files(dir.path()).write_stream().memory("numbers").start()?;
-    /// query.process_all_available()?;
-    /// assert!(corrupt.is_empty()); // every line parsed
-    /// query.stop()?;
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    pub(crate) fn push(&self, record: CorruptRecord) {
-        lock(&self.records).push(record);
-    }
-}
-
-/// Options shared by the text sources (files, socket).
-#[derive(Clone)]
-pub(crate) struct TextOptions {
-    pub(crate) format: Format,
-    pub(crate) policy: MalformedPolicy,
-    pub(crate) header: bool,
-    pub(crate) corrupt: CorruptRecords,
-}
+use crate::source::format::{CorruptRecords, Format, MalformedPolicy, TextOptions};
+use crate::source::{FileSource, ReceiverSource, SocketReceiver, Source};
 
 /// Chooses the source of a stream of `T` (Spark's `DataStreamReader`): made by
 /// [`Session::read_stream`].
@@ -192,12 +45,7 @@ impl<T: Data> DataStreamReader<T> {
     pub(crate) fn new(session: Session) -> Self {
         DataStreamReader {
             session,
-            options: TextOptions {
-                format: Format::Json,
-                policy: MalformedPolicy::Permissive,
-                header: true,
-                corrupt: CorruptRecords::default(),
-            },
+            options: TextOptions::default(),
             max_files_per_trigger: None,
             _records: std::marker::PhantomData,
         }
@@ -303,14 +151,12 @@ impl<T: Data> DataStreamReader<T> {
         self.options.corrupt.clone()
     }
 
-    pub(crate) fn session_clock(&self) -> Arc<dyn crate::time::Clock> {
-        self.session.clock()
-    }
-
-    pub(crate) fn source_dataset(
+    /// A dataset whose every query reads a source of its own, made by `make` when the query
+    /// starts, shown as `name` in plans.
+    pub(crate) fn source_per_query<S: Source<Item = T>>(
         &self,
         name: &str,
-        make: impl Fn() -> Arc<dyn RecordSource<T>> + Send + Sync + 'static,
+        make: impl Fn() -> S + Send + Sync + 'static,
     ) -> Dataset<T> {
         let name = name.to_string();
         let logical = Logical {
@@ -318,7 +164,7 @@ impl<T: Data> DataStreamReader<T> {
             ..Default::default()
         };
         Dataset::new(self.session.clone(), logical, None, move |p: &mut Planner| {
-            Ok(p.add_source(&name, make()))
+            Ok(p.add_user_source(&name, Arc::new(make())))
         })
     }
 
@@ -420,23 +266,38 @@ impl<T: Data> DataStreamReader<T> {
         let dir = dir.as_ref().to_path_buf();
         let options = self.options.clone();
         let max_files = self.max_files_per_trigger;
-        self.source_dataset("file_source", move || {
-            Arc::new(FileSource::<T>::new(dir.clone(), options.clone(), max_files))
+        self.source_per_query("file_source", move || {
+            FileSource::<T>::new(&dir, options.clone()).max_files_per_trigger(max_files)
         })
     }
 
     /// Records from a TCP server at `host:port`, one per line in the reader's format (JSON lines
     /// by default; CSV with its header as the first line). Reconnects with back-off; not
-    /// replayable.
+    /// replayable. Lines that are not UTF-8 or do not parse count as malformed rows, and
+    /// follow the reader's [`mode`](Self::mode).
     ///
-    /// ```no_run
+    /// ```
     /// # use streamflow::structured::Session;
+    /// use std::io::Write;
+    ///
     /// #[derive(Clone, Debug, serde::Deserialize)]
-    /// struct Word { word: String, ts: i64 }
-    /// let session = Session::new(2)?;
-    /// let words = session.read_stream::<Word>().socket("localhost", 9999);
-    /// # let _ = words;
-    /// # Ok::<(), streamflow::Error>(())
+    /// struct Word { word: String }
+    ///
+    /// let server = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let port = server.local_addr()?.port();
+    /// let session = Session::new(1)?;
+    /// let query = session.read_stream::<Word>().socket("127.0.0.1", port)
+    ///     .map(|w| w.word).write_stream().memory("words").start()?;
+    /// server.accept()?.0.write_all(b"{\"word\":\"hi\"}\n")?;
+    /// // The line is read on its own thread: wait for it batch by batch, without sleeping.
+    /// let table = session.memory_table::<String>("words")?;
+    /// for _ in 0..1_000 {
+    ///     if !table.rows().is_empty() { break; }
+    ///     query.process_all_available()?;
+    /// }
+    /// assert_eq!(table.rows(), ["hi"]);
+    /// query.stop()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn socket(&self, host: &str, port: u16) -> Dataset<T>
     where
@@ -444,55 +305,10 @@ impl<T: Data> DataStreamReader<T> {
     {
         let host = host.to_string();
         let options = self.options.clone();
-        let clock = self.session.clock();
-        self.source_dataset("socket_source", move || {
-            Arc::new(SocketSource::<T>::new(
-                host.clone(),
-                port,
-                options.clone(),
-                clock.clone(),
-            ))
+        self.source_per_query("socket_source", move || {
+            let name = format!("TextSocketSource[{host}:{port}]");
+            let receiver = SocketReceiver::<T>::new(name, host.clone(), port, options.clone());
+            ReceiverSource::new(Arc::new(receiver), None)
         })
     }
-}
-
-/// Parses one line of `format` into a record (CSV: with `headers` naming the fields, if any).
-pub(crate) fn parse_line<T: DeserializeOwned>(
-    format: Format,
-    headers: Option<&csv::StringRecord>,
-    line: &str,
-) -> Result<T, String> {
-    match format {
-        Format::Json => serde_json::from_str(line).map_err(|e| e.to_string()),
-        Format::Text => T::deserialize(serde::de::value::StrDeserializer::<serde::de::value::Error>::new(
-            line,
-        ))
-        .map_err(|e| e.to_string()),
-        Format::Csv => {
-            let mut reader = csv::ReaderBuilder::new()
-                .has_headers(false)
-                .from_reader(line.as_bytes());
-            let mut record = csv::StringRecord::new();
-            match reader.read_record(&mut record) {
-                Ok(true) => parse_csv_record(headers, &record),
-                Ok(false) => Err("empty line".into()),
-                Err(e) => Err(e.to_string()),
-            }
-        }
-    }
-}
-
-pub(crate) fn parse_csv_record<T: DeserializeOwned>(
-    headers: Option<&csv::StringRecord>,
-    record: &csv::StringRecord,
-) -> Result<T, String> {
-    if let Some(h) = headers {
-        if h.len() != record.len() {
-            return Err(format!("expected {} fields, found {}", h.len(), record.len()));
-        }
-    }
-    record.deserialize(headers).map_err(|e| match e.kind() {
-        csv::ErrorKind::Deserialize { err, .. } => err.to_string(),
-        _ => e.to_string(),
-    })
 }
