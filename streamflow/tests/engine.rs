@@ -2,6 +2,8 @@
 //! the guard around user callbacks, one engine (pool, clock, listener bus) under a context and
 //! its sessions.
 
+#![allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -42,8 +44,8 @@ impl Source for Numbers {
         let (start, end) = (*start, *end);
         // Two lazy partitions, produced on the workers.
         let mid = start + (end - start) / 2;
-        batch.push_lazy(move |emit| (start..mid).for_each(|i| emit(i)));
-        batch.push_lazy(move |emit| (mid..end).for_each(|i| emit(i)));
+        batch.push_lazy(move |emit| (start..mid).for_each(emit));
+        batch.push_lazy(move |emit| (mid..end).for_each(emit));
         Ok(batch)
     }
 
