@@ -14,8 +14,8 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use super::{StateStore, StateStoreInfo};
-use crate::data::{Data, Key, Pair};
+use super::StateStore;
+use crate::data::{Data, Key, Pair, StateData};
 use crate::dstream::DStream;
 use crate::error::{Error, Result};
 use crate::exec::guard;
@@ -242,7 +242,7 @@ impl<K, V, S, U> StateSpec<K, V, S, U> {
 }
 
 /// A state as stored: the value and the batch time the key last had data.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 struct Timed<S> {
     state: S,
     touched: Time,
@@ -306,7 +306,7 @@ impl<K, V, S, U> std::ops::Deref for MapWithStateDStream<K, V, S, U> {
     }
 }
 
-impl<K: Key, V: Data, S: Data, U: Data> MapWithStateDStream<K, V, S, U> {
+impl<K: Key + StateData, V: Data, S: StateData, U: Data> MapWithStateDStream<K, V, S, U> {
     /// Every `(key, state)` after each batch (Spark's `stateSnapshots`).
     ///
     /// ```
@@ -388,13 +388,13 @@ impl<T: Data> DStream<T> {
     /// assert!(out[5].is_empty());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn map_with_state<K, V, S: Data, U: Data>(
+    pub fn map_with_state<K, V, S: StateData, U: Data>(
         &self,
         spec: StateSpec<K, V, S, U>,
     ) -> MapWithStateDStream<K, V, S, U>
     where
         T: Pair<K = K, V = V>,
-        K: Key,
+        K: Key + StateData,
         V: Data,
     {
         let timeout = match spec.timeout {
@@ -429,9 +429,7 @@ impl<T: Data> DStream<T> {
         let snapshots_wanted = Arc::new(AtomicBool::new(false));
         let wanted = snapshots_wanted.clone();
         let f = spec.function;
-        let info: Arc<dyn StateStoreInfo> = store.clone();
-        let outputs = self.stateful_by_key(NAME, info, move |time, p, grouped| {
-            let mut part = store.lock(p);
+        let outputs = self.stateful_by_key(NAME, store, move |time, part, grouped| {
             if part.version().is_none() {
                 for timed in part.map.values_mut() {
                     timed.touched = time;
@@ -470,7 +468,6 @@ impl<T: Data> DStream<T> {
                     mapped.push(guard(NAME, || f(&key, None, &mut state)));
                 }
             }
-            part.commit(NAME, time)?;
             let snapshot = if wanted.load(Ordering::Relaxed) {
                 part.map
                     .iter()

@@ -6,9 +6,9 @@
 
 use std::sync::Arc;
 
-use super::{StateStore, StateStoreInfo};
+use super::StateStore;
 use crate::batch::shuffle::new_map;
-use crate::data::{Data, Key, Pair};
+use crate::data::{Data, Key, Pair, StateData};
 use crate::dstream::DStream;
 use crate::exec::guard;
 use crate::time::Time;
@@ -42,13 +42,13 @@ impl<T: Data> DStream<T> {
     /// assert_eq!(out[2], [("apple", 5), ("pear", 1)]); // no data: the state stays
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn update_state_by_key<K, V, S: Data>(
+    pub fn update_state_by_key<K, V, S: StateData>(
         &self,
         f: impl Fn(Vec<V>, Option<S>) -> Option<S> + Send + Sync + 'static,
     ) -> DStream<(K, S)>
     where
         T: Pair<K = K, V = V>,
-        K: Key,
+        K: Key + StateData,
         V: Data,
     {
         self.update_state(Vec::new(), move |_, _, values, state| f(values, state))
@@ -74,14 +74,14 @@ impl<T: Data> DStream<T> {
     /// assert_eq!(sorted(&totals.batches()[0]), [("apple", 103), ("kiwi", 7)]);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn update_state_by_key_with_initial<K, V, S: Data>(
+    pub fn update_state_by_key_with_initial<K, V, S: StateData>(
         &self,
         f: impl Fn(Vec<V>, Option<S>) -> Option<S> + Send + Sync + 'static,
         initial: Vec<(K, S)>,
     ) -> DStream<(K, S)>
     where
         T: Pair<K = K, V = V>,
-        K: Key,
+        K: Key + StateData,
         V: Data,
     {
         self.update_state(initial, move |_, _, values, state| f(values, state))
@@ -110,33 +110,31 @@ impl<T: Data> DStream<T> {
     /// assert_eq!(last_seen.batches(), vec![at(1_000), at(1_000), vec![]]);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn update_state_by_key_with_time<K, V, S: Data>(
+    pub fn update_state_by_key_with_time<K, V, S: StateData>(
         &self,
         f: impl Fn(Time, &K, Vec<V>, Option<S>) -> Option<S> + Send + Sync + 'static,
     ) -> DStream<(K, S)>
     where
         T: Pair<K = K, V = V>,
-        K: Key,
+        K: Key + StateData,
         V: Data,
     {
         self.update_state(Vec::new(), f)
     }
 
-    fn update_state<K, V, S: Data>(
+    fn update_state<K, V, S: StateData>(
         &self,
         initial: Vec<(K, S)>,
         f: impl Fn(Time, &K, Vec<V>, Option<S>) -> Option<S> + Send + Sync + 'static,
     ) -> DStream<(K, S)>
     where
         T: Pair<K = K, V = V>,
-        K: Key,
+        K: Key + StateData,
         V: Data,
     {
         let store: Arc<StateStore<K, S>> = Arc::new(StateStore::new(NAME, self.ssc.parallelism()));
         store.load(initial);
-        let info: Arc<dyn StateStoreInfo> = store.clone();
-        self.stateful_by_key(NAME, info, move |time, p, grouped| {
-            let mut part = store.lock(p);
+        self.stateful_by_key(NAME, store, move |time, part, grouped| {
             let mut previous = std::mem::replace(&mut part.map, new_map());
             part.map.reserve(previous.len().max(grouped.len()));
             for (key, values) in grouped {
@@ -151,9 +149,7 @@ impl<T: Data> DStream<T> {
                     part.map.insert(key, new);
                 }
             }
-            part.commit(NAME, time)?;
-            drop(part);
-            Ok(store.snapshot(p).0)
+            Ok(part.map.iter().map(|(k, s)| (k.clone(), s.clone())).collect())
         })
     }
 }

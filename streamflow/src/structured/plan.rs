@@ -19,6 +19,7 @@ use crate::batch::Batch;
 use crate::data::Data;
 use crate::error::Result;
 use crate::exec::Executor;
+use crate::state::StateHandle;
 use crate::graph::{Graph, Node, NodeKind, NodeMeta, NodeSpec};
 use crate::time::{Duration, Time};
 
@@ -135,10 +136,9 @@ pub(crate) trait StatefulRun: Send + Sync {
     fn progress(&self) -> StateOperatorProgress;
     /// The operator's name, for errors.
     fn name(&self) -> &str;
-    /// A copy of all its state, for a later run to carry on from (call between batches).
-    fn export_state(&self) -> Arc<dyn Any + Send + Sync>;
-    /// Takes over state that `export_state` of the same operator in an earlier run made.
-    fn import_state(&self, state: &(dyn Any + Send + Sync)) -> Result<()>;
+    /// Its state store: snapshot between batches for a later run to carry on from, restored
+    /// before the first batch of that run.
+    fn state(&self) -> &dyn StateHandle;
 }
 
 /// Builds the graph of one query run.

@@ -2,12 +2,13 @@
 //! `group_by_key_and_window`.
 //!
 //! The incremental form is Spark's `ReducedWindowedDStream`. Each batch is reduced by key once,
-//! when it arrives, into `n` partitions by the shuffle's hash, and kept for `len + slide`. The
-//! window's result lives in a [`StateStore`] with the same `n` partitions, so partition `i` of a
-//! batch updates partition `i` of the store in place: first the batches that left the window
-//! are taken out with the inverse function, then the batches that entered are added. The
-//! filter runs on the result, and what it drops is gone from the store too — exactly what Spark
-//! does, since its next window starts from the filtered one.
+//! when it arrives, and kept for `len + slide`. The window's result lives in a [`StateStore`];
+//! at each window time the batches that left the window and those that entered are shuffled
+//! together into the store's partitions (the keyed-state path of [`crate::state`]), and each
+//! key's value is updated in place: first the leaving values, reduced together, are taken out
+//! with the inverse function, then the entering ones are added — Spark's order. The filter runs
+//! on the result, and what it drops is gone from the store too — exactly what Spark does, since
+//! its next window starts from the filtered one.
 
 use std::sync::Arc;
 
@@ -15,13 +16,13 @@ use hashbrown::hash_map::Entry;
 
 use super::covered_times;
 use crate::batch::Batch;
-use crate::data::{Data, Key, Pair};
+use crate::batch::shuffle::{Combine, FastMap};
+use crate::data::{Data, Key, Pair, StateData};
 use crate::dstream::DStream;
-use crate::error::Result;
 use crate::exec::guard;
-use crate::graph::NodeKind;
-use crate::state::{StateStore, StateStoreInfo};
-use crate::time::{IntoDuration, Time};
+use crate::state::keyed::run_keyed;
+use crate::state::{StateHandle, StateStore};
+use crate::time::IntoDuration;
 
 /// A reduce (or inverse reduce) function shared by the nodes of a window.
 pub(crate) type ReduceFn<V> = Arc<dyn Fn(V, V) -> V + Send + Sync>;
@@ -37,8 +38,12 @@ pub(crate) struct Incremental<K, V> {
     pub(crate) keep: Option<KeepFn<K, V>>,
 }
 
-/// Lists of `(key, value)` pairs: one per partition, or one per batch.
-type Partitions<K, V> = Vec<Vec<(K, V)>>;
+/// A value of a batch that leaves the window or enters it.
+#[derive(Clone)]
+enum Change<V> {
+    Leaving(V),
+    Entering(V),
+}
 
 impl<T: Data> DStream<T> {
     /// Per key, the reduction by `f` of its values in each window (Spark's
@@ -121,8 +126,8 @@ impl<T: Data> DStream<T> {
     ) -> DStream<(K, V)>
     where
         T: Pair<K = K, V = V>,
-        K: Key,
-        V: Data,
+        K: Key + StateData,
+        V: StateData,
     {
         let functions = Incremental {
             reduce: Arc::new(f),
@@ -185,8 +190,8 @@ impl<T: Data> DStream<T> {
     ) -> DStream<(K, V)>
     where
         T: Pair<K = K, V = V>,
-        K: Key,
-        V: Data,
+        K: Key + StateData,
+        V: StateData,
     {
         let geometry = self.window_geometry(name, len, slide);
         let n = num_partitions.max(1);
@@ -202,114 +207,106 @@ impl<T: Data> DStream<T> {
         let reach = geometry.len + geometry.slide;
         per_batch.keep_for_window(reach);
         let store: Arc<StateStore<K, V>> = Arc::new(StateStore::new(name, n));
-        self.ssc
-            .inner
-            .lock_graph()
-            .needs_checkpoint
-            .push(name.to_string());
+        let handle: Arc<dyn StateHandle> = store.clone();
         let parent = per_batch.clone();
         let parent_slide = per_batch.slide_duration();
         let exec = self.ssc.inner.exec.clone();
-        let window = per_batch.add_node(
-            name,
-            NodeKind::Stateful,
-            vec![per_batch.node.meta.clone()],
-            geometry.slide,
-            move |time| {
-                let zero = clock.zero();
-                let (len, slide) = (geometry.len, geometry.slide);
-                let previous = time - slide;
-                let (leaving, entering) = if previous > zero && store.version() == Some(previous) {
-                    // Previous window (previous − len, previous]; this one (time − len, time].
-                    let leaving = covered_times(time - len.max(slide), len.min(slide), parent_slide, zero);
-                    let entering = covered_times(time, len.min(slide), parent_slide, zero);
-                    (leaving, entering)
-                } else {
-                    store.clear();
-                    (Vec::new(), covered_times(time, len, parent_slide, zero))
-                };
-                if reads_state {
-                    // A stateful node upstream must see every batch time, also those between
-                    // two windows shorter than their slide.
-                    for skipped in covered_times(time, slide, parent_slide, zero) {
-                        if time - skipped >= len.millis() as i64 {
-                            parent.batch_at(skipped)?;
-                        }
+        let window = per_batch.stateful_node(name, handle, geometry.slide, move |time| {
+            let zero = clock.zero();
+            let (len, slide) = (geometry.len, geometry.slide);
+            let previous = time - slide;
+            let (leaving, entering) = if previous > zero && store.version() == Some(previous) {
+                // Previous window (previous − len, previous]; this one (time − len, time].
+                let leaving = covered_times(time - len.max(slide), len.min(slide), parent_slide, zero);
+                let entering = covered_times(time, len.min(slide), parent_slide, zero);
+                (leaving, entering)
+            } else {
+                store.clear();
+                (Vec::new(), covered_times(time, len, parent_slide, zero))
+            };
+            if reads_state {
+                // A stateful node upstream must see every batch time, also those between
+                // two windows shorter than their slide.
+                for skipped in covered_times(time, slide, parent_slide, zero) {
+                    if time - skipped >= len.millis() as i64 {
+                        parent.batch_at(skipped)?;
                     }
                 }
-                let leaving = by_partition(&parent, &leaving, &*store)?;
-                let entering = by_partition(&parent, &entering, &*store)?;
-                let tasks: Vec<_> = leaving.into_iter().zip(entering).enumerate().collect();
-                let results = exec.run(tasks, |(p, (leaving, entering))| {
-                    let mut part = store.lock(p);
-                    for (k, v) in leaving.into_iter().flatten() {
-                        // A key the filter dropped has nothing left to subtract from.
-                        if let Entry::Occupied(e) = part.map.entry(k) {
-                            e.replace_entry_with(|_, current| Some(guard(name, || inv(current, v))));
-                        }
-                    }
-                    for (k, v) in entering.into_iter().flatten() {
-                        match part.map.entry(k) {
-                            Entry::Occupied(e) => {
-                                e.replace_entry_with(|_, current| Some(guard(name, || f(current, v))));
-                            }
-                            Entry::Vacant(e) => {
-                                e.insert(v);
-                            }
-                        }
-                    }
-                    let mut out = Vec::with_capacity(part.map.len());
-                    match &keep {
-                        None => out.extend(part.map.iter().map(|(k, v)| (k.clone(), v.clone()))),
-                        Some(keep) => part.map.retain(|k, v| {
-                            let pair = (k.clone(), v.clone());
-                            let kept = guard(name, || keep(&pair));
-                            if kept {
-                                out.push(pair);
-                            }
-                            kept
-                        }),
-                    }
-                    part.commit(name, time)?;
-                    Ok(out)
+            }
+            let mut changes: Option<Batch<(K, Change<V>)>> = None;
+            let tagged = leaving
+                .iter()
+                .map(|t| (t, Change::Leaving as fn(V) -> Change<V>))
+                .chain(entering.iter().map(|t| (t, Change::Entering as fn(V) -> Change<V>)));
+            for (t, tag) in tagged {
+                if let Some(batch) = parent.batch_at(*t)? {
+                    let batch = batch.map(move |(k, v)| (k, tag(v)));
+                    changes = Some(match changes {
+                        Some(all) => all.union(batch),
+                        None => batch,
+                    });
+                }
+            }
+            // Per key: the leaving values reduced together, and the entering ones (Spark's
+            // `ReducedWindowedDStream` applies `inv` once to the reduced old values).
+            let add = |table: &mut FastMap<K, (Option<V>, Option<V>)>, (k, change): (K, Change<V>)| {
+                let sides = table.entry(k).or_default();
+                let (side, v) = match change {
+                    Change::Leaving(v) => (&mut sides.0, v),
+                    Change::Entering(v) => (&mut sides.1, v),
+                };
+                *side = Some(match side.take() {
+                    Some(current) => guard(name, || f(current, v)),
+                    None => v,
                 });
-                let partitions = results.into_iter().collect::<Result<Vec<_>>>()?;
-                store.log_stats(time);
-                Ok(Some(Batch::from_partitions(partitions, time, exec.clone())))
-            },
-        );
+            };
+            let merge_side = |a: Option<V>, b: Option<V>| match (a, b) {
+                (Some(a), Some(b)) => Some(guard(name, || f(a, b))),
+                (a, b) => a.or(b),
+            };
+            let merge = |a: (Option<V>, Option<V>), b: (Option<V>, Option<V>)| {
+                (merge_side(a.0, b.0), merge_side(a.1, b.1))
+            };
+            let combine = Combine {
+                add: &add,
+                merge: &merge,
+            };
+            run_keyed(&store, &exec, changes, combine, Some(time), |part, changes| {
+                for (k, (left, entered)) in changes {
+                    let entry = part.map.entry(k);
+                    // A key the filter dropped has nothing left to subtract from.
+                    let entry = match (entry, left) {
+                        (Entry::Occupied(e), Some(v)) => {
+                            e.replace_entry_with(|_, current| Some(guard(name, || inv(current, v))))
+                        }
+                        (entry, _) => entry,
+                    };
+                    match (entry, entered) {
+                        (Entry::Occupied(e), Some(v)) => {
+                            e.replace_entry_with(|_, current| Some(guard(name, || f(current, v))));
+                        }
+                        (Entry::Vacant(e), Some(v)) => {
+                            e.insert(v);
+                        }
+                        (_, None) => {}
+                    }
+                }
+                let mut out = Vec::with_capacity(part.map.len());
+                match &keep {
+                    None => out.extend(part.map.iter().map(|(k, v)| (k.clone(), v.clone()))),
+                    Some(keep) => part.map.retain(|k, v| {
+                        let pair = (k.clone(), v.clone());
+                        let kept = guard(name, || keep(&pair));
+                        if kept {
+                            out.push(pair);
+                        }
+                        kept
+                    }),
+                }
+                Ok(out)
+            })
+        });
         per_batch.register_window(&window, reach);
         window
     }
-}
-
-/// The batches of `stream` at `times`, regrouped per store partition: `[partition][batch]`.
-fn by_partition<K: crate::Key, V: Data>(
-    stream: &DStream<(K, V)>,
-    times: &[Time],
-    store: &StateStore<K, V>,
-) -> Result<Vec<Partitions<K, V>>> {
-    let n = store.num_partitions();
-    let mut out: Vec<Partitions<K, V>> = (0..n).map(|_| Vec::new()).collect();
-    for time in times {
-        let Some(batch) = stream.batch_at(*time)? else {
-            continue;
-        };
-        let parts = batch.collect_partitions();
-        if parts.len() == n {
-            // Reduced by key into the store's partitioning: partition i goes to partition i.
-            for (p, part) in parts.into_iter().enumerate() {
-                out[p].push(part);
-            }
-        } else {
-            let mut regrouped: Partitions<K, V> = (0..n).map(|_| Vec::new()).collect();
-            for (k, v) in parts.into_iter().flatten() {
-                regrouped[store.partition_of(&k)].push((k, v));
-            }
-            for (p, part) in regrouped.into_iter().enumerate() {
-                out[p].push(part);
-            }
-        }
-    }
-    Ok(out)
 }
