@@ -21,7 +21,9 @@ impl<T: Data> DStream<T> {
     /// for keys without new values — and returns the key's new state, or `None` to remove the
     /// key. The output of each batch is every `(key, state)`.
     ///
-    /// Needs a checkpoint directory ([`StreamingContext::checkpoint`](crate::StreamingContext::checkpoint)).
+    /// Keys and states are kept in a state store, which writes them to bytes (for checkpoints),
+    /// so both are [`StateData`]: owned serde types — `String`, not `&str`. Needs a checkpoint
+    /// directory ([`StreamingContext::checkpoint`](crate::StreamingContext::checkpoint)).
     ///
     /// # Examples
     ///
@@ -31,15 +33,16 @@ impl<T: Data> DStream<T> {
     /// let t = TestContext::new(Duration::seconds(1), 2)?;
     /// let dir = tempfile::tempdir()?;
     /// t.context().checkpoint(dir.path())?;
-    /// let sales = t.input(vec![vec![("apple", 3), ("pear", 1)], vec![("apple", 2)]]);
+    /// let key = |k: &str| k.to_string();
+    /// let sales = t.input(vec![vec![(key("apple"), 3), (key("pear"), 1)], vec![(key("apple"), 2)]]);
     /// let totals = t.collect(&sales.update_state_by_key(|new: Vec<i32>, total: Option<i32>| {
     ///     Some(total.unwrap_or(0) + new.iter().sum::<i32>())
     /// }));
     /// t.run(3)?;
     /// let out: Vec<_> = totals.batches().iter().map(|b| sorted(b)).collect();
-    /// assert_eq!(out[0], [("apple", 3), ("pear", 1)]);
-    /// assert_eq!(out[1], [("apple", 5), ("pear", 1)]);
-    /// assert_eq!(out[2], [("apple", 5), ("pear", 1)]); // no data: the state stays
+    /// assert_eq!(out[0], [(key("apple"), 3), (key("pear"), 1)]);
+    /// assert_eq!(out[1], [(key("apple"), 5), (key("pear"), 1)]);
+    /// assert_eq!(out[2], [(key("apple"), 5), (key("pear"), 1)]); // no data: the state stays
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn update_state_by_key<K, V, S: StateData>(
@@ -66,12 +69,13 @@ impl<T: Data> DStream<T> {
     /// let t = TestContext::new(Duration::seconds(1), 2)?;
     /// let dir = tempfile::tempdir()?;
     /// t.context().checkpoint(dir.path())?;
-    /// let totals = t.collect(&t.input(vec![vec![("apple", 3)]]).update_state_by_key_with_initial(
+    /// let key = |k: &str| k.to_string();
+    /// let totals = t.collect(&t.input(vec![vec![(key("apple"), 3)]]).update_state_by_key_with_initial(
     ///     |new: Vec<i32>, total: Option<i32>| Some(total.unwrap_or(0) + new.iter().sum::<i32>()),
-    ///     vec![("apple", 100), ("kiwi", 7)],
+    ///     vec![(key("apple"), 100), (key("kiwi"), 7)],
     /// ));
     /// t.run(1)?;
-    /// assert_eq!(sorted(&totals.batches()[0]), [("apple", 103), ("kiwi", 7)]);
+    /// assert_eq!(sorted(&totals.batches()[0]), [(key("apple"), 103), (key("kiwi"), 7)]);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn update_state_by_key_with_initial<K, V, S: StateData>(
@@ -99,14 +103,14 @@ impl<T: Data> DStream<T> {
     /// let dir = tempfile::tempdir()?;
     /// t.context().checkpoint(dir.path())?;
     /// // Remember when each key was last seen; forget keys idle for 2 s or more.
-    /// let last_seen = t.collect(&t.input(vec![vec![("a", ())], vec![]]).update_state_by_key_with_time(
-    ///     |time: Time, _key: &&str, new: Vec<()>, seen: Option<Time>| {
+    /// let last_seen = t.collect(&t.input(vec![vec![("a".to_string(), ())], vec![]]).update_state_by_key_with_time(
+    ///     |time: Time, _key: &String, new: Vec<()>, seen: Option<Time>| {
     ///         if !new.is_empty() { return Some(time); }
     ///         seen.filter(|s| time.millis() - s.millis() < 2_000)
     ///     },
     /// ));
     /// t.run(3)?;
-    /// let at = |ms| vec![("a", Time::from_millis(ms))];
+    /// let at = |ms| vec![("a".to_string(), Time::from_millis(ms))];
     /// assert_eq!(last_seen.batches(), vec![at(1_000), at(1_000), vec![]]);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```

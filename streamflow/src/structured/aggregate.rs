@@ -392,11 +392,11 @@ impl<K, V> AggRow<K, V> {
     /// # let session = Session::builder().parallelism(1).clock(streamflow::ManualClock::new(0)).build()?;
     /// let input = MemoryStream::<(&'static str, f64)>::new();
     /// let query = session.read_stream::<(&'static str, f64)>().memory(&input)
-    ///     .group_by(|(sensor, _)| *sensor).max(|(_, reading)| *reading)
+    ///     .group_by(|(sensor, _)| sensor.to_string()).max(|(_, reading)| *reading)
     ///     .write_stream().output_mode(OutputMode::Update).memory("maxima").start()?;
     /// input.add_data([("s1", 1.5)]);
     /// query.process_all_available()?;
-    /// let rows = session.memory_table::<AggRow<&str, f64>>("maxima")?.rows();
+    /// let rows = session.memory_table::<AggRow<String, f64>>("maxima")?.rows();
     /// assert_eq!(rows[0].column(), "max"); // named by the aggregate
     /// query.stop()?;
     /// # Ok::<(), streamflow::Error>(())
@@ -463,15 +463,15 @@ impl<T: Data, K: Key + StateData> GroupedDataset<T, K> {
     /// # let session = Session::builder().parallelism(1).clock(streamflow::ManualClock::new(0)).build()?;
     /// let words = MemoryStream::<&'static str>::new();
     /// let query = session.read_stream::<&'static str>().memory(&words)
-    ///     .group_by(|w| *w).count()
+    ///     .group_by(|w| w.to_string()).count() // keys are kept in state: owned
     ///     .write_stream().output_mode(OutputMode::Complete).memory("counts").start()?;
     /// words.add_data(["cat", "dog", "cat"]);
     /// query.process_all_available()?;
     /// words.add_data(["dog"]); // counts carry over from batch to batch
     /// query.process_all_available()?;
-    /// let mut rows = session.memory_table::<AggRow<&str, u64>>("counts")?.rows();
-    /// rows.sort_by_key(|r| r.key);
-    /// assert_eq!(rows.iter().map(|r| (r.key, r.value)).collect::<Vec<_>>(), [("cat", 2), ("dog", 2)]);
+    /// let mut rows = session.memory_table::<AggRow<String, u64>>("counts")?.rows();
+    /// rows.sort_by(|a, b| a.key.cmp(&b.key));
+    /// assert_eq!(rows.iter().map(|r| (r.key.as_str(), r.value)).collect::<Vec<_>>(), [("cat", 2), ("dog", 2)]);
     /// query.stop()?;
     /// # Ok::<(), streamflow::Error>(())
     /// ```
@@ -486,14 +486,14 @@ impl<T: Data, K: Key + StateData> GroupedDataset<T, K> {
     /// # let session = Session::builder().parallelism(1).clock(streamflow::ManualClock::new(0)).build()?;
     /// let sales = MemoryStream::<(&'static str, u32)>::new();
     /// let query = session.read_stream::<(&'static str, u32)>().memory(&sales)
-    ///     .group_by(|(item, _)| *item).sum(|(_, qty)| *qty)
+    ///     .group_by(|(item, _)| item.to_string()).sum(|(_, qty)| *qty)
     ///     .write_stream().output_mode(OutputMode::Update).memory("sold").start()?;
     /// sales.add_data([("pen", 2), ("pen", 3)]);
     /// query.process_all_available()?;
     /// sales.add_data([("pen", 1)]);
     /// query.process_all_available()?;
     /// // Update mode: each batch emits the groups it changed, with their running total.
-    /// let rows = session.memory_table::<AggRow<&str, u32>>("sold")?.rows();
+    /// let rows = session.memory_table::<AggRow<String, u32>>("sold")?.rows();
     /// assert_eq!(rows.iter().map(|r| r.value).collect::<Vec<_>>(), [5, 6]);
     /// query.stop()?;
     /// # Ok::<(), streamflow::Error>(())
@@ -512,13 +512,13 @@ impl<T: Data, K: Key + StateData> GroupedDataset<T, K> {
     /// # let session = Session::builder().parallelism(1).clock(streamflow::ManualClock::new(0)).build()?;
     /// let temps = MemoryStream::<(&'static str, f64)>::new();
     /// let query = session.read_stream::<(&'static str, f64)>().memory(&temps)
-    ///     .group_by(|(city, _)| *city).min(|(_, celsius)| *celsius)
+    ///     .group_by(|(city, _)| city.to_string()).min(|(_, celsius)| *celsius)
     ///     .write_stream().output_mode(OutputMode::Complete).memory("lows").start()?;
     /// temps.add_data([("oslo", 1.0), ("rome", 12.0), ("oslo", -3.5)]);
     /// query.process_all_available()?;
-    /// let mut rows = session.memory_table::<AggRow<&str, f64>>("lows")?.rows();
-    /// rows.sort_by_key(|r| r.key);
-    /// let lows: Vec<(&str, f64)> = rows.iter().map(|r| (r.key, r.value)).collect();
+    /// let mut rows = session.memory_table::<AggRow<String, f64>>("lows")?.rows();
+    /// rows.sort_by(|a, b| a.key.cmp(&b.key));
+    /// let lows: Vec<(&str, f64)> = rows.iter().map(|r| (r.key.as_str(), r.value)).collect();
     /// assert_eq!(lows, [("oslo", -3.5), ("rome", 12.0)]);
     /// query.stop()?;
     /// # Ok::<(), streamflow::Error>(())
@@ -537,13 +537,13 @@ impl<T: Data, K: Key + StateData> GroupedDataset<T, K> {
     /// # let session = Session::builder().parallelism(1).clock(streamflow::ManualClock::new(0)).build()?;
     /// let latency = MemoryStream::<(&'static str, u64)>::new();
     /// let query = session.read_stream::<(&'static str, u64)>().memory(&latency)
-    ///     .group_by(|(route, _)| *route).max(|(_, ms)| *ms)
+    ///     .group_by(|(route, _)| route.to_string()).max(|(_, ms)| *ms)
     ///     .write_stream().output_mode(OutputMode::Complete).memory("worst").start()?;
     /// latency.add_data([("/home", 12), ("/login", 250), ("/home", 40)]);
     /// query.process_all_available()?;
-    /// let mut rows = session.memory_table::<AggRow<&str, u64>>("worst")?.rows();
-    /// rows.sort_by_key(|r| r.key);
-    /// let worst: Vec<(&str, u64)> = rows.iter().map(|r| (r.key, r.value)).collect();
+    /// let mut rows = session.memory_table::<AggRow<String, u64>>("worst")?.rows();
+    /// rows.sort_by(|a, b| a.key.cmp(&b.key));
+    /// let worst: Vec<(&str, u64)> = rows.iter().map(|r| (r.key.as_str(), r.value)).collect();
     /// assert_eq!(worst, [("/home", 40), ("/login", 250)]);
     /// query.stop()?;
     /// # Ok::<(), streamflow::Error>(())
@@ -562,14 +562,14 @@ impl<T: Data, K: Key + StateData> GroupedDataset<T, K> {
     /// # let session = Session::builder().parallelism(1).clock(streamflow::ManualClock::new(0)).build()?;
     /// let ratings = MemoryStream::<(&'static str, u8)>::new();
     /// let query = session.read_stream::<(&'static str, u8)>().memory(&ratings)
-    ///     .group_by(|(film, _)| *film).avg(|(_, stars)| f64::from(*stars))
+    ///     .group_by(|(film, _)| film.to_string()).avg(|(_, stars)| f64::from(*stars))
     ///     .write_stream().output_mode(OutputMode::Complete).memory("ratings").start()?;
     /// ratings.add_data([("heat", 4), ("heat", 5)]);
     /// query.process_all_available()?;
     /// ratings.add_data([("heat", 3)]); // the mean of all three, not of this batch
     /// query.process_all_available()?;
-    /// let rows = session.memory_table::<AggRow<&str, f64>>("ratings")?.rows();
-    /// assert_eq!((rows[0].key, rows[0].value), ("heat", 4.0));
+    /// let rows = session.memory_table::<AggRow<String, f64>>("ratings")?.rows();
+    /// assert_eq!((rows[0].key.as_str(), rows[0].value), ("heat", 4.0));
     /// query.stop()?;
     /// # Ok::<(), streamflow::Error>(())
     /// ```

@@ -702,13 +702,13 @@ impl StreamingQuery {
     /// let input = MemoryStream::<i64>::new();
     /// let query = session.read_stream::<i64>().memory(&input)
     ///     .with_watermark(|ms| *ms, "1 second")
-    ///     .group_by_window(|_| "all", tumbling_window("10 seconds")).count()
+    ///     .group_by_window(|_| "all".to_string(), tumbling_window("10 seconds")).count()
     ///     .write_stream().output_mode(OutputMode::Append).memory("windows").start()?;
     /// input.add_data([1_000, 2_000, 15_000]);
     /// query.process_all_available()?;
     /// // Batch 0 moved the watermark to 14 s; the no-data batch 1 emitted the window [0 s, 10 s).
     /// assert_eq!(query.last_progress().unwrap().batch_id, 1);
-    /// let rows = session.memory_table::<AggRow<&str, u64>>("windows")?.rows();
+    /// let rows = session.memory_table::<AggRow<String, u64>>("windows")?.rows();
     /// assert_eq!(rows.iter().map(|r| r.value).collect::<Vec<_>>(), [2]);
     /// query.stop()?;
     /// # Ok::<(), streamflow::Error>(())

@@ -92,7 +92,8 @@ impl<T: Data> DStream<T> {
     ///
     /// A key whose values all left the window stays in the output with the identity value —
     /// `("a", 0)` for sums — unless `filter` returns `false` for it; what the filter drops is
-    /// forgotten. Keeps the window's result as state, so it needs a checkpoint directory.
+    /// forgotten. Keeps the window's result as state, so it needs a checkpoint directory, and
+    /// keys and values are [`StateData`] (owned serde types: `String`, not `&str`).
     ///
     /// # Examples
     ///
@@ -102,17 +103,18 @@ impl<T: Data> DStream<T> {
     /// let t = TestContext::new(Duration::seconds(1), 2)?;
     /// let dir = tempfile::tempdir()?;
     /// t.context().checkpoint(dir.path())?;
-    /// let pairs = t.input(vec![vec![("a", 1), ("b", 1)], vec![("b", 1)], vec![], vec![]]);
+    /// let key = |k: &str| k.to_string();
+    /// let pairs = t.input(vec![vec![(key("a"), 1), (key("b"), 1)], vec![(key("b"), 1)], vec![], vec![]]);
     /// let kept = t.collect(&pairs.reduce_by_key_and_window_inv(|x, y| x + y, |x, y| x - y, "2s", "1s", None));
     /// let dropped = t.collect(&pairs.reduce_by_key_and_window_inv(
-    ///     |x, y| x + y, |x, y| x - y, "2s", "1s", Some(|(_, n): &(&str, i32)| *n != 0),
+    ///     |x, y| x + y, |x, y| x - y, "2s", "1s", Some(|(_, n): &(String, i32)| *n != 0),
     /// ));
     /// t.run(4)?;
     /// let kept: Vec<_> = kept.batches().iter().map(|b| sorted(b)).collect();
-    /// assert_eq!(kept[2], [("a", 0), ("b", 1)]);
-    /// assert_eq!(kept[3], [("a", 0), ("b", 0)]);
+    /// assert_eq!(kept[2], [(key("a"), 0), (key("b"), 1)]);
+    /// assert_eq!(kept[3], [(key("a"), 0), (key("b"), 0)]);
     /// let dropped: Vec<_> = dropped.batches().iter().map(|b| sorted(b)).collect();
-    /// assert_eq!(dropped[2], [("b", 1)]);
+    /// assert_eq!(dropped[2], [(key("b"), 1)]);
     /// assert!(dropped[3].is_empty());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
