@@ -225,7 +225,11 @@ fn an_incremental_window_over_state_with_a_long_slide_sees_every_state_batch() -
 #[test]
 fn fan_out_in_every_shape_reads_each_batch_once_per_reader() -> TestResult {
     let (t, _dir) = checkpointed()?;
-    let src = t.input(vec![vec![(key("a"), 1), (key("b"), 2)], vec![(key("a"), 3)], vec![]]);
+    let src = t.input(vec![
+        vec![(key("a"), 1), (key("b"), 2)],
+        vec![(key("a"), 3)],
+        vec![],
+    ]);
     let m = src.map(|(k, v)| (k, v * 10));
     let self_union = t.collect(&m.union(&m));
     let self_join = t.collect(&m.join(&m));
@@ -357,8 +361,14 @@ fn update_state_by_key_with_initial_state_under_a_window() -> TestResult {
     assert_eq!(
         sorted_timed(out.timed()),
         [
-            (2, vec![(key("a"), 101), (key("a"), 201), (key("z"), 100), (key("z"), 200)]),
-            (4, vec![(key("a"), 303), (key("a"), 403), (key("z"), 300), (key("z"), 400)])
+            (
+                2,
+                vec![(key("a"), 101), (key("a"), 201), (key("z"), 100), (key("z"), 200)]
+            ),
+            (
+                4,
+                vec![(key("a"), 303), (key("a"), 403), (key("z"), 300), (key("z"), 400)]
+            )
         ]
     );
     Ok(())

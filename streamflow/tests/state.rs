@@ -58,7 +58,11 @@ fn update_state_by_key_is_called_for_keys_without_new_data() -> TestResult {
     let (t, _dir) = checkpointed()?;
     let calls: Calls<(String, (Vec<i32>, Option<i32>))> = Arc::default();
     let log = calls.clone();
-    let pairs = t.input(keyed(vec![vec![("a", 1), ("b", 2), ("a", 3)], vec![("b", 5)], vec![]]));
+    let pairs = t.input(keyed(vec![
+        vec![("a", 1), ("b", 2), ("a", 3)],
+        vec![("b", 5)],
+        vec![],
+    ]));
     let totals = t.collect(&pairs.update_state_by_key_with_time(
         move |_time: Time, key: &String, mut values: Vec<i32>, state: Option<i32>| {
             values.sort();
@@ -68,7 +72,10 @@ fn update_state_by_key_is_called_for_keys_without_new_data() -> TestResult {
     ));
     t.start()?;
     t.advance_batches(1)?;
-    assert_eq!(take(&calls), own(vec![("a", (vec![1, 3], None)), ("b", (vec![2], None))]));
+    assert_eq!(
+        take(&calls),
+        own(vec![("a", (vec![1, 3], None)), ("b", (vec![2], None))])
+    );
     t.advance_batches(1)?;
     // "a" has no new data and is called anyway, with no values.
     assert_eq!(
@@ -76,7 +83,10 @@ fn update_state_by_key_is_called_for_keys_without_new_data() -> TestResult {
         own(vec![("a", (vec![], Some(4))), ("b", (vec![5], Some(2)))])
     );
     t.advance_batches(1)?;
-    assert_eq!(take(&calls), own(vec![("a", (vec![], Some(4))), ("b", (vec![], Some(7)))]));
+    assert_eq!(
+        take(&calls),
+        own(vec![("a", (vec![], Some(4))), ("b", (vec![], Some(7)))])
+    );
     t.context().stop(false)?;
     assert_eq!(
         sorted_batches(&as_str(&totals.batches())),
@@ -140,12 +150,17 @@ fn update_state_by_key_with_time_sees_the_batch_time() -> TestResult {
     let (t, _dir) = checkpointed()?;
     let first_seen = t.collect(
         &t.input(keyed(vec![vec![("a", ())], vec![("b", ())], vec![("a", ())]]))
-            .update_state_by_key_with_time(|time: Time, _key: &String, _values: Vec<()>, seen: Option<i64>| {
-                Some(seen.unwrap_or(time.millis()))
-            }),
+            .update_state_by_key_with_time(
+                |time: Time, _key: &String, _values: Vec<()>, seen: Option<i64>| {
+                    Some(seen.unwrap_or(time.millis()))
+                },
+            ),
     );
     t.run(3)?;
-    assert_eq!(sorted(&first_seen.batches()[2]), own(vec![("a", 1_000), ("b", 2_000)]));
+    assert_eq!(
+        sorted(&first_seen.batches()[2]),
+        own(vec![("a", 1_000), ("b", 2_000)])
+    );
     Ok(())
 }
 
@@ -154,12 +169,12 @@ fn state_is_computed_once_per_batch_with_several_consumers() -> TestResult {
     let (t, _dir) = checkpointed()?;
     let calls = Arc::new(AtomicUsize::new(0));
     let counter = calls.clone();
-    let totals = t.input(keyed(vec![vec![("a", 1)], vec![("a", 1)]])).update_state_by_key(
-        move |values: Vec<i32>, state: Option<i32>| {
+    let totals = t
+        .input(keyed(vec![vec![("a", 1)], vec![("a", 1)]]))
+        .update_state_by_key(move |values: Vec<i32>, state: Option<i32>| {
             counter.fetch_add(1, Ordering::Relaxed);
             Some(state.unwrap_or(0) + values.iter().sum::<i32>())
-        },
-    );
+        });
     let first = t.collect(&totals);
     let second = t.collect(&totals.map(|(k, v)| (k, v * 10)));
     t.run(2)?;
@@ -254,26 +269,28 @@ fn counting_spec(
     calls: &Calls<(String, (Option<i32>, Option<i32>, bool))>,
 ) -> StateSpec<String, i32, i32, (String, i32)> {
     let log = calls.clone();
-    StateSpec::function(
-        move |key: &String, value: Option<i32>, state: &mut State<i32>| {
-            let before = state.get_option().copied();
-            log.lock()
-                .unwrap()
-                .push((key.clone(), (value, before, state.is_timing_out())));
-            let count = before.unwrap_or(0) + value.unwrap_or(0);
-            if !state.is_timing_out() {
-                state.update(count).unwrap();
-            }
-            (key.clone(), count)
-        },
-    )
+    StateSpec::function(move |key: &String, value: Option<i32>, state: &mut State<i32>| {
+        let before = state.get_option().copied();
+        log.lock()
+            .unwrap()
+            .push((key.clone(), (value, before, state.is_timing_out())));
+        let count = before.unwrap_or(0) + value.unwrap_or(0);
+        if !state.is_timing_out() {
+            state.update(count).unwrap();
+        }
+        (key.clone(), count)
+    })
 }
 
 #[test]
 fn map_with_state_is_called_only_for_keys_with_data() -> TestResult {
     let (t, _dir) = checkpointed()?;
     let calls = Calls::default();
-    let pairs = t.input(keyed(vec![vec![("a", 1), ("b", 1)], vec![("a", 1), ("a", 1)], vec![]]));
+    let pairs = t.input(keyed(vec![
+        vec![("a", 1), ("b", 1)],
+        vec![("a", 1), ("a", 1)],
+        vec![],
+    ]));
     let counts = pairs.map_with_state(counting_spec(&calls));
     let mapped = t.collect(&counts);
     let snapshots = t.collect(&counts.state_snapshots());
@@ -287,7 +304,10 @@ fn map_with_state_is_called_only_for_keys_with_data() -> TestResult {
     // Once per value, in order, each call seeing the state the previous one left.
     assert_eq!(
         take(&calls),
-        own(vec![("a", (Some(1), Some(1), false)), ("a", (Some(1), Some(2), false))])
+        own(vec![
+            ("a", (Some(1), Some(1), false)),
+            ("a", (Some(1), Some(2), false))
+        ])
     );
     t.advance_batches(1)?;
     assert_eq!(take(&calls), vec![]);
@@ -358,7 +378,12 @@ fn a_call_with_data_keeps_a_key_alive_even_without_an_update() -> TestResult {
         }
     })
     .timeout("1s");
-    let pairs = t.input(keyed(vec![vec![("a", 1)], vec![("a", 1)], vec![("a", 1)], vec![]]));
+    let pairs = t.input(keyed(vec![
+        vec![("a", 1)],
+        vec![("a", 1)],
+        vec![("a", 1)],
+        vec![],
+    ]));
     pairs.map_with_state(spec).foreach_batch(|_, _| {});
     t.start()?;
     t.advance_batches(3)?;
@@ -406,7 +431,11 @@ fn removing_a_state_and_get_on_a_missing_state() -> TestResult {
         }
         missing
     });
-    let pairs = t.input(keyed(vec![vec![("a", 1), ("b", 2)], vec![("a", 0)], vec![("a", 3)]]));
+    let pairs = t.input(keyed(vec![
+        vec![("a", 1), ("b", 2)],
+        vec![("a", 0)],
+        vec![("a", 3)],
+    ]));
     let counts = pairs.map_with_state(spec);
     let missing = t.collect(&counts);
     let snapshots = t.collect(&counts.state_snapshots());
@@ -449,13 +478,18 @@ fn map_with_state_initial_state_and_partitions() -> TestResult {
 fn initial_states_time_out_from_the_first_batch() -> TestResult {
     let (t, _dir) = checkpointed()?;
     let calls = Calls::default();
-    let counts = t
-        .input::<(String, i32)>(vec![])
-        .map_with_state(counting_spec(&calls).initial_state(own(vec![("z", 5)])).timeout("2s"));
+    let counts = t.input::<(String, i32)>(vec![]).map_with_state(
+        counting_spec(&calls)
+            .initial_state(own(vec![("z", 5)]))
+            .timeout("2s"),
+    );
     let mapped = t.collect(&counts);
     t.run(4)?;
     // Loaded at 1 s: idle longer than 2 s at 4 s.
-    assert_eq!(as_str(&mapped.batches()), vec![vec![], vec![], vec![], vec![("z", 5)]]);
+    assert_eq!(
+        as_str(&mapped.batches()),
+        vec![vec![], vec![], vec![], vec![("z", 5)]]
+    );
     assert_eq!(take(&calls), own(vec![("z", (None, Some(5), true))]));
     Ok(())
 }

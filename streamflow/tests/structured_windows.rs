@@ -227,7 +227,10 @@ fn resuming_with_another_parallelism_is_refused() {
         .map(|e| e.to_string())
         .unwrap_or_default();
     assert!(err.contains("has 2 partitions but the store has 3"), "{err}");
-    assert!(err.contains("number of partitions the state was saved with"), "{err}");
+    assert!(
+        err.contains("number of partitions the state was saved with"),
+        "{err}"
+    );
 }
 
 #[test]

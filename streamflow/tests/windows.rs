@@ -451,7 +451,12 @@ fn keys_back_at_the_identity_stay_unless_filtered() -> TestResult {
 fn tumbling_incremental_window_keeps_zero_keys_like_spark() -> TestResult {
     // len = slide: every batch of the previous window leaves, every new one enters.
     let (t, _dir) = checkpointed()?;
-    let pairs = t.input(keyed(vec![vec![("a", 1)], vec![("a", 1)], vec![("b", 1)], vec![]]));
+    let pairs = t.input(keyed(vec![
+        vec![("a", 1)],
+        vec![("a", 1)],
+        vec![("b", 1)],
+        vec![],
+    ]));
     let out = t.collect(&pairs.reduce_by_key_and_window_inv(|x, y| x + y, |x, y| x - y, "2s", "2s", None));
     t.run(4)?;
     let (times, batches): (Vec<Time>, Vec<Vec<(String, i32)>>) = out.timed().into_iter().unzip();

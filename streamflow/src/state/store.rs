@@ -433,7 +433,8 @@ mod tests {
         assert_eq!(snapshots[2].version, Some(Time::from_millis(5_000)));
         // Through JSON, as a stopped query's ResumeState carries them.
         let json = serde_json::to_string(&snapshots).map_err(|e| Error::illegal_state(e.to_string()))?;
-        let read: Vec<StateSnapshot> = serde_json::from_str(&json).map_err(|e| Error::illegal_state(e.to_string()))?;
+        let read: Vec<StateSnapshot> =
+            serde_json::from_str(&json).map_err(|e| Error::illegal_state(e.to_string()))?;
         assert_eq!(read, snapshots);
         let copy = StateStore::<u32, String>::new("test_op", 3);
         copy.restore_all(&read)?;

@@ -372,7 +372,10 @@ impl<T: Data> Dataset<T> {
     /// query.stop()?;
     /// # Ok::<(), streamflow::Error>(())
     /// ```
-    pub fn group_by<K: Key + StateData>(&self, key: impl Fn(&T) -> K + Send + Sync + 'static) -> GroupedDataset<T, K> {
+    pub fn group_by<K: Key + StateData>(
+        &self,
+        key: impl Fn(&T) -> K + Send + Sync + 'static,
+    ) -> GroupedDataset<T, K> {
         GroupedDataset::new(self.clone(), Arc::new(key), None)
     }
 

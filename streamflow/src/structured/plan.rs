@@ -19,8 +19,8 @@ use crate::batch::Batch;
 use crate::data::Data;
 use crate::error::Result;
 use crate::exec::Executor;
-use crate::state::StateHandle;
 use crate::graph::{Graph, Node, NodeKind, NodeMeta, NodeSpec};
+use crate::state::StateHandle;
 use crate::time::{Duration, Time};
 
 /// Wakes a waiting query when a source has new data.

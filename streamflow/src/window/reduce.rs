@@ -239,7 +239,11 @@ impl<T: Data> DStream<T> {
             let tagged = leaving
                 .iter()
                 .map(|t| (t, Change::Leaving as fn(V) -> Change<V>))
-                .chain(entering.iter().map(|t| (t, Change::Entering as fn(V) -> Change<V>)));
+                .chain(
+                    entering
+                        .iter()
+                        .map(|t| (t, Change::Entering as fn(V) -> Change<V>)),
+                );
             for (t, tag) in tagged {
                 if let Some(batch) = parent.batch_at(*t)? {
                     let batch = batch.map(move |(k, v)| (k, tag(v)));
