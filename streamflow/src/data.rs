@@ -38,7 +38,7 @@ impl<T: Clone + Send + Sync + 'static> Data for T {}
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be used as a key",
     label = "keys must be `Hash + Eq + Serialize + Clone + Send + Sync + 'static`",
-    note = "derive `Hash`, `PartialEq`, `Eq` and `serde::Serialize` for your own key types (a key's partition is a hash of its serialized bytes); `f32`/`f64` have no `Eq` (NaN != NaN): key by an integer (e.g. `x.to_bits()`, or cents) or a string instead"
+    note = "derive `Hash`, `PartialEq`, `Eq` and `serde::Serialize` for your own key types (a key's partition is a hash of its serialized bytes); `f32`/`f64` have neither `Hash` nor `Eq` (NaN != NaN): key by an integer (e.g. `x.to_bits()`, or cents) or a string instead"
 )]
 pub trait Key: Data + Hash + Eq + Serialize {}
 

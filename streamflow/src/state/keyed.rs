@@ -12,7 +12,7 @@ use std::sync::Arc;
 use super::store::{StateHandle, StateStore, StorePartition};
 use crate::batch::Batch;
 use crate::batch::shuffle::{Combine, FastMap, append, group_values, shuffle};
-use crate::data::{Data, Key, Pair};
+use crate::data::{Data, Key, Pair, StateData};
 use crate::dstream::DStream;
 use crate::error::Result;
 use crate::exec::Executor;
@@ -90,9 +90,9 @@ impl<T: Data> DStream<T> {
     ) -> DStream<U>
     where
         T: Pair<K = K, V = V>,
-        K: Key + super::StateData,
+        K: Key + StateData,
         V: Data,
-        S: super::StateData,
+        S: StateData,
     {
         let parent = self.clone();
         let exec = self.ssc.inner.exec.clone();

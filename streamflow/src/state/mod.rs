@@ -64,5 +64,3 @@ mod update;
 
 pub use map_with_state::{MapWithStateDStream, State, StateSpec};
 pub(crate) use store::{StateHandle, StateSnapshot, StateStore};
-
-pub(crate) use crate::data::StateData;
