@@ -49,7 +49,8 @@ impl<T: Data + Hash + Eq + Serialize> Key for T {}
 /// Structured aggregations.
 ///
 /// State is snapshotted as bytes per partition (what a checkpoint writes) and read back by a
-/// later run, so it must own its data: `String`, not `&'static str`.
+/// later run, so it must own its data: `String`, not `&'static str`. (A `&'static str` key or
+/// state is reported by rustc as "implementation of `Deserialize` is not general enough".)
 ///
 /// ```
 /// use streamflow::StateData;
