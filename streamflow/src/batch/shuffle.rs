@@ -36,7 +36,11 @@ pub(crate) fn new_map<K, V>() -> FastMap<K, V> {
 /// If the key's `Serialize` fails part-way (postcard refuses sequences of unknown length), the
 /// bytes written before the failure are hashed: still the same partition for equal keys.
 pub(crate) fn stable_hash<K: Serialize + ?Sized>(key: &K) -> u64 {
-    let mut hasher = HashFlavor::default();
+    let mut hasher = HashFlavor {
+        inline: [0; INLINE],
+        len: 0,
+        streaming: None,
+    };
     if let Err(e) = key.serialize(&mut postcard::Serializer { output: &mut hasher }) {
         log::trace!("a key's Serialize failed part-way ({e}); hashing the bytes it wrote");
     }
@@ -71,18 +75,17 @@ struct HashFlavor {
     streaming: Option<Xxh3Default>,
 }
 
-impl Default for HashFlavor {
-    fn default() -> Self {
-        HashFlavor {
-            inline: [0; INLINE],
-            len: 0,
-            streaming: None,
-        }
-    }
-}
-
 impl HashFlavor {
-    fn digest(mut self) -> u64 {
+    /// Moves the buffered bytes and `data` into the streaming state.
+    #[cold]
+    fn spill(&mut self, data: &[u8]) {
+        let state = self.streaming.get_or_insert_with(Xxh3Default::new);
+        state.update(&self.inline[..self.len]);
+        state.update(data);
+        self.len = 0;
+    }
+
+    fn digest(&mut self) -> u64 {
         match &mut self.streaming {
             None => xxh3_64(&self.inline[..self.len]),
             Some(state) => {
@@ -96,21 +99,19 @@ impl HashFlavor {
 impl postcard::ser_flavors::Flavor for &mut HashFlavor {
     type Output = ();
 
+    #[inline]
     fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
-        if self.len + data.len() > INLINE {
-            let state = self.streaming.get_or_insert_with(Xxh3Default::new);
-            state.update(&self.inline[..self.len]);
-            self.len = 0;
-            if data.len() > INLINE {
-                state.update(data);
-                return Ok(());
-            }
+        let end = self.len + data.len();
+        if end <= INLINE {
+            self.inline[self.len..end].copy_from_slice(data);
+            self.len = end;
+        } else {
+            self.spill(data);
         }
-        self.inline[self.len..self.len + data.len()].copy_from_slice(data);
-        self.len += data.len();
         Ok(())
     }
 
+    #[inline]
     fn try_push(&mut self, data: u8) -> postcard::Result<()> {
         self.try_extend(&[data])
     }
@@ -128,19 +129,51 @@ pub(crate) struct Combine<'a, T, K, C> {
     pub(crate) merge: &'a (dyn Fn(C, C) -> C + Sync),
 }
 
+/// What a shuffle reads.
+pub(crate) enum ShuffleInput<T> {
+    /// Partitions with keys in any place: each is combined, then split by [`partition_of`].
+    Parts(Vec<Part<T>>),
+    /// Partitions already in place: element `p` holds parts whose keys all have partition `p`
+    /// among `n` — batches that came out of a shuffle into `n` partitions. Each output partition
+    /// combines its own parts, with no hashing and no exchange.
+    Placed(Vec<Vec<Part<T>>>),
+}
+
+impl<T: Data> ShuffleInput<T> {
+    /// The partitions of `batch`, or none.
+    pub(crate) fn of(batch: Option<Batch<T>>) -> Self {
+        ShuffleInput::Parts(batch.map(Batch::into_parts).unwrap_or_default())
+    }
+}
+
 /// The keyed shuffle with map-side combining — the one every keyed operator and every
-/// stateful operator runs. Each of `parts` is combined into a table by `combine.add` and split
+/// stateful operator runs. Each input part is combined into a table by `combine.add` and split
 /// into `n` buckets by [`partition_of`]; then, for each output partition `p`, the buckets of
 /// all map tasks are merged (`combine.merge`, map tasks in order) and `reduce(p, merged)` runs.
-/// Both steps run in parallel on `exec`; the results are in partition order.
+/// Input already in place skips the split and the merge. Both steps run in parallel on `exec`;
+/// the results are in partition order.
 pub(crate) fn shuffle<T: Send, K: Key, C: Send, R: Send>(
     exec: &Executor,
-    parts: Vec<Part<T>>,
+    input: ShuffleInput<T>,
     n: usize,
     combine: Combine<'_, T, K, C>,
     reduce: impl Fn(usize, FastMap<K, C>) -> R + Sync + Send,
 ) -> Vec<R> {
     let n = n.max(1);
+    let parts = match input {
+        ShuffleInput::Placed(placed) if placed.len() == n => {
+            let tasks: Vec<_> = placed.into_iter().enumerate().collect();
+            return exec.run(tasks, |(p, parts): (usize, Vec<Part<T>>)| {
+                let mut table: FastMap<K, C> = new_map();
+                for part in parts {
+                    part.run(&mut |t: T| (combine.add)(&mut table, t));
+                }
+                reduce(p, table)
+            });
+        }
+        ShuffleInput::Placed(placed) => placed.into_iter().flatten().collect(),
+        ShuffleInput::Parts(parts) => parts,
+    };
     let map_side: Vec<Vec<Vec<(K, C)>>> = exec.run(parts, |part: Part<T>| {
         let mut table: FastMap<K, C> = new_map();
         part.run(&mut |t: T| (combine.add)(&mut table, t));
@@ -242,7 +275,8 @@ impl<T: Pair> Batch<T> {
             add: &add,
             merge: &merge,
         };
-        let partitions = shuffle(&exec, self.parts, num_partitions, combine, |_, merged| {
+        let input = ShuffleInput::Parts(self.parts);
+        let partitions = shuffle(&exec, input, num_partitions, combine, |_, merged| {
             merged.into_iter().collect::<Vec<_>>()
         });
         Batch::from_partitions(partitions, time, exec)

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use super::store::{StateHandle, StateStore, StorePartition};
 use crate::batch::Batch;
-use crate::batch::shuffle::{Combine, FastMap, append, group_values, shuffle};
+use crate::batch::shuffle::{Combine, FastMap, ShuffleInput, append, group_values, shuffle};
 use crate::data::{Data, Key, Pair, StateData};
 use crate::dstream::DStream;
 use crate::error::Result;
@@ -19,8 +19,7 @@ use crate::exec::Executor;
 use crate::graph::NodeKind;
 use crate::time::{Duration, Time};
 
-/// Runs one batch of a stateful operator: shuffles `input` (none: no data this batch) into the
-/// partitions of `store`, combining records of a key with `combine` on both sides of the
+/// Runs one batch of a stateful operator: shuffles `input` into the partitions of `store`, combining records of a key with `combine` on both sides of the
 /// shuffle, then calls `step(partition, records)` for every partition — also those without
 /// records, so a step can visit every key it keeps — with the partition locked. With a
 /// `version`, each partition commits it after its step (a batch time applies once, in order).
@@ -28,13 +27,12 @@ use crate::time::{Duration, Time};
 pub(crate) fn run_keyed<T: Data, K: Key, C: Send, S: Send, R: Send>(
     store: &StateStore<K, S>,
     exec: &Executor,
-    input: Option<Batch<T>>,
+    input: ShuffleInput<T>,
     combine: Combine<'_, T, K, C>,
     version: Option<Time>,
     step: impl Fn(&mut StorePartition<K, S>, FastMap<K, C>) -> Result<R> + Sync + Send,
 ) -> Result<Vec<R>> {
-    let parts = input.map(Batch::into_parts).unwrap_or_default();
-    shuffle(exec, parts, store.num_partitions(), combine, |p, records| {
+    shuffle(exec, input, store.num_partitions(), combine, |p, records| {
         let mut part = store.lock(p);
         let out = step(&mut part, records)?;
         if let Some(time) = version {
@@ -98,7 +96,7 @@ impl<T: Data> DStream<T> {
         let exec = self.ssc.inner.exec.clone();
         let handle: Arc<dyn StateHandle> = store.clone();
         self.stateful_node(name, handle, self.slide_duration(), move |time| {
-            let input = parent.batch_at(time)?.map(|batch| batch.map(Pair::into_pair));
+            let input = ShuffleInput::of(parent.batch_at(time)?.map(|batch| batch.map(Pair::into_pair)));
             let combine = Combine {
                 add: &group_values,
                 merge: &append,

@@ -15,8 +15,8 @@ use std::sync::Arc;
 use hashbrown::hash_map::Entry;
 
 use super::covered_times;
-use crate::batch::Batch;
-use crate::batch::shuffle::{Combine, FastMap};
+use crate::batch::Part;
+use crate::batch::shuffle::{Combine, FastMap, ShuffleInput};
 use crate::data::{Data, Key, Pair, StateData};
 use crate::dstream::DStream;
 use crate::exec::guard;
@@ -235,7 +235,10 @@ impl<T: Data> DStream<T> {
                     }
                 }
             }
-            let mut changes: Option<Batch<(K, Change<V>)>> = None;
+            // The per-batch reductions came out of a shuffle into the store's `n` partitions:
+            // partition `p` of each goes to partition `p` of the store as it is.
+            let mut placed: Vec<Vec<Part<(K, Change<V>)>>> = (0..n).map(|_| Vec::new()).collect();
+            let mut in_place = true;
             let tagged = leaving
                 .iter()
                 .map(|t| (t, Change::Leaving as fn(V) -> Change<V>))
@@ -246,13 +249,18 @@ impl<T: Data> DStream<T> {
                 );
             for (t, tag) in tagged {
                 if let Some(batch) = parent.batch_at(*t)? {
-                    let batch = batch.map(move |(k, v)| (k, tag(v)));
-                    changes = Some(match changes {
-                        Some(all) => all.union(batch),
-                        None => batch,
-                    });
+                    let parts = batch.map(move |(k, v)| (k, tag(v))).into_parts();
+                    in_place &= parts.len() == n;
+                    for (p, part) in parts.into_iter().enumerate() {
+                        placed[p % n].push(part);
+                    }
                 }
             }
+            let changes = if in_place {
+                ShuffleInput::Placed(placed)
+            } else {
+                ShuffleInput::Parts(placed.into_iter().flatten().collect())
+            };
             // Per key: the leaving values reduced together, and the entering ones (Spark's
             // `ReducedWindowedDStream` applies `inv` once to the reduced old values).
             let add = |table: &mut FastMap<K, (Option<V>, Option<V>)>, (k, change): (K, Change<V>)| {
