@@ -165,6 +165,7 @@ pub(crate) fn shuffle<T: Send, K: Key, C: Send, R: Send>(
             let tasks: Vec<_> = placed.into_iter().enumerate().collect();
             return exec.run(tasks, |(p, parts): (usize, Vec<Part<T>>)| {
                 let mut table: FastMap<K, C> = new_map();
+                table.reserve(parts.iter().map(Part::len_hint).sum());
                 for part in parts {
                     part.run(&mut |t: T| (combine.add)(&mut table, t));
                 }

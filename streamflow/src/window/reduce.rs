@@ -249,10 +249,12 @@ impl<T: Data> DStream<T> {
                 );
             for (t, tag) in tagged {
                 if let Some(batch) = parent.batch_at(*t)? {
-                    let parts = batch.map(move |(k, v)| (k, tag(v))).into_parts();
+                    let parts = batch.into_parts();
                     in_place &= parts.len() == n;
                     for (p, part) in parts.into_iter().enumerate() {
-                        placed[p % n].push(part);
+                        // Materialized, so the shuffle sizes its table once.
+                        let changes = part.into_vec().into_iter().map(|(k, v)| (k, tag(v)));
+                        placed[p % n].push(Part::Ready(changes.collect()));
                     }
                 }
             }
