@@ -40,14 +40,6 @@ impl<T> Part<T> {
         }
     }
 
-    /// How many elements a materialized partition holds; 0 if lazy (unknown).
-    pub(crate) fn len_hint(&self) -> usize {
-        match self {
-            Part::Ready(items) => items.len(),
-            Part::Lazy(_) => 0,
-        }
-    }
-
     /// The elements as a vector: moved if materialized, collected if lazy.
     pub(crate) fn into_vec(self) -> Vec<T> {
         match self {

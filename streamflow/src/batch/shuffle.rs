@@ -129,52 +129,19 @@ pub(crate) struct Combine<'a, T, K, C> {
     pub(crate) merge: &'a (dyn Fn(C, C) -> C + Sync),
 }
 
-/// What a shuffle reads.
-pub(crate) enum ShuffleInput<T> {
-    /// Partitions with keys in any place: each is combined, then split by [`partition_of`].
-    Parts(Vec<Part<T>>),
-    /// Partitions already in place: element `p` holds parts whose keys all have partition `p`
-    /// among `n` — batches that came out of a shuffle into `n` partitions. Each output partition
-    /// combines its own parts, with no hashing and no exchange.
-    Placed(Vec<Vec<Part<T>>>),
-}
-
-impl<T: Data> ShuffleInput<T> {
-    /// The partitions of `batch`, or none.
-    pub(crate) fn of(batch: Option<Batch<T>>) -> Self {
-        ShuffleInput::Parts(batch.map(Batch::into_parts).unwrap_or_default())
-    }
-}
-
 /// The keyed shuffle with map-side combining — the one every keyed operator and every
-/// stateful operator runs. Each input part is combined into a table by `combine.add` and split
+/// stateful operator runs. Each of `parts` is combined into a table by `combine.add` and split
 /// into `n` buckets by [`partition_of`]; then, for each output partition `p`, the buckets of
 /// all map tasks are merged (`combine.merge`, map tasks in order) and `reduce(p, merged)` runs.
-/// Input already in place skips the split and the merge. Both steps run in parallel on `exec`;
-/// the results are in partition order.
+/// Both steps run in parallel on `exec`; the results are in partition order.
 pub(crate) fn shuffle<T: Send, K: Key, C: Send, R: Send>(
     exec: &Executor,
-    input: ShuffleInput<T>,
+    parts: Vec<Part<T>>,
     n: usize,
     combine: Combine<'_, T, K, C>,
     reduce: impl Fn(usize, FastMap<K, C>) -> R + Sync + Send,
 ) -> Vec<R> {
     let n = n.max(1);
-    let parts = match input {
-        ShuffleInput::Placed(placed) if placed.len() == n => {
-            let tasks: Vec<_> = placed.into_iter().enumerate().collect();
-            return exec.run(tasks, |(p, parts): (usize, Vec<Part<T>>)| {
-                let mut table: FastMap<K, C> = new_map();
-                table.reserve(parts.iter().map(Part::len_hint).sum());
-                for part in parts {
-                    part.run(&mut |t: T| (combine.add)(&mut table, t));
-                }
-                reduce(p, table)
-            });
-        }
-        ShuffleInput::Placed(placed) => placed.into_iter().flatten().collect(),
-        ShuffleInput::Parts(parts) => parts,
-    };
     let map_side: Vec<Vec<Vec<(K, C)>>> = exec.run(parts, |part: Part<T>| {
         let mut table: FastMap<K, C> = new_map();
         part.run(&mut |t: T| (combine.add)(&mut table, t));
@@ -276,8 +243,7 @@ impl<T: Pair> Batch<T> {
             add: &add,
             merge: &merge,
         };
-        let input = ShuffleInput::Parts(self.parts);
-        let partitions = shuffle(&exec, input, num_partitions, combine, |_, merged| {
+        let partitions = shuffle(&exec, self.parts, num_partitions, combine, |_, merged| {
             merged.into_iter().collect::<Vec<_>>()
         });
         Batch::from_partitions(partitions, time, exec)

@@ -28,7 +28,7 @@ use super::progress::StateOperatorProgress;
 use super::session::lock;
 use super::window::{Window, WindowKind, WindowSpec};
 use crate::batch::Batch;
-use crate::batch::shuffle::{Combine, FastMap, ShuffleInput};
+use crate::batch::shuffle::{Combine, FastMap};
 use crate::data::{Data, Key, StateData};
 use crate::error::{Error, Result};
 use crate::exec::guard;
@@ -910,68 +910,61 @@ impl<T: Data, K: Key + StateData, A: Aggregator<T>> AggOperator<T, K, A> {
             add: &add,
             merge: &merge,
         };
-        let outcomes = run_keyed(
-            store,
-            &exec,
-            ShuffleInput::of(Some(batch)),
-            combine,
-            None,
-            |part, buffers| {
-                let mut updated = 0;
-                for (k, b) in buffers {
-                    match part.map.entry(k) {
-                        Entry::Occupied(mut e) => {
-                            let slot = e.get_mut();
-                            guard("aggregate", || agg.merge(&mut slot.buffer, b));
-                            if slot.updated != batch_id {
-                                slot.updated = batch_id;
-                                updated += 1;
-                            }
-                        }
-                        Entry::Vacant(e) => {
-                            e.insert(Slot {
-                                buffer: b,
-                                updated: batch_id,
-                            });
+        let outcomes = run_keyed(store, &exec, Some(batch), combine, None, |part, buffers| {
+            let mut updated = 0;
+            for (k, b) in buffers {
+                match part.map.entry(k) {
+                    Entry::Occupied(mut e) => {
+                        let slot = e.get_mut();
+                        guard("aggregate", || agg.merge(&mut slot.buffer, b));
+                        if slot.updated != batch_id {
+                            slot.updated = batch_id;
                             updated += 1;
                         }
                     }
+                    Entry::Vacant(e) => {
+                        e.insert(Slot {
+                            buffer: b,
+                            updated: batch_id,
+                        });
+                        updated += 1;
+                    }
                 }
-                let closed = |k: &GroupKey<K>| self.window_at(k.0).is_some_and(|w| w.end <= watermark);
-                let mut rows = Vec::new();
-                let mut removed = 0;
-                match mode {
-                    OutputMode::Complete => {
-                        for ((w, k), slot) in part.map.iter() {
+            }
+            let closed = |k: &GroupKey<K>| self.window_at(k.0).is_some_and(|w| w.end <= watermark);
+            let mut rows = Vec::new();
+            let mut removed = 0;
+            match mode {
+                OutputMode::Complete => {
+                    for ((w, k), slot) in part.map.iter() {
+                        rows.push(self.row(self.window_at(*w), k.clone(), &slot.buffer));
+                    }
+                }
+                OutputMode::Update => {
+                    for ((w, k), slot) in part.map.iter() {
+                        if slot.updated == batch_id {
                             rows.push(self.row(self.window_at(*w), k.clone(), &slot.buffer));
                         }
                     }
-                    OutputMode::Update => {
-                        for ((w, k), slot) in part.map.iter() {
-                            if slot.updated == batch_id {
-                                rows.push(self.row(self.window_at(*w), k.clone(), &slot.buffer));
-                            }
-                        }
-                        if evict {
-                            removed = part.map.extract_if(|k, _| closed(k)).count() as u64;
-                        }
+                    if evict {
+                        removed = part.map.extract_if(|k, _| closed(k)).count() as u64;
                     }
-                    OutputMode::Append => {
-                        if evict {
-                            for ((w, k), slot) in part.map.extract_if(|k, _| closed(k)) {
-                                rows.push(self.row(self.window_at(w), k, &slot.buffer));
-                                removed += 1;
-                            }
+                }
+                OutputMode::Append => {
+                    if evict {
+                        for ((w, k), slot) in part.map.extract_if(|k, _| closed(k)) {
+                            rows.push(self.row(self.window_at(w), k, &slot.buffer));
+                            removed += 1;
                         }
                     }
                 }
-                Ok(PartitionOutcome {
-                    rows,
-                    updated,
-                    removed,
-                })
-            },
-        )?;
+            }
+            Ok(PartitionOutcome {
+                rows,
+                updated,
+                removed,
+            })
+        })?;
         Ok(BatchOutcome::gather(outcomes, dropped))
     }
 
@@ -1020,53 +1013,46 @@ impl<T: Data, K: Key + StateData, A: Aggregator<T>> AggOperator<T, K, A> {
             add: &add,
             merge: &merge,
         };
-        let outcomes = run_keyed(
-            store,
-            &exec,
-            ShuffleInput::of(Some(batch)),
-            combine,
-            None,
-            |part, sessions| {
-                for (k, sessions) in sessions {
-                    let open = part.map.entry(k).or_default();
-                    open.extend(sessions);
-                    merge_sessions(agg, open);
+        let outcomes = run_keyed(store, &exec, Some(batch), combine, None, |part, sessions| {
+            for (k, sessions) in sessions {
+                let open = part.map.entry(k).or_default();
+                open.extend(sessions);
+                merge_sessions(agg, open);
+            }
+            let window = |s: &Session<A::Buffer>| {
+                Some(Window {
+                    start: Time::from_millis(s.start),
+                    end: Time::from_millis(s.end),
+                })
+            };
+            let mut rows = Vec::new();
+            let (mut updated, mut removed) = (0, 0);
+            for (k, sessions) in part.map.iter_mut() {
+                for s in sessions.iter() {
+                    let changed = s.updated == batch_id;
+                    updated += u64::from(changed);
+                    if mode == OutputMode::Complete || (mode == OutputMode::Update && changed) {
+                        rows.push(self.row(window(s), k.clone(), &s.buffer));
+                    }
                 }
-                let window = |s: &Session<A::Buffer>| {
-                    Some(Window {
-                        start: Time::from_millis(s.start),
-                        end: Time::from_millis(s.end),
-                    })
-                };
-                let mut rows = Vec::new();
-                let (mut updated, mut removed) = (0, 0);
-                for (k, sessions) in part.map.iter_mut() {
-                    for s in sessions.iter() {
-                        let changed = s.updated == batch_id;
-                        updated += u64::from(changed);
-                        if mode == OutputMode::Complete || (mode == OutputMode::Update && changed) {
+                if evict {
+                    let before = sessions.len();
+                    if mode == OutputMode::Append {
+                        for s in sessions.iter().filter(|s| s.end <= wm) {
                             rows.push(self.row(window(s), k.clone(), &s.buffer));
                         }
                     }
-                    if evict {
-                        let before = sessions.len();
-                        if mode == OutputMode::Append {
-                            for s in sessions.iter().filter(|s| s.end <= wm) {
-                                rows.push(self.row(window(s), k.clone(), &s.buffer));
-                            }
-                        }
-                        sessions.retain(|s| s.end > wm);
-                        removed += (before - sessions.len()) as u64;
-                    }
+                    sessions.retain(|s| s.end > wm);
+                    removed += (before - sessions.len()) as u64;
                 }
-                part.map.retain(|_, sessions| !sessions.is_empty());
-                Ok(PartitionOutcome {
-                    rows,
-                    updated,
-                    removed,
-                })
-            },
-        )?;
+            }
+            part.map.retain(|_, sessions| !sessions.is_empty());
+            Ok(PartitionOutcome {
+                rows,
+                updated,
+                removed,
+            })
+        })?;
         Ok(BatchOutcome::gather(outcomes, dropped))
     }
 }

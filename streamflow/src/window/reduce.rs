@@ -2,13 +2,13 @@
 //! `group_by_key_and_window`.
 //!
 //! The incremental form is Spark's `ReducedWindowedDStream`. Each batch is reduced by key once,
-//! when it arrives, and kept for `len + slide`. The window's result lives in a [`StateStore`];
-//! at each window time the batches that left the window and those that entered are shuffled
-//! together into the store's partitions (the keyed-state path of [`crate::state`]), and each
-//! key's value is updated in place: first the leaving values, reduced together, are taken out
-//! with the inverse function, then the entering ones are added — Spark's order. The filter runs
-//! on the result, and what it drops is gone from the store too — exactly what Spark does, since
-//! its next window starts from the filtered one.
+//! when it arrives, into `n` partitions by the shuffle's `partition_of`, and kept for
+//! `len + slide`. The window's result lives in a [`StateStore`] with the same `n` partitions,
+//! so partition `i` of a batch updates partition `i` of the store in place (the keyed-state
+//! primitive's in-place form): first the batches that left the window are taken out with the
+//! inverse function, then the batches that entered are added. The filter runs on the result,
+//! and what it drops is gone from the store too — exactly what Spark does, since its next
+//! window starts from the filtered one.
 
 use std::sync::Arc;
 
@@ -16,11 +16,11 @@ use hashbrown::hash_map::Entry;
 
 use super::covered_times;
 use crate::batch::Part;
-use crate::batch::shuffle::{Combine, FastMap, ShuffleInput};
+use crate::batch::shuffle::FastMap;
 use crate::data::{Data, Key, Pair, StateData};
 use crate::dstream::DStream;
 use crate::exec::guard;
-use crate::state::keyed::run_keyed;
+use crate::state::keyed::run_in_place;
 use crate::state::{StateHandle, StateStore};
 use crate::time::IntoDuration;
 
@@ -236,9 +236,9 @@ impl<T: Data> DStream<T> {
                 }
             }
             // The per-batch reductions came out of a shuffle into the store's `n` partitions:
-            // partition `p` of each goes to partition `p` of the store as it is.
+            // partition `p` of each updates partition `p` of the store in place, leaving
+            // batches first.
             let mut placed: Vec<Vec<Part<(K, Change<V>)>>> = (0..n).map(|_| Vec::new()).collect();
-            let mut in_place = true;
             let tagged = leaving
                 .iter()
                 .map(|t| (t, Change::Leaving as fn(V) -> Change<V>))
@@ -248,65 +248,34 @@ impl<T: Data> DStream<T> {
                         .map(|t| (t, Change::Entering as fn(V) -> Change<V>)),
                 );
             for (t, tag) in tagged {
-                if let Some(batch) = parent.batch_at(*t)? {
-                    let parts = batch.into_parts();
-                    in_place &= parts.len() == n;
-                    for (p, part) in parts.into_iter().enumerate() {
-                        // Materialized, so the shuffle sizes its table once.
-                        let changes = part.into_vec().into_iter().map(|(k, v)| (k, tag(v)));
-                        placed[p % n].push(Part::Ready(changes.collect()));
+                if let Some(mut batch) = parent.batch_at(*t)? {
+                    if batch.num_partitions() != n {
+                        batch = batch.reduce_by_key_into(|a, b| f(a, b), n);
                     }
+                    let parts = batch.map(move |(k, v)| (k, tag(v))).into_parts();
+                    parts
+                        .into_iter()
+                        .zip(&mut placed)
+                        .for_each(|(part, to)| to.push(part));
                 }
             }
-            let changes = if in_place {
-                ShuffleInput::Placed(placed)
-            } else {
-                ShuffleInput::Parts(placed.into_iter().flatten().collect())
-            };
-            // Per key: the leaving values reduced together, and the entering ones (Spark's
-            // `ReducedWindowedDStream` applies `inv` once to the reduced old values).
-            let add = |table: &mut FastMap<K, (Option<V>, Option<V>)>, (k, change): (K, Change<V>)| {
-                let sides = table.entry(k).or_default();
-                let (side, v) = match change {
-                    Change::Leaving(v) => (&mut sides.0, v),
-                    Change::Entering(v) => (&mut sides.1, v),
-                };
-                *side = Some(match side.take() {
-                    Some(current) => guard(name, || f(current, v)),
-                    None => v,
-                });
-            };
-            let merge_side = |a: Option<V>, b: Option<V>| match (a, b) {
-                (Some(a), Some(b)) => Some(guard(name, || f(a, b))),
-                (a, b) => a.or(b),
-            };
-            let merge = |a: (Option<V>, Option<V>), b: (Option<V>, Option<V>)| {
-                (merge_side(a.0, b.0), merge_side(a.1, b.1))
-            };
-            let combine = Combine {
-                add: &add,
-                merge: &merge,
-            };
-            run_keyed(&store, &exec, changes, combine, Some(time), |part, changes| {
-                for (k, (left, entered)) in changes {
-                    let entry = part.map.entry(k);
-                    // A key the filter dropped has nothing left to subtract from.
-                    let entry = match (entry, left) {
-                        (Entry::Occupied(e), Some(v)) => {
-                            e.replace_entry_with(|_, current| Some(guard(name, || inv(current, v))))
-                        }
-                        (entry, _) => entry,
-                    };
-                    match (entry, entered) {
-                        (Entry::Occupied(e), Some(v)) => {
-                            e.replace_entry_with(|_, current| Some(guard(name, || f(current, v))));
-                        }
-                        (Entry::Vacant(e), Some(v)) => {
-                            e.insert(v);
-                        }
-                        (_, None) => {}
+            let apply = |window: &mut FastMap<K, V>, (k, change): (K, Change<V>)| match change {
+                // A key the filter dropped has nothing left to subtract from.
+                Change::Leaving(v) => {
+                    if let Entry::Occupied(e) = window.entry(k) {
+                        e.replace_entry_with(|_, current| Some(guard(name, || inv(current, v))));
                     }
                 }
+                Change::Entering(v) => match window.entry(k) {
+                    Entry::Occupied(e) => {
+                        e.replace_entry_with(|_, current| Some(guard(name, || f(current, v))));
+                    }
+                    Entry::Vacant(e) => {
+                        e.insert(v);
+                    }
+                },
+            };
+            run_in_place(&store, &exec, placed, &apply, Some(time), |part| {
                 let mut out = Vec::with_capacity(part.map.len());
                 match &keep {
                     None => out.extend(part.map.iter().map(|(k, v)| (k.clone(), v.clone()))),
