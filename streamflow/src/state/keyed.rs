@@ -13,8 +13,8 @@
 use std::sync::Arc;
 
 use super::store::{StateHandle, StateStore, StorePartition};
+use crate::batch::Batch;
 use crate::batch::shuffle::{Combine, FastMap, append, group_values, shuffle};
-use crate::batch::{Batch, Part};
 use crate::data::{Data, Key, Pair, StateData};
 use crate::dstream::DStream;
 use crate::error::{Error, Result};
@@ -44,15 +44,15 @@ pub(crate) fn run_keyed<T: Data, K: Key, C: Send, S: Send, R: Send>(
     .collect()
 }
 
-/// [`run_keyed`] for records already in place: `placed[p]` holds parts whose keys all live in
-/// partition `p` of `store` (the output of a shuffle into its partitions). Every partition, in
-/// parallel and locked, folds its parts' records, in order, straight into its keys with `apply`,
-/// then runs `finish`, then commits `version` if given.
-pub(crate) fn run_in_place<T: Send, K: Key, S: Send, R: Send>(
+/// [`run_keyed`] for input already in place: `placed[p]` holds inputs (batch partitions, say)
+/// whose keys all live in partition `p` of `store` — the output of a shuffle into its
+/// partitions. Every partition, in parallel and locked, folds its inputs, in order, straight
+/// into its keys with `apply`, then runs `finish`, then commits `version` if given.
+pub(crate) fn run_in_place<I: Send, K: Key, S: Send, R: Send>(
     store: &StateStore<K, S>,
     exec: &Executor,
-    placed: Vec<Vec<Part<T>>>,
-    apply: &(dyn Fn(&mut FastMap<K, S>, T) + Sync),
+    placed: Vec<Vec<I>>,
+    apply: impl Fn(&mut FastMap<K, S>, I) + Sync + Send,
     version: Option<Time>,
     finish: impl Fn(&mut StorePartition<K, S>) -> Result<R> + Sync + Send,
 ) -> Result<Vec<R>> {
@@ -65,10 +65,10 @@ pub(crate) fn run_in_place<T: Send, K: Key, S: Send, R: Send>(
         )));
     }
     let tasks: Vec<_> = placed.into_iter().enumerate().collect();
-    exec.run(tasks, |(p, parts): (usize, Vec<Part<T>>)| {
+    exec.run(tasks, |(p, inputs): (usize, Vec<I>)| {
         locked(store, p, version, |part| {
-            for records in parts {
-                records.run(&mut |t: T| apply(&mut part.map, t));
+            for input in inputs {
+                apply(&mut part.map, input);
             }
             finish(part)
         })

@@ -15,7 +15,6 @@ use std::sync::Arc;
 use hashbrown::hash_map::Entry;
 
 use super::covered_times;
-use crate::batch::Part;
 use crate::batch::shuffle::FastMap;
 use crate::data::{Data, Key, Pair, StateData};
 use crate::dstream::DStream;
@@ -38,11 +37,11 @@ pub(crate) struct Incremental<K, V> {
     pub(crate) keep: Option<KeepFn<K, V>>,
 }
 
-/// A value of a batch that leaves the window or enters it.
-#[derive(Clone)]
-enum Change<V> {
-    Leaving(V),
-    Entering(V),
+/// Whether a batch leaves the window or enters it.
+#[derive(Clone, Copy)]
+enum Change {
+    Leaving,
+    Entering,
 }
 
 impl<T: Data> DStream<T> {
@@ -238,44 +237,44 @@ impl<T: Data> DStream<T> {
             // The per-batch reductions came out of a shuffle into the store's `n` partitions:
             // partition `p` of each updates partition `p` of the store in place, leaving
             // batches first.
-            let mut placed: Vec<Vec<Part<(K, Change<V>)>>> = (0..n).map(|_| Vec::new()).collect();
-            let tagged = leaving
+            let mut placed: Vec<Vec<(Change, Vec<(K, V)>)>> = (0..n).map(|_| Vec::new()).collect();
+            let changes = leaving
                 .iter()
-                .map(|t| (t, Change::Leaving as fn(V) -> Change<V>))
-                .chain(
-                    entering
-                        .iter()
-                        .map(|t| (t, Change::Entering as fn(V) -> Change<V>)),
-                );
-            for (t, tag) in tagged {
+                .map(|t| (t, Change::Leaving))
+                .chain(entering.iter().map(|t| (t, Change::Entering)));
+            for (t, change) in changes {
                 if let Some(mut batch) = parent.batch_at(*t)? {
                     if batch.num_partitions() != n {
                         batch = batch.reduce_by_key_into(|a, b| f(a, b), n);
                     }
-                    let parts = batch.map(move |(k, v)| (k, tag(v))).into_parts();
-                    parts
-                        .into_iter()
-                        .zip(&mut placed)
-                        .for_each(|(part, to)| to.push(part));
+                    for (p, part) in batch.collect_partitions().into_iter().enumerate() {
+                        placed[p].push((change, part));
+                    }
                 }
             }
-            let apply = |window: &mut FastMap<K, V>, (k, change): (K, Change<V>)| match change {
+            let apply = |window: &mut FastMap<K, V>, (change, part): (Change, Vec<(K, V)>)| match change {
                 // A key the filter dropped has nothing left to subtract from.
-                Change::Leaving(v) => {
-                    if let Entry::Occupied(e) = window.entry(k) {
-                        e.replace_entry_with(|_, current| Some(guard(name, || inv(current, v))));
+                Change::Leaving => {
+                    for (k, v) in part {
+                        if let Entry::Occupied(e) = window.entry(k) {
+                            e.replace_entry_with(|_, current| Some(guard(name, || inv(current, v))));
+                        }
                     }
                 }
-                Change::Entering(v) => match window.entry(k) {
-                    Entry::Occupied(e) => {
-                        e.replace_entry_with(|_, current| Some(guard(name, || f(current, v))));
+                Change::Entering => {
+                    for (k, v) in part {
+                        match window.entry(k) {
+                            Entry::Occupied(e) => {
+                                e.replace_entry_with(|_, current| Some(guard(name, || f(current, v))));
+                            }
+                            Entry::Vacant(e) => {
+                                e.insert(v);
+                            }
+                        }
                     }
-                    Entry::Vacant(e) => {
-                        e.insert(v);
-                    }
-                },
+                }
             };
-            run_in_place(&store, &exec, placed, &apply, Some(time), |part| {
+            run_in_place(&store, &exec, placed, apply, Some(time), |part| {
                 let mut out = Vec::with_capacity(part.map.len());
                 match &keep {
                     None => out.extend(part.map.iter().map(|(k, v)| (k.clone(), v.clone()))),
