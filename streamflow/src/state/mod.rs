@@ -63,4 +63,4 @@ pub(crate) mod store;
 mod update;
 
 pub use map_with_state::{MapWithStateDStream, State, StateSpec};
-pub(crate) use store::{StateHandle, StateSnapshot, StateStore};
+pub(crate) use store::{StateHandle, StateSnapshot, StateStore, StorePartition};

@@ -34,7 +34,7 @@ use crate::error::{Error, Result};
 use crate::exec::guard;
 use crate::graph::NodeKind;
 use crate::state::keyed::run_keyed;
-use crate::state::{StateHandle, StateStore};
+use crate::state::{StateHandle, StateStore, StorePartition};
 use crate::time::Time;
 
 /// A user-defined aggregation (Spark's `Aggregator[IN, BUF, OUT]`): a buffer starts at
@@ -779,7 +779,7 @@ struct BatchOutcome<R> {
 }
 
 impl<R> BatchOutcome<R> {
-    fn gather(outcomes: Vec<PartitionOutcome<R>>, dropped: AtomicU64) -> Self {
+    fn gather(outcomes: Vec<PartitionOutcome<R>>, dropped: &AtomicU64) -> Self {
         let (mut updated, mut removed) = (0, 0);
         let rows = outcomes
             .into_iter()
@@ -793,9 +793,26 @@ impl<R> BatchOutcome<R> {
             rows,
             updated,
             removed,
-            dropped: dropped.into_inner(),
+            dropped: dropped.load(Ordering::Relaxed),
         }
     }
+}
+
+/// Runs one batch of an aggregation on `store` through the keyed-state primitive: `step` says
+/// what a partition did; `dropped` counts the rows the map side found too late.
+fn run_batch<T: Data, G: Key, C: Send, S: Send, R: Send>(
+    store: &StateStore<G, S>,
+    batch: Batch<T>,
+    combine: Combine<'_, T, G, C>,
+    dropped: &AtomicU64,
+    step: impl Fn(&mut StorePartition<G, S>, FastMap<G, C>) -> PartitionOutcome<R> + Sync + Send,
+) -> Result<BatchOutcome<R>> {
+    let exec = batch.executor().clone();
+    // Structured batches are identified by id, not by time: the store keeps no version.
+    let outcomes = run_keyed(store, &exec, Some(batch), combine, None, |part, records| {
+        Ok(step(part, records))
+    })?;
+    Ok(BatchOutcome::gather(outcomes, dropped))
 }
 
 impl<T: Data, K: Key + StateData, A: Aggregator<T>> AggOperator<T, K, A> {
@@ -862,7 +879,6 @@ impl<T: Data, K: Key + StateData, A: Aggregator<T>> AggOperator<T, K, A> {
         drop_late: bool,
         batch_id: u64,
     ) -> Result<BatchOutcome<AggRow<K, A::Output>>> {
-        let exec = batch.executor().clone();
         let agg = &*self.agg;
         let (key_fn, spec, ts_fn) = (&self.key, self.window.as_ref(), self.event_time.as_ref());
         let dropped = AtomicU64::new(0);
@@ -910,7 +926,7 @@ impl<T: Data, K: Key + StateData, A: Aggregator<T>> AggOperator<T, K, A> {
             add: &add,
             merge: &merge,
         };
-        let outcomes = run_keyed(store, &exec, Some(batch), combine, None, |part, buffers| {
+        run_batch(store, batch, combine, &dropped, |part, buffers| {
             let mut updated = 0;
             for (k, b) in buffers {
                 match part.map.entry(k) {
@@ -959,13 +975,12 @@ impl<T: Data, K: Key + StateData, A: Aggregator<T>> AggOperator<T, K, A> {
                     }
                 }
             }
-            Ok(PartitionOutcome {
+            PartitionOutcome {
                 rows,
                 updated,
                 removed,
-            })
-        })?;
-        Ok(BatchOutcome::gather(outcomes, dropped))
+            }
+        })
     }
 
     /// Session windows: per key, sessions of events less than `gap` apart.
@@ -980,7 +995,6 @@ impl<T: Data, K: Key + StateData, A: Aggregator<T>> AggOperator<T, K, A> {
         drop_late: bool,
         batch_id: u64,
     ) -> Result<BatchOutcome<AggRow<K, A::Output>>> {
-        let exec = batch.executor().clone();
         let agg = &*self.agg;
         let key_fn = &self.key;
         let wm = watermark.millis();
@@ -1013,7 +1027,7 @@ impl<T: Data, K: Key + StateData, A: Aggregator<T>> AggOperator<T, K, A> {
             add: &add,
             merge: &merge,
         };
-        let outcomes = run_keyed(store, &exec, Some(batch), combine, None, |part, sessions| {
+        run_batch(store, batch, combine, &dropped, |part, sessions| {
             for (k, sessions) in sessions {
                 let open = part.map.entry(k).or_default();
                 open.extend(sessions);
@@ -1047,13 +1061,12 @@ impl<T: Data, K: Key + StateData, A: Aggregator<T>> AggOperator<T, K, A> {
                 }
             }
             part.map.retain(|_, sessions| !sessions.is_empty());
-            Ok(PartitionOutcome {
+            PartitionOutcome {
                 rows,
                 updated,
                 removed,
-            })
-        })?;
-        Ok(BatchOutcome::gather(outcomes, dropped))
+            }
+        })
     }
 }
 
