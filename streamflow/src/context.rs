@@ -845,6 +845,10 @@ pub(crate) fn clone_error(e: &Error) -> Error {
             source_name: source_name.clone(),
             message: message.clone(),
         },
+        Error::State { operator, message } => Error::State {
+            operator: operator.clone(),
+            message: message.clone(),
+        },
         Error::InvalidConfig(m) => Error::InvalidConfig(m.clone()),
         Error::InvalidDuration(m) => Error::InvalidDuration(m.clone()),
         Error::InvalidGraph(m) => Error::InvalidGraph(m.clone()),

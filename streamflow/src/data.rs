@@ -2,6 +2,9 @@
 
 use std::hash::Hash;
 
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
 /// What a stream can carry: owned, clonable, shareable between worker threads.
 ///
 /// Implemented for every type that is `Clone + Send + Sync + 'static`.
@@ -19,20 +22,57 @@ pub trait Data: Clone + Send + Sync + 'static {}
 
 impl<T: Clone + Send + Sync + 'static> Data for T {}
 
-/// What can be a key of a `(key, value)` stream: [`Data`] that is `Hash + Eq`.
+/// What can be a key of a `(key, value)` stream: [`Data`] that is `Hash + Eq` and
+/// `serde::Serialize`.
+///
+/// A key's partition — in a shuffle and in a state store — is a hash of its serialized bytes
+/// (see [`state`](crate::state#where-a-key-lives)), so it stays the same across crate and
+/// compiler versions. Keys that are equal must serialize to the same bytes, as every derived
+/// `Serialize` does.
 ///
 /// ```
 /// fn takes_key<K: streamflow::Key>(_: K) {}
 /// takes_key("apple".to_string());
+/// takes_key(("sensor-7", 2024_u16));
 /// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be used as a key",
-    label = "keys must be `Hash + Eq + Clone + Send + Sync + 'static`",
-    note = "derive `Hash`, `PartialEq` and `Eq` for your own key types; `f32`/`f64` have neither (NaN != NaN): key by an integer (e.g. `x.to_bits()`, or cents) or a string instead"
+    label = "keys must be `Hash + Eq + Serialize + Clone + Send + Sync + 'static`",
+    note = "derive `Hash`, `PartialEq`, `Eq` and `serde::Serialize` for your own key types (a key's partition is a hash of its serialized bytes); `f32`/`f64` have neither `Hash` nor `Eq` (NaN != NaN): key by an integer (e.g. `x.to_bits()`, or cents) or a string instead"
 )]
-pub trait Key: Data + Hash + Eq {}
+pub trait Key: Data + Hash + Eq + Serialize {}
 
-impl<T: Data + Hash + Eq> Key for T {}
+impl<T: Data + Hash + Eq + Serialize> Key for T {}
+
+/// What a state store can keep: [`Data`] that serde can write to bytes and read back — the
+/// keys and states of `update_state_by_key`, `map_with_state`, incremental windows and
+/// Structured aggregations.
+///
+/// State is snapshotted as bytes per partition (what a checkpoint writes) and read back by a
+/// later run, so it must own its data: `String`, not `&'static str`. (A `&'static str` key or
+/// state is reported by rustc as "implementation of `Deserialize` is not general enough".)
+///
+/// ```
+/// use streamflow::StateData;
+///
+/// #[derive(Clone, serde::Serialize, serde::Deserialize)]
+/// struct Visits {
+///     count: u64,
+///     last_page: String,
+/// }
+///
+/// fn takes_state<S: StateData>(_: S) {}
+/// takes_state(Visits { count: 1, last_page: "/home".into() });
+/// takes_state(("apple".to_string(), 3_i64));
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be kept in a state store",
+    label = "state keys and values must be `Serialize + DeserializeOwned + Clone + Send + Sync + 'static`",
+    note = "derive `serde::Serialize` and `serde::Deserialize` for your own types, and use owned types (`String`, not `&'static str`): state is written to bytes and read back"
+)]
+pub trait StateData: Data + Serialize + DeserializeOwned {}
+
+impl<T: Data + Serialize + DeserializeOwned> StateData for T {}
 
 /// A `(key, value)` element: what `reduce_by_key`, `group_by_key`, `join` and the other keyed
 /// operators need (Spark's `PairDStreamFunctions`).

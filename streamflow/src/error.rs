@@ -73,6 +73,17 @@ pub enum Error {
         message: String,
     },
 
+    /// The state of a stateful operator could not be saved or restored: its bytes are corrupt,
+    /// or were written for other key or state types, another operator or another number of
+    /// partitions.
+    #[error("state of `{operator}`: {message}")]
+    State {
+        /// The operator whose state it is.
+        operator: String,
+        /// What went wrong, and what to do.
+        message: String,
+    },
+
     /// An I/O error, with what was being done.
     #[error("{context}: {source}")]
     Io {

@@ -131,7 +131,7 @@ mod window;
 
 pub use batch::Batch;
 pub use context::{ContextBuilder, ContextState, StreamingContext};
-pub use data::{Data, Key, Pair};
+pub use data::{Data, Key, Pair, StateData};
 pub use dstream::DStream;
 pub use error::{Error, Result};
 pub use exec::BatchId;
@@ -151,7 +151,7 @@ pub use time::{Clock, Duration, IntoDuration, ManualClock, SystemClock, Time, pa
 /// ```
 pub mod prelude {
     pub use crate::{
-        Batch, DStream, Duration, IntoDuration, ManualClock, Result, Show, State, StateSpec, StreamQueue,
-        StreamingContext, Time, stream_job,
+        Batch, DStream, Duration, IntoDuration, ManualClock, Result, Show, State, StateData, StateSpec,
+        StreamQueue, StreamingContext, Time, stream_job,
     };
 }

@@ -83,13 +83,13 @@ impl TestContext {
     /// let t = TestContext::new(Duration::seconds(1), 2)?;
     /// t.context().checkpoint(dir.path())?; // stateful operators need a checkpoint directory
     /// let totals = t
-    ///     .input(vec![vec![("a", 1)], vec![("a", 2)]])
+    ///     .input(vec![vec![("a".to_string(), 1)], vec![("a".to_string(), 2)]])
     ///     .update_state_by_key(|new: Vec<i32>, old: Option<i32>| {
     ///         Some(old.unwrap_or(0) + new.iter().sum::<i32>())
     ///     });
     /// let out = t.collect(&totals);
     /// t.run(2)?;
-    /// assert_eq!(out.batches(), vec![vec![("a", 1)], vec![("a", 3)]]);
+    /// assert_eq!(out.batches(), vec![vec![("a".to_string(), 1)], vec![("a".to_string(), 3)]]);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn context(&self) -> &StreamingContext {

@@ -2,7 +2,8 @@
 //! allocation per word.
 
 /// A word: a small-string type that stores up to 24 bytes inline, so most words cost no heap
-/// allocation. Derefs to `&str`; hashes, compares and prints like a `String`.
+/// allocation. Derefs to `&str`; hashes, compares, prints and serializes like a `String` (so a
+/// word key lands in the same partition as the same text in a `String`).
 pub type Word = compact_str::CompactString;
 
 /// The words of `line` separated by single spaces (Spark's `line.split(" ")`, empty pieces

@@ -20,6 +20,11 @@ fn checkpointed() -> Result<(TestContext, tempfile::TempDir), Box<dyn std::error
     Ok((t, dir))
 }
 
+/// An owned key: state keys are serde data that reads back from bytes, so not `&str`.
+fn key(k: &str) -> String {
+    k.to_string()
+}
+
 fn sorted_timed<T: Clone + PartialOrd>(out: Vec<(Time, Vec<T>)>) -> Vec<(i64, Vec<T>)> {
     out.into_iter()
         .map(|(t, b)| (t.millis() / 1_000, sorted(&b)))
@@ -192,7 +197,7 @@ fn an_incremental_window_over_state_with_a_long_slide_sees_every_state_batch() -
     let calls = Arc::new(AtomicUsize::new(0));
     let counter = calls.clone();
     let totals = t
-        .input((1..=6).map(|k| vec![("a", k)]).collect())
+        .input((1..=6).map(|k| vec![(key("a"), k)]).collect())
         .update_state_by_key(move |values: Vec<i64>, state: Option<i64>| {
             counter.fetch_add(1, Ordering::Relaxed);
             Some(state.unwrap_or(0) + values.iter().sum::<i64>())
@@ -204,7 +209,7 @@ fn an_incremental_window_over_state_with_a_long_slide_sees_every_state_batch() -
     // Running totals 1, 3, 6, 10, 15, 21; a window of one batch at 3 s and 6 s.
     assert_eq!(
         sorted_timed(windowed.timed()),
-        [(3, vec![("a", 6)]), (6, vec![("a", 21)])]
+        [(3, vec![(key("a"), 6)]), (6, vec![(key("a"), 21)])]
     );
     Ok(())
 }
@@ -220,7 +225,11 @@ fn an_incremental_window_over_state_with_a_long_slide_sees_every_state_batch() -
 #[test]
 fn fan_out_in_every_shape_reads_each_batch_once_per_reader() -> TestResult {
     let (t, _dir) = checkpointed()?;
-    let src = t.input(vec![vec![("a", 1), ("b", 2)], vec![("a", 3)], vec![]]);
+    let src = t.input(vec![
+        vec![(key("a"), 1), (key("b"), 2)],
+        vec![(key("a"), 3)],
+        vec![],
+    ]);
     let m = src.map(|(k, v)| (k, v * 10));
     let self_union = t.collect(&m.union(&m));
     let self_join = t.collect(&m.join(&m));
@@ -235,14 +244,14 @@ fn fan_out_in_every_shape_reads_each_batch_once_per_reader() -> TestResult {
     t.run(3)?;
     assert_eq!(
         sorted(&self_union.batches()[0]),
-        [("a", 10), ("a", 10), ("b", 20), ("b", 20)]
+        [(key("a"), 10), (key("a"), 10), (key("b"), 20), (key("b"), 20)]
     );
-    assert_eq!(sorted(&self_join.batches()[1]), [("a", (30, 30))]);
+    assert_eq!(sorted(&self_join.batches()[1]), [(key("a"), (30, 30))]);
     assert_eq!(many.batches()[1].len(), 3);
     assert_eq!(with.batches()[0].len(), 4);
-    assert_eq!(sorted(&cogroup.batches()[1]), [("a", (vec![30], vec![31]))]);
+    assert_eq!(sorted(&cogroup.batches()[1]), [(key("a"), (vec![30], vec![31]))]);
     assert_eq!(w1.batches(), [vec![2], vec![3], vec![1]]);
-    assert_eq!(sorted(&w2.batches()[0]), [("a", 40), ("b", 20)]);
+    assert_eq!(sorted(&w2.batches()[0]), [(key("a"), 40), (key("b"), 20)]);
     assert_eq!(direct.batches()[2], []);
     assert_eq!(after_persist.batches()[0].len(), 2);
     Ok(())
@@ -257,9 +266,9 @@ fn a_nested_window_over_state_computes_skipped_batches_late_in_order() -> TestRe
     let seen = Arc::new(Mutex::new(Vec::new()));
     let log = seen.clone();
     let totals = t
-        .input((1..=8).map(|k| vec![("a", k)]).collect())
+        .input((1..=8).map(|k| vec![(key("a"), k)]).collect())
         .update_state_by_key_with_time(
-            move |time: Time, _: &&str, values: Vec<i64>, state: Option<i64>| {
+            move |time: Time, _: &String, values: Vec<i64>, state: Option<i64>| {
                 log.lock().unwrap().push(time.millis() / 1_000);
                 Some(state.unwrap_or(0) + values.iter().sum::<i64>())
             },
@@ -288,7 +297,7 @@ fn a_nested_window_over_state_computes_skipped_batches_late_in_order() -> TestRe
 fn map_with_state_timeout_boundary_and_snapshots() -> TestResult {
     let (t, _dir) = checkpointed()?;
     let spec = StateSpec::function(
-        |key: &&str, value: Option<i32>, state: &mut State<i32>| match value {
+        |key: &String, value: Option<i32>, state: &mut State<i32>| match value {
             Some(v) => {
                 let total = state.get_option().copied().unwrap_or(0) + v;
                 state.update(total).unwrap();
@@ -302,10 +311,10 @@ fn map_with_state_timeout_boundary_and_snapshots() -> TestResult {
     )
     .timeout("2s");
     let input = t.input(vec![
-        vec![("a", 1), ("b", 1)],
+        vec![(key("a"), 1), (key("b"), 1)],
         vec![],
         vec![],
-        vec![("b", 1)],
+        vec![(key("b"), 1)],
         vec![],
         vec![],
         vec![],
@@ -315,9 +324,9 @@ fn map_with_state_timeout_boundary_and_snapshots() -> TestResult {
     let snaps = t.collect(&mapped.state_snapshots());
     t.run(7)?;
     let at = |i: usize| sorted(&snaps.batches()[i]);
-    assert_eq!(at(2), [("a", 1), ("b", 1)]);
-    assert_eq!(at(3), [("b", 2)]);
-    assert_eq!(at(5), [("b", 2)]);
+    assert_eq!(at(2), [(key("a"), 1), (key("b"), 1)]);
+    assert_eq!(at(3), [(key("b"), 2)]);
+    assert_eq!(at(5), [(key("b"), 2)]);
     assert!(at(6).is_empty());
     let expected: Vec<Vec<String>> = vec![
         vec!["a=1".into(), "b=1".into()],
@@ -339,12 +348,12 @@ fn map_with_state_timeout_boundary_and_snapshots() -> TestResult {
 fn update_state_by_key_with_initial_state_under_a_window() -> TestResult {
     let (t, _dir) = checkpointed()?;
     let totals = t
-        .input(vec![vec![("a", 1)], vec![], vec![("a", 2)], vec![]])
+        .input(vec![vec![(key("a"), 1)], vec![], vec![(key("a"), 2)], vec![]])
         .update_state_by_key_with_initial(
             |values: Vec<i32>, state: Option<i32>| {
                 Some(state.unwrap_or(0) + values.iter().sum::<i32>() + 100)
             },
-            vec![("z", 0)],
+            vec![(key("z"), 0)],
         )
         .window("2s", "2s");
     let out = t.collect(&totals);
@@ -352,8 +361,14 @@ fn update_state_by_key_with_initial_state_under_a_window() -> TestResult {
     assert_eq!(
         sorted_timed(out.timed()),
         [
-            (2, vec![("a", 101), ("a", 201), ("z", 100), ("z", 200)]),
-            (4, vec![("a", 303), ("a", 403), ("z", 300), ("z", 400)])
+            (
+                2,
+                vec![(key("a"), 101), (key("a"), 201), (key("z"), 100), (key("z"), 200)]
+            ),
+            (
+                4,
+                vec![(key("a"), 303), (key("a"), 403), (key("z"), 300), (key("z"), 400)]
+            )
         ]
     );
     Ok(())

@@ -931,8 +931,9 @@ fn windowed_count(
         .memory(table)
 }
 
-/// Resuming a windowed count from a stopped query carries its open windows; resuming from a
-/// state without them (taken while running, or read back from JSON) is refused, not lossy.
+/// Resuming a windowed count from a stopped query carries its open windows, also through the
+/// state's JSON form; resuming from a state without them (taken while running) is refused, not
+/// lossy.
 #[test]
 fn a_resumed_windowed_count_keeps_its_open_windows() {
     let s = session();
@@ -951,6 +952,7 @@ fn a_resumed_windowed_count_keeps_its_open_windows() {
     assert!(err.contains("carries no state"), "{err}");
 
     input.add_data([ev("a", 27), ev("a", 45)]); // 45 moves the watermark to 35: [20, 30) closes
+    let saved: ResumeState = serde_json::from_str(&serde_json::to_string(&saved).unwrap()).unwrap();
     let second = windowed_count(&s, &input, "after")
         .resume_from(saved)
         .start()

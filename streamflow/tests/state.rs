@@ -2,6 +2,8 @@
 //! with state or new values, `None` removes, initial state, batch time), `map_with_state`
 //! (called only for keys with data, timeouts, `State` rules, snapshots), and the rules every
 //! stateful operator follows (a checkpoint directory, computed once per batch, in order).
+//!
+//! State keys are owned (`String`): state is serde data that must read back from bytes.
 #![allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -24,6 +26,24 @@ fn sorted_batches<T: Clone + PartialOrd>(out: &[Vec<T>]) -> Vec<Vec<T>> {
     out.iter().map(|b| sorted(b)).collect()
 }
 
+/// `(key, value)` rows with owned keys, written as `&str` literals.
+fn own<V>(rows: Vec<(&str, V)>) -> Vec<(String, V)> {
+    rows.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+}
+
+/// Input batches with owned keys.
+fn keyed<V>(batches: Vec<Vec<(&str, V)>>) -> Vec<Vec<(String, V)>> {
+    batches.into_iter().map(own).collect()
+}
+
+/// Output batches with their keys borrowed, to compare with `&str` literals.
+fn as_str<V: Clone>(batches: &[Vec<(String, V)>]) -> Vec<Vec<(&str, V)>> {
+    batches
+        .iter()
+        .map(|b| b.iter().map(|(k, v)| (k.as_str(), v.clone())).collect())
+        .collect()
+}
+
 /// A shared log of calls made by user functions on worker threads.
 type Calls<T> = Arc<Mutex<Vec<T>>>;
 
@@ -36,30 +56,40 @@ fn take<T: Clone + PartialOrd>(calls: &Calls<T>) -> Vec<T> {
 #[test]
 fn update_state_by_key_is_called_for_keys_without_new_data() -> TestResult {
     let (t, _dir) = checkpointed()?;
-    let calls: Calls<(&str, Vec<i32>, Option<i32>)> = Arc::default();
+    let calls: Calls<(String, (Vec<i32>, Option<i32>))> = Arc::default();
     let log = calls.clone();
-    let pairs = t.input(vec![vec![("a", 1), ("b", 2), ("a", 3)], vec![("b", 5)], vec![]]);
+    let pairs = t.input(keyed(vec![
+        vec![("a", 1), ("b", 2), ("a", 3)],
+        vec![("b", 5)],
+        vec![],
+    ]));
     let totals = t.collect(&pairs.update_state_by_key_with_time(
-        move |_time: Time, key: &&str, mut values: Vec<i32>, state: Option<i32>| {
+        move |_time: Time, key: &String, mut values: Vec<i32>, state: Option<i32>| {
             values.sort();
-            log.lock().unwrap().push((*key, values.clone(), state));
+            log.lock().unwrap().push((key.clone(), (values.clone(), state)));
             Some(state.unwrap_or(0) + values.iter().sum::<i32>())
         },
     ));
     t.start()?;
     t.advance_batches(1)?;
-    assert_eq!(take(&calls), vec![("a", vec![1, 3], None), ("b", vec![2], None)]);
+    assert_eq!(
+        take(&calls),
+        own(vec![("a", (vec![1, 3], None)), ("b", (vec![2], None))])
+    );
     t.advance_batches(1)?;
     // "a" has no new data and is called anyway, with no values.
     assert_eq!(
         take(&calls),
-        vec![("a", vec![], Some(4)), ("b", vec![5], Some(2))]
+        own(vec![("a", (vec![], Some(4))), ("b", (vec![5], Some(2)))])
     );
     t.advance_batches(1)?;
-    assert_eq!(take(&calls), vec![("a", vec![], Some(4)), ("b", vec![], Some(7))]);
+    assert_eq!(
+        take(&calls),
+        own(vec![("a", (vec![], Some(4))), ("b", (vec![], Some(7)))])
+    );
     t.context().stop(false)?;
     assert_eq!(
-        sorted_batches(&totals.batches()),
+        sorted_batches(&as_str(&totals.batches())),
         vec![
             vec![("a", 4), ("b", 2)],
             vec![("a", 4), ("b", 7)],
@@ -76,7 +106,7 @@ fn returning_none_removes_the_key() -> TestResult {
     let (t, _dir) = checkpointed()?;
     let calls = Arc::new(AtomicUsize::new(0));
     let counter = calls.clone();
-    let pairs = t.input(vec![vec![("a", 2), ("b", 1)], vec![], vec![], vec![]]);
+    let pairs = t.input(keyed(vec![vec![("a", 2), ("b", 1)], vec![], vec![], vec![]]));
     let left = t.collect(
         &pairs.update_state_by_key(move |values: Vec<u32>, state: Option<u32>| {
             counter.fetch_add(1, Ordering::Relaxed);
@@ -88,7 +118,7 @@ fn returning_none_removes_the_key() -> TestResult {
     );
     t.run(4)?;
     assert_eq!(
-        sorted_batches(&left.batches()),
+        sorted_batches(&as_str(&left.batches())),
         vec![vec![("a", 2), ("b", 1)], vec![("a", 1)], vec![], vec![]]
     );
     // 2 calls, then 2 (b removed), then 1 (a removed), then none: removed keys are not called.
@@ -99,14 +129,14 @@ fn returning_none_removes_the_key() -> TestResult {
 #[test]
 fn update_state_by_key_with_initial_state() -> TestResult {
     let (t, _dir) = checkpointed()?;
-    let pairs = t.input(vec![vec![("apple", 1)], vec![("kiwi", 1)]]);
+    let pairs = t.input(keyed(vec![vec![("apple", 1)], vec![("kiwi", 1)]]));
     let totals = t.collect(&pairs.update_state_by_key_with_initial(
         |values: Vec<i64>, total: Option<i64>| Some(total.unwrap_or(0) + values.iter().sum::<i64>()),
-        vec![("apple", 10), ("pear", 5)],
+        own(vec![("apple", 10), ("pear", 5)]),
     ));
     t.run(2)?;
     assert_eq!(
-        sorted_batches(&totals.batches()),
+        sorted_batches(&as_str(&totals.batches())),
         vec![
             vec![("apple", 11), ("pear", 5)],
             vec![("apple", 11), ("kiwi", 1), ("pear", 5)],
@@ -119,13 +149,18 @@ fn update_state_by_key_with_initial_state() -> TestResult {
 fn update_state_by_key_with_time_sees_the_batch_time() -> TestResult {
     let (t, _dir) = checkpointed()?;
     let first_seen = t.collect(
-        &t.input(vec![vec![("a", ())], vec![("b", ())], vec![("a", ())]])
-            .update_state_by_key_with_time(|time: Time, _key: &&str, _values: Vec<()>, seen: Option<i64>| {
-                Some(seen.unwrap_or(time.millis()))
-            }),
+        &t.input(keyed(vec![vec![("a", ())], vec![("b", ())], vec![("a", ())]]))
+            .update_state_by_key_with_time(
+                |time: Time, _key: &String, _values: Vec<()>, seen: Option<i64>| {
+                    Some(seen.unwrap_or(time.millis()))
+                },
+            ),
     );
     t.run(3)?;
-    assert_eq!(sorted(&first_seen.batches()[2]), vec![("a", 1_000), ("b", 2_000)]);
+    assert_eq!(
+        sorted(&first_seen.batches()[2]),
+        own(vec![("a", 1_000), ("b", 2_000)])
+    );
     Ok(())
 }
 
@@ -134,18 +169,18 @@ fn state_is_computed_once_per_batch_with_several_consumers() -> TestResult {
     let (t, _dir) = checkpointed()?;
     let calls = Arc::new(AtomicUsize::new(0));
     let counter = calls.clone();
-    let totals = t.input(vec![vec![("a", 1)], vec![("a", 1)]]).update_state_by_key(
-        move |values: Vec<i32>, state: Option<i32>| {
+    let totals = t
+        .input(keyed(vec![vec![("a", 1)], vec![("a", 1)]]))
+        .update_state_by_key(move |values: Vec<i32>, state: Option<i32>| {
             counter.fetch_add(1, Ordering::Relaxed);
             Some(state.unwrap_or(0) + values.iter().sum::<i32>())
-        },
-    );
+        });
     let first = t.collect(&totals);
     let second = t.collect(&totals.map(|(k, v)| (k, v * 10)));
     t.run(2)?;
     assert_eq!(calls.load(Ordering::Relaxed), 2);
-    assert_eq!(first.batches(), vec![vec![("a", 1)], vec![("a", 2)]]);
-    assert_eq!(second.batches(), vec![vec![("a", 10)], vec![("a", 20)]]);
+    assert_eq!(as_str(&first.batches()), vec![vec![("a", 1)], vec![("a", 2)]]);
+    assert_eq!(as_str(&second.batches()), vec![vec![("a", 10)], vec![("a", 20)]]);
     Ok(())
 }
 
@@ -154,19 +189,19 @@ fn state_under_a_sampling_window_still_sees_every_batch() -> TestResult {
     // The window only reads every other batch; the running total must still count them all.
     let (t, _dir) = checkpointed()?;
     let totals = t
-        .input(vec![
+        .input(keyed(vec![
             vec![("a", 1)],
             vec![("a", 10)],
             vec![("a", 100)],
             vec![("a", 1_000)],
-        ])
+        ]))
         .update_state_by_key(|values: Vec<i32>, state: Option<i32>| {
             Some(state.unwrap_or(0) + values.iter().sum::<i32>())
         })
         .window("1s", "2s");
     let out = t.collect(&totals);
     t.run(4)?;
-    assert_eq!(out.batches(), vec![vec![("a", 11)], vec![("a", 1_111)]]);
+    assert_eq!(as_str(&out.batches()), vec![vec![("a", 11)], vec![("a", 1_111)]]);
     Ok(())
 }
 
@@ -174,12 +209,12 @@ fn state_under_a_sampling_window_still_sees_every_batch() -> TestResult {
 fn state_under_a_sliding_window() -> TestResult {
     let (t, _dir) = checkpointed()?;
     let totals = t
-        .input(vec![
+        .input(keyed(vec![
             vec![("a", 1)],
             vec![("a", 10)],
             vec![("a", 100)],
             vec![("a", 1_000)],
-        ])
+        ]))
         .update_state_by_key(|values: Vec<i32>, state: Option<i32>| {
             Some(state.unwrap_or(0) + values.iter().sum::<i32>())
         })
@@ -216,7 +251,7 @@ fn stateful_operators_need_a_checkpoint_directory() -> TestResult {
 #[test]
 fn a_panic_in_the_update_function_names_the_operator() -> TestResult {
     let (t, _dir) = checkpointed()?;
-    t.input(vec![vec![("a", 1)]])
+    t.input(keyed(vec![vec![("a", 1)]]))
         .update_state_by_key(|_: Vec<i32>, _: Option<i32>| -> Option<i32> { panic!("bad state") })
         .print();
     let err = t.run(1).unwrap_err().to_string();
@@ -231,29 +266,31 @@ fn a_panic_in_the_update_function_names_the_operator() -> TestResult {
 
 /// A running count per key, logging every call as (key, value, state before, timing out).
 fn counting_spec(
-    calls: &Calls<(&'static str, Option<i32>, Option<i32>, bool)>,
-) -> StateSpec<&'static str, i32, i32, (&'static str, i32)> {
+    calls: &Calls<(String, (Option<i32>, Option<i32>, bool))>,
+) -> StateSpec<String, i32, i32, (String, i32)> {
     let log = calls.clone();
-    StateSpec::function(
-        move |key: &&'static str, value: Option<i32>, state: &mut State<i32>| {
-            let before = state.get_option().copied();
-            log.lock()
-                .unwrap()
-                .push((*key, value, before, state.is_timing_out()));
-            let count = before.unwrap_or(0) + value.unwrap_or(0);
-            if !state.is_timing_out() {
-                state.update(count).unwrap();
-            }
-            (*key, count)
-        },
-    )
+    StateSpec::function(move |key: &String, value: Option<i32>, state: &mut State<i32>| {
+        let before = state.get_option().copied();
+        log.lock()
+            .unwrap()
+            .push((key.clone(), (value, before, state.is_timing_out())));
+        let count = before.unwrap_or(0) + value.unwrap_or(0);
+        if !state.is_timing_out() {
+            state.update(count).unwrap();
+        }
+        (key.clone(), count)
+    })
 }
 
 #[test]
 fn map_with_state_is_called_only_for_keys_with_data() -> TestResult {
     let (t, _dir) = checkpointed()?;
     let calls = Calls::default();
-    let pairs = t.input(vec![vec![("a", 1), ("b", 1)], vec![("a", 1), ("a", 1)], vec![]]);
+    let pairs = t.input(keyed(vec![
+        vec![("a", 1), ("b", 1)],
+        vec![("a", 1), ("a", 1)],
+        vec![],
+    ]));
     let counts = pairs.map_with_state(counting_spec(&calls));
     let mapped = t.collect(&counts);
     let snapshots = t.collect(&counts.state_snapshots());
@@ -261,24 +298,27 @@ fn map_with_state_is_called_only_for_keys_with_data() -> TestResult {
     t.advance_batches(1)?;
     assert_eq!(
         take(&calls),
-        vec![("a", Some(1), None, false), ("b", Some(1), None, false)]
+        own(vec![("a", (Some(1), None, false)), ("b", (Some(1), None, false))])
     );
     t.advance_batches(1)?;
     // Once per value, in order, each call seeing the state the previous one left.
     assert_eq!(
         take(&calls),
-        vec![("a", Some(1), Some(1), false), ("a", Some(1), Some(2), false)]
+        own(vec![
+            ("a", (Some(1), Some(1), false)),
+            ("a", (Some(1), Some(2), false))
+        ])
     );
     t.advance_batches(1)?;
     assert_eq!(take(&calls), vec![]);
     t.context().stop(false)?;
     assert_eq!(
-        sorted_batches(&mapped.batches()),
+        sorted_batches(&as_str(&mapped.batches())),
         vec![vec![("a", 1), ("b", 1)], vec![("a", 2), ("a", 3)], vec![]]
     );
     // The snapshots hold every key each batch, with or without data.
     assert_eq!(
-        sorted_batches(&snapshots.batches()),
+        sorted_batches(&as_str(&snapshots.batches())),
         vec![
             vec![("a", 1), ("b", 1)],
             vec![("a", 3), ("b", 1)],
@@ -293,7 +333,7 @@ fn idle_keys_time_out_once_then_are_removed() -> TestResult {
     let (t, _dir) = checkpointed()?;
     let calls = Calls::default();
     // "a" has data at 1 s and 3 s, "b" only at 1 s; the timeout is 2 s.
-    let pairs = t.input(vec![vec![("a", 1), ("b", 1)], vec![], vec![("a", 1)]]);
+    let pairs = t.input(keyed(vec![vec![("a", 1), ("b", 1)], vec![], vec![("a", 1)]]));
     let counts = pairs.map_with_state(counting_spec(&calls).timeout("2s"));
     let mapped = t.collect(&counts);
     let snapshots = t.collect(&counts.state_snapshots());
@@ -301,20 +341,22 @@ fn idle_keys_time_out_once_then_are_removed() -> TestResult {
     let calls = take(&calls);
     assert_eq!(
         calls,
-        vec![
-            ("a", None, Some(2), true),
-            ("a", Some(1), None, false),
-            ("a", Some(1), Some(1), false),
-            ("b", None, Some(1), true),
-            ("b", Some(1), None, false),
-        ]
+        own(vec![
+            ("a", (None, Some(2), true)),
+            ("a", (Some(1), None, false)),
+            ("a", (Some(1), Some(1), false)),
+            ("b", (None, Some(1), true)),
+            ("b", (Some(1), None, false)),
+        ])
     );
     let mapped = mapped.batches();
+    let mapped = as_str(&mapped);
     // "b" was last seen at 1 s: idle longer than 2 s at 4 s. "a" (3 s) at 6 s.
     assert_eq!(mapped[3], vec![("b", 1)]);
     assert_eq!(mapped[5], vec![("a", 2)]);
     assert!(mapped[6].is_empty() && mapped[7].is_empty());
-    let snapshots = sorted_batches(&snapshots.batches());
+    let snapshots = snapshots.batches();
+    let snapshots = sorted_batches(&as_str(&snapshots));
     assert_eq!(snapshots[2], vec![("a", 2), ("b", 1)]);
     assert_eq!(snapshots[3], vec![("a", 2)]);
     assert_eq!(snapshots[4], vec![("a", 2)]);
@@ -328,15 +370,20 @@ fn a_call_with_data_keeps_a_key_alive_even_without_an_update() -> TestResult {
     let (t, _dir) = checkpointed()?;
     let timed_out = Arc::new(Mutex::new(Vec::new()));
     let log = timed_out.clone();
-    let spec = StateSpec::function(move |key: &&str, value: Option<i32>, state: &mut State<i32>| {
+    let spec = StateSpec::function(move |key: &String, value: Option<i32>, state: &mut State<i32>| {
         if state.is_timing_out() {
-            log.lock().unwrap().push(*key);
+            log.lock().unwrap().push(key.clone());
         } else if !state.exists() {
             state.update(value.unwrap_or(0)).unwrap();
         }
     })
     .timeout("1s");
-    let pairs = t.input(vec![vec![("a", 1)], vec![("a", 1)], vec![("a", 1)], vec![]]);
+    let pairs = t.input(keyed(vec![
+        vec![("a", 1)],
+        vec![("a", 1)],
+        vec![("a", 1)],
+        vec![],
+    ]));
     pairs.map_with_state(spec).foreach_batch(|_, _| {});
     t.start()?;
     t.advance_batches(3)?;
@@ -352,14 +399,14 @@ fn updating_a_timing_out_state_is_an_error_not_a_panic() -> TestResult {
     let (t, _dir) = checkpointed()?;
     let results = Arc::new(Mutex::new(Vec::new()));
     let log = results.clone();
-    let spec = StateSpec::function(move |_key: &&str, value: Option<i32>, state: &mut State<i32>| {
+    let spec = StateSpec::function(move |_key: &String, value: Option<i32>, state: &mut State<i32>| {
         let result = state.update(value.unwrap_or(-1));
         log.lock()
             .unwrap()
             .push((state.is_timing_out(), result.map_err(|e| e.to_string())));
     })
     .timeout("1s");
-    t.input(vec![vec![("a", 1)]])
+    t.input(keyed(vec![vec![("a", 1)]]))
         .map_with_state(spec)
         .foreach_batch(|_, _| {});
     t.run(4)?;
@@ -375,7 +422,7 @@ fn updating_a_timing_out_state_is_an_error_not_a_panic() -> TestResult {
 #[test]
 fn removing_a_state_and_get_on_a_missing_state() -> TestResult {
     let (t, _dir) = checkpointed()?;
-    let spec = StateSpec::function(|_key: &&str, value: Option<i32>, state: &mut State<i32>| {
+    let spec = StateSpec::function(|_key: &String, value: Option<i32>, state: &mut State<i32>| {
         let missing = state.get().is_err();
         match value {
             Some(0) => state.remove(),
@@ -384,14 +431,18 @@ fn removing_a_state_and_get_on_a_missing_state() -> TestResult {
         }
         missing
     });
-    let pairs = t.input(vec![vec![("a", 1), ("b", 2)], vec![("a", 0)], vec![("a", 3)]]);
+    let pairs = t.input(keyed(vec![
+        vec![("a", 1), ("b", 2)],
+        vec![("a", 0)],
+        vec![("a", 3)],
+    ]));
     let counts = pairs.map_with_state(spec);
     let missing = t.collect(&counts);
     let snapshots = t.collect(&counts.state_snapshots());
     t.run(3)?;
     assert_eq!(missing.batches(), vec![vec![true, true], vec![false], vec![true]]);
     assert_eq!(
-        sorted_batches(&snapshots.batches()),
+        sorted_batches(&as_str(&snapshots.batches())),
         vec![vec![("a", 1), ("b", 2)], vec![("b", 2)], vec![("a", 3), ("b", 2)]]
     );
     Ok(())
@@ -401,10 +452,10 @@ fn removing_a_state_and_get_on_a_missing_state() -> TestResult {
 fn map_with_state_initial_state_and_partitions() -> TestResult {
     let (t, _dir) = checkpointed()?;
     let calls = Calls::default();
-    let pairs = t.input(vec![vec![("a", 1), ("b", 1), ("c", 1), ("d", 1)]]);
+    let pairs = t.input(keyed(vec![vec![("a", 1), ("b", 1), ("c", 1), ("d", 1)]]));
     let counts = pairs.map_with_state(
         counting_spec(&calls)
-            .initial_state(vec![("a", 10), ("z", 5)])
+            .initial_state(own(vec![("a", 10), ("z", 5)]))
             .num_partitions(3),
     );
     let mapped = t.collect(&counts);
@@ -413,12 +464,12 @@ fn map_with_state_initial_state_and_partitions() -> TestResult {
     t.run(1)?;
     assert_eq!(
         sorted(&mapped.batches()[0]),
-        vec![("a", 11), ("b", 1), ("c", 1), ("d", 1)]
+        own(vec![("a", 11), ("b", 1), ("c", 1), ("d", 1)])
     );
     assert_eq!(partitions.batches()[0].len(), 3);
     assert_eq!(
         sorted(&snapshots.batches()[0]),
-        vec![("a", 11), ("b", 1), ("c", 1), ("d", 1), ("z", 5)]
+        own(vec![("a", 11), ("b", 1), ("c", 1), ("d", 1), ("z", 5)])
     );
     Ok(())
 }
@@ -427,14 +478,19 @@ fn map_with_state_initial_state_and_partitions() -> TestResult {
 fn initial_states_time_out_from_the_first_batch() -> TestResult {
     let (t, _dir) = checkpointed()?;
     let calls = Calls::default();
-    let counts = t
-        .input::<(&'static str, i32)>(vec![])
-        .map_with_state(counting_spec(&calls).initial_state(vec![("z", 5)]).timeout("2s"));
+    let counts = t.input::<(String, i32)>(vec![]).map_with_state(
+        counting_spec(&calls)
+            .initial_state(own(vec![("z", 5)]))
+            .timeout("2s"),
+    );
     let mapped = t.collect(&counts);
     t.run(4)?;
     // Loaded at 1 s: idle longer than 2 s at 4 s.
-    assert_eq!(mapped.batches(), vec![vec![], vec![], vec![], vec![("z", 5)]]);
-    assert_eq!(take(&calls), vec![("z", None, Some(5), true)]);
+    assert_eq!(
+        as_str(&mapped.batches()),
+        vec![vec![], vec![], vec![], vec![("z", 5)]]
+    );
+    assert_eq!(take(&calls), own(vec![("z", (None, Some(5), true))]));
     Ok(())
 }
 
@@ -442,7 +498,7 @@ fn initial_states_time_out_from_the_first_batch() -> TestResult {
 fn a_bad_timeout_is_reported_by_start() -> TestResult {
     let (t, _dir) = checkpointed()?;
     let calls = Calls::default();
-    t.input::<(&'static str, i32)>(vec![])
+    t.input::<(String, i32)>(vec![])
         .map_with_state(counting_spec(&calls).timeout("ten seconds"))
         .print();
     let err = t.context().start().unwrap_err().to_string();
@@ -458,7 +514,7 @@ fn map_with_state_output_is_an_ordinary_stream() -> TestResult {
     let (t, _dir) = checkpointed()?;
     let calls = Calls::default();
     let counts = t
-        .input(vec![vec![("a", 1), ("a", 1)]])
+        .input(keyed(vec![vec![("a", 1), ("a", 1)]]))
         .map_with_state(counting_spec(&calls))
         .into_dstream()
         .map(|(_, n)| n)

@@ -1,5 +1,6 @@
 //! Event-time windows in queries: sliding windows with a negative start offset, session windows
-//! that merge and bridge, and the built-in aggregates over windows.
+//! that merge and bridge (also across a restart from the serialized state), and the built-in
+//! aggregates over windows.
 
 #![allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
 
@@ -161,6 +162,75 @@ fn session_windows_in_append_mode_emit_closed_sessions() {
         .rows();
     assert_eq!(windows(&rows), [(1, 8, "a".to_string(), 4)]);
     q.stop().unwrap();
+}
+
+fn session_sums(s: &Session, input: &MemoryStream<Ev>, table: &str) -> DataStreamWriter<AggRow<String, i64>> {
+    s.read_stream::<Ev>()
+        .memory(input)
+        .with_watermark(|e| e.ts, "0 minutes")
+        .group_by_window(|e| e.key.clone(), session_window("5 minutes"))
+        .sum(|e| e.amount)
+        .write_stream()
+        .memory(table)
+}
+
+/// A stopped query's state, written to JSON and read back, resumes with its open sessions: an
+/// event of the next run extends a session of the last one.
+#[test]
+fn open_sessions_survive_a_restart_through_json() {
+    let s = session();
+    let input = MemoryStream::new();
+    let first = session_sums(&s, &input, "sessions_before").start().unwrap();
+    input.add_data([ev("a", 1), ev("a", 3), ev("b", 2)]);
+    first.process_all_available().unwrap();
+    first.stop().unwrap();
+    let json = serde_json::to_string(&first.resume_state()).unwrap();
+
+    let state: ResumeState = serde_json::from_str(&json).unwrap();
+    input.add_data([ev("a", 6)]); // within 5 minutes of 3: the same session
+    input.add_data([ev("a", 30)]); // closes the sessions before 30
+    let second = session_sums(&s, &input, "sessions_after")
+        .resume_from(state)
+        .start()
+        .unwrap();
+    second.process_all_available().unwrap();
+    let rows = s
+        .memory_table::<AggRow<String, i64>>("sessions_after")
+        .unwrap()
+        .rows();
+    assert_eq!(
+        windows(&rows),
+        [(1, 11, "a".to_string(), 10), (2, 7, "b".to_string(), 2)]
+    );
+    second.stop().unwrap();
+}
+
+/// State partitions are not re-split: resuming with another parallelism is refused, saying why.
+#[test]
+fn resuming_with_another_parallelism_is_refused() {
+    let s = session();
+    let input = MemoryStream::new();
+    let first = session_sums(&s, &input, "two_partitions").start().unwrap();
+    input.add_data([ev("a", 1)]);
+    first.process_all_available().unwrap();
+    first.stop().unwrap();
+
+    let wider = Session::builder()
+        .parallelism(3)
+        .clock(ManualClock::new(0))
+        .build()
+        .unwrap();
+    let err = session_sums(&wider, &input, "three_partitions")
+        .resume_from(first.resume_state())
+        .start()
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(err.contains("has 2 partitions but the store has 3"), "{err}");
+    assert!(
+        err.contains("number of partitions the state was saved with"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -15,7 +15,7 @@ fn ui() {
 }
 
 /// The mistakes only types can show (`reduce_by_key` on a stream that is not of pairs, `join`
-/// with or of unkeyed streams, an `f64` key) must read as the runtime's
+/// with or of unkeyed streams, an `f64` key, a state without serde) must read as the runtime's
 /// `#[diagnostic::on_unimplemented]` messages. rustc uses those only for a failed bound on a
 /// method's own generics (E0277), not for a method found in an `impl<T: Pair>` block whose bound
 /// fails (E0599, "the method exists but its trait bounds were not satisfied"), so the keyed
@@ -32,6 +32,7 @@ fn type_errors_carry_the_runtime_messages() {
             "expected `&DStream<(String, _)>`, found `&DStream<String>`",
         ),
         ("key_not_hashable", "`f64` cannot be used as a key"),
+        ("state_not_serde", "`Total` cannot be kept in a state store"),
     ] {
         let path = format!("{}/tests/ui/fail/{case}.stderr", env!("CARGO_MANIFEST_DIR"));
         let stderr = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));

@@ -1,40 +1,183 @@
 //! Keyed operators on a batch: the hash shuffle with map-side combining, and everything built
-//! on it (reduce_by_key, group_by_key, cogroup and the joins).
+//! on it (reduce_by_key, group_by_key, cogroup and the joins, and through
+//! [`crate::state`] every stateful operator).
 //!
 //! A shuffle runs in two parallel steps. The map side combines each input partition into a hash
 //! map (so a word seen a million times in a partition crosses the shuffle once) and splits the
-//! result into one bucket per output partition by the key's hash. The reduce side merges, for
-//! each output partition, the buckets that all map tasks made for it. The hasher has a fixed
-//! seed, so a key lands in the same partition in every run and every process — keyed state can
-//! then be stored and restored per partition.
-
-use std::hash::{BuildHasher, Hash};
+//! result into one bucket per output partition by [`partition_of`]. The reduce side merges, for
+//! each output partition, the buckets that all map tasks made for it. [`partition_of`] is a
+//! specified hash of the key's serialized bytes, so a key lands in the same partition in every
+//! run, every process and every build — keyed state can then be stored and restored per
+//! partition. The in-memory tables use a faster hasher whose output nobody keeps.
 
 use hashbrown::HashMap;
 use hashbrown::hash_map::Entry;
+use serde::Serialize;
+use xxhash_rust::xxh3::{Xxh3Default, xxh3_64};
 
 use super::{Batch, Part, transpose};
-use crate::data::{Data, Pair};
-use crate::exec::guard;
+use crate::data::{Data, Key, Pair};
+use crate::exec::{Executor, guard};
 
-/// The hasher of every shuffle and state map: fast, with a fixed seed so partitioning is stable.
+/// The hasher of in-memory tables: fast, with a fixed seed (iteration order is repeatable).
+/// Not used to place keys in partitions: its output may change with a new crate version.
 pub(crate) type FixedHasher = foldhash::fast::FixedState;
 
-/// A hash map with the shuffle's hasher.
+/// A hash map with the in-memory tables' hasher.
 pub(crate) type FastMap<K, V> = HashMap<K, V, FixedHasher>;
 
 pub(crate) fn new_map<K, V>() -> FastMap<K, V> {
     HashMap::with_hasher(FixedHasher::with_seed(0x5eed_f10c))
 }
 
-/// The output partition of `key` among `n` (Spark's `HashPartitioner`).
-pub(crate) fn partition_of<K: Hash + ?Sized>(key: &K, n: usize) -> usize {
+/// The stable 64-bit hash of a key: XXH3-64 with seed 0 of the key's encoding in postcard 1.x's
+/// wire format (the bytes `postcard::to_allocvec(key)` returns), computed without allocating.
+///
+/// If the key's `Serialize` fails part-way (postcard refuses sequences of unknown length), the
+/// bytes written before the failure are hashed: still the same partition for equal keys.
+pub(crate) fn stable_hash<K: Serialize + ?Sized>(key: &K) -> u64 {
+    let mut hasher = HashFlavor {
+        inline: [0; INLINE],
+        len: 0,
+        streaming: None,
+    };
+    if let Err(e) = key.serialize(&mut postcard::Serializer { output: &mut hasher }) {
+        log::trace!("a key's Serialize failed part-way ({e}); hashing the bytes it wrote");
+    }
+    hasher.digest()
+}
+
+/// The partition of `key` among `n` (Spark's `HashPartitioner`, over a stable hash):
+///
+/// ```text
+/// partition_of(key, n) = (stable_hash(key) as u128 * n as u128) >> 64    (0 if n <= 1)
+/// stable_hash(key)     = XXH3-64, seed 0, of postcard 1.x bytes of key
+/// ```
+///
+/// The multiply-shift maps the 64-bit hash onto `0..n` without a division. The shuffles and the
+/// state stores place keys with this one function, so a key's partition is the same in both.
+pub(crate) fn partition_of<K: Serialize + ?Sized>(key: &K, n: usize) -> usize {
     if n <= 1 {
         return 0;
     }
-    let hash = FixedHasher::with_seed(0x9a27_71f1).hash_one(key);
-    // Multiply-shift maps the 64-bit hash onto 0..n without a division.
-    ((u128::from(hash) * n as u128) >> 64) as usize
+    ((u128::from(stable_hash(key)) * n as u128) >> 64) as usize
+}
+
+/// Short keys hash in one call from this buffer; longer ones stream into an XXH3 state started
+/// on the first overflow. Both give XXH3-64 of the same bytes.
+const INLINE: usize = 64;
+
+/// A postcard [`Flavor`](postcard::ser_flavors::Flavor) that hashes the bytes instead of keeping
+/// them.
+struct HashFlavor {
+    inline: [u8; INLINE],
+    len: usize,
+    streaming: Option<Xxh3Default>,
+}
+
+impl HashFlavor {
+    /// Moves the buffered bytes and `data` into the streaming state.
+    #[cold]
+    fn spill(&mut self, data: &[u8]) {
+        let state = self.streaming.get_or_insert_with(Xxh3Default::new);
+        state.update(&self.inline[..self.len]);
+        state.update(data);
+        self.len = 0;
+    }
+
+    fn digest(&mut self) -> u64 {
+        match &mut self.streaming {
+            None => xxh3_64(&self.inline[..self.len]),
+            Some(state) => {
+                state.update(&self.inline[..self.len]);
+                state.digest()
+            }
+        }
+    }
+}
+
+impl postcard::ser_flavors::Flavor for &mut HashFlavor {
+    type Output = ();
+
+    #[inline]
+    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
+        let end = self.len + data.len();
+        if end <= INLINE {
+            self.inline[self.len..end].copy_from_slice(data);
+            self.len = end;
+        } else {
+            self.spill(data);
+        }
+        Ok(())
+    }
+
+    #[inline]
+    fn try_push(&mut self, data: u8) -> postcard::Result<()> {
+        self.try_extend(&[data])
+    }
+
+    fn finalize(self) -> postcard::Result<()> {
+        Ok(())
+    }
+}
+
+/// How a shuffle combines the records of a key: `add` puts one record into the table of its
+/// map-side partition, `merge` joins the values of one key from two map-side partitions.
+/// Both call user code under [`guard`] themselves, naming the operator at fault.
+pub(crate) struct Combine<'a, T, K, C> {
+    pub(crate) add: &'a (dyn Fn(&mut FastMap<K, C>, T) + Sync),
+    pub(crate) merge: &'a (dyn Fn(C, C) -> C + Sync),
+}
+
+/// The keyed shuffle with map-side combining — the one every keyed operator and every
+/// stateful operator runs. Each of `parts` is combined into a table by `combine.add` and split
+/// into `n` buckets by [`partition_of`]; then, for each output partition `p`, the buckets of
+/// all map tasks are merged (`combine.merge`, map tasks in order) and `reduce(p, merged)` runs.
+/// Both steps run in parallel on `exec`; the results are in partition order.
+pub(crate) fn shuffle<T: Send, K: Key, C: Send, R: Send>(
+    exec: &Executor,
+    parts: Vec<Part<T>>,
+    n: usize,
+    combine: Combine<'_, T, K, C>,
+    reduce: impl Fn(usize, FastMap<K, C>) -> R + Sync + Send,
+) -> Vec<R> {
+    let n = n.max(1);
+    let map_side: Vec<Vec<Vec<(K, C)>>> = exec.run(parts, |part: Part<T>| {
+        let mut table: FastMap<K, C> = new_map();
+        part.run(&mut |t: T| (combine.add)(&mut table, t));
+        let mut buckets: Vec<Vec<(K, C)>> = (0..n).map(|_| Vec::new()).collect();
+        for (k, c) in table {
+            buckets[partition_of(&k, n)].push((k, c));
+        }
+        buckets
+    });
+    let buckets: Vec<_> = transpose(map_side, n).into_iter().enumerate().collect();
+    exec.run(buckets, |(p, bucket): (usize, Vec<(K, C)>)| {
+        let mut merged: FastMap<K, C> = new_map();
+        merged.reserve(bucket.len());
+        for (k, c) in bucket {
+            match merged.entry(k) {
+                Entry::Occupied(e) => {
+                    e.replace_entry_with(|_, prev| Some((combine.merge)(prev, c)));
+                }
+                Entry::Vacant(e) => {
+                    e.insert(c);
+                }
+            }
+        }
+        reduce(p, merged)
+    })
+}
+
+/// The [`Combine`] that collects the values of each key in arrival order (`group_by_key`).
+pub(crate) fn group_values<K: Key, V>(table: &mut FastMap<K, Vec<V>>, (k, v): (K, V)) {
+    table.entry(k).or_default().push(v);
+}
+
+/// Appends the values of `b` to those of `a`: [`group_values`]'s merge.
+pub(crate) fn append<V>(mut a: Vec<V>, b: Vec<V>) -> Vec<V> {
+    a.extend(b);
+    a
 }
 
 /// One side of a cogroup, tagged so both sides can share one shuffle.
@@ -83,43 +226,27 @@ impl<T: Pair> Batch<T> {
         merge_combiners: &(dyn Fn(C, C) -> C + Send + Sync),
         num_partitions: usize,
     ) -> Batch<(T::K, C)> {
-        let n = num_partitions.max(1);
         let (time, exec) = (self.time, self.exec.clone());
-        let map_side: Vec<Vec<Vec<(T::K, C)>>> = exec.run(self.parts, |part: Part<T>| {
-            let mut combined: FastMap<T::K, C> = new_map();
-            part.run(&mut |t: T| {
-                let (k, v) = t.into_pair();
-                match combined.entry(k) {
-                    Entry::Occupied(e) => {
-                        e.replace_entry_with(|_, c| Some(guard(operator, || merge_value(c, v))));
-                    }
-                    Entry::Vacant(e) => {
-                        e.insert(guard(operator, || create(v)));
-                    }
+        let add = |table: &mut FastMap<T::K, C>, t: T| {
+            let (k, v) = t.into_pair();
+            match table.entry(k) {
+                Entry::Occupied(e) => {
+                    e.replace_entry_with(|_, c| Some(guard(operator, || merge_value(c, v))));
                 }
-            });
-            let mut buckets: Vec<Vec<(T::K, C)>> = (0..n).map(|_| Vec::new()).collect();
-            for (k, c) in combined {
-                buckets[partition_of(&k, n)].push((k, c));
-            }
-            buckets
-        });
-        let reduce_side = exec.run(transpose(map_side, n), |bucket: Vec<(T::K, C)>| {
-            let mut merged: FastMap<T::K, C> = new_map();
-            merged.reserve(bucket.len());
-            for (k, c) in bucket {
-                match merged.entry(k) {
-                    Entry::Occupied(e) => {
-                        e.replace_entry_with(|_, prev| Some(guard(operator, || merge_combiners(prev, c))));
-                    }
-                    Entry::Vacant(e) => {
-                        e.insert(c);
-                    }
+                Entry::Vacant(e) => {
+                    e.insert(guard(operator, || create(v)));
                 }
             }
+        };
+        let merge = |a, b| guard(operator, || merge_combiners(a, b));
+        let combine = Combine {
+            add: &add,
+            merge: &merge,
+        };
+        let partitions = shuffle(&exec, self.parts, num_partitions, combine, |_, merged| {
             merged.into_iter().collect::<Vec<_>>()
         });
-        Batch::from_partitions(reduce_side, time, exec)
+        Batch::from_partitions(partitions, time, exec)
     }
 
     /// Merges the values of each key with `f`, combining on the map side first
@@ -392,21 +519,68 @@ impl<T: Pair> Batch<T> {
 
 #[cfg(test)]
 mod tests {
-    use super::partition_of;
+    use serde::Serialize;
+
+    use super::{partition_of, stable_hash};
+
+    /// Prints the pinned values of a key (run with `--nocapture` when adding a case).
+    fn pinned<K: Serialize + std::fmt::Debug + ?Sized>(key: &K) -> (u64, [usize; 3]) {
+        let hash = stable_hash(key);
+        let parts = [partition_of(key, 2), partition_of(key, 4), partition_of(key, 7)];
+        println!("{key:?} => ({hash:#018x}, {parts:?})");
+        (hash, parts)
+    }
+
+    /// Keys must keep their partitions across crate, encoding and compiler versions: saved
+    /// state is found again by them. If this test fails, a change moved keys — that breaks
+    /// every checkpoint written before it.
+    #[test]
+    fn partitions_of_fixed_keys_are_pinned() {
+        // (hash, [partition among 2, 4, 7]). Equal bytes hash equally: `0_u64`, `""` and
+        // `None` are all the byte 0; `-1_i32` is zigzag-encoded as 1.
+        assert_eq!(pinned(&0_u64), (0xc44b_dff4_074e_ecdb, [1, 3, 5]));
+        assert_eq!(pinned(&1_u64), (0xe12e_f9d2_eb86_ceeb, [1, 3, 6]));
+        assert_eq!(pinned(&42_u64), (0x79d0_3016_b7ae_ed0d, [0, 1, 3]));
+        assert_eq!(pinned(&u64::MAX), (0x6d06_e806_da1f_9874, [0, 1, 2]));
+        assert_eq!(pinned(&-1_i32), (0xe12e_f9d2_eb86_ceeb, [1, 3, 6]));
+        assert_eq!(pinned(&123_456_i32), (0xbc6a_a30b_9cd6_f189, [1, 2, 5]));
+        assert_eq!(pinned(""), (0xc44b_dff4_074e_ecdb, [1, 3, 5]));
+        assert_eq!(pinned("apple"), (0xba68_b15e_6394_cbf1, [1, 2, 5]));
+        assert_eq!(pinned("naïve café ☕"), (0xeab6_60c0_7105_6f79, [1, 3, 6]));
+        assert_eq!(pinned("日本語のキー"), (0xe2b7_3283_25c0_53ca, [1, 3, 6]));
+        assert_eq!(pinned(&("user-7", 2024_u16)), (0x4551_3138_3bb4_d572, [0, 1, 1]));
+        assert_eq!(pinned(&Some(3_u8)), (0x42f1_aef2_6d6c_c8fe, [0, 1, 1]));
+        assert_eq!(pinned(&None::<u8>), (0xc44b_dff4_074e_ecdb, [1, 3, 5]));
+        assert_eq!(pinned(&"ü".repeat(100)), (0x9de3_3bcd_d5d2_c165, [1, 2, 4]));
+        // A `String` key and a `&str` key with the same text live in the same partition.
+        assert_eq!(pinned(&"apple".to_string()), pinned("apple"));
+    }
 
     #[test]
-    fn partitioning_is_stable_and_in_range() {
-        for n in 1..8 {
-            for key in ["apple", "banana", "cherry", ""] {
-                let p = partition_of(key, n);
-                assert!(p < n);
-                assert_eq!(p, partition_of(key, n));
-            }
+    fn the_hash_is_xxh3_of_the_postcard_bytes() {
+        let long = "ü".repeat(300); // longer than the inline buffer: the streaming path
+        let keys: Vec<Box<dyn Fn() -> (u64, Vec<u8>)>> = vec![
+            Box::new(|| (stable_hash(&7_u64), postcard::to_allocvec(&7_u64).unwrap())),
+            Box::new(|| (stable_hash(""), postcard::to_allocvec("").unwrap())),
+            Box::new(move || (stable_hash(&long), postcard::to_allocvec(&long).unwrap())),
+            Box::new(|| {
+                let key = ("x".repeat(63), 1_u8, "y".repeat(70));
+                (stable_hash(&key), postcard::to_allocvec(&key).unwrap())
+            }),
+        ];
+        for key in keys {
+            let (hash, bytes) = key();
+            assert_eq!(hash, xxhash_rust::xxh3::xxh3_64(&bytes), "{bytes:?}");
         }
     }
 
     #[test]
-    fn partitioning_spreads_keys() {
+    fn partitioning_is_in_range_and_spreads_keys() {
+        for n in 1..8 {
+            for key in ["apple", "banana", "cherry", ""] {
+                assert!(partition_of(key, n) < n);
+            }
+        }
         let mut counts = [0_usize; 4];
         for i in 0..10_000 {
             counts[partition_of(&i, 4)] += 1;

@@ -14,8 +14,8 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use super::{StateStore, StateStoreInfo};
-use crate::data::{Data, Key, Pair};
+use super::StateStore;
+use crate::data::{Data, Key, Pair, StateData};
 use crate::dstream::DStream;
 use crate::error::{Error, Result};
 use crate::exec::guard;
@@ -193,7 +193,7 @@ impl<K, V, S, U> StateSpec<K, V, S, U> {
     ///
     /// ```
     /// use streamflow::{State, StateSpec};
-    /// let spec = StateSpec::function(|_key: &&str, value: Option<i32>, _state: &mut State<i32>| value);
+    /// let spec = StateSpec::function(|_key: &String, value: Option<i32>, _state: &mut State<i32>| value);
     /// ```
     pub fn function(f: impl Fn(&K, Option<V>, &mut State<S>) -> U + Send + Sync + 'static) -> Self {
         StateSpec {
@@ -208,8 +208,8 @@ impl<K, V, S, U> StateSpec<K, V, S, U> {
     ///
     /// ```
     /// use streamflow::{State, StateSpec};
-    /// let spec = StateSpec::function(|_k: &&str, v: Option<i32>, _s: &mut State<i32>| v)
-    ///     .initial_state(vec![("a", 1)]);
+    /// let spec = StateSpec::function(|_k: &String, v: Option<i32>, _s: &mut State<i32>| v)
+    ///     .initial_state(vec![("a".to_string(), 1)]);
     /// ```
     pub fn initial_state(mut self, initial: Vec<(K, S)>) -> Self {
         self.initial = initial;
@@ -220,7 +220,7 @@ impl<K, V, S, U> StateSpec<K, V, S, U> {
     ///
     /// ```
     /// use streamflow::{State, StateSpec};
-    /// let spec = StateSpec::function(|_k: &&str, v: Option<i32>, _s: &mut State<i32>| v).num_partitions(8);
+    /// let spec = StateSpec::function(|_k: &String, v: Option<i32>, _s: &mut State<i32>| v).num_partitions(8);
     /// ```
     pub fn num_partitions(mut self, num_partitions: usize) -> Self {
         self.num_partitions = Some(num_partitions);
@@ -233,7 +233,7 @@ impl<K, V, S, U> StateSpec<K, V, S, U> {
     ///
     /// ```
     /// use streamflow::{State, StateSpec};
-    /// let spec = StateSpec::function(|_k: &&str, v: Option<i32>, _s: &mut State<i32>| v).timeout("10 minutes");
+    /// let spec = StateSpec::function(|_k: &String, v: Option<i32>, _s: &mut State<i32>| v).timeout("10 minutes");
     /// ```
     pub fn timeout(mut self, idle: impl IntoDuration) -> Self {
         self.timeout = Some(idle.into_duration());
@@ -242,7 +242,7 @@ impl<K, V, S, U> StateSpec<K, V, S, U> {
 }
 
 /// A state as stored: the value and the batch time the key last had data.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 struct Timed<S> {
     state: S,
     touched: Time,
@@ -267,17 +267,18 @@ struct PartitionOutput<K, S, U> {
 /// let t = TestContext::new(Duration::seconds(1), 2)?;
 /// let dir = tempfile::tempdir()?;
 /// t.context().checkpoint(dir.path())?;
-/// let words = t.input(vec![vec![("a", 1), ("b", 1)], vec![("a", 1)]]);
-/// let counts = words.map_with_state(StateSpec::function(|word: &&str, one: Option<i32>, state: &mut State<i32>| {
+/// let word = |w: &str| w.to_string();
+/// let words = t.input(vec![vec![(word("a"), 1), (word("b"), 1)], vec![(word("a"), 1)]]);
+/// let counts = words.map_with_state(StateSpec::function(|w: &String, one: Option<i32>, state: &mut State<i32>| {
 ///     let count = state.get_option().copied().unwrap_or(0) + one.unwrap_or(0);
 ///     state.update(count).ok();
-///     (*word, count)
+///     (w.clone(), count)
 /// }));
 /// let mapped = t.collect(&counts);
 /// let snapshots = t.collect(&counts.state_snapshots());
 /// t.run(2)?;
-/// assert_eq!(mapped.batches()[1], [("a", 2)]); // only keys with data
-/// assert_eq!(sorted(&snapshots.batches()[1]), [("a", 2), ("b", 1)]);
+/// assert_eq!(mapped.batches()[1], [(word("a"), 2)]); // only keys with data
+/// assert_eq!(sorted(&snapshots.batches()[1]), [(word("a"), 2), (word("b"), 1)]);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct MapWithStateDStream<K, V, S, U> {
@@ -306,7 +307,7 @@ impl<K, V, S, U> std::ops::Deref for MapWithStateDStream<K, V, S, U> {
     }
 }
 
-impl<K: Key, V: Data, S: Data, U: Data> MapWithStateDStream<K, V, S, U> {
+impl<K: Key + StateData, V: Data, S: StateData, U: Data> MapWithStateDStream<K, V, S, U> {
     /// Every `(key, state)` after each batch (Spark's `stateSnapshots`).
     ///
     /// ```
@@ -315,14 +316,15 @@ impl<K: Key, V: Data, S: Data, U: Data> MapWithStateDStream<K, V, S, U> {
     /// let t = TestContext::new(Duration::seconds(1), 2)?;
     /// let dir = tempfile::tempdir()?;
     /// t.context().checkpoint(dir.path())?;
-    /// let last = t.input(vec![vec![("a", 1)], vec![]]).map_with_state(StateSpec::function(
-    ///     |_key: &&str, value: Option<i32>, state: &mut State<i32>| {
+    /// let last = t.input(vec![vec![("a".to_string(), 1)], vec![]]).map_with_state(StateSpec::function(
+    ///     |_key: &String, value: Option<i32>, state: &mut State<i32>| {
     ///         if let Some(v) = value { state.update(v).ok(); }
     ///     },
     /// ));
     /// let snapshots = t.collect(&last.state_snapshots());
     /// t.run(2)?;
-    /// assert_eq!(snapshots.batches(), vec![vec![("a", 1)], vec![("a", 1)]]);
+    /// let a = ("a".to_string(), 1);
+    /// assert_eq!(snapshots.batches(), vec![vec![a.clone()], vec![a]]);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn state_snapshots(&self) -> DStream<(K, S)> {
@@ -357,7 +359,9 @@ impl<T: Data> DStream<T> {
     /// not called — except, with a [timeout](StateSpec::timeout), once when they have been
     /// idle longer than it, with no value and a timing-out state, before they are removed.
     ///
-    /// Needs a checkpoint directory ([`StreamingContext::checkpoint`](crate::StreamingContext::checkpoint)).
+    /// Keys and states are [`StateData`] (owned serde types: `String`, not `&str`), since the
+    /// state store writes them to bytes. Needs a checkpoint directory
+    /// ([`StreamingContext::checkpoint`](crate::StreamingContext::checkpoint)).
     ///
     /// # Examples
     ///
@@ -368,9 +372,10 @@ impl<T: Data> DStream<T> {
     /// let dir = tempfile::tempdir()?;
     /// t.context().checkpoint(dir.path())?;
     /// // Sessions: count clicks per user; a user idle for more than 2 s ends the session.
-    /// let clicks = t.input(vec![vec![("ann", ()), ("bob", ())], vec![("ann", ())]]);
+    /// let user = |name: &str| name.to_string();
+    /// let clicks = t.input(vec![vec![(user("ann"), ()), (user("bob"), ())], vec![(user("ann"), ())]]);
     /// let events = t.collect(&clicks.map_with_state(
-    ///     StateSpec::function(|user: &&str, click: Option<()>, clicks: &mut State<u32>| {
+    ///     StateSpec::function(|user: &String, click: Option<()>, clicks: &mut State<u32>| {
     ///         let n = clicks.get_option().copied().unwrap_or(0);
     ///         match click {
     ///             Some(()) => { clicks.update(n + 1).ok(); format!("{user}: click {}", n + 1) }
@@ -388,13 +393,13 @@ impl<T: Data> DStream<T> {
     /// assert!(out[5].is_empty());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn map_with_state<K, V, S: Data, U: Data>(
+    pub fn map_with_state<K, V, S: StateData, U: Data>(
         &self,
         spec: StateSpec<K, V, S, U>,
     ) -> MapWithStateDStream<K, V, S, U>
     where
         T: Pair<K = K, V = V>,
-        K: Key,
+        K: Key + StateData,
         V: Data,
     {
         let timeout = match spec.timeout {
@@ -429,9 +434,7 @@ impl<T: Data> DStream<T> {
         let snapshots_wanted = Arc::new(AtomicBool::new(false));
         let wanted = snapshots_wanted.clone();
         let f = spec.function;
-        let info: Arc<dyn StateStoreInfo> = store.clone();
-        let outputs = self.stateful_by_key(NAME, info, move |time, p, grouped| {
-            let mut part = store.lock(p);
+        let outputs = self.stateful_by_key(NAME, store, move |time, part, grouped| {
             if part.version().is_none() {
                 for timed in part.map.values_mut() {
                     timed.touched = time;
@@ -470,7 +473,6 @@ impl<T: Data> DStream<T> {
                     mapped.push(guard(NAME, || f(&key, None, &mut state)));
                 }
             }
-            part.commit(NAME, time)?;
             let snapshot = if wanted.load(Ordering::Relaxed) {
                 part.map
                     .iter()

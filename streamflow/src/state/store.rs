@@ -1,17 +1,21 @@
 //! The state store: the keyed state of one stateful operator, in memory, split into partitions.
 //!
-//! A key lives in partition `partition_of(key, n)` — the shuffle's fixed-seed hash — so the
-//! batch a stateful operator receives after its shuffle lines up partition by partition with
-//! its store, and partition `i` can be processed by one task without locks shared across
+//! A key lives in partition [`partition_of(key, n)`](partition_of) — the shuffle's stable hash —
+//! so the batch a stateful operator receives after its shuffle lines up partition by partition
+//! with its store, and partition `i` can be processed by one task without locks shared across
 //! tasks. Each partition carries the batch time of its last update (its *version*).
 //!
-//! The store is what fault tolerance writes to and reads from the checkpoint: a partition can be
-//! [`snapshot`](StateStore::snapshot) and [`restore`](StateStore::restore)d with its version,
-//! and [`stats`](StateStore::stats) gives its size for progress reports.
+//! The store is what fault tolerance writes to and reads from the checkpoint, through the
+//! type-erased [`StateHandle`]: a partition is [`snapshot`](StateHandle::snapshot) to bytes with
+//! its version and [`restore`](StateHandle::restore)d from them, and
+//! [`stats`](StateHandle::stats) gives its size for progress reports.
 
 use std::sync::{Mutex, MutexGuard};
 
+use serde::{Deserialize, Serialize};
+
 use crate::batch::shuffle::{FastMap, new_map, partition_of};
+use crate::data::{Key, StateData};
 use crate::error::{Error, Result};
 use crate::time::Time;
 
@@ -35,6 +39,76 @@ pub(crate) struct StoreStats {
     /// Approximate memory: the hash tables' own allocations. Memory that keys and states own
     /// on the heap (the bytes of a `String`, say) is not counted.
     pub(crate) approx_bytes: u64,
+}
+
+/// One partition of a store as bytes: what a checkpoint writes per (operator, partition,
+/// version), and what a stopped query's [`ResumeState`](crate::structured::ResumeState) carries.
+///
+/// `bytes` is the postcard 1.x encoding of the partition's entries as a sequence of
+/// `(key, state)` pairs, in no particular order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct StateSnapshot {
+    /// The operator whose state this is.
+    pub(crate) operator: String,
+    /// The partition, and how many the store had: a snapshot only fits a store of that shape.
+    pub(crate) partition: usize,
+    pub(crate) num_partitions: usize,
+    /// The batch time of the partition's last update, `None` if it never committed one.
+    pub(crate) version: Option<Time>,
+    #[serde(with = "hex_bytes")]
+    pub(crate) bytes: Vec<u8>,
+}
+
+/// What the engine needs of a state store whatever its key and state types: its name, shape and
+/// size (for progress reports), and its partitions as bytes (for checkpoints and resuming).
+pub(crate) trait StateHandle: Send + Sync {
+    /// The operator the store belongs to.
+    fn operator(&self) -> &str;
+    /// The number of partitions.
+    fn num_partitions(&self) -> usize;
+    /// Keys and approximate memory.
+    fn stats(&self) -> StoreStats;
+    /// Partition `partition` as bytes, with its version. An error if a key or state fails to
+    /// serialize.
+    fn snapshot(&self, partition: usize) -> Result<StateSnapshot>;
+    /// Replaces the content and version of the snapshot's partition. An error, changing
+    /// nothing, if the snapshot is of another operator or number of partitions, or its bytes
+    /// do not decode as this store's entries.
+    fn restore(&self, snapshot: &StateSnapshot) -> Result<()>;
+
+    /// Every partition as bytes, in order.
+    fn snapshot_all(&self) -> Result<Vec<StateSnapshot>> {
+        (0..self.num_partitions()).map(|p| self.snapshot(p)).collect()
+    }
+
+    /// Restores every partition from `snapshots`, which must hold one per partition.
+    fn restore_all(&self, snapshots: &[StateSnapshot]) -> Result<()> {
+        if snapshots.len() != self.num_partitions() {
+            return Err(Error::State {
+                operator: self.operator().to_string(),
+                message: format!(
+                    "the saved state has {} partitions but the store has {}: restore with the number of partitions the state was saved with",
+                    snapshots.len(),
+                    self.num_partitions()
+                ),
+            });
+        }
+        snapshots.iter().try_for_each(|snapshot| self.restore(snapshot))
+    }
+
+    /// Logs the store's size after the batch at `time` (debug level).
+    fn log_stats(&self, time: Time) {
+        if log::log_enabled!(log::Level::Debug) {
+            let stats = self.stats();
+            log::debug!(
+                "state of `{}` after {time}: {} keys in {} partitions, ~{} bytes",
+                self.operator(),
+                stats.keys,
+                self.num_partitions(),
+                stats.approx_bytes
+            );
+        }
+    }
 }
 
 impl<K, S> StorePartition<K, S> {
@@ -64,7 +138,7 @@ impl<K, S> StorePartition<K, S> {
     }
 }
 
-impl<K: std::hash::Hash + Eq, S> StateStore<K, S> {
+impl<K: Key, S> StateStore<K, S> {
     /// An empty store for `operator` with `num_partitions` partitions (at least one).
     pub(crate) fn new(operator: &str, num_partitions: usize) -> Self {
         StateStore {
@@ -90,7 +164,7 @@ impl<K: std::hash::Hash + Eq, S> StateStore<K, S> {
         self.partitions.len()
     }
 
-    /// The partition `key` lives in.
+    /// The partition `key` lives in: [`partition_of`], the shuffle's function.
     pub(crate) fn partition_of(&self, key: &K) -> usize {
         partition_of(key, self.partitions.len())
     }
@@ -132,46 +206,6 @@ impl<K: std::hash::Hash + Eq, S> StateStore<K, S> {
         }
     }
 
-    /// Replaces the content of `partition` by `entries`, at `version` — how a checkpointed
-    /// partition comes back. A key that does not belong to the partition is an error (the
-    /// snapshot was taken with another number of partitions).
-    #[cfg_attr(
-        not(test),
-        allow(
-            dead_code,
-            reason = "checkpoint recovery (the fault-tolerance issue) restores snapshots"
-        )
-    )]
-    pub(crate) fn restore(
-        &self,
-        partition: usize,
-        entries: impl IntoIterator<Item = (K, S)>,
-        version: Option<Time>,
-    ) -> Result<()> {
-        if partition >= self.partitions.len() {
-            return Err(Error::InvalidConfig(format!(
-                "state of `{}` has {} partitions, cannot restore partition {partition}: restore with the number of partitions the state was saved with",
-                self.operator,
-                self.partitions.len()
-            )));
-        }
-        let mut map = new_map();
-        for (k, s) in entries {
-            if self.partition_of(&k) != partition {
-                return Err(Error::InvalidConfig(format!(
-                    "state of `{}`: a key restored into partition {partition} belongs to partition {}: restore with the number of partitions the state was saved with",
-                    self.operator,
-                    self.partition_of(&k)
-                )));
-            }
-            map.insert(k, s);
-        }
-        let mut part = self.lock(partition);
-        part.map = map;
-        part.version = version;
-        Ok(())
-    }
-
     /// The number of keys and the approximate memory of all partitions.
     pub(crate) fn stats(&self) -> StoreStats {
         let mut stats = StoreStats::default();
@@ -183,15 +217,179 @@ impl<K: std::hash::Hash + Eq, S> StateStore<K, S> {
         }
         stats
     }
+
+    fn error(&self, message: String) -> Error {
+        Error::State {
+            operator: self.operator.clone(),
+            message,
+        }
+    }
+
+    /// Checks that `snapshot` was taken of a store of this shape.
+    fn check_shape(&self, snapshot: &StateSnapshot) -> Result<()> {
+        if snapshot.operator != self.operator {
+            return Err(self.error(format!(
+                "the snapshot is of `{}`: restore a pipeline with the same operators",
+                snapshot.operator
+            )));
+        }
+        let n = self.partitions.len();
+        if snapshot.num_partitions != n || snapshot.partition >= n {
+            return Err(self.error(format!(
+                "partition {} of a state saved with {} partitions does not fit a store of {n}: restore with the number of partitions the state was saved with",
+                snapshot.partition, snapshot.num_partitions
+            )));
+        }
+        Ok(())
+    }
 }
 
-impl<K: std::hash::Hash + Eq + Clone, S: Clone> StateStore<K, S> {
-    /// A copy of every `(key, state)` of `partition`, with the partition's version — what a
-    /// checkpoint writes.
-    pub(crate) fn snapshot(&self, partition: usize) -> (Vec<(K, S)>, Option<Time>) {
+impl<K: Key + StateData, S: StateData> StateHandle for StateStore<K, S> {
+    fn operator(&self) -> &str {
+        StateStore::operator(self)
+    }
+
+    fn num_partitions(&self) -> usize {
+        StateStore::num_partitions(self)
+    }
+
+    fn stats(&self) -> StoreStats {
+        StateStore::stats(self)
+    }
+
+    fn snapshot(&self, partition: usize) -> Result<StateSnapshot> {
+        if partition >= self.partitions.len() {
+            return Err(self.error(format!(
+                "there is no partition {partition}: the store has {}",
+                self.partitions.len()
+            )));
+        }
         let part = self.lock(partition);
-        let entries = part.map.iter().map(|(k, s)| (k.clone(), s.clone())).collect();
-        (entries, part.version)
+        // A sequence of known length: postcard writes the count, then each pair.
+        let entries = Entries(&part.map);
+        let bytes = postcard::to_allocvec(&entries).map_err(|e| {
+            self.error(format!(
+                "partition {partition} cannot be saved: {e}; a key or state whose `Serialize` writes a sequence of unknown length cannot be stored"
+            ))
+        })?;
+        Ok(StateSnapshot {
+            operator: self.operator.clone(),
+            partition,
+            num_partitions: self.partitions.len(),
+            version: part.version,
+            bytes,
+        })
+    }
+
+    fn restore(&self, snapshot: &StateSnapshot) -> Result<()> {
+        self.check_shape(snapshot)?;
+        let partition = snapshot.partition;
+        let corrupt = |what: String| {
+            self.error(format!(
+                "the bytes of partition {partition} {what}: the snapshot is corrupt or was written for other key or state types"
+            ))
+        };
+        let (entries, rest) = postcard::take_from_bytes::<Vec<(K, S)>>(&snapshot.bytes)
+            .map_err(|e| corrupt(format!("do not decode ({e})")))?;
+        if !rest.is_empty() {
+            return Err(corrupt(format!("have {} bytes left over", rest.len())));
+        }
+        let mut map = new_map();
+        map.reserve(entries.len());
+        for (k, s) in entries {
+            let home = self.partition_of(&k);
+            if home != partition {
+                return Err(self.error(format!(
+                    "a key restored into partition {partition} belongs to partition {home}: restore with the number of partitions the state was saved with"
+                )));
+            }
+            map.insert(k, s);
+        }
+        let mut part = self.lock(partition);
+        part.map = map;
+        part.version = snapshot.version;
+        Ok(())
+    }
+}
+
+/// Serializes a partition's table as a sequence of `(key, state)` pairs without copying it.
+struct Entries<'a, K, S>(&'a FastMap<K, S>);
+
+impl<K: Serialize, S: Serialize> Serialize for Entries<'_, K, S> {
+    fn serialize<Z: serde::Serializer>(&self, serializer: Z) -> std::result::Result<Z::Ok, Z::Error> {
+        use serde::ser::SerializeSeq;
+        let mut seq = serializer.serialize_seq(Some(self.0.len()))?;
+        for entry in self.0.iter() {
+            seq.serialize_element(&entry)?;
+        }
+        seq.end()
+    }
+}
+
+/// Snapshot bytes as a hex string in human-readable formats (JSON), as bytes elsewhere.
+mod hex_bytes {
+    use serde::de::Error as _;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+        if serializer.is_human_readable() {
+            let mut hex = String::with_capacity(bytes.len() * 2);
+            for b in bytes {
+                hex.push(char::from(b"0123456789abcdef"[usize::from(b >> 4)]));
+                hex.push(char::from(b"0123456789abcdef"[usize::from(b & 0xf)]));
+            }
+            serializer.serialize_str(&hex)
+        } else {
+            serializer.serialize_bytes(bytes)
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
+        if !deserializer.is_human_readable() {
+            return serde_bytes_vec(deserializer);
+        }
+        let hex = String::deserialize(deserializer)?;
+        let digit = |c: u8| match c {
+            b'0'..=b'9' => Ok(c - b'0'),
+            b'a'..=b'f' => Ok(c - b'a' + 10),
+            b'A'..=b'F' => Ok(c - b'A' + 10),
+            _ => Err(D::Error::custom(format!(
+                "state bytes: `{}` is not a hex digit",
+                char::from(c)
+            ))),
+        };
+        if hex.len() % 2 != 0 {
+            return Err(D::Error::custom("state bytes: odd number of hex digits"));
+        }
+        hex.as_bytes()
+            .chunks(2)
+            .map(|pair| Ok(digit(pair[0])? << 4 | digit(pair[1])?))
+            .collect()
+    }
+
+    /// Bytes from a binary format, given as a byte buffer or a sequence of `u8`.
+    fn serde_bytes_vec<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
+        struct Bytes;
+        impl<'de> serde::de::Visitor<'de> for Bytes {
+            type Value = Vec<u8>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("state bytes")
+            }
+            fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Vec<u8>, E> {
+                Ok(v.to_vec())
+            }
+            fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<Vec<u8>, E> {
+                Ok(v)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<u8>, A::Error> {
+                let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1 << 20));
+                while let Some(b) = seq.next_element()? {
+                    out.push(b);
+                }
+                Ok(out)
+            }
+        }
+        deserializer.deserialize_byte_buf(Bytes)
     }
 }
 
@@ -203,6 +401,13 @@ mod tests {
         let store = StateStore::new("test_op", n);
         store.load(keys.map(|k| (k, format!("s{k}"))));
         store
+    }
+
+    fn restore_error(store: &dyn StateHandle, snapshot: &StateSnapshot) -> String {
+        match store.restore(snapshot) {
+            Ok(()) => String::from("restored"),
+            Err(e) => e.to_string(),
+        }
     }
 
     #[test]
@@ -223,11 +428,16 @@ mod tests {
         for p in 0..3 {
             store.lock(p).commit("test_op", Time::from_millis(5_000))?;
         }
-        let copy = StateStore::new("test_op", 3);
-        for p in 0..3 {
-            let (entries, version) = store.snapshot(p);
-            copy.restore(p, entries, version)?;
-        }
+        let snapshots = store.snapshot_all()?;
+        assert_eq!(snapshots[2].partition, 2);
+        assert_eq!(snapshots[2].version, Some(Time::from_millis(5_000)));
+        // Through JSON, as a stopped query's ResumeState carries them.
+        let json = serde_json::to_string(&snapshots).map_err(|e| Error::illegal_state(e.to_string()))?;
+        let read: Vec<StateSnapshot> =
+            serde_json::from_str(&json).map_err(|e| Error::illegal_state(e.to_string()))?;
+        assert_eq!(read, snapshots);
+        let copy = StateStore::<u32, String>::new("test_op", 3);
+        copy.restore_all(&read)?;
         assert_eq!(copy.version(), Some(Time::from_millis(5_000)));
         assert_eq!(copy.stats().keys, 100);
         assert_eq!(
@@ -238,13 +448,55 @@ mod tests {
     }
 
     #[test]
-    fn restoring_into_the_wrong_partition_count_is_an_error() {
+    fn restoring_into_the_wrong_shape_is_an_error() -> Result<()> {
         let store = store_with(0..100, 3);
-        let (entries, version) = store.snapshot(1);
+        let snapshot = store.snapshot(1)?;
         let other = StateStore::<u32, String>::new("test_op", 2);
-        let err = other.restore(1, entries, version).unwrap_err().to_string();
+        let err = restore_error(&other, &snapshot);
         assert!(err.contains("number of partitions"), "{err}");
-        assert!(other.restore(5, Vec::new(), None).is_err());
+        let err = other.restore_all(&store.snapshot_all()?).unwrap_err().to_string();
+        assert!(err.contains("has 3 partitions but the store has 2"), "{err}");
+        let renamed = StateStore::<u32, String>::new("other_op", 3);
+        assert!(restore_error(&renamed, &snapshot).contains("the snapshot is of `test_op`"));
+        assert!(store.snapshot(3).is_err());
+        // A key that is not the partition's (a snapshot relabelled by hand) is refused too.
+        let moved = StateSnapshot {
+            partition: 0,
+            ..snapshot
+        };
+        assert!(restore_error(&store, &moved).contains("belongs to partition 1"));
+        Ok(())
+    }
+
+    #[test]
+    fn corrupt_bytes_are_an_error_and_change_nothing() -> Result<()> {
+        let store = store_with(0..50, 2);
+        let good = store.snapshot(0)?;
+        let target = store_with(0..50, 2);
+        let cases = [
+            good.bytes[..good.bytes.len() / 2].to_vec(),
+            [good.bytes.clone(), vec![0]].concat(),
+            vec![0xff; 12],
+            Vec::new(),
+        ];
+        for bytes in cases {
+            let bad = StateSnapshot {
+                bytes,
+                ..good.clone()
+            };
+            let err = restore_error(&target, &bad);
+            assert!(err.contains("corrupt"), "{err}");
+        }
+        // Other types: `u32` states cannot be read as `String`s.
+        let numbers = StateStore::<u32, u32>::new("test_op", 2);
+        numbers.load((0..50).map(|k| (k, k * 1_000)));
+        let err = restore_error(&target, &numbers.snapshot(0)?);
+        assert!(err.starts_with("state of `test_op`: "), "{err}");
+        assert_eq!(target.stats().keys, 50);
+        // Bad hex in JSON is a deserialization error, not a panic.
+        let json = r#"{"operator":"test_op","partition":0,"num_partitions":2,"version":null,"bytes":"0g"}"#;
+        assert!(serde_json::from_str::<StateSnapshot>(json).is_err());
+        Ok(())
     }
 
     #[test]

@@ -6,9 +6,9 @@
 
 use std::sync::Arc;
 
-use super::{StateStore, StateStoreInfo};
+use super::StateStore;
 use crate::batch::shuffle::new_map;
-use crate::data::{Data, Key, Pair};
+use crate::data::{Data, Key, Pair, StateData};
 use crate::dstream::DStream;
 use crate::exec::guard;
 use crate::time::Time;
@@ -21,7 +21,9 @@ impl<T: Data> DStream<T> {
     /// for keys without new values — and returns the key's new state, or `None` to remove the
     /// key. The output of each batch is every `(key, state)`.
     ///
-    /// Needs a checkpoint directory ([`StreamingContext::checkpoint`](crate::StreamingContext::checkpoint)).
+    /// Keys and states are kept in a state store, which writes them to bytes (for checkpoints),
+    /// so both are [`StateData`]: owned serde types — `String`, not `&str`. Needs a checkpoint
+    /// directory ([`StreamingContext::checkpoint`](crate::StreamingContext::checkpoint)).
     ///
     /// # Examples
     ///
@@ -31,24 +33,25 @@ impl<T: Data> DStream<T> {
     /// let t = TestContext::new(Duration::seconds(1), 2)?;
     /// let dir = tempfile::tempdir()?;
     /// t.context().checkpoint(dir.path())?;
-    /// let sales = t.input(vec![vec![("apple", 3), ("pear", 1)], vec![("apple", 2)]]);
+    /// let key = |k: &str| k.to_string();
+    /// let sales = t.input(vec![vec![(key("apple"), 3), (key("pear"), 1)], vec![(key("apple"), 2)]]);
     /// let totals = t.collect(&sales.update_state_by_key(|new: Vec<i32>, total: Option<i32>| {
     ///     Some(total.unwrap_or(0) + new.iter().sum::<i32>())
     /// }));
     /// t.run(3)?;
     /// let out: Vec<_> = totals.batches().iter().map(|b| sorted(b)).collect();
-    /// assert_eq!(out[0], [("apple", 3), ("pear", 1)]);
-    /// assert_eq!(out[1], [("apple", 5), ("pear", 1)]);
-    /// assert_eq!(out[2], [("apple", 5), ("pear", 1)]); // no data: the state stays
+    /// assert_eq!(out[0], [(key("apple"), 3), (key("pear"), 1)]);
+    /// assert_eq!(out[1], [(key("apple"), 5), (key("pear"), 1)]);
+    /// assert_eq!(out[2], [(key("apple"), 5), (key("pear"), 1)]); // no data: the state stays
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn update_state_by_key<K, V, S: Data>(
+    pub fn update_state_by_key<K, V, S: StateData>(
         &self,
         f: impl Fn(Vec<V>, Option<S>) -> Option<S> + Send + Sync + 'static,
     ) -> DStream<(K, S)>
     where
         T: Pair<K = K, V = V>,
-        K: Key,
+        K: Key + StateData,
         V: Data,
     {
         self.update_state(Vec::new(), move |_, _, values, state| f(values, state))
@@ -66,22 +69,23 @@ impl<T: Data> DStream<T> {
     /// let t = TestContext::new(Duration::seconds(1), 2)?;
     /// let dir = tempfile::tempdir()?;
     /// t.context().checkpoint(dir.path())?;
-    /// let totals = t.collect(&t.input(vec![vec![("apple", 3)]]).update_state_by_key_with_initial(
+    /// let key = |k: &str| k.to_string();
+    /// let totals = t.collect(&t.input(vec![vec![(key("apple"), 3)]]).update_state_by_key_with_initial(
     ///     |new: Vec<i32>, total: Option<i32>| Some(total.unwrap_or(0) + new.iter().sum::<i32>()),
-    ///     vec![("apple", 100), ("kiwi", 7)],
+    ///     vec![(key("apple"), 100), (key("kiwi"), 7)],
     /// ));
     /// t.run(1)?;
-    /// assert_eq!(sorted(&totals.batches()[0]), [("apple", 103), ("kiwi", 7)]);
+    /// assert_eq!(sorted(&totals.batches()[0]), [(key("apple"), 103), (key("kiwi"), 7)]);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn update_state_by_key_with_initial<K, V, S: Data>(
+    pub fn update_state_by_key_with_initial<K, V, S: StateData>(
         &self,
         f: impl Fn(Vec<V>, Option<S>) -> Option<S> + Send + Sync + 'static,
         initial: Vec<(K, S)>,
     ) -> DStream<(K, S)>
     where
         T: Pair<K = K, V = V>,
-        K: Key,
+        K: Key + StateData,
         V: Data,
     {
         self.update_state(initial, move |_, _, values, state| f(values, state))
@@ -99,44 +103,42 @@ impl<T: Data> DStream<T> {
     /// let dir = tempfile::tempdir()?;
     /// t.context().checkpoint(dir.path())?;
     /// // Remember when each key was last seen; forget keys idle for 2 s or more.
-    /// let last_seen = t.collect(&t.input(vec![vec![("a", ())], vec![]]).update_state_by_key_with_time(
-    ///     |time: Time, _key: &&str, new: Vec<()>, seen: Option<Time>| {
+    /// let last_seen = t.collect(&t.input(vec![vec![("a".to_string(), ())], vec![]]).update_state_by_key_with_time(
+    ///     |time: Time, _key: &String, new: Vec<()>, seen: Option<Time>| {
     ///         if !new.is_empty() { return Some(time); }
     ///         seen.filter(|s| time.millis() - s.millis() < 2_000)
     ///     },
     /// ));
     /// t.run(3)?;
-    /// let at = |ms| vec![("a", Time::from_millis(ms))];
+    /// let at = |ms| vec![("a".to_string(), Time::from_millis(ms))];
     /// assert_eq!(last_seen.batches(), vec![at(1_000), at(1_000), vec![]]);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn update_state_by_key_with_time<K, V, S: Data>(
+    pub fn update_state_by_key_with_time<K, V, S: StateData>(
         &self,
         f: impl Fn(Time, &K, Vec<V>, Option<S>) -> Option<S> + Send + Sync + 'static,
     ) -> DStream<(K, S)>
     where
         T: Pair<K = K, V = V>,
-        K: Key,
+        K: Key + StateData,
         V: Data,
     {
         self.update_state(Vec::new(), f)
     }
 
-    fn update_state<K, V, S: Data>(
+    fn update_state<K, V, S: StateData>(
         &self,
         initial: Vec<(K, S)>,
         f: impl Fn(Time, &K, Vec<V>, Option<S>) -> Option<S> + Send + Sync + 'static,
     ) -> DStream<(K, S)>
     where
         T: Pair<K = K, V = V>,
-        K: Key,
+        K: Key + StateData,
         V: Data,
     {
         let store: Arc<StateStore<K, S>> = Arc::new(StateStore::new(NAME, self.ssc.parallelism()));
         store.load(initial);
-        let info: Arc<dyn StateStoreInfo> = store.clone();
-        self.stateful_by_key(NAME, info, move |time, p, grouped| {
-            let mut part = store.lock(p);
+        self.stateful_by_key(NAME, store, move |time, part, grouped| {
             let mut previous = std::mem::replace(&mut part.map, new_map());
             part.map.reserve(previous.len().max(grouped.len()));
             for (key, values) in grouped {
@@ -151,9 +153,7 @@ impl<T: Data> DStream<T> {
                     part.map.insert(key, new);
                 }
             }
-            part.commit(NAME, time)?;
-            drop(part);
-            Ok(store.snapshot(p).0)
+            Ok(part.map.iter().map(|(k, s)| (k.clone(), s.clone())).collect())
         })
     }
 }

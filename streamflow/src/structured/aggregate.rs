@@ -15,9 +15,11 @@
 //!    their state is dropped; Update — the groups changed in this batch (and windows the
 //!    watermark passed are dropped); Complete — every group, every batch, nothing dropped.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use hashbrown::hash_map::Entry;
+use serde::{Deserialize, Serialize};
 
 use super::dataset::{AggInfo, Dataset, EventTimeFn};
 use super::output_mode::OutputMode;
@@ -25,13 +27,14 @@ use super::plan::{Planner, RunShared, StatefulRun};
 use super::progress::StateOperatorProgress;
 use super::session::lock;
 use super::window::{Window, WindowKind, WindowSpec};
-use crate::batch::shuffle::{FastMap, new_map, partition_of};
-use crate::batch::{Batch, Part, transpose};
-use crate::data::{Data, Key};
+use crate::batch::Batch;
+use crate::batch::shuffle::{Combine, FastMap};
+use crate::data::{Data, Key, StateData};
 use crate::error::{Error, Result};
 use crate::exec::guard;
 use crate::graph::NodeKind;
-use crate::state::store::StateStore;
+use crate::state::keyed::run_keyed;
+use crate::state::{StateHandle, StateStore, StorePartition};
 use crate::time::Time;
 
 /// A user-defined aggregation (Spark's `Aggregator[IN, BUF, OUT]`): a buffer starts at
@@ -65,8 +68,9 @@ use crate::time::Time;
 /// assert_eq!(Longest.finish(&b), "streams");
 /// ```
 pub trait Aggregator<In>: Send + Sync + 'static {
-    /// The partial result kept in state.
-    type Buffer: Data;
+    /// The partial result kept in state: a serde type that owns its data, since state is
+    /// written to bytes and read back (see [`StateData`]).
+    type Buffer: StateData;
     /// The result emitted for a group.
     type Output: Data;
     /// The name of the result column (`count`, `sum` …).
@@ -147,7 +151,7 @@ impl<F> Sum<F> {
 impl<In, N, F> Aggregator<In> for Sum<F>
 where
     F: Fn(&In) -> N + Send + Sync + 'static,
-    N: Data + Default + std::ops::AddAssign,
+    N: StateData + Default + std::ops::AddAssign,
 {
     type Buffer = N;
     type Output = N;
@@ -247,7 +251,7 @@ macro_rules! extremum {
         impl<In, N, F> Aggregator<In> for $t<F>
         where
             F: Fn(&In) -> N + Send + Sync + 'static,
-            N: Data + PartialOrd + Default,
+            N: StateData + PartialOrd + Default,
         {
             type Buffer = Option<N>;
             type Output = N;
@@ -388,11 +392,11 @@ impl<K, V> AggRow<K, V> {
     /// # let session = Session::builder().parallelism(1).clock(streamflow::ManualClock::new(0)).build()?;
     /// let input = MemoryStream::<(&'static str, f64)>::new();
     /// let query = session.read_stream::<(&'static str, f64)>().memory(&input)
-    ///     .group_by(|(sensor, _)| *sensor).max(|(_, reading)| *reading)
+    ///     .group_by(|(sensor, _)| sensor.to_string()).max(|(_, reading)| *reading)
     ///     .write_stream().output_mode(OutputMode::Update).memory("maxima").start()?;
     /// input.add_data([("s1", 1.5)]);
     /// query.process_all_available()?;
-    /// let rows = session.memory_table::<AggRow<&str, f64>>("maxima")?.rows();
+    /// let rows = session.memory_table::<AggRow<String, f64>>("maxima")?.rows();
     /// assert_eq!(rows[0].column(), "max"); // named by the aggregate
     /// query.stop()?;
     /// # Ok::<(), streamflow::Error>(())
@@ -447,7 +451,7 @@ pub struct GroupedDataset<T, K> {
     window: Option<WindowSpec>,
 }
 
-impl<T: Data, K: Key> GroupedDataset<T, K> {
+impl<T: Data, K: Key + StateData> GroupedDataset<T, K> {
     pub(crate) fn new(ds: Dataset<T>, key: KeyFn<T, K>, window: Option<WindowSpec>) -> Self {
         GroupedDataset { ds, key, window }
     }
@@ -459,15 +463,15 @@ impl<T: Data, K: Key> GroupedDataset<T, K> {
     /// # let session = Session::builder().parallelism(1).clock(streamflow::ManualClock::new(0)).build()?;
     /// let words = MemoryStream::<&'static str>::new();
     /// let query = session.read_stream::<&'static str>().memory(&words)
-    ///     .group_by(|w| *w).count()
+    ///     .group_by(|w| w.to_string()).count() // keys are kept in state: owned
     ///     .write_stream().output_mode(OutputMode::Complete).memory("counts").start()?;
     /// words.add_data(["cat", "dog", "cat"]);
     /// query.process_all_available()?;
     /// words.add_data(["dog"]); // counts carry over from batch to batch
     /// query.process_all_available()?;
-    /// let mut rows = session.memory_table::<AggRow<&str, u64>>("counts")?.rows();
-    /// rows.sort_by_key(|r| r.key);
-    /// assert_eq!(rows.iter().map(|r| (r.key, r.value)).collect::<Vec<_>>(), [("cat", 2), ("dog", 2)]);
+    /// let mut rows = session.memory_table::<AggRow<String, u64>>("counts")?.rows();
+    /// rows.sort_by(|a, b| a.key.cmp(&b.key));
+    /// assert_eq!(rows.iter().map(|r| (r.key.as_str(), r.value)).collect::<Vec<_>>(), [("cat", 2), ("dog", 2)]);
     /// query.stop()?;
     /// # Ok::<(), streamflow::Error>(())
     /// ```
@@ -482,21 +486,21 @@ impl<T: Data, K: Key> GroupedDataset<T, K> {
     /// # let session = Session::builder().parallelism(1).clock(streamflow::ManualClock::new(0)).build()?;
     /// let sales = MemoryStream::<(&'static str, u32)>::new();
     /// let query = session.read_stream::<(&'static str, u32)>().memory(&sales)
-    ///     .group_by(|(item, _)| *item).sum(|(_, qty)| *qty)
+    ///     .group_by(|(item, _)| item.to_string()).sum(|(_, qty)| *qty)
     ///     .write_stream().output_mode(OutputMode::Update).memory("sold").start()?;
     /// sales.add_data([("pen", 2), ("pen", 3)]);
     /// query.process_all_available()?;
     /// sales.add_data([("pen", 1)]);
     /// query.process_all_available()?;
     /// // Update mode: each batch emits the groups it changed, with their running total.
-    /// let rows = session.memory_table::<AggRow<&str, u32>>("sold")?.rows();
+    /// let rows = session.memory_table::<AggRow<String, u32>>("sold")?.rows();
     /// assert_eq!(rows.iter().map(|r| r.value).collect::<Vec<_>>(), [5, 6]);
     /// query.stop()?;
     /// # Ok::<(), streamflow::Error>(())
     /// ```
     pub fn sum<N>(&self, f: impl Fn(&T) -> N + Send + Sync + 'static) -> Dataset<AggRow<K, N>>
     where
-        N: Data + Default + std::ops::AddAssign,
+        N: StateData + Default + std::ops::AddAssign,
     {
         self.agg(Sum::new(f))
     }
@@ -508,20 +512,20 @@ impl<T: Data, K: Key> GroupedDataset<T, K> {
     /// # let session = Session::builder().parallelism(1).clock(streamflow::ManualClock::new(0)).build()?;
     /// let temps = MemoryStream::<(&'static str, f64)>::new();
     /// let query = session.read_stream::<(&'static str, f64)>().memory(&temps)
-    ///     .group_by(|(city, _)| *city).min(|(_, celsius)| *celsius)
+    ///     .group_by(|(city, _)| city.to_string()).min(|(_, celsius)| *celsius)
     ///     .write_stream().output_mode(OutputMode::Complete).memory("lows").start()?;
     /// temps.add_data([("oslo", 1.0), ("rome", 12.0), ("oslo", -3.5)]);
     /// query.process_all_available()?;
-    /// let mut rows = session.memory_table::<AggRow<&str, f64>>("lows")?.rows();
-    /// rows.sort_by_key(|r| r.key);
-    /// let lows: Vec<(&str, f64)> = rows.iter().map(|r| (r.key, r.value)).collect();
+    /// let mut rows = session.memory_table::<AggRow<String, f64>>("lows")?.rows();
+    /// rows.sort_by(|a, b| a.key.cmp(&b.key));
+    /// let lows: Vec<(&str, f64)> = rows.iter().map(|r| (r.key.as_str(), r.value)).collect();
     /// assert_eq!(lows, [("oslo", -3.5), ("rome", 12.0)]);
     /// query.stop()?;
     /// # Ok::<(), streamflow::Error>(())
     /// ```
     pub fn min<N>(&self, f: impl Fn(&T) -> N + Send + Sync + 'static) -> Dataset<AggRow<K, N>>
     where
-        N: Data + PartialOrd + Default,
+        N: StateData + PartialOrd + Default,
     {
         self.agg(Min::new(f))
     }
@@ -533,20 +537,20 @@ impl<T: Data, K: Key> GroupedDataset<T, K> {
     /// # let session = Session::builder().parallelism(1).clock(streamflow::ManualClock::new(0)).build()?;
     /// let latency = MemoryStream::<(&'static str, u64)>::new();
     /// let query = session.read_stream::<(&'static str, u64)>().memory(&latency)
-    ///     .group_by(|(route, _)| *route).max(|(_, ms)| *ms)
+    ///     .group_by(|(route, _)| route.to_string()).max(|(_, ms)| *ms)
     ///     .write_stream().output_mode(OutputMode::Complete).memory("worst").start()?;
     /// latency.add_data([("/home", 12), ("/login", 250), ("/home", 40)]);
     /// query.process_all_available()?;
-    /// let mut rows = session.memory_table::<AggRow<&str, u64>>("worst")?.rows();
-    /// rows.sort_by_key(|r| r.key);
-    /// let worst: Vec<(&str, u64)> = rows.iter().map(|r| (r.key, r.value)).collect();
+    /// let mut rows = session.memory_table::<AggRow<String, u64>>("worst")?.rows();
+    /// rows.sort_by(|a, b| a.key.cmp(&b.key));
+    /// let worst: Vec<(&str, u64)> = rows.iter().map(|r| (r.key.as_str(), r.value)).collect();
     /// assert_eq!(worst, [("/home", 40), ("/login", 250)]);
     /// query.stop()?;
     /// # Ok::<(), streamflow::Error>(())
     /// ```
     pub fn max<N>(&self, f: impl Fn(&T) -> N + Send + Sync + 'static) -> Dataset<AggRow<K, N>>
     where
-        N: Data + PartialOrd + Default,
+        N: StateData + PartialOrd + Default,
     {
         self.agg(Max::new(f))
     }
@@ -558,14 +562,14 @@ impl<T: Data, K: Key> GroupedDataset<T, K> {
     /// # let session = Session::builder().parallelism(1).clock(streamflow::ManualClock::new(0)).build()?;
     /// let ratings = MemoryStream::<(&'static str, u8)>::new();
     /// let query = session.read_stream::<(&'static str, u8)>().memory(&ratings)
-    ///     .group_by(|(film, _)| *film).avg(|(_, stars)| f64::from(*stars))
+    ///     .group_by(|(film, _)| film.to_string()).avg(|(_, stars)| f64::from(*stars))
     ///     .write_stream().output_mode(OutputMode::Complete).memory("ratings").start()?;
     /// ratings.add_data([("heat", 4), ("heat", 5)]);
     /// query.process_all_available()?;
     /// ratings.add_data([("heat", 3)]); // the mean of all three, not of this batch
     /// query.process_all_available()?;
-    /// let rows = session.memory_table::<AggRow<&str, f64>>("ratings")?.rows();
-    /// assert_eq!((rows[0].key, rows[0].value), ("heat", 4.0));
+    /// let rows = session.memory_table::<AggRow<String, f64>>("ratings")?.rows();
+    /// assert_eq!((rows[0].key.as_str(), rows[0].value), ("heat", 4.0));
     /// query.stop()?;
     /// # Ok::<(), streamflow::Error>(())
     /// ```
@@ -647,8 +651,11 @@ impl<T: Data, K: Key> GroupedDataset<T, K> {
                 event_time,
                 watermarked,
                 agg: aggregator.clone(),
-                store: StateStore::new(&operator, p.exec.parallelism()),
-                session_store: StateStore::new(&operator, p.exec.parallelism()),
+                state: AggState::new(
+                    &operator,
+                    window.as_ref().is_some_and(WindowSpec::is_session),
+                    p.exec.parallelism(),
+                ),
                 metrics: Mutex::new(StateOperatorProgress::new(&operator)),
                 run: p.run.clone(),
             });
@@ -668,14 +675,14 @@ impl<T: Data, K: Key> GroupedDataset<T, K> {
 }
 
 /// A group's state: its buffer and the batch that last changed it.
-#[derive(Clone)]
+#[derive(Clone, Serialize, Deserialize)]
 struct Slot<B> {
     buffer: B,
     updated: u64,
 }
 
 /// A session of one key: `[start, end)` in milliseconds.
-#[derive(Clone)]
+#[derive(Clone, Serialize, Deserialize)]
 struct Session<B> {
     start: i64,
     end: i64,
@@ -686,13 +693,48 @@ struct Session<B> {
 /// The window part of a group key, kept small because every aggregated row hashes it and the
 /// map holds one per group: the window's start, or [`NO_WINDOW`]. All time windows of one
 /// operator have the same size, so the end is implied (see `AggOperator::window_at`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 struct WindowStart(i64);
 
 /// The group key of an aggregation without a window.
 const NO_WINDOW: WindowStart = WindowStart(i64::MIN);
 
 type GroupKey<K> = (WindowStart, K);
+
+/// What an aggregation keeps across batches.
+enum AggState<K, B> {
+    /// Tumbling, sliding and key-only groups.
+    Groups(StateStore<GroupKey<K>, Slot<B>>),
+    /// Session windows: the open sessions of each key, sorted by start.
+    Sessions(StateStore<K, Vec<Session<B>>>),
+}
+
+impl<K: Key + StateData, B: StateData> AggState<K, B> {
+    fn new(operator: &str, sessions: bool, num_partitions: usize) -> Self {
+        if sessions {
+            AggState::Sessions(StateStore::new(operator, num_partitions))
+        } else {
+            AggState::Groups(StateStore::new(operator, num_partitions))
+        }
+    }
+
+    fn handle(&self) -> &dyn StateHandle {
+        match self {
+            AggState::Groups(store) => store,
+            AggState::Sessions(store) => store,
+        }
+    }
+
+    /// The rows the state would emit: one per group, or per open session.
+    fn rows(&self) -> u64 {
+        match self {
+            AggState::Groups(store) => store.stats().keys,
+            AggState::Sessions(store) => (0..store.num_partitions())
+                .map(|p| store.lock(p).map.values().map(|v| v.len() as u64).sum::<u64>())
+                .sum(),
+        }
+    }
+}
 
 struct AggOperator<T, K, A: Aggregator<T>> {
     name: String,
@@ -701,18 +743,12 @@ struct AggOperator<T, K, A: Aggregator<T>> {
     event_time: Option<EventTimeFn<T>>,
     watermarked: bool,
     agg: Arc<A>,
-    /// Tumbling, sliding and key-only groups.
-    store: StateStore<GroupKey<K>, Slot<A::Buffer>>,
-    /// Session windows: the open sessions of each key, sorted by start.
-    session_store: StateStore<K, Vec<Session<A::Buffer>>>,
+    state: AggState<K, A::Buffer>,
     metrics: Mutex<StateOperatorProgress>,
     run: Arc<RunShared>,
 }
 
-/// What an aggregation hands to the next run: its groups and its sessions.
-type ExportedState<K, B> = (Vec<(GroupKey<K>, Slot<B>)>, Vec<(K, Vec<Session<B>>)>);
-
-impl<T: Data, K: Key, A: Aggregator<T>> StatefulRun for AggOperator<T, K, A> {
+impl<T: Data, K: Key + StateData, A: Aggregator<T>> StatefulRun for AggOperator<T, K, A> {
     fn progress(&self) -> StateOperatorProgress {
         lock(&self.metrics).clone()
     }
@@ -721,28 +757,8 @@ impl<T: Data, K: Key, A: Aggregator<T>> StatefulRun for AggOperator<T, K, A> {
         &self.name
     }
 
-    fn export_state(&self) -> Arc<dyn std::any::Any + Send + Sync> {
-        let groups = (0..self.store.num_partitions())
-            .flat_map(|p| self.store.snapshot(p).0)
-            .collect();
-        let sessions = (0..self.session_store.num_partitions())
-            .flat_map(|p| self.session_store.snapshot(p).0)
-            .collect();
-        let exported: ExportedState<K, A::Buffer> = (groups, sessions);
-        Arc::new(exported)
-    }
-
-    fn import_state(&self, state: &(dyn std::any::Any + Send + Sync)) -> Result<()> {
-        let Some((groups, sessions)) = state.downcast_ref::<ExportedState<K, A::Buffer>>() else {
-            return Err(Error::InvalidConfig(format!(
-                "cannot resume `{}`: the saved state belongs to a different operator; resume a query with the same pipeline",
-                self.name
-            )));
-        };
-        // Partitions are found again by key, so the parallelism may differ from the last run.
-        self.store.load(groups.iter().cloned());
-        self.session_store.load(sessions.iter().cloned());
-        Ok(())
+    fn state(&self) -> &dyn StateHandle {
+        self.state.handle()
     }
 }
 
@@ -753,21 +769,53 @@ struct PartitionOutcome<R> {
     removed: u64,
 }
 
-/// The rows of every partition, and the updated and removed counts summed.
-fn gather<R>(outcomes: Vec<PartitionOutcome<R>>) -> (Vec<Vec<R>>, u64, u64) {
-    let (mut updated, mut removed) = (0, 0);
-    let rows = outcomes
-        .into_iter()
-        .map(|o| {
-            updated += o.updated;
-            removed += o.removed;
-            o.rows
-        })
-        .collect();
-    (rows, updated, removed)
+/// What a batch of an aggregation did: the rows of every partition, the updated and removed
+/// counts summed, and the rows dropped as too late.
+struct BatchOutcome<R> {
+    rows: Vec<Vec<R>>,
+    updated: u64,
+    removed: u64,
+    dropped: u64,
 }
 
-impl<T: Data, K: Key, A: Aggregator<T>> AggOperator<T, K, A> {
+impl<R> BatchOutcome<R> {
+    fn gather(outcomes: Vec<PartitionOutcome<R>>, dropped: &AtomicU64) -> Self {
+        let (mut updated, mut removed) = (0, 0);
+        let rows = outcomes
+            .into_iter()
+            .map(|o| {
+                updated += o.updated;
+                removed += o.removed;
+                o.rows
+            })
+            .collect();
+        BatchOutcome {
+            rows,
+            updated,
+            removed,
+            dropped: dropped.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Runs one batch of an aggregation on `store` through the keyed-state primitive: `step` says
+/// what a partition did; `dropped` counts the rows the map side found too late.
+fn run_batch<T: Data, G: Key, C: Send, S: Send, R: Send>(
+    store: &StateStore<G, S>,
+    batch: Batch<T>,
+    combine: Combine<'_, T, G, C>,
+    dropped: &AtomicU64,
+    step: impl Fn(&mut StorePartition<G, S>, FastMap<G, C>) -> PartitionOutcome<R> + Sync + Send,
+) -> Result<BatchOutcome<R>> {
+    let exec = batch.executor().clone();
+    // Structured batches are identified by id, not by time: the store keeps no version.
+    let outcomes = run_keyed(store, &exec, Some(batch), combine, None, |part, records| {
+        Ok(step(part, records))
+    })?;
+    Ok(BatchOutcome::gather(outcomes, dropped))
+}
+
+impl<T: Data, K: Key + StateData, A: Aggregator<T>> AggOperator<T, K, A> {
     fn run(&self, batch: Batch<T>, time: Time) -> Result<Batch<AggRow<K, A::Output>>> {
         let watermark = self.run.watermark.current();
         let mode = self.run.mode;
@@ -775,50 +823,31 @@ impl<T: Data, K: Key, A: Aggregator<T>> AggOperator<T, K, A> {
         // Complete mode keeps every group forever, so nothing is ever too late (Spark).
         let drop_late = self.watermarked && mode != OutputMode::Complete;
         let exec = batch.executor().clone();
-        let n = exec.parallelism();
-        let (rows, updated, removed, dropped) = match (&self.window, &self.event_time) {
-            (Some(spec), Some(ts)) if spec.is_session() => {
-                let WindowKind::Session { gap } = spec.kind else {
+        if self.window.is_some() && self.event_time.is_none() {
+            return Err(Error::InvalidGraph(vec![format!(
+                "`{}` needs the event time of each record: call with_watermark or with_event_time first",
+                self.name
+            )]));
+        }
+        let outcome = match &self.state {
+            AggState::Groups(store) => self.run_groups(store, batch, watermark, drop_late, batch_id)?,
+            AggState::Sessions(store) => {
+                let (Some(WindowKind::Session { gap }), Some(ts)) =
+                    (self.window.as_ref().map(|spec| spec.kind), &self.event_time)
+                else {
                     return Err(Error::illegal_state("session window without a gap"));
                 };
-                self.run_sessions(batch, ts, gap, watermark, drop_late, batch_id, n)
+                self.run_sessions(store, batch, ts, gap, watermark, drop_late, batch_id)?
             }
-            (Some(_), None) => {
-                return Err(Error::InvalidGraph(vec![format!(
-                    "`{}` needs the event time of each record: call with_watermark or with_event_time first",
-                    self.name
-                )]));
-            }
-            _ => self.run_groups(batch, watermark, drop_late, batch_id, n),
         };
-        let stats = self.store.stats();
-        let session_stats = self.session_store.stats();
         let mut m = lock(&self.metrics);
-        m.num_rows_total = stats.keys
-            + if session_stats.keys > 0 {
-                self.session_rows()
-            } else {
-                0
-            };
-        m.num_rows_updated = updated;
-        m.num_rows_removed = removed;
-        m.num_rows_dropped_by_watermark = dropped;
-        m.memory_used_bytes = stats.approx_bytes + session_stats.approx_bytes;
+        m.num_rows_total = self.state.rows();
+        m.num_rows_updated = outcome.updated;
+        m.num_rows_removed = outcome.removed;
+        m.num_rows_dropped_by_watermark = outcome.dropped;
+        m.memory_used_bytes = self.state.handle().stats().approx_bytes;
         drop(m);
-        Ok(Batch::from_partitions(rows, time, exec))
-    }
-
-    fn session_rows(&self) -> u64 {
-        (0..self.session_store.num_partitions())
-            .map(|p| {
-                self.session_store
-                    .lock(p)
-                    .map
-                    .values()
-                    .map(|v| v.len() as u64)
-                    .sum::<u64>()
-            })
-            .sum()
+        Ok(Batch::from_partitions(outcome.rows, time, exec))
     }
 
     /// The window a group key's start stands for.
@@ -842,236 +871,202 @@ impl<T: Data, K: Key, A: Aggregator<T>> AggOperator<T, K, A> {
     }
 
     /// Tumbling, sliding and key-only groups.
-    #[allow(clippy::type_complexity, reason = "a tuple of per-batch results")]
     fn run_groups(
         &self,
+        store: &StateStore<GroupKey<K>, Slot<A::Buffer>>,
         batch: Batch<T>,
         watermark: Time,
         drop_late: bool,
         batch_id: u64,
-        n: usize,
-    ) -> (Vec<Vec<AggRow<K, A::Output>>>, u64, u64, u64) {
-        let exec = batch.executor().clone();
+    ) -> Result<BatchOutcome<AggRow<K, A::Output>>> {
         let agg = &*self.agg;
         let (key_fn, spec, ts_fn) = (&self.key, self.window.as_ref(), self.event_time.as_ref());
-        let map_side: Vec<(Vec<Vec<(GroupKey<K>, A::Buffer)>>, u64)> =
-            exec.run(batch.into_parts(), |part: Part<T>| {
-                let mut local: FastMap<GroupKey<K>, A::Buffer> = new_map();
-                let mut dropped = 0_u64;
-                part.run(&mut |row: T| {
-                    let key = guard("group_by", || key_fn(&row));
-                    match (spec, ts_fn) {
-                        (Some(spec), Some(ts_fn)) => {
-                            let ts = guard("event_time", || ts_fn(&row));
-                            let mut key = Some(key);
-                            let mut windows = spec.windows_of(ts).peekable();
-                            while let Some(w) = windows.next() {
-                                let k = if windows.peek().is_some() {
-                                    key.clone()
-                                } else {
-                                    key.take()
-                                };
-                                if drop_late && w.end <= watermark {
-                                    dropped += 1;
-                                    continue;
-                                }
-                                if let Some(k) = k {
-                                    let buffer = local
-                                        .entry((WindowStart(w.start.millis()), k))
-                                        .or_insert_with(|| agg.zero());
-                                    guard("aggregate", || agg.reduce(buffer, &row));
-                                }
-                            }
+        let dropped = AtomicU64::new(0);
+        let add = |local: &mut FastMap<GroupKey<K>, A::Buffer>, row: T| {
+            let key = guard("group_by", || key_fn(&row));
+            match (spec, ts_fn) {
+                (Some(spec), Some(ts_fn)) => {
+                    let ts = guard("event_time", || ts_fn(&row));
+                    let mut key = Some(key);
+                    let mut windows = spec.windows_of(ts).peekable();
+                    while let Some(w) = windows.next() {
+                        let k = if windows.peek().is_some() {
+                            key.clone()
+                        } else {
+                            key.take()
+                        };
+                        if drop_late && w.end <= watermark {
+                            dropped.fetch_add(1, Ordering::Relaxed);
+                            continue;
                         }
-                        // Without a window the groups never close, so the watermark cannot evict
-                        // them and late rows are kept, as in Spark (its late-row filter is built
-                        // from the state key's event-time column, and there is none here).
-                        _ => {
-                            let buffer = local.entry((NO_WINDOW, key)).or_insert_with(|| agg.zero());
+                        if let Some(k) = k {
+                            let buffer = local
+                                .entry((WindowStart(w.start.millis()), k))
+                                .or_insert_with(|| agg.zero());
                             guard("aggregate", || agg.reduce(buffer, &row));
                         }
                     }
-                });
-                let mut buckets: Vec<Vec<(GroupKey<K>, A::Buffer)>> = (0..n).map(|_| Vec::new()).collect();
-                for (k, b) in local {
-                    buckets[partition_of(&k, n)].push((k, b));
                 }
-                (buckets, dropped)
-            });
-        let mut dropped = 0;
-        let mut rows_by_mapper = Vec::with_capacity(map_side.len());
-        for (buckets, d) in map_side {
-            dropped += d;
-            rows_by_mapper.push(buckets);
-        }
+                // Without a window the groups never close, so the watermark cannot evict
+                // them and late rows are kept, as in Spark (its late-row filter is built
+                // from the state key's event-time column, and there is none here).
+                _ => {
+                    let buffer = local.entry((NO_WINDOW, key)).or_insert_with(|| agg.zero());
+                    guard("aggregate", || agg.reduce(buffer, &row));
+                }
+            }
+        };
+        let merge = |mut a: A::Buffer, b: A::Buffer| {
+            guard("aggregate", || agg.merge(&mut a, b));
+            a
+        };
         let mode = self.run.mode;
         let evict = self.watermarked && spec.is_some() && mode != OutputMode::Complete;
-        let outcomes = exec.run(
-            transpose(rows_by_mapper, n).into_iter().enumerate().collect(),
-            |(p, bucket): (usize, Vec<(GroupKey<K>, A::Buffer)>)| {
-                let mut part = self.store.lock(p);
-                let mut updated = 0;
-                for (k, b) in bucket {
-                    match part.map.entry(k) {
-                        Entry::Occupied(mut e) => {
-                            let slot = e.get_mut();
-                            guard("aggregate", || agg.merge(&mut slot.buffer, b));
-                            if slot.updated != batch_id {
-                                slot.updated = batch_id;
-                                updated += 1;
-                            }
-                        }
-                        Entry::Vacant(e) => {
-                            e.insert(Slot {
-                                buffer: b,
-                                updated: batch_id,
-                            });
+        let combine = Combine {
+            add: &add,
+            merge: &merge,
+        };
+        run_batch(store, batch, combine, &dropped, |part, buffers| {
+            let mut updated = 0;
+            for (k, b) in buffers {
+                match part.map.entry(k) {
+                    Entry::Occupied(mut e) => {
+                        let slot = e.get_mut();
+                        guard("aggregate", || agg.merge(&mut slot.buffer, b));
+                        if slot.updated != batch_id {
+                            slot.updated = batch_id;
                             updated += 1;
                         }
                     }
+                    Entry::Vacant(e) => {
+                        e.insert(Slot {
+                            buffer: b,
+                            updated: batch_id,
+                        });
+                        updated += 1;
+                    }
                 }
-                let closed = |k: &GroupKey<K>| self.window_at(k.0).is_some_and(|w| w.end <= watermark);
-                let mut rows = Vec::new();
-                let mut removed = 0;
-                match mode {
-                    OutputMode::Complete => {
-                        for ((w, k), slot) in part.map.iter() {
+            }
+            let closed = |k: &GroupKey<K>| self.window_at(k.0).is_some_and(|w| w.end <= watermark);
+            let mut rows = Vec::new();
+            let mut removed = 0;
+            match mode {
+                OutputMode::Complete => {
+                    for ((w, k), slot) in part.map.iter() {
+                        rows.push(self.row(self.window_at(*w), k.clone(), &slot.buffer));
+                    }
+                }
+                OutputMode::Update => {
+                    for ((w, k), slot) in part.map.iter() {
+                        if slot.updated == batch_id {
                             rows.push(self.row(self.window_at(*w), k.clone(), &slot.buffer));
                         }
                     }
-                    OutputMode::Update => {
-                        for ((w, k), slot) in part.map.iter() {
-                            if slot.updated == batch_id {
-                                rows.push(self.row(self.window_at(*w), k.clone(), &slot.buffer));
-                            }
-                        }
-                        if evict {
-                            removed = part.map.extract_if(|k, _| closed(k)).count() as u64;
-                        }
+                    if evict {
+                        removed = part.map.extract_if(|k, _| closed(k)).count() as u64;
                     }
-                    OutputMode::Append => {
-                        if evict {
-                            for ((w, k), slot) in part.map.extract_if(|k, _| closed(k)) {
-                                rows.push(self.row(self.window_at(w), k, &slot.buffer));
-                                removed += 1;
-                            }
+                }
+                OutputMode::Append => {
+                    if evict {
+                        for ((w, k), slot) in part.map.extract_if(|k, _| closed(k)) {
+                            rows.push(self.row(self.window_at(w), k, &slot.buffer));
+                            removed += 1;
                         }
                     }
                 }
-                PartitionOutcome {
-                    rows,
-                    updated,
-                    removed,
-                }
-            },
-        );
-        let (rows, updated, removed) = gather(outcomes);
-        (rows, updated, removed, dropped)
+            }
+            PartitionOutcome {
+                rows,
+                updated,
+                removed,
+            }
+        })
     }
 
     /// Session windows: per key, sessions of events less than `gap` apart.
-    #[allow(
-        clippy::too_many_arguments,
-        clippy::type_complexity,
-        reason = "one batch's inputs and results"
-    )]
+    #[allow(clippy::too_many_arguments, reason = "one batch's inputs")]
     fn run_sessions(
         &self,
+        store: &StateStore<K, Vec<Session<A::Buffer>>>,
         batch: Batch<T>,
         ts_fn: &EventTimeFn<T>,
         gap: i64,
         watermark: Time,
         drop_late: bool,
         batch_id: u64,
-        n: usize,
-    ) -> (Vec<Vec<AggRow<K, A::Output>>>, u64, u64, u64) {
-        let exec = batch.executor().clone();
+    ) -> Result<BatchOutcome<AggRow<K, A::Output>>> {
         let agg = &*self.agg;
         let key_fn = &self.key;
         let wm = watermark.millis();
-        let map_side: Vec<(Vec<Vec<(K, Vec<Session<A::Buffer>>)>>, u64)> =
-            exec.run(batch.into_parts(), |part: Part<T>| {
-                let mut local: FastMap<K, Vec<Session<A::Buffer>>> = new_map();
-                let mut dropped = 0_u64;
-                part.run(&mut |row: T| {
-                    let ts = guard("event_time", || ts_fn(&row)).millis();
-                    let end = ts.saturating_add(gap);
-                    if drop_late && end <= wm {
-                        dropped += 1;
-                        return;
-                    }
-                    let key = guard("group_by", || key_fn(&row));
-                    let mut buffer = agg.zero();
-                    guard("aggregate", || agg.reduce(&mut buffer, &row));
-                    local.entry(key).or_default().push(Session {
-                        start: ts,
-                        end,
-                        buffer,
-                        updated: batch_id,
-                    });
-                });
-                let mut buckets: Vec<Vec<(K, Vec<Session<A::Buffer>>)>> =
-                    (0..n).map(|_| Vec::new()).collect();
-                for (k, mut sessions) in local {
-                    merge_sessions(agg, &mut sessions);
-                    buckets[partition_of(&k, n)].push((k, sessions));
-                }
-                (buckets, dropped)
+        let dropped = AtomicU64::new(0);
+        let add = |local: &mut FastMap<K, Vec<Session<A::Buffer>>>, row: T| {
+            let ts = guard("event_time", || ts_fn(&row)).millis();
+            let end = ts.saturating_add(gap);
+            if drop_late && end <= wm {
+                dropped.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            let key = guard("group_by", || key_fn(&row));
+            let mut buffer = agg.zero();
+            guard("aggregate", || agg.reduce(&mut buffer, &row));
+            local.entry(key).or_default().push(Session {
+                start: ts,
+                end,
+                buffer,
+                updated: batch_id,
             });
-        let mut dropped = 0;
-        let mut by_mapper = Vec::with_capacity(map_side.len());
-        for (buckets, d) in map_side {
-            dropped += d;
-            by_mapper.push(buckets);
-        }
+        };
+        let merge = |mut a: Vec<Session<A::Buffer>>, b: Vec<Session<A::Buffer>>| {
+            a.extend(b);
+            merge_sessions(agg, &mut a);
+            a
+        };
         let mode = self.run.mode;
         let evict = self.watermarked && mode != OutputMode::Complete;
-        let outcomes = exec.run(
-            transpose(by_mapper, n).into_iter().enumerate().collect(),
-            |(p, bucket): (usize, Vec<(K, Vec<Session<A::Buffer>>)>)| {
-                let mut part = self.session_store.lock(p);
-                for (k, sessions) in bucket {
-                    let open = part.map.entry(k).or_default();
-                    open.extend(sessions);
-                    merge_sessions(agg, open);
+        let combine = Combine {
+            add: &add,
+            merge: &merge,
+        };
+        run_batch(store, batch, combine, &dropped, |part, sessions| {
+            for (k, sessions) in sessions {
+                let open = part.map.entry(k).or_default();
+                open.extend(sessions);
+                merge_sessions(agg, open);
+            }
+            let window = |s: &Session<A::Buffer>| {
+                Some(Window {
+                    start: Time::from_millis(s.start),
+                    end: Time::from_millis(s.end),
+                })
+            };
+            let mut rows = Vec::new();
+            let (mut updated, mut removed) = (0, 0);
+            for (k, sessions) in part.map.iter_mut() {
+                for s in sessions.iter() {
+                    let changed = s.updated == batch_id;
+                    updated += u64::from(changed);
+                    if mode == OutputMode::Complete || (mode == OutputMode::Update && changed) {
+                        rows.push(self.row(window(s), k.clone(), &s.buffer));
+                    }
                 }
-                let window = |s: &Session<A::Buffer>| {
-                    Some(Window {
-                        start: Time::from_millis(s.start),
-                        end: Time::from_millis(s.end),
-                    })
-                };
-                let mut rows = Vec::new();
-                let (mut updated, mut removed) = (0, 0);
-                for (k, sessions) in part.map.iter_mut() {
-                    for s in sessions.iter() {
-                        let changed = s.updated == batch_id;
-                        updated += u64::from(changed);
-                        if mode == OutputMode::Complete || (mode == OutputMode::Update && changed) {
+                if evict {
+                    let before = sessions.len();
+                    if mode == OutputMode::Append {
+                        for s in sessions.iter().filter(|s| s.end <= wm) {
                             rows.push(self.row(window(s), k.clone(), &s.buffer));
                         }
                     }
-                    if evict {
-                        let before = sessions.len();
-                        if mode == OutputMode::Append {
-                            for s in sessions.iter().filter(|s| s.end <= wm) {
-                                rows.push(self.row(window(s), k.clone(), &s.buffer));
-                            }
-                        }
-                        sessions.retain(|s| s.end > wm);
-                        removed += (before - sessions.len()) as u64;
-                    }
+                    sessions.retain(|s| s.end > wm);
+                    removed += (before - sessions.len()) as u64;
                 }
-                part.map.retain(|_, sessions| !sessions.is_empty());
-                PartitionOutcome {
-                    rows,
-                    updated,
-                    removed,
-                }
-            },
-        );
-        let (rows, updated, removed) = gather(outcomes);
-        (rows, updated, removed, dropped)
+            }
+            part.map.retain(|_, sessions| !sessions.is_empty());
+            PartitionOutcome {
+                rows,
+                updated,
+                removed,
+            }
+        })
     }
 }
 

@@ -12,7 +12,7 @@ use super::watermark::EventTimeStats;
 use super::window::WindowSpec;
 use super::writer::DataStreamWriter;
 use crate::batch::{Batch, Part};
-use crate::data::{Data, Key};
+use crate::data::{Data, Key, StateData};
 use crate::error::Result;
 use crate::exec::guard;
 use crate::graph::{Node, NodeKind};
@@ -356,7 +356,9 @@ impl<T: Data> Dataset<T> {
         next
     }
 
-    /// Groups records by `key` for an aggregation (Spark's `groupByKey`/`groupBy`).
+    /// Groups records by `key` for an aggregation (Spark's `groupByKey`/`groupBy`). The key is
+    /// kept in the aggregation's state, so it is [`StateData`](crate::StateData) as well as a
+    /// [`Key`](crate::Key): an owned serde type such as `String`.
     ///
     /// ```
     /// # use streamflow::structured::{MemoryStream, OutputMode, Session};
@@ -370,7 +372,10 @@ impl<T: Data> Dataset<T> {
     /// query.stop()?;
     /// # Ok::<(), streamflow::Error>(())
     /// ```
-    pub fn group_by<K: Key>(&self, key: impl Fn(&T) -> K + Send + Sync + 'static) -> GroupedDataset<T, K> {
+    pub fn group_by<K: Key + StateData>(
+        &self,
+        key: impl Fn(&T) -> K + Send + Sync + 'static,
+    ) -> GroupedDataset<T, K> {
         GroupedDataset::new(self.clone(), Arc::new(key), None)
     }
 
@@ -393,7 +398,7 @@ impl<T: Data> Dataset<T> {
     /// # let _ = counts;
     /// # Ok::<(), streamflow::Error>(())
     /// ```
-    pub fn group_by_window<K: Key>(
+    pub fn group_by_window<K: Key + StateData>(
         &self,
         key: impl Fn(&T) -> K + Send + Sync + 'static,
         spec: WindowSpec,

@@ -64,15 +64,15 @@ impl<T: Data> MemoryTable<T> {
     /// # let session = Session::builder().parallelism(1).clock(streamflow::ManualClock::new(0)).build()?;
     /// let words = MemoryStream::<&'static str>::new();
     /// let query = session.read_stream::<&'static str>().memory(&words)
-    ///     .group_by(|w| *w).count()
+    ///     .group_by(|w| w.to_string()).count()
     ///     .write_stream().output_mode(OutputMode::Complete).memory("counts").start()?;
-    /// let table = session.memory_table::<AggRow<&str, u64>>("counts")?; // a live view
+    /// let table = session.memory_table::<AggRow<String, u64>>("counts")?; // a live view
     /// words.add_data(["a"]);
     /// query.process_all_available()?;
     /// words.add_data(["a"]);
     /// query.process_all_available()?;
     /// // Complete mode: each batch replaces the rows.
-    /// assert_eq!(table.rows().iter().map(|r| (r.key, r.value)).collect::<Vec<_>>(), [("a", 2)]);
+    /// assert_eq!(table.rows().iter().map(|r| (r.key.as_str(), r.value)).collect::<Vec<_>>(), [("a", 2)]);
     /// query.stop()?;
     /// # Ok::<(), streamflow::Error>(())
     /// ```

@@ -20,6 +20,7 @@ use crate::error::Result;
 use crate::exec::Executor;
 use crate::graph::{Graph, Node, NodeKind, NodeMeta, NodeSpec};
 use crate::source::{Source, SourceRun, SourceSlot};
+use crate::state::StateHandle;
 use crate::time::{Duration, Time};
 
 /// What every operator of a running query can read: the current batch and its watermark.
@@ -41,10 +42,9 @@ pub(crate) trait StatefulRun: Send + Sync {
     fn progress(&self) -> StateOperatorProgress;
     /// The operator's name, for errors.
     fn name(&self) -> &str;
-    /// A copy of all its state, for a later run to carry on from (call between batches).
-    fn export_state(&self) -> Arc<dyn Any + Send + Sync>;
-    /// Takes over state that `export_state` of the same operator in an earlier run made.
-    fn import_state(&self, state: &(dyn Any + Send + Sync)) -> Result<()>;
+    /// Its state store: snapshot between batches for a later run to carry on from, restored
+    /// before the first batch of that run.
+    fn state(&self) -> &dyn StateHandle;
 }
 
 /// Builds the graph of one query run.

@@ -31,6 +31,7 @@ use crate::error::{Error, Result};
 use crate::exec::{Completed, Driver, JobControl, Schedule, Vocabulary};
 use crate::sink::{Sink, SinkContext, SinkOutput};
 use crate::source::{SourceContext, SourceRun};
+use crate::state::StateSnapshot;
 use crate::time::{Duration, Time};
 
 /// How many progress reports a query keeps (Spark's `spark.sql.streaming.numRecentProgressUpdates`).
@@ -39,16 +40,36 @@ const RECENT_PROGRESS: usize = 100;
 /// What a query needs to carry on where an earlier run stopped: its id, the next batch id, the
 /// sources' committed offsets, the watermark and — taken from a stopped query — the state of its
 /// stateful operators (open windows, running counts). Full checkpointing writes this to disk;
-/// until then a program (or test harness) can keep it and pass it to
-/// [`DataStreamWriter::resume_from`](super::DataStreamWriter::resume_from).
+/// until then a program (or test harness) can keep it, or write it out with serde, and pass it
+/// to [`DataStreamWriter::resume_from`](super::DataStreamWriter::resume_from).
 ///
-/// The operator state is kept in memory and is not serialized: a `ResumeState` read back from
-/// JSON restores offsets and watermark, and resuming a query with a stateful operator from it
-/// is refused rather than losing the open windows.
+/// The operator state is serialized with the rest: each partition of each stateful operator
+/// as bytes (see [`crate::state`]), so a `ResumeState` written to JSON and read back resumes
+/// with its open windows. A query must be resumed with the same pipeline and parallelism
+/// (state partitions are not re-split). Resuming a stateful query from a state that has offsets
+/// but no operator state (taken from a running query) is refused rather than losing the open
+/// windows.
 ///
 /// ```
-/// let state = streamflow::structured::ResumeState::default();
-/// assert_eq!(state.next_batch_id, 0);
+/// # use streamflow::structured::*;
+/// # let session = Session::builder().parallelism(1).clock(streamflow::ManualClock::new(0)).build()?;
+/// let input = MemoryStream::<String>::new();
+/// let counts = || session.read_stream::<String>().memory(&input).group_by(|w| w.clone()).count()
+///     .write_stream().output_mode(OutputMode::Complete);
+/// let first = counts().memory("first").start()?;
+/// input.add_data(["cat".to_string()]);
+/// first.process_all_available()?;
+/// first.stop()?;
+/// let saved = serde_json::to_string(&first.resume_state()).unwrap(); // e.g. to a file
+///
+/// let state: ResumeState = serde_json::from_str(&saved).unwrap();
+/// let second = counts().memory("second").resume_from(state).start()?;
+/// input.add_data(["cat".to_string()]);
+/// second.process_all_available()?;
+/// let rows = session.memory_table::<AggRow<String, u64>>("second")?.rows();
+/// assert_eq!(rows[0].value, 2); // the count carried over
+/// second.stop()?;
+/// # Ok::<(), streamflow::Error>(())
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ResumeState {
@@ -62,27 +83,21 @@ pub struct ResumeState {
     pub watermark: WatermarkState,
     /// The state of each stateful operator, in plan order (present when taken from a stopped
     /// query).
-    #[serde(skip)]
+    #[serde(default)]
     pub(crate) operator_state: OperatorState,
 }
 
-/// The state of a query's stateful operators, carried in memory from one run to the next.
-#[derive(Clone, Default)]
-pub(crate) struct OperatorState(Vec<Arc<dyn std::any::Any + Send + Sync>>);
+/// The state of a query's stateful operators: per operator, a snapshot of each partition.
+#[derive(Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
+pub(crate) struct OperatorState(Vec<Vec<StateSnapshot>>);
 
 impl std::fmt::Debug for OperatorState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "OperatorState({} operators)", self.0.len())
+        let bytes: usize = self.0.iter().flatten().map(|s| s.bytes.len()).sum();
+        write!(f, "OperatorState({} operators, {bytes} bytes)", self.0.len())
     }
 }
-
-impl PartialEq for OperatorState {
-    fn eq(&self, other: &Self) -> bool {
-        self.0.len() == other.0.len() && self.0.iter().zip(&other.0).all(|(a, b)| Arc::ptr_eq(a, b))
-    }
-}
-
-impl Eq for OperatorState {}
 
 pub(crate) struct QueryOptions<T: Data> {
     pub(crate) ds: Dataset<T>,
@@ -229,12 +244,12 @@ impl StreamingQuery {
             if resume.operator_state.0.len() != planner.stateful.len() {
                 let names: Vec<&str> = planner.stateful.iter().map(|op| op.name()).collect();
                 return Err(Error::InvalidConfig(format!(
-                    "cannot resume: the saved state carries no state for `{}`, so its open groups would be lost; take resume_state() from the stopped query (operator state is kept in memory, not in the serialized form, until checkpointing)",
+                    "cannot resume: the saved state carries no state for `{}`, so its open groups would be lost; take resume_state() from the stopped query (a running query's has no operator state)",
                     names.join("`, `")
                 )));
             }
-            for (op, state) in planner.stateful.iter().zip(&resume.operator_state.0) {
-                op.import_state(state.as_ref())?;
+            for (op, snapshots) in planner.stateful.iter().zip(&resume.operator_state.0) {
+                op.state().restore_all(snapshots)?;
             }
         }
         for (source, offset) in planner.sources.iter().zip(&resume.source_offsets) {
@@ -510,8 +525,9 @@ impl StreamingQuery {
 
     /// What a new run needs to carry on from here (see [`ResumeState`]).
     ///
-    /// Taken from a stopped query it also carries the state of the stateful operators; taken
-    /// from a running one it does not (a batch may be changing that state), so stop first.
+    /// Taken from a stopped query it also carries the state of the stateful operators, as
+    /// bytes that survive serialization; taken from a running one it does not (a batch may be
+    /// changing that state), so stop first.
     ///
     /// ```
     /// # use streamflow::structured::*;
@@ -526,7 +542,7 @@ impl StreamingQuery {
     /// assert_eq!(state.id, query.id());
     /// assert_eq!(state.source_offsets, [2]); // both add_data calls were read
     /// assert_eq!(state.next_batch_id, query.recent_progress().len() as u64);
-    /// // Offsets and watermark survive a round trip through JSON.
+    /// // Offsets, watermark and operator state survive a round trip through JSON.
     /// let saved: ResumeState = serde_json::from_str(&serde_json::to_string(&state).unwrap()).unwrap();
     /// assert_eq!(saved, state);
     /// # Ok::<(), streamflow::Error>(())
@@ -534,8 +550,12 @@ impl StreamingQuery {
     pub fn resume_state(&self) -> ResumeState {
         let mut resume = lock(&self.shared.info).resume.clone();
         if !self.is_active() {
-            resume.operator_state =
-                OperatorState(self.shared.stateful.iter().map(|op| op.export_state()).collect());
+            let snapshots = self.shared.stateful.iter().map(|op| op.state().snapshot_all());
+            match snapshots.collect::<Result<Vec<_>>>() {
+                Ok(snapshots) => resume.operator_state = OperatorState(snapshots),
+                // Resuming from it is then refused, naming the operators without state.
+                Err(e) => log::error!("resume_state() carries no operator state: {e}"),
+            }
         }
         resume
     }
@@ -610,13 +630,13 @@ impl StreamingQuery {
     /// let input = MemoryStream::<i64>::new();
     /// let query = session.read_stream::<i64>().memory(&input)
     ///     .with_watermark(|ms| *ms, "1 second")
-    ///     .group_by_window(|_| "all", tumbling_window("10 seconds")).count()
+    ///     .group_by_window(|_| "all".to_string(), tumbling_window("10 seconds")).count()
     ///     .write_stream().output_mode(OutputMode::Append).memory("windows").start()?;
     /// input.add_data([1_000, 2_000, 15_000]);
     /// query.process_all_available()?;
     /// // Batch 0 moved the watermark to 14 s; the no-data batch 1 emitted the window [0 s, 10 s).
     /// assert_eq!(query.last_progress().unwrap().batch_id, 1);
-    /// let rows = session.memory_table::<AggRow<&str, u64>>("windows")?.rows();
+    /// let rows = session.memory_table::<AggRow<String, u64>>("windows")?.rows();
     /// assert_eq!(rows.iter().map(|r| r.value).collect::<Vec<_>>(), [2]);
     /// query.stop()?;
     /// # Ok::<(), streamflow::Error>(())

@@ -87,15 +87,15 @@ impl<T: Data> DataStreamWriter<T> {
     /// # let session = Session::builder().parallelism(1).clock(streamflow::ManualClock::new(0)).build()?;
     /// let words = MemoryStream::<&'static str>::new();
     /// let query = session.read_stream::<&'static str>().memory(&words)
-    ///     .group_by(|w| *w).count()
+    ///     .group_by(|w| w.to_string()).count()
     ///     .write_stream().output_mode(OutputMode::Update).memory("updates").start()?;
     /// words.add_data(["cat", "dog"]);
     /// query.process_all_available()?;
     /// words.add_data(["cat"]);
     /// query.process_all_available()?;
     /// // Update mode: a batch emits only the groups it changed.
-    /// let (id, rows) = session.memory_table::<AggRow<&str, u64>>("updates")?.last_batch().unwrap();
-    /// assert_eq!((id, rows.len(), rows[0].key, rows[0].value), (1, 1, "cat", 2));
+    /// let (id, rows) = session.memory_table::<AggRow<String, u64>>("updates")?.last_batch().unwrap();
+    /// assert_eq!((id, rows.len(), rows[0].key.as_str(), rows[0].value), (1, 1, "cat", 2));
     /// query.stop()?;
     /// # Ok::<(), streamflow::Error>(())
     /// ```

@@ -41,7 +41,7 @@ use reduce::Incremental;
 use std::sync::Arc;
 
 use crate::batch::Batch;
-use crate::data::{Data, Key};
+use crate::data::{Data, Key, StateData};
 use crate::dstream::DStream;
 use crate::graph::{Graph, GraphClock, NodeKind};
 use crate::time::{Duration, IntoDuration, Time};
@@ -308,7 +308,10 @@ impl<T: Data> DStream<T> {
         inv: impl Fn(T, T) -> T + Send + Sync + 'static,
         len: impl IntoDuration,
         slide: impl IntoDuration,
-    ) -> DStream<T> {
+    ) -> DStream<T>
+    where
+        T: StateData,
+    {
         let functions = Incremental {
             reduce: Arc::new(f),
             inverse: Arc::new(inv),
@@ -332,10 +335,13 @@ impl<T: Data> DStream<T> {
     /// let t = TestContext::new(Duration::seconds(1), 2)?;
     /// let dir = tempfile::tempdir()?;
     /// t.context().checkpoint(dir.path())?;
-    /// let counts = t.collect(&t.input(vec![vec!["a", "b", "a"], vec!["b"], vec![]]).count_by_value_and_window("2s", "1s"));
+    /// let words = |ws: &[&str]| ws.iter().map(|w| w.to_string()).collect::<Vec<_>>();
+    /// let input = t.input(vec![words(&["a", "b", "a"]), words(&["b"]), vec![]]);
+    /// let counts = t.collect(&input.count_by_value_and_window("2s", "1s"));
     /// t.run(3)?;
     /// let out: Vec<_> = counts.batches().iter().map(|b| sorted(b)).collect();
-    /// assert_eq!(out, vec![vec![("a", 2), ("b", 1)], vec![("a", 2), ("b", 2)], vec![("b", 1)]]);
+    /// let counted = |cs: &[(&str, u64)]| cs.iter().map(|(w, n)| (w.to_string(), *n)).collect::<Vec<_>>();
+    /// assert_eq!(out, [counted(&[("a", 2), ("b", 1)]), counted(&[("a", 2), ("b", 2)]), counted(&[("b", 1)])]);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn count_by_value_and_window(
@@ -344,7 +350,7 @@ impl<T: Data> DStream<T> {
         slide: impl IntoDuration,
     ) -> DStream<(T, u64)>
     where
-        T: Key,
+        T: Key + StateData,
     {
         let n = self.ssc.parallelism();
         let functions = Incremental {

@@ -2,26 +2,26 @@
 //! `group_by_key_and_window`.
 //!
 //! The incremental form is Spark's `ReducedWindowedDStream`. Each batch is reduced by key once,
-//! when it arrives, into `n` partitions by the shuffle's hash, and kept for `len + slide`. The
-//! window's result lives in a [`StateStore`] with the same `n` partitions, so partition `i` of a
-//! batch updates partition `i` of the store in place: first the batches that left the window
-//! are taken out with the inverse function, then the batches that entered are added. The
-//! filter runs on the result, and what it drops is gone from the store too — exactly what Spark
-//! does, since its next window starts from the filtered one.
+//! when it arrives, into `n` partitions by the shuffle's `partition_of`, and kept for
+//! `len + slide`. The window's result lives in a [`StateStore`] with the same `n` partitions,
+//! so partition `i` of a batch updates partition `i` of the store in place (the keyed-state
+//! primitive's in-place form): first the batches that left the window are taken out with the
+//! inverse function, then the batches that entered are added. The filter runs on the result,
+//! and what it drops is gone from the store too — exactly what Spark does, since its next
+//! window starts from the filtered one.
 
 use std::sync::Arc;
 
 use hashbrown::hash_map::Entry;
 
 use super::covered_times;
-use crate::batch::Batch;
-use crate::data::{Data, Key, Pair};
+use crate::batch::shuffle::FastMap;
+use crate::data::{Data, Key, Pair, StateData};
 use crate::dstream::DStream;
-use crate::error::Result;
 use crate::exec::guard;
-use crate::graph::NodeKind;
-use crate::state::{StateStore, StateStoreInfo};
-use crate::time::{IntoDuration, Time};
+use crate::state::keyed::run_in_place;
+use crate::state::{StateHandle, StateStore};
+use crate::time::IntoDuration;
 
 /// A reduce (or inverse reduce) function shared by the nodes of a window.
 pub(crate) type ReduceFn<V> = Arc<dyn Fn(V, V) -> V + Send + Sync>;
@@ -37,8 +37,12 @@ pub(crate) struct Incremental<K, V> {
     pub(crate) keep: Option<KeepFn<K, V>>,
 }
 
-/// Lists of `(key, value)` pairs: one per partition, or one per batch.
-type Partitions<K, V> = Vec<Vec<(K, V)>>;
+/// Whether a batch leaves the window or enters it.
+#[derive(Clone, Copy)]
+enum Change {
+    Leaving,
+    Entering,
+}
 
 impl<T: Data> DStream<T> {
     /// Per key, the reduction by `f` of its values in each window (Spark's
@@ -87,7 +91,8 @@ impl<T: Data> DStream<T> {
     ///
     /// A key whose values all left the window stays in the output with the identity value —
     /// `("a", 0)` for sums — unless `filter` returns `false` for it; what the filter drops is
-    /// forgotten. Keeps the window's result as state, so it needs a checkpoint directory.
+    /// forgotten. Keeps the window's result as state, so it needs a checkpoint directory, and
+    /// keys and values are [`StateData`] (owned serde types: `String`, not `&str`).
     ///
     /// # Examples
     ///
@@ -97,17 +102,18 @@ impl<T: Data> DStream<T> {
     /// let t = TestContext::new(Duration::seconds(1), 2)?;
     /// let dir = tempfile::tempdir()?;
     /// t.context().checkpoint(dir.path())?;
-    /// let pairs = t.input(vec![vec![("a", 1), ("b", 1)], vec![("b", 1)], vec![], vec![]]);
+    /// let key = |k: &str| k.to_string();
+    /// let pairs = t.input(vec![vec![(key("a"), 1), (key("b"), 1)], vec![(key("b"), 1)], vec![], vec![]]);
     /// let kept = t.collect(&pairs.reduce_by_key_and_window_inv(|x, y| x + y, |x, y| x - y, "2s", "1s", None));
     /// let dropped = t.collect(&pairs.reduce_by_key_and_window_inv(
-    ///     |x, y| x + y, |x, y| x - y, "2s", "1s", Some(|(_, n): &(&str, i32)| *n != 0),
+    ///     |x, y| x + y, |x, y| x - y, "2s", "1s", Some(|(_, n): &(String, i32)| *n != 0),
     /// ));
     /// t.run(4)?;
     /// let kept: Vec<_> = kept.batches().iter().map(|b| sorted(b)).collect();
-    /// assert_eq!(kept[2], [("a", 0), ("b", 1)]);
-    /// assert_eq!(kept[3], [("a", 0), ("b", 0)]);
+    /// assert_eq!(kept[2], [(key("a"), 0), (key("b"), 1)]);
+    /// assert_eq!(kept[3], [(key("a"), 0), (key("b"), 0)]);
     /// let dropped: Vec<_> = dropped.batches().iter().map(|b| sorted(b)).collect();
-    /// assert_eq!(dropped[2], [("b", 1)]);
+    /// assert_eq!(dropped[2], [(key("b"), 1)]);
     /// assert!(dropped[3].is_empty());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -121,8 +127,8 @@ impl<T: Data> DStream<T> {
     ) -> DStream<(K, V)>
     where
         T: Pair<K = K, V = V>,
-        K: Key,
-        V: Data,
+        K: Key + StateData,
+        V: StateData,
     {
         let functions = Incremental {
             reduce: Arc::new(f),
@@ -185,8 +191,8 @@ impl<T: Data> DStream<T> {
     ) -> DStream<(K, V)>
     where
         T: Pair<K = K, V = V>,
-        K: Key,
-        V: Data,
+        K: Key + StateData,
+        V: StateData,
     {
         let geometry = self.window_geometry(name, len, slide);
         let n = num_partitions.max(1);
@@ -202,54 +208,62 @@ impl<T: Data> DStream<T> {
         let reach = geometry.len + geometry.slide;
         per_batch.keep_for_window(reach);
         let store: Arc<StateStore<K, V>> = Arc::new(StateStore::new(name, n));
-        self.ssc
-            .inner
-            .lock_graph()
-            .needs_checkpoint
-            .push(name.to_string());
+        let handle: Arc<dyn StateHandle> = store.clone();
         let parent = per_batch.clone();
         let parent_slide = per_batch.slide_duration();
         let exec = self.ssc.inner.exec.clone();
-        let window = per_batch.add_node(
-            name,
-            NodeKind::Stateful,
-            vec![per_batch.node.meta.clone()],
-            geometry.slide,
-            move |time| {
-                let zero = clock.zero();
-                let (len, slide) = (geometry.len, geometry.slide);
-                let previous = time - slide;
-                let (leaving, entering) = if previous > zero && store.version() == Some(previous) {
-                    // Previous window (previous − len, previous]; this one (time − len, time].
-                    let leaving = covered_times(time - len.max(slide), len.min(slide), parent_slide, zero);
-                    let entering = covered_times(time, len.min(slide), parent_slide, zero);
-                    (leaving, entering)
-                } else {
-                    store.clear();
-                    (Vec::new(), covered_times(time, len, parent_slide, zero))
-                };
-                if reads_state {
-                    // A stateful node upstream must see every batch time, also those between
-                    // two windows shorter than their slide.
-                    for skipped in covered_times(time, slide, parent_slide, zero) {
-                        if time - skipped >= len.millis() as i64 {
-                            parent.batch_at(skipped)?;
-                        }
+        let window = per_batch.stateful_node(name, handle, geometry.slide, move |time| {
+            let zero = clock.zero();
+            let (len, slide) = (geometry.len, geometry.slide);
+            let previous = time - slide;
+            let (leaving, entering) = if previous > zero && store.version() == Some(previous) {
+                // Previous window (previous − len, previous]; this one (time − len, time].
+                let leaving = covered_times(time - len.max(slide), len.min(slide), parent_slide, zero);
+                let entering = covered_times(time, len.min(slide), parent_slide, zero);
+                (leaving, entering)
+            } else {
+                store.clear();
+                (Vec::new(), covered_times(time, len, parent_slide, zero))
+            };
+            if reads_state {
+                // A stateful node upstream must see every batch time, also those between
+                // two windows shorter than their slide.
+                for skipped in covered_times(time, slide, parent_slide, zero) {
+                    if time - skipped >= len.millis() as i64 {
+                        parent.batch_at(skipped)?;
                     }
                 }
-                let leaving = by_partition(&parent, &leaving, &*store)?;
-                let entering = by_partition(&parent, &entering, &*store)?;
-                let tasks: Vec<_> = leaving.into_iter().zip(entering).enumerate().collect();
-                let results = exec.run(tasks, |(p, (leaving, entering))| {
-                    let mut part = store.lock(p);
-                    for (k, v) in leaving.into_iter().flatten() {
-                        // A key the filter dropped has nothing left to subtract from.
-                        if let Entry::Occupied(e) = part.map.entry(k) {
+            }
+            // The per-batch reductions came out of a shuffle into the store's `n` partitions:
+            // partition `p` of each updates partition `p` of the store in place, leaving
+            // batches first.
+            let mut placed: Vec<Vec<(Change, Vec<(K, V)>)>> = (0..n).map(|_| Vec::new()).collect();
+            let changes = leaving
+                .iter()
+                .map(|t| (t, Change::Leaving))
+                .chain(entering.iter().map(|t| (t, Change::Entering)));
+            for (t, change) in changes {
+                if let Some(mut batch) = parent.batch_at(*t)? {
+                    if batch.num_partitions() != n {
+                        batch = batch.reduce_by_key_into(|a, b| f(a, b), n);
+                    }
+                    for (p, part) in batch.collect_partitions().into_iter().enumerate() {
+                        placed[p].push((change, part));
+                    }
+                }
+            }
+            let apply = |window: &mut FastMap<K, V>, (change, part): (Change, Vec<(K, V)>)| match change {
+                // A key the filter dropped has nothing left to subtract from.
+                Change::Leaving => {
+                    for (k, v) in part {
+                        if let Entry::Occupied(e) = window.entry(k) {
                             e.replace_entry_with(|_, current| Some(guard(name, || inv(current, v))));
                         }
                     }
-                    for (k, v) in entering.into_iter().flatten() {
-                        match part.map.entry(k) {
+                }
+                Change::Entering => {
+                    for (k, v) in part {
+                        match window.entry(k) {
                             Entry::Occupied(e) => {
                                 e.replace_entry_with(|_, current| Some(guard(name, || f(current, v))));
                             }
@@ -258,58 +272,25 @@ impl<T: Data> DStream<T> {
                             }
                         }
                     }
-                    let mut out = Vec::with_capacity(part.map.len());
-                    match &keep {
-                        None => out.extend(part.map.iter().map(|(k, v)| (k.clone(), v.clone()))),
-                        Some(keep) => part.map.retain(|k, v| {
-                            let pair = (k.clone(), v.clone());
-                            let kept = guard(name, || keep(&pair));
-                            if kept {
-                                out.push(pair);
-                            }
-                            kept
-                        }),
-                    }
-                    part.commit(name, time)?;
-                    Ok(out)
-                });
-                let partitions = results.into_iter().collect::<Result<Vec<_>>>()?;
-                store.log_stats(time);
-                Ok(Some(Batch::from_partitions(partitions, time, exec.clone())))
-            },
-        );
+                }
+            };
+            run_in_place(&store, &exec, placed, apply, Some(time), |part| {
+                let mut out = Vec::with_capacity(part.map.len());
+                match &keep {
+                    None => out.extend(part.map.iter().map(|(k, v)| (k.clone(), v.clone()))),
+                    Some(keep) => part.map.retain(|k, v| {
+                        let pair = (k.clone(), v.clone());
+                        let kept = guard(name, || keep(&pair));
+                        if kept {
+                            out.push(pair);
+                        }
+                        kept
+                    }),
+                }
+                Ok(out)
+            })
+        });
         per_batch.register_window(&window, reach);
         window
     }
-}
-
-/// The batches of `stream` at `times`, regrouped per store partition: `[partition][batch]`.
-fn by_partition<K: crate::Key, V: Data>(
-    stream: &DStream<(K, V)>,
-    times: &[Time],
-    store: &StateStore<K, V>,
-) -> Result<Vec<Partitions<K, V>>> {
-    let n = store.num_partitions();
-    let mut out: Vec<Partitions<K, V>> = (0..n).map(|_| Vec::new()).collect();
-    for time in times {
-        let Some(batch) = stream.batch_at(*time)? else {
-            continue;
-        };
-        let parts = batch.collect_partitions();
-        if parts.len() == n {
-            // Reduced by key into the store's partitioning: partition i goes to partition i.
-            for (p, part) in parts.into_iter().enumerate() {
-                out[p].push(part);
-            }
-        } else {
-            let mut regrouped: Partitions<K, V> = (0..n).map(|_| Vec::new()).collect();
-            for (k, v) in parts.into_iter().flatten() {
-                regrouped[store.partition_of(&k)].push((k, v));
-            }
-            for (p, part) in regrouped.into_iter().enumerate() {
-                out[p].push(part);
-            }
-        }
-    }
-    Ok(out)
 }
