@@ -10,6 +10,7 @@
 //! semantics live here once, and [`crate::DStream::transform`] gives user code the same API.
 
 pub(crate) mod shuffle;
+mod stable_hash;
 
 use std::sync::Arc;
 

@@ -13,8 +13,8 @@
 use hashbrown::HashMap;
 use hashbrown::hash_map::Entry;
 use serde::Serialize;
-use xxhash_rust::xxh3::{Xxh3Default, xxh3_64};
 
+use super::stable_hash::stable_hash;
 use super::{Batch, Part, transpose};
 use crate::data::{Data, Key, Pair};
 use crate::exec::{Executor, guard};
@@ -30,28 +30,11 @@ pub(crate) fn new_map<K, V>() -> FastMap<K, V> {
     HashMap::with_hasher(FixedHasher::with_seed(0x5eed_f10c))
 }
 
-/// The stable 64-bit hash of a key: XXH3-64 with seed 0 of the key's encoding in postcard 1.x's
-/// wire format (the bytes `postcard::to_allocvec(key)` returns), computed without allocating.
-///
-/// If the key's `Serialize` fails part-way (postcard refuses sequences of unknown length), the
-/// bytes written before the failure are hashed: still the same partition for equal keys.
-pub(crate) fn stable_hash<K: Serialize + ?Sized>(key: &K) -> u64 {
-    let mut hasher = HashFlavor {
-        inline: [0; INLINE],
-        len: 0,
-        streaming: None,
-    };
-    if let Err(e) = key.serialize(&mut postcard::Serializer { output: &mut hasher }) {
-        log::trace!("a key's Serialize failed part-way ({e}); hashing the bytes it wrote");
-    }
-    hasher.digest()
-}
-
 /// The partition of `key` among `n` (Spark's `HashPartitioner`, over a stable hash):
 ///
 /// ```text
 /// partition_of(key, n) = (stable_hash(key) as u128 * n as u128) >> 64    (0 if n <= 1)
-/// stable_hash(key)     = XXH3-64, seed 0, of postcard 1.x bytes of key
+/// stable_hash(key)     = XXH3-64 chained over key's serde values (batch/stable_hash.rs)
 /// ```
 ///
 /// The multiply-shift maps the 64-bit hash onto `0..n` without a division. The shuffles and the
@@ -61,64 +44,6 @@ pub(crate) fn partition_of<K: Serialize + ?Sized>(key: &K, n: usize) -> usize {
         return 0;
     }
     ((u128::from(stable_hash(key)) * n as u128) >> 64) as usize
-}
-
-/// Short keys hash in one call from this buffer; longer ones stream into an XXH3 state started
-/// on the first overflow. Both give XXH3-64 of the same bytes.
-const INLINE: usize = 64;
-
-/// A postcard [`Flavor`](postcard::ser_flavors::Flavor) that hashes the bytes instead of keeping
-/// them.
-struct HashFlavor {
-    inline: [u8; INLINE],
-    len: usize,
-    streaming: Option<Xxh3Default>,
-}
-
-impl HashFlavor {
-    /// Moves the buffered bytes and `data` into the streaming state.
-    #[cold]
-    fn spill(&mut self, data: &[u8]) {
-        let state = self.streaming.get_or_insert_with(Xxh3Default::new);
-        state.update(&self.inline[..self.len]);
-        state.update(data);
-        self.len = 0;
-    }
-
-    fn digest(&mut self) -> u64 {
-        match &mut self.streaming {
-            None => xxh3_64(&self.inline[..self.len]),
-            Some(state) => {
-                state.update(&self.inline[..self.len]);
-                state.digest()
-            }
-        }
-    }
-}
-
-impl postcard::ser_flavors::Flavor for &mut HashFlavor {
-    type Output = ();
-
-    #[inline]
-    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
-        let end = self.len + data.len();
-        if end <= INLINE {
-            self.inline[self.len..end].copy_from_slice(data);
-            self.len = end;
-        } else {
-            self.spill(data);
-        }
-        Ok(())
-    }
-
-    #[inline]
-    fn try_push(&mut self, data: u8) -> postcard::Result<()> {
-        self.try_extend(&[data])
-    }
-
-    fn finalize(self) -> postcard::Result<()> {
-        Ok(())
-    }
 }
 
 /// How a shuffle combines the records of a key: `add` puts one record into the table of its
@@ -536,42 +461,51 @@ mod tests {
     /// every checkpoint written before it.
     #[test]
     fn partitions_of_fixed_keys_are_pinned() {
-        // (hash, [partition among 2, 4, 7]). Equal bytes hash equally: `0_u64`, `""` and
-        // `None` are all the byte 0; `-1_i32` is zigzag-encoded as 1.
-        assert_eq!(pinned(&0_u64), (0xc44b_dff4_074e_ecdb, [1, 3, 5]));
-        assert_eq!(pinned(&1_u64), (0xe12e_f9d2_eb86_ceeb, [1, 3, 6]));
-        assert_eq!(pinned(&42_u64), (0x79d0_3016_b7ae_ed0d, [0, 1, 3]));
-        assert_eq!(pinned(&u64::MAX), (0x6d06_e806_da1f_9874, [0, 1, 2]));
-        assert_eq!(pinned(&-1_i32), (0xe12e_f9d2_eb86_ceeb, [1, 3, 6]));
-        assert_eq!(pinned(&123_456_i32), (0xbc6a_a30b_9cd6_f189, [1, 2, 5]));
-        assert_eq!(pinned(""), (0xc44b_dff4_074e_ecdb, [1, 3, 5]));
-        assert_eq!(pinned("apple"), (0xba68_b15e_6394_cbf1, [1, 2, 5]));
-        assert_eq!(pinned("naïve café ☕"), (0xeab6_60c0_7105_6f79, [1, 3, 6]));
-        assert_eq!(pinned("日本語のキー"), (0xe2b7_3283_25c0_53ca, [1, 3, 6]));
-        assert_eq!(pinned(&("user-7", 2024_u16)), (0x4551_3138_3bb4_d572, [0, 1, 1]));
-        assert_eq!(pinned(&Some(3_u8)), (0x42f1_aef2_6d6c_c8fe, [0, 1, 1]));
+        // (hash, [partition among 2, 4, 7]).
+        assert_eq!(pinned(&0_u64), (0xc77b_3abb_6f87_acd9, [1, 3, 5]));
+        assert_eq!(pinned(&1_u64), (0x2fbc_5935_64db_792e, [0, 0, 1]));
+        assert_eq!(pinned(&42_u64), (0xd5a6_f8c8_38df_27c8, [1, 3, 5]));
+        assert_eq!(pinned(&u64::MAX), (0x5111_c7e4_7d78_4413, [0, 1, 2]));
+        assert_eq!(pinned(&-1_i32), (0xcd6b_1c92_0d3f_662c, [1, 3, 5]));
+        assert_eq!(pinned(&123_456_i32), (0x2d97_eeb5_95ad_1363, [0, 0, 1]));
+        assert_eq!(pinned(""), (0x3509_6e34_fb7c_e7fa, [0, 0, 1]));
+        assert_eq!(pinned("apple"), (0xfcb2_5c20_f946_143b, [1, 3, 6]));
+        assert_eq!(pinned("naïve café ☕"), (0x5aac_85ee_0212_ec3f, [0, 1, 2]));
+        assert_eq!(pinned("日本語のキー"), (0xc3c3_2d7b_5b62_a18c, [1, 3, 5]));
+        assert_eq!(pinned(&("user-7", 2024_u16)), (0xb5e0_f4f2_e9b8_d5af, [1, 2, 4]));
+        assert_eq!(pinned(&Some(3_u8)), (0xb6e3_f9ca_653f_790c, [1, 2, 5]));
         assert_eq!(pinned(&None::<u8>), (0xc44b_dff4_074e_ecdb, [1, 3, 5]));
-        assert_eq!(pinned(&"ü".repeat(100)), (0x9de3_3bcd_d5d2_c165, [1, 2, 4]));
+        assert_eq!(pinned(&"ü".repeat(100)), (0x83e8_c3f4_7b33_fa14, [1, 2, 3]));
         // A `String` key and a `&str` key with the same text live in the same partition.
         assert_eq!(pinned(&"apple".to_string()), pinned("apple"));
     }
 
+    /// The definition in `batch/stable_hash.rs`, recomputed by hand for a few keys.
     #[test]
-    fn the_hash_is_xxh3_of_the_postcard_bytes() {
-        let long = "ü".repeat(300); // longer than the inline buffer: the streaming path
-        let keys: Vec<Box<dyn Fn() -> (u64, Vec<u8>)>> = vec![
-            Box::new(|| (stable_hash(&7_u64), postcard::to_allocvec(&7_u64).unwrap())),
-            Box::new(|| (stable_hash(""), postcard::to_allocvec("").unwrap())),
-            Box::new(move || (stable_hash(&long), postcard::to_allocvec(&long).unwrap())),
-            Box::new(|| {
-                let key = ("x".repeat(63), 1_u8, "y".repeat(70));
-                (stable_hash(&key), postcard::to_allocvec(&key).unwrap())
-            }),
-        ];
-        for key in keys {
-            let (hash, bytes) = key();
-            assert_eq!(hash, xxhash_rust::xxh3::xxh3_64(&bytes), "{bytes:?}");
-        }
+    fn the_hash_follows_its_definition() {
+        use xxhash_rust::xxh3::xxh3_64_with_seed as xxh3;
+        let feed_str = |h: u64, s: &str| xxh3(s.as_bytes(), xxh3(&(s.len() as u64).to_le_bytes(), h));
+        assert_eq!(stable_hash(&7_u64), xxh3(&7_u64.to_le_bytes(), 0));
+        assert_eq!(stable_hash(&-1_i32), xxh3(&(-1_i32).to_le_bytes(), 0));
+        assert_eq!(stable_hash("apple"), feed_str(0, "apple"));
+        assert_eq!(stable_hash(&"apple".to_string()), feed_str(0, "apple"));
+        let long = "ü".repeat(300);
+        assert_eq!(stable_hash(&long), feed_str(0, &long));
+        assert_eq!(
+            stable_hash(&("user-7", 2024_u16)),
+            xxh3(&2024_u16.to_le_bytes(), feed_str(0, "user-7"))
+        );
+        assert_eq!(stable_hash(&Some(3_u8)), xxh3(&[3], xxh3(&[1], 0)));
+        assert_eq!(stable_hash(&None::<u8>), xxh3(&[0], 0));
+        assert_eq!(
+            stable_hash(&vec![1_u8, 2]),
+            xxh3(&[2], xxh3(&[1], xxh3(&2_u64.to_le_bytes(), 0)))
+        );
+        // A compact string hashes as the same text in a `String`.
+        assert_eq!(
+            stable_hash(&compact_str::CompactString::from("apple")),
+            feed_str(0, "apple")
+        );
     }
 
     #[test]

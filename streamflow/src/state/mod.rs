@@ -23,7 +23,8 @@
 //! stays readable):
 //!
 //! ```text
-//! hash      = XXH3-64 (seed 0) of the key's postcard 1.x encoding
+//! hash      = XXH3-64 chained over the key's serde values (fixed-width LE words; see
+//!             batch/stable_hash.rs for the exact definition)
 //! partition = (hash as u128 * n as u128) >> 64          (0 when n == 1)
 //! ```
 //!
