@@ -218,12 +218,20 @@ impl Metrics {
         self.changed.notify_all();
     }
 
+    /// Waits until the batch at `time` completed or the job is stopped (`is_stopped`: the
+    /// job's phase, which the driver sets last — after these metrics heard of the stop — so a
+    /// caller woken by a stop sees the job stopped).
     pub(crate) fn await_batch(&self, time: Time, is_stopped: impl Fn() -> bool) {
         let mut state = self.lock();
-        while state.last_completed.is_none_or(|t| t < time) && !state.stopped && !is_stopped() {
+        while state.last_completed.is_none_or(|t| t < time) && !is_stopped() {
+            let wait = if state.stopped {
+                std::time::Duration::from_millis(1)
+            } else {
+                std::time::Duration::from_millis(50)
+            };
             state = self
                 .changed
-                .wait_timeout(state, std::time::Duration::from_millis(50))
+                .wait_timeout(state, wait)
                 .map(|(g, _)| g)
                 .unwrap_or_else(|e| e.into_inner().0);
         }
