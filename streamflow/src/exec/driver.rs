@@ -441,3 +441,36 @@ fn user_code_error(payload: Box<dyn std::any::Any + Send>, fallback: &str, time:
         message: panic_message(payload.as_ref()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The plan is what the checkpoint writes to `offsets/<id>`: it must come back whole.
+    #[test]
+    fn a_batch_plan_round_trips_through_json() {
+        let plan = BatchPlan {
+            batch: BatchId {
+                id: 7,
+                time: Time::from_millis(8_000),
+            },
+            sources: vec![
+                SourceRange {
+                    source: "numbers".into(),
+                    start: serde_json::json!(4),
+                    end: serde_json::json!(8),
+                },
+                SourceRange {
+                    source: "kafka".into(),
+                    start: serde_json::json!({"0": 10, "1": 3}),
+                    end: serde_json::json!({"0": 12, "1": 3}),
+                },
+            ],
+            watermark: Some(Time::from_millis(5_000)),
+        };
+        let text = serde_json::to_string(&plan).unwrap_or_default();
+        assert!(text.contains("\"id\":7"), "{text}");
+        let back: BatchPlan = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+        assert_eq!(back, plan);
+    }
+}
