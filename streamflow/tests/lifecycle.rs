@@ -16,14 +16,8 @@ use streamflow::{
     StreamingContext, StreamingListener, Time,
 };
 
-type TestResult = Result<(), Box<dyn std::error::Error>>;
-
-/// How long a test waits for something that should happen at once before it calls it a hang.
-const PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
-
-fn test_context() -> TestContext {
-    TestContext::new(Duration::seconds(1), 2).unwrap()
-}
+mod common;
+use common::{PATIENCE, TestResult, test_context};
 
 /// Waits for the context to stop and returns the error it stopped with.
 fn termination_error(ssc: &StreamingContext) -> Error {

@@ -10,19 +10,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use streamflow::testing::{TestContext, run_batches, run_batches2, sorted, try_run_batches};
 use streamflow::{Duration, Error};
 
-type TestResult = Result<(), Box<dyn std::error::Error>>;
+mod common;
+use common::{TestResult, owned, sorted_batches};
 
 fn words(line: &str) -> Vec<String> {
     line.split_whitespace().map(str::to_owned).collect()
-}
-
-fn owned(items: &[&str]) -> Vec<String> {
-    items.iter().map(|s| s.to_string()).collect()
-}
-
-/// Each batch, sorted, so that results do not depend on partitioning.
-fn sorted_batches<T: Clone + PartialOrd>(out: &[Vec<T>]) -> Vec<Vec<T>> {
-    out.iter().map(|b| sorted(b)).collect()
 }
 
 // ---------------------------------------------------------------- narrow operators

@@ -15,14 +15,8 @@ use streamflow::sink::format_batch;
 use streamflow::testing::{TestContext, sorted};
 use streamflow::{BatchInfo, Duration, Error, ReceiverStatus, StreamingListener, Time};
 
-type TestResult = Result<(), Box<dyn std::error::Error>>;
-
-/// How long a test waits for something that should happen at once before it calls it a hang.
-const PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
-
-fn test_context() -> TestContext {
-    TestContext::new(Duration::seconds(1), 2).unwrap()
-}
+mod common;
+use common::{PATIENCE, TestResult, test_context};
 
 /// The names in a directory, sorted.
 fn names(dir: &Path) -> Vec<String> {
@@ -138,6 +132,23 @@ fn save_as_text_files_rewrites_a_batch_idempotently() -> TestResult {
     assert_eq!(lines_in(&dir), vec!["new"]);
     assert_eq!(names(&dir), vec!["_SUCCESS", "part-00000", "part-00001"]);
     assert_eq!(names(out.path()), vec!["wc-1000"]);
+    Ok(())
+}
+
+/// Running the same job twice over the same prefix replaces each batch directory whole: a
+/// batch that has fewer partitions the second time leaves no stale part file behind.
+#[test]
+fn save_as_text_files_rerun_with_fewer_partitions_leaves_no_stale_part() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let prefix = dir.path().join("out").display().to_string();
+    for (parallelism, data) in [(4, vec![1, 2, 3, 4, 5, 6, 7, 8]), (1, vec![9])] {
+        let t = TestContext::new(Duration::seconds(1), parallelism)?;
+        t.input(vec![data]).save_as_text_files(&prefix, "txt");
+        t.run(1)?;
+    }
+    let batch = dir.path().join("out-1000.txt");
+    assert_eq!(names(&batch), ["_SUCCESS", "part-00000"]);
+    assert_eq!(std::fs::read_to_string(batch.join("part-00000"))?, "9\n");
     Ok(())
 }
 

@@ -16,18 +16,8 @@ use streamflow::{
     Duration, Error, Receiver, ReceiverContext, ReceiverStatus, StreamQueue, StreamingListener,
 };
 
-type TestResult = Result<(), Box<dyn std::error::Error>>;
-
-/// How long a test waits for something that should happen at once before it calls it a hang.
-const PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
-
-fn test_context() -> TestContext {
-    TestContext::new(Duration::seconds(1), 2).unwrap()
-}
-
-fn owned(items: &[&str]) -> Vec<String> {
-    items.iter().map(|s| s.to_string()).collect()
-}
+mod common;
+use common::{PATIENCE, TestResult, owned, test_context};
 
 /// A TCP server on 127.0.0.1 that accepts one connection per entry of `sessions`, runs the
 /// entry on it, and closes it.
@@ -335,6 +325,50 @@ fn files_of_one_batch_are_read_oldest_first() -> TestResult {
     t.advance_batches(1)?;
     t.context().stop(false)?;
     assert_eq!(out.batches(), vec![owned(&["b.txt", "c.txt", "a.txt"])]);
+    Ok(())
+}
+
+/// Writes `text` to `dir/name`, modified `secs_after_epoch` seconds after the epoch.
+fn write_with_mtime(dir: &Path, name: &str, text: &str, secs_after_epoch: u64) {
+    let path = dir.join(name);
+    write(&path, text.as_bytes());
+    let file = std::fs::File::options().write(true).open(&path).unwrap();
+    file.set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs_after_epoch))
+        .unwrap();
+}
+
+/// Files of one batch are read by modification time, then name — not by name alone; files
+/// whose names start with `.` or `_` are skipped.
+#[test]
+fn files_of_one_batch_are_read_by_modification_time_not_name() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let t = test_context();
+    let lines = t.collect(&t.context().text_file_stream(dir.path()));
+    t.start()?;
+    write_with_mtime(dir.path(), "a.txt", "a1\na2\n", 3_000);
+    write_with_mtime(dir.path(), "b.txt", "b1\n", 1_000);
+    write_with_mtime(dir.path(), "c.txt", "c1", 2_000);
+    write_with_mtime(dir.path(), "_tmp.txt", "hidden", 500);
+    t.advance_batches(1)?;
+    t.context().stop(false)?;
+    assert_eq!(lines.batches(), [vec!["b1", "c1", "a1", "a2"]]);
+    Ok(())
+}
+
+/// A file saved with a UTF-8 byte-order mark is read without it.
+#[test]
+fn text_file_stream_skips_a_byte_order_mark() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let t = test_context();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    t.context()
+        .text_file_stream(dir.path())
+        .foreach_batch(move |batch, _| sink.lock().unwrap().extend(batch.collect()));
+    t.start()?;
+    write(&dir.path().join("a.txt"), b"\xEF\xBB\xBFfirst\nsecond\n");
+    t.advance_batches(1)?;
+    assert_eq!(*seen.lock().unwrap(), ["first", "second"]);
     Ok(())
 }
 

@@ -12,37 +12,8 @@ use std::sync::{Arc, Mutex};
 use streamflow::testing::{TestContext, sorted};
 use streamflow::{Duration, State, StateSpec, Time};
 
-type TestResult = Result<(), Box<dyn std::error::Error>>;
-
-/// A one-second test context with a checkpoint directory (kept alive by the returned guard).
-fn checkpointed() -> Result<(TestContext, tempfile::TempDir), Box<dyn std::error::Error>> {
-    let t = TestContext::new(Duration::seconds(1), 2)?;
-    let dir = tempfile::tempdir()?;
-    t.context().checkpoint(dir.path())?;
-    Ok((t, dir))
-}
-
-fn sorted_batches<T: Clone + PartialOrd>(out: &[Vec<T>]) -> Vec<Vec<T>> {
-    out.iter().map(|b| sorted(b)).collect()
-}
-
-/// `(key, value)` rows with owned keys, written as `&str` literals.
-fn own<V>(rows: Vec<(&str, V)>) -> Vec<(String, V)> {
-    rows.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
-}
-
-/// Input batches with owned keys.
-fn keyed<V>(batches: Vec<Vec<(&str, V)>>) -> Vec<Vec<(String, V)>> {
-    batches.into_iter().map(own).collect()
-}
-
-/// Output batches with their keys borrowed, to compare with `&str` literals.
-fn as_str<V: Clone>(batches: &[Vec<(String, V)>]) -> Vec<Vec<(&str, V)>> {
-    batches
-        .iter()
-        .map(|b| b.iter().map(|(k, v)| (k.as_str(), v.clone())).collect())
-        .collect()
-}
+mod common;
+use common::{TestResult, as_str, checkpointed, key, keyed, own, sorted_batches, sorted_timed};
 
 /// A shared log of calls made by user functions on worker threads.
 type Calls<T> = Arc<Mutex<Vec<T>>>;
@@ -145,6 +116,38 @@ fn update_state_by_key_with_initial_state() -> TestResult {
     Ok(())
 }
 
+/// `update_state_by_key` under a window with a slide of two batches, and an initial state for
+/// a key that never gets data: it is still called every batch.
+#[test]
+fn update_state_by_key_with_initial_state_under_a_window() -> TestResult {
+    let (t, _dir) = checkpointed()?;
+    let totals = t
+        .input(vec![vec![(key("a"), 1)], vec![], vec![(key("a"), 2)], vec![]])
+        .update_state_by_key_with_initial(
+            |values: Vec<i32>, state: Option<i32>| {
+                Some(state.unwrap_or(0) + values.iter().sum::<i32>() + 100)
+            },
+            vec![(key("z"), 0)],
+        )
+        .window("2s", "2s");
+    let out = t.collect(&totals);
+    t.run(4)?;
+    assert_eq!(
+        sorted_timed(out.timed()),
+        [
+            (
+                2,
+                vec![(key("a"), 101), (key("a"), 201), (key("z"), 100), (key("z"), 200)]
+            ),
+            (
+                4,
+                vec![(key("a"), 303), (key("a"), 403), (key("z"), 300), (key("z"), 400)]
+            )
+        ]
+    );
+    Ok(())
+}
+
 #[test]
 fn update_state_by_key_with_time_sees_the_batch_time() -> TestResult {
     let (t, _dir) = checkpointed()?;
@@ -225,6 +228,59 @@ fn state_under_a_sliding_window() -> TestResult {
     assert_eq!(
         sorted_batches(&out.batches()),
         vec![vec![1, 11], vec![1, 11, 111, 1_111]]
+    );
+    Ok(())
+}
+
+/// An incremental window over a stateful stream, with a slide longer than the window: the state
+/// upstream still sees every batch, in order, once.
+#[test]
+fn an_incremental_window_over_state_with_a_long_slide_sees_every_state_batch() -> TestResult {
+    let (t, _dir) = checkpointed()?;
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counter = calls.clone();
+    let totals = t
+        .input((1..=6).map(|k| vec![(key("a"), k)]).collect())
+        .update_state_by_key(move |values: Vec<i64>, state: Option<i64>| {
+            counter.fetch_add(1, Ordering::Relaxed);
+            Some(state.unwrap_or(0) + values.iter().sum::<i64>())
+        });
+    let windowed =
+        t.collect(&totals.reduce_by_key_and_window_inv(|a, b| a + b, |a, b| a - b, "1s", "3s", None));
+    t.run(6)?;
+    assert_eq!(calls.load(Ordering::Relaxed), 6);
+    // Running totals 1, 3, 6, 10, 15, 21; a window of one batch at 3 s and 6 s.
+    assert_eq!(
+        sorted_timed(windowed.timed()),
+        [(3, vec![(key("a"), 6)]), (6, vec![(key("a"), 21)])]
+    );
+    Ok(())
+}
+
+/// A node whose only reader is a window with a slide of several batches, above a stateful
+/// node: the nodes in between are computed late (at the window time) from batches the source
+/// and the state kept for them.
+#[test]
+fn a_nested_window_over_state_computes_skipped_batches_late_in_order() -> TestResult {
+    let (t, _dir) = checkpointed()?;
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let totals = t
+        .input((1..=8).map(|k| vec![(key("a"), k)]).collect())
+        .update_state_by_key_with_time(
+            move |time: Time, _: &String, values: Vec<i64>, state: Option<i64>| {
+                log.lock().unwrap().push(time.millis() / 1_000);
+                Some(state.unwrap_or(0) + values.iter().sum::<i64>())
+            },
+        );
+    let inner = totals.map(|(k, v)| (k, v * 2)).window("2s", "2s");
+    let outer = t.collect(&inner.window("4s", "4s").map(|(_, v)| v));
+    t.run(8)?;
+    assert_eq!(seen.lock().unwrap().clone(), (1..=8).collect::<Vec<_>>());
+    // Totals 1 3 6 10 15 21 28 36, doubled.
+    assert_eq!(
+        sorted_timed(outer.timed()),
+        [(4, vec![2, 6, 12, 20]), (8, vec![30, 42, 56, 72])]
     );
     Ok(())
 }
@@ -361,6 +417,58 @@ fn idle_keys_time_out_once_then_are_removed() -> TestResult {
     assert_eq!(snapshots[3], vec![("a", 2)]);
     assert_eq!(snapshots[4], vec![("a", 2)]);
     assert!(snapshots[5].is_empty() && snapshots[7].is_empty());
+    Ok(())
+}
+
+/// `map_with_state` timeouts on the exact boundary: with a 2 s timeout and 1 s batches, a key
+/// last seen at 1 s is still there at 3 s (idle for exactly the timeout) and times out at 4 s,
+/// called once with no value, and is gone from the snapshots from then on. A key that gets
+/// data in its timeout batch does not time out.
+#[test]
+fn map_with_state_timeout_boundary_and_snapshots() -> TestResult {
+    let (t, _dir) = checkpointed()?;
+    let spec = StateSpec::function(
+        |key: &String, value: Option<i32>, state: &mut State<i32>| match value {
+            Some(v) => {
+                let total = state.get_option().copied().unwrap_or(0) + v;
+                state.update(total).unwrap();
+                format!("{key}={total}")
+            }
+            None => {
+                assert!(state.is_timing_out());
+                format!("{key} timed out at {}", state.get().unwrap())
+            }
+        },
+    )
+    .timeout("2s");
+    let input = t.input(vec![
+        vec![(key("a"), 1), (key("b"), 1)],
+        vec![],
+        vec![],
+        vec![(key("b"), 1)],
+        vec![],
+        vec![],
+        vec![],
+    ]);
+    let mapped = input.map_with_state(spec);
+    let out = t.collect(&mapped);
+    let snaps = t.collect(&mapped.state_snapshots());
+    t.run(7)?;
+    let at = |i: usize| sorted(&snaps.batches()[i]);
+    assert_eq!(at(2), [(key("a"), 1), (key("b"), 1)]);
+    assert_eq!(at(3), [(key("b"), 2)]);
+    assert_eq!(at(5), [(key("b"), 2)]);
+    assert!(at(6).is_empty());
+    let expected: Vec<Vec<String>> = vec![
+        vec!["a=1".into(), "b=1".into()],
+        vec![],
+        vec![],
+        vec!["a timed out at 1".into(), "b=2".into()],
+        vec![],
+        vec![],
+        vec!["b timed out at 2".into()],
+    ];
+    assert_eq!(sorted_batches(&out.batches()), expected);
     Ok(())
 }
 

@@ -4,68 +4,25 @@
 
 #![allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
 
+use streamflow::Error;
 use streamflow::structured::*;
-use streamflow::{Error, ManualClock, Time};
 
-#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
-struct Ev {
-    key: String,
-    ts: Time,
-}
-
-fn min(m: i64) -> Time {
-    Time::from_millis(m * 60_000)
-}
-
-fn ev(key: &str, minute: i64) -> Ev {
-    Ev {
-        key: key.to_string(),
-        ts: min(minute),
-    }
-}
-
-fn session() -> Session {
-    Session::builder()
-        .parallelism(2)
-        .clock(ManualClock::new(0))
-        .build()
-        .unwrap()
-}
-
-/// `(window start minute, key, count)`, sorted.
-fn rows(batch: &[AggRow<String, u64>]) -> Vec<(i64, String, u64)> {
-    let mut out: Vec<_> = batch
-        .iter()
-        .map(|r| {
-            (
-                r.window.map_or(-1, |w| w.start.millis() / 60_000),
-                r.key.clone(),
-                r.value,
-            )
-        })
-        .collect();
-    out.sort();
-    out
-}
-
-fn windowed_count(s: &Session, input: &MemoryStream<Ev>, mode: OutputMode, table: &str) -> StreamingQuery {
-    s.read_stream::<Ev>()
-        .memory(input)
-        .with_watermark(|e| e.ts, "10 minutes")
-        .group_by_window(|e| e.key.clone(), tumbling_window("10 minutes"))
-        .count()
-        .write_stream()
-        .output_mode(mode)
-        .memory(table)
-        .start()
-        .unwrap()
-}
+mod common;
+use common::{Ev, ev, session, watermark_minutes, window_rows, windowed_count};
 
 #[test]
 fn append_emits_each_window_once_after_the_watermark_passes_its_end() {
     let s = session();
     let input = MemoryStream::new();
-    let q = windowed_count(&s, &input, OutputMode::Append, "append");
+    let q = windowed_count(
+        &s,
+        &input,
+        tumbling_window("10 minutes"),
+        OutputMode::Append,
+        "append",
+    )
+    .start()
+    .unwrap();
     let table = s.memory_table::<AggRow<String, u64>>("append").unwrap();
 
     input.add_data([ev("a", 1), ev("a", 5), ev("b", 12)]);
@@ -87,7 +44,7 @@ fn append_emits_each_window_once_after_the_watermark_passes_its_end() {
     let batches = table.batches();
     assert_eq!(batches.iter().map(|b| b.0).collect::<Vec<_>>(), [0, 1, 2, 3]);
     assert!(batches[..3].iter().all(|b| b.1.is_empty()));
-    assert_eq!(rows(&batches[3].1), [(0, "a".to_string(), 3)]);
+    assert_eq!(window_rows(&batches[3].1), [(0, 10, "a".to_string(), 3)]);
     let no_data = q.last_progress().unwrap();
     assert_eq!((no_data.batch_id, no_data.num_input_rows), (3, 0));
     assert_eq!(
@@ -102,13 +59,13 @@ fn append_emits_each_window_once_after_the_watermark_passes_its_end() {
     let progress = q.recent_progress();
     let batch4 = progress.iter().find(|p| p.batch_id == 4).unwrap();
     assert_eq!(batch4.state_operators[0].num_rows_dropped_by_watermark, 1);
-    let all = rows(&table.rows());
+    let all = window_rows(&table.rows());
     assert_eq!(
         all,
         [
-            (0, "a".to_string(), 3),
-            (10, "b".to_string(), 1),
-            (20, "b".to_string(), 1)
+            (0, 10, "a".to_string(), 3),
+            (10, 20, "b".to_string(), 1),
+            (20, 30, "b".to_string(), 1)
         ],
         "watermark 31 closed [10, 20) and [20, 30)"
     );
@@ -117,17 +74,75 @@ fn append_emits_each_window_once_after_the_watermark_passes_its_end() {
     q.stop().unwrap();
 }
 
+/// Append: a window is emitted exactly once, in the batch whose watermark passes its end, its
+/// state is then gone (numRowsTotal drops, numRowsRemoved counts it), and a row for it that
+/// arrives afterwards is dropped and counted, never re-opening the window.
+#[test]
+fn append_emits_once_drops_state_and_counts_a_late_row_for_the_closed_window() {
+    let s = session();
+    let input = MemoryStream::new();
+    let q = windowed_count(
+        &s,
+        &input,
+        tumbling_window("10 minutes"),
+        OutputMode::Append,
+        "append_once",
+    )
+    .start()
+    .unwrap();
+    input.add_data([ev("a", 1), ev("a", 2), ev("b", 12)]);
+    q.process_all_available().unwrap();
+    // Watermark is now 12 - 10 = 2: nothing closed yet.
+    input.add_data([ev("a", 25)]); // watermark -> 15 at the end of this batch
+    q.process_all_available().unwrap();
+    let table = s.memory_table::<AggRow<String, u64>>("append_once").unwrap();
+    let emitted: Vec<_> = table
+        .batches()
+        .into_iter()
+        .filter(|(_, r)| !r.is_empty())
+        .collect();
+    assert_eq!(emitted.len(), 1, "{emitted:?}");
+    assert_eq!(window_rows(&emitted[0].1), [(0, 10, "a".to_string(), 2)]);
+    let last = q.last_progress().unwrap();
+    assert_eq!(watermark_minutes(&last), 15);
+    let state = &last.state_operators[0];
+    assert_eq!(state.num_rows_removed, 1, "{state:?}");
+    assert_eq!(
+        state.num_rows_total, 2,
+        "[10,20) b and [20,30) a are open: {state:?}"
+    );
+
+    // A row for the closed window [0, 10): dropped, counted, the window is not emitted again.
+    input.add_data([ev("a", 9)]);
+    q.process_all_available().unwrap();
+    let last = q.last_progress().unwrap();
+    assert_eq!(last.num_input_rows, 1);
+    assert_eq!(last.state_operators[0].num_rows_dropped_by_watermark, 1);
+    assert_eq!(last.state_operators[0].num_rows_updated, 0);
+    let all: Vec<_> = table.rows();
+    assert_eq!(window_rows(&all), [(0, 10, "a".to_string(), 2)]);
+    q.stop().unwrap();
+}
+
 #[test]
 fn update_emits_only_the_rows_changed_in_the_batch() {
     let s = session();
     let input = MemoryStream::new();
-    let q = windowed_count(&s, &input, OutputMode::Update, "update");
+    let q = windowed_count(
+        &s,
+        &input,
+        tumbling_window("10 minutes"),
+        OutputMode::Update,
+        "update",
+    )
+    .start()
+    .unwrap();
     let table = s.memory_table::<AggRow<String, u64>>("update").unwrap();
     input.add_data([ev("a", 1), ev("b", 2), ev("a", 3)]);
     q.process_all_available().unwrap();
     assert_eq!(
-        rows(&table.last_batch().unwrap().1),
-        [(0, "a".to_string(), 2), (0, "b".to_string(), 1)]
+        window_rows(&table.last_batch().unwrap().1),
+        [(0, 10, "a".to_string(), 2), (0, 10, "b".to_string(), 1)]
     );
     input.add_data([ev("b", 4), ev("c", 11)]);
     q.process_all_available().unwrap();
@@ -136,10 +151,52 @@ fn update_emits_only_the_rows_changed_in_the_batch() {
     assert_eq!(batches.iter().map(|b| b.0).collect::<Vec<_>>(), [0, 1, 2]);
     assert!(batches[2].1.is_empty());
     assert_eq!(
-        rows(&batches[1].1),
-        [(0, "b".to_string(), 2), (10, "c".to_string(), 1)],
+        window_rows(&batches[1].1),
+        [(0, 10, "b".to_string(), 2), (10, 20, "c".to_string(), 1)],
         "a did not change"
     );
+    q.stop().unwrap();
+}
+
+/// Update: only the groups that changed in a batch are written; closed windows are evicted
+/// (counted as removed) without being written again; a no-data batch writes nothing.
+#[test]
+fn update_writes_changed_rows_and_evicts_closed_windows_silently() {
+    let s = session();
+    let input = MemoryStream::new();
+    let q = windowed_count(
+        &s,
+        &input,
+        tumbling_window("10 minutes"),
+        OutputMode::Update,
+        "upd",
+    )
+    .start()
+    .unwrap();
+    input.add_data([ev("a", 1), ev("b", 2)]);
+    q.process_all_available().unwrap();
+    input.add_data([ev("a", 3)]);
+    q.process_all_available().unwrap();
+    input.add_data([ev("c", 31)]); // watermark -> 21: [0,10) closes in the no-data batch
+    q.process_all_available().unwrap();
+    let table = s.memory_table::<AggRow<String, u64>>("upd").unwrap();
+    let batches = table.batches();
+    assert_eq!(
+        batches.len(),
+        4,
+        "3 data batches and 1 no-data batch: {batches:?}"
+    );
+    assert_eq!(
+        window_rows(&batches[0].1),
+        [(0, 10, "a".to_string(), 1), (0, 10, "b".to_string(), 1)]
+    );
+    assert_eq!(window_rows(&batches[1].1), [(0, 10, "a".to_string(), 2)]);
+    assert_eq!(window_rows(&batches[2].1), [(30, 40, "c".to_string(), 1)]);
+    assert!(batches[3].1.is_empty(), "no-data batch wrote {:?}", batches[3].1);
+    let p = q.last_progress().unwrap();
+    assert_eq!(p.num_input_rows, 0);
+    assert_eq!(p.state_operators[0].num_rows_removed, 2);
+    assert_eq!(p.state_operators[0].num_rows_total, 1);
     q.stop().unwrap();
 }
 
@@ -147,7 +204,15 @@ fn update_emits_only_the_rows_changed_in_the_batch() {
 fn complete_keeps_and_emits_everything_every_batch() {
     let s = session();
     let input = MemoryStream::new();
-    let q = windowed_count(&s, &input, OutputMode::Complete, "complete");
+    let q = windowed_count(
+        &s,
+        &input,
+        tumbling_window("10 minutes"),
+        OutputMode::Complete,
+        "complete",
+    )
+    .start()
+    .unwrap();
     let table = s.memory_table::<AggRow<String, u64>>("complete").unwrap();
     input.add_data([ev("a", 1), ev("b", 2)]);
     q.process_all_available().unwrap();
@@ -157,17 +222,50 @@ fn complete_keeps_and_emits_everything_every_batch() {
     input.add_data([ev("a", 2)]);
     q.process_all_available().unwrap();
     assert_eq!(
-        rows(&table.rows()),
+        window_rows(&table.rows()),
         [
-            (0, "a".to_string(), 2),
-            (0, "b".to_string(), 1),
-            (40, "a".to_string(), 1)
+            (0, 10, "a".to_string(), 2),
+            (0, 10, "b".to_string(), 1),
+            (40, 50, "a".to_string(), 1)
         ]
     );
     let last = q.last_progress().unwrap();
     assert_eq!(last.state_operators[0].num_rows_total, 3);
     assert_eq!(last.state_operators[0].num_rows_removed, 0);
     assert_eq!(last.state_operators[0].num_rows_dropped_by_watermark, 0);
+    q.stop().unwrap();
+}
+
+/// Complete: state is never dropped and a row older than the watermark is still counted
+/// (Spark's Complete mode keeps every group, so nothing is too late).
+#[test]
+fn complete_keeps_old_windows_and_accepts_late_rows() {
+    let s = session();
+    let input = MemoryStream::new();
+    let q = windowed_count(
+        &s,
+        &input,
+        tumbling_window("10 minutes"),
+        OutputMode::Complete,
+        "complete",
+    )
+    .start()
+    .unwrap();
+    input.add_data([ev("a", 1)]);
+    q.process_all_available().unwrap();
+    input.add_data([ev("a", 45)]); // watermark -> 35
+    q.process_all_available().unwrap();
+    input.add_data([ev("a", 2)]); // older than the watermark
+    q.process_all_available().unwrap();
+    let table = s.memory_table::<AggRow<String, u64>>("complete").unwrap();
+    assert_eq!(
+        window_rows(&table.rows()),
+        [(0, 10, "a".to_string(), 2), (40, 50, "a".to_string(), 1)]
+    );
+    for p in q.recent_progress() {
+        assert_eq!(p.state_operators[0].num_rows_dropped_by_watermark, 0);
+        assert_eq!(p.state_operators[0].num_rows_removed, 0);
+    }
     q.stop().unwrap();
 }
 
@@ -210,14 +308,14 @@ fn late_rows_are_dropped_only_by_stateful_operators() {
     let last = counts.last_progress().unwrap();
     assert_eq!(last.state_operators[0].num_rows_dropped_by_watermark, 2);
     assert_eq!(
-        rows(
+        window_rows(
             &s.memory_table::<AggRow<String, u64>>("key_counts")
                 .unwrap()
                 .last_batch()
                 .unwrap()
                 .1
         ),
-        [(15, "a".to_string(), 1), (15, "late".to_string(), 1)]
+        [(15, 20, "a".to_string(), 1), (15, 20, "late".to_string(), 1)]
     );
     assert!(passthrough.last_progress().unwrap().state_operators.is_empty());
     passthrough.stop().unwrap();

@@ -1,6 +1,6 @@
-//! Sources: files in CSV, JSON lines and text with each malformed-record policy,
-//! `max_files_per_trigger`, the `once` and `available_now` triggers, the rate source and a
-//! socket on loopback.
+//! Sources: files in CSV (quoted fields, a byte-order mark), JSON lines and text with each
+//! malformed-record policy, `max_files_per_trigger`, the `once` and `available_now` triggers
+//! (with and without data), the rate source and a socket on loopback.
 
 #![allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
 
@@ -10,18 +10,13 @@ use std::path::Path;
 use streamflow::structured::*;
 use streamflow::{Duration, Error, ManualClock};
 
+mod common;
+use common::{Ev, ev, session, window_rows, windowed_count};
+
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 struct Event {
     user: String,
     clicks: u32,
-}
-
-fn session() -> Session {
-    Session::builder()
-        .parallelism(2)
-        .clock(ManualClock::new(0))
-        .build()
-        .unwrap()
 }
 
 fn write(dir: &Path, name: &str, text: &str) {
@@ -120,6 +115,95 @@ fn fail_fast_stops_the_query_naming_the_file_and_line() {
     }
 }
 
+/// Malformed JSON under each policy, with the exact counts in progress.
+#[test]
+fn malformed_json_lines_per_policy_are_counted_in_progress() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "a.json",
+        "{\"user\":\"ann\",\"clicks\":1}\nnot json\n\n{\"user\":\"bob\"}\n{\"user\":\"cy\",\"clicks\":3}\n",
+    );
+    let s = session();
+    let reader = s.read_stream::<Event>();
+    let corrupt = reader.corrupt_records();
+    let q = reader
+        .files(dir.path())
+        .write_stream()
+        .memory("perm")
+        .start()
+        .unwrap();
+    q.process_all_available().unwrap();
+    let users: Vec<String> = s
+        .memory_table::<Event>("perm")
+        .unwrap()
+        .rows()
+        .into_iter()
+        .map(|c| c.user)
+        .collect();
+    assert_eq!(users, ["ann", "cy"]);
+    let bad = corrupt.records();
+    assert_eq!(bad.iter().map(|r| r.line).collect::<Vec<_>>(), [2, 4]);
+    assert_eq!(bad[0].text, "not json");
+    assert_eq!(q.last_progress().unwrap().sources[0].num_malformed_rows, 2);
+    q.stop().unwrap();
+
+    let q = s
+        .read_stream::<Event>()
+        .mode(MalformedPolicy::FailFast)
+        .files(dir.path())
+        .write_stream()
+        .memory("fail")
+        .start()
+        .unwrap();
+    let err = q.await_termination().unwrap_err().to_string();
+    assert!(err.contains("a.json") && err.contains("line 2"), "{err}");
+    // Stopping a failed query is harmless; the error stays.
+    q.stop().unwrap();
+    q.stop().unwrap();
+    assert!(q.exception().is_some());
+    assert!(q.process_all_available().is_err());
+}
+
+/// CSV: a header per file, a row with the wrong number of fields is malformed, quoted fields
+/// with commas are one field.
+#[test]
+fn csv_rows_with_wrong_field_counts_are_malformed_and_quotes_work() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "a.csv",
+        "user,clicks\n\"doe, jane\",1\nbob,2,extra\ncy,x\ndan,4\n",
+    );
+    let s = session();
+    let q = s
+        .read_stream::<Event>()
+        .format(Format::Csv)
+        .mode(MalformedPolicy::DropMalformed)
+        .files(dir.path())
+        .write_stream()
+        .memory("csv")
+        .start()
+        .unwrap();
+    q.process_all_available().unwrap();
+    let got = s.memory_table::<Event>("csv").unwrap().rows();
+    assert_eq!(
+        got,
+        [
+            Event {
+                user: "doe, jane".into(),
+                clicks: 1
+            },
+            Event {
+                user: "dan".into(),
+                clicks: 4
+            }
+        ]
+    );
+    assert_eq!(q.last_progress().unwrap().sources[0].num_malformed_rows, 2);
+    q.stop().unwrap();
+}
+
 #[test]
 fn text_files_and_csv_without_header() {
     let dir = tempfile::tempdir().unwrap();
@@ -146,6 +230,44 @@ fn text_files_and_csv_without_header() {
     let q = start(reader, dir.path(), "no_header");
     q.process_all_available().unwrap();
     assert_eq!(users(&s, "no_header"), ["ann", "bob"]);
+    q.stop().unwrap();
+}
+
+/// A CSV file saved with a UTF-8 byte-order mark (Excel's "CSV UTF-8") is read like any other.
+#[test]
+fn a_csv_file_with_a_byte_order_mark_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("excel.csv"),
+        b"\xEF\xBB\xBFuser,clicks\nann,1\nbob,2\n",
+    )
+    .unwrap();
+    let s = session();
+    let q = s
+        .read_stream::<Event>()
+        .format(Format::Csv)
+        .header(true)
+        .files(dir.path())
+        .write_stream()
+        .memory("bom")
+        .start()
+        .unwrap();
+    q.process_all_available().unwrap();
+    let table = s.memory_table::<Event>("bom").unwrap();
+    assert_eq!(
+        table.rows(),
+        [
+            Event {
+                user: "ann".into(),
+                clicks: 1
+            },
+            Event {
+                user: "bob".into(),
+                clicks: 2
+            }
+        ]
+    );
+    assert_eq!(q.last_progress().unwrap().sources[0].num_malformed_rows, 0);
     q.stop().unwrap();
 }
 
@@ -180,6 +302,38 @@ fn max_files_per_trigger_and_available_now() {
     );
 }
 
+/// A once trigger reads everything available in one batch whatever `max_files_per_trigger`
+/// says (Spark: the read limit is ignored under `Trigger.Once`).
+#[test]
+fn once_ignores_max_files_per_trigger() {
+    let dir = tempfile::tempdir().unwrap();
+    for (i, user) in ["ann", "bob", "cy"].iter().enumerate() {
+        write(
+            dir.path(),
+            &format!("{i}.csv"),
+            &format!("user,clicks\n{user},{i}\n"),
+        );
+    }
+    let s = session();
+    let q = s
+        .read_stream::<Event>()
+        .format(Format::Csv)
+        .header(true)
+        .max_files_per_trigger(1)
+        .files(dir.path())
+        .write_stream()
+        .trigger(Trigger::once())
+        .memory("once")
+        .start()
+        .unwrap();
+    assert!(q.await_termination_or_timeout("10 s").unwrap());
+    let table = s.memory_table::<Event>("once").unwrap();
+    assert_eq!(table.batches().len(), 1);
+    let mut users: Vec<_> = table.rows().into_iter().map(|c| c.user).collect();
+    users.sort();
+    assert_eq!(users, ["ann", "bob", "cy"]);
+}
+
 #[test]
 fn once_runs_one_batch_with_everything_then_stops() {
     let s = session();
@@ -203,6 +357,46 @@ fn once_runs_one_batch_with_everything_then_stops() {
     assert!(q.await_termination_or_timeout("10 s").unwrap());
     assert_eq!(s.memory_table::<Event>("once").unwrap().batches().len(), 1);
     assert_eq!(users(&s, "once"), ["ann", "bob"]);
+}
+
+/// A once trigger with no data stops without a batch; available-now runs its final no-data
+/// batch.
+#[test]
+fn once_without_data_stops_and_available_now_runs_the_final_no_data_batch() {
+    let s = session();
+    let empty = MemoryStream::<Ev>::new();
+    let q = s
+        .read_stream::<Ev>()
+        .memory(&empty)
+        .write_stream()
+        .trigger(Trigger::once())
+        .memory("once_empty")
+        .start()
+        .unwrap();
+    assert!(q.await_termination_or_timeout("10 s").unwrap());
+    assert!(q.recent_progress().is_empty());
+
+    let input = MemoryStream::new();
+    input.add_data([ev("a", 1)]);
+    input.add_data([ev("a", 30)]);
+    let q = windowed_count(
+        &s,
+        &input,
+        tumbling_window("10 minutes"),
+        OutputMode::Append,
+        "avail",
+    )
+    .trigger(Trigger::available_now())
+    .start()
+    .unwrap();
+    assert!(q.await_termination_or_timeout("10 s").unwrap());
+    let table = s.memory_table::<AggRow<String, u64>>("avail").unwrap();
+    // Both memory batches in one batch (no cap), then a no-data batch at watermark 20 that
+    // closes [0, 10); [30, 40) stays open.
+    assert_eq!(window_rows(&table.rows()), [(0, 10, "a".to_string(), 1)]);
+    let ids: Vec<u64> = q.recent_progress().iter().map(|p| p.batch_id).collect();
+    assert_eq!(ids, [0, 1]);
+    assert!(q.exception().is_none());
 }
 
 #[test]

@@ -1,46 +1,22 @@
 //! Watermarks: max event time seen in earlier batches minus the delay, used from the next
-//! batch, never going back, surviving a restart; several inputs under the min and max
-//! policies; idle inputs.
+//! batch, never going back, surviving a restart, moved by rows a filter removes later and
+//! counted once under a fan-out; several inputs under the min and max policies; idle inputs;
+//! which rows are late (the boundary, rows late for only some of their sliding windows) and
+//! which queries drop them.
 
 #![allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
 
 use streamflow::structured::*;
-use streamflow::{Duration, ManualClock, Time};
+use streamflow::{Duration, ManualClock};
 
-#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
-struct Ev {
-    key: String,
-    ts: Time,
-}
-
-fn min(m: i64) -> Time {
-    Time::from_millis(m * 60_000)
-}
-
-fn ev(key: &str, minute: i64) -> Ev {
-    Ev {
-        key: key.to_string(),
-        ts: min(minute),
-    }
-}
-
-fn session(clock: &ManualClock) -> Session {
-    Session::builder()
-        .parallelism(2)
-        .clock(clock.clone())
-        .build()
-        .unwrap()
-}
+mod common;
+use common::{Ev, ev, min, session, session_on, watermark_minutes, window_rows, windowed_count};
 
 /// The watermark each batch ran with, in minutes.
 fn watermarks(q: &StreamingQuery) -> Vec<(u64, i64)> {
     q.recent_progress()
         .iter()
-        .map(|p| {
-            let text = p.event_time.watermark.clone().unwrap_or_default();
-            let t = chrono::DateTime::parse_from_rfc3339(&text).unwrap();
-            (p.batch_id, t.timestamp_millis() / 60_000)
-        })
+        .map(|p| (p.batch_id, watermark_minutes(p)))
         .collect()
 }
 
@@ -56,7 +32,7 @@ fn count_query(s: &Session, ds: &Dataset<Ev>, table: &str) -> DataStreamWriter<A
 #[test]
 fn watermark_progresses_across_batches_and_never_goes_back() {
     let clock = ManualClock::new(0);
-    let s = session(&clock);
+    let s = session_on(&clock);
     let input = MemoryStream::new();
     let ds = s
         .read_stream::<Ev>()
@@ -85,10 +61,74 @@ fn watermark_progresses_across_batches_and_never_goes_back() {
     q.stop().unwrap();
 }
 
+/// The watermark's rows are observed before any filter: a row a filter removes still moves
+/// the watermark (Spark's EventTimeWatermark sits below the filter).
+#[test]
+fn rows_filtered_out_after_with_watermark_still_move_it() {
+    let s = session();
+    let input = MemoryStream::new();
+    let q = s
+        .read_stream::<Ev>()
+        .memory(&input)
+        .with_watermark(|e| e.ts, "10 minutes")
+        .filter(|e| e.key != "drop")
+        .group_by_window(|e| e.key.clone(), tumbling_window("10 minutes"))
+        .count()
+        .write_stream()
+        .output_mode(OutputMode::Append)
+        .memory("filtered")
+        .start()
+        .unwrap();
+    input.add_data([ev("a", 1), ev("drop", 50)]);
+    q.process_all_available().unwrap();
+    let table = s.memory_table::<AggRow<String, u64>>("filtered").unwrap();
+    assert_eq!(window_rows(&table.rows()), [(0, 10, "a".to_string(), 1)]);
+    q.stop().unwrap();
+}
+
+/// A watermarked dataset read by two branches (fan-out) is computed once per batch: its
+/// statistics are not counted twice, and the shared batch is handed to both readers.
+#[test]
+fn fan_out_of_a_watermarked_dataset_reads_each_batch_once_per_reader() {
+    let s = session();
+    let input = MemoryStream::new();
+    let base = s
+        .read_stream::<Ev>()
+        .memory(&input)
+        .with_watermark(|e| e.ts, "10 minutes");
+    let a = base.filter(|e| e.key == "a");
+    let b = base.filter(|e| e.key != "a");
+    let q = a
+        .union(&b)
+        .union(&base)
+        .group_by_window(|e| e.key.clone(), tumbling_window("10 minutes"))
+        .count()
+        .write_stream()
+        .output_mode(OutputMode::Update)
+        .memory("fan")
+        .start()
+        .unwrap();
+    input.add_data([ev("a", 1), ev("b", 3)]);
+    q.process_all_available().unwrap();
+    input.add_data([ev("a", 2)]);
+    q.process_all_available().unwrap();
+    let table = s.memory_table::<AggRow<String, u64>>("fan").unwrap();
+    let batches = table.batches();
+    assert_eq!(
+        window_rows(&batches[0].1),
+        [(0, 10, "a".to_string(), 2), (0, 10, "b".to_string(), 2)]
+    );
+    assert_eq!(window_rows(&batches[1].1), [(0, 10, "a".to_string(), 4)]);
+    let p = &q.recent_progress()[0];
+    assert_eq!(p.num_input_rows, 2);
+    assert_eq!(p.event_time.avg.as_deref(), Some("1970-01-01T00:02:00.000Z"));
+    q.stop().unwrap();
+}
+
 #[test]
 fn a_restarted_query_resumes_its_id_offsets_and_watermark() {
     let clock = ManualClock::new(0);
-    let s = session(&clock);
+    let s = session_on(&clock);
     let input = MemoryStream::new();
     let ds = s
         .read_stream::<Ev>()
@@ -143,7 +183,7 @@ fn a_restarted_query_resumes_its_id_offsets_and_watermark() {
 #[test]
 fn min_policy_holds_at_the_start_until_every_input_has_data() {
     let clock = ManualClock::new(0);
-    let s = session(&clock);
+    let s = session_on(&clock);
     let (left, right) = (MemoryStream::new(), MemoryStream::new());
     let l = s
         .read_stream::<Ev>()
@@ -170,10 +210,47 @@ fn min_policy_holds_at_the_start_until_every_input_has_data() {
     q.stop().unwrap();
 }
 
+/// Two watermarked inputs under the min policy: the watermark stays at the epoch until both
+/// have data, then follows the slower one.
+#[test]
+fn min_policy_over_a_union_of_two_watermarked_inputs() {
+    let s = session();
+    let left = MemoryStream::new();
+    let right = MemoryStream::new();
+    let l = s
+        .read_stream::<Ev>()
+        .memory(&left)
+        .with_watermark(|e| e.ts, "5 minutes");
+    let r = s
+        .read_stream::<Ev>()
+        .memory(&right)
+        .with_watermark(|e| e.ts, "1 minute");
+    let q = l
+        .union(&r)
+        .group_by_window(|e| e.key.clone(), tumbling_window("10 minutes"))
+        .count()
+        .write_stream()
+        .output_mode(OutputMode::Update)
+        .memory("minpol")
+        .start()
+        .unwrap();
+    left.add_data([ev("l", 60)]);
+    q.process_all_available().unwrap();
+    right.add_data([ev("r", 20)]);
+    q.process_all_available().unwrap();
+    left.add_data([ev("l", 61)]);
+    q.process_all_available().unwrap();
+    let wms: Vec<i64> = q.recent_progress().iter().map(watermark_minutes).collect();
+    // After batch 0 only the left input has data: held at 0. After batch 1: min(55, 19) = 19
+    // (plus its no-data batch). It never goes back.
+    assert_eq!(wms, [0, 0, 19, 19], "{wms:?}");
+    q.stop().unwrap();
+}
+
 #[test]
 fn max_policy_follows_the_fastest_input() {
     let clock = ManualClock::new(0);
-    let s = session(&clock);
+    let s = session_on(&clock);
     let (left, right) = (MemoryStream::new(), MemoryStream::new());
     let l = s
         .read_stream::<Ev>()
@@ -199,7 +276,7 @@ fn max_policy_follows_the_fastest_input() {
 #[test]
 fn an_idle_input_stops_holding_the_minimum_back() {
     let clock = ManualClock::new(0);
-    let s = session(&clock);
+    let s = session_on(&clock);
     let (left, right) = (MemoryStream::new(), MemoryStream::new());
     let l = s
         .read_stream::<Ev>()
@@ -228,5 +305,131 @@ fn an_idle_input_stops_holding_the_minimum_back() {
         min(56),
         "right idle for 2 minutes"
     );
+    q.stop().unwrap();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Late rows
+// ---------------------------------------------------------------------------------------------
+
+/// A row on the edge: event time exactly equal to the watermark is late (`≤`), one just after
+/// it is not; a window whose end equals the watermark is closed.
+#[test]
+fn lateness_boundary_is_inclusive_of_the_watermark() {
+    let s = session();
+    let input = MemoryStream::new();
+    let q = windowed_count(
+        &s,
+        &input,
+        tumbling_window("5 minutes"),
+        OutputMode::Update,
+        "edge",
+    )
+    .start()
+    .unwrap();
+    input.add_data([ev("x", 20)]); // watermark -> 10
+    q.process_all_available().unwrap();
+    // Window [5, 10) ends at the watermark: closed. Window [10, 15) is open.
+    input.add_data([ev("late", 9), ev("ok", 10)]);
+    q.process_all_available().unwrap();
+    let table = s.memory_table::<AggRow<String, u64>>("edge").unwrap();
+    let (_, last) = table
+        .batches()
+        .into_iter()
+        .rev()
+        .find(|(_, r)| !r.is_empty())
+        .unwrap();
+    assert_eq!(window_rows(&last), [(10, 15, "ok".to_string(), 1)]);
+    let dropped: u64 = q
+        .recent_progress()
+        .iter()
+        .map(|p| p.state_operators[0].num_rows_dropped_by_watermark)
+        .sum();
+    assert_eq!(dropped, 1);
+    q.stop().unwrap();
+}
+
+/// Sliding windows: a row older than the watermark can still fall into a later window that is
+/// open; only its closed windows are dropped (Spark counts each row-window pair).
+#[test]
+fn a_partly_late_row_counts_in_its_open_sliding_window_only() {
+    let s = session();
+    let input = MemoryStream::new();
+    let q = windowed_count(
+        &s,
+        &input,
+        window("10 minutes", "5 minutes"),
+        OutputMode::Update,
+        "partly",
+    )
+    .start()
+    .unwrap();
+    input.add_data([ev("x", 20)]); // watermark -> 10
+    q.process_all_available().unwrap();
+    // ts 7 belongs to [0, 10) (closed) and [5, 15) (open).
+    input.add_data([ev("a", 7)]);
+    q.process_all_available().unwrap();
+    let table = s.memory_table::<AggRow<String, u64>>("partly").unwrap();
+    let (_, last) = table.last_batch().unwrap();
+    assert_eq!(window_rows(&last), [(5, 15, "a".to_string(), 1)]);
+    let p = q.last_progress().unwrap();
+    assert_eq!(p.state_operators[0].num_rows_dropped_by_watermark, 1);
+    q.stop().unwrap();
+}
+
+/// A query without a stateful operator never drops a row, however late.
+#[test]
+fn a_stateless_query_with_a_watermark_keeps_late_rows() {
+    let s = session();
+    let input = MemoryStream::new();
+    let q = s
+        .read_stream::<Ev>()
+        .memory(&input)
+        .with_watermark(|e| e.ts, "1 minute")
+        .filter(|e| e.key != "skip")
+        .write_stream()
+        .memory("stateless")
+        .start()
+        .unwrap();
+    input.add_data([ev("a", 100)]);
+    q.process_all_available().unwrap();
+    input.add_data([ev("old", 1), ev("skip", 1)]);
+    q.process_all_available().unwrap();
+    let table = s.memory_table::<Ev>("stateless").unwrap();
+    assert_eq!(table.rows(), [ev("a", 100), ev("old", 1)]);
+    // No stateful operator: no no-data batch either, although the watermark moved.
+    assert_eq!(table.batches().len(), 2);
+    q.stop().unwrap();
+}
+
+/// An aggregation keyed by value only (no window) never closes its groups, so the watermark
+/// drops nothing there, as in Spark.
+#[test]
+fn a_key_only_aggregation_does_not_drop_late_rows() {
+    let s = session();
+    let input = MemoryStream::new();
+    let q = s
+        .read_stream::<Ev>()
+        .memory(&input)
+        .with_watermark(|e| e.ts, "10 minutes")
+        .group_by(|e| e.key.clone())
+        .count()
+        .write_stream()
+        .output_mode(OutputMode::Update)
+        .memory("keyed")
+        .start()
+        .unwrap();
+    input.add_data([ev("a", 30)]);
+    q.process_all_available().unwrap();
+    input.add_data([ev("a", 5)]); // older than the watermark (20)
+    q.process_all_available().unwrap();
+    let table = s.memory_table::<AggRow<String, u64>>("keyed").unwrap();
+    let (_, last) = table.last_batch().unwrap();
+    assert_eq!(
+        last.iter().map(|r| (r.key.clone(), r.value)).collect::<Vec<_>>(),
+        [("a".to_string(), 2)]
+    );
+    let progress = q.last_progress().unwrap();
+    assert_eq!(progress.state_operators[0].num_rows_dropped_by_watermark, 0);
     q.stop().unwrap();
 }

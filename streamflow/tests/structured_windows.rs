@@ -1,55 +1,42 @@
-//! Event-time windows in queries: sliding windows with a negative start offset, session windows
-//! that merge and bridge (also across a restart from the serialized state), and the built-in
-//! aggregates over windows.
+//! Event-time windows in queries: geometry errors reported by `start`, sliding windows with a
+//! negative start offset or a slide that does not divide the size, extreme event times, session
+//! windows that merge and bridge, open windows and sessions carried across a restart from the
+//! serialized state, and the built-in aggregates over windows.
 
 #![allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
 
+use streamflow::Time;
 use streamflow::structured::*;
-use streamflow::{ManualClock, Time};
 
-#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
-struct Ev {
-    key: String,
-    ts: Time,
-    amount: i64,
-}
+mod common;
+use common::{Ev, ev, session, session_with_parallelism, window_rows, windowed_count};
 
-fn min(m: i64) -> Time {
-    Time::from_millis(m * 60_000)
-}
-
-fn ev(key: &str, minute: i64) -> Ev {
-    Ev {
-        key: key.to_string(),
-        ts: min(minute),
-        amount: minute,
-    }
-}
-
-fn session() -> Session {
-    Session::builder()
-        .parallelism(2)
-        .clock(ManualClock::new(0))
-        .build()
-        .unwrap()
-}
-
-/// `(start minute, end minute, key, value)`, sorted.
-fn windows<V: Clone + PartialOrd>(rows: &[AggRow<String, V>]) -> Vec<(i64, i64, String, V)> {
-    let mut out: Vec<_> = rows
-        .iter()
-        .map(|r| {
-            let w = r.window.unwrap();
-            (
-                w.start.millis() / 60_000,
-                w.end.millis() / 60_000,
-                r.key.clone(),
-                r.value.clone(),
-            )
-        })
-        .collect();
-    out.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    out
+#[test]
+fn window_geometry_errors_reach_start() {
+    let s = session();
+    let input = MemoryStream::<Ev>::new();
+    let start = |spec: WindowSpec| {
+        s.read_stream::<Ev>()
+            .memory(&input)
+            .with_watermark(|e| e.ts, "1 minute")
+            .group_by_window(|e| e.key.clone(), spec)
+            .count()
+            .write_stream()
+            .output_mode(OutputMode::Update)
+            .memory("geom")
+            .start()
+            .map(|q| q.stop())
+            .unwrap_err()
+            .to_string()
+    };
+    let e = start(window("10 minutes", "5 minutes").start_offset("5 minutes"));
+    assert!(e.contains("start offset"), "{e}");
+    let e = start(window("10 minutes", "5 minutes").start_offset("-6 minutes"));
+    assert!(e.contains("start offset"), "{e}");
+    let e = start(window("5 minutes", "10 minutes"));
+    assert!(e.contains("less than or equal"), "{e}");
+    let e = start(window("10 minutes", "5 minutes").start_offset("5 minits"));
+    assert!(e.contains("unknown unit"), "{e}");
 }
 
 #[test]
@@ -76,13 +63,76 @@ fn sliding_windows_with_a_negative_offset() {
     // Starts at −2 + 5k: 3 is in [−2, 8) and [3, 13); 8 in [3, 13) and [8, 18);
     // 13 in [8, 18) and [13, 23).
     assert_eq!(
-        windows(&rows),
+        window_rows(&rows),
         [
             (-2, 8, "a".to_string(), 1),
             (3, 13, "a".to_string(), 2),
             (8, 18, "a".to_string(), 2),
             (13, 23, "a".to_string(), 1)
         ]
+    );
+    q.stop().unwrap();
+}
+
+/// Windows whose slide does not divide the size, with a negative offset: a row lands in
+/// exactly the windows `[start, start + size)` with `start ≡ offset (mod slide)` containing it.
+#[test]
+fn uneven_sliding_windows_with_negative_offset_through_a_query() {
+    let s = session();
+    let input = MemoryStream::new();
+    let q = windowed_count(
+        &s,
+        &input,
+        window("7 minutes", "3 minutes").start_offset("-1 minute"),
+        OutputMode::Update,
+        "uneven",
+    )
+    .start()
+    .unwrap();
+    input.add_data([ev("a", 10)]);
+    q.process_all_available().unwrap();
+    let table = s.memory_table::<AggRow<String, u64>>("uneven").unwrap();
+    // Starts ≡ 2 (mod 3) with start ≤ 10 < start + 7: 5 and 8.
+    assert_eq!(
+        window_rows(&table.rows()),
+        [(5, 12, "a".to_string(), 1), (8, 15, "a".to_string(), 1)]
+    );
+    q.stop().unwrap();
+}
+
+/// An event time at the edge of `i64` (a corrupt timestamp) must not crash the windowed
+/// aggregation; the other rows are counted as usual.
+#[test]
+fn an_extreme_event_time_does_not_crash_the_query() {
+    let s = session();
+    let input = MemoryStream::new();
+    let q = s
+        .read_stream::<Ev>()
+        .memory(&input)
+        .with_event_time(|e| e.ts)
+        .group_by_window(|e| e.key.clone(), window("10 minutes", "5 minutes"))
+        .count()
+        .write_stream()
+        .output_mode(OutputMode::Update)
+        .memory("extreme")
+        .start()
+        .unwrap();
+    input.add_data([
+        Ev {
+            ts: Time::from_millis(i64::MIN),
+            ..ev("low", 0)
+        },
+        Ev {
+            ts: Time::from_millis(i64::MAX),
+            ..ev("high", 0)
+        },
+        ev("a", 1),
+    ]);
+    q.process_all_available().unwrap();
+    let table = s.memory_table::<AggRow<String, u64>>("extreme").unwrap();
+    assert_eq!(
+        window_rows(&table.rows()),
+        [(-5, 5, "a".to_string(), 1), (0, 10, "a".to_string(), 1)]
     );
     q.stop().unwrap();
 }
@@ -107,7 +157,7 @@ fn session_windows_merge_and_bridge() {
     input.add_data([ev("a", 0), ev("a", 4), ev("a", 20), ev("b", 1)]);
     q.process_all_available().unwrap();
     assert_eq!(
-        windows(&table.last_batch().unwrap().1),
+        window_rows(&table.last_batch().unwrap().1),
         [
             (0, 9, "a".to_string(), 2),
             (1, 6, "b".to_string(), 1),
@@ -120,14 +170,14 @@ fn session_windows_merge_and_bridge() {
     input.add_data([ev("a", 16)]);
     q.process_all_available().unwrap();
     assert_eq!(
-        windows(&table.last_batch().unwrap().1),
+        window_rows(&table.last_batch().unwrap().1),
         [(12, 25, "a".to_string(), 3)],
         "a@16 bridged [12, 17) and [20, 25)"
     );
     input.add_data([ev("a", 8)]);
     q.process_all_available().unwrap();
     assert_eq!(
-        windows(&table.last_batch().unwrap().1),
+        window_rows(&table.last_batch().unwrap().1),
         [(0, 25, "a".to_string(), 6)],
         "a@8 bridged [0, 9) and [12, 25)"
     );
@@ -136,6 +186,41 @@ fn session_windows_merge_and_bridge() {
         2,
         "a's and b's sessions"
     );
+    q.stop().unwrap();
+}
+
+/// A session bridged across batches: two sessions of a key kept open in state merge when a
+/// later batch brings an event within the gap of both; Update writes the merged one.
+#[test]
+fn session_windows_bridge_sessions_from_earlier_batches() {
+    let s = session();
+    let input = MemoryStream::new();
+    let q = windowed_count(
+        &s,
+        &input,
+        session_window("5 minutes"),
+        OutputMode::Update,
+        "bridge",
+    )
+    .start()
+    .unwrap();
+    input.add_data([ev("u", 100), ev("u", 108)]);
+    q.process_all_available().unwrap();
+    input.add_data([ev("u", 104)]);
+    q.process_all_available().unwrap();
+    let table = s.memory_table::<AggRow<String, u64>>("bridge").unwrap();
+    let batches = table.batches();
+    assert_eq!(
+        window_rows(&batches[0].1),
+        [(100, 105, "u".to_string(), 1), (108, 113, "u".to_string(), 1)]
+    );
+    // Batch 1 is the no-data batch of watermark 98: nothing changed, nothing closed.
+    assert!(batches[1].1.is_empty());
+    assert_eq!(
+        window_rows(&table.last_batch().unwrap().1),
+        [(100, 113, "u".to_string(), 3)]
+    );
+    assert_eq!(q.last_progress().unwrap().state_operators[0].num_rows_total, 1);
     q.stop().unwrap();
 }
 
@@ -160,7 +245,7 @@ fn session_windows_in_append_mode_emit_closed_sessions() {
         .memory_table::<AggRow<String, i64>>("closed_sessions")
         .unwrap()
         .rows();
-    assert_eq!(windows(&rows), [(1, 8, "a".to_string(), 4)]);
+    assert_eq!(window_rows(&rows), [(1, 8, "a".to_string(), 4)]);
     q.stop().unwrap();
 }
 
@@ -199,9 +284,61 @@ fn open_sessions_survive_a_restart_through_json() {
         .unwrap()
         .rows();
     assert_eq!(
-        windows(&rows),
+        window_rows(&rows),
         [(1, 11, "a".to_string(), 10), (2, 7, "b".to_string(), 2)]
     );
+    second.stop().unwrap();
+}
+
+/// Resuming a windowed count from a stopped query carries its open windows, also through the
+/// state's JSON form; resuming from a state without them (taken while running) is refused, not
+/// lossy.
+#[test]
+fn a_resumed_windowed_count_keeps_its_open_windows() {
+    let s = session();
+    let input = MemoryStream::new();
+    let first = windowed_count(
+        &s,
+        &input,
+        tumbling_window("10 minutes"),
+        OutputMode::Append,
+        "before",
+    )
+    .start()
+    .unwrap();
+    input.add_data([ev("a", 22), ev("a", 25)]);
+    first.process_all_available().unwrap();
+    let while_running = first.resume_state();
+    first.stop().unwrap();
+    let saved = first.resume_state();
+
+    let refused = windowed_count(
+        &s,
+        &input,
+        tumbling_window("10 minutes"),
+        OutputMode::Append,
+        "refused",
+    )
+    .resume_from(while_running)
+    .start();
+    let err = refused.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(err.contains("carries no state"), "{err}");
+
+    input.add_data([ev("a", 27), ev("a", 45)]); // 45 moves the watermark to 35: [20, 30) closes
+    let saved: ResumeState = serde_json::from_str(&serde_json::to_string(&saved).unwrap()).unwrap();
+    let second = windowed_count(
+        &s,
+        &input,
+        tumbling_window("10 minutes"),
+        OutputMode::Append,
+        "after",
+    )
+    .resume_from(saved)
+    .start()
+    .unwrap();
+    second.process_all_available().unwrap();
+    let table = s.memory_table::<AggRow<String, u64>>("after").unwrap();
+    assert_eq!(window_rows(&table.rows()), [(20, 30, "a".to_string(), 3)]);
     second.stop().unwrap();
 }
 
@@ -215,11 +352,7 @@ fn resuming_with_another_parallelism_is_refused() {
     first.process_all_available().unwrap();
     first.stop().unwrap();
 
-    let wider = Session::builder()
-        .parallelism(3)
-        .clock(ManualClock::new(0))
-        .build()
-        .unwrap();
+    let wider = session_with_parallelism(3);
     let err = session_sums(&wider, &input, "three_partitions")
         .resume_from(first.resume_state())
         .start()
@@ -284,7 +417,7 @@ fn min_max_avg_and_a_user_aggregator_over_windows() {
     for q in &queries {
         q.process_all_available().unwrap();
     }
-    let get = |name: &str| windows(&s.memory_table::<AggRow<String, f64>>(name).unwrap().rows());
+    let get = |name: &str| window_rows(&s.memory_table::<AggRow<String, f64>>(name).unwrap().rows());
     assert_eq!(
         get("min"),
         [(0, 10, "a".to_string(), 1.0), (10, 20, "a".to_string(), 12.0)]

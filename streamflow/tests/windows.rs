@@ -12,39 +12,11 @@ use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use streamflow::testing::{TestContext, run_batches, sorted};
 use streamflow::{DStream, Duration, Error, StreamQueue, Time};
 
-type TestResult = Result<(), Box<dyn std::error::Error>>;
+mod common;
+use common::{TestResult, as_str, checkpointed, keyed, sorted_batches, sorted_timed};
 
 fn secs(s: i64) -> Time {
     Time::from_millis(s * 1_000)
-}
-
-/// A one-second test context with a checkpoint directory (kept alive by the returned guard).
-fn checkpointed() -> Result<(TestContext, tempfile::TempDir), Box<dyn std::error::Error>> {
-    let t = TestContext::new(Duration::seconds(1), 2)?;
-    let dir = tempfile::tempdir()?;
-    t.context().checkpoint(dir.path())?;
-    Ok((t, dir))
-}
-
-fn sorted_batches<T: Clone + PartialOrd>(out: &[Vec<T>]) -> Vec<Vec<T>> {
-    out.iter().map(|b| sorted(b)).collect()
-}
-
-/// Batches of `(key, value)` pairs with owned keys, written as `&str` literals: incremental
-/// windows keep their keys in state, which is serde data that reads back from bytes.
-fn keyed<V>(batches: Vec<Vec<(&str, V)>>) -> Vec<Vec<(String, V)>> {
-    batches
-        .into_iter()
-        .map(|b| b.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
-        .collect()
-}
-
-/// Output batches with their keys borrowed, to compare with `&str` literals.
-fn as_str<V: Clone>(batches: &[Vec<(String, V)>]) -> Vec<Vec<(&str, V)>> {
-    batches
-        .iter()
-        .map(|b| b.iter().map(|(k, v)| (k.as_str(), v.clone())).collect())
-        .collect()
 }
 
 /// Batch k (k = 1, 2, …) holds the single element k.
@@ -128,6 +100,22 @@ fn a_window_of_a_window_uses_the_parent_slide() -> TestResult {
     Ok(())
 }
 
+/// A window of a window: the outer window unions the inner windows at its covered times, so an
+/// element appears once per inner window that holds it (Spark's semantics: no deduplication).
+#[test]
+fn a_window_of_a_sliding_window_repeats_elements_like_spark() -> TestResult {
+    let t = TestContext::new(Duration::seconds(1), 2)?;
+    let inner = t.input(numbered(6)).window("2s", "1s");
+    let outer = t.collect(&inner.window("2s", "2s"));
+    t.run(6)?;
+    // Inner at 1: [1]; 2: [1,2]; 3: [2,3]; 4: [3,4] … outer at 2 = inner(1) ∪ inner(2).
+    assert_eq!(
+        sorted_timed(outer.timed()),
+        [(2, vec![1, 1, 2]), (4, vec![2, 3, 3, 4]), (6, vec![4, 5, 5, 6])]
+    );
+    Ok(())
+}
+
 #[test]
 fn a_window_reaches_past_batches_through_stateless_operators() -> TestResult {
     // The window at 2 s reads batch 1 s, which nothing computed at 1 s: the map and the filter
@@ -190,11 +178,7 @@ fn nested_windows_over_stateless_operators_match_the_definition() -> TestResult 
             .collect();
         let inner = model_window(&doubled, len1, slide1, batches);
         let expected = model_window(&inner, len2, slide2, batches);
-        let actual: Vec<(i64, Vec<i32>)> = out
-            .timed()
-            .into_iter()
-            .map(|(time, b)| (time.millis() / 1_000, sorted(&b)))
-            .collect();
+        let actual = sorted_timed(out.timed());
         assert_eq!(
             actual, expected,
             "window({len1}, {slide1}) then window({len2}, {slide2})"
@@ -417,6 +401,107 @@ fn incremental_equals_plain_on_random_data() -> TestResult {
     Ok(())
 }
 
+/// Deterministic pseudo-random keyed batches with small keys and values that may cancel out;
+/// some batches are empty.
+fn small_keyed_batches(seed: u64, batches: usize) -> Vec<Vec<(u8, i64)>> {
+    let mut rng = Lcg(seed);
+    (0..batches)
+        .map(|_| {
+            let n = rng.next(5); // 0..=4 records, so some batches are empty
+            (0..n)
+                .map(|_| (rng.next(4) as u8, rng.next(7) as i64 - 2))
+                .collect()
+        })
+        .collect()
+}
+
+/// The definition: per key, the sum over the batches with times in `(t − len, t]`, at every
+/// `t` that is a multiple of `slide`, leaving out keys with no values in the window.
+fn model_key_sums(input: &[Vec<(u8, i64)>], len: i64, slide: i64, until: i64) -> Vec<(i64, Vec<(u8, i64)>)> {
+    let mut out = Vec::new();
+    let mut t = slide;
+    while t <= until {
+        let mut sums = std::collections::BTreeMap::new();
+        for k in (t - len + 1).max(1)..=t {
+            if let Some(batch) = input.get(k as usize - 1) {
+                for (key, v) in batch {
+                    *sums.entry(*key).or_insert(0) += v;
+                }
+            }
+        }
+        out.push((t, sums.into_iter().collect()));
+        t += slide;
+    }
+    out
+}
+
+/// Incremental and plain keyed windows against the definition, for every geometry: len = slide,
+/// len > slide with slide dividing len or not, len < slide; with empty batches and values that
+/// cancel out (the incremental form keeps such keys at 0 without a filter).
+#[test]
+fn incremental_and_plain_windows_match_the_definition_for_every_geometry() -> TestResult {
+    let n = 14;
+    for (seed, len, slide) in [
+        (1, 1, 1),
+        (2, 3, 1),
+        (3, 4, 2),
+        (4, 3, 2),
+        (5, 5, 3),
+        (6, 1, 3),
+        (7, 2, 3),
+        (8, 2, 2),
+    ] {
+        let input = small_keyed_batches(seed, n);
+        let (t, _dir) = checkpointed()?;
+        let s = t.input(input.clone());
+        let (l, sl) = (format!("{len}s"), format!("{slide}s"));
+        let plain = t.collect(&s.reduce_by_key_and_window(|a, b| a + b, l.as_str(), sl.as_str()));
+        let inv = t.collect(&s.reduce_by_key_and_window_inv(
+            |a, b| a + b,
+            |a, b| a - b,
+            l.as_str(),
+            sl.as_str(),
+            None,
+        ));
+        // A filter is only sound when a zero sum means every value left (Spark's contract, and
+        // Spark's behaviour: a key dropped while values remain gets them subtracted later), so
+        // the filtered run uses positive values.
+        let positive = s.map(|(k, v)| (k, v.abs() + 1));
+        let filtered = t.collect(&positive.reduce_by_key_and_window_inv(
+            |a, b| a + b,
+            |a, b| a - b,
+            l.as_str(),
+            sl.as_str(),
+            Some(|(_, v): &(u8, i64)| *v != 0),
+        ));
+        t.run(n)?;
+        let expected = model_key_sums(&input, len, slide, n as i64);
+        let plain = sorted_timed(plain.timed());
+        assert_eq!(plain, expected, "plain len {len} slide {slide}");
+        let inv = sorted_timed(inv.timed());
+        // Without a filter, a key stays once seen; drop zeros to compare sums, and check that
+        // every key in the plain window is in the incremental one.
+        let nonzero = |b: &Vec<(u8, i64)>| b.iter().copied().filter(|(_, v)| *v != 0).collect::<Vec<_>>();
+        assert_eq!(inv.len(), expected.len());
+        for ((ti, bi), (te, be)) in inv.iter().zip(&expected) {
+            assert_eq!(ti, te);
+            assert_eq!(nonzero(bi), nonzero(be), "inv len {len} slide {slide} at {ti}");
+            assert!(be.iter().all(|(k, _)| bi.iter().any(|(k2, _)| k2 == k)));
+        }
+        let positive_input: Vec<Vec<(u8, i64)>> = input
+            .iter()
+            .map(|b| b.iter().map(|(k, v)| (*k, v.abs() + 1)).collect())
+            .collect();
+        let expected_positive = model_key_sums(&positive_input, len, slide, n as i64);
+        assert_eq!(
+            sorted_timed(filtered.timed()),
+            expected_positive,
+            "filtered len {len} slide {slide}"
+        );
+    }
+    Ok(())
+}
+
 #[test]
 fn keys_back_at_the_identity_stay_unless_filtered() -> TestResult {
     let (t, _dir) = checkpointed()?;
@@ -497,6 +582,38 @@ fn reduce_and_count_by_window() -> TestResult {
     assert_eq!(
         counts.batches(),
         vec![vec![2], vec![3], vec![1], vec![0], vec![1]]
+    );
+    Ok(())
+}
+
+/// A slide longer than the window samples: batches between two windows are never output, and
+/// nothing is kept for them.
+#[test]
+fn a_count_by_window_shorter_than_its_slide_counts_only_covered_batches() -> TestResult {
+    let t = TestContext::new(Duration::seconds(1), 2)?;
+    let counts = t.collect(
+        &t.input(vec![vec![1], vec![2, 2], vec![3, 3, 3], vec![], vec![5], vec![6]])
+            .count_by_window("1s", "3s"),
+    );
+    t.run(6)?;
+    assert_eq!(sorted_timed(counts.timed()), [(3, vec![3]), (6, vec![1])]);
+    Ok(())
+}
+
+/// `reduce_by_window_inv`: no output until the stream had data, then a value at every window
+/// time — the identity once everything left (Spark's `reduceByWindow` with an inverse maps to
+/// a single key without a filter).
+#[test]
+fn reduce_by_window_inv_with_leading_and_trailing_empty_batches() -> TestResult {
+    let (t, _dir) = checkpointed()?;
+    let out = t.collect(
+        &t.input(vec![vec![], vec![], vec![4], vec![], vec![], vec![]])
+            .reduce_by_window_inv(|a, b| a + b, |a, b| a - b, "2s", "1s"),
+    );
+    t.run(6)?;
+    assert_eq!(
+        out.batches(),
+        [vec![], vec![], vec![4], vec![4], vec![0], vec![0]]
     );
     Ok(())
 }
