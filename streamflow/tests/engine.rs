@@ -342,3 +342,31 @@ fn a_context_and_its_sessions_share_one_listener_bus() -> streamflow::Result<()>
     assert_eq!(first.parallelism(), t.context().parallelism());
     Ok(())
 }
+
+/// Counts its clones.
+#[derive(Debug)]
+struct Tracked(Arc<AtomicU64>);
+
+impl Clone for Tracked {
+    fn clone(&self) -> Self {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        Tracked(self.0.clone())
+    }
+}
+
+#[test]
+fn a_queued_batch_reaches_its_output_without_a_copy() -> streamflow::Result<()> {
+    let clones = Arc::new(AtomicU64::new(0));
+    let t = TestContext::new(Duration::seconds(1), 2)?;
+    let queue = streamflow::StreamQueue::new();
+    queue.push((0..1_000).map(|_| Tracked(clones.clone())));
+    let seen = Arc::new(AtomicU64::new(0));
+    let counted = seen.clone();
+    t.context()
+        .queue_stream(queue, true, None)
+        .foreach_batch(move |batch, _| counted.store(batch.count(), Ordering::SeqCst));
+    t.run(1)?;
+    assert_eq!(seen.load(Ordering::SeqCst), 1_000);
+    assert_eq!(clones.load(Ordering::SeqCst), 0, "records were copied on their way");
+    Ok(())
+}

@@ -90,6 +90,23 @@ impl<T> BatchLog<T> {
         state.batches.range(from.min(to)..to).flatten().cloned().collect()
     }
 
+    /// Moves the records of batches `start..end` out (no copy), leaving those batches empty:
+    /// for a queue, whose batches are read once and dropped at commit.
+    pub(crate) fn take(&self, start: u64, end: u64) -> Vec<T> {
+        let mut state = self.lock();
+        let from = start.saturating_sub(state.base) as usize;
+        let to = (end.saturating_sub(state.base) as usize).min(state.batches.len());
+        let mut taken = state.batches.range_mut(from.min(to)..to).map(std::mem::take);
+        match taken.next() {
+            // One batch (the common case): moved as it is.
+            Some(first) => taken.fold(first, |mut all, mut more| {
+                all.append(&mut more);
+                all
+            }),
+            None => Vec::new(),
+        }
+    }
+
     /// Drops the batches before `end`.
     pub(crate) fn drop_before(&self, end: u64) {
         let mut state = self.lock();
@@ -140,7 +157,8 @@ impl<T: Data> Source for QueueSource<T> {
             // Spark: the default batch when the queue is empty.
             return Ok(SourceBatch::from_vec(self.default.clone().unwrap_or_default()));
         }
-        Ok(SourceBatch::from_vec(self.queue.log.read(*start, *end)))
+        // Moved, not copied: a queue's batch is read once, then dropped at commit.
+        Ok(SourceBatch::from_vec(self.queue.log.take(*start, *end)))
     }
 
     fn commit(&self, end: &u64) {
