@@ -50,34 +50,29 @@
 //! ```
 
 mod aggregate;
-mod console;
 mod dataset;
 mod event_time;
-mod file_sink;
-mod foreach;
 mod memory;
-mod memory_sink;
 mod output_mode;
 mod plan;
 mod progress;
 mod query;
 mod rate;
 mod reader;
-mod row;
 mod session;
 mod trigger;
 mod watermark;
 mod window;
 mod writer;
 
+pub use crate::sink::console::format_console_batch;
+pub use crate::sink::foreach_writer::ForeachWriter;
+pub use crate::sink::memory::MemoryTable;
 pub use crate::source::format::{CorruptRecord, CorruptRecords, Format, MalformedPolicy};
 pub use aggregate::{AggRow, Aggregator, Avg, Count, GroupedDataset, Max, Min, Sum};
-pub use console::format_console_batch;
 pub use dataset::Dataset;
 pub use event_time::EventTime;
-pub use foreach::ForeachWriter;
 pub use memory::MemoryStream;
-pub use memory_sink::MemoryTable;
 pub use output_mode::OutputMode;
 pub use progress::{
     EventTimeProgress, QueryIdleEvent, QueryProgress, QueryStartedEvent, QueryStatus, QueryTerminatedEvent,

@@ -21,13 +21,14 @@ use super::progress::{
     EventTimeProgress, QueryIdleEvent, QueryProgress, QueryStartedEvent, QueryStatus, QueryTerminatedEvent,
     SinkProgress, SourceProgress,
 };
-use super::session::{Session, lock};
+use super::session::Session;
 use super::trigger::{Trigger, TriggerKind};
 use super::watermark::WatermarkState;
 use super::watermark::{MultipleWatermarkPolicy, WatermarkTracker};
 use crate::context::ContextState;
 use crate::data::Data;
 use crate::error::{Error, Result};
+use crate::exec::lock;
 use crate::exec::{Completed, Driver, JobControl, Schedule, Vocabulary};
 use crate::sink::{Sink, SinkContext, SinkOutput};
 use crate::source::{SourceContext, SourceRun};

@@ -15,8 +15,8 @@
 
 use std::sync::Mutex;
 
-use super::session::lock;
 use crate::error::{Error, Result};
+use crate::exec::lock;
 use crate::time::{Duration, Time};
 
 /// How the global watermark is chosen from several inputs' (Spark's
