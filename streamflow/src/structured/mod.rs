@@ -52,12 +52,10 @@
 mod aggregate;
 mod dataset;
 mod event_time;
-mod memory;
 mod output_mode;
 mod plan;
 mod progress;
 mod query;
-mod rate;
 mod reader;
 mod session;
 mod trigger;
@@ -69,17 +67,17 @@ pub use crate::sink::console::format_console_batch;
 pub use crate::sink::foreach_writer::ForeachWriter;
 pub use crate::sink::memory::MemoryTable;
 pub use crate::source::format::{CorruptRecord, CorruptRecords, Format, MalformedPolicy};
+pub use crate::source::generator::RateRow;
+pub use crate::source::memory::MemoryStream;
 pub use aggregate::{AggRow, Aggregator, Avg, Count, GroupedDataset, Max, Min, Sum};
 pub use dataset::Dataset;
 pub use event_time::EventTime;
-pub use memory::MemoryStream;
 pub use output_mode::OutputMode;
 pub use progress::{
     EventTimeProgress, QueryIdleEvent, QueryProgress, QueryStartedEvent, QueryStatus, QueryTerminatedEvent,
     SinkProgress, SourceProgress, StateOperatorProgress, StreamingQueryListener,
 };
 pub use query::{ResumeState, StreamingQuery};
-pub use rate::RateRow;
 pub use reader::DataStreamReader;
 pub use session::{Session, SessionBuilder};
 pub use trigger::Trigger;
