@@ -25,7 +25,6 @@ use super::dataset::{AggInfo, Dataset, EventTimeFn};
 use super::output_mode::OutputMode;
 use super::plan::{Planner, RunShared, StatefulRun};
 use super::progress::StateOperatorProgress;
-use super::window::{Window, WindowKind, WindowSpec};
 use crate::batch::Batch;
 use crate::batch::shuffle::{Combine, FastMap};
 use crate::data::{Data, Key, StateData};
@@ -36,6 +35,7 @@ use crate::graph::NodeKind;
 use crate::state::keyed::run_keyed;
 use crate::state::{StateHandle, StateStore, StorePartition};
 use crate::time::Time;
+use crate::window::event_time::{Window, WindowKind, WindowSpec};
 
 /// A user-defined aggregation (Spark's `Aggregator[IN, BUF, OUT]`): a buffer starts at
 /// [`zero`](Self::zero), takes records with [`reduce`](Self::reduce), partial buffers are

@@ -51,7 +51,6 @@
 
 mod aggregate;
 mod dataset;
-mod event_time;
 mod output_mode;
 mod plan;
 mod progress;
@@ -59,19 +58,19 @@ mod query;
 mod reader;
 mod session;
 mod trigger;
-mod watermark;
-mod window;
 mod writer;
 
+pub use crate::event_time::timestamp::EventTime;
+pub use crate::event_time::watermark::{InputWatermark, MultipleWatermarkPolicy, WatermarkState};
 pub use crate::sink::console::format_console_batch;
 pub use crate::sink::foreach_writer::ForeachWriter;
 pub use crate::sink::memory::MemoryTable;
 pub use crate::source::format::{CorruptRecord, CorruptRecords, Format, MalformedPolicy};
 pub use crate::source::generator::RateRow;
 pub use crate::source::memory::MemoryStream;
+pub use crate::window::event_time::{Window, WindowSpec, WindowsOf, session_window, tumbling_window, window};
 pub use aggregate::{AggRow, Aggregator, Avg, Count, GroupedDataset, Max, Min, Sum};
 pub use dataset::Dataset;
-pub use event_time::EventTime;
 pub use output_mode::OutputMode;
 pub use progress::{
     EventTimeProgress, QueryIdleEvent, QueryProgress, QueryStartedEvent, QueryStatus, QueryTerminatedEvent,
@@ -81,6 +80,4 @@ pub use query::{ResumeState, StreamingQuery};
 pub use reader::DataStreamReader;
 pub use session::{Session, SessionBuilder};
 pub use trigger::Trigger;
-pub use watermark::{InputWatermark, MultipleWatermarkPolicy, WatermarkState};
-pub use window::{Window, WindowSpec, WindowsOf, session_window, tumbling_window, window};
 pub use writer::DataStreamWriter;

@@ -13,10 +13,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::output_mode::OutputMode;
 use super::progress::StateOperatorProgress;
-use super::watermark::WatermarkTracker;
 use crate::batch::Batch;
 use crate::data::Data;
 use crate::error::Result;
+use crate::event_time::watermark::WatermarkTracker;
 use crate::exec::Executor;
 use crate::graph::{Graph, Node, NodeKind, NodeMeta, NodeSpec};
 use crate::source::{Source, SourceRun, SourceSlot};

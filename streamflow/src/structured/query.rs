@@ -14,7 +14,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::dataset::Dataset;
-use super::event_time::iso;
 use super::output_mode::OutputMode;
 use super::plan::{Planner, RunShared, StatefulRun};
 use super::progress::{
@@ -23,11 +22,11 @@ use super::progress::{
 };
 use super::session::Session;
 use super::trigger::{Trigger, TriggerKind};
-use super::watermark::WatermarkState;
-use super::watermark::{MultipleWatermarkPolicy, WatermarkTracker};
 use crate::context::ContextState;
 use crate::data::Data;
 use crate::error::{Error, Result};
+use crate::event_time::iso;
+use crate::event_time::watermark::{MultipleWatermarkPolicy, WatermarkState, WatermarkTracker};
 use crate::exec::lock;
 use crate::exec::{Completed, Driver, JobControl, Schedule, Vocabulary};
 use crate::sink::{Sink, SinkContext, SinkOutput};

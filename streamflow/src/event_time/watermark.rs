@@ -1,6 +1,6 @@
 //! Watermarks: how far event time has surely progressed.
 //!
-//! Every [`with_watermark`](super::Dataset::with_watermark) is one *input* of the query's
+//! Every [`with_watermark`](crate::structured::Dataset::with_watermark) is one *input* of the query's
 //! watermark. The rules are Spark's (SPEC §3):
 //!
 //! - an input's watermark is the maximum event time it has seen in all earlier batches minus
