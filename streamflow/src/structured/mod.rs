@@ -52,16 +52,20 @@
 mod aggregate;
 mod dataset;
 mod output_mode;
-mod plan;
-mod progress;
+pub(crate) mod plan;
 mod query;
 mod reader;
+pub(crate) mod resume;
 mod session;
 mod trigger;
 mod writer;
 
 pub use crate::event_time::timestamp::EventTime;
 pub use crate::event_time::watermark::{InputWatermark, MultipleWatermarkPolicy, WatermarkState};
+pub use crate::metrics::progress::{
+    EventTimeProgress, QueryIdleEvent, QueryProgress, QueryStartedEvent, QueryStatus, QueryTerminatedEvent,
+    SinkProgress, SourceProgress, StateOperatorProgress, StreamingQueryListener,
+};
 pub use crate::sink::console::format_console_batch;
 pub use crate::sink::foreach_writer::ForeachWriter;
 pub use crate::sink::memory::MemoryTable;
@@ -72,12 +76,9 @@ pub use crate::window::event_time::{Window, WindowSpec, WindowsOf, session_windo
 pub use aggregate::{AggRow, Aggregator, Avg, Count, GroupedDataset, Max, Min, Sum};
 pub use dataset::Dataset;
 pub use output_mode::OutputMode;
-pub use progress::{
-    EventTimeProgress, QueryIdleEvent, QueryProgress, QueryStartedEvent, QueryStatus, QueryTerminatedEvent,
-    SinkProgress, SourceProgress, StateOperatorProgress, StreamingQueryListener,
-};
-pub use query::{ResumeState, StreamingQuery};
+pub use query::StreamingQuery;
 pub use reader::DataStreamReader;
+pub use resume::ResumeState;
 pub use session::{Session, SessionBuilder};
 pub use trigger::Trigger;
 pub use writer::DataStreamWriter;

@@ -4,13 +4,13 @@ use std::any::Any;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use super::progress::StreamingQueryListener;
 use super::reader::DataStreamReader;
 use crate::StreamingContext;
 use crate::data::Data;
 use crate::error::{Error, Result};
 use crate::exec::{Executor, lock};
 use crate::metrics::ListenerBus;
+use crate::metrics::progress::StreamingQueryListener;
 use crate::sink::memory::MemoryTable;
 use crate::time::{Clock, SystemClock};
 

@@ -8,7 +8,8 @@ use serde::Serialize;
 
 use super::dataset::Dataset;
 use super::output_mode::OutputMode;
-use super::query::{QueryOptions, ResumeState, StreamingQuery};
+use super::query::{QueryOptions, StreamingQuery};
+use super::resume::ResumeState;
 use super::trigger::Trigger;
 use crate::batch::Batch;
 use crate::data::Data;
