@@ -1,7 +1,12 @@
 //! [`EventTime`]: what an event-time function may return, and how reports write a time
 //! (ISO-8601 UTC, as Spark does).
 
+use std::sync::Arc;
+
 use crate::time::Time;
+
+/// The function that gives a record its event time.
+pub(crate) type EventTimeFn<T> = Arc<dyn Fn(&T) -> Time + Send + Sync>;
 
 /// A point in event time: what the function given to
 /// [`with_watermark`](crate::structured::Dataset::with_watermark) returns for a record.

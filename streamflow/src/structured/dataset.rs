@@ -4,22 +4,21 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::aggregate::GroupedDataset;
+use super::grouped::GroupedDataset;
 use super::plan::Planner;
 use super::session::Session;
 use super::writer::DataStreamWriter;
 use crate::batch::{Batch, Part};
 use crate::data::{Data, Key, StateData};
 use crate::error::Result;
-use crate::event_time::timestamp::EventTime;
+use crate::event_time::timestamp::{EventTime, EventTimeFn};
 use crate::event_time::watermark::EventTimeStats;
 use crate::exec::guard;
 use crate::graph::{Node, NodeKind};
-use crate::time::{Duration, IntoDuration, Time};
+use crate::time::{Duration, IntoDuration};
 use crate::window::event_time::WindowSpec;
 
 pub(crate) type PlanFn<T> = dyn Fn(&mut Planner) -> Result<Arc<Node<T>>> + Send + Sync;
-pub(crate) type EventTimeFn<T> = Arc<dyn Fn(&T) -> Time + Send + Sync>;
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 

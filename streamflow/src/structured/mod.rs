@@ -49,8 +49,8 @@
 //! # Ok::<(), streamflow::Error>(())
 //! ```
 
-mod aggregate;
 mod dataset;
+mod grouped;
 mod output_mode;
 pub(crate) mod plan;
 mod query;
@@ -72,9 +72,10 @@ pub use crate::sink::memory::MemoryTable;
 pub use crate::source::format::{CorruptRecord, CorruptRecords, Format, MalformedPolicy};
 pub use crate::source::generator::RateRow;
 pub use crate::source::memory::MemoryStream;
+pub use crate::state::aggregators::{AggRow, Aggregator, Avg, Count, Max, Min, Sum};
 pub use crate::window::event_time::{Window, WindowSpec, WindowsOf, session_window, tumbling_window, window};
-pub use aggregate::{AggRow, Aggregator, Avg, Count, GroupedDataset, Max, Min, Sum};
 pub use dataset::Dataset;
+pub use grouped::GroupedDataset;
 pub use output_mode::OutputMode;
 pub use query::StreamingQuery;
 pub use reader::DataStreamReader;
