@@ -21,8 +21,7 @@ use super::row::columns;
 use crate::batch::Batch;
 use crate::data::Data;
 use crate::error::{Error, Result};
-use crate::exec::BatchId;
-use crate::exec::lock;
+use crate::exec::{BatchId, lock};
 use crate::sink::Sink;
 
 const DASHES: &str = "-------------------------------------------";

@@ -5,8 +5,7 @@ use std::sync::{Arc, Mutex};
 use crate::batch::Batch;
 use crate::data::Data;
 use crate::error::Result;
-use crate::exec::BatchId;
-use crate::exec::lock;
+use crate::exec::{BatchId, lock};
 use crate::sink::{Sink, SinkContext};
 use crate::structured::OutputMode;
 

@@ -8,12 +8,11 @@ use super::grouped::GroupedDataset;
 use super::plan::Planner;
 use super::session::Session;
 use super::writer::DataStreamWriter;
-use crate::batch::{Batch, Part};
+use crate::batch::Batch;
 use crate::data::{Data, Key, StateData};
 use crate::error::Result;
 use crate::event_time::timestamp::{EventTime, EventTimeFn};
-use crate::event_time::watermark::EventTimeStats;
-use crate::exec::guard;
+use crate::event_time::watermark::observe_event_times;
 use crate::graph::{Node, NodeKind};
 use crate::time::{Duration, IntoDuration};
 use crate::window::event_time::WindowSpec;
@@ -309,27 +308,8 @@ impl<T: Data> Dataset<T> {
             let meta = node.meta.clone();
             Ok(
                 p.add("with_watermark", NodeKind::Stateless, vec![meta], move |time| {
-                    let Some(batch) = node.get_or_compute(time)? else {
-                        return Ok(None);
-                    };
-                    let exec = batch.executor().clone();
-                    // Each partition keeps its own statistics and hands them over once, at its end.
-                    let parts: Vec<Part<T>> = batch
-                        .into_parts()
-                        .into_iter()
-                        .map(|part| {
-                            let (ts, tracker) = (ts.clone(), tracker.clone());
-                            Part::lazy(move |emit: &mut dyn FnMut(T)| {
-                                let mut stats = EventTimeStats::default();
-                                part.run(&mut |t: T| {
-                                    stats.observe(guard("with_watermark", || ts(&t)).millis());
-                                    emit(t)
-                                });
-                                tracker.observe(index, &stats);
-                            })
-                        })
-                        .collect();
-                    Ok(Some(Batch::from_parts(parts, time, exec)))
+                    let batch = node.get_or_compute(time)?;
+                    Ok(batch.map(|batch| observe_event_times(batch, time, &ts, &tracker, index)))
                 }),
             )
         })

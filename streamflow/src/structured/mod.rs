@@ -7,6 +7,15 @@
 //! query runs *micro-batches* with ids 0, 1, 2 … whose content is decided by source offsets,
 //! not by a fixed batch interval, and it keeps a watermark that moves with event time.
 //!
+//! This module is the typed API: [`Session`], [`DataStreamReader`], [`Dataset`],
+//! [`GroupedDataset`], [`DataStreamWriter`], [`StreamingQuery`] and its [`ResumeState`],
+//! [`Trigger`], [`OutputMode`], and the planning of a dataset into the engine's graph. The
+//! mechanisms live with those of the DStream vocabulary, and their public types are re-exported
+//! here: sources (`MemoryStream`, `RateRow`, formats) in `source/`, sinks (console, memory,
+//! files, `ForeachWriter`) in `sink/`, watermarks and `EventTime` in `event_time/`, event-time
+//! windows in `window/`, aggregators and the aggregation operator in `state/`, progress reports
+//! and listeners in `metrics/`.
+//!
 //! | Spark | streamflow |
 //! |---|---|
 //! | `spark.readStream.format("json").load(dir)` | [`session.read_stream::<T>().format(Format::Json).files(dir)`](DataStreamReader::files) |
