@@ -1,7 +1,7 @@
 //! Sinks: where a job's rows go, in both vocabularies.
 //!
 //! Every output is a [`Sink`] (`api.rs`): it is started once, given each batch's rows with
-//! their [`BatchId`](crate::BatchId), and committed. One implementation per mechanism:
+//! their [`BatchId`], and committed. One implementation per mechanism:
 //!
 //! | sink | DStream | Structured |
 //! |---|---|---|

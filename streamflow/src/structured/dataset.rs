@@ -267,7 +267,7 @@ impl<T: Data> Dataset<T> {
     /// time seen (Spark's `withWatermark`). Stateful operators downstream drop rows too late for
     /// the watermark and, in Append mode, emit and forget windows once it passes their end.
     ///
-    /// `event_time` may return a [`Time`], a `chrono::DateTime<Utc>` or milliseconds
+    /// `event_time` may return a [`Time`](crate::Time), a `chrono::DateTime<Utc>` or milliseconds
     /// ([`EventTime`]). A malformed `delay` is reported by `start()`.
     ///
     /// ```
