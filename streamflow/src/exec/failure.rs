@@ -103,3 +103,9 @@ pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
         "panic with a non-string payload".to_string()
     }
 }
+
+/// Locks `m`, also when a panic poisoned it: every panic is already caught and reported by the
+/// guards above, and the data behind these locks stays consistent between statements.
+pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}

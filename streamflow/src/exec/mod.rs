@@ -10,7 +10,7 @@ pub use driver::BatchId;
 pub(crate) use driver::{BatchPlan, Completed, Driver, Schedule, Vocabulary};
 #[cfg(test)]
 pub(crate) use failure::TaskError;
-pub(crate) use failure::{call_hook, guard, panic_message, raise};
+pub(crate) use failure::{call_hook, guard, lock, panic_message, raise};
 
 use std::sync::Arc;
 

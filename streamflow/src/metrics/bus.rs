@@ -3,8 +3,8 @@
 use std::sync::{Arc, Mutex};
 
 use super::StreamingListener;
+use super::progress::StreamingQueryListener;
 use crate::exec::call_hook;
-use crate::structured::StreamingQueryListener;
 
 /// The listeners of an engine. A `StreamingContext` and the `Session`s made from it share one.
 ///

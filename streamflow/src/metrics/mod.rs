@@ -1,21 +1,34 @@
-//! Batch metrics and listeners (Spark's `StreamingListener` and `BatchInfo`).
+//! Metrics and listeners of both vocabularies.
 //!
-//! Every completed batch produces a [`BatchInfo`]: its time, the records it read, how long it
-//! waited to be scheduled and how long it took. Infos are kept in a bounded ring
-//! ([`StreamingContext::recent_batches`](crate::StreamingContext::recent_batches)), handed to
-//! listeners, and logged at debug level. A batch interval is sustainable while the processing
-//! time stays below it.
+//! A DStream context reports every batch as a [`BatchInfo`] (Spark's `BatchInfo`): its time,
+//! the records it read, how long it waited to be scheduled and how long it took. Infos are kept
+//! in a bounded ring ([`StreamingContext::recent_batches`](crate::StreamingContext::recent_batches)),
+//! handed to [`StreamingListener`]s, and logged at debug level. A batch interval is sustainable
+//! while the processing time stays below it. A Structured query reports every micro-batch as a
+//! [`QueryProgress`](crate::structured::QueryProgress) with Spark's JSON field names, kept in
+//! [`recent_progress`](crate::structured::StreamingQuery::recent_progress) and handed to
+//! [`StreamingQueryListener`](crate::structured::StreamingQueryListener)s.
+//!
+//! | file | what |
+//! |---|---|
+//! | `mod.rs` | `BatchInfo`, `ReceiverStatus`, `StreamingListener`, a context's metrics hub |
+//! | `dstream.rs` | what a DStream context reports to the driver after each batch |
+//! | `progress.rs` | a query's progress records, status, events and `StreamingQueryListener` |
+//! | `query.rs` | a query's hooks on the driver: watermark, no-data batches, status, progress |
+//! | `bus.rs` | the listener bus: the listeners of both vocabularies, called under one guard |
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
-use crate::context::ContextInner;
-use crate::exec::{Completed, Vocabulary};
 use crate::time::Time;
 
 mod bus;
+mod dstream;
+pub(crate) mod progress;
+pub(crate) mod query;
 
 pub(crate) use bus::ListenerBus;
+pub(crate) use dstream::DStreamReports;
 
 const RECENT_BATCHES: usize = 1_000;
 
@@ -252,41 +265,5 @@ impl Metrics {
                 .unwrap_or_else(|e| e.into_inner().0);
         }
         true
-    }
-}
-
-/// What a DStream context reports per batch: a [`BatchInfo`] to its metrics and listeners.
-pub(crate) struct DStreamReports {
-    inner: Arc<ContextInner>,
-}
-
-impl DStreamReports {
-    pub(crate) fn new(inner: Arc<ContextInner>) -> Self {
-        DStreamReports { inner }
-    }
-}
-
-impl Vocabulary for DStreamReports {
-    fn completed(&mut self, batch: &Completed<'_>) -> crate::Result<()> {
-        let time = batch.plan.batch.time;
-        let start = batch.trigger_time;
-        let processing_time = batch.timings.total;
-        let scheduling_delay = std::time::Duration::from_millis((start - time).max(0) as u64);
-        self.inner.metrics.batch_completed(BatchInfo {
-            batch_id: batch.plan.batch.id,
-            batch_time: time,
-            num_records: batch.input_rows,
-            processing_start_time: start,
-            processing_end_time: self.inner.clock.now(),
-            scheduling_delay,
-            processing_time,
-            total_delay: scheduling_delay + processing_time,
-        });
-        Ok(())
-    }
-
-    fn terminated(&mut self, _error: Option<&crate::Error>) {
-        self.inner.metrics.stopped();
-        log::info!("{}: stopped", self.inner.app_name);
     }
 }

@@ -1,15 +1,28 @@
-//! Output operations: what makes a stream run.
+//! Sinks: where a job's rows go, in both vocabularies.
 //!
-//! | output | method |
-//! |---|---|
-//! | first elements of each batch, in Spark's format | [`print`](crate::DStream::print), [`print_n`](crate::DStream::print_n) |
-//! | one directory per batch | [`save_as_text_files`](crate::DStream::save_as_text_files) |
-//! | user code per batch | [`foreach_batch`](crate::DStream::foreach_batch) (Spark's `foreachRDD`) |
-//! | user code per partition | [`foreach_partition`](crate::DStream::foreach_partition) |
+//! Every output is a [`Sink`] (`api.rs`): it is started once, given each batch's rows with
+//! their [`BatchId`], and committed. One implementation per mechanism:
+//!
+//! | sink | DStream | Structured |
+//! |---|---|---|
+//! | first rows of each batch, as Spark prints them (`print.rs`, `console.rs`) | [`print`](crate::DStream::print), [`print_n`](crate::DStream::print_n) | [`console`](crate::structured::DataStreamWriter::console) |
+//! | files per batch (`text_files.rs`; `files.rs`: JSON lines / CSV committed through a manifest) | [`save_as_text_files`](crate::DStream::save_as_text_files) | [`json`](crate::structured::DataStreamWriter::json), [`csv`](crate::structured::DataStreamWriter::csv) |
+//! | user code per batch (`foreach.rs`, `foreach_writer.rs`) | [`foreach_batch`](crate::DStream::foreach_batch) (Spark's `foreachRDD`) | [`foreach_batch`](crate::structured::DataStreamWriter::foreach_batch) |
+//! | user code per partition (`foreach.rs`, `foreach_writer.rs`) | [`foreach_partition`](crate::DStream::foreach_partition) | [`foreach`](crate::structured::DataStreamWriter::foreach) with a [`ForeachWriter`](crate::structured::ForeachWriter) |
+//! | an in-memory table (`memory.rs`) | — | [`memory`](crate::structured::DataStreamWriter::memory) |
+//! | your own [`Sink`] | [`sink`](crate::DStream::sink) | [`sink`](crate::structured::DataStreamWriter::sink) |
+//!
+//! Sinks that show or write tables (console, CSV) see a record as columns the same way
+//! (`row.rs`).
 
 mod api;
+pub(crate) mod console;
+pub(crate) mod files;
 mod foreach;
+pub(crate) mod foreach_writer;
+pub(crate) mod memory;
 mod print;
+mod row;
 mod text_files;
 
 pub use api::{Sink, SinkContext};

@@ -10,7 +10,7 @@
 use std::collections::HashSet;
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use serde::de::DeserializeOwned;
@@ -21,7 +21,7 @@ use crate::StreamingContext;
 use crate::data::Data;
 use crate::dstream::DStream;
 use crate::error::{Error, Result};
-use crate::exec::raise;
+use crate::exec::{lock, raise};
 use crate::metrics::ReceiverStatus;
 use crate::time::Time;
 
@@ -47,10 +47,6 @@ pub(crate) struct FileSource<T> {
     /// Updated by the workers that read the files.
     status: Arc<Mutex<ReceiverStatus>>,
     _records: PhantomData<fn() -> T>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl<T> FileSource<T> {

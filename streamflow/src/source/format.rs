@@ -4,18 +4,15 @@
 //! The public types are re-exported from [`structured`](crate::structured), whose reader
 //! chooses them; the DStream sources read plain lines with the same code.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use serde::de::DeserializeOwned;
 
 use crate::error::{Error, Result};
+use crate::exec::lock;
 
 /// The UTF-8 byte-order mark some editors put at the start of a text file.
 const UTF8_BOM: &[u8] = &[0xEF, 0xBB, 0xBF];
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 /// How records are written in files and on sockets.
 ///

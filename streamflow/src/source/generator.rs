@@ -131,6 +131,21 @@ impl<T: Data, F: Fn(u64, Time) -> T + Send + Sync + 'static> Source for Generato
     }
 }
 
+/// A row of the rate source (Spark's `rate` format): `value` counts up from 0, `timestamp` is
+/// when the row was due.
+///
+/// ```
+/// let row = streamflow::structured::RateRow { timestamp: streamflow::Time::from_millis(0), value: 0 };
+/// assert_eq!(row.value, 0);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+pub struct RateRow {
+    /// When the row was due on the query's clock.
+    pub timestamp: Time,
+    /// 0, 1, 2 …
+    pub value: u64,
+}
+
 impl StreamingContext {
     /// A stream whose batch k (k = 1, 2, …) holds `f(i)` for the `per_batch` indices
     /// `i` in `[(k−1)·per_batch, k·per_batch)`, computed in parallel, one slice per worker.

@@ -8,8 +8,8 @@
 //! | mechanism | offset | DStream | Structured | replayable |
 //! |---|---|---|---|---|
 //! | files of a directory (`file.rs`) | files taken, from a log of files in the order found | [`text_file_stream`](crate::StreamingContext::text_file_stream) | [`files`](crate::structured::DataStreamReader::files) | yes |
-//! | rows computed from their index (`generator.rs`) | rows due by the batch time | [`generator_stream`](crate::StreamingContext::generator_stream), [`rate_stream`](crate::StreamingContext::rate_stream) | [`rate`](crate::structured::DataStreamReader::rate) | yes |
-//! | batches pushed by the program (`queue.rs`) | batches pushed | [`queue_stream`](crate::StreamingContext::queue_stream) | [`memory`](crate::structured::DataStreamReader::memory) | queue: no; memory: yes |
+//! | rows computed from their index (`generator.rs`, with the rate source's `RateRow`) | rows due by the batch time | [`generator_stream`](crate::StreamingContext::generator_stream), [`rate_stream`](crate::StreamingContext::rate_stream) | [`rate`](crate::structured::DataStreamReader::rate) | yes |
+//! | batches pushed by the program (`queue.rs`: `StreamQueue` and the `BatchLog` it shares with `memory.rs`: `MemoryStream`) | batches pushed | [`queue_stream`](crate::StreamingContext::queue_stream) | [`memory`](crate::structured::DataStreamReader::memory) | queue: no; memory: yes |
 //! | a [`Receiver`] on its own threads (`receiver.rs`) | blocks of stored records | [`receiver_stream`](crate::StreamingContext::receiver_stream) | — | no |
 //! | lines of a TCP server, a receiver (`socket.rs`) | blocks of received lines | [`socket_text_stream`](crate::StreamingContext::socket_text_stream) | [`socket`](crate::structured::DataStreamReader::socket) | no |
 //! | your own [`Source`] | yours | [`source_stream`](crate::StreamingContext::source_stream) | [`source`](crate::structured::DataStreamReader::source) | yours |
@@ -20,7 +20,8 @@
 mod api;
 mod file;
 pub(crate) mod format;
-mod generator;
+pub(crate) mod generator;
+pub(crate) mod memory;
 mod offset;
 mod queue;
 mod receiver;

@@ -23,13 +23,9 @@ use crate::context::clone_error;
 use crate::data::Data;
 use crate::dstream::DStream;
 use crate::error::{Error, Result};
-use crate::exec::{JobControl, panic_message};
+use crate::exec::{JobControl, lock, panic_message};
 use crate::metrics::{Metrics, ReceiverStatus};
 use crate::time::{Duration, Time};
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 /// A source that pushes data (Spark's `Receiver`): started when the context starts, stopped
 /// when it stops, restarted on request.

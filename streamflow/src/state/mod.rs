@@ -1,5 +1,5 @@
-//! State across batches (Spark's `updateStateByKey` and `mapWithState`), and the keyed state
-//! under every stateful operator of both vocabularies.
+//! State across batches, for both vocabularies: Spark's `updateStateByKey` and `mapWithState`,
+//! Structured aggregations, and the keyed state under every stateful operator.
 //!
 //! A stateful operator keeps a value per key from one batch to the next. Its input is shuffled
 //! by key into `n` partitions, and partition `i` of every batch meets partition `i` of the
@@ -15,6 +15,15 @@
 //! | [`update_state_by_key_with_initial`](crate::DStream::update_state_by_key_with_initial) | the same, starting from given states | every `(key, state)` |
 //! | [`update_state_by_key_with_time`](crate::DStream::update_state_by_key_with_time) | the same, also given the batch time | every `(key, state)` |
 //! | [`map_with_state`](crate::DStream::map_with_state) | each new value, and keys timing out | what the function returns; [`state_snapshots`](MapWithStateDStream::state_snapshots) for every `(key, state)` |
+//! | Structured [`group_by`](crate::structured::Dataset::group_by), [`group_by_window`](crate::structured::Dataset::group_by_window) with an [`Aggregator`](crate::structured::Aggregator) | each record, in its group (and windows) | by output mode: every group, the groups changed, or the windows the watermark closed |
+//!
+//! | file | what |
+//! |---|---|
+//! | `store.rs` | the state store: a hash map per partition, versioned, snapshot to bytes and restored |
+//! | `keyed.rs` | the keyed-state primitive every stateful operator runs on |
+//! | `update.rs`, `map_with_state.rs` | the DStream operators |
+//! | `aggregators.rs` | the [`Aggregator`](crate::structured::Aggregator) contract, the built-in ones, the rows they emit |
+//! | `aggregation.rs` | the Structured aggregation operator: groups, event-time windows and sessions |
 //!
 //! # Where a key lives
 //!
@@ -58,6 +67,8 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub(crate) mod aggregation;
+pub(crate) mod aggregators;
 pub(crate) mod keyed;
 mod map_with_state;
 pub(crate) mod store;

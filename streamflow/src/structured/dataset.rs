@@ -4,22 +4,20 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::aggregate::GroupedDataset;
-use super::event_time::EventTime;
+use super::grouped::GroupedDataset;
 use super::plan::Planner;
 use super::session::Session;
-use super::watermark::EventTimeStats;
-use super::window::WindowSpec;
 use super::writer::DataStreamWriter;
-use crate::batch::{Batch, Part};
+use crate::batch::Batch;
 use crate::data::{Data, Key, StateData};
 use crate::error::Result;
-use crate::exec::guard;
+use crate::event_time::timestamp::{EventTime, EventTimeFn};
+use crate::event_time::watermark::observe_event_times;
 use crate::graph::{Node, NodeKind};
-use crate::time::{Duration, IntoDuration, Time};
+use crate::time::{Duration, IntoDuration};
+use crate::window::event_time::WindowSpec;
 
 pub(crate) type PlanFn<T> = dyn Fn(&mut Planner) -> Result<Arc<Node<T>>> + Send + Sync;
-pub(crate) type EventTimeFn<T> = Arc<dyn Fn(&T) -> Time + Send + Sync>;
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -269,7 +267,7 @@ impl<T: Data> Dataset<T> {
     /// time seen (Spark's `withWatermark`). Stateful operators downstream drop rows too late for
     /// the watermark and, in Append mode, emit and forget windows once it passes their end.
     ///
-    /// `event_time` may return a [`Time`], a `chrono::DateTime<Utc>` or milliseconds
+    /// `event_time` may return a [`Time`](crate::Time), a `chrono::DateTime<Utc>` or milliseconds
     /// ([`EventTime`]). A malformed `delay` is reported by `start()`.
     ///
     /// ```
@@ -310,27 +308,8 @@ impl<T: Data> Dataset<T> {
             let meta = node.meta.clone();
             Ok(
                 p.add("with_watermark", NodeKind::Stateless, vec![meta], move |time| {
-                    let Some(batch) = node.get_or_compute(time)? else {
-                        return Ok(None);
-                    };
-                    let exec = batch.executor().clone();
-                    // Each partition keeps its own statistics and hands them over once, at its end.
-                    let parts: Vec<Part<T>> = batch
-                        .into_parts()
-                        .into_iter()
-                        .map(|part| {
-                            let (ts, tracker) = (ts.clone(), tracker.clone());
-                            Part::lazy(move |emit: &mut dyn FnMut(T)| {
-                                let mut stats = EventTimeStats::default();
-                                part.run(&mut |t: T| {
-                                    stats.observe(guard("with_watermark", || ts(&t)).millis());
-                                    emit(t)
-                                });
-                                tracker.observe(index, &stats);
-                            })
-                        })
-                        .collect();
-                    Ok(Some(Batch::from_parts(parts, time, exec)))
+                    let batch = node.get_or_compute(time)?;
+                    Ok(batch.map(|batch| observe_event_times(batch, time, &ts, &tracker, index)))
                 }),
             )
         })

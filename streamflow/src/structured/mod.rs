@@ -7,6 +7,15 @@
 //! query runs *micro-batches* with ids 0, 1, 2 … whose content is decided by source offsets,
 //! not by a fixed batch interval, and it keeps a watermark that moves with event time.
 //!
+//! This module is the typed API: [`Session`], [`DataStreamReader`], [`Dataset`],
+//! [`GroupedDataset`], [`DataStreamWriter`], [`StreamingQuery`] and its [`ResumeState`],
+//! [`Trigger`], [`OutputMode`], and the planning of a dataset into the engine's graph. The
+//! mechanisms live with those of the DStream vocabulary, and their public types are re-exported
+//! here: sources (`MemoryStream`, `RateRow`, formats) in `source/`, sinks (console, memory,
+//! files, `ForeachWriter`) in `sink/`, watermarks and `EventTime` in `event_time/`, event-time
+//! windows in `window/`, aggregators and the aggregation operator in `state/`, progress reports
+//! and listeners in `metrics/`.
+//!
 //! | Spark | streamflow |
 //! |---|---|
 //! | `spark.readStream.format("json").load(dir)` | [`session.read_stream::<T>().format(Format::Json).files(dir)`](DataStreamReader::files) |
@@ -49,45 +58,37 @@
 //! # Ok::<(), streamflow::Error>(())
 //! ```
 
-mod aggregate;
-mod console;
 mod dataset;
-mod event_time;
-mod file_sink;
-mod foreach;
-mod memory;
-mod memory_sink;
+mod grouped;
 mod output_mode;
-mod plan;
-mod progress;
+pub(crate) mod plan;
 mod query;
-mod rate;
 mod reader;
-mod row;
+pub(crate) mod resume;
 mod session;
 mod trigger;
-mod watermark;
-mod window;
 mod writer;
 
-pub use crate::source::format::{CorruptRecord, CorruptRecords, Format, MalformedPolicy};
-pub use aggregate::{AggRow, Aggregator, Avg, Count, GroupedDataset, Max, Min, Sum};
-pub use console::format_console_batch;
-pub use dataset::Dataset;
-pub use event_time::EventTime;
-pub use foreach::ForeachWriter;
-pub use memory::MemoryStream;
-pub use memory_sink::MemoryTable;
-pub use output_mode::OutputMode;
-pub use progress::{
+pub use crate::event_time::timestamp::EventTime;
+pub use crate::event_time::watermark::{InputWatermark, MultipleWatermarkPolicy, WatermarkState};
+pub use crate::metrics::progress::{
     EventTimeProgress, QueryIdleEvent, QueryProgress, QueryStartedEvent, QueryStatus, QueryTerminatedEvent,
     SinkProgress, SourceProgress, StateOperatorProgress, StreamingQueryListener,
 };
-pub use query::{ResumeState, StreamingQuery};
-pub use rate::RateRow;
+pub use crate::sink::console::format_console_batch;
+pub use crate::sink::foreach_writer::ForeachWriter;
+pub use crate::sink::memory::MemoryTable;
+pub use crate::source::format::{CorruptRecord, CorruptRecords, Format, MalformedPolicy};
+pub use crate::source::generator::RateRow;
+pub use crate::source::memory::MemoryStream;
+pub use crate::state::aggregators::{AggRow, Aggregator, Avg, Count, Max, Min, Sum};
+pub use crate::window::event_time::{Window, WindowSpec, WindowsOf, session_window, tumbling_window, window};
+pub use dataset::Dataset;
+pub use grouped::GroupedDataset;
+pub use output_mode::OutputMode;
+pub use query::StreamingQuery;
 pub use reader::DataStreamReader;
+pub use resume::ResumeState;
 pub use session::{Session, SessionBuilder};
 pub use trigger::Trigger;
-pub use watermark::{InputWatermark, MultipleWatermarkPolicy, WatermarkState};
-pub use window::{Window, WindowSpec, WindowsOf, session_window, tumbling_window, window};
 pub use writer::DataStreamWriter;

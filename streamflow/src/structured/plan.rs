@@ -12,13 +12,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::output_mode::OutputMode;
-use super::progress::StateOperatorProgress;
-use super::watermark::WatermarkTracker;
 use crate::batch::Batch;
 use crate::data::Data;
 use crate::error::Result;
+use crate::event_time::watermark::WatermarkTracker;
 use crate::exec::Executor;
 use crate::graph::{Graph, Node, NodeKind, NodeMeta, NodeSpec};
+use crate::metrics::progress::StateOperatorProgress;
 use crate::source::{Source, SourceRun, SourceSlot};
 use crate::state::StateHandle;
 use crate::time::{Duration, Time};

@@ -1,103 +1,34 @@
-//! [`StreamingQuery`]: a running query, and what its batches report.
+//! [`StreamingQuery`]: the handle of a running query, and `start`, which plans it and hands
+//! it to the driver.
 //!
 //! A query runs on the engine's one driver (`exec/driver.rs`) with the trigger it was given:
-//! batch ids 0, 1, 2 …, each over the source offsets planned before it runs. What is the
-//! query's own is here: [`QueryReports`], the driver's hooks for the watermark (computed at the
-//! end of each batch and used from the next; a no-data batch when it moved and a stateful
-//! operator may have something to emit or drop), status, progress reports and listener events.
+//! batch ids 0, 1, 2 …, each over the source offsets planned before it runs. What its batches
+//! report — the watermark, no-data batches, status, progress and listener events — is the
+//! driver hook `QueryReports` (`metrics/query.rs`); what a new run carries on from is a
+//! [`ResumeState`] (`resume.rs`).
 //!
 //! Nothing sleeps on a manual clock: the driver waits on the clock, and sources wake it when
 //! data arrives. [`StreamingQuery::process_all_available`] is how tests wait for the engine.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 
 use super::dataset::Dataset;
-use super::event_time::iso;
 use super::output_mode::OutputMode;
 use super::plan::{Planner, RunShared, StatefulRun};
-use super::progress::{
-    EventTimeProgress, QueryIdleEvent, QueryProgress, QueryStartedEvent, QueryStatus, QueryTerminatedEvent,
-    SinkProgress, SourceProgress,
-};
-use super::session::{Session, lock};
+use super::resume::{OperatorState, ResumeState};
+use super::session::Session;
 use super::trigger::{Trigger, TriggerKind};
-use super::watermark::WatermarkState;
-use super::watermark::{MultipleWatermarkPolicy, WatermarkTracker};
 use crate::context::ContextState;
 use crate::data::Data;
 use crate::error::{Error, Result};
-use crate::exec::{Completed, Driver, JobControl, Schedule, Vocabulary};
+use crate::event_time::watermark::{MultipleWatermarkPolicy, WatermarkTracker};
+use crate::exec::{Driver, JobControl, Schedule};
+use crate::metrics::progress::{QueryProgress, QueryStatus};
+use crate::metrics::query::{QueryRecord, QueryReports};
 use crate::sink::{Sink, SinkContext, SinkOutput};
-use crate::source::{SourceContext, SourceRun};
-use crate::state::StateSnapshot;
-use crate::time::{Duration, Time};
-
-/// How many progress reports a query keeps (Spark's `spark.sql.streaming.numRecentProgressUpdates`).
-const RECENT_PROGRESS: usize = 100;
-
-/// What a query needs to carry on where an earlier run stopped: its id, the next batch id, the
-/// sources' committed offsets, the watermark and — taken from a stopped query — the state of its
-/// stateful operators (open windows, running counts). Full checkpointing writes this to disk;
-/// until then a program (or test harness) can keep it, or write it out with serde, and pass it
-/// to [`DataStreamWriter::resume_from`](super::DataStreamWriter::resume_from).
-///
-/// The operator state is serialized with the rest: each partition of each stateful operator
-/// as bytes (see [`crate::state`]), so a `ResumeState` written to JSON and read back resumes
-/// with its open windows. A query must be resumed with the same pipeline and parallelism
-/// (state partitions are not re-split). Resuming a stateful query from a state that has offsets
-/// but no operator state (taken from a running query) is refused rather than losing the open
-/// windows.
-///
-/// ```
-/// # use streamflow::structured::*;
-/// # let session = Session::builder().parallelism(1).clock(streamflow::ManualClock::new(0)).build()?;
-/// let input = MemoryStream::<String>::new();
-/// let counts = || session.read_stream::<String>().memory(&input).group_by(|w| w.clone()).count()
-///     .write_stream().output_mode(OutputMode::Complete);
-/// let first = counts().memory("first").start()?;
-/// input.add_data(["cat".to_string()]);
-/// first.process_all_available()?;
-/// first.stop()?;
-/// let saved = serde_json::to_string(&first.resume_state()).unwrap(); // e.g. to a file
-///
-/// let state: ResumeState = serde_json::from_str(&saved).unwrap();
-/// let second = counts().memory("second").resume_from(state).start()?;
-/// input.add_data(["cat".to_string()]);
-/// second.process_all_available()?;
-/// let rows = session.memory_table::<AggRow<String, u64>>("second")?.rows();
-/// assert_eq!(rows[0].value, 2); // the count carried over
-/// second.stop()?;
-/// # Ok::<(), streamflow::Error>(())
-/// ```
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct ResumeState {
-    /// The query's id, kept across restarts.
-    pub id: String,
-    /// The id of the next batch to run.
-    pub next_batch_id: u64,
-    /// Each source's committed offset, in plan order.
-    pub source_offsets: Vec<u64>,
-    /// The watermark and its inputs.
-    pub watermark: WatermarkState,
-    /// The state of each stateful operator, in plan order (present when taken from a stopped
-    /// query).
-    #[serde(default)]
-    pub(crate) operator_state: OperatorState,
-}
-
-/// The state of a query's stateful operators: per operator, a snapshot of each partition.
-#[derive(Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(transparent)]
-pub(crate) struct OperatorState(Vec<Vec<StateSnapshot>>);
-
-impl std::fmt::Debug for OperatorState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let bytes: usize = self.0.iter().flatten().map(|s| s.bytes.len()).sum();
-        write!(f, "OperatorState({} operators, {bytes} bytes)", self.0.len())
-    }
-}
+use crate::source::SourceContext;
+use crate::time::Duration;
 
 pub(crate) struct QueryOptions<T: Data> {
     pub(crate) ds: Dataset<T>,
@@ -110,29 +41,14 @@ pub(crate) struct QueryOptions<T: Data> {
     pub(crate) resume: Option<ResumeState>,
 }
 
-/// What a query shows while it runs.
-struct QueryInfo {
-    status: QueryStatus,
-    recent: VecDeque<QueryProgress>,
-    resume: ResumeState,
-}
-
 struct Shared {
-    id: String,
-    run_id: String,
-    name: Option<String>,
+    /// Who the query is, and what its batches reported.
+    record: Arc<QueryRecord>,
     explain: String,
     session: Session,
     control: Arc<JobControl>,
-    info: Mutex<QueryInfo>,
     /// The stateful operators, whose state a stopped query hands to the next run.
     stateful: Vec<Arc<dyn StatefulRun>>,
-}
-
-impl Shared {
-    fn update(&self, f: impl FnOnce(&mut QueryInfo)) {
-        f(&mut lock(&self.info));
-    }
 }
 
 /// A running query (Spark's `StreamingQuery`): made by
@@ -165,9 +81,9 @@ pub struct StreamingQuery {
 impl std::fmt::Debug for StreamingQuery {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StreamingQuery")
-            .field("id", &self.shared.id)
-            .field("run_id", &self.shared.run_id)
-            .field("name", &self.shared.name)
+            .field("id", &self.shared.record.id)
+            .field("run_id", &self.shared.record.run_id)
+            .field("name", &self.shared.record.name)
             .finish()
     }
 }
@@ -279,44 +195,29 @@ impl StreamingQuery {
             }
         }
         tracker.start(now);
-        let shared = Arc::new(Shared {
-            id: id.clone(),
-            run_id: new_uuid(),
+        let record = Arc::new(QueryRecord::new(
+            id.clone(),
+            new_uuid(),
             name,
+            ResumeState { id, ..resume.clone() },
+        ));
+        let shared = Arc::new(Shared {
+            record: record.clone(),
             explain,
             session: session.clone(),
             control: control.clone(),
-            info: Mutex::new(QueryInfo {
-                status: QueryStatus {
-                    message: "Initializing sources".into(),
-                    is_data_available: false,
-                    is_trigger_active: false,
-                },
-                recent: VecDeque::new(),
-                resume: ResumeState { id, ..resume.clone() },
-            }),
             stateful: planner.stateful.clone(),
         });
-        let started = QueryStartedEvent {
-            id: shared.id.clone(),
-            run_id: shared.run_id.clone(),
-            name: shared.name.clone(),
-            timestamp: iso(now),
-        };
-        session
-            .inner
-            .bus
-            .post_query("on_query_started", |l| l.on_query_started(&started));
-        let reports = QueryReports {
-            shared: shared.clone(),
+        let reports = QueryReports::new(
+            record,
+            clock.clone(),
+            session.inner.bus.clone(),
             run,
-            tracker,
-            sources: planner.sources.clone(),
-            stateful: planner.stateful.clone(),
+            planner.sources.clone(),
+            planner.stateful.clone(),
             sink_name,
-            need_no_data: false,
-            last_trigger: None,
-        };
+        );
+        reports.started(now);
         let schedule = match trigger.kind {
             TriggerKind::Default => Schedule::Default,
             TriggerKind::ProcessingTime(interval) => Schedule::ProcessingTime(interval),
@@ -339,7 +240,8 @@ impl StreamingQuery {
             last_plan: None,
         };
         control.update(|s| s.phase = ContextState::Active);
-        let thread_name = format!("query-{}", shared.name.as_deref().unwrap_or(&shared.id[..8]));
+        let record = &shared.record;
+        let thread_name = format!("query-{}", record.name.as_deref().unwrap_or(&record.id[..8]));
         let handle = std::thread::Builder::new()
             .name(thread_name)
             .spawn(move || driver.run())
@@ -364,7 +266,7 @@ impl StreamingQuery {
     /// # Ok::<(), streamflow::Error>(())
     /// ```
     pub fn id(&self) -> &str {
-        &self.shared.id
+        &self.shared.record.id
     }
 
     /// This run's id: new at every start.
@@ -383,7 +285,7 @@ impl StreamingQuery {
     /// # Ok::<(), streamflow::Error>(())
     /// ```
     pub fn run_id(&self) -> &str {
-        &self.shared.run_id
+        &self.shared.record.run_id
     }
 
     /// The name given with `query_name`.
@@ -402,7 +304,7 @@ impl StreamingQuery {
     /// # Ok::<(), streamflow::Error>(())
     /// ```
     pub fn name(&self) -> Option<&str> {
-        self.shared.name.as_deref()
+        self.shared.record.name.as_deref()
     }
 
     /// The query's plan: its fused stages over the engine's graph, the output mode and the
@@ -479,7 +381,7 @@ impl StreamingQuery {
     /// # Ok::<(), streamflow::Error>(())
     /// ```
     pub fn status(&self) -> QueryStatus {
-        lock(&self.shared.info).status.clone()
+        self.shared.record.status()
     }
 
     /// The report of the last batch.
@@ -499,7 +401,7 @@ impl StreamingQuery {
     /// # Ok::<(), streamflow::Error>(())
     /// ```
     pub fn last_progress(&self) -> Option<QueryProgress> {
-        lock(&self.shared.info).recent.back().cloned()
+        self.shared.record.last_progress()
     }
 
     /// The reports of the recent batches (up to 100), oldest first.
@@ -520,7 +422,7 @@ impl StreamingQuery {
     /// # Ok::<(), streamflow::Error>(())
     /// ```
     pub fn recent_progress(&self) -> Vec<QueryProgress> {
-        lock(&self.shared.info).recent.iter().cloned().collect()
+        self.shared.record.recent_progress()
     }
 
     /// What a new run needs to carry on from here (see [`ResumeState`]).
@@ -548,7 +450,7 @@ impl StreamingQuery {
     /// # Ok::<(), streamflow::Error>(())
     /// ```
     pub fn resume_state(&self) -> ResumeState {
-        let mut resume = lock(&self.shared.info).resume.clone();
+        let mut resume = self.shared.record.resume();
         if !self.is_active() {
             let snapshots = self.shared.stateful.iter().map(|op| op.state().snapshot_all());
             match snapshots.collect::<Result<Vec<_>>>() {
@@ -643,163 +545,5 @@ impl StreamingQuery {
     /// ```
     pub fn process_all_available(&self) -> Result<()> {
         self.shared.control.await_idle()
-    }
-}
-
-/// A query's hooks on the driver: watermark, no-data batches, status, progress, listeners.
-struct QueryReports {
-    shared: Arc<Shared>,
-    run: Arc<RunShared>,
-    tracker: Arc<WatermarkTracker>,
-    sources: Vec<Arc<dyn SourceRun>>,
-    stateful: Vec<Arc<dyn StatefulRun>>,
-    sink_name: String,
-    /// The watermark moved in the last batch and a stateful operator may have rows to emit.
-    need_no_data: bool,
-    last_trigger: Option<Time>,
-}
-
-impl Vocabulary for QueryReports {
-    fn watermark(&self) -> Option<Time> {
-        self.tracker.has_inputs().then(|| self.tracker.current())
-    }
-
-    fn wants_no_data_batch(&self) -> bool {
-        self.need_no_data
-    }
-
-    fn status(&mut self, message: &str, data_available: bool, trigger_active: bool) {
-        self.shared.update(|s| {
-            s.status = QueryStatus {
-                message: message.to_string(),
-                is_data_available: data_available,
-                is_trigger_active: trigger_active,
-            }
-        });
-    }
-
-    fn planned(&mut self, plan: &crate::exec::BatchPlan) {
-        self.run.batch_id.store(plan.batch.id, Ordering::Release);
-    }
-
-    fn completed(&mut self, batch: &Completed<'_>) -> Result<()> {
-        let plan = batch.plan;
-        let id = plan.batch.id;
-        let trigger_time = batch.trigger_time;
-        let watermark = self.tracker.current();
-        let end = self.tracker.end_batch(self.shared.session.clock().now());
-        self.need_no_data = end.advanced && !self.stateful.is_empty();
-        let timings = batch.timings;
-        let num_input_rows: u64 = batch.source_rows.iter().sum();
-        let secs_since_last = self
-            .last_trigger
-            .map(|t| (trigger_time - t) as f64 / 1_000.0)
-            .filter(|s| *s > 0.0);
-        self.last_trigger = Some(trigger_time);
-        let per_sec = |n: u64, secs: Option<f64>| secs.map_or(0.0, |s| n as f64 / s);
-        let processing_secs = Some(timings.total.as_secs_f64()).filter(|s| *s > 0.0);
-        let ms = |d: std::time::Duration| d.as_millis() as u64;
-        let duration_ms: BTreeMap<String, u64> = [
-            ("latestOffset", ms(timings.latest_offset)),
-            ("walCommit", ms(timings.plan)),
-            ("addBatch", ms(timings.run)),
-            ("sink", ms(timings.commit)),
-            ("triggerExecution", ms(timings.total)),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect();
-        let offset_number = |v: &serde_json::Value| v.as_u64().unwrap_or_default();
-        let progress = QueryProgress {
-            id: self.shared.id.clone(),
-            run_id: self.shared.run_id.clone(),
-            name: self.shared.name.clone(),
-            timestamp: iso(trigger_time),
-            batch_id: id,
-            num_input_rows,
-            input_rows_per_second: per_sec(num_input_rows, secs_since_last),
-            processed_rows_per_second: per_sec(num_input_rows, processing_secs),
-            duration_ms,
-            event_time: EventTimeProgress {
-                min: (end.stats.count > 0).then(|| iso(Time::from_millis(end.stats.min))),
-                max: (end.stats.count > 0).then(|| iso(Time::from_millis(end.stats.max))),
-                avg: end.stats.avg().map(|a| iso(Time::from_millis(a))),
-                watermark: self.tracker.has_inputs().then(|| iso(watermark)),
-            },
-            state_operators: self.stateful.iter().map(|s| s.progress()).collect(),
-            sources: plan
-                .sources
-                .iter()
-                .enumerate()
-                .map(|(i, range)| SourceProgress {
-                    description: range.source.clone(),
-                    start_offset: offset_number(&range.start),
-                    end_offset: offset_number(&range.end),
-                    num_input_rows: batch.source_rows[i],
-                    input_rows_per_second: per_sec(batch.source_rows[i], secs_since_last),
-                    processed_rows_per_second: per_sec(batch.source_rows[i], processing_secs),
-                    num_malformed_rows: batch.source_malformed[i],
-                })
-                .collect(),
-            sink: SinkProgress {
-                description: self.sink_name.clone(),
-                num_output_rows: batch.output_rows,
-            },
-        };
-        let resume = ResumeState {
-            id: self.shared.id.clone(),
-            next_batch_id: id + 1,
-            source_offsets: self
-                .sources
-                .iter()
-                .map(|s| offset_number(&s.committed()))
-                .collect(),
-            watermark: self.tracker.state(),
-            operator_state: OperatorState::default(),
-        };
-        self.shared
-            .session
-            .inner
-            .bus
-            .post_query("on_query_progress", |l| l.on_query_progress(&progress));
-        self.shared.update(|s| {
-            if s.recent.len() == RECENT_PROGRESS {
-                s.recent.pop_front();
-            }
-            s.recent.push_back(progress);
-            s.resume = resume;
-        });
-        Ok(())
-    }
-
-    fn idle(&mut self) {
-        let event = QueryIdleEvent {
-            id: self.shared.id.clone(),
-            run_id: self.shared.run_id.clone(),
-            timestamp: iso(self.shared.session.clock().now()),
-        };
-        self.shared
-            .session
-            .inner
-            .bus
-            .post_query("on_query_idle", |l| l.on_query_idle(&event));
-    }
-
-    fn terminated(&mut self, error: Option<&Error>) {
-        if let Some(e) = error {
-            log::error!("query {}: {e}", self.shared.id);
-        }
-        let event = QueryTerminatedEvent {
-            id: self.shared.id.clone(),
-            run_id: self.shared.run_id.clone(),
-            exception: error.map(|e| e.to_string()),
-        };
-        // Listeners hear about the end before anyone waiting for it wakes up.
-        self.shared
-            .session
-            .inner
-            .bus
-            .post_query("on_query_terminated", |l| l.on_query_terminated(&event));
-        self.status("Stopped", false, false);
     }
 }

@@ -7,12 +7,13 @@ use std::sync::Arc;
 use serde::de::DeserializeOwned;
 
 use super::dataset::{Dataset, Logical};
-use super::memory::MemoryStream;
 use super::plan::Planner;
 use super::session::Session;
 use crate::data::Data;
 use crate::source::format::{CorruptRecords, Format, MalformedPolicy, TextOptions};
-use crate::source::{FileSource, ReceiverSource, SocketReceiver, Source};
+use crate::source::generator::RateRow;
+use crate::source::memory::MemoryStream;
+use crate::source::{FileSource, GeneratorSource, Pace, ReceiverSource, SocketReceiver, Source, due_time};
 
 /// Chooses the source of a stream of `T` (Spark's `DataStreamReader`): made by
 /// [`Session::read_stream`].
@@ -153,7 +154,7 @@ impl<T: Data> DataStreamReader<T> {
 
     /// A dataset whose every query reads a source of its own, made by `make` when the query
     /// starts, shown as `name` in plans.
-    pub(crate) fn source_per_query<S: Source<Item = T>>(
+    fn source_per_query<S: Source<Item = T>>(
         &self,
         name: &str,
         make: impl Fn() -> S + Send + Sync + 'static,
@@ -309,6 +310,40 @@ impl<T: Data> DataStreamReader<T> {
             let name = format!("TextSocketSource[{host}:{port}]");
             let receiver = SocketReceiver::<T>::new(name, host.clone(), port, options.clone());
             ReceiverSource::new(Arc::new(receiver), None)
+        })
+    }
+}
+
+impl DataStreamReader<RateRow> {
+    /// `rows_per_second` rows per second of the session's clock (Spark's `rate` source):
+    /// replayable and deterministic on a manual clock.
+    ///
+    /// ```
+    /// use streamflow::structured::{RateRow, Session, Trigger};
+    /// use streamflow::{Duration, ManualClock};
+    ///
+    /// let clock = ManualClock::new(0);
+    /// let session = Session::builder().clock(clock.clone()).build()?;
+    /// let query = session.read_stream::<RateRow>().rate(10).write_stream().memory("rate").start()?;
+    /// clock.advance(Duration::seconds(1));
+    /// query.process_all_available()?;
+    /// let rows = session.memory_table::<RateRow>("rate")?.rows();
+    /// assert_eq!(rows.len(), 10);
+    /// assert_eq!(rows[9].timestamp.millis(), 900);
+    /// query.stop()?;
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
+    pub fn rate(&self, rows_per_second: u64) -> Dataset<RateRow> {
+        self.source_per_query("rate_source", move || {
+            GeneratorSource::new(
+                format!("RateSource[rowsPerSecond={rows_per_second}]"),
+                "rate_source",
+                Pace::PerSecond(rows_per_second),
+                move |value, start| RateRow {
+                    timestamp: due_time(start, value, rows_per_second),
+                    value,
+                },
+            )
         })
     }
 }

@@ -2,16 +2,16 @@
 
 use std::any::Any;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
-use super::memory_sink::MemoryTable;
-use super::progress::StreamingQueryListener;
 use super::reader::DataStreamReader;
 use crate::StreamingContext;
 use crate::data::Data;
 use crate::error::{Error, Result};
-use crate::exec::Executor;
+use crate::exec::{Executor, lock};
 use crate::metrics::ListenerBus;
+use crate::metrics::progress::StreamingQueryListener;
+use crate::sink::memory::MemoryTable;
 use crate::time::{Clock, SystemClock};
 
 pub(crate) struct SessionInner {
@@ -314,8 +314,4 @@ impl StreamingContext {
             self.inner.metrics.bus.clone(),
         )
     }
-}
-
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }

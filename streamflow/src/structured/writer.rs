@@ -6,20 +6,20 @@ use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 
-use super::console::ConsoleSink;
 use super::dataset::Dataset;
-use super::file_sink::{FileFormat, FileSink};
-use super::foreach::{ForeachBatchSink, ForeachSink, ForeachWriter};
-use super::memory_sink::{MemorySink, MemoryTable};
 use super::output_mode::OutputMode;
-use super::query::{QueryOptions, ResumeState, StreamingQuery};
+use super::query::{QueryOptions, StreamingQuery};
+use super::resume::ResumeState;
 use super::trigger::Trigger;
-use super::watermark::MultipleWatermarkPolicy;
 use crate::batch::Batch;
 use crate::data::Data;
 use crate::error::{Error, Result};
-use crate::sink::OutputResult;
-use crate::sink::Sink;
+use crate::event_time::watermark::MultipleWatermarkPolicy;
+use crate::sink::console::ConsoleSink;
+use crate::sink::files::{FileFormat, FileSink};
+use crate::sink::foreach_writer::{ForeachBatchSink, ForeachSink, ForeachWriter};
+use crate::sink::memory::{MemorySink, MemoryTable};
+use crate::sink::{OutputResult, Sink};
 use crate::time::{Duration, IntoDuration};
 
 /// Describes how a query writes a [`Dataset`] (Spark's `DataStreamWriter`): output mode,

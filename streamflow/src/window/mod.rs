@@ -1,4 +1,9 @@
-//! Windows over batches (Spark's windowed DStream operations).
+//! Windows, for both vocabularies: windows over batches (Spark's windowed DStream operations,
+//! here and in `reduce.rs`), event-time windows of a Structured query (`event_time.rs`:
+//! tumbling, sliding and session windows, which an aggregation groups by), and the rules both
+//! kinds' durations must follow (`rules.rs`, shared with the `#[stream_job]` macro).
+//!
+//! # Windows over batches
 //!
 //! A window of length `len` sliding every `slide` turns a stream into one whose batch at time
 //! `t` holds every batch of the parent with a time in `(t − len, t]`. It produces a batch only
@@ -33,6 +38,7 @@
 //! sources (and stateful operators) keep only what the parent may still have to compute: with a
 //! slide of one batch, nothing but the current batch.
 
+pub(crate) mod event_time;
 mod reduce;
 pub(crate) mod rules;
 

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 /// One micro-batch of a query, as reported to listeners and kept in
-/// [`recent_progress`](super::StreamingQuery::recent_progress).
+/// [`recent_progress`](crate::structured::StreamingQuery::recent_progress).
 ///
 /// ```
 /// use streamflow::structured::{MemoryStream, Session};
@@ -219,7 +219,7 @@ pub struct QueryTerminatedEvent {
     pub exception: Option<String>,
 }
 
-/// Hears about the queries of a [`Session`](super::Session) (Spark's
+/// Hears about the queries of a [`Session`](crate::structured::Session) (Spark's
 /// `StreamingQueryListener`). Every method has an empty default. Calls come from the query's
 /// thread: keep them short.
 ///

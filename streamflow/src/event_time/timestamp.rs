@@ -1,9 +1,15 @@
-//! [`EventTime`]: what an event-time function may return.
+//! [`EventTime`]: what an event-time function may return, and how reports write a time
+//! (ISO-8601 UTC, as Spark does).
+
+use std::sync::Arc;
 
 use crate::time::Time;
 
+/// The function that gives a record its event time.
+pub(crate) type EventTimeFn<T> = Arc<dyn Fn(&T) -> Time + Send + Sync>;
+
 /// A point in event time: what the function given to
-/// [`with_watermark`](super::Dataset::with_watermark) returns for a record.
+/// [`with_watermark`](crate::structured::Dataset::with_watermark) returns for a record.
 ///
 /// Implemented for [`Time`], `chrono::DateTime<Utc>`, `chrono::NaiveDateTime` (read as UTC),
 /// and `i64` (milliseconds since the epoch).

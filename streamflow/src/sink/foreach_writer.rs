@@ -5,10 +5,8 @@ use std::panic::{self, AssertUnwindSafe};
 use crate::batch::Batch;
 use crate::data::Data;
 use crate::error::{Error, Result};
-use crate::exec::BatchId;
-use crate::exec::panic_message;
-use crate::sink::OutputResult;
-use crate::sink::Sink;
+use crate::exec::{BatchId, panic_message};
+use crate::sink::{OutputResult, Sink};
 
 /// Writes rows to an external system, one partition at a time (Spark's `ForeachWriter`).
 ///

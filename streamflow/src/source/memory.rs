@@ -3,9 +3,9 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use super::{BatchLog, ReadLimit, Source, SourceBatch, SourceContext};
 use crate::data::Data;
 use crate::error::Result;
-use crate::source::{BatchLog, ReadLimit, Source, SourceBatch, SourceContext};
 use crate::time::Time;
 
 static NEXT_STREAM: AtomicU64 = AtomicU64::new(0);

@@ -1,7 +1,7 @@
 //! Watermarks: how far event time has surely progressed.
 //!
-//! Every [`with_watermark`](super::Dataset::with_watermark) is one *input* of the query's
-//! watermark. The rules are Spark's (SPEC §3):
+//! Every [`with_watermark`](crate::structured::Dataset::with_watermark) is one *input* of the
+//! query's watermark. The rules are Spark's (SPEC §3):
 //!
 //! - an input's watermark is the maximum event time it has seen in all earlier batches minus
 //!   its delay; it is computed at the end of a batch and used from the next batch on;
@@ -11,12 +11,16 @@
 //!   ([`MultipleWatermarkPolicy::Max`]);
 //! - an input that has had no data for the idle timeout stops holding the minimum back.
 //!
-//! [`WatermarkState`] is the part that survives a restart of the query.
+//! [`WatermarkState`] is the part that survives a restart of the query. An input's operator
+//! (`observe_event_times`) notes the event times of each partition it passes on.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
-use super::session::lock;
+use super::timestamp::EventTimeFn;
+use crate::batch::{Batch, Part};
+use crate::data::Data;
 use crate::error::{Error, Result};
+use crate::exec::{guard, lock};
 use crate::time::{Duration, Time};
 
 /// How the global watermark is chosen from several inputs' (Spark's
@@ -263,6 +267,35 @@ impl WatermarkTracker {
             advanced: t.global > before,
         }
     }
+}
+
+/// The batch at `time` of watermark input `index` of `tracker`: its records unchanged, while
+/// each partition notes the event times it sees and hands their statistics to the tracker once,
+/// at its end (no lock per record).
+pub(crate) fn observe_event_times<T: Data>(
+    batch: Batch<T>,
+    time: Time,
+    event_time: &EventTimeFn<T>,
+    tracker: &Arc<WatermarkTracker>,
+    index: usize,
+) -> Batch<T> {
+    let exec = batch.executor().clone();
+    let parts: Vec<Part<T>> = batch
+        .into_parts()
+        .into_iter()
+        .map(|part| {
+            let (ts, tracker) = (event_time.clone(), tracker.clone());
+            Part::lazy(move |emit: &mut dyn FnMut(T)| {
+                let mut stats = EventTimeStats::default();
+                part.run(&mut |t: T| {
+                    stats.observe(guard("with_watermark", || ts(&t)).millis());
+                    emit(t)
+                });
+                tracker.observe(index, &stats);
+            })
+        })
+        .collect();
+    Batch::from_parts(parts, time, exec)
 }
 
 #[cfg(test)]

@@ -63,8 +63,8 @@ impl serde::Serialize for Window {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
         let mut s = serializer.serialize_struct("Window", 2)?;
-        s.serialize_field("start", &super::event_time::iso(self.start))?;
-        s.serialize_field("end", &super::event_time::iso(self.end))?;
+        s.serialize_field("start", &crate::event_time::iso(self.start))?;
+        s.serialize_field("end", &crate::event_time::iso(self.end))?;
         s.end()
     }
 }
@@ -78,7 +78,7 @@ pub(crate) enum WindowKind {
 }
 
 /// How rows are assigned to event-time windows: made by [`window`], [`tumbling_window`] or
-/// [`session_window`], and given to [`group_by_window`](super::Dataset::group_by_window).
+/// [`session_window`], and given to [`group_by_window`](crate::structured::Dataset::group_by_window).
 ///
 /// A malformed duration or an impossible geometry is reported by `start()` with the reason.
 ///

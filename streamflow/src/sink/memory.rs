@@ -2,13 +2,12 @@
 
 use std::sync::{Arc, Mutex};
 
-use super::output_mode::OutputMode;
-use super::session::lock;
 use crate::batch::Batch;
 use crate::data::Data;
 use crate::error::Result;
-use crate::exec::BatchId;
+use crate::exec::{BatchId, lock};
 use crate::sink::{Sink, SinkContext};
+use crate::structured::OutputMode;
 
 struct Table<T> {
     rows: Vec<T>,
@@ -16,7 +15,7 @@ struct Table<T> {
 }
 
 /// The table a memory sink writes (Spark's memory sink, read with `spark.table(name)`); get it
-/// with [`Session::memory_table`](super::Session::memory_table). In Append and Update mode each
+/// with [`Session::memory_table`](crate::structured::Session::memory_table). In Append and Update mode each
 /// batch's rows are added; in Complete mode each batch replaces the table.
 ///
 /// ```

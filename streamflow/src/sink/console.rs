@@ -18,11 +18,10 @@ use std::sync::Mutex;
 use serde::Serialize;
 
 use super::row::columns;
-use super::session::lock;
 use crate::batch::Batch;
 use crate::data::Data;
 use crate::error::{Error, Result};
-use crate::exec::BatchId;
+use crate::exec::{BatchId, lock};
 use crate::sink::Sink;
 
 const DASHES: &str = "-------------------------------------------";

@@ -1,0 +1,488 @@
+//! The aggregation operator of a Structured query: groups by key and/or event-time window,
+//! aggregated with an [`Aggregator`] (`aggregators.rs`), kept across micro-batches on the
+//! keyed-state primitive (`keyed.rs`).
+//!
+//! An aggregation is one stateful operator of the engine's graph. Per batch it:
+//!
+//! 1. reads its parent's batch, gives each record its key and windows, and drops records too
+//!    late for the watermark (a window whose end is at or before the watermark was already
+//!    emitted and forgotten; without a window, a record at or before the watermark) — counted
+//!    as `num_rows_dropped_by_watermark`;
+//! 2. combines records into partial aggregation buffers within each partition, then shuffles
+//!    the buffers by a stable hash of `(window, key)` — a key meets the same state partition in
+//!    every batch;
+//! 3. merges the buffers into the state of each partition, in parallel, and emits rows by the
+//!    query's [`OutputMode`]: Append — the windows whose end the watermark passed, once, and
+//!    their state is dropped; Update — the groups changed in this batch (and windows the
+//!    watermark passed are dropped); Complete — every group, every batch, nothing dropped.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use hashbrown::hash_map::Entry;
+use serde::{Deserialize, Serialize};
+
+use super::aggregators::{AggRow, Aggregator};
+use super::keyed::run_keyed;
+use super::{StateHandle, StateStore, StorePartition};
+use crate::batch::Batch;
+use crate::batch::shuffle::{Combine, FastMap};
+use crate::data::{Data, Key, StateData};
+use crate::error::{Error, Result};
+use crate::event_time::timestamp::EventTimeFn;
+use crate::exec::{guard, lock};
+use crate::metrics::progress::StateOperatorProgress;
+use crate::structured::OutputMode;
+use crate::structured::plan::{RunShared, StatefulRun};
+use crate::time::Time;
+use crate::window::event_time::{Window, WindowKind, WindowSpec};
+
+/// How a record of a grouped dataset gets its key.
+pub(crate) type KeyFn<T, K> = Arc<dyn Fn(&T) -> K + Send + Sync>;
+
+/// A group's state: its buffer and the batch that last changed it.
+#[derive(Clone, Serialize, Deserialize)]
+struct Slot<B> {
+    buffer: B,
+    updated: u64,
+}
+
+/// A session of one key: `[start, end)` in milliseconds.
+#[derive(Clone, Serialize, Deserialize)]
+struct Session<B> {
+    start: i64,
+    end: i64,
+    buffer: B,
+    updated: u64,
+}
+
+/// The window part of a group key, kept small because every aggregated row hashes it and the
+/// map holds one per group: the window's start, or [`NO_WINDOW`]. All time windows of one
+/// operator have the same size, so the end is implied (see `AggOperator::window_at`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+struct WindowStart(i64);
+
+/// The group key of an aggregation without a window.
+const NO_WINDOW: WindowStart = WindowStart(i64::MIN);
+
+type GroupKey<K> = (WindowStart, K);
+
+/// What an aggregation keeps across batches.
+enum AggState<K, B> {
+    /// Tumbling, sliding and key-only groups.
+    Groups(StateStore<GroupKey<K>, Slot<B>>),
+    /// Session windows: the open sessions of each key, sorted by start.
+    Sessions(StateStore<K, Vec<Session<B>>>),
+}
+
+impl<K: Key + StateData, B: StateData> AggState<K, B> {
+    fn new(operator: &str, sessions: bool, num_partitions: usize) -> Self {
+        if sessions {
+            AggState::Sessions(StateStore::new(operator, num_partitions))
+        } else {
+            AggState::Groups(StateStore::new(operator, num_partitions))
+        }
+    }
+
+    fn handle(&self) -> &dyn StateHandle {
+        match self {
+            AggState::Groups(store) => store,
+            AggState::Sessions(store) => store,
+        }
+    }
+
+    /// The rows the state would emit: one per group, or per open session.
+    fn rows(&self) -> u64 {
+        match self {
+            AggState::Groups(store) => store.stats().keys,
+            AggState::Sessions(store) => (0..store.num_partitions())
+                .map(|p| store.lock(p).map.values().map(|v| v.len() as u64).sum::<u64>())
+                .sum(),
+        }
+    }
+}
+
+/// What an aggregation computes: its name (`group_by(..).count()`), how a record gets its key,
+/// window and event time, whether the query has a watermark, and the aggregator.
+pub(crate) struct AggSpec<T, K, A> {
+    pub(crate) name: String,
+    pub(crate) key: KeyFn<T, K>,
+    pub(crate) window: Option<WindowSpec>,
+    pub(crate) event_time: Option<EventTimeFn<T>>,
+    pub(crate) watermarked: bool,
+    pub(crate) agg: Arc<A>,
+}
+
+/// The stateful operator of a grouped aggregation.
+pub(crate) struct AggOperator<T, K, A: Aggregator<T>> {
+    name: String,
+    key: KeyFn<T, K>,
+    window: Option<WindowSpec>,
+    event_time: Option<EventTimeFn<T>>,
+    watermarked: bool,
+    agg: Arc<A>,
+    state: AggState<K, A::Buffer>,
+    metrics: Mutex<StateOperatorProgress>,
+    run: Arc<RunShared>,
+}
+
+impl<T: Data, K: Key + StateData, A: Aggregator<T>> StatefulRun for AggOperator<T, K, A> {
+    fn progress(&self) -> StateOperatorProgress {
+        lock(&self.metrics).clone()
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn state(&self) -> &dyn StateHandle {
+        self.state.handle()
+    }
+}
+
+/// What one state partition did in a batch.
+struct PartitionOutcome<R> {
+    rows: Vec<R>,
+    updated: u64,
+    removed: u64,
+}
+
+/// What a batch of an aggregation did: the rows of every partition, the updated and removed
+/// counts summed, and the rows dropped as too late.
+struct BatchOutcome<R> {
+    rows: Vec<Vec<R>>,
+    updated: u64,
+    removed: u64,
+    dropped: u64,
+}
+
+impl<R> BatchOutcome<R> {
+    fn gather(outcomes: Vec<PartitionOutcome<R>>, dropped: &AtomicU64) -> Self {
+        let (mut updated, mut removed) = (0, 0);
+        let rows = outcomes
+            .into_iter()
+            .map(|o| {
+                updated += o.updated;
+                removed += o.removed;
+                o.rows
+            })
+            .collect();
+        BatchOutcome {
+            rows,
+            updated,
+            removed,
+            dropped: dropped.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Runs one batch of an aggregation on `store` through the keyed-state primitive: `step` says
+/// what a partition did; `dropped` counts the rows the map side found too late.
+fn run_batch<T: Data, G: Key, C: Send, S: Send, R: Send>(
+    store: &StateStore<G, S>,
+    batch: Batch<T>,
+    combine: Combine<'_, T, G, C>,
+    dropped: &AtomicU64,
+    step: impl Fn(&mut StorePartition<G, S>, FastMap<G, C>) -> PartitionOutcome<R> + Sync + Send,
+) -> Result<BatchOutcome<R>> {
+    let exec = batch.executor().clone();
+    // Structured batches are identified by id, not by time: the store keeps no version.
+    let outcomes = run_keyed(store, &exec, Some(batch), combine, None, |part, records| {
+        Ok(step(part, records))
+    })?;
+    Ok(BatchOutcome::gather(outcomes, dropped))
+}
+
+impl<T: Data, K: Key + StateData, A: Aggregator<T>> AggOperator<T, K, A> {
+    /// The operator of `spec`, keeping its state in `num_partitions` partitions, reading the
+    /// query's batch id, watermark and output mode from `run`.
+    pub(crate) fn new(spec: AggSpec<T, K, A>, num_partitions: usize, run: Arc<RunShared>) -> Self {
+        let sessions = spec.window.as_ref().is_some_and(WindowSpec::is_session);
+        AggOperator {
+            state: AggState::new(&spec.name, sessions, num_partitions),
+            metrics: Mutex::new(StateOperatorProgress::new(&spec.name)),
+            name: spec.name,
+            key: spec.key,
+            window: spec.window,
+            event_time: spec.event_time,
+            watermarked: spec.watermarked,
+            agg: spec.agg,
+            run,
+        }
+    }
+
+    /// Runs the aggregation over the batch at `time`: the rows it emits by the output mode.
+    pub(crate) fn run(&self, batch: Batch<T>, time: Time) -> Result<Batch<AggRow<K, A::Output>>> {
+        let watermark = self.run.watermark.current();
+        let mode = self.run.mode;
+        let batch_id = self.run.batch_id();
+        // Complete mode keeps every group forever, so nothing is ever too late (Spark).
+        let drop_late = self.watermarked && mode != OutputMode::Complete;
+        let exec = batch.executor().clone();
+        if self.window.is_some() && self.event_time.is_none() {
+            return Err(Error::InvalidGraph(vec![format!(
+                "`{}` needs the event time of each record: call with_watermark or with_event_time first",
+                self.name
+            )]));
+        }
+        let outcome = match &self.state {
+            AggState::Groups(store) => self.run_groups(store, batch, watermark, drop_late, batch_id)?,
+            AggState::Sessions(store) => {
+                let (Some(WindowKind::Session { gap }), Some(ts)) =
+                    (self.window.as_ref().map(|spec| spec.kind), &self.event_time)
+                else {
+                    return Err(Error::illegal_state("session window without a gap"));
+                };
+                self.run_sessions(store, batch, ts, gap, watermark, drop_late, batch_id)?
+            }
+        };
+        let mut m = lock(&self.metrics);
+        m.num_rows_total = self.state.rows();
+        m.num_rows_updated = outcome.updated;
+        m.num_rows_removed = outcome.removed;
+        m.num_rows_dropped_by_watermark = outcome.dropped;
+        m.memory_used_bytes = self.state.handle().stats().approx_bytes;
+        drop(m);
+        Ok(Batch::from_partitions(outcome.rows, time, exec))
+    }
+
+    /// The window a group key's start stands for.
+    fn window_at(&self, start: WindowStart) -> Option<Window> {
+        match self.window.as_ref().map(|spec| spec.kind) {
+            Some(WindowKind::Sliding { size, .. }) if start != NO_WINDOW => Some(Window {
+                start: Time::from_millis(start.0),
+                end: Time::from_millis(start.0.saturating_add(size)),
+            }),
+            _ => None,
+        }
+    }
+
+    fn row(&self, window: Option<Window>, key: K, buffer: &A::Buffer) -> AggRow<K, A::Output> {
+        AggRow::new(
+            window,
+            key,
+            guard("aggregate", || self.agg.finish(buffer)),
+            self.agg.name(),
+        )
+    }
+
+    /// Tumbling, sliding and key-only groups.
+    fn run_groups(
+        &self,
+        store: &StateStore<GroupKey<K>, Slot<A::Buffer>>,
+        batch: Batch<T>,
+        watermark: Time,
+        drop_late: bool,
+        batch_id: u64,
+    ) -> Result<BatchOutcome<AggRow<K, A::Output>>> {
+        let agg = &*self.agg;
+        let (key_fn, spec, ts_fn) = (&self.key, self.window.as_ref(), self.event_time.as_ref());
+        let dropped = AtomicU64::new(0);
+        let add = |local: &mut FastMap<GroupKey<K>, A::Buffer>, row: T| {
+            let key = guard("group_by", || key_fn(&row));
+            match (spec, ts_fn) {
+                (Some(spec), Some(ts_fn)) => {
+                    let ts = guard("event_time", || ts_fn(&row));
+                    let mut key = Some(key);
+                    let mut windows = spec.windows_of(ts).peekable();
+                    while let Some(w) = windows.next() {
+                        let k = if windows.peek().is_some() {
+                            key.clone()
+                        } else {
+                            key.take()
+                        };
+                        if drop_late && w.end <= watermark {
+                            dropped.fetch_add(1, Ordering::Relaxed);
+                            continue;
+                        }
+                        if let Some(k) = k {
+                            let buffer = local
+                                .entry((WindowStart(w.start.millis()), k))
+                                .or_insert_with(|| agg.zero());
+                            guard("aggregate", || agg.reduce(buffer, &row));
+                        }
+                    }
+                }
+                // Without a window the groups never close, so the watermark cannot evict
+                // them and late rows are kept, as in Spark (its late-row filter is built
+                // from the state key's event-time column, and there is none here).
+                _ => {
+                    let buffer = local.entry((NO_WINDOW, key)).or_insert_with(|| agg.zero());
+                    guard("aggregate", || agg.reduce(buffer, &row));
+                }
+            }
+        };
+        let merge = |mut a: A::Buffer, b: A::Buffer| {
+            guard("aggregate", || agg.merge(&mut a, b));
+            a
+        };
+        let mode = self.run.mode;
+        let evict = self.watermarked && spec.is_some() && mode != OutputMode::Complete;
+        let combine = Combine {
+            add: &add,
+            merge: &merge,
+        };
+        run_batch(store, batch, combine, &dropped, |part, buffers| {
+            let mut updated = 0;
+            for (k, b) in buffers {
+                match part.map.entry(k) {
+                    Entry::Occupied(mut e) => {
+                        let slot = e.get_mut();
+                        guard("aggregate", || agg.merge(&mut slot.buffer, b));
+                        if slot.updated != batch_id {
+                            slot.updated = batch_id;
+                            updated += 1;
+                        }
+                    }
+                    Entry::Vacant(e) => {
+                        e.insert(Slot {
+                            buffer: b,
+                            updated: batch_id,
+                        });
+                        updated += 1;
+                    }
+                }
+            }
+            let closed = |k: &GroupKey<K>| self.window_at(k.0).is_some_and(|w| w.end <= watermark);
+            let mut rows = Vec::new();
+            let mut removed = 0;
+            match mode {
+                OutputMode::Complete => {
+                    for ((w, k), slot) in part.map.iter() {
+                        rows.push(self.row(self.window_at(*w), k.clone(), &slot.buffer));
+                    }
+                }
+                OutputMode::Update => {
+                    for ((w, k), slot) in part.map.iter() {
+                        if slot.updated == batch_id {
+                            rows.push(self.row(self.window_at(*w), k.clone(), &slot.buffer));
+                        }
+                    }
+                    if evict {
+                        removed = part.map.extract_if(|k, _| closed(k)).count() as u64;
+                    }
+                }
+                OutputMode::Append => {
+                    if evict {
+                        for ((w, k), slot) in part.map.extract_if(|k, _| closed(k)) {
+                            rows.push(self.row(self.window_at(w), k, &slot.buffer));
+                            removed += 1;
+                        }
+                    }
+                }
+            }
+            PartitionOutcome {
+                rows,
+                updated,
+                removed,
+            }
+        })
+    }
+
+    /// Session windows: per key, sessions of events less than `gap` apart.
+    #[allow(clippy::too_many_arguments, reason = "one batch's inputs")]
+    fn run_sessions(
+        &self,
+        store: &StateStore<K, Vec<Session<A::Buffer>>>,
+        batch: Batch<T>,
+        ts_fn: &EventTimeFn<T>,
+        gap: i64,
+        watermark: Time,
+        drop_late: bool,
+        batch_id: u64,
+    ) -> Result<BatchOutcome<AggRow<K, A::Output>>> {
+        let agg = &*self.agg;
+        let key_fn = &self.key;
+        let wm = watermark.millis();
+        let dropped = AtomicU64::new(0);
+        let add = |local: &mut FastMap<K, Vec<Session<A::Buffer>>>, row: T| {
+            let ts = guard("event_time", || ts_fn(&row)).millis();
+            let end = ts.saturating_add(gap);
+            if drop_late && end <= wm {
+                dropped.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            let key = guard("group_by", || key_fn(&row));
+            let mut buffer = agg.zero();
+            guard("aggregate", || agg.reduce(&mut buffer, &row));
+            local.entry(key).or_default().push(Session {
+                start: ts,
+                end,
+                buffer,
+                updated: batch_id,
+            });
+        };
+        let merge = |mut a: Vec<Session<A::Buffer>>, b: Vec<Session<A::Buffer>>| {
+            a.extend(b);
+            merge_sessions(agg, &mut a);
+            a
+        };
+        let mode = self.run.mode;
+        let evict = self.watermarked && mode != OutputMode::Complete;
+        let combine = Combine {
+            add: &add,
+            merge: &merge,
+        };
+        run_batch(store, batch, combine, &dropped, |part, sessions| {
+            for (k, sessions) in sessions {
+                let open = part.map.entry(k).or_default();
+                open.extend(sessions);
+                merge_sessions(agg, open);
+            }
+            let window = |s: &Session<A::Buffer>| {
+                Some(Window {
+                    start: Time::from_millis(s.start),
+                    end: Time::from_millis(s.end),
+                })
+            };
+            let mut rows = Vec::new();
+            let (mut updated, mut removed) = (0, 0);
+            for (k, sessions) in part.map.iter_mut() {
+                for s in sessions.iter() {
+                    let changed = s.updated == batch_id;
+                    updated += u64::from(changed);
+                    if mode == OutputMode::Complete || (mode == OutputMode::Update && changed) {
+                        rows.push(self.row(window(s), k.clone(), &s.buffer));
+                    }
+                }
+                if evict {
+                    let before = sessions.len();
+                    if mode == OutputMode::Append {
+                        for s in sessions.iter().filter(|s| s.end <= wm) {
+                            rows.push(self.row(window(s), k.clone(), &s.buffer));
+                        }
+                    }
+                    sessions.retain(|s| s.end > wm);
+                    removed += (before - sessions.len()) as u64;
+                }
+            }
+            part.map.retain(|_, sessions| !sessions.is_empty());
+            PartitionOutcome {
+                rows,
+                updated,
+                removed,
+            }
+        })
+    }
+}
+
+/// Sorts sessions by start and merges those that overlap (`next.start < current.end`): one
+/// event can bridge two sessions. A merged session counts as updated if any part was.
+fn merge_sessions<T, A: Aggregator<T>>(agg: &A, sessions: &mut Vec<Session<A::Buffer>>) {
+    if sessions.len() < 2 {
+        return;
+    }
+    sessions.sort_by_key(|s| s.start);
+    let mut merged: Vec<Session<A::Buffer>> = Vec::with_capacity(sessions.len());
+    for s in sessions.drain(..) {
+        match merged.last_mut() {
+            Some(current) if s.start < current.end => {
+                current.end = current.end.max(s.end);
+                current.updated = current.updated.max(s.updated);
+                guard("aggregate", || agg.merge(&mut current.buffer, s.buffer));
+            }
+            _ => merged.push(s),
+        }
+    }
+    *sessions = merged;
+}

@@ -1,0 +1,260 @@
+//! [`GroupedDataset`]: a dataset grouped by key (and event-time window), waiting for its
+//! aggregate. The aggregators are in `state/aggregators.rs`, the stateful operator that runs
+//! them in `state/aggregation.rs`.
+
+use std::sync::Arc;
+
+use super::dataset::{AggInfo, Dataset};
+use super::plan::Planner;
+use crate::data::{Data, Key, StateData};
+use crate::graph::NodeKind;
+use crate::state::aggregation::{AggOperator, AggSpec, KeyFn};
+use crate::state::aggregators::{AggRow, Aggregator, Avg, Count, Max, Min, Sum};
+use crate::window::event_time::WindowSpec;
+
+/// A dataset grouped by key (and window), waiting for its aggregate: made by
+/// [`Dataset::group_by`] and [`Dataset::group_by_window`].
+///
+/// ```
+/// # use streamflow::structured::{MemoryStream, OutputMode, Session, AggRow};
+/// let session = Session::new(2)?;
+/// let input = MemoryStream::<(String, i64)>::new();
+/// let query = session
+///     .read_stream::<(String, i64)>()
+///     .memory(&input)
+///     .group_by(|(user, _)| user.clone())
+///     .sum(|(_, amount)| *amount)
+///     .write_stream()
+///     .output_mode(OutputMode::Complete)
+///     .memory("totals")
+///     .start()?;
+/// input.add_data([("ann".to_string(), 5), ("bob".to_string(), 1), ("ann".to_string(), 2)]);
+/// query.process_all_available()?;
+/// let mut rows = session.memory_table::<AggRow<String, i64>>("totals")?.rows();
+/// rows.sort_by(|a, b| a.key.cmp(&b.key));
+/// assert_eq!(rows.iter().map(|r| (r.key.as_str(), r.value)).collect::<Vec<_>>(), [("ann", 7), ("bob", 1)]);
+/// query.stop()?;
+/// # Ok::<(), streamflow::Error>(())
+/// ```
+pub struct GroupedDataset<T, K> {
+    ds: Dataset<T>,
+    key: KeyFn<T, K>,
+    window: Option<WindowSpec>,
+}
+
+impl<T: Data, K: Key + StateData> GroupedDataset<T, K> {
+    pub(crate) fn new(ds: Dataset<T>, key: KeyFn<T, K>, window: Option<WindowSpec>) -> Self {
+        GroupedDataset { ds, key, window }
+    }
+
+    /// The number of records per group (Spark's `count()`).
+    ///
+    /// ```
+    /// # use streamflow::structured::*;
+    /// # let session = Session::builder().parallelism(1).clock(streamflow::ManualClock::new(0)).build()?;
+    /// let words = MemoryStream::<&'static str>::new();
+    /// let query = session.read_stream::<&'static str>().memory(&words)
+    ///     .group_by(|w| w.to_string()).count() // keys are kept in state: owned
+    ///     .write_stream().output_mode(OutputMode::Complete).memory("counts").start()?;
+    /// words.add_data(["cat", "dog", "cat"]);
+    /// query.process_all_available()?;
+    /// words.add_data(["dog"]); // counts carry over from batch to batch
+    /// query.process_all_available()?;
+    /// let mut rows = session.memory_table::<AggRow<String, u64>>("counts")?.rows();
+    /// rows.sort_by(|a, b| a.key.cmp(&b.key));
+    /// assert_eq!(rows.iter().map(|r| (r.key.as_str(), r.value)).collect::<Vec<_>>(), [("cat", 2), ("dog", 2)]);
+    /// query.stop()?;
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
+    pub fn count(&self) -> Dataset<AggRow<K, u64>> {
+        self.agg(Count)
+    }
+
+    /// The sum of `f` per group.
+    ///
+    /// ```
+    /// # use streamflow::structured::*;
+    /// # let session = Session::builder().parallelism(1).clock(streamflow::ManualClock::new(0)).build()?;
+    /// let sales = MemoryStream::<(&'static str, u32)>::new();
+    /// let query = session.read_stream::<(&'static str, u32)>().memory(&sales)
+    ///     .group_by(|(item, _)| item.to_string()).sum(|(_, qty)| *qty)
+    ///     .write_stream().output_mode(OutputMode::Update).memory("sold").start()?;
+    /// sales.add_data([("pen", 2), ("pen", 3)]);
+    /// query.process_all_available()?;
+    /// sales.add_data([("pen", 1)]);
+    /// query.process_all_available()?;
+    /// // Update mode: each batch emits the groups it changed, with their running total.
+    /// let rows = session.memory_table::<AggRow<String, u32>>("sold")?.rows();
+    /// assert_eq!(rows.iter().map(|r| r.value).collect::<Vec<_>>(), [5, 6]);
+    /// query.stop()?;
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
+    pub fn sum<N>(&self, f: impl Fn(&T) -> N + Send + Sync + 'static) -> Dataset<AggRow<K, N>>
+    where
+        N: StateData + Default + std::ops::AddAssign,
+    {
+        self.agg(Sum::new(f))
+    }
+
+    /// The smallest `f` per group.
+    ///
+    /// ```
+    /// # use streamflow::structured::*;
+    /// # let session = Session::builder().parallelism(1).clock(streamflow::ManualClock::new(0)).build()?;
+    /// let temps = MemoryStream::<(&'static str, f64)>::new();
+    /// let query = session.read_stream::<(&'static str, f64)>().memory(&temps)
+    ///     .group_by(|(city, _)| city.to_string()).min(|(_, celsius)| *celsius)
+    ///     .write_stream().output_mode(OutputMode::Complete).memory("lows").start()?;
+    /// temps.add_data([("oslo", 1.0), ("rome", 12.0), ("oslo", -3.5)]);
+    /// query.process_all_available()?;
+    /// let mut rows = session.memory_table::<AggRow<String, f64>>("lows")?.rows();
+    /// rows.sort_by(|a, b| a.key.cmp(&b.key));
+    /// let lows: Vec<(&str, f64)> = rows.iter().map(|r| (r.key.as_str(), r.value)).collect();
+    /// assert_eq!(lows, [("oslo", -3.5), ("rome", 12.0)]);
+    /// query.stop()?;
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
+    pub fn min<N>(&self, f: impl Fn(&T) -> N + Send + Sync + 'static) -> Dataset<AggRow<K, N>>
+    where
+        N: StateData + PartialOrd + Default,
+    {
+        self.agg(Min::new(f))
+    }
+
+    /// The largest `f` per group.
+    ///
+    /// ```
+    /// # use streamflow::structured::*;
+    /// # let session = Session::builder().parallelism(1).clock(streamflow::ManualClock::new(0)).build()?;
+    /// let latency = MemoryStream::<(&'static str, u64)>::new();
+    /// let query = session.read_stream::<(&'static str, u64)>().memory(&latency)
+    ///     .group_by(|(route, _)| route.to_string()).max(|(_, ms)| *ms)
+    ///     .write_stream().output_mode(OutputMode::Complete).memory("worst").start()?;
+    /// latency.add_data([("/home", 12), ("/login", 250), ("/home", 40)]);
+    /// query.process_all_available()?;
+    /// let mut rows = session.memory_table::<AggRow<String, u64>>("worst")?.rows();
+    /// rows.sort_by(|a, b| a.key.cmp(&b.key));
+    /// let worst: Vec<(&str, u64)> = rows.iter().map(|r| (r.key.as_str(), r.value)).collect();
+    /// assert_eq!(worst, [("/home", 40), ("/login", 250)]);
+    /// query.stop()?;
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
+    pub fn max<N>(&self, f: impl Fn(&T) -> N + Send + Sync + 'static) -> Dataset<AggRow<K, N>>
+    where
+        N: StateData + PartialOrd + Default,
+    {
+        self.agg(Max::new(f))
+    }
+
+    /// The mean of `f` per group.
+    ///
+    /// ```
+    /// # use streamflow::structured::*;
+    /// # let session = Session::builder().parallelism(1).clock(streamflow::ManualClock::new(0)).build()?;
+    /// let ratings = MemoryStream::<(&'static str, u8)>::new();
+    /// let query = session.read_stream::<(&'static str, u8)>().memory(&ratings)
+    ///     .group_by(|(film, _)| film.to_string()).avg(|(_, stars)| f64::from(*stars))
+    ///     .write_stream().output_mode(OutputMode::Complete).memory("ratings").start()?;
+    /// ratings.add_data([("heat", 4), ("heat", 5)]);
+    /// query.process_all_available()?;
+    /// ratings.add_data([("heat", 3)]); // the mean of all three, not of this batch
+    /// query.process_all_available()?;
+    /// let rows = session.memory_table::<AggRow<String, f64>>("ratings")?.rows();
+    /// assert_eq!((rows[0].key.as_str(), rows[0].value), ("heat", 4.0));
+    /// query.stop()?;
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
+    pub fn avg(&self, f: impl Fn(&T) -> f64 + Send + Sync + 'static) -> Dataset<AggRow<K, f64>> {
+        self.agg(Avg::new(f))
+    }
+
+    /// Aggregates each group with `aggregator` (Spark's `agg` with a typed `Aggregator`).
+    ///
+    /// ```
+    /// # use streamflow::structured::*;
+    /// # let session = Session::builder().parallelism(1).clock(streamflow::ManualClock::new(0)).build()?;
+    /// /// The spread (largest minus smallest) of a group.
+    /// struct Spread;
+    /// impl Aggregator<i64> for Spread {
+    ///     type Buffer = (i64, i64);
+    ///     type Output = i64;
+    ///     fn zero(&self) -> (i64, i64) { (i64::MAX, i64::MIN) }
+    ///     fn reduce(&self, b: &mut (i64, i64), x: &i64) { *b = (b.0.min(*x), b.1.max(*x)) }
+    ///     fn merge(&self, b: &mut (i64, i64), o: (i64, i64)) { *b = (b.0.min(o.0), b.1.max(o.1)) }
+    ///     fn finish(&self, b: &(i64, i64)) -> i64 { b.1 - b.0 }
+    /// }
+    /// let input = MemoryStream::<i64>::new();
+    /// let query = session.read_stream::<i64>().memory(&input)
+    ///     .group_by(|x| x % 2).agg(Spread)
+    ///     .write_stream().output_mode(OutputMode::Complete).memory("spread").start()?;
+    /// input.add_data([1, 4, 9, 10]);
+    /// query.process_all_available()?;
+    /// let mut rows = session.memory_table::<AggRow<i64, i64>>("spread")?.rows();
+    /// rows.sort_by_key(|r| r.key);
+    /// assert_eq!(rows.iter().map(|r| (r.key, r.value)).collect::<Vec<_>>(), [(0, 6), (1, 8)]);
+    /// assert_eq!(rows[0].column(), "agg"); // Aggregator::name's default
+    /// query.stop()?;
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
+    pub fn agg<A: Aggregator<T>>(&self, aggregator: A) -> Dataset<AggRow<K, A::Output>> {
+        let operator = format!(
+            "{}(..).{}()",
+            if self.window.is_some() {
+                "group_by_window"
+            } else {
+                "group_by"
+            },
+            aggregator.name()
+        );
+        let mut logical = self.ds.logical.then(&operator);
+        // The columns of `AggRow`'s serialized form, in order.
+        let value_column = aggregator.name().to_string();
+        logical.columns = Some(match self.window {
+            Some(_) => vec!["window".into(), "key".into(), value_column],
+            None => vec!["key".into(), value_column],
+        });
+        logical.aggregations.push(AggInfo {
+            operator: operator.clone(),
+            event_time_window: self.window.is_some(),
+            watermarked: self.ds.logical.watermarked,
+        });
+        if let Some(spec) = &self.window {
+            logical
+                .errors
+                .extend(spec.errors().iter().map(|e| format!("{operator}: {e}")));
+            if self.ds.event_time.is_none() {
+                logical.errors.push(format!(
+                    "`{operator}` needs the event time of each record: call .with_watermark(|r| r.ts, \"10 minutes\") or .with_event_time(|r| r.ts) before group_by_window"
+                ));
+            }
+        }
+        let parent = self.ds.clone();
+        let (key, window) = (self.key.clone(), self.window.clone());
+        let aggregator = Arc::new(aggregator);
+        let watermarked = self.ds.logical.watermarked;
+        Dataset::new(self.ds.session.clone(), logical, None, move |p: &mut Planner| {
+            let node = parent.node(p)?;
+            let event_time = parent.event_time.clone();
+            let spec = AggSpec {
+                name: operator.clone(),
+                key: key.clone(),
+                window: window.clone(),
+                event_time,
+                watermarked,
+                agg: aggregator.clone(),
+            };
+            let op = Arc::new(AggOperator::new(spec, p.exec.parallelism(), p.run.clone()));
+            p.stateful.push(op.clone());
+            let meta = node.meta.clone();
+            Ok(p.add(
+                &operator.clone(),
+                NodeKind::Stateful,
+                vec![meta],
+                move |time| match node.get_or_compute(time)? {
+                    Some(batch) => op.run(batch, time).map(Some),
+                    None => Ok(None),
+                },
+            ))
+        })
+    }
+}
