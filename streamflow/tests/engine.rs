@@ -367,6 +367,10 @@ fn a_queued_batch_reaches_its_output_without_a_copy() -> streamflow::Result<()> 
         .foreach_batch(move |batch, _| counted.store(batch.count(), Ordering::SeqCst));
     t.run(1)?;
     assert_eq!(seen.load(Ordering::SeqCst), 1_000);
-    assert_eq!(clones.load(Ordering::SeqCst), 0, "records were copied on their way");
+    assert_eq!(
+        clones.load(Ordering::SeqCst),
+        0,
+        "records were copied on their way"
+    );
     Ok(())
 }
