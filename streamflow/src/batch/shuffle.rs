@@ -66,17 +66,10 @@ pub(crate) fn shuffle<T: Send, K: Key, C: Send, R: Send>(
     combine: Combine<'_, T, K, C>,
     reduce: impl Fn(usize, FastMap<K, C>) -> R + Sync + Send,
 ) -> Vec<R> {
-    let n = n.max(1);
-    let map_side: Vec<Vec<Vec<(K, C)>>> = exec.run(parts, |part: Part<T>| {
-        let mut table: FastMap<K, C> = new_map();
-        part.run(&mut |t: T| (combine.add)(&mut table, t));
-        let mut buckets: Vec<Vec<(K, C)>> = (0..n).map(|_| Vec::new()).collect();
-        for (k, c) in table {
-            buckets[partition_of(&k, n)].push((k, c));
-        }
-        buckets
-    });
-    let buckets: Vec<_> = transpose(map_side, n).into_iter().enumerate().collect();
+    let buckets: Vec<_> = shuffle_buckets(exec, parts, n, combine.add)
+        .into_iter()
+        .enumerate()
+        .collect();
     exec.run(buckets, |(p, bucket): (usize, Vec<(K, C)>)| {
         let mut merged: FastMap<K, C> = new_map();
         merged.reserve(bucket.len());
@@ -92,6 +85,29 @@ pub(crate) fn shuffle<T: Send, K: Key, C: Send, R: Send>(
         }
         reduce(p, merged)
     })
+}
+
+/// The map side of [`shuffle`] alone: each of `parts` combined into a table by `add`, split
+/// by [`partition_of`]; returns, per output partition, the `(key, combined)` pairs of every map
+/// task in map-task order — a key appears once per map task that saw it. For a consumer that
+/// folds them into a table of its own (a state store) without merging them first.
+pub(crate) fn shuffle_buckets<T: Send, K: Key, C: Send>(
+    exec: &Executor,
+    parts: Vec<Part<T>>,
+    n: usize,
+    add: &(dyn Fn(&mut FastMap<K, C>, T) + Sync),
+) -> Vec<Vec<(K, C)>> {
+    let n = n.max(1);
+    let map_side: Vec<Vec<Vec<(K, C)>>> = exec.run(parts, |part: Part<T>| {
+        let mut table: FastMap<K, C> = new_map();
+        part.run(&mut |t: T| add(&mut table, t));
+        let mut buckets: Vec<Vec<(K, C)>> = (0..n).map(|_| Vec::new()).collect();
+        for (k, c) in table {
+            buckets[partition_of(&k, n)].push((k, c));
+        }
+        buckets
+    });
+    transpose(map_side, n)
 }
 
 /// The [`Combine`] that collects the values of each key in arrival order (`group_by_key`).

@@ -23,10 +23,10 @@ use hashbrown::hash_map::Entry;
 use serde::{Deserialize, Serialize};
 
 use super::aggregators::{AggRow, Aggregator};
-use super::keyed::run_keyed;
+use super::keyed::run_keyed_buckets;
 use super::{StateHandle, StateStore, StorePartition};
 use crate::batch::Batch;
-use crate::batch::shuffle::{Combine, FastMap};
+use crate::batch::shuffle::FastMap;
 use crate::data::{Data, Key, StateData};
 use crate::error::{Error, Result};
 use crate::event_time::timestamp::EventTimeFn;
@@ -178,16 +178,20 @@ impl<R> BatchOutcome<R> {
 
 /// Runs one batch of an aggregation on `store` through the keyed-state primitive: `step` says
 /// what a partition did; `dropped` counts the rows the map side found too late.
+///
+/// The step gets each key's map-side results as they come (one per map task that saw the key)
+/// and folds them into the store itself: aggregation buffers merge associatively, so no merged
+/// table is built first.
 fn run_batch<T: Data, G: Key, C: Send, S: Send, R: Send>(
     store: &StateStore<G, S>,
     batch: Batch<T>,
-    combine: Combine<'_, T, G, C>,
+    add: &(dyn Fn(&mut FastMap<G, C>, T) + Sync),
     dropped: &AtomicU64,
-    step: impl Fn(&mut StorePartition<G, S>, FastMap<G, C>) -> PartitionOutcome<R> + Sync + Send,
+    step: impl Fn(&mut StorePartition<G, S>, Vec<(G, C)>) -> PartitionOutcome<R> + Sync + Send,
 ) -> Result<BatchOutcome<R>> {
     let exec = batch.executor().clone();
     // Structured batches are identified by id, not by time: the store keeps no version.
-    let outcomes = run_keyed(store, &exec, Some(batch), combine, None, |part, records| {
+    let outcomes = run_keyed_buckets(store, &exec, Some(batch), add, None, |part, records| {
         Ok(step(part, records))
     })?;
     Ok(BatchOutcome::gather(outcomes, dropped))
@@ -312,17 +316,9 @@ impl<T: Data, K: Key + StateData, A: Aggregator<T>> AggOperator<T, K, A> {
                 }
             }
         };
-        let merge = |mut a: A::Buffer, b: A::Buffer| {
-            guard("aggregate", || agg.merge(&mut a, b));
-            a
-        };
         let mode = self.run.mode;
         let evict = self.watermarked && spec.is_some() && mode != OutputMode::Complete;
-        let combine = Combine {
-            add: &add,
-            merge: &merge,
-        };
-        run_batch(store, batch, combine, &dropped, |part, buffers| {
+        run_batch(store, batch, &add, &dropped, |part, buffers| {
             let mut updated = 0;
             for (k, b) in buffers {
                 match part.map.entry(k) {
@@ -412,18 +408,9 @@ impl<T: Data, K: Key + StateData, A: Aggregator<T>> AggOperator<T, K, A> {
                 updated: batch_id,
             });
         };
-        let merge = |mut a: Vec<Session<A::Buffer>>, b: Vec<Session<A::Buffer>>| {
-            a.extend(b);
-            merge_sessions(agg, &mut a);
-            a
-        };
         let mode = self.run.mode;
         let evict = self.watermarked && mode != OutputMode::Complete;
-        let combine = Combine {
-            add: &add,
-            merge: &merge,
-        };
-        run_batch(store, batch, combine, &dropped, |part, sessions| {
+        run_batch(store, batch, &add, &dropped, |part, sessions| {
             for (k, sessions) in sessions {
                 let open = part.map.entry(k).or_default();
                 open.extend(sessions);

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use super::store::{StateHandle, StateStore, StorePartition};
 use crate::batch::Batch;
-use crate::batch::shuffle::{Combine, FastMap, append, group_values, shuffle};
+use crate::batch::shuffle::{Combine, FastMap, append, group_values, shuffle, shuffle_buckets};
 use crate::data::{Data, Key, Pair, StateData};
 use crate::dstream::DStream;
 use crate::error::{Error, Result};
@@ -39,6 +39,29 @@ pub(crate) fn run_keyed<T: Data, K: Key, C: Send, S: Send, R: Send>(
     let parts = input.map(Batch::into_parts).unwrap_or_default();
     shuffle(exec, parts, store.num_partitions(), combine, |p, records| {
         locked(store, p, version, |part| step(part, records))
+    })
+    .into_iter()
+    .collect()
+}
+
+/// [`run_keyed`] for state whose values combine associatively (aggregations): `step` gets the
+/// partition's raw `(key, combined)` pairs, one per map task that saw the key, and folds them
+/// straight into the store — no merged table is built first.
+pub(crate) fn run_keyed_buckets<T: Data, K: Key, C: Send, S: Send, R: Send>(
+    store: &StateStore<K, S>,
+    exec: &Executor,
+    input: Option<Batch<T>>,
+    add: &(dyn Fn(&mut FastMap<K, C>, T) + Sync),
+    version: Option<Time>,
+    step: impl Fn(&mut StorePartition<K, S>, Vec<(K, C)>) -> Result<R> + Sync + Send,
+) -> Result<Vec<R>> {
+    let parts = input.map(Batch::into_parts).unwrap_or_default();
+    let buckets: Vec<_> = shuffle_buckets(exec, parts, store.num_partitions(), add)
+        .into_iter()
+        .enumerate()
+        .collect();
+    exec.run(buckets, |(p, bucket): (usize, Vec<(K, C)>)| {
+        locked(store, p, version, |part| step(part, bucket))
     })
     .into_iter()
     .collect()
