@@ -78,6 +78,16 @@ impl ser::Error for HashError {
 
 type Done = Result<(), HashError>;
 
+/// `serialize_*` methods that feed an integer's little-endian bytes.
+macro_rules! le_integers {
+    ($($method:ident: $ty:ty),* $(,)?) => {$(
+        fn $method(self, v: $ty) -> Done {
+            self.feed(&v.to_le_bytes());
+            Ok(())
+        }
+    )*};
+}
+
 impl<'a> ser::Serializer for &'a mut StableHasher {
     type Ok = ();
     type Error = HashError;
@@ -93,45 +103,11 @@ impl<'a> ser::Serializer for &'a mut StableHasher {
         self.feed(&[u8::from(v)]);
         Ok(())
     }
-    fn serialize_i8(self, v: i8) -> Done {
-        self.feed(&v.to_le_bytes());
-        Ok(())
-    }
-    fn serialize_i16(self, v: i16) -> Done {
-        self.feed(&v.to_le_bytes());
-        Ok(())
-    }
-    fn serialize_i32(self, v: i32) -> Done {
-        self.feed(&v.to_le_bytes());
-        Ok(())
-    }
-    fn serialize_i64(self, v: i64) -> Done {
-        self.feed(&v.to_le_bytes());
-        Ok(())
-    }
-    fn serialize_i128(self, v: i128) -> Done {
-        self.feed(&v.to_le_bytes());
-        Ok(())
-    }
-    fn serialize_u8(self, v: u8) -> Done {
-        self.feed(&[v]);
-        Ok(())
-    }
-    fn serialize_u16(self, v: u16) -> Done {
-        self.feed(&v.to_le_bytes());
-        Ok(())
-    }
-    fn serialize_u32(self, v: u32) -> Done {
-        self.feed(&v.to_le_bytes());
-        Ok(())
-    }
-    fn serialize_u64(self, v: u64) -> Done {
-        self.feed(&v.to_le_bytes());
-        Ok(())
-    }
-    fn serialize_u128(self, v: u128) -> Done {
-        self.feed(&v.to_le_bytes());
-        Ok(())
+    // Integers: their fixed-width little-endian bytes (`u8`'s one byte included).
+    le_integers! {
+        serialize_i8: i8, serialize_i16: i16, serialize_i32: i32, serialize_i64: i64,
+        serialize_i128: i128, serialize_u8: u8, serialize_u16: u16, serialize_u32: u32,
+        serialize_u64: u64, serialize_u128: u128,
     }
     fn serialize_f32(self, v: f32) -> Done {
         self.feed(&v.to_bits().to_le_bytes());
