@@ -858,6 +858,14 @@ pub(crate) fn clone_error(e: &Error) -> Error {
             path: path.clone(),
             reason: reason.clone(),
         },
+        Error::CorruptCheckpoint { path, message } => Error::CorruptCheckpoint {
+            path: path.clone(),
+            message: message.clone(),
+        },
+        Error::IncompatibleRestart { setting, message } => Error::IncompatibleRestart {
+            setting: setting.clone(),
+            message: message.clone(),
+        },
         Error::Io { context, source } => Error::Io {
             context: context.clone(),
             source: std::io::Error::new(source.kind(), source.to_string()),

@@ -84,6 +84,26 @@ pub enum Error {
         message: String,
     },
 
+    /// A file of the checkpoint directory is torn, corrupt or of an unknown version: it is
+    /// named, and nothing was read from it.
+    #[error("checkpoint file {path} is corrupt: {message}")]
+    CorruptCheckpoint {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it, and what can be done.
+        message: String,
+    },
+
+    /// A job restarted on a checkpoint with a setting that may not change across restarts (the
+    /// number of state partitions, the stateful operators …) changed.
+    #[error("cannot restart from the checkpoint: `{setting}` {message}")]
+    IncompatibleRestart {
+        /// The setting that changed.
+        setting: String,
+        /// What it was and what it is now.
+        message: String,
+    },
+
     /// An I/O error, with what was being done.
     #[error("{context}: {source}")]
     Io {

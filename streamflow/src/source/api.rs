@@ -125,6 +125,7 @@ pub struct SourceContext {
     wake: Arc<dyn Fn() + Send + Sync>,
     start_time: Time,
     parallelism: usize,
+    metadata_path: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for SourceContext {
@@ -132,6 +133,7 @@ impl std::fmt::Debug for SourceContext {
         f.debug_struct("SourceContext")
             .field("start_time", &self.start_time)
             .field("parallelism", &self.parallelism)
+            .field("metadata_path", &self.metadata_path)
             .finish()
     }
 }
@@ -142,7 +144,14 @@ impl SourceContext {
             wake,
             start_time,
             parallelism,
+            metadata_path: None,
         }
+    }
+
+    /// The same context, with `path` as the source's own directory in the checkpoint.
+    pub(crate) fn with_metadata_path(mut self, path: std::path::PathBuf) -> Self {
+        self.metadata_path = Some(path);
+        self
     }
 
     /// A context that belongs to no job (for testing a source by itself).
@@ -184,6 +193,20 @@ impl SourceContext {
     /// ```
     pub fn parallelism(&self) -> usize {
         self.parallelism
+    }
+
+    /// The source's own directory in the job's checkpoint (`<checkpoint>/sources/<index>`,
+    /// Spark's `metadataPath`), `None` when the job has no checkpoint. A source that must
+    /// remember something to replay its batches after a restart — the log of files taken, the
+    /// write-ahead log of received blocks, a start time — keeps it there, and finds it there
+    /// again when the job restarts on the same checkpoint. The directory may not exist yet.
+    ///
+    /// ```
+    /// # let ctx = streamflow::source::SourceContext::detached(streamflow::Time::from_millis(0), 4);
+    /// assert_eq!(ctx.metadata_path(), None);
+    /// ```
+    pub fn metadata_path(&self) -> Option<&std::path::Path> {
+        self.metadata_path.as_deref()
     }
 }
 
