@@ -321,6 +321,7 @@ impl<T: Data, K: Key + StateData, A: Aggregator<T>> AggOperator<T, K, A> {
         run_batch(store, batch, &add, &dropped, |part, buffers| {
             let mut updated = 0;
             for (k, b) in buffers {
+                part.touch(&k);
                 match part.map.entry(k) {
                     Entry::Occupied(mut e) => {
                         let slot = e.get_mut();
@@ -355,12 +356,18 @@ impl<T: Data, K: Key + StateData, A: Aggregator<T>> AggOperator<T, K, A> {
                         }
                     }
                     if evict {
-                        removed = part.map.extract_if(|k, _| closed(k)).count() as u64;
+                        let gone: Vec<GroupKey<K>> =
+                            part.map.extract_if(|k, _| closed(k)).map(|(k, _)| k).collect();
+                        removed = gone.len() as u64;
+                        gone.iter().for_each(|k| part.touch(k));
                     }
                 }
                 OutputMode::Append => {
                     if evict {
-                        for ((w, k), slot) in part.map.extract_if(|k, _| closed(k)) {
+                        let gone: Vec<_> = part.map.extract_if(|k, _| closed(k)).collect();
+                        for (key, slot) in gone {
+                            part.touch(&key);
+                            let (w, k) = key;
                             rows.push(self.row(self.window_at(w), k, &slot.buffer));
                             removed += 1;
                         }
@@ -411,6 +418,9 @@ impl<T: Data, K: Key + StateData, A: Aggregator<T>> AggOperator<T, K, A> {
         let mode = self.run.mode;
         let evict = self.watermarked && mode != OutputMode::Complete;
         run_batch(store, batch, &add, &dropped, |part, sessions| {
+            // Sessions merge and close key by key over the whole table: the next write is a
+            // snapshot.
+            part.touch_all();
             for (k, sessions) in sessions {
                 let open = part.map.entry(k).or_default();
                 open.extend(sessions);

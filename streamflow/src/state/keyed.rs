@@ -90,6 +90,8 @@ pub(crate) fn run_in_place<I: Send, K: Key, S: Send, R: Send>(
     let tasks: Vec<_> = placed.into_iter().enumerate().collect();
     exec.run(tasks, |(p, inputs): (usize, Vec<I>)| {
         locked(store, p, version, |part| {
+            // `apply` may change any key it is given: the checkpoint writes a snapshot.
+            part.touch_all();
             for input in inputs {
                 apply(&mut part.map, input);
             }

@@ -436,12 +436,14 @@ impl<T: Data> DStream<T> {
         let f = spec.function;
         let outputs = self.stateful_by_key(NAME, store, move |time, part, grouped| {
             if part.version().is_none() {
+                part.touch_all();
                 for timed in part.map.values_mut() {
                     timed.touched = time;
                 }
             }
             let mut mapped = Vec::new();
             for (key, values) in grouped {
+                part.touch(&key);
                 let (mut current, touched) = match part.map.remove(&key) {
                     Some(timed) => (Some(timed.state), Some(timed.touched)),
                     None => (None, None),
@@ -469,6 +471,7 @@ impl<T: Data> DStream<T> {
                     .extract_if(|_, timed| timed.touched < threshold)
                     .collect();
                 for (key, timed) in idle {
+                    part.touch(&key);
                     let mut state = State::timing_out(timed.state);
                     mapped.push(guard(NAME, || f(&key, None, &mut state)));
                 }

@@ -25,10 +25,22 @@ pub(crate) struct StateStore<K, S> {
     partitions: Vec<Mutex<StorePartition<K, S>>>,
 }
 
-/// One partition of a [`StateStore`]: its keys, and the batch time it is at.
+/// One partition of a [`StateStore`]: its keys, the batch time it is at, and — when a
+/// checkpoint writes deltas — which keys changed since it last wrote.
 pub(crate) struct StorePartition<K, S> {
     pub(crate) map: FastMap<K, S>,
     version: Option<Time>,
+    changes: Changes<K>,
+}
+
+/// The keys of a partition changed since the checkpoint last wrote it.
+enum Changes<K> {
+    /// Nobody writes deltas.
+    Off,
+    /// These keys (a key now absent was removed).
+    Keys(FastMap<K, ()>),
+    /// Any key may have changed: the next write is a snapshot.
+    All,
 }
 
 /// How big a store is, for metrics.
@@ -75,6 +87,22 @@ pub(crate) trait StateHandle: Send + Sync {
     /// nothing, if the snapshot is of another operator or number of partitions, or its bytes
     /// do not decode as this store's entries.
     fn restore(&self, snapshot: &StateSnapshot) -> Result<()>;
+
+    /// The key and state types, for the checkpoint's record of what each operator keeps.
+    fn schema(&self) -> String;
+    /// The version partition `partition` is at.
+    fn partition_version(&self, partition: usize) -> Option<Time>;
+    /// From now on, notes the keys each partition changes, for [`delta`](Self::delta).
+    fn track_changes(&self);
+    /// The keys of `partition` changed since the last `delta` or
+    /// [`clear_changes`](Self::clear_changes) — each with its state, or none if it was
+    /// removed — as bytes with the partition's version; `None` when a snapshot is needed
+    /// instead (everything may have changed, or changes are not tracked). Starts a new delta.
+    fn delta(&self, partition: usize) -> Result<Option<StateSnapshot>>;
+    /// Starts a new delta of `partition` (after a snapshot was written).
+    fn clear_changes(&self, partition: usize);
+    /// Applies a delta taken by [`delta`](Self::delta) to its partition and sets its version.
+    fn apply_delta(&self, delta: &StateSnapshot) -> Result<()>;
 
     /// Every partition as bytes, in order.
     fn snapshot_all(&self) -> Result<Vec<StateSnapshot>> {
@@ -135,6 +163,28 @@ impl<K, S> StorePartition<K, S> {
     pub(crate) fn clear(&mut self) {
         self.map.clear();
         self.version = None;
+        self.touch_all();
+    }
+
+    /// Notes that any key may have changed (a step that rewrites the table, or visits every
+    /// key): the checkpoint's next write of the partition is a snapshot.
+    pub(crate) fn touch_all(&mut self) {
+        if !matches!(self.changes, Changes::Off) {
+            self.changes = Changes::All;
+        }
+    }
+}
+
+impl<K: Key, S> StorePartition<K, S> {
+    /// Notes that `key` changed (was inserted, updated or removed), for the checkpoint's next
+    /// delta. Costs nothing without a checkpoint.
+    #[inline]
+    pub(crate) fn touch(&mut self, key: &K) {
+        if let Changes::Keys(keys) = &mut self.changes {
+            if !keys.contains_key(key) {
+                keys.insert(key.clone(), ());
+            }
+        }
     }
 }
 
@@ -148,6 +198,7 @@ impl<K: Key, S> StateStore<K, S> {
                     Mutex::new(StorePartition {
                         map: new_map(),
                         version: None,
+                        changes: Changes::Off,
                     })
                 })
                 .collect(),
@@ -279,6 +330,90 @@ impl<K: Key + StateData, S: StateData> StateHandle for StateStore<K, S> {
             version: part.version,
             bytes,
         })
+    }
+
+    fn schema(&self) -> String {
+        format!("{} -> {}", std::any::type_name::<K>(), std::any::type_name::<S>())
+    }
+
+    fn partition_version(&self, partition: usize) -> Option<Time> {
+        self.lock(partition).version
+    }
+
+    fn track_changes(&self) {
+        for p in 0..self.partitions.len() {
+            let mut part = self.lock(p);
+            if matches!(part.changes, Changes::Off) {
+                part.changes = Changes::Keys(new_map());
+            }
+        }
+    }
+
+    fn delta(&self, partition: usize) -> Result<Option<StateSnapshot>> {
+        let mut part = self.lock(partition);
+        let keys = match std::mem::replace(&mut part.changes, Changes::Keys(new_map())) {
+            Changes::Keys(keys) => keys,
+            Changes::All => return Ok(None),
+            Changes::Off => {
+                part.changes = Changes::Off;
+                return Ok(None);
+            }
+        };
+        let changed: Vec<(&K, Option<&S>)> = keys.keys().map(|k| (k, part.map.get(k))).collect();
+        let bytes = postcard::to_allocvec(&changed).map_err(|e| {
+            self.error(format!(
+                "a delta of partition {partition} cannot be saved: {e}; a key or state whose `Serialize` writes a sequence of unknown length cannot be stored"
+            ))
+        })?;
+        Ok(Some(StateSnapshot {
+            operator: self.operator.clone(),
+            partition,
+            num_partitions: self.partitions.len(),
+            version: part.version,
+            bytes,
+        }))
+    }
+
+    fn clear_changes(&self, partition: usize) {
+        let mut part = self.lock(partition);
+        if !matches!(part.changes, Changes::Off) {
+            part.changes = Changes::Keys(new_map());
+        }
+    }
+
+    fn apply_delta(&self, delta: &StateSnapshot) -> Result<()> {
+        self.check_shape(delta)?;
+        let partition = delta.partition;
+        let (entries, rest) = postcard::take_from_bytes::<Vec<(K, Option<S>)>>(&delta.bytes).map_err(|e| {
+            self.error(format!(
+                "a delta of partition {partition} does not decode ({e}): it is corrupt or was written for other key or state types"
+            ))
+        })?;
+        if !rest.is_empty() {
+            return Err(self.error(format!(
+                "a delta of partition {partition} has {} bytes left over: it is corrupt",
+                rest.len()
+            )));
+        }
+        if let Some((k, _)) = entries.iter().find(|(k, _)| self.partition_of(k) != partition) {
+            let home = self.partition_of(k);
+            return Err(self.error(format!(
+                "a key of a delta of partition {partition} belongs to partition {home}: restore with the number of partitions the state was saved with"
+            )));
+        }
+        let mut part = self.lock(partition);
+        for (k, s) in entries {
+            match s {
+                Some(s) => {
+                    part.map.insert(k, s);
+                }
+                None => {
+                    part.map.remove(&k);
+                }
+            }
+        }
+        part.version = delta.version;
+        Ok(())
     }
 
     fn restore(&self, snapshot: &StateSnapshot) -> Result<()> {

@@ -139,6 +139,8 @@ impl<T: Data> DStream<T> {
         let store: Arc<StateStore<K, S>> = Arc::new(StateStore::new(NAME, self.ssc.parallelism()));
         store.load(initial);
         self.stateful_by_key(NAME, store, move |time, part, grouped| {
+            // Every key is called, so any may change: the checkpoint writes a snapshot.
+            part.touch_all();
             let mut previous = std::mem::replace(&mut part.map, new_map());
             part.map.reserve(previous.len().max(grouped.len()));
             for (key, values) in grouped {
