@@ -566,13 +566,27 @@ impl StreamingContext {
         let batch = self.inner.batch.millis() as i64;
         // Like Spark's RecurringTimer: the first batch is at the next multiple of the interval.
         let first = Time::from_millis((now.millis().div_euclid(batch) + 1) * batch);
-        let zero = first - self.inner.batch;
+        let mut zero = first - self.inner.batch;
+        let durability = match self.checkpoint_dir() {
+            Some(dir) => Some(self.open_checkpoint(&dir, sources.len(), zero)?),
+            None => None,
+        };
+        // A restarted context keeps the batch times of the run that wrote the checkpoint.
+        if let Some(recorded) = durability
+            .as_ref()
+            .and_then(|d| d.recovered.as_ref())
+            .and_then(|r| r.sticky.get(ZERO_TIME))
+            .and_then(|z| z.parse::<i64>().ok())
+        {
+            zero = Time::from_millis(recorded);
+        }
         self.inner.lock_graph().clock.set_zero(zero);
         let control = self.inner.control.clone();
         let wake: Arc<dyn Fn() + Send + Sync> = Arc::new(move || control.wake());
         let source_ctx = SourceContext::new(wake, zero, self.parallelism());
         let sink_ctx = SinkContext::new(self.inner.app_name.clone(), crate::structured::OutputMode::Append);
-        let started = crate::exec::start_all(&sources, &source_ctx)?;
+        let started =
+            crate::exec::start_all(&sources, &source_ctx, durability.as_ref().map(|d| &d.checkpoint))?;
         let graph = self.inner.lock_graph();
         for output in &graph.outputs {
             if let Err(e) = output.run.start(&sink_ctx) {
@@ -595,7 +609,7 @@ impl StreamingContext {
             vocabulary: Box::new(crate::metrics::DStreamReports::new(self.inner.clone())),
             next_id: 0,
             last_time: None,
-            last_plan: None,
+            durability,
         };
         drop(graph);
         self.inner.control.update(|s| s.phase = ContextState::Active);
@@ -607,6 +621,90 @@ impl StreamingContext {
         self.inner.metrics.started(zero);
         log::info!("{}: started, first batch at {first}", self.inner.app_name);
         Ok(())
+    }
+
+    /// Spark's `StreamingContext.getOrCreate`: a context that carries on from the checkpoint
+    /// at `dir` if there is one there, else a new one. `create` builds the context and its
+    /// whole pipeline — in both cases, since a pipeline is code, not data: on a restart the
+    /// same pipeline is built and the checkpoint supplies where it stopped (its batch times,
+    /// the state of its stateful streams, its sources' offsets, the batch that was running).
+    /// The checkpoint directory is set to `dir`.
+    ///
+    /// Errors: whatever `create` returns; a checkpoint at `dir` that is damaged
+    /// ([`Error::CorruptCheckpoint`], naming the file) or was written by a different pipeline
+    /// ([`Error::IncompatibleRestart`], naming what changed) — reported here, before anything
+    /// runs.
+    ///
+    /// ```
+    /// use streamflow::{Duration, ManualClock, StreamingContext};
+    ///
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let create = || {
+    ///     let ssc = StreamingContext::builder()
+    ///         .batch_duration(Duration::seconds(1))
+    ///         .clock(ManualClock::new(0))
+    ///         .build()?;
+    ///     ssc.generator_stream(2, |i| i).print();
+    ///     Ok(ssc)
+    /// };
+    /// let ssc = StreamingContext::get_or_create(dir.path(), create)?;
+    /// assert_eq!(ssc.checkpoint_dir().as_deref(), Some(dir.path()));
+    /// ssc.start()?;
+    /// ssc.stop(false)?;
+    /// // A second time, the same pipeline carries on from the checkpoint.
+    /// let again = StreamingContext::get_or_create(dir.path(), create)?;
+    /// again.start()?;
+    /// again.stop(false)?;
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
+    pub fn get_or_create(
+        dir: impl AsRef<Path>,
+        create: impl FnOnce() -> Result<StreamingContext>,
+    ) -> Result<StreamingContext> {
+        let dir = dir.as_ref();
+        let ssc = create()?;
+        ssc.checkpoint(dir)?;
+        if crate::checkpoint::Checkpoint::exists(dir) {
+            // Checked now, so that a damaged or foreign checkpoint fails before anything runs.
+            let sources = ssc.inner.sources.lock().unwrap_or_else(|e| e.into_inner()).len();
+            ssc.open_checkpoint(dir, sources, Time::from_millis(0))?;
+            log::info!(
+                "{}: will carry on from the checkpoint at {}",
+                ssc.inner.app_name,
+                dir.display()
+            );
+        }
+        Ok(ssc)
+    }
+
+    /// Opens the checkpoint directory for this context's job: its settings (batch interval,
+    /// sources, stateful operators) checked against those recorded, and where it carries on.
+    fn open_checkpoint(&self, dir: &Path, sources: usize, zero: Time) -> Result<crate::exec::Durability> {
+        let graph = self.inner.lock_graph();
+        let stores = graph
+            .stateful
+            .iter()
+            .map(|s| {
+                let owner: Arc<dyn crate::checkpoint::state::StateOwner> = Arc::new(s.store.clone());
+                (owner, s.snapshot_every())
+            })
+            .collect();
+        drop(graph);
+        let settings = crate::checkpoint::Settings {
+            fixed: [
+                ("batch interval".to_string(), self.inner.batch.to_string()),
+                ("number of sources".to_string(), sources.to_string()),
+            ]
+            .into(),
+            sticky: [(ZERO_TIME.to_string(), zero.millis().to_string())].into(),
+        };
+        crate::checkpoint::open_for_job(
+            dir,
+            settings,
+            stores,
+            crate::checkpoint::OpenOptions::default(),
+            || self.inner.app_name.clone(),
+        )
     }
 
     /// Stops the job. With `graceful`, first stops receiving and processes every record already
@@ -828,6 +926,10 @@ impl StreamingContext {
             .collect()
     }
 }
+
+/// The checkpoint's record of a context's zero time: the batch times of a restarted context
+/// are those of the run that wrote the checkpoint.
+const ZERO_TIME: &str = "zero time";
 
 /// `Error` holds an `io::Error`, which is not `Clone`; rebuild an equivalent.
 pub(crate) fn clone_error(e: &Error) -> Error {

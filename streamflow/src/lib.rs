@@ -112,7 +112,6 @@
 //! ```
 
 mod batch;
-#[allow(dead_code, reason = "wired into the driver next (fault-tolerance issue)")]
 mod checkpoint;
 mod context;
 mod data;

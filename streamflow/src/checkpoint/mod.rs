@@ -249,6 +249,11 @@ impl Checkpoint {
         Ok((checkpoint, recovered))
     }
 
+    /// Whether the directory at `dir` holds a checkpoint (its `metadata` file).
+    pub(crate) fn exists(dir: &Path) -> bool {
+        dir.join(METADATA).is_file()
+    }
+
     /// The checkpoint's directory.
     pub(crate) fn dir(&self) -> &Path {
         &self.dir
@@ -357,7 +362,13 @@ impl Checkpoint {
 
 /// The recorded metadata, checked against this run's settings.
 fn check_settings(recorded: &Metadata, settings: &Settings) -> Result<Metadata> {
-    for (name, now) in &settings.fixed {
+    // The job's own settings first: a changed number of partitions is reported as that, not
+    // as a change of each operator's.
+    let (job, operators): (Vec<_>, Vec<_>) = settings
+        .fixed
+        .iter()
+        .partition(|(k, _)| !k.starts_with("operator "));
+    for (name, now) in job.into_iter().chain(operators) {
         match recorded.fixed.get(name) {
             Some(before) if before != now => {
                 return Err(Error::IncompatibleRestart {
@@ -402,6 +413,39 @@ fn check_settings(recorded: &Metadata, settings: &Settings) -> Result<Metadata> 
         id: recorded.id.clone(),
         fixed: recorded.fixed.clone(),
         sticky,
+    })
+}
+
+/// Opens the checkpoint of a job at `dir` with its stateful operators `stores` (each with its
+/// snapshot interval in batches) and the job's own `settings`, to which the operators' names,
+/// state types and partitions are added as fixed settings.
+pub(crate) fn open_for_job(
+    dir: &Path,
+    mut settings: Settings,
+    stores: Vec<(std::sync::Arc<dyn state::StateOwner>, u64)>,
+    options: OpenOptions,
+    new_id: impl FnOnce() -> String,
+) -> Result<crate::exec::Durability> {
+    let names: Vec<&str> = stores.iter().map(|(s, _)| s.handle().operator()).collect();
+    settings
+        .fixed
+        .insert("stateful operators".into(), format!("[{}]", names.join(", ")));
+    for (i, (owner, _)) in stores.iter().enumerate() {
+        let store = owner.handle();
+        let op = format!("operator {i} ({})", store.operator());
+        settings.fixed.insert(
+            format!("{op} state partitions"),
+            store.num_partitions().to_string(),
+        );
+        settings.fixed.insert(format!("{op} state type"), store.schema());
+    }
+    let (checkpoint, recovered) = Checkpoint::open(dir, &settings, options, new_id)?;
+    let state_dirs: Vec<PathBuf> = (0..stores.len()).map(|i| checkpoint.state_dir(i)).collect();
+    let state = state::StateFiles::new(stores, move |i| state_dirs[i].clone(), checkpoint.retain());
+    Ok(crate::exec::Durability {
+        checkpoint,
+        state,
+        recovered: Some(recovered),
     })
 }
 

@@ -48,9 +48,22 @@ struct Chain {
     version: Option<crate::time::Time>,
 }
 
+/// Whatever holds a stateful operator's store: the store itself (DStream operators share it as
+/// an `Arc`), or a query's stateful operator.
+pub(crate) trait StateOwner: Send + Sync {
+    /// The store.
+    fn handle(&self) -> &dyn StateHandle;
+}
+
+impl StateOwner for Arc<dyn StateHandle> {
+    fn handle(&self) -> &dyn StateHandle {
+        self.as_ref()
+    }
+}
+
 /// One stateful operator's files.
 struct Operator {
-    store: Arc<dyn StateHandle>,
+    store: Arc<dyn StateOwner>,
     dir: PathBuf,
     snapshot_every: u64,
     chains: Vec<Chain>,
@@ -73,7 +86,7 @@ impl StateFiles {
     /// The state files of `stores` (each with its snapshot interval in batches), operator `i`
     /// in `dir_of(i)`, keeping `retain` batches.
     pub(crate) fn new(
-        stores: Vec<(Arc<dyn StateHandle>, u64)>,
+        stores: Vec<(Arc<dyn StateOwner>, u64)>,
         dir_of: impl Fn(usize) -> PathBuf,
         retain: u64,
     ) -> Self {
@@ -81,7 +94,7 @@ impl StateFiles {
             .into_iter()
             .enumerate()
             .map(|(i, (store, snapshot_every))| Operator {
-                chains: vec![Chain::default(); store.num_partitions()],
+                chains: vec![Chain::default(); store.handle().num_partitions()],
                 dir: dir_of(i),
                 snapshot_every: snapshot_every.max(1),
                 store,
@@ -97,11 +110,11 @@ impl StateFiles {
         for op in &mut self.operators {
             for (p, chain) in op.chains.iter_mut().enumerate() {
                 let dir = op.dir.join(p.to_string());
-                *chain = restore_partition(op.store.as_ref(), p, &dir, id)?;
+                *chain = restore_partition(op.store.handle(), p, &dir, id)?;
             }
-            op.store.track_changes();
+            op.store.handle().track_changes();
             for p in 0..op.chains.len() {
-                op.store.clear_changes(p);
+                op.store.handle().clear_changes(p);
             }
         }
         Ok(())
@@ -146,7 +159,7 @@ impl StateFiles {
 /// Writes partition `p` of `op` after batch `id` if it changed: returns its new chain and the
 /// bytes written.
 fn write_partition(op: &Operator, p: usize, chain: Chain, id: u64) -> Result<Option<(Chain, u64)>> {
-    let store = op.store.as_ref();
+    let store = op.store.handle();
     let due = chain.last.is_none() || chain.deltas + 1 >= op.snapshot_every;
     let delta = if due { None } else { store.delta(p)? };
     let dir = op.dir.join(p.to_string());

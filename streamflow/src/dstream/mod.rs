@@ -360,6 +360,58 @@ impl<T: Data> DStream<T> {
         })
     }
 
+    /// Sets how often the state of this stream is snapshotted in the checkpoint (Spark's
+    /// `DStream.checkpoint(interval)`): a stateful stream (`update_state_by_key`,
+    /// `map_with_state`, `reduce_by_key_and_window_inv` …) writes a full snapshot of its state
+    /// every `interval` and only the keys each batch changed in between. The default, as in
+    /// Spark, is the smallest multiple of the stream's slide that is at least 10 seconds. The
+    /// interval must be a multiple of the slide. A stream without state has nothing to
+    /// snapshot: its batches are computed again from the sources after a restart, and the call
+    /// changes nothing for it. Returns the same stream.
+    ///
+    /// ```
+    /// use streamflow::{Duration, testing::TestContext};
+    ///
+    /// let t = TestContext::new(Duration::seconds(1), 2)?;
+    /// let dir = tempfile::tempdir().unwrap();
+    /// t.context().checkpoint(dir.path())?;
+    /// let queue = streamflow::StreamQueue::new();
+    /// queue.push(vec![("a".to_string(), 1)]);
+    /// let totals = t.context().queue_stream(queue, true, None)
+    ///     .update_state_by_key(|values: Vec<i32>, total: Option<i32>| {
+    ///         Some(total.unwrap_or(0) + values.iter().sum::<i32>())
+    ///     })
+    ///     .checkpoint("5 seconds"); // a snapshot every 5 batches
+    /// let out = t.collect(&totals);
+    /// t.start()?;
+    /// t.advance_batches(1)?;
+    /// assert_eq!(out.batches(), vec![vec![("a".to_string(), 1)]]);
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
+    pub fn checkpoint(&self, interval: impl crate::time::IntoDuration) -> DStream<T> {
+        let interval = match interval.into_duration() {
+            Ok(d) => d,
+            Err(e) => {
+                self.ssc.defer_error(format!("checkpoint: {e}"));
+                return self.clone();
+            }
+        };
+        let id = self.node.meta.id;
+        let slide = self.slide_duration();
+        if interval.is_zero() || interval.millis() % slide.millis().max(1) != 0 {
+            self.ssc.defer_error(format!(
+                "checkpoint: the interval {interval} must be a positive multiple of the stream's slide {slide}"
+            ));
+            return self.clone();
+        }
+        let mut graph = self.ssc.inner.lock_graph();
+        if let Some(entry) = graph.stateful.iter_mut().find(|e| e.node == id) {
+            entry.interval = Some(interval);
+        }
+        drop(graph);
+        self.clone()
+    }
+
     /// Keeps each generated batch in memory, so that several consumers (and windows) read it
     /// without computing it again (Spark's `persist`/`cache`). Returns the same stream.
     ///

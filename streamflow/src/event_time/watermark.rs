@@ -186,6 +186,18 @@ impl WatermarkTracker {
         Ok(())
     }
 
+    /// Sets the multiple-watermark policy (a restart keeps the one its checkpoint recorded).
+    pub(crate) fn set_policy(&self, policy: MultipleWatermarkPolicy) {
+        lock(&self.inner).policy = policy;
+    }
+
+    /// Restores the global watermark of a restarted query — and only it: per-input watermarks
+    /// start empty, as in Spark's `WatermarkTracker` after a restart.
+    pub(crate) fn restore_global(&self, watermark: Time) {
+        let mut t = lock(&self.inner);
+        t.global = t.global.max(watermark);
+    }
+
     /// Marks the start of the run: inputs without data count as idle from `now`.
     pub(crate) fn start(&self, now: Time) {
         let mut t = lock(&self.inner);

@@ -17,6 +17,8 @@ use std::time::Instant;
 
 use super::control::{JobControl, REAL_POLL};
 use super::failure::{OperatorPanic, TaskError, panic_message, set_current_operator, tag};
+use crate::checkpoint::state::StateFiles;
+use crate::checkpoint::{Checkpoint, CommitInfo, Recovered};
 use crate::error::{Error, Result};
 use crate::graph::{ForgetOld, InputNode, OutputOp};
 use crate::source::{Limit, SourceRange, SourceRun};
@@ -78,7 +80,12 @@ pub(crate) enum Schedule {
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Timings {
     pub(crate) latest_offset: std::time::Duration,
+    /// Recording the plan (writing `offsets/<id>` when there is a checkpoint).
     pub(crate) plan: std::time::Duration,
+    /// Writing the state's snapshots and deltas to the checkpoint.
+    pub(crate) state_commit: std::time::Duration,
+    /// Writing `commits/<id>`.
+    pub(crate) commit_offsets: std::time::Duration,
     pub(crate) run: std::time::Duration,
     pub(crate) commit: std::time::Duration,
     pub(crate) total: std::time::Duration,
@@ -95,6 +102,18 @@ pub(crate) struct Completed<'a> {
     pub(crate) source_malformed: Vec<u64>,
     pub(crate) output_rows: u64,
     pub(crate) timings: Timings,
+    /// What the batch wrote to the checkpoint.
+    pub(crate) checkpoint: CheckpointWrites,
+}
+
+/// What a batch wrote to the checkpoint directory.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct CheckpointWrites {
+    /// Bytes of its `offsets/<id>` file.
+    pub(crate) plan_bytes: u64,
+    /// State files written, and their bytes.
+    pub(crate) state_files: u64,
+    pub(crate) state_bytes: u64,
 }
 
 /// What differs between the vocabularies, as hooks the driver calls.
@@ -109,6 +128,13 @@ pub(crate) trait Vocabulary: Send {
     }
     /// A batch is planned and about to run.
     fn planned(&mut self, _plan: &BatchPlan) {}
+    /// The batch's sinks committed: what the next batch starts from (its watermark, whether a
+    /// batch without data is due) — recorded in `commits/<id>`.
+    fn end_batch(&mut self) -> CommitInfo {
+        CommitInfo::default()
+    }
+    /// A restarted job carries on from a batch whose commit recorded `info`.
+    fn recovered(&mut self, _info: &CommitInfo) {}
     /// A batch ran and committed.
     fn completed(&mut self, batch: &Completed<'_>) -> Result<()>;
     /// The driver has nothing to do (once per stretch of idleness).
@@ -131,8 +157,17 @@ pub(crate) struct Driver {
     pub(crate) vocabulary: Box<dyn Vocabulary>,
     pub(crate) next_id: u64,
     pub(crate) last_time: Option<Time>,
-    /// The plan of the last batch that ran.
-    pub(crate) last_plan: Option<BatchPlan>,
+    /// The checkpoint, when the job has one.
+    pub(crate) durability: Option<Durability>,
+}
+
+/// A job's checkpoint, as the driver writes it.
+pub(crate) struct Durability {
+    pub(crate) checkpoint: Checkpoint,
+    /// The state of the job's stateful operators.
+    pub(crate) state: StateFiles,
+    /// Where the checkpoint says the job carries on (taken when the driver starts).
+    pub(crate) recovered: Option<Recovered>,
 }
 
 /// How often the default trigger looks at sources that cannot wake it (clock time).
@@ -142,9 +177,12 @@ impl Driver {
     /// Runs the job to its end, then marks it stopped. Never panics out: whatever happens, the
     /// job reaches its terminal state and everyone waiting is woken.
     pub(crate) fn run(mut self) {
-        let outcome = panic::catch_unwind(AssertUnwindSafe(|| match self.schedule.clone() {
-            Schedule::Interval { first, interval } => self.run_interval(first, interval),
-            _ => self.run_triggered(),
+        let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
+            let pending = self.recover()?;
+            match self.schedule.clone() {
+                Schedule::Interval { first, interval } => self.run_interval(first, interval, pending),
+                _ => self.run_triggered(pending),
+            }
         }))
         .unwrap_or_else(|payload| {
             Err(Error::illegal_state(format!(
@@ -164,8 +202,110 @@ impl Driver {
         self.control.finish();
     }
 
-    fn run_interval(&mut self, first: Time, interval: Duration) -> Result<()> {
-        let mut next = first;
+    /// Restores the job from its checkpoint: state at the last committed batch, sources'
+    /// committed offsets, the batch ids and times, the vocabulary's watermark; rebuilds the
+    /// source batches that windows still read. Returns the batch that was planned and never
+    /// committed, to be re-run with exactly its plan.
+    fn recover(&mut self) -> Result<Option<BatchPlan>> {
+        let Some(durability) = &mut self.durability else {
+            return Ok(None);
+        };
+        let Some(recovered) = durability.recovered.take() else {
+            return Ok(None);
+        };
+        let committed = recovered.committed.as_ref();
+        durability
+            .state
+            .restore(committed.map(|(plan, _)| plan.batch.id))?;
+        if !recovered.is_restart() {
+            return Ok(None);
+        }
+        // Each source carries on from the end of the last committed batch (the start of the
+        // pending one).
+        let resume_from = recovered.pending.as_ref().or(committed.map(|(plan, _)| plan));
+        if let Some(plan) = resume_from {
+            if plan.sources.len() != self.sources.len() {
+                return Err(Error::IncompatibleRestart {
+                    setting: "sources".into(),
+                    message: format!(
+                        "were {} when the checkpoint was written and are {} now: restart the same job, or use a new checkpoint directory",
+                        plan.sources.len(),
+                        self.sources.len()
+                    ),
+                });
+            }
+            let pending = recovered.pending.is_some();
+            for (source, range) in self.sources.iter().zip(&plan.sources) {
+                source.restore_committed(if pending { &range.start } else { &range.end })?;
+            }
+        }
+        self.next_id = recovered.next_id();
+        if let Some((plan, info)) = committed {
+            self.last_time = Some(plan.batch.time);
+            self.vocabulary.recovered(info);
+        }
+        if let Some(pending) = &recovered.pending {
+            self.vocabulary.recovered(&CommitInfo {
+                next_watermark: pending.watermark,
+                no_data_batch: false,
+            });
+        }
+        self.rebuild_windows(&recovered)?;
+        log::info!(
+            "{}: restarted from the checkpoint at {}: {}",
+            self.control.name,
+            durability_dir(&self.durability),
+            match (&recovered.pending, committed) {
+                (Some(p), _) => format!("re-running {} as planned", p.batch),
+                (None, Some((c, _))) => format!("{} was the last committed", c.batch),
+                (None, None) => String::from("nothing committed yet"),
+            }
+        );
+        Ok(recovered.pending)
+    }
+
+    /// Reads again the source batches of committed batches that windows still look back on
+    /// (a DStream window over the last minute needs the last minute of input), so that the
+    /// first windows after a restart are whole.
+    fn rebuild_windows(&mut self, recovered: &Recovered) -> Result<()> {
+        let Some(last) = self.last_time else {
+            return Ok(());
+        };
+        let reach = self
+            .inputs
+            .iter()
+            .map(|i| i.remembers())
+            .max()
+            .unwrap_or(Duration::ZERO);
+        if reach.is_zero() {
+            return Ok(());
+        }
+        for plan in recovered
+            .history
+            .iter()
+            .filter(|p| last - p.batch.time < reach.millis() as i64)
+        {
+            if plan.sources.len() != self.sources.len() {
+                continue;
+            }
+            for (source, range) in self.sources.iter().zip(&plan.sources) {
+                source.set_planned(range)?;
+            }
+            for input in &self.inputs {
+                input.generate(plan.batch.time)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn run_interval(&mut self, first: Time, interval: Duration, pending: Option<BatchPlan>) -> Result<()> {
+        if let Some(plan) = pending {
+            let now = self.clock.now();
+            self.rerun(plan, now)?;
+        }
+        // After a restart, batches carry on from the last one: those missed while the job was
+        // down run at once, one by one, as Spark's do.
+        let mut next = self.last_time.map_or(first, |last| last + interval);
         loop {
             let control = self.control.clone();
             self.clock.wait_until(next, REAL_POLL, &|| control.stopping());
@@ -202,7 +342,11 @@ impl Driver {
         }
     }
 
-    fn run_triggered(&mut self) -> Result<()> {
+    fn run_triggered(&mut self, pending: Option<BatchPlan>) -> Result<()> {
+        if let Some(plan) = pending {
+            let now = self.clock.now();
+            self.rerun(plan, now)?;
+        }
         let limit = if self.schedule == Schedule::Once {
             Limit::All
         } else {
@@ -321,7 +465,6 @@ impl Driver {
             return Ok(false);
         }
         self.vocabulary.status("Processing new data", has_data, true);
-        let planned = Instant::now();
         let plan = BatchPlan {
             batch: BatchId {
                 id: self.next_id,
@@ -330,22 +473,67 @@ impl Driver {
             sources: ranges,
             watermark: self.vocabulary.watermark(),
         };
+        self.execute(plan, trigger_time, wall, latest_offset, true)?;
+        Ok(true)
+    }
+
+    /// Re-runs a batch that a restarted job finds planned and never committed, with exactly
+    /// its recorded offsets, time and watermark.
+    fn rerun(&mut self, plan: BatchPlan, trigger_time: Time) -> Result<()> {
+        let wall = Instant::now();
+        for (source, range) in self.sources.iter().zip(&plan.sources) {
+            source.set_planned(range)?;
+        }
+        self.vocabulary.status("Processing new data", true, true);
+        self.next_id = plan.batch.id;
+        self.execute(plan, trigger_time, wall, std::time::Duration::ZERO, false)
+    }
+
+    /// Runs a planned batch: records the plan, runs the graph, writes the state, commits the
+    /// sinks, records the commit, commits the sources' offsets, reports.
+    fn execute(
+        &mut self,
+        plan: BatchPlan,
+        trigger_time: Time,
+        wall: Instant,
+        latest_offset: std::time::Duration,
+        record_plan: bool,
+    ) -> Result<()> {
+        let time = plan.batch.time;
+        let planned = Instant::now();
+        let mut writes = CheckpointWrites::default();
+        if let (Some(d), true) = (&self.durability, record_plan) {
+            writes.plan_bytes = d.checkpoint.write_plan(&plan)?;
+        }
         let malformed_before: Vec<u64> = self.sources.iter().map(|s| undecodable(s.as_ref())).collect();
         self.vocabulary.planned(&plan);
         let plan_time = planned.elapsed();
         let ran = Instant::now();
         let (input_rows, output_rows) = self.run_graph(plan.batch)?;
         let run_time = ran.elapsed();
+        let state_started = Instant::now();
+        if let Some(d) = &mut self.durability {
+            let written = d.state.write(plan.batch.id)?;
+            writes.state_files = written.files;
+            writes.state_bytes = written.bytes;
+        }
+        let state_commit = state_started.elapsed();
         let committing = Instant::now();
         for output in &self.outputs {
             if output_rows.1.contains(&output.parent) || output_rows.2 {
                 self.guarded(plan.batch, &output.run.name(), || output.run.commit(plan.batch))?;
             }
         }
+        let commit_time = committing.elapsed();
+        let info = self.vocabulary.end_batch();
+        let offsets_started = Instant::now();
+        if let Some(d) = &self.durability {
+            d.checkpoint.write_commit(plan.batch.id, &info)?;
+        }
         for source in &self.sources {
             source.commit();
         }
-        let commit_time = committing.elapsed();
+        let commit_offsets = offsets_started.elapsed();
         let source_rows: Vec<u64> = self.sources.iter().map(|s| s.rows(time)).collect();
         let source_malformed: Vec<u64> = self
             .sources
@@ -356,7 +544,7 @@ impl Driver {
         for node in &self.forgetters {
             node.forget_before(time);
         }
-        self.next_id += 1;
+        self.next_id = plan.batch.id + 1;
         self.last_time = Some(time);
         let completed = Completed {
             plan: &plan,
@@ -369,13 +557,15 @@ impl Driver {
                 latest_offset,
                 plan: plan_time,
                 run: run_time,
+                state_commit,
                 commit: commit_time,
+                commit_offsets,
                 total: wall.elapsed(),
             },
+            checkpoint: writes,
         };
         self.vocabulary.completed(&completed)?;
-        self.last_plan = Some(plan);
-        Ok(true)
+        Ok(())
     }
 
     /// Runs the sources' batches and every output; a panic in user code becomes an error
@@ -417,6 +607,13 @@ impl Driver {
         panic::catch_unwind(AssertUnwindSafe(f))
             .unwrap_or_else(|payload| Err(user_code_error(payload, what, batch.time)))
     }
+}
+
+fn durability_dir(durability: &Option<Durability>) -> String {
+    durability
+        .as_ref()
+        .map(|d| d.checkpoint.dir().display().to_string())
+        .unwrap_or_default()
 }
 
 fn undecodable(source: &dyn SourceRun) -> u64 {

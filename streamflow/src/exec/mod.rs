@@ -7,7 +7,7 @@ mod failure;
 
 pub(crate) use control::JobControl;
 pub use driver::BatchId;
-pub(crate) use driver::{BatchPlan, Completed, Driver, Schedule, Vocabulary};
+pub(crate) use driver::{BatchPlan, Completed, Driver, Durability, Schedule, Vocabulary};
 #[cfg(test)]
 pub(crate) use failure::TaskError;
 pub(crate) use failure::{call_hook, guard, lock, panic_message, raise};
@@ -16,18 +16,24 @@ use std::sync::Arc;
 
 use crate::source::{SourceContext, SourceRun};
 
-/// Starts every source of a job; if one fails, stops those already started and returns its
+/// Starts every source of a job — source `i` with its directory `sources/<i>` in the
+/// checkpoint, if there is one; if one fails, stops those already started and returns its
 /// error. On success returns a function that stops them all (for a later failure of start).
 pub(crate) fn start_all(
     sources: &[Arc<dyn SourceRun>],
     ctx: &SourceContext,
+    checkpoint: Option<&crate::checkpoint::Checkpoint>,
 ) -> crate::Result<impl FnOnce() + use<>> {
     let stop = {
         let sources = sources.to_vec();
         move |started: usize| sources[..started].iter().for_each(|s| s.stop())
     };
     for (i, source) in sources.iter().enumerate() {
-        if let Err(e) = source.start(ctx) {
+        let ctx = match checkpoint {
+            Some(c) => ctx.clone().with_metadata_path(c.source_dir(i)),
+            None => ctx.clone(),
+        };
+        if let Err(e) = source.start(&ctx) {
             stop(i);
             return Err(e);
         }

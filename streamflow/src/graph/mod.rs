@@ -250,11 +250,17 @@ impl<T: Data> ForgetOld for Node<T> {
 pub(crate) trait InputNode: Send + Sync {
     /// Generates (and stores) the batch at `time`; returns the number of records in it.
     fn generate(&self, time: Time) -> Result<u64>;
+    /// How long the node keeps its batches (windows read that far back).
+    fn remembers(&self) -> Duration;
 }
 
 impl<T: Data> InputNode for Node<T> {
     fn generate(&self, time: Time) -> Result<u64> {
         self.prepare(time)
+    }
+
+    fn remembers(&self) -> Duration {
+        Duration::from_millis(self.meta.remember_ms.load(Ordering::Relaxed))
     }
 }
 
@@ -289,6 +295,36 @@ pub(crate) struct Graph {
     pub(crate) errors: Vec<String>,
     /// Operators that keep state and so need a checkpoint directory.
     pub(crate) needs_checkpoint: Vec<String>,
+    /// The stores of the stateful nodes, which the checkpoint writes.
+    pub(crate) stateful: Vec<StatefulNode>,
+}
+
+/// A stateful node's store, and how often the checkpoint snapshots it.
+pub(crate) struct StatefulNode {
+    /// The node whose store it is.
+    pub(crate) node: usize,
+    pub(crate) store: Arc<dyn crate::state::StateHandle>,
+    /// How often the node's step runs.
+    pub(crate) slide: Duration,
+    /// `DStream::checkpoint(interval)`: a snapshot every interval, deltas in between.
+    pub(crate) interval: Option<Duration>,
+}
+
+impl StatefulNode {
+    /// Spark's default checkpoint interval of a stateful stream: the smallest multiple of its
+    /// slide that is at least 10 seconds.
+    pub(crate) fn default_interval(slide: Duration) -> Duration {
+        let slide = slide.millis().max(1);
+        Duration::from_millis(10_000_u64.div_ceil(slide) * slide)
+    }
+
+    /// Steps between two snapshots: the interval over the slide.
+    pub(crate) fn snapshot_every(&self) -> u64 {
+        let interval = self
+            .interval
+            .unwrap_or_else(|| Self::default_interval(self.slide));
+        (interval.millis() / self.slide.millis().max(1)).max(1)
+    }
 }
 
 /// How to build a node: its name, kind, parents and slide.
@@ -310,6 +346,7 @@ impl Graph {
             forgetters: Vec::new(),
             errors: Vec::new(),
             needs_checkpoint: Vec::new(),
+            stateful: Vec::new(),
         }
     }
 

@@ -44,9 +44,10 @@ pub struct QueryProgress {
     /// Input records per second of processing (wall) time.
     pub processed_rows_per_second: f64,
     /// Wall-clock durations in milliseconds: `latestOffset` (finding the sources' new
-    /// offsets), `walCommit` (recording the batch's offsets in the offset log),
-    /// `queryPlanning`, `addBatch` (running the batch's operators), `sink` (handing the rows
-    /// to the sink), `triggerExecution` (all of it).
+    /// offsets), `walCommit` (recording the batch's plan in the checkpoint's offset log),
+    /// `addBatch` (running the batch's operators), `stateCommit` (writing the state's
+    /// snapshots and deltas to the checkpoint), `sink` (committing the sink), `commitOffsets`
+    /// (recording the commit and committing the sources), `triggerExecution` (all of it).
     pub duration_ms: BTreeMap<String, u64>,
     /// Event-time statistics of the batch's rows, and the watermark it ran with.
     pub event_time: EventTimeProgress,
@@ -56,6 +57,26 @@ pub struct QueryProgress {
     pub sources: Vec<SourceProgress>,
     /// The sink.
     pub sink: SinkProgress,
+    /// What the batch wrote to the checkpoint (absent when the query has none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<CheckpointProgress>,
+}
+
+/// What one batch wrote to the checkpoint directory.
+///
+/// ```
+/// let c = streamflow::structured::CheckpointProgress::default();
+/// assert_eq!(c.state_bytes, 0);
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckpointProgress {
+    /// Bytes of the batch's plan (`offsets/<id>`).
+    pub offsets_bytes: u64,
+    /// State files written (snapshots and deltas), and their bytes.
+    pub state_files: u64,
+    /// Their bytes.
+    pub state_bytes: u64,
 }
 
 /// Event time in a batch: min / max / avg of the rows' event times (absent without rows) and

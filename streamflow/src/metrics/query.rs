@@ -10,12 +10,13 @@ use std::sync::{Arc, Mutex};
 
 use super::ListenerBus;
 use super::progress::{
-    EventTimeProgress, QueryIdleEvent, QueryProgress, QueryStartedEvent, QueryStatus, QueryTerminatedEvent,
-    SinkProgress, SourceProgress,
+    CheckpointProgress, EventTimeProgress, QueryIdleEvent, QueryProgress, QueryStartedEvent, QueryStatus,
+    QueryTerminatedEvent, SinkProgress, SourceProgress,
 };
+use crate::checkpoint::CommitInfo;
 use crate::error::{Error, Result};
 use crate::event_time::iso;
-use crate::event_time::watermark::WatermarkTracker;
+use crate::event_time::watermark::{BatchEnd, WatermarkTracker};
 use crate::exec::{BatchPlan, Completed, Vocabulary, lock};
 use crate::source::SourceRun;
 use crate::structured::plan::{RunShared, StatefulRun};
@@ -93,6 +94,10 @@ pub(crate) struct QueryReports {
     /// The watermark moved in the last batch and a stateful operator may have rows to emit.
     need_no_data: bool,
     last_trigger: Option<Time>,
+    /// What the end of the current batch changed (set by `end_batch`).
+    ended: Option<BatchEnd>,
+    /// Whether the query writes a checkpoint.
+    pub(crate) checkpointed: bool,
 }
 
 impl QueryReports {
@@ -117,6 +122,8 @@ impl QueryReports {
             sink_name,
             need_no_data: false,
             last_trigger: None,
+            ended: None,
+            checkpointed: false,
         }
     }
 
@@ -160,13 +167,32 @@ impl Vocabulary for QueryReports {
         self.run.batch_id.store(plan.batch.id, Ordering::Release);
     }
 
+    fn end_batch(&mut self) -> CommitInfo {
+        let end = self.tracker().end_batch(self.clock.now());
+        self.need_no_data = end.advanced && !self.stateful.is_empty();
+        self.ended = Some(end);
+        CommitInfo {
+            next_watermark: self.tracker().has_inputs().then(|| self.tracker().current()),
+            no_data_batch: self.need_no_data,
+        }
+    }
+
+    fn recovered(&mut self, info: &CommitInfo) {
+        if let Some(watermark) = info.next_watermark {
+            self.tracker().restore_global(watermark);
+        }
+        self.need_no_data = info.no_data_batch;
+    }
+
     fn completed(&mut self, batch: &Completed<'_>) -> Result<()> {
         let plan = batch.plan;
         let id = plan.batch.id;
         let trigger_time = batch.trigger_time;
-        let watermark = self.tracker().current();
-        let end = self.tracker().end_batch(self.clock.now());
-        self.need_no_data = end.advanced && !self.stateful.is_empty();
+        let watermark = plan.watermark.unwrap_or_else(|| self.tracker().current());
+        let end = self
+            .ended
+            .take()
+            .unwrap_or_else(|| self.tracker().end_batch(self.clock.now()));
         let timings = batch.timings;
         let num_input_rows: u64 = batch.source_rows.iter().sum();
         let secs_since_last = self
@@ -181,7 +207,9 @@ impl Vocabulary for QueryReports {
             ("latestOffset", ms(timings.latest_offset)),
             ("walCommit", ms(timings.plan)),
             ("addBatch", ms(timings.run)),
+            ("stateCommit", ms(timings.state_commit)),
             ("sink", ms(timings.commit)),
+            ("commitOffsets", ms(timings.commit_offsets)),
             ("triggerExecution", ms(timings.total)),
         ]
         .into_iter()
@@ -223,6 +251,11 @@ impl Vocabulary for QueryReports {
                 description: self.sink_name.clone(),
                 num_output_rows: batch.output_rows,
             },
+            checkpoint: self.checkpointed.then_some(CheckpointProgress {
+                offsets_bytes: batch.checkpoint.plan_bytes,
+                state_files: batch.checkpoint.state_files,
+                state_bytes: batch.checkpoint.state_bytes,
+            }),
         };
         let resume = ResumeState {
             id: self.record.id.clone(),

@@ -134,7 +134,8 @@ impl<T: Data> DStream<T> {
             .needs_checkpoint
             .push(name.to_string());
         let exec = self.ssc.inner.exec.clone();
-        self.add_node(
+        let checkpointed = store.clone();
+        let stream = self.add_node(
             name,
             NodeKind::Stateful,
             vec![self.node.meta.clone()],
@@ -144,7 +145,18 @@ impl<T: Data> DStream<T> {
                 store.log_stats(time);
                 Ok(Some(Batch::from_partitions(partitions, time, exec.clone())))
             },
-        )
+        );
+        self.ssc
+            .inner
+            .lock_graph()
+            .stateful
+            .push(crate::graph::StatefulNode {
+                node: stream.node.meta.id,
+                store: checkpointed,
+                slide,
+                interval: None,
+            });
+        stream
     }
 
     /// A stateful node over the values of each key: every batch, the values of each key are

@@ -72,8 +72,8 @@ mod writer;
 pub use crate::event_time::timestamp::EventTime;
 pub use crate::event_time::watermark::{InputWatermark, MultipleWatermarkPolicy, WatermarkState};
 pub use crate::metrics::progress::{
-    EventTimeProgress, QueryIdleEvent, QueryProgress, QueryStartedEvent, QueryStatus, QueryTerminatedEvent,
-    SinkProgress, SourceProgress, StateOperatorProgress, StreamingQueryListener,
+    CheckpointProgress, EventTimeProgress, QueryIdleEvent, QueryProgress, QueryStartedEvent, QueryStatus,
+    QueryTerminatedEvent, SinkProgress, SourceProgress, StateOperatorProgress, StreamingQueryListener,
 };
 pub use crate::sink::console::format_console_batch;
 pub use crate::sink::foreach_writer::ForeachWriter;

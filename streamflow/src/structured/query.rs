@@ -39,6 +39,8 @@ pub(crate) struct QueryOptions<T: Data> {
     pub(crate) policy: MultipleWatermarkPolicy,
     pub(crate) idle_timeout: Option<Duration>,
     pub(crate) resume: Option<ResumeState>,
+    pub(crate) checkpoint: Option<std::path::PathBuf>,
+    pub(crate) discard_torn_last: bool,
 }
 
 struct Shared {
@@ -113,6 +115,60 @@ fn new_uuid() -> String {
     )
 }
 
+/// The checkpoint's record of the multiple-watermark policy: the first run's wins.
+const POLICY: &str = "multiple watermark policy";
+
+fn parse_policy(text: &str) -> Option<MultipleWatermarkPolicy> {
+    match text {
+        "min" => Some(MultipleWatermarkPolicy::Min),
+        "max" => Some(MultipleWatermarkPolicy::Max),
+        _ => None,
+    }
+}
+
+/// Opens a query's checkpoint at `dir`: its stateful operators, sources and settings checked
+/// against those recorded, and where it carries on.
+fn open_checkpoint(
+    dir: &std::path::Path,
+    planner: &super::plan::Planner,
+    policy: MultipleWatermarkPolicy,
+    parallelism: usize,
+    discard_torn_last: bool,
+) -> Result<crate::exec::Durability> {
+    use crate::checkpoint::state::{DEFAULT_SNAPSHOT_EVERY, StateOwner};
+    let stores = planner
+        .stateful
+        .iter()
+        .map(|op| {
+            let owner: Arc<dyn StateOwner> = Arc::new(op.clone());
+            (owner, DEFAULT_SNAPSHOT_EVERY)
+        })
+        .collect();
+    let policy = match policy {
+        MultipleWatermarkPolicy::Min => "min",
+        MultipleWatermarkPolicy::Max => "max",
+    };
+    let settings = crate::checkpoint::Settings {
+        fixed: [
+            ("number of sources".to_string(), planner.sources.len().to_string()),
+            ("state partitions".to_string(), parallelism.to_string()),
+        ]
+        .into(),
+        sticky: [(POLICY.to_string(), policy.to_string())].into(),
+    };
+    let options = crate::checkpoint::OpenOptions {
+        discard_torn_last,
+        ..crate::checkpoint::OpenOptions::default()
+    };
+    crate::checkpoint::open_for_job(dir, settings, stores, options, new_uuid)
+}
+
+impl crate::checkpoint::state::StateOwner for Arc<dyn StatefulRun> {
+    fn handle(&self) -> &dyn crate::state::StateHandle {
+        self.state()
+    }
+}
+
 impl StreamingQuery {
     pub(crate) fn start<T: Data>(options: QueryOptions<T>) -> Result<StreamingQuery> {
         let QueryOptions {
@@ -124,7 +180,14 @@ impl StreamingQuery {
             policy,
             idle_timeout,
             resume,
+            checkpoint,
+            discard_torn_last,
         } = options;
+        if checkpoint.is_some() && resume.is_some() {
+            return Err(Error::InvalidConfig(
+                "checkpoint_location and resume_from both given: a query with a checkpoint carries on from it; use one".into(),
+            ));
+        }
         let session = ds.session.clone();
         let clock = session.clock();
         let resume = resume.unwrap_or_default();
@@ -171,10 +234,27 @@ impl StreamingQuery {
         for (source, offset) in planner.sources.iter().zip(&resume.source_offsets) {
             source.restore_committed(&serde_json::Value::from(*offset))?;
         }
-        let id = if resume.id.is_empty() {
-            new_uuid()
-        } else {
-            resume.id.clone()
+        let durability = match &checkpoint {
+            Some(dir) => Some(open_checkpoint(
+                dir,
+                &planner,
+                policy,
+                session.parallelism(),
+                discard_torn_last,
+            )?),
+            None => None,
+        };
+        let recovered = durability.as_ref().and_then(|d| d.recovered.as_ref());
+        if let Some(recorded) = recovered
+            .and_then(|r| r.sticky.get(POLICY))
+            .and_then(|p| parse_policy(p))
+        {
+            tracker.set_policy(recorded);
+        }
+        let id = match recovered {
+            Some(r) => r.id.clone(),
+            None if resume.id.is_empty() => new_uuid(),
+            None => resume.id.clone(),
         };
         let header = format!(
             "== query {} (id {id}, {mode} mode, trigger {trigger}) ==",
@@ -186,7 +266,11 @@ impl StreamingQuery {
         let waker_control = control.clone();
         let source_ctx =
             SourceContext::new(Arc::new(move || waker_control.wake()), now, session.parallelism());
-        let stop_sources = crate::exec::start_all(&planner.sources, &source_ctx)?;
+        let stop_sources = crate::exec::start_all(
+            &planner.sources,
+            &source_ctx,
+            durability.as_ref().map(|d| &d.checkpoint),
+        )?;
         let sink_ctx = SinkContext::new(id.clone(), mode);
         for output in &planner.graph.outputs {
             if let Err(e) = output.run.start(&sink_ctx) {
@@ -217,6 +301,8 @@ impl StreamingQuery {
             planner.stateful.clone(),
             sink_name,
         );
+        let mut reports = reports;
+        reports.checkpointed = durability.is_some();
         reports.started(now);
         let schedule = match trigger.kind {
             TriggerKind::Default => Schedule::Default,
@@ -237,7 +323,7 @@ impl StreamingQuery {
             vocabulary: Box::new(reports),
             next_id: resume.next_batch_id,
             last_time: None,
-            last_plan: None,
+            durability,
         };
         control.update(|s| s.phase = ContextState::Active);
         let record = &shared.record;

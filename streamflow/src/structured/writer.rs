@@ -60,6 +60,8 @@ pub struct DataStreamWriter<T> {
     policy: MultipleWatermarkPolicy,
     idle_timeout: Option<Duration>,
     resume: Option<ResumeState>,
+    checkpoint: Option<std::path::PathBuf>,
+    discard_torn_last: bool,
     errors: Vec<String>,
 }
 
@@ -76,6 +78,8 @@ impl<T: Data> DataStreamWriter<T> {
             policy: MultipleWatermarkPolicy::Min,
             idle_timeout: None,
             resume: None,
+            checkpoint: None,
+            discard_torn_last: false,
             errors: Vec::new(),
         }
     }
@@ -225,6 +229,66 @@ impl<T: Data> DataStreamWriter<T> {
     /// ```
     pub fn resume_from(mut self, state: ResumeState) -> Self {
         self.resume = Some(state);
+        self
+    }
+
+    /// The query's checkpoint directory (Spark's `checkpointLocation` option): the query
+    /// records there, batch by batch, what it read (`offsets/`), what it committed
+    /// (`commits/`), the state of its stateful operators (`state/`) and its sources' own
+    /// records (`sources/`). Started again on the same directory, the query carries on where
+    /// it stopped — also after being killed: the batch that was running is re-run with exactly
+    /// the same input, so with a replayable source and an idempotent sink (the JSON/CSV file
+    /// sinks, `foreach_batch` keyed by batch id) the output is the same as if it had never
+    /// stopped. Changing what may not change across restarts (the stateful operators, their
+    /// state types, the number of state partitions, the sources) is an
+    /// [`Error::IncompatibleRestart`]; a damaged file is an [`Error::CorruptCheckpoint`]
+    /// naming it.
+    ///
+    /// ```
+    /// # use streamflow::structured::*;
+    /// # let session = Session::builder().parallelism(1).clock(streamflow::ManualClock::new(0)).build()?;
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let input = MemoryStream::<String>::new();
+    /// let counts = |table: &str| session.read_stream::<String>().memory(&input)
+    ///     .group_by(|w| w.clone()).count()
+    ///     .write_stream().output_mode(OutputMode::Complete)
+    ///     .checkpoint_location(dir.path()).memory(table).start();
+    /// let first = counts("first")?;
+    /// input.add_data(["cat".to_string()]);
+    /// first.process_all_available()?;
+    /// first.stop()?;
+    ///
+    /// let second = counts("second")?; // the same directory: it carries on
+    /// assert_eq!(second.id(), first.id());
+    /// input.add_data(["cat".to_string()]);
+    /// second.process_all_available()?;
+    /// let rows = session.memory_table::<AggRow<String, u64>>("second")?.rows();
+    /// assert_eq!(rows[0].value, 2); // the count carried over
+    /// second.stop()?;
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
+    pub fn checkpoint_location(mut self, dir: impl AsRef<Path>) -> Self {
+        self.checkpoint = Some(dir.as_ref().to_path_buf());
+        self
+    }
+
+    /// With `true`, a restart that finds the last batch's `offsets` or `commits` file torn or
+    /// corrupt (a disk that lost a write) drops that file and plans or runs the batch again,
+    /// with a warning, instead of failing with [`Error::CorruptCheckpoint`]. Off by default:
+    /// nothing in a checkpoint is dropped unless asked.
+    ///
+    /// ```
+    /// # use streamflow::structured::*;
+    /// # let session = Session::builder().parallelism(1).clock(streamflow::ManualClock::new(0)).build()?;
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let input = MemoryStream::<i64>::new();
+    /// let query = session.read_stream::<i64>().memory(&input).write_stream()
+    ///     .checkpoint_location(dir.path()).discard_torn_last_batch(true).memory("n").start()?;
+    /// query.stop()?;
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
+    pub fn discard_torn_last_batch(mut self, discard: bool) -> Self {
+        self.discard_torn_last = discard;
         self
     }
 
@@ -526,6 +590,8 @@ impl<T: Data> DataStreamWriter<T> {
             policy: self.policy,
             idle_timeout: self.idle_timeout,
             resume: self.resume,
+            checkpoint: self.checkpoint,
+            discard_torn_last: self.discard_torn_last,
         })
     }
 }

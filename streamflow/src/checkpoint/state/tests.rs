@@ -16,7 +16,11 @@ type Store = StateStore<u32, u64>;
 fn files_for(store: &Arc<Store>, dir: &Path, every: u64) -> StateFiles {
     let handle: Arc<dyn StateHandle> = store.clone();
     let root = dir.to_path_buf();
-    StateFiles::new(vec![(handle, every)], move |i| root.join(i.to_string()), 100)
+    StateFiles::new(
+        vec![(Arc::new(handle), every)],
+        move |i| root.join(i.to_string()),
+        100,
+    )
 }
 
 /// One batch: adds `add` to keys `keys`, removes `remove`, commits version `id`.
@@ -200,10 +204,14 @@ fn a_broken_chain_is_reported_with_the_missing_or_damaged_file() -> Result<()> {
     let other = Arc::new(StateStore::<String, String>::new("counts", 1));
     let handle: Arc<dyn StateHandle> = other.clone();
     let root = dir.path().to_path_buf();
-    let err = StateFiles::new(vec![(handle, 10)], move |i| root.join(i.to_string()), 100)
-        .restore(Some(0))
-        .map(|_| ())
-        .unwrap_err();
+    let err = StateFiles::new(
+        vec![(Arc::new(handle), 10)],
+        move |i| root.join(i.to_string()),
+        100,
+    )
+    .restore(Some(0))
+    .map(|_| ())
+    .unwrap_err();
     assert!(err.to_string().contains("0.snapshot"), "{err}");
     Ok(())
 }
@@ -214,7 +222,7 @@ fn old_files_are_purged_once_a_newer_snapshot_covers_the_retention() -> Result<(
     let store = Arc::new(Store::new("counts", 1));
     let handle: Arc<dyn StateHandle> = store.clone();
     let root = dir.path().to_path_buf();
-    let mut files = StateFiles::new(vec![(handle, 5)], move |i| root.join(i.to_string()), 10);
+    let mut files = StateFiles::new(vec![(Arc::new(handle), 5)], move |i| root.join(i.to_string()), 10);
     files.restore(None)?;
     for id in 0..41 {
         batch(&store, id, &[1], 1, &[])?;
@@ -225,7 +233,7 @@ fn old_files_are_purged_once_a_newer_snapshot_covers_the_retention() -> Result<(
     let copy = Arc::new(Store::new("counts", 1));
     let handle: Arc<dyn StateHandle> = copy.clone();
     let root = dir.path().to_path_buf();
-    StateFiles::new(vec![(handle, 5)], move |i| root.join(i.to_string()), 10).restore(Some(40))?;
+    StateFiles::new(vec![(Arc::new(handle), 5)], move |i| root.join(i.to_string()), 10).restore(Some(40))?;
     assert_eq!(contents(&copy), [(1, 41)]);
     Ok(())
 }
