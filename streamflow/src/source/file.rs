@@ -6,6 +6,35 @@
 //! modification time first, then by name). A range `(start, end]` therefore names the same
 //! files every time it is read: the source is replayable, and the checkpoint only has to keep
 //! the log. Each file of a batch becomes one partition, read and decoded on a worker.
+//!
+//! # The log in the checkpoint
+//!
+//! With a checkpoint, the log is kept in the source's directory of it
+//! ([`SourceContext::metadata_path`]) and read back when the job restarts, so an offset names
+//! the same files after a restart, and a file taken once is never taken again:
+//!
+//! ```text
+//! <metadata>/log/<first>   the files a listing found, the first of them being file <first>
+//! <metadata>/initial       (new-files-only sources) the files present at the very first start
+//! ```
+//!
+//! Each listing that finds new files writes one entry (a checkpoint file: atomic, checksummed)
+//! *before* `latest_offset` returns an offset that counts them. Every
+//! [`COMPACT_AFTER`] entries they are compacted into entry `0`; an entry left behind by a
+//! compaction that was interrupted is recognized as covered and skipped.
+//!
+//! A new-files-only source (DStream `text_file_stream`) ignores the files present when the job
+//! first started, on every later restart too; files that arrived while the job was down are new
+//! files and are taken by the first batch after the restart — what Spark's restart does for the
+//! files within its remember window. (Spark also forgets files older than that window; this
+//! source never takes a file twice, however old.)
+//!
+//! # A file sink's output
+//!
+//! Pointed at the directory a JSON/CSV file sink writes (one with a `_manifest`), the source
+//! reads only the files the sink committed, batch by batch in order, as Spark's file source
+//! honours `_spark_metadata`: a file written by a batch that was never committed (the writer
+//! killed before its commit) is not read, and its re-run is read once.
 
 use std::collections::HashSet;
 use std::marker::PhantomData;
@@ -18,12 +47,42 @@ use serde::de::DeserializeOwned;
 use super::format::TextOptions;
 use super::{ReadLimit, Source, SourceBatch, SourceContext};
 use crate::StreamingContext;
+use crate::checkpoint::file as checkpoint_file;
 use crate::data::Data;
 use crate::dstream::DStream;
 use crate::error::{Error, Result};
 use crate::exec::{lock, raise};
 use crate::metrics::ReceiverStatus;
+use crate::sink::files::{manifest_batches, read_manifest};
 use crate::time::Time;
+
+/// How many log entries accumulate before they are compacted into one: bounds the files of the
+/// log to about this many, whatever the number of listings.
+pub(crate) const COMPACT_AFTER: usize = 100;
+
+const LOG_KIND: &str = "file-source-log";
+const INITIAL_KIND: &str = "file-source-initial";
+
+/// One entry of the log in the checkpoint: files `first`, `first + 1` … by name.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct LogEntry {
+    first: u64,
+    files: Vec<String>,
+}
+
+/// The files present at the first start of a new-files-only source.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct InitialFiles {
+    files: Vec<String>,
+}
+
+/// What one listing of the directory found.
+struct Listing {
+    /// Candidate files, in the order the log takes them.
+    files: Vec<PathBuf>,
+    /// The manifest entries they come from, when the directory is a file sink's output.
+    manifest: Option<Vec<u64>>,
+}
 
 /// The files found so far, in the order offsets count them.
 #[derive(Default)]
@@ -31,6 +90,118 @@ struct FileLog {
     files: Vec<PathBuf>,
     /// Every file taken into the log, and (for new-files-only sources) those present at start.
     seen: HashSet<PathBuf>,
+    /// The manifest entries read so far, when reading a file sink's output.
+    manifest_read: HashSet<u64>,
+    /// Where the log is kept, with a checkpoint.
+    store: Option<LogStore>,
+}
+
+/// The log's entries in the checkpoint.
+struct LogStore {
+    /// `<metadata>/log`.
+    dir: PathBuf,
+    /// The `first` of every entry on disk.
+    entries: Vec<u64>,
+}
+
+impl LogStore {
+    fn entry_path(&self, first: u64) -> PathBuf {
+        self.dir.join(first.to_string())
+    }
+
+    /// Reads the log back: the names of its files, in order.
+    fn open(dir: PathBuf) -> Result<(LogStore, Vec<String>)> {
+        checkpoint_file::remove_stray_temps(&dir)?;
+        let mut entries = Vec::new();
+        match std::fs::read_dir(&dir) {
+            Ok(listing) => {
+                for entry in listing {
+                    let entry = entry.map_err(|e| Error::io(format!("cannot list {}", dir.display()), e))?;
+                    if let Ok(first) = entry.file_name().to_string_lossy().parse::<u64>() {
+                        entries.push(first);
+                    }
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io(format!("cannot list {}", dir.display()), e)),
+        }
+        entries.sort_unstable();
+        let store = LogStore { dir, entries };
+        let mut names: Vec<String> = Vec::new();
+        for &first in &store.entries {
+            let path = store.entry_path(first);
+            let corrupt = |message: String| Error::CorruptCheckpoint {
+                path: path.clone(),
+                message,
+            };
+            let entry: LogEntry = checkpoint_file::read_json(&path, LOG_KIND)?
+                .ok_or_else(|| corrupt("it disappeared while the log was read".into()))?;
+            if entry.first != first {
+                return Err(corrupt(format!(
+                    "it holds the files from {}, but its name says {first}",
+                    entry.first
+                )));
+            }
+            let len = names.len() as u64;
+            let end = first + entry.files.len() as u64;
+            if first == len {
+                names.extend(entry.files);
+            } else if first > len {
+                return Err(corrupt(format!(
+                    "the log has files 0..{len} before it, and it starts at {first}: entry {len} is missing"
+                )));
+            } else if end > len {
+                return Err(corrupt(format!(
+                    "it holds files {first}..{end}, overlapping the {len} files before it"
+                )));
+            }
+            // Otherwise covered by a compacted entry: a compaction was interrupted before it
+            // removed this one.
+        }
+        Ok((store, names))
+    }
+
+    /// Writes the entry of the files from `first` on, then compacts the log into one entry if
+    /// it has grown to [`COMPACT_AFTER`] entries (`all` being every file's name).
+    fn append(&mut self, first: u64, files: &[String], all: impl FnOnce() -> Vec<String>) -> Result<()> {
+        let path = self.entry_path(first);
+        let entry = LogEntry {
+            first,
+            files: files.to_vec(),
+        };
+        checkpoint_file::write_json(&path, LOG_KIND, &entry)?;
+        self.entries.push(first);
+        if self.entries.len() >= COMPACT_AFTER {
+            // A failed compaction loses nothing (the entries stay valid): it is tried again at
+            // the next entry.
+            if let Err(e) = self.compact(all()) {
+                log::warn!("cannot compact the file source's log in {}: {e}", self.dir.display());
+            }
+        }
+        Ok(())
+    }
+}
+
+impl LogStore {
+    /// Replaces entry 0 by the whole log (`all`), atomically; only then removes the others.
+    fn compact(&mut self, all: Vec<String>) -> Result<()> {
+        let compacted = LogEntry { first: 0, files: all };
+        checkpoint_file::write_json(&self.entry_path(0), LOG_KIND, &compacted)?;
+        for &old in self.entries.iter().filter(|&&f| f != 0) {
+            let path = self.entry_path(old);
+            match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(Error::io(
+                        format!("cannot remove the compacted {}", path.display()),
+                        e,
+                    ));
+                }
+                _ => {}
+            }
+        }
+        self.entries = vec![0];
+        Ok(())
+    }
 }
 
 /// Records of type `T` from the files of a directory.
@@ -91,49 +262,122 @@ impl<T> FileSource<T> {
         self
     }
 
-    /// Regular, visible files in the directory, oldest first, then by name. Names starting with
-    /// `.` or `_` are files still being written (Spark's convention), so they are skipped.
-    fn list(&self) -> std::io::Result<Vec<(SystemTime, PathBuf)>> {
+    /// The files to consider, in the order the log takes them, and the manifest entries they
+    /// come from (when the directory is a file sink's output).
+    ///
+    /// A plain directory: its regular, visible files, oldest first, then by name. Names starting
+    /// with `.` or `_` are files still being written (Spark's convention), so they are skipped.
+    /// A file sink's directory: the files of the committed manifest entries not read yet.
+    fn list(&self) -> Result<Listing> {
+        let cannot_list = |e| Error::io(format!("cannot list {}", self.dir.display()), e);
+        if let Some(batches) = manifest_batches(&self.dir).map_err(cannot_list)? {
+            let read: Vec<u64> = {
+                let log = lock(&self.log);
+                batches
+                    .into_iter()
+                    .filter(|id| !log.manifest_read.contains(id))
+                    .collect()
+            };
+            let mut files = Vec::new();
+            for &id in &read {
+                if let Some(entry) = read_manifest(&self.dir, id)? {
+                    files.extend(entry.files.into_iter().map(|name| self.dir.join(name)));
+                }
+            }
+            return Ok(Listing {
+                files,
+                manifest: Some(read),
+            });
+        }
         let mut files = Vec::new();
-        for entry in std::fs::read_dir(&self.dir)? {
-            let entry = entry?;
+        for entry in std::fs::read_dir(&self.dir).map_err(cannot_list)? {
+            let entry = entry.map_err(cannot_list)?;
             let name = entry.file_name();
             let name = name.to_string_lossy();
             if name.starts_with('.') || name.starts_with('_') {
                 continue;
             }
-            let meta = entry.metadata()?;
+            let meta = entry.metadata().map_err(cannot_list)?;
             if meta.is_file() {
                 files.push((meta.modified().unwrap_or(SystemTime::UNIX_EPOCH), entry.path()));
             }
         }
         files.sort();
-        Ok(files)
+        Ok(Listing {
+            files: files.into_iter().map(|(_, path)| path).collect(),
+            manifest: None,
+        })
     }
 
-    /// Appends the files not seen before to the log. A file that cannot be opened is not taken
-    /// (it is reported and looked at again next time), so it is never lost.
-    fn refresh(&self) {
-        let found = match self.list() {
-            Ok(found) => found,
-            Err(e) => {
-                self.report_error(format!("cannot list {}: {e}; will retry", self.dir.display()));
-                return;
+    /// A file's name in the log in the checkpoint: its path inside the directory.
+    fn log_name(&self, path: &Path) -> Option<String> {
+        path.strip_prefix(&self.dir)
+            .ok()
+            .and_then(|p| p.to_str())
+            .map(str::to_string)
+    }
+
+    /// Appends the files not seen before to the log — in the checkpoint first, if there is one.
+    /// A file that cannot be opened is not taken (it is reported and looked at again next time),
+    /// so it is never lost; neither is a listing that failed. A log that cannot be written to
+    /// the checkpoint is an error: the offset would not name the same files after a restart.
+    fn refresh(&self) -> Result<()> {
+        let listing = match self.list() {
+            Ok(listing) => listing,
+            Err(Error::Io { context, source }) => {
+                self.report_error(format!("{context}: {source}; will retry"));
+                return Ok(());
             }
+            Err(e) => return Err(e),
         };
-        let mut log = lock(&self.log);
-        for (_, path) in found {
+        let mut guard = lock(&self.log);
+        let log = &mut *guard;
+        let mut new = Vec::new();
+        for path in listing.files {
             if log.seen.contains(&path) {
                 continue;
             }
-            match std::fs::File::open(&path) {
-                Ok(_) => {
-                    log.seen.insert(path.clone());
-                    log.files.push(path);
+            // A committed file of a sink's output is whole: read (and failed on) when its batch runs.
+            if listing.manifest.is_none() {
+                if let Err(e) = std::fs::File::open(&path) {
+                    self.report_error(format!("cannot read {}: {e}; will retry", path.display()));
+                    continue;
                 }
-                Err(e) => self.report_error(format!("cannot read {}: {e}; will retry", path.display())),
             }
+            new.push(path);
         }
+        if let (false, Some(store)) = (new.is_empty(), log.store.as_mut()) {
+            let mut names = Vec::with_capacity(new.len());
+            for path in &new {
+                match self.log_name(path) {
+                    Some(name) => names.push(name),
+                    None => {
+                        return Err(Error::Source {
+                            source_name: self.name.clone(),
+                            message: format!(
+                                "cannot record {} in the checkpoint: its name is not UTF-8; rename it",
+                                path.display()
+                            ),
+                        });
+                    }
+                }
+            }
+            let (files, first) = (&log.files, log.files.len() as u64);
+            let all = || {
+                let mut all: Vec<String> = files.iter().filter_map(|p| self.log_name(p)).collect();
+                all.extend(names.iter().cloned());
+                all
+            };
+            store.append(first, &names, all)?;
+        }
+        for path in new {
+            log.seen.insert(path.clone());
+            log.files.push(path);
+        }
+        if let Some(ids) = listing.manifest {
+            log.manifest_read.extend(ids);
+        }
+        Ok(())
     }
 
     fn report_error(&self, message: String) {
@@ -182,7 +426,9 @@ impl<T: Data + DeserializeOwned> Source for FileSource<T> {
         self.name.clone()
     }
 
-    fn start(&self, _ctx: &SourceContext) -> Result<()> {
+    /// Checks the directory; with a checkpoint, reads the log back (and, for a new-files-only
+    /// source, the files present at the first start, recorded then).
+    fn start(&self, ctx: &SourceContext) -> Result<()> {
         let not_usable = |reason: String| Error::Directory {
             path: self.dir.clone(),
             reason,
@@ -199,11 +445,41 @@ impl<T: Data + DeserializeOwned> Source for FileSource<T> {
                 self.label
             )));
         }
+        let metadata = ctx.metadata_path();
+        if let Some(metadata) = metadata {
+            let (store, names) = LogStore::open(metadata.join("log"))?;
+            let files: Vec<PathBuf> = names.iter().map(|name| self.dir.join(name)).collect();
+            *lock(&self.log) = FileLog {
+                seen: files.iter().cloned().collect(),
+                files,
+                manifest_read: HashSet::new(),
+                store: Some(store),
+            };
+        }
         if self.new_files_only {
-            let existing = self
-                .list()
-                .map_err(|e| not_usable(format!("{} cannot list it: {e}", self.label)))?;
-            lock(&self.log).seen.extend(existing.into_iter().map(|(_, p)| p));
+            let initial_path = metadata.map(|m| m.join("initial"));
+            let recorded: Option<InitialFiles> = match &initial_path {
+                Some(path) => checkpoint_file::read_json(path, INITIAL_KIND)?,
+                None => None,
+            };
+            let initial: Vec<PathBuf> = match recorded {
+                // A restart: the files present at the first start stay excluded, and only those.
+                Some(recorded) => recorded.files.iter().map(|name| self.dir.join(name)).collect(),
+                None => {
+                    let listing = self
+                        .list()
+                        .map_err(|e| not_usable(format!("{} cannot list it: {e}", self.label)))?;
+                    if let Some(path) = &initial_path {
+                        let names = listing.files.iter().filter_map(|p| self.log_name(p)).collect();
+                        checkpoint_file::write_json(path, INITIAL_KIND, &InitialFiles { files: names })?;
+                    }
+                    lock(&self.log)
+                        .manifest_read
+                        .extend(listing.manifest.unwrap_or_default());
+                    listing.files
+                }
+            };
+            lock(&self.log).seen.extend(initial);
         }
         lock(&self.status).active = true;
         Ok(())
@@ -223,7 +499,7 @@ impl<T: Data + DeserializeOwned> Source for FileSource<T> {
     }
 
     fn latest_offset(&self, start: &u64, limit: ReadLimit, _batch_time: Time) -> Result<u64> {
-        self.refresh();
+        self.refresh()?;
         let found = lock(&self.log).files.len() as u64;
         Ok(start + limit.cap(found.saturating_sub(*start)))
     }
@@ -242,8 +518,8 @@ impl<T: Data + DeserializeOwned> Source for FileSource<T> {
         Ok(batch)
     }
 
-    /// Files taken stay in the log, so a range names the same files again (as long as they
-    /// stay in place, as in Spark).
+    /// Files taken stay in the log (with a checkpoint, across restarts too), so a range names
+    /// the same files again (as long as they stay in place, as in Spark).
     fn is_replayable(&self) -> bool {
         true
     }
@@ -260,6 +536,11 @@ impl StreamingContext {
     /// `_` while writing: such names are skipped. A missing directory is an error from
     /// `start()` that names it; a file that cannot be opened yet is retried; lines that are not
     /// UTF-8 are counted (in [`receiver_statuses`](Self::receiver_statuses)) and skipped.
+    ///
+    /// With a checkpoint, the files taken are recorded in it before their batch is planned: a
+    /// restarted job re-reads exactly the files of the batch it re-runs, never takes a file
+    /// twice, still ignores the files that were present at its very first start, and takes the
+    /// files that arrived while it was down.
     ///
     /// # Examples
     ///
@@ -497,5 +778,160 @@ mod tests {
                 .to_string()
                 .contains("needs a directory")
         );
+    }
+
+    // ------------------------------------------------------------ the log in the checkpoint
+
+    type TestResult = std::result::Result<(), Box<dyn std::error::Error>>;
+
+    /// A source of lines of `dir` started on the checkpoint directory `metadata`.
+    fn restarted(dir: &Path, metadata: &Path, new_files_only: bool) -> Result<FileSource<String>> {
+        let mut source = FileSource::<String>::new(dir, TextOptions::lines());
+        if new_files_only {
+            source = source.new_files_only();
+        }
+        source.start(&SourceContext::detached(NOW, 2).with_metadata_path(metadata.to_path_buf()))?;
+        Ok(source)
+    }
+
+    fn lines(source: &FileSource<String>, start: u64, end: u64) -> Result<Vec<String>> {
+        Ok(read_all(source.get_batch(&start, &end)?))
+    }
+
+    #[test]
+    fn after_a_restart_offsets_name_the_same_files_and_none_is_taken_twice() -> TestResult {
+        let (dir, checkpoint) = (tempfile::tempdir()?, tempfile::tempdir()?);
+        write(dir.path(), "a.txt", b"a\n", 30);
+        write(dir.path(), "b.txt", b"b\n", 20);
+        let source = restarted(dir.path(), checkpoint.path(), false)?;
+        assert_eq!(source.latest_offset(&0, ReadLimit::AllAvailable, NOW)?, 2);
+        write(dir.path(), "c.txt", b"c\n", 10);
+        assert_eq!(source.latest_offset(&2, ReadLimit::AllAvailable, NOW)?, 3);
+        let before: Vec<Vec<String>> = vec![lines(&source, 0, 2)?, lines(&source, 2, 3)?];
+        drop(source);
+
+        // Touch an old file: a fresh listing would now order it last. The log does not.
+        write(dir.path(), "a.txt", b"a\n", 0);
+        write(dir.path(), "d.txt", b"d\n", 0);
+        let source = restarted(dir.path(), checkpoint.path(), false)?;
+        // The last planned batch (2, 3] re-runs exactly, and so does an older range.
+        assert_eq!(vec![lines(&source, 0, 2)?, lines(&source, 2, 3)?], before);
+        // From the committed offset, only the file that is new is taken.
+        assert_eq!(source.latest_offset(&3, ReadLimit::AllAvailable, NOW)?, 4);
+        assert_eq!(lines(&source, 3, 4)?, ["d"]);
+        Ok(())
+    }
+
+    #[test]
+    fn new_files_only_excludes_the_first_starts_files_on_every_restart() -> TestResult {
+        let (dir, checkpoint) = (tempfile::tempdir()?, tempfile::tempdir()?);
+        write(dir.path(), "present.txt", b"old\n", 30);
+        let source = restarted(dir.path(), checkpoint.path(), true)?;
+        write(dir.path(), "first.txt", b"first\n", 20);
+        assert_eq!(source.latest_offset(&0, ReadLimit::AllAvailable, NOW)?, 1);
+        drop(source);
+        // While the job is down a file arrives: it is new, taken after the restart.
+        write(dir.path(), "while-down.txt", b"down\n", 10);
+        let source = restarted(dir.path(), checkpoint.path(), true)?;
+        assert_eq!(source.latest_offset(&1, ReadLimit::AllAvailable, NOW)?, 2);
+        assert_eq!(lines(&source, 0, 2)?, ["first", "down"]);
+        drop(source);
+        // And once more: the file present at the first start stays excluded.
+        let source = restarted(dir.path(), checkpoint.path(), true)?;
+        assert_eq!(source.latest_offset(&2, ReadLimit::AllAvailable, NOW)?, 2);
+        Ok(())
+    }
+
+    #[test]
+    fn the_log_is_compacted_and_an_interrupted_compaction_is_harmless() -> TestResult {
+        let (dir, checkpoint) = (tempfile::tempdir()?, tempfile::tempdir()?);
+        let source = restarted(dir.path(), checkpoint.path(), false)?;
+        let n = COMPACT_AFTER as u64 + 5;
+        for i in 0..n {
+            write(dir.path(), &format!("{i:04}.txt"), format!("{i}\n").as_bytes(), 0);
+            assert_eq!(source.latest_offset(&i, ReadLimit::AllAvailable, NOW)?, i + 1);
+        }
+        let log = checkpoint.path().join("log");
+        let entries = std::fs::read_dir(&log)?.count();
+        assert!(entries <= 6, "{entries} entries after compaction");
+        let all = lines(&source, 0, n)?;
+        drop(source);
+        // An entry a compaction wrote into entry 0 but did not remove yet: covered, skipped.
+        checkpoint_file::write_json(
+            &log.join("3"),
+            LOG_KIND,
+            &LogEntry {
+                first: 3,
+                files: vec!["0003.txt".into()],
+            },
+        )?;
+        let source = restarted(dir.path(), checkpoint.path(), false)?;
+        assert_eq!(lines(&source, 0, n)?, all);
+        assert_eq!(source.latest_offset(&n, ReadLimit::AllAvailable, NOW)?, n);
+        Ok(())
+    }
+
+    #[test]
+    fn a_damaged_or_missing_log_entry_fails_start_naming_it() -> TestResult {
+        let (dir, checkpoint) = (tempfile::tempdir()?, tempfile::tempdir()?);
+        let source = restarted(dir.path(), checkpoint.path(), false)?;
+        for (i, name) in ["a", "b", "c"].into_iter().enumerate() {
+            write(dir.path(), name, b"x\n", 0);
+            source.latest_offset(&(i as u64), ReadLimit::AllAvailable, NOW)?;
+        }
+        drop(source);
+        let entry = checkpoint.path().join("log").join("1");
+        let good = std::fs::read(&entry)?;
+        let mut flipped = good.clone();
+        let at = flipped.len() - 4;
+        flipped[at] ^= 0x08;
+        std::fs::write(&entry, flipped)?;
+        let err = restarted(dir.path(), checkpoint.path(), false)
+            .err()
+            .ok_or("a flipped byte went unnoticed")?;
+        assert!(matches!(&err, Error::CorruptCheckpoint { path, .. } if *path == entry), "{err}");
+        std::fs::remove_file(&entry)?;
+        let err = restarted(dir.path(), checkpoint.path(), false)
+            .err()
+            .ok_or("a missing entry went unnoticed")?;
+        assert!(err.to_string().contains("entry 1 is missing"), "{err}");
+        Ok(())
+    }
+
+    #[test]
+    fn a_file_sinks_directory_is_read_through_its_manifest() -> TestResult {
+        use crate::batch::Batch;
+        use crate::exec::{BatchId, Executor};
+        use crate::sink::files::{FileFormat, FileSink};
+        use crate::sink::{Sink, SinkContext};
+        use crate::structured::OutputMode;
+
+        let out = tempfile::tempdir()?;
+        let sink = FileSink {
+            dir: out.path().to_path_buf(),
+            format: FileFormat::Json,
+        };
+        Sink::<i64>::start(&sink, &SinkContext::new("q", OutputMode::Append))?;
+        let exec = Arc::new(Executor::new(1, "file-source-test")?);
+        let add = |id: u64, rows: Vec<i64>| -> Result<BatchId> {
+            let batch = BatchId {
+                id,
+                time: Time::from_millis(id as i64),
+            };
+            sink.add_batch(batch, Batch::from_partitions(vec![rows], batch.time, exec.clone()))?;
+            Ok(batch)
+        };
+        Sink::<i64>::commit(&sink, add(0, vec![1, 2])?)?;
+        // Batch 1 written, never committed: its writer was killed.
+        add(1, vec![3])?;
+        let source = started(FileSource::<i64>::new(out.path(), json(MalformedPolicy::FailFast)));
+        assert_eq!(source.latest_offset(&0, ReadLimit::AllAvailable, NOW)?, 1);
+        assert_eq!(read_all(source.get_batch(&0, &1)?), [1, 2]);
+        // The writer's restart re-runs batch 1 and commits it: read once.
+        Sink::<i64>::commit(&sink, add(1, vec![3])?)?;
+        assert_eq!(source.latest_offset(&1, ReadLimit::AllAvailable, NOW)?, 2);
+        assert_eq!(read_all(source.get_batch(&1, &2)?), [3]);
+        assert_eq!(source.latest_offset(&2, ReadLimit::AllAvailable, NOW)?, 2);
+        Ok(())
     }
 }
