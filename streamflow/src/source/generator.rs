@@ -6,6 +6,12 @@
 //! rounding loss: a fraction of a row is carried into the next batch), and row `i` only on `i`
 //! and the start time, so the same range always yields the same rows: deterministic and
 //! replayable.
+//!
+//! With a checkpoint, the start time and the pace are recorded at the first start
+//! (`<metadata>/start`, Spark's rate source keeps its `startTimeMs` the same way) and reused by
+//! every restart, so an offset means the same rows — values and timestamps — after a restart.
+//! A restart with another pace is refused ([`Error::IncompatibleRestart`]): the rows of the
+//! batch it re-runs would differ.
 
 use std::sync::{Arc, Mutex};
 
@@ -13,7 +19,8 @@ use super::{ReadLimit, Source, SourceBatch, SourceContext};
 use crate::StreamingContext;
 use crate::data::Data;
 use crate::dstream::DStream;
-use crate::error::Result;
+use crate::checkpoint::file as checkpoint_file;
+use crate::error::{Error, Result};
 use crate::exec::guard;
 use crate::time::{Duration, Time};
 
@@ -27,6 +34,17 @@ pub(crate) enum Pace {
 }
 
 impl Pace {
+    /// The setting it comes from, as a user wrote it, and its value.
+    fn describe(self) -> (&'static str, String) {
+        match self {
+            Pace::PerInterval { rows, interval } => (
+                "rows per batch",
+                format!("{rows} rows every {} ms", interval.millis()),
+            ),
+            Pace::PerSecond(rate) => ("rowsPerSecond", format!("{rate} rows per second")),
+        }
+    }
+
     /// Rows due `elapsed_ms` after the start, rounded down.
     fn rows_due(self, elapsed_ms: i64) -> u64 {
         let elapsed = u128::try_from(elapsed_ms).unwrap_or(0);
@@ -48,6 +66,17 @@ pub(crate) fn due_time(start: Time, i: u64, rows_per_second: u64) -> Time {
             .millis()
             .saturating_add(i64::try_from(offset).unwrap_or(i64::MAX)),
     )
+}
+
+const START_KIND: &str = "generator-start";
+
+/// What a generator records at its first start: what an exact replay needs.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Recorded {
+    /// The start time its rows are computed from, in milliseconds.
+    start_time_ms: i64,
+    /// Its pace, described.
+    pace: String,
 }
 
 /// Rows `row(i, start_time)` for `i = 0, 1, 2 …`, at `pace`.
@@ -86,8 +115,34 @@ impl<T: Data, F: Fn(u64, Time) -> T + Send + Sync + 'static> Source for Generato
         self.name.clone()
     }
 
+    /// Notes the start time — the one recorded in the checkpoint by the first start, if there
+    /// is one, else the job's (recorded now).
     fn start(&self, ctx: &SourceContext) -> Result<()> {
-        *self.started.lock().unwrap_or_else(|e| e.into_inner()) = Some((ctx.start_time(), ctx.parallelism()));
+        let (setting, pace) = self.pace.describe();
+        let mut zero = ctx.start_time();
+        if let Some(metadata) = ctx.metadata_path() {
+            let path = metadata.join("start");
+            match checkpoint_file::read_json::<Recorded>(&path, START_KIND)? {
+                Some(recorded) if recorded.pace != pace => {
+                    return Err(Error::IncompatibleRestart {
+                        setting: setting.to_string(),
+                        message: format!(
+                            "of `{}` was {} at its first start and is {pace} now: the rows of a re-run batch would differ; keep it, or start on a new checkpoint directory",
+                            self.name, recorded.pace
+                        ),
+                    });
+                }
+                Some(recorded) => zero = Time::from_millis(recorded.start_time_ms),
+                None => {
+                    let recorded = Recorded {
+                        start_time_ms: zero.millis(),
+                        pace,
+                    };
+                    checkpoint_file::write_json(&path, START_KIND, &recorded)?;
+                }
+            }
+        }
+        *self.started.lock().unwrap_or_else(|e| e.into_inner()) = Some((zero, ctx.parallelism()));
         Ok(())
     }
 
@@ -303,5 +358,51 @@ mod tests {
         assert_eq!(due_time(Time::from_millis(1_000), 3, 4), Time::from_millis(1_750));
         assert_eq!(due_time(Time::from_millis(0), 5, 0), Time::from_millis(5_000));
         assert_eq!(Pace::PerSecond(u64::MAX).rows_due(i64::MAX), u64::MAX);
+    }
+
+    type TestResult = std::result::Result<(), Box<dyn std::error::Error>>;
+
+    #[test]
+    fn a_restart_reuses_the_recorded_start_time_and_refuses_another_pace() -> TestResult {
+        let checkpoint = tempfile::tempdir()?;
+        let rate = |rows_per_second: u64| {
+            GeneratorSource::new(
+                "rate",
+                "rate",
+                Pace::PerSecond(rows_per_second),
+                move |i, zero| (due_time(zero, i, rows_per_second), i),
+            )
+        };
+        let ctx = |zero: i64| {
+            SourceContext::detached(Time::from_millis(zero), 2)
+                .with_metadata_path(checkpoint.path().to_path_buf())
+        };
+        let first = rate(4);
+        first.start(&ctx(10_000))?;
+        let end = first.latest_offset(&0, ReadLimit::AllAvailable, Time::from_millis(11_000))?;
+        assert_eq!(end, 4);
+        let rows = read_all(first.get_batch(&0, &end)?);
+        drop(first);
+
+        // Restarted later (the job's clock says 50 s): the same rows for the same range, and
+        // the rows due by a batch time still count from the first start.
+        let again = rate(4);
+        again.start(&ctx(50_000))?;
+        assert_eq!(read_all(again.get_batch(&0, &end)?), rows);
+        assert_eq!(rows[1].0, Time::from_millis(10_250));
+        assert_eq!(
+            again.latest_offset(&end, ReadLimit::AllAvailable, Time::from_millis(12_000))?,
+            8
+        );
+
+        let faster = rate(8);
+        let err = faster.start(&ctx(50_000)).err().ok_or("a changed rate was accepted")?;
+        assert!(matches!(err, Error::IncompatibleRestart { .. }), "{err}");
+        let message = err.to_string();
+        assert!(
+            message.contains("rowsPerSecond") && message.contains("4 rows per second") && message.contains("8 rows per second"),
+            "{message}"
+        );
+        Ok(())
     }
 }
