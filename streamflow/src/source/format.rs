@@ -368,6 +368,11 @@ impl<'a> LineDecoder<'a> {
         }
     }
 
+    /// The CSV header of the connection, once its first line was read (CSV with a header only).
+    pub(crate) fn header(&self) -> Option<&csv::StringRecord> {
+        self.headers.as_ref()
+    }
+
     /// A line that was not even text (not UTF-8): it still counts as a line.
     pub(crate) fn skip_line(&mut self) {
         self.line += 1;

@@ -27,6 +27,7 @@ mod queue;
 mod receiver;
 mod slot;
 mod socket;
+mod wal;
 
 pub use api::{Source, SourceBatch, SourceContext};
 pub(crate) use file::FileSource;
@@ -38,6 +39,11 @@ pub(crate) use receiver::ReceiverSource;
 pub use receiver::{Receiver, ReceiverContext};
 pub(crate) use slot::{Limit, SourceRange, SourceRun, SourceSlot};
 pub(crate) use socket::SocketReceiver;
+#[allow(
+    unused_imports,
+    reason = "the Structured reader's socket source switches to it (logging to the write-ahead log)"
+)]
+pub(crate) use socket::socket_source;
 
 use crate::StreamingContext;
 use crate::dstream::DStream;

@@ -5,18 +5,41 @@
 //! The receiver machinery is a [`Source`] whose offset counts blocks. Stored records go into a
 //! buffer; when the driver asks for the latest offset, the buffer is sealed into a block with
 //! the next sequence number and the offset is the number of blocks sealed. A batch reads the
-//! blocks of its range; once it is committed they are dropped. Blocks live only in memory, so
-//! the source is not replayable (a write-ahead log of blocks would make it so). A stop keeps
-//! what was stored: a graceful stop still hands it to the last batches.
+//! blocks of its range; once it is committed they are dropped from memory. A stop keeps what
+//! was stored: a graceful stop still hands it to the last batches.
+//!
+//! # The write-ahead log
+//!
+//! Without one, blocks live only in memory and the source is not replayable. With one — a
+//! receiver stream that logs ([`receiver_stream_with_write_ahead_log`], the socket sources)
+//! in a job with a checkpoint — every `store` is appended to the log in the source's directory
+//! of the checkpoint (`<metadata>/wal/`, see `wal.rs`) and synced before it returns, and every
+//! block is sealed in the log before its offset is handed to the driver. So what a receiver
+//! stored survives a kill; a restarted job finds its blocks again with their sequence numbers,
+//! re-runs its last batch with exactly the same records, reads older committed ranges from the
+//! log (those of the last `RETAINED_COMMITS` commits), and seals what was stored but not yet in
+//! a block into the next one. The source is then replayable.
+//!
+//! The log needs the records as bytes: [`receiver_stream_with_write_ahead_log`] asks for
+//! `T: Serialize + DeserializeOwned` (records are written with postcard, as state is), and
+//! [`receiver_stream`] stays as it is for any `T`; the socket sources log the lines they
+//! received (with the CSV header they were read with), and decode them again on recovery.
+//!
+//! [`receiver_stream_with_write_ahead_log`]: crate::StreamingContext::receiver_stream_with_write_ahead_log
+//! [`receiver_stream`]: crate::StreamingContext::receiver_stream
 
 use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver as Inbox, Sender};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
+use super::wal::{RETAINED_COMMITS, Wal};
 use super::{ReadLimit, Source, SourceBatch, SourceContext};
 use crate::StreamingContext;
 use crate::context::clone_error;
@@ -108,8 +131,40 @@ pub(crate) struct JobHooks {
     pub(crate) control: Arc<JobControl>,
 }
 
+/// Decodes the records of one logged chunk.
+pub(crate) type DecodeChunk<T> = dyn Fn(&[u8]) -> std::result::Result<Vec<T>, String> + Send + Sync;
+
+/// How a receiver's records are written to its write-ahead log and read back.
+pub(crate) struct WalCodec<T> {
+    /// Encodes what `store` is given; `None` for a receiver that logs its own input (the
+    /// socket: its lines, through `store_logged`).
+    encode: Option<fn(&[T]) -> std::result::Result<Vec<u8>, String>>,
+    decode: Arc<DecodeChunk<T>>,
+}
+
+impl<T: Serialize + DeserializeOwned> WalCodec<T> {
+    /// The records themselves, with postcard.
+    pub(crate) fn records() -> Self {
+        WalCodec {
+            encode: Some(|records| postcard::to_allocvec(records).map_err(|e| e.to_string())),
+            decode: Arc::new(|bytes| postcard::from_bytes::<Vec<T>>(bytes).map_err(|e| e.to_string())),
+        }
+    }
+}
+
+impl<T> WalCodec<T> {
+    /// Input the receiver encodes itself (`ReceiverContext::store_logged`), read back by `decode`.
+    pub(crate) fn own_input(decode: Arc<DecodeChunk<T>>) -> Self {
+        WalCodec { encode: None, decode }
+    }
+}
+
 struct Shared<T> {
     blocks: Mutex<Blocks<T>>,
+    /// How records are logged, if this receiver stream logs.
+    codec: Option<WalCodec<T>>,
+    /// The log, once started with a checkpoint (and a codec).
+    wal: OnceLock<Wal>,
     status: Mutex<ReceiverStatus>,
     stopped: AtomicBool,
     stop_signal: (Mutex<bool>, Condvar),
@@ -214,13 +269,98 @@ impl<T: Data> ReceiverContext<T> {
     /// # t.context().stop(false)?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    ///
+    /// With a write-ahead log (see
+    /// [`receiver_stream_with_write_ahead_log`](crate::StreamingContext::receiver_stream_with_write_ahead_log)),
+    /// it returns once the records are written to the log and synced: a receiver may then
+    /// acknowledge them to where they came from, and they survive a kill of the job.
     pub fn store_all(&self, records: impl IntoIterator<Item = T>) {
-        let added = {
-            let mut blocks = lock(&self.shared.blocks);
-            let before = blocks.current.len();
-            blocks.current.extend(records);
-            (blocks.current.len() - before) as u64
+        let Some(wal) = self.shared.wal.get() else {
+            let added = {
+                let mut blocks = lock(&self.shared.blocks);
+                let before = blocks.current.len();
+                blocks.current.extend(records);
+                (blocks.current.len() - before) as u64
+            };
+            self.stored(added);
+            return;
         };
+        let records: Vec<T> = records.into_iter().collect();
+        let encoded = match self.shared.codec.as_ref().and_then(|codec| codec.encode) {
+            Some(encode) => encode(&records),
+            None => Err("this receiver logs its own input, so what it stores must come with it".into()),
+        };
+        match encoded {
+            Ok(bytes) => self.append_logged(wal, records, &bytes),
+            Err(e) => self.shared.fail(Error::Source {
+                source_name: self.status().name.clone(),
+                message: format!(
+                    "cannot write {} stored records to the write-ahead log: {e}",
+                    records.len()
+                ),
+            }),
+        }
+    }
+
+    /// Whether what is stored is written to a write-ahead log (the job has a checkpoint, and
+    /// this receiver stream logs).
+    pub(crate) fn logs_input(&self) -> bool {
+        self.shared.wal.get().is_some()
+    }
+
+    /// Stores `records`, logged as what `encode` makes of them (read back by the codec's
+    /// decode) — for a receiver that logs its own input. Without a log, stores them as
+    /// [`store_all`](Self::store_all) does and `encode` is not called.
+    pub(crate) fn store_logged(
+        &self,
+        records: Vec<T>,
+        encode: impl FnOnce() -> std::result::Result<Vec<u8>, String>,
+    ) {
+        let Some(wal) = self.shared.wal.get() else {
+            self.store_all(records);
+            return;
+        };
+        match encode() {
+            Ok(bytes) => self.append_logged(wal, records, &bytes),
+            Err(e) => self.shared.fail(Error::Source {
+                source_name: self.status().name.clone(),
+                message: format!("cannot write received input to the write-ahead log: {e}"),
+            }),
+        }
+    }
+
+    /// Appends `records` (logged as `bytes`) to the current block and to the log, and returns
+    /// once the log is synced (sharing the sync with whoever else waits).
+    fn append_logged(&self, wal: &Wal, records: Vec<T>, bytes: &[u8]) {
+        if records.is_empty() {
+            self.shared.wake();
+            return;
+        }
+        let added = records.len() as u64;
+        // Under the lock of the blocks, so the log's order is the blocks' order.
+        let ticket = {
+            let mut blocks = lock(&self.shared.blocks);
+            match wal.append_chunk(bytes) {
+                Ok(ticket) => {
+                    blocks.current.extend(records);
+                    ticket
+                }
+                Err(e) => {
+                    drop(blocks);
+                    self.shared.fail(e);
+                    return;
+                }
+            }
+        };
+        if let Err(e) = wal.flush(ticket) {
+            self.shared.fail(e);
+            return;
+        }
+        self.stored(added);
+    }
+
+    /// Counts `added` records stored, and tells the driver.
+    fn stored(&self, added: u64) {
         self.status().records += added;
         if let Some(job) = &self.shared.job {
             job.metrics.record_received(added);
@@ -449,8 +589,23 @@ pub(crate) struct ReceiverSource<T> {
 }
 
 impl<T: Data> ReceiverSource<T> {
-    /// Runs `receiver`; `job` is the DStream context it reports to, if any.
+    /// Runs `receiver`; `job` is the DStream context it reports to, if any. Blocks live in
+    /// memory only.
     pub(crate) fn new(receiver: Arc<dyn Receiver<T>>, job: Option<JobHooks>) -> Self {
+        Self::with_codec(receiver, job, None)
+    }
+
+    /// Runs `receiver`, logging what it stores to a write-ahead log when the job has a
+    /// checkpoint.
+    pub(crate) fn logged(receiver: Arc<dyn Receiver<T>>, job: Option<JobHooks>) -> Self
+    where
+        T: Serialize + DeserializeOwned,
+    {
+        Self::with_codec(receiver, job, Some(WalCodec::records()))
+    }
+
+    /// Runs `receiver`, logging with `codec` (if any) when the job has a checkpoint.
+    pub(crate) fn with_codec(receiver: Arc<dyn Receiver<T>>, job: Option<JobHooks>, codec: Option<WalCodec<T>>) -> Self {
         let name = receiver.name();
         let (commands, inbox) = crossbeam_channel::unbounded();
         ReceiverSource {
@@ -460,6 +615,8 @@ impl<T: Data> ReceiverSource<T> {
                     sealed: VecDeque::new(),
                     base: 0,
                 }),
+                codec,
+                wal: OnceLock::new(),
                 status: Mutex::new(ReceiverStatus::new(name.clone())),
                 stopped: AtomicBool::new(true),
                 stop_signal: (Mutex::new(true), Condvar::new()),
@@ -547,7 +704,15 @@ impl<T: Data> Source for ReceiverSource<T> {
         self.name.clone()
     }
 
+    /// Opens the write-ahead log, if this stream logs and the job has a checkpoint (its blocks
+    /// served again, what was stored after the last block stored again), then starts the
+    /// receiver.
     fn start(&self, ctx: &SourceContext) -> Result<()> {
+        if let (Some(codec), Some(metadata), None) =
+            (&self.shared.codec, ctx.metadata_path(), self.shared.wal.get())
+        {
+            self.open_wal(codec, &metadata.join("wal"))?;
+        }
         *lock(&self.shared.waker) = Some(ctx.clone());
         Self::set_stopped(&self.shared, false);
         let (receiver, name, shared, inbox) = (
@@ -572,49 +737,147 @@ impl<T: Data> Source for ReceiverSource<T> {
             let _ = self.shared.commands.send(Command::Stop);
             let _ = handle.join();
         }
+        // The commit records not synced yet (stored records always are).
+        if let Some(wal) = self.shared.wal.get() {
+            if let Err(e) = wal.flush_all() {
+                log::warn!("{}: {e}", self.name);
+            }
+        }
     }
 
     fn initial_offset(&self) -> u64 {
         0
     }
 
-    /// Seals what was stored since the last call into a block; the offset counts blocks.
+    /// Seals what was stored since the last call into a block (in the write-ahead log first,
+    /// if there is one); the offset counts blocks.
     fn latest_offset(&self, start: &u64, limit: ReadLimit, _batch_time: Time) -> Result<u64> {
         if let Some(error) = lock(&self.shared.failure).as_ref() {
             return Err(clone_error(error));
         }
-        let mut blocks = lock(&self.shared.blocks);
-        if !blocks.current.is_empty() {
-            let block = std::mem::take(&mut blocks.current);
-            blocks.sealed.push_back(block);
+        let wal = self.shared.wal.get();
+        let (end, sealed) = {
+            let mut blocks = lock(&self.shared.blocks);
+            if *start > blocks.end() {
+                // A job restarted from a checkpoint: its committed offset is past every block
+                // held here. Without a log those blocks are gone, and new blocks are numbered
+                // after it; a log that numbered its blocks must have them.
+                match wal.and_then(Wal::next_block) {
+                    Some(next) => {
+                        return Err(Error::CorruptCheckpoint {
+                            path: wal.map(|w| w.dir().to_path_buf()).unwrap_or_default(),
+                            message: format!(
+                                "the checkpoint says the blocks before {start} were committed, but this write-ahead log ends at block {next}: it was deleted, or belongs to another job"
+                            ),
+                        });
+                    }
+                    None => blocks.base = *start - blocks.sealed.len() as u64,
+                }
+            }
+            let mut sealed = None;
+            if !blocks.current.is_empty() {
+                let seq = blocks.end();
+                let block = std::mem::take(&mut blocks.current);
+                blocks.sealed.push_back(block);
+                sealed = wal.map(|wal| wal.append_seal(seq));
+            }
+            (blocks.end(), sealed)
+        };
+        if let (Some(wal), Some(ticket)) = (wal, sealed) {
+            wal.flush(ticket)?;
         }
-        Ok(start + limit.cap(blocks.end().saturating_sub(*start)))
+        Ok(start + limit.cap(end.saturating_sub(*start)))
     }
 
+    /// The records of the blocks of `(start, end]`: from memory, and (with a write-ahead log)
+    /// those committed or recovered since from the log.
     fn get_batch(&self, start: &u64, end: &u64) -> Result<SourceBatch<T>> {
-        let blocks = lock(&self.shared.blocks);
-        let from = start.saturating_sub(blocks.base) as usize;
-        let to = (end.saturating_sub(blocks.base) as usize).min(blocks.sealed.len());
-        let records = blocks.sealed.range(from.min(to)..to).flatten().cloned().collect();
+        let (held, base) = {
+            let blocks = lock(&self.shared.blocks);
+            let from = start.saturating_sub(blocks.base) as usize;
+            let to = (end.saturating_sub(blocks.base) as usize).min(blocks.sealed.len());
+            let held: Vec<T> = blocks.sealed.range(from.min(to)..to).flatten().cloned().collect();
+            (held, blocks.base)
+        };
+        let (Some(wal), Some(codec)) = (self.shared.wal.get(), self.shared.codec.as_ref()) else {
+            return Ok(SourceBatch::from_vec(held));
+        };
+        let mut records = Vec::new();
+        for seq in *start..(*end).min(base) {
+            let chunks = wal.read_block(seq)?.ok_or_else(|| Error::Source {
+                source_name: self.name.clone(),
+                message: format!(
+                    "block {seq} is no longer in the write-ahead log {}: it keeps the blocks of the last {RETAINED_COMMITS} commits",
+                    wal.dir().display()
+                ),
+            })?;
+            for (path, bytes) in chunks {
+                records.extend(decode_logged(codec, &path, &bytes)?);
+            }
+        }
+        records.extend(held);
         Ok(SourceBatch::from_vec(records))
     }
 
-    /// Drops the blocks up to `end`.
+    /// Drops the blocks up to `end` from memory (a write-ahead log keeps them a while).
     fn commit(&self, end: &u64) {
         let mut blocks = lock(&self.shared.blocks);
         while blocks.base < *end && blocks.sealed.pop_front().is_some() {
             blocks.base += 1;
         }
+        drop(blocks);
+        if let Some(wal) = self.shared.wal.get() {
+            wal.append_commit(*end);
+        }
     }
 
-    /// Blocks live in memory only, and are dropped once committed.
+    /// With a write-ahead log (once started with a checkpoint), yes: blocks are read back from
+    /// it. Without, blocks live in memory only and are dropped once committed.
     fn is_replayable(&self) -> bool {
-        false
+        self.shared.wal.get().is_some()
     }
 
     fn status(&self) -> Option<ReceiverStatus> {
         Some(lock(&self.shared.status).clone())
     }
+}
+
+impl<T: Data> ReceiverSource<T> {
+    /// Opens the write-ahead log in `dir` and takes back what it holds: the next block is
+    /// numbered after its last one, and what was stored after that is stored again.
+    fn open_wal(&self, codec: &WalCodec<T>, dir: &Path) -> Result<()> {
+        let (wal, recovered) = Wal::open(dir)?;
+        let mut current = Vec::new();
+        for chunk in &recovered.open_chunks {
+            current.extend(decode_logged(codec, dir, chunk)?);
+        }
+        {
+            let mut blocks = lock(&self.shared.blocks);
+            if let Some(next) = recovered.next_block {
+                blocks.base = next;
+            }
+            let stored_since = std::mem::take(&mut blocks.current);
+            blocks.current = current;
+            blocks.current.extend(stored_since);
+        }
+        if self.shared.wal.set(wal).is_err() {
+            return Err(Error::illegal_state(format!(
+                "receiver {}: its write-ahead log was opened twice",
+                self.name
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// The records of a chunk read from the log at `path`.
+fn decode_logged<T>(codec: &WalCodec<T>, path: &Path, bytes: &[u8]) -> Result<Vec<T>> {
+    (codec.decode)(bytes).map_err(|e| Error::CorruptCheckpoint {
+        path: path.to_path_buf(),
+        message: format!(
+            "a logged block does not decode as this receiver's records: {e}; was the record type changed? (a changed type needs a new checkpoint directory)"
+        ),
+    })
 }
 
 impl StreamingContext {
@@ -655,6 +918,61 @@ impl StreamingContext {
     /// ```
     pub fn receiver_stream<T: Data>(&self, receiver: impl Receiver<T>) -> DStream<T> {
         self.source_stream(ReceiverSource::new(Arc::new(receiver), Some(self.job_hooks())))
+    }
+
+    /// A stream fed by a user-defined [`Receiver`] whose records are written to a write-ahead
+    /// log when the job has a checkpoint (Spark's `receiverStream` with
+    /// `spark.streaming.receiver.writeAheadLog.enable`).
+    ///
+    /// Each [`store`](ReceiverContext::store) / [`store_all`](ReceiverContext::store_all)
+    /// returns once its records are in the log and synced (stores from several threads share a
+    /// sync), so a receiver that acknowledges its input after storing it loses nothing when the
+    /// job is killed; each block is sealed in the log before a batch can plan it. A job
+    /// restarted on the same checkpoint re-runs its last batch with exactly the same records,
+    /// reads the blocks of the last 100 committed batches again if it needs them (windows), and
+    /// hands what was stored but not yet in a batch to the next one. The stream is then
+    /// replayable: with an idempotent sink, its output is exactly once.
+    ///
+    /// Records are written with postcard, as state is: `T` must serialize and deserialize
+    /// (owned data, no `#[serde(flatten)]` or untagged enums). Without a checkpoint it behaves
+    /// as [`receiver_stream`](Self::receiver_stream).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::{Mutex, mpsc};
+    /// use streamflow::{Duration, Receiver, ReceiverContext, testing::TestContext};
+    ///
+    /// #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+    /// struct Reading { sensor: String, value: i64 }
+    ///
+    /// /// Hands the context it is started with to the test, which then stores records itself.
+    /// struct Handover(Mutex<mpsc::Sender<ReceiverContext<Reading>>>);
+    /// impl Receiver<Reading> for Handover {
+    ///     fn on_start(&self, ctx: ReceiverContext<Reading>) {
+    ///         let _ = self.0.lock().unwrap().send(ctx);
+    ///     }
+    ///     fn on_stop(&self) {}
+    /// }
+    ///
+    /// let t = TestContext::new(Duration::seconds(1), 2)?;
+    /// let (tx, rx) = mpsc::channel();
+    /// let readings = t.context().receiver_stream_with_write_ahead_log(Handover(Mutex::new(tx)));
+    /// let out = t.collect(&readings.map(|r| r.value));
+    /// t.start()?;
+    /// let ctx = rx.recv()?;
+    /// // With a checkpoint, this returns once the reading is on disk: acknowledge it then.
+    /// ctx.store(Reading { sensor: "s1".into(), value: 7 });
+    /// t.advance_batches(1)?;
+    /// assert_eq!(out.batches(), vec![vec![7]]);
+    /// # t.context().stop(false)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn receiver_stream_with_write_ahead_log<T>(&self, receiver: impl Receiver<T>) -> DStream<T>
+    where
+        T: Data + Serialize + DeserializeOwned,
+    {
+        self.source_stream(ReceiverSource::logged(Arc::new(receiver), Some(self.job_hooks())))
     }
 
     /// What a receiver of this context reports to.
@@ -792,5 +1110,105 @@ mod tests {
                 .contains("on_stop panicked: cannot close the feed"),
             "{err}"
         );
+    }
+
+    // ------------------------------------------------------------ the write-ahead log
+
+    /// A started receiver source that logs to the checkpoint directory `metadata`, and its
+    /// receiver's context.
+    fn started_logged(metadata: &std::path::Path) -> (ReceiverSource<i32>, ReceiverContext<i32>) {
+        let (tx, rx) = mpsc::channel();
+        let source = ReceiverSource::logged(Arc::new(Handover(Mutex::new(tx))), None);
+        let ctx = SourceContext::detached(NOW, 2).with_metadata_path(metadata.to_path_buf());
+        source.start(&ctx).unwrap();
+        (source, rx.recv_timeout(PATIENCE).unwrap())
+    }
+
+    #[test]
+    fn a_logged_receiver_serves_its_blocks_again_after_a_restart() {
+        let checkpoint = tempfile::tempdir().unwrap();
+        let (source, ctx) = started_logged(checkpoint.path());
+        assert!(source.is_replayable());
+        ctx.store_all([1, 2]);
+        assert_eq!(latest(&source, 0, ReadLimit::AllAvailable), 1);
+        ctx.store(3);
+        assert_eq!(latest(&source, 1, ReadLimit::AllAvailable), 2);
+        source.commit(&1);
+        ctx.store_all([4, 5]);
+        // `store_all` returned: the records are on disk, before any block holds them (a
+        // second reader of the log finds them while the job still runs).
+        let (_, on_disk) = Wal::open(&checkpoint.path().join("wal")).unwrap();
+        assert_eq!(on_disk.next_block, Some(2));
+        assert_eq!(on_disk.open_chunks.len(), 1);
+        source.stop();
+
+        let (source, ctx) = started_logged(checkpoint.path());
+        assert!(source.is_replayable());
+        // The last planned batch (1, 2] re-runs with the same records, and so does an older,
+        // committed range (a window rebuilt after the restart).
+        assert_eq!(read_all(source.get_batch(&1, &2).unwrap()), [3]);
+        assert_eq!(read_all(source.get_batch(&0, &2).unwrap()), [1, 2, 3]);
+        // What was stored after the last block goes into the next one.
+        ctx.store(6);
+        assert_eq!(latest(&source, 2, ReadLimit::AllAvailable), 3);
+        assert_eq!(read_all(source.get_batch(&2, &3).unwrap()), [4, 5, 6]);
+        source.stop();
+    }
+
+    #[test]
+    fn without_a_checkpoint_a_logged_receiver_keeps_its_blocks_in_memory() {
+        let (tx, rx) = mpsc::channel();
+        let source = ReceiverSource::<i32>::logged(Arc::new(Handover(Mutex::new(tx))), None);
+        source.start(&SourceContext::detached(NOW, 1)).unwrap();
+        let ctx = rx.recv_timeout(PATIENCE).unwrap();
+        assert!(!source.is_replayable());
+        assert!(!ctx.logs_input());
+        ctx.store(1);
+        assert_eq!(latest(&source, 0, ReadLimit::AllAvailable), 1);
+        assert_eq!(read_all(source.get_batch(&0, &1).unwrap()), [1]);
+        source.stop();
+    }
+
+    #[test]
+    fn a_restored_offset_past_the_blocks_renumbers_them_unless_a_log_numbered_them() {
+        // No log: the blocks of the run before are gone; new ones come after the offset.
+        let (source, ctx, _wakes) = started();
+        ctx.store_all([1, 2]);
+        assert_eq!(latest(&source, 5, ReadLimit::AllAvailable), 6);
+        assert_eq!(read_all(source.get_batch(&5, &6).unwrap()), [1, 2]);
+        source.stop();
+
+        // A log that ends before the offset was deleted, or is another job's.
+        let checkpoint = tempfile::tempdir().unwrap();
+        let (source, ctx) = started_logged(checkpoint.path());
+        ctx.store(1);
+        assert_eq!(latest(&source, 0, ReadLimit::AllAvailable), 1);
+        source.stop();
+        let (source, _ctx) = started_logged(checkpoint.path());
+        let err = source
+            .latest_offset(&7, ReadLimit::AllAvailable, NOW)
+            .unwrap_err();
+        assert!(matches!(err, Error::CorruptCheckpoint { .. }), "{err}");
+        assert!(err.to_string().contains("ends at block 1"), "{err}");
+        source.stop();
+    }
+
+    #[test]
+    fn a_block_retention_deleted_is_an_error_naming_the_log() {
+        let checkpoint = tempfile::tempdir().unwrap();
+        let (source, ctx) = started_logged(checkpoint.path());
+        let batches = RETAINED_COMMITS as u64 + 2 * super::super::wal::SEGMENT_BLOCKS;
+        for end in 1..=batches {
+            ctx.store(end as i32);
+            assert_eq!(latest(&source, end - 1, ReadLimit::AllAvailable), end);
+            source.commit(&end);
+        }
+        assert_eq!(read_all(source.get_batch(&(batches - 1), &batches).unwrap()), [batches as i32]);
+        let err = source.get_batch(&0, &1).err().unwrap();
+        assert!(
+            err.to_string().contains("block 0 is no longer in the write-ahead log"),
+            "{err}"
+        );
+        source.stop();
     }
 }

@@ -3,7 +3,13 @@
 //!
 //! A [`Receiver`] connects, reads `\n`-terminated lines, and reconnects with exponential
 //! back-off when the connection fails or closes; as every receiver it is a source whose offset
-//! counts blocks of received records (see `receiver.rs`), so it is not replayable.
+//! counts blocks of received records (see `receiver.rs`).
+//!
+//! With a checkpoint, what it receives goes to a write-ahead log before it can be planned,
+//! which makes it replayable. What is logged is the text: the lines that became records (with
+//! the CSV header of their connection), decoded again when the log is read back. So any record
+//! type the reader can decode can be logged — no `Serialize` needed — and malformed lines,
+//! handled when they arrived, are not handled twice.
 
 use std::io::{BufRead, BufReader, ErrorKind};
 use std::marker::PhantomData;
@@ -13,8 +19,9 @@ use std::thread::JoinHandle;
 
 use serde::de::DeserializeOwned;
 
-use super::format::{LineDecoder, TextOptions};
-use super::{Receiver, ReceiverContext};
+use super::format::{Format, LineDecoder, TextOptions, parse_line};
+use super::receiver::{JobHooks, WalCodec};
+use super::{Receiver, ReceiverContext, ReceiverSource};
 use crate::StreamingContext;
 use crate::data::Data;
 use crate::dstream::DStream;
@@ -25,6 +32,43 @@ const MAX_BACKOFF: std::time::Duration = std::time::Duration::from_secs(5);
 const READ_POLL: std::time::Duration = std::time::Duration::from_millis(100);
 /// Most records handed over at once.
 const MAX_FLUSH: usize = 4096;
+
+/// What the write-ahead log holds for one store of a socket: the lines that became records, and
+/// the CSV header they were decoded with.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct LoggedLines {
+    header: Option<Vec<String>>,
+    lines: Vec<String>,
+}
+
+/// The source of a socket stream: `name`, reading the lines of `host:port` decoded by
+/// `options`, logging them to a write-ahead log when the job has a checkpoint.
+pub(crate) fn socket_source<T: Data + DeserializeOwned>(
+    name: String,
+    host: String,
+    port: u16,
+    options: TextOptions,
+    job: Option<JobHooks>,
+) -> ReceiverSource<T> {
+    let format = options.format;
+    let receiver = SocketReceiver::<T>::new(name, host, port, options);
+    let decode = Arc::new(move |bytes: &[u8]| decode_logged_lines::<T>(format, bytes));
+    ReceiverSource::with_codec(Arc::new(receiver), job, Some(WalCodec::own_input(decode)))
+}
+
+/// The records of lines logged by a socket receiver reading `format`.
+fn decode_logged_lines<T: DeserializeOwned>(format: Format, bytes: &[u8]) -> Result<Vec<T>, String> {
+    let logged: LoggedLines = postcard::from_bytes(bytes).map_err(|e| e.to_string())?;
+    let header = logged.header.map(csv::StringRecord::from);
+    logged
+        .lines
+        .iter()
+        .map(|line| {
+            parse_line(format, header.as_ref(), line)
+                .map_err(|e| format!("the logged line `{line}` no longer decodes: {e}"))
+        })
+        .collect()
+}
 
 /// Connects to `host:port` and stores each line decoded as a `T`: plain lines as `String`s for
 /// `socket_text_stream`, the reader's format for a query. Lines that are not UTF-8 are counted
@@ -129,6 +173,33 @@ fn connect(host: &str, port: u16) -> std::io::Result<TcpStream> {
     Err(last)
 }
 
+/// Records decoded and not handed over yet, with their lines when the input is logged.
+struct Received<T> {
+    records: Vec<T>,
+    /// The line of each record, when it goes to a write-ahead log.
+    lines: Option<Vec<String>>,
+}
+
+impl<T: Data> Received<T> {
+    /// Hands the records over (logged with their lines and the connection's CSV header).
+    fn flush(&mut self, decoder: &LineDecoder<'_>, ctx: &ReceiverContext<T>) {
+        if self.records.is_empty() {
+            return;
+        }
+        let records = std::mem::take(&mut self.records);
+        match self.lines.as_mut() {
+            None => ctx.store_all(records),
+            Some(lines) => {
+                let logged = LoggedLines {
+                    header: decoder.header().map(|h| h.iter().map(str::to_string).collect()),
+                    lines: std::mem::take(lines),
+                };
+                ctx.store_logged(records, || postcard::to_allocvec(&logged).map_err(|e| e.to_string()));
+            }
+        }
+    }
+}
+
 fn read_lines<T: Data + DeserializeOwned>(
     stream: TcpStream,
     decoder: &mut LineDecoder<'_>,
@@ -140,24 +211,22 @@ fn read_lines<T: Data + DeserializeOwned>(
     }
     let mut reader = BufReader::with_capacity(64 * 1024, stream);
     let mut line = Vec::with_capacity(256);
-    let mut records = Vec::new();
-    let flush = |records: &mut Vec<T>| {
-        if !records.is_empty() {
-            ctx.store_all(std::mem::take(records));
-        }
+    let mut received = Received {
+        records: Vec::new(),
+        lines: ctx.logs_input().then(Vec::new),
     };
     while !ctx.is_stopped() {
         match reader.read_until(b'\n', &mut line) {
             Ok(0) => {
                 // End of stream: a last line without '\n' still counts.
-                decode_line(&mut line, decoder, &mut records, ctx);
+                decode_line(&mut line, decoder, &mut received, ctx);
                 break;
             }
             Ok(_) => {
-                decode_line(&mut line, decoder, &mut records, ctx);
+                decode_line(&mut line, decoder, &mut received, ctx);
                 // Hand over whatever is already buffered at once, not line by line.
-                if reader.buffer().is_empty() || records.len() >= MAX_FLUSH {
-                    flush(&mut records);
+                if reader.buffer().is_empty() || received.records.len() >= MAX_FLUSH {
+                    received.flush(decoder, ctx);
                 }
             }
             // A timeout keeps the partial line in `line`; the next read continues it.
@@ -167,7 +236,7 @@ fn read_lines<T: Data + DeserializeOwned>(
                     ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
                 ) =>
             {
-                flush(&mut records);
+                received.flush(decoder, ctx);
             }
             Err(e) => {
                 ctx.report_error(format!("read failed: {e}"));
@@ -175,7 +244,7 @@ fn read_lines<T: Data + DeserializeOwned>(
             }
         }
     }
-    flush(&mut records);
+    received.flush(decoder, ctx);
 }
 
 /// Decodes one received line (its terminator dropped) into `out`; a line that is not UTF-8 or
@@ -183,7 +252,7 @@ fn read_lines<T: Data + DeserializeOwned>(
 fn decode_line<T: Data + DeserializeOwned>(
     line: &mut Vec<u8>,
     decoder: &mut LineDecoder<'_>,
-    out: &mut Vec<T>,
+    out: &mut Received<T>,
     ctx: &ReceiverContext<T>,
 ) {
     if line.is_empty() {
@@ -200,9 +269,15 @@ fn decode_line<T: Data + DeserializeOwned>(
         ctx.count_undecodable(1);
         return;
     };
+    let logged = out.lines.is_some().then(|| text.clone());
     let mut malformed = 0;
     match decoder.decode(text, &mut malformed) {
-        Ok(Some(record)) => out.push(record),
+        Ok(Some(record)) => {
+            out.records.push(record);
+            if let (Some(lines), Some(text)) = (out.lines.as_mut(), logged) {
+                lines.push(text);
+            }
+        }
         Ok(None) => {}
         Err(error) => ctx.fail(error),
     }
@@ -248,11 +323,12 @@ impl StreamingContext {
     pub fn socket_text_stream(&self, host: impl Into<String>, port: u16) -> DStream<String> {
         let host = host.into();
         let name = format!("socket_text_stream {host}:{port}");
-        self.receiver_stream(SocketReceiver::<String>::new(
+        self.source_stream(socket_source::<String>(
             name,
             host,
             port,
             TextOptions::lines(),
+            Some(self.job_hooks()),
         ))
     }
 }
@@ -303,6 +379,34 @@ mod tests {
         );
         source.start(&ctx).unwrap();
         (source, wakes)
+    }
+
+    /// As `serve`, through the socket source that logs to the checkpoint directory `metadata`;
+    /// also returns the server's port.
+    fn serve_logged(
+        bytes: &'static [u8],
+        options: TextOptions,
+        metadata: &std::path::Path,
+    ) -> (ReceiverSource<Click>, mpsc::Receiver<()>, u16) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            let (mut conn, _) = listener.accept().unwrap();
+            conn.write_all(bytes).unwrap();
+        });
+        let source = socket_source::<Click>("test socket".into(), "127.0.0.1".into(), port, options, None);
+        let (woke, wakes) = mpsc::channel();
+        let woke = Mutex::new(woke);
+        let ctx = SourceContext::new(
+            Arc::new(move || {
+                let _ = woke.lock().unwrap().send(());
+            }),
+            Time::from_millis(0),
+            1,
+        )
+        .with_metadata_path(metadata.to_path_buf());
+        source.start(&ctx).unwrap();
+        (source, wakes, port)
     }
 
     /// Waits (on wake-ups, not on time) until the source has stored `records` and counted
@@ -390,6 +494,36 @@ mod tests {
                 }
             ]
         );
+        source.stop();
+    }
+
+    #[test]
+    fn received_lines_are_logged_and_decoded_again_after_a_restart() {
+        let checkpoint = tempfile::tempdir().unwrap();
+        let csv = || TextOptions {
+            format: Format::Csv,
+            ..TextOptions::default()
+        };
+        let (source, wakes, port) = serve_logged(b"n,user\n3,cy\nbad\n4,dee\n", csv(), checkpoint.path());
+        wait_for(&source, &wakes, 2, 1);
+        assert!(source.is_replayable());
+        let end = source
+            .latest_offset(&0, ReadLimit::AllAvailable, Time::from_millis(0))
+            .unwrap();
+        let clicks = read_all(source.get_batch(&0, &end).unwrap());
+        assert_eq!(clicks.iter().map(|c| c.n).collect::<Vec<_>>(), [3, 4]);
+        source.stop();
+
+        // Restarted with the server gone: the block comes back from the log, decoded with the
+        // header its lines were read with; the malformed line was handled once, when it came.
+        let options = csv();
+        let corrupt = options.corrupt.clone();
+        let source = socket_source::<Click>("test socket".into(), "127.0.0.1".into(), port, options, None);
+        let ctx = SourceContext::detached(Time::from_millis(0), 1).with_metadata_path(checkpoint.path().to_path_buf());
+        source.start(&ctx).unwrap();
+        assert_eq!(read_all(source.get_batch(&0, &end).unwrap()), clicks);
+        assert_eq!(source.status().unwrap().undecodable, 0);
+        assert!(corrupt.is_empty());
         source.stop();
     }
 }
