@@ -213,7 +213,8 @@ use proc_macro::TokenStream;
 /// # Operators
 ///
 /// - sources, on the context: `socket_text_stream`, `text_file_stream`, `queue_stream`,
-///   `receiver_stream`, `generator_stream`, `rate_stream`, `source_stream`;
+///   `receiver_stream`, `receiver_stream_with_write_ahead_log`, `generator_stream`,
+///   `rate_stream`, `source_stream`;
 /// - stateless, fused into one pass: `map`, `flat_map`, `filter`, `map_partitions`, `glom`,
 ///   `map_values`, `flat_map_values`, `union`, `persist`, `cache`;
 /// - per-batch aggregations and whole-batch functions (each starts a stage): `repartition`,

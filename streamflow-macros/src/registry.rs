@@ -130,6 +130,7 @@ pub(crate) const OPERATORS: &[Operator] = &[
     op("text_file_stream", Source),
     op("queue_stream", Source),
     op("receiver_stream", Source),
+    op("receiver_stream_with_write_ahead_log", Source),
     op("generator_stream", Source),
     op("rate_stream", Source),
     op("source_stream", Source),

@@ -532,7 +532,8 @@ fn json_and_csv_file_sinks_write_one_committed_file_per_batch() {
     // The manifest entry (a checksummed checkpoint file) names the batch's file.
     let entry = std::fs::read_to_string(json_dir.path().join("_manifest").join("1")).unwrap();
     assert!(
-        entry.starts_with("streamflow-checkpoint file-sink-manifest v1 ") && entry.contains("\"part-00001.json\""),
+        entry.starts_with("streamflow-checkpoint file-sink-manifest v1 ")
+            && entry.contains("\"part-00001.json\""),
         "{entry}"
     );
     json.stop().unwrap();

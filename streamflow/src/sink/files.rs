@@ -284,7 +284,10 @@ mod tests {
         // What a reader of the manifest sees: every row once.
         let mut rows = String::new();
         for id in manifest_batches(dir.path())?.unwrap_or_default() {
-            for file in read_manifest(dir.path(), id)?.map(|e| e.files).unwrap_or_default() {
+            for file in read_manifest(dir.path(), id)?
+                .map(|e| e.files)
+                .unwrap_or_default()
+            {
                 rows += &std::fs::read_to_string(dir.path().join(file))?;
             }
         }
@@ -305,7 +308,11 @@ mod tests {
         bytes[last] ^= 0x01;
         std::fs::write(&entry, bytes)?;
         let (id, rows) = batch(0, vec![1])?;
-        let err = sink.add_batch(id, rows).err().map(|e| e.to_string()).unwrap_or_default();
+        let err = sink
+            .add_batch(id, rows)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(err.contains("corrupt") && err.contains("_manifest"), "{err}");
         Ok(())
     }

@@ -51,10 +51,7 @@ fn write_batch(dir: &Path, partitions: &[Vec<String>]) -> Result<()> {
     let tmp = parent.join(format!("_tmp-{name}"));
     let old = parent.join(format!("_old-{name}"));
     let io = |what: &str, path: &Path, e| {
-        Error::io(
-            format!("save_as_text_files: cannot {what} {}", path.display()),
-            e,
-        )
+        Error::io(format!("save_as_text_files: cannot {what} {}", path.display()), e)
     };
     // Left by a run killed while it wrote this batch: never output, so simply removed.
     for leftover in [&tmp, &old] {

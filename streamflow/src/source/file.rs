@@ -175,7 +175,10 @@ impl LogStore {
             // A failed compaction loses nothing (the entries stay valid): it is tried again at
             // the next entry.
             if let Err(e) = self.compact(all()) {
-                log::warn!("cannot compact the file source's log in {}: {e}", self.dir.display());
+                log::warn!(
+                    "cannot compact the file source's log in {}: {e}",
+                    self.dir.display()
+                );
             }
         }
         Ok(())
@@ -889,7 +892,10 @@ mod tests {
         let err = restarted(dir.path(), checkpoint.path(), false)
             .err()
             .ok_or("a flipped byte went unnoticed")?;
-        assert!(matches!(&err, Error::CorruptCheckpoint { path, .. } if *path == entry), "{err}");
+        assert!(
+            matches!(&err, Error::CorruptCheckpoint { path, .. } if *path == entry),
+            "{err}"
+        );
         std::fs::remove_file(&entry)?;
         let err = restarted(dir.path(), checkpoint.path(), false)
             .err()
@@ -918,13 +924,19 @@ mod tests {
                 id,
                 time: Time::from_millis(id as i64),
             };
-            sink.add_batch(batch, Batch::from_partitions(vec![rows], batch.time, exec.clone()))?;
+            sink.add_batch(
+                batch,
+                Batch::from_partitions(vec![rows], batch.time, exec.clone()),
+            )?;
             Ok(batch)
         };
         Sink::<i64>::commit(&sink, add(0, vec![1, 2])?)?;
         // Batch 1 written, never committed: its writer was killed.
         add(1, vec![3])?;
-        let source = started(FileSource::<i64>::new(out.path(), json(MalformedPolicy::FailFast)));
+        let source = started(FileSource::<i64>::new(
+            out.path(),
+            json(MalformedPolicy::FailFast),
+        ));
         assert_eq!(source.latest_offset(&0, ReadLimit::AllAvailable, NOW)?, 1);
         assert_eq!(read_all(source.get_batch(&0, &1)?), [1, 2]);
         // The writer's restart re-runs batch 1 and commits it: read once.

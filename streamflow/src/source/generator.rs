@@ -17,9 +17,9 @@ use std::sync::{Arc, Mutex};
 
 use super::{ReadLimit, Source, SourceBatch, SourceContext};
 use crate::StreamingContext;
+use crate::checkpoint::file as checkpoint_file;
 use crate::data::Data;
 use crate::dstream::DStream;
-use crate::checkpoint::file as checkpoint_file;
 use crate::error::{Error, Result};
 use crate::exec::guard;
 use crate::time::{Duration, Time};
@@ -396,11 +396,16 @@ mod tests {
         );
 
         let faster = rate(8);
-        let err = faster.start(&ctx(50_000)).err().ok_or("a changed rate was accepted")?;
+        let err = faster
+            .start(&ctx(50_000))
+            .err()
+            .ok_or("a changed rate was accepted")?;
         assert!(matches!(err, Error::IncompatibleRestart { .. }), "{err}");
         let message = err.to_string();
         assert!(
-            message.contains("rowsPerSecond") && message.contains("4 rows per second") && message.contains("8 rows per second"),
+            message.contains("rowsPerSecond")
+                && message.contains("4 rows per second")
+                && message.contains("8 rows per second"),
             "{message}"
         );
         Ok(())

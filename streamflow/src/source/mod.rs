@@ -10,12 +10,17 @@
 //! | files of a directory (`file.rs`) | files taken, from a log of files in the order found | [`text_file_stream`](crate::StreamingContext::text_file_stream) | [`files`](crate::structured::DataStreamReader::files) | yes |
 //! | rows computed from their index (`generator.rs`, with the rate source's `RateRow`) | rows due by the batch time | [`generator_stream`](crate::StreamingContext::generator_stream), [`rate_stream`](crate::StreamingContext::rate_stream) | [`rate`](crate::structured::DataStreamReader::rate) | yes |
 //! | batches pushed by the program (`queue.rs`: `StreamQueue` and the `BatchLog` it shares with `memory.rs`: `MemoryStream`) | batches pushed | [`queue_stream`](crate::StreamingContext::queue_stream) | [`memory`](crate::structured::DataStreamReader::memory) | queue: no; memory: yes |
-//! | a [`Receiver`] on its own threads (`receiver.rs`) | blocks of stored records | [`receiver_stream`](crate::StreamingContext::receiver_stream) | — | no |
-//! | lines of a TCP server, a receiver (`socket.rs`) | blocks of received lines | [`socket_text_stream`](crate::StreamingContext::socket_text_stream) | [`socket`](crate::structured::DataStreamReader::socket) | no |
+//! | a [`Receiver`] on its own threads (`receiver.rs`) | blocks of stored records | [`receiver_stream`](crate::StreamingContext::receiver_stream), [`receiver_stream_with_write_ahead_log`](crate::StreamingContext::receiver_stream_with_write_ahead_log) | — | with a write-ahead log and a checkpoint |
+//! | lines of a TCP server, a receiver (`socket.rs`) | blocks of received lines | [`socket_text_stream`](crate::StreamingContext::socket_text_stream) | [`socket`](crate::structured::DataStreamReader::socket) | with a checkpoint (write-ahead log) |
 //! | your own [`Source`] | yours | [`source_stream`](crate::StreamingContext::source_stream) | [`source`](crate::structured::DataStreamReader::source) | yours |
 //!
 //! Text becomes records the same way for files and sockets (`format.rs`: plain lines, JSON
 //! lines, CSV, and the malformed policy).
+//!
+//! With a checkpoint, each source keeps what a restart needs to replay its batches in its own
+//! directory of it ([`SourceContext::metadata_path`]): the file source its log of files taken,
+//! the generator its start time, a receiver that logs its write-ahead log of blocks
+//! (`wal.rs`).
 
 mod api;
 mod file;

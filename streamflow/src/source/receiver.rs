@@ -605,7 +605,11 @@ impl<T: Data> ReceiverSource<T> {
     }
 
     /// Runs `receiver`, logging with `codec` (if any) when the job has a checkpoint.
-    pub(crate) fn with_codec(receiver: Arc<dyn Receiver<T>>, job: Option<JobHooks>, codec: Option<WalCodec<T>>) -> Self {
+    pub(crate) fn with_codec(
+        receiver: Arc<dyn Receiver<T>>,
+        job: Option<JobHooks>,
+        codec: Option<WalCodec<T>>,
+    ) -> Self {
         let name = receiver.name();
         let (commands, inbox) = crossbeam_channel::unbounded();
         ReceiverSource {
@@ -1203,10 +1207,14 @@ mod tests {
             assert_eq!(latest(&source, end - 1, ReadLimit::AllAvailable), end);
             source.commit(&end);
         }
-        assert_eq!(read_all(source.get_batch(&(batches - 1), &batches).unwrap()), [batches as i32]);
+        assert_eq!(
+            read_all(source.get_batch(&(batches - 1), &batches).unwrap()),
+            [batches as i32]
+        );
         let err = source.get_batch(&0, &1).err().unwrap();
         assert!(
-            err.to_string().contains("block 0 is no longer in the write-ahead log"),
+            err.to_string()
+                .contains("block 0 is no longer in the write-ahead log"),
             "{err}"
         );
         source.stop();

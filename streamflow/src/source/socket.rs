@@ -194,7 +194,9 @@ impl<T: Data> Received<T> {
                     header: decoder.header().map(|h| h.iter().map(str::to_string).collect()),
                     lines: std::mem::take(lines),
                 };
-                ctx.store_logged(records, || postcard::to_allocvec(&logged).map_err(|e| e.to_string()));
+                ctx.store_logged(records, || {
+                    postcard::to_allocvec(&logged).map_err(|e| e.to_string())
+                });
             }
         }
     }
@@ -519,7 +521,8 @@ mod tests {
         let options = csv();
         let corrupt = options.corrupt.clone();
         let source = socket_source::<Click>("test socket".into(), "127.0.0.1".into(), port, options, None);
-        let ctx = SourceContext::detached(Time::from_millis(0), 1).with_metadata_path(checkpoint.path().to_path_buf());
+        let ctx = SourceContext::detached(Time::from_millis(0), 1)
+            .with_metadata_path(checkpoint.path().to_path_buf());
         source.start(&ctx).unwrap();
         assert_eq!(read_all(source.get_batch(&0, &end).unwrap()), clicks);
         assert_eq!(source.status().unwrap().undecodable, 0);

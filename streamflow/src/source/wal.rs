@@ -181,9 +181,7 @@ fn parse(bytes: &[u8], at: usize) -> Parsed<'_> {
         ));
     }
     if len > MAX_PAYLOAD || len == 0 {
-        return Parsed::Corrupt(format!(
-            "the record at byte {at} claims {len} bytes"
-        ));
+        return Parsed::Corrupt(format!("the record at byte {at} claims {len} bytes"));
     }
     let end = RECORD_HEADER + len as usize;
     if rest.len() < end {
@@ -195,7 +193,9 @@ fn parse(bytes: &[u8], at: usize) -> Parsed<'_> {
     let payload = &rest[RECORD_HEADER..end];
     if crc32fast::hash(payload) != crc {
         if rest.len() == end {
-            return Parsed::Torn(format!("a last record of {len} bytes whose checksum does not match"));
+            return Parsed::Torn(format!(
+                "a last record of {len} bytes whose checksum does not match"
+            ));
         }
         return Parsed::Corrupt(format!(
             "the record at byte {at} ({len} bytes) has changed since it was written (its checksum does not match)"
@@ -256,7 +256,8 @@ impl Wal {
                     )));
                 }
             }
-            let bytes = std::fs::read(&path).map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
+            let bytes =
+                std::fs::read(&path).map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
             let mut keep = bytes.len();
             let mut torn: Option<String> = None;
             if !bytes.starts_with(SEGMENT_HEADER) {
@@ -294,7 +295,8 @@ impl Wal {
                         open_chunks.push(payload[1..].to_vec());
                     }
                     SEAL => {
-                        let seq = u64_at(payload, 1).ok_or_else(|| corrupt(format!("the seal at byte {at} is cut short")))?;
+                        let seq = u64_at(payload, 1)
+                            .ok_or_else(|| corrupt(format!("the seal at byte {at} is cut short")))?;
                         if let Some(expected) = appends.next_block.filter(|&n| n != seq) {
                             return Err(corrupt(format!(
                                 "the seal at byte {at} is of block {seq}, where block {expected} was due"
@@ -306,10 +308,15 @@ impl Wal {
                         appends.blocks_in_segment += 1;
                     }
                     COMMIT => {
-                        let end = u64_at(payload, 1).ok_or_else(|| corrupt(format!("the commit at byte {at} is cut short")))?;
+                        let end = u64_at(payload, 1)
+                            .ok_or_else(|| corrupt(format!("the commit at byte {at} is cut short")))?;
                         push_commit(&mut appends.commits, end);
                     }
-                    tag => return Err(corrupt(format!("the record at byte {at} has an unknown tag {tag}"))),
+                    tag => {
+                        return Err(corrupt(format!(
+                            "the record at byte {at} has an unknown tag {tag}"
+                        )));
+                    }
                 }
                 at = next;
             }
@@ -446,7 +453,11 @@ impl Wal {
             let mut appends = lock(&self.appends);
             Self::append(&mut appends, &payload);
             push_commit(&mut appends.commits, end);
-            let Some(&needed) = appends.commits.front().filter(|_| appends.commits.len() > RETAINED_COMMITS) else {
+            let Some(&needed) = appends
+                .commits
+                .front()
+                .filter(|_| appends.commits.len() > RETAINED_COMMITS)
+            else {
                 return;
             };
             // Segment i holds blocks up to (not including) segment i + 1's first.
@@ -465,7 +476,10 @@ impl Wal {
             // Oldest first, each removal durable before the next: a crash never leaves a gap.
             let path = self.segment_path(segment);
             if let Err(e) = std::fs::remove_file(&path).and_then(|()| sync_dir(&self.dir)) {
-                log::warn!("cannot delete the old write-ahead log segment {}: {e}", path.display());
+                log::warn!(
+                    "cannot delete the old write-ahead log segment {}: {e}",
+                    path.display()
+                );
                 return;
             }
         }
@@ -705,7 +719,8 @@ mod tests {
         std::fs::remove_file(segment_path(dir.path(), SEGMENT_BLOCKS))?;
         let err = Wal::open(dir.path()).err().ok_or("the gap went unnoticed")?;
         assert!(
-            err.to_string().contains("starts at block 20, but the segment before it ends at block 10"),
+            err.to_string()
+                .contains("starts at block 20, but the segment before it ends at block 10"),
             "{err}"
         );
         Ok(())
@@ -726,7 +741,10 @@ mod tests {
         let first_kept = (batches - RETAINED_COMMITS as u64) / SEGMENT_BLOCKS * SEGMENT_BLOCKS;
         assert_eq!(first_kept, 30);
         let names = segments(dir.path())?;
-        assert_eq!(names.first().map(String::as_str), Some("00000000000000000030.wal"));
+        assert_eq!(
+            names.first().map(String::as_str),
+            Some("00000000000000000030.wal")
+        );
         assert_eq!(block(&wal, 29)?, None);
         assert_eq!(block(&wal, 30)?, Some(vec![b"block 30".to_vec()]));
         drop(wal);
@@ -740,7 +758,10 @@ mod tests {
             wal.append_commit(seq + 1);
         }
         assert_eq!(block(&wal, 39)?, None);
-        assert_eq!(segments(dir.path())?.first().map(String::as_str), Some("00000000000000000040.wal"));
+        assert_eq!(
+            segments(dir.path())?.first().map(String::as_str),
+            Some("00000000000000000040.wal")
+        );
         Ok(())
     }
 
