@@ -44,6 +44,18 @@ fn context(clock: &ManualClock) -> Result<StreamingContext, Error> {
         .build()
 }
 
+/// What `out` holds, in batch order.
+fn taken<T: Clone>(out: &Out<T>) -> Vec<(i64, Vec<T>)> {
+    out.lock().unwrap().clone().into_iter().collect()
+}
+
+/// Starts `ssc`, runs one batch and stops it.
+fn run_one_batch(ssc: &StreamingContext, clock: &ManualClock) -> Result<(), Error> {
+    ssc.start()?;
+    next_batch(ssc, clock)?;
+    ssc.stop(false)
+}
+
 /// Advances the clock one batch and waits for that batch.
 fn next_batch(ssc: &StreamingContext, clock: &ManualClock) -> Result<(), Error> {
     clock.advance(Duration::seconds(1));
@@ -74,14 +86,10 @@ fn text_file_stream_takes_each_file_once_across_restarts() -> TestResult {
     std::fs::write(input.path().join("b.txt"), "b\n")?;
 
     for _ in 0..2 {
-        let ssc = job()?;
-        ssc.start()?;
-        next_batch(&ssc, &clock)?;
-        ssc.stop(false)?;
+        run_one_batch(&job()?, &clock)?;
     }
-    let out = out.lock().unwrap().clone();
     assert_eq!(
-        out.into_iter().collect::<Vec<_>>(),
+        taken(&out),
         [(1_000, vec!["a".to_string()]), (2_000, vec!["b".to_string()])],
         "a file of the first start, or one taken twice, would show here"
     );
@@ -154,9 +162,8 @@ fn a_receivers_write_ahead_log_replays_its_blocks_and_keeps_what_no_batch_took()
     next_batch(&ssc, &clock)?;
     ssc.stop(false)?;
 
-    let out = out.lock().unwrap().clone();
     assert_eq!(
-        out.into_iter().collect::<Vec<_>>(),
+        taken(&out),
         [(1_000, vec![1, 2]), (2_000, vec![3]), (3_000, vec![4, 5])]
     );
     Ok(())
@@ -188,13 +195,9 @@ fn lines_a_socket_received_before_a_stop_are_processed_after_the_restart() -> Te
     drop((conn, server));
 
     // The server is gone; what it sent comes from the log.
-    let ssc = job()?;
-    ssc.start()?;
-    next_batch(&ssc, &clock)?;
-    ssc.stop(false)?;
-    let out = out.lock().unwrap().clone();
+    run_one_batch(&job()?, &clock)?;
     assert_eq!(
-        out.into_iter().collect::<Vec<_>>(),
+        taken(&out),
         [(1_000, vec!["or not".to_string(), "to be".to_string()])]
     );
     Ok(())

@@ -195,6 +195,7 @@ mod tests {
 
     use super::*;
     use crate::exec::Executor;
+    use crate::source::testing::dir_names as names;
     use crate::structured::OutputMode;
     use crate::time::Time;
 
@@ -217,14 +218,6 @@ mod tests {
         };
         Sink::<i64>::start(&sink, &SinkContext::new("q", OutputMode::Append))?;
         Ok(sink)
-    }
-
-    fn names(dir: &Path) -> std::io::Result<Vec<String>> {
-        let mut names = std::fs::read_dir(dir)?
-            .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
-            .collect::<std::io::Result<Vec<_>>>()?;
-        names.sort();
-        Ok(names)
     }
 
     #[test]

@@ -125,6 +125,7 @@ impl<T: Data + Show> DStream<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::source::testing::dir_names as names;
 
     type TestResult = std::result::Result<(), Box<dyn std::error::Error>>;
 
@@ -136,14 +137,6 @@ mod tests {
         // Without a prefix, just the time: no dash (Spark's `rddToFileName`).
         assert_eq!(batch_dir("", "", at), PathBuf::from("5000"));
         assert_eq!(batch_dir("", "txt", at), PathBuf::from("5000.txt"));
-    }
-
-    fn names(dir: &Path) -> std::io::Result<Vec<String>> {
-        let mut names = std::fs::read_dir(dir)?
-            .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
-            .collect::<std::io::Result<Vec<_>>>()?;
-        names.sort();
-        Ok(names)
     }
 
     #[test]

@@ -123,6 +123,15 @@ pub(crate) mod testing {
         out
     }
 
+    /// The names in the directory `dir`, sorted.
+    pub(crate) fn dir_names(dir: &std::path::Path) -> std::io::Result<Vec<String>> {
+        let mut names = std::fs::read_dir(dir)?
+            .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
+            .collect::<std::io::Result<Vec<_>>>()?;
+        names.sort();
+        Ok(names)
+    }
+
     /// The error with which reading `batch` fails the task that reads it.
     pub(crate) fn read_failure<T>(batch: SourceBatch<T>) -> Error {
         let payload = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| read_all(batch)))

@@ -358,28 +358,44 @@ mod tests {
         n: u32,
     }
 
-    /// A socket source of `Click`s reading from a fresh loopback server, which sends `bytes`
-    /// once connected and closes; and a channel that hears every wake-up of the driver.
-    fn serve(bytes: &'static [u8], options: TextOptions) -> (ReceiverSource<Click>, mpsc::Receiver<()>) {
+    /// A fresh loopback server that sends `bytes` once connected and closes (which ends the
+    /// last line; the reader then retries until stopped); its port.
+    fn spawn_server(bytes: &'static [u8]) -> u16 {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         std::thread::spawn(move || {
             let (mut conn, _) = listener.accept().unwrap();
             conn.write_all(bytes).unwrap();
-            // Closing the connection ends the last line; the reader then retries until stopped.
         });
-        let receiver = SocketReceiver::<Click>::new("test socket".into(), "127.0.0.1".into(), port, options);
-        let source = ReceiverSource::new(Arc::new(receiver), None);
+        port
+    }
+
+    /// Starts `source` with a context whose wake-ups a channel hears (and whose checkpoint
+    /// directory is `metadata`, if given).
+    fn start_heard(source: &ReceiverSource<Click>, metadata: Option<&std::path::Path>) -> mpsc::Receiver<()> {
         let (woke, wakes) = mpsc::channel();
         let woke = Mutex::new(woke);
-        let ctx = SourceContext::new(
+        let mut ctx = SourceContext::new(
             Arc::new(move || {
                 let _ = woke.lock().unwrap().send(());
             }),
             Time::from_millis(0),
             1,
         );
+        if let Some(metadata) = metadata {
+            ctx = ctx.with_metadata_path(metadata.to_path_buf());
+        }
         source.start(&ctx).unwrap();
+        wakes
+    }
+
+    /// A socket source of `Click`s reading from a fresh server that sends `bytes`; and a
+    /// channel that hears every wake-up of the driver.
+    fn serve(bytes: &'static [u8], options: TextOptions) -> (ReceiverSource<Click>, mpsc::Receiver<()>) {
+        let port = spawn_server(bytes);
+        let receiver = SocketReceiver::<Click>::new("test socket".into(), "127.0.0.1".into(), port, options);
+        let source = ReceiverSource::new(Arc::new(receiver), None);
+        let wakes = start_heard(&source, None);
         (source, wakes)
     }
 
@@ -390,24 +406,9 @@ mod tests {
         options: TextOptions,
         metadata: &std::path::Path,
     ) -> (ReceiverSource<Click>, mpsc::Receiver<()>, u16) {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        std::thread::spawn(move || {
-            let (mut conn, _) = listener.accept().unwrap();
-            conn.write_all(bytes).unwrap();
-        });
+        let port = spawn_server(bytes);
         let source = socket_source::<Click>("test socket".into(), "127.0.0.1".into(), port, options, None);
-        let (woke, wakes) = mpsc::channel();
-        let woke = Mutex::new(woke);
-        let ctx = SourceContext::new(
-            Arc::new(move || {
-                let _ = woke.lock().unwrap().send(());
-            }),
-            Time::from_millis(0),
-            1,
-        )
-        .with_metadata_path(metadata.to_path_buf());
-        source.start(&ctx).unwrap();
+        let wakes = start_heard(&source, Some(metadata));
         (source, wakes, port)
     }
 

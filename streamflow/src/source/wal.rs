@@ -586,6 +586,7 @@ fn push_commit(commits: &mut VecDeque<u64>, end: u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::source::testing::dir_names as segments;
 
     type TestResult = std::result::Result<(), Box<dyn std::error::Error>>;
 
@@ -604,14 +605,6 @@ mod tests {
         Ok(wal
             .read_block(seq)?
             .map(|chunks| chunks.into_iter().map(|(_, bytes)| bytes).collect()))
-    }
-
-    fn segments(dir: &Path) -> std::io::Result<Vec<String>> {
-        let mut names = std::fs::read_dir(dir)?
-            .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
-            .collect::<std::io::Result<Vec<_>>>()?;
-        names.sort();
-        Ok(names)
     }
 
     #[test]
