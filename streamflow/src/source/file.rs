@@ -450,6 +450,7 @@ impl<T: Data + DeserializeOwned> Source for FileSource<T> {
         }
         let metadata = ctx.metadata_path();
         if let Some(metadata) = metadata {
+            checkpoint_file::remove_stray_temps(metadata)?;
             let (store, names) = LogStore::open(metadata.join("log"))?;
             let files: Vec<PathBuf> = names.iter().map(|name| self.dir.join(name)).collect();
             *lock(&self.log) = FileLog {

@@ -121,6 +121,7 @@ impl<T: Data, F: Fn(u64, Time) -> T + Send + Sync + 'static> Source for Generato
         let (setting, pace) = self.pace.describe();
         let mut zero = ctx.start_time();
         if let Some(metadata) = ctx.metadata_path() {
+            checkpoint_file::remove_stray_temps(metadata)?;
             let path = metadata.join("start");
             match checkpoint_file::read_json::<Recorded>(&path, START_KIND)? {
                 Some(recorded) if recorded.pace != pace => {

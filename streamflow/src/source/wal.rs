@@ -204,154 +204,177 @@ fn parse(bytes: &[u8], at: usize) -> Parsed<'_> {
     Parsed::Record(payload, at + end)
 }
 
-impl Wal {
-    /// Opens the log in `dir` (created at the first write if missing), reading back what it
-    /// holds; a torn last record is truncated, any other damage is an error naming the file.
-    pub(crate) fn open(dir: &Path) -> Result<(Wal, Recovered)> {
-        let mut segments = Vec::new();
-        match std::fs::read_dir(dir) {
-            Ok(entries) => {
-                for entry in entries {
-                    let entry = entry.map_err(|e| Error::io(format!("cannot list {}", dir.display()), e))?;
-                    let name = entry.file_name().to_string_lossy().into_owned();
-                    if let Some(first) = name.strip_suffix(".wal").and_then(|n| n.parse::<u64>().ok()) {
-                        segments.push(first);
-                    }
+/// The segments in `dir`, by name, oldest first.
+fn list_segments(dir: &Path) -> Result<Vec<u64>> {
+    let cannot_list = |e| Error::io(format!("cannot list {}", dir.display()), e);
+    let mut segments = Vec::new();
+    match std::fs::read_dir(dir) {
+        Ok(entries) => {
+            for entry in entries {
+                let name = entry.map_err(cannot_list)?.file_name();
+                let name = name.to_string_lossy();
+                if let Some(first) = name.strip_suffix(".wal").and_then(|n| n.parse::<u64>().ok()) {
+                    segments.push(first);
                 }
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(Error::io(format!("cannot list {}", dir.display()), e)),
         }
-        segments.sort_unstable();
-        let mut appends = Appends {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(cannot_list(e)),
+    }
+    segments.sort_unstable();
+    Ok(segments)
+}
+
+impl Appends {
+    /// The state of a log holding `segments` before any is read.
+    fn new(segments: Vec<u64>) -> Self {
+        Appends {
             pending: Vec::new(),
             appended: 0,
-            segment: 0,
+            segment: segments.last().copied().unwrap_or(0),
             size: SEGMENT_HEADER.len() as u64,
             blocks_in_segment: 0,
-            segments: segments.clone(),
+            segments: if segments.is_empty() { vec![0] } else { segments },
             open: Vec::new(),
             sealed: BTreeMap::new(),
             commits: VecDeque::new(),
             next_block: None,
+        }
+    }
+
+    /// Replays the records of `segment` (its file `path` holds `bytes`), adding the payloads
+    /// of chunks not sealed yet to `open_chunks`. Returns how many bytes of it are whole: all
+    /// of them, except for a torn tail of the `last` segment.
+    fn replay(
+        &mut self,
+        segment: u64,
+        path: &Path,
+        bytes: &[u8],
+        last: bool,
+        open_chunks: &mut Vec<Vec<u8>>,
+    ) -> Result<usize> {
+        let corrupt = |message: String| Error::CorruptCheckpoint {
+            path: path.to_path_buf(),
+            message: format!("{message}; the write-ahead log cannot be read past it"),
         };
+        if !bytes.starts_with(SEGMENT_HEADER) {
+            if last && SEGMENT_HEADER.starts_with(bytes) {
+                warn_torn(path, "a segment header cut short", 0);
+                return Ok(0);
+            }
+            return Err(corrupt("it does not start with a write-ahead log header".into()));
+        }
+        self.blocks_in_segment = 0;
+        let mut at = SEGMENT_HEADER.len();
+        while at < bytes.len() {
+            let (payload, next) = match parse(bytes, at) {
+                Parsed::Record(payload, next) => (payload, next),
+                Parsed::Torn(what) if last => {
+                    warn_torn(path, &what, at);
+                    return Ok(at);
+                }
+                Parsed::Torn(what) => {
+                    return Err(corrupt(format!(
+                        "it ends with {what} at byte {at}, and it is not the last segment"
+                    )));
+                }
+                Parsed::Corrupt(message) => return Err(corrupt(message)),
+            };
+            match payload[0] {
+                CHUNK => {
+                    self.open.push(ChunkAt {
+                        segment,
+                        offset: at as u64,
+                        len: payload.len() as u32,
+                    });
+                    open_chunks.push(payload[1..].to_vec());
+                }
+                SEAL => {
+                    let seq = u64_at(payload, 1)
+                        .ok_or_else(|| corrupt(format!("the seal at byte {at} is cut short")))?;
+                    if let Some(expected) = self.next_block.filter(|&n| n != seq) {
+                        return Err(corrupt(format!(
+                            "the seal at byte {at} is of block {seq}, where block {expected} was due"
+                        )));
+                    }
+                    self.sealed.insert(seq, std::mem::take(&mut self.open));
+                    open_chunks.clear();
+                    self.next_block = Some(seq + 1);
+                    self.blocks_in_segment += 1;
+                }
+                COMMIT => {
+                    let end = u64_at(payload, 1)
+                        .ok_or_else(|| corrupt(format!("the commit at byte {at} is cut short")))?;
+                    push_commit(&mut self.commits, end);
+                }
+                tag => {
+                    return Err(corrupt(format!(
+                        "the record at byte {at} has an unknown tag {tag}"
+                    )));
+                }
+            }
+            at = next;
+        }
+        Ok(bytes.len())
+    }
+}
+
+fn warn_torn(path: &Path, what: &str, at: usize) {
+    log::warn!(
+        "{}: truncating {what} at byte {at}: the job was killed while appending it, before it was acknowledged",
+        path.display()
+    );
+}
+
+/// Opens the last segment `path` for appending after its first `whole` bytes (of `len`):
+/// a torn tail cut off, a missing header written.
+fn reopen_last(path: &Path, whole: usize, len: usize) -> Result<File> {
+    let reopened = (|| -> std::io::Result<File> {
+        let mut file = OpenOptions::new().read(true).write(true).open(path)?;
+        if whole < len {
+            file.set_len(whole as u64)?;
+        }
+        file.seek(SeekFrom::Start(whole as u64))?;
+        if whole == 0 {
+            file.write_all(SEGMENT_HEADER)?;
+        }
+        file.sync_data()?;
+        Ok(file)
+    })();
+    reopened.map_err(|e| Error::io(format!("cannot repair {}", path.display()), e))
+}
+
+impl Wal {
+    /// Opens the log in `dir` (created at the first write if missing), reading back what it
+    /// holds; a torn last record is truncated, any other damage is an error naming the file.
+    pub(crate) fn open(dir: &Path) -> Result<(Wal, Recovered)> {
+        let segments = list_segments(dir)?;
+        let mut appends = Appends::new(segments.clone());
         let mut open_chunks: Vec<Vec<u8>> = Vec::new();
         let mut file = None;
         for (i, &segment) in segments.iter().enumerate() {
             let path = segment_path(dir, segment);
-            let last = i + 1 == segments.len();
-            let corrupt = |message: String| Error::CorruptCheckpoint {
-                path: path.clone(),
-                message: format!("{message}; the write-ahead log cannot be read past it"),
-            };
-            if i > 0 {
-                // Segments are closed right after a seal: the next one starts with the next block.
-                if appends.next_block != Some(segment) || !appends.open.is_empty() {
-                    return Err(corrupt(format!(
-                        "it starts at block {segment}, but the segment before it ends {}",
+            // Segments are closed right after a seal: the next one starts with the next block.
+            if i > 0 && (appends.next_block != Some(segment) || !appends.open.is_empty()) {
+                return Err(Error::CorruptCheckpoint {
+                    message: format!(
+                        "it starts at block {segment}, but the segment before it ends {}; a segment is missing",
                         match appends.next_block {
                             Some(next) if appends.open.is_empty() => format!("at block {next}"),
                             _ => "inside a block".to_string(),
                         }
-                    )));
-                }
+                    ),
+                    path,
+                });
             }
             let bytes =
                 std::fs::read(&path).map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
-            let mut keep = bytes.len();
-            let mut torn: Option<String> = None;
-            if !bytes.starts_with(SEGMENT_HEADER) {
-                if last && SEGMENT_HEADER.starts_with(&bytes) {
-                    torn = Some("a segment header cut short".into());
-                    keep = 0;
-                } else {
-                    return Err(corrupt("it does not start with a write-ahead log header".into()));
-                }
-            }
-            appends.blocks_in_segment = 0;
-            let mut at = SEGMENT_HEADER.len();
-            while torn.is_none() && at < bytes.len() {
-                let (payload, next) = match parse(&bytes, at) {
-                    Parsed::Record(payload, next) => (payload, next),
-                    Parsed::Torn(what) if last => {
-                        torn = Some(what);
-                        keep = at;
-                        break;
-                    }
-                    Parsed::Torn(what) => {
-                        return Err(corrupt(format!(
-                            "it ends with {what} at byte {at}, and it is not the last segment"
-                        )));
-                    }
-                    Parsed::Corrupt(message) => return Err(corrupt(message)),
-                };
-                match payload[0] {
-                    CHUNK => {
-                        appends.open.push(ChunkAt {
-                            segment,
-                            offset: at as u64,
-                            len: (payload.len()) as u32,
-                        });
-                        open_chunks.push(payload[1..].to_vec());
-                    }
-                    SEAL => {
-                        let seq = u64_at(payload, 1)
-                            .ok_or_else(|| corrupt(format!("the seal at byte {at} is cut short")))?;
-                        if let Some(expected) = appends.next_block.filter(|&n| n != seq) {
-                            return Err(corrupt(format!(
-                                "the seal at byte {at} is of block {seq}, where block {expected} was due"
-                            )));
-                        }
-                        appends.sealed.insert(seq, std::mem::take(&mut appends.open));
-                        open_chunks.clear();
-                        appends.next_block = Some(seq + 1);
-                        appends.blocks_in_segment += 1;
-                    }
-                    COMMIT => {
-                        let end = u64_at(payload, 1)
-                            .ok_or_else(|| corrupt(format!("the commit at byte {at} is cut short")))?;
-                        push_commit(&mut appends.commits, end);
-                    }
-                    tag => {
-                        return Err(corrupt(format!(
-                            "the record at byte {at} has an unknown tag {tag}"
-                        )));
-                    }
-                }
-                at = next;
-            }
-            if let Some(what) = torn {
-                log::warn!(
-                    "{}: truncating {what} at byte {keep}: the job was killed while appending it, before it was acknowledged",
-                    path.display()
-                );
-            }
+            let last = i + 1 == segments.len();
+            let whole = appends.replay(segment, &path, &bytes, last, &mut open_chunks)?;
             if last {
-                let mut handle = OpenOptions::new()
-                    .read(true)
-                    .write(true)
-                    .open(&path)
-                    .map_err(|e| Error::io(format!("cannot open {}", path.display()), e))?;
-                let repaired = (|| -> std::io::Result<u64> {
-                    if keep < bytes.len() {
-                        handle.set_len(keep as u64)?;
-                    }
-                    handle.seek(SeekFrom::Start(keep as u64))?;
-                    if keep == 0 {
-                        handle.write_all(SEGMENT_HEADER)?;
-                    }
-                    handle.sync_data()?;
-                    Ok(keep.max(SEGMENT_HEADER.len()) as u64)
-                })()
-                .map_err(|e| Error::io(format!("cannot repair {}", path.display()), e))?;
-                appends.segment = segment;
-                appends.size = repaired;
-                file = Some((segment, handle));
+                file = Some((segment, reopen_last(&path, whole, bytes.len())?));
+                appends.size = whole.max(SEGMENT_HEADER.len()) as u64;
             }
-        }
-        if segments.is_empty() {
-            appends.segment = 0;
-            appends.segments.push(0);
         }
         let next_block = appends.next_block;
         let wal = Wal {
@@ -492,8 +515,8 @@ impl Wal {
         let mut writer = lock(&self.writer);
         if let Some(broken) = &writer.broken {
             return Err(Error::Source {
-                source_name: self.dir.display().to_string(),
-                message: format!("the write-ahead log failed earlier: {broken}"),
+                source_name: format!("write-ahead log {}", self.dir.display()),
+                message: format!("a write failed earlier ({broken}); restart the job from its checkpoint"),
             });
         }
         if writer.durable >= ticket {
@@ -506,9 +529,11 @@ impl Wal {
         for (segment, bytes) in pending {
             let path = self.segment_path(segment);
             if let Err(e) = self.write(&mut writer, segment, &bytes) {
-                let message = format!("cannot write {}: {e}", path.display());
-                writer.broken = Some(message.clone());
-                return Err(Error::io(message, e));
+                writer.broken = Some(format!("cannot write {}: {e}", path.display()));
+                return Err(Error::io(
+                    format!("cannot write the write-ahead log {}", path.display()),
+                    e,
+                ));
             }
         }
         writer.durable = upto;
@@ -775,7 +800,7 @@ mod tests {
         let ticket = wal.append_chunk(b"c")?;
         assert!(wal.flush(ticket).is_err());
         let again = wal.flush(ticket).err().ok_or("a broken log accepted a flush")?;
-        assert!(again.to_string().contains("failed earlier"), "{again}");
+        assert!(again.to_string().contains("a write failed earlier"), "{again}");
         Ok(())
     }
 }
