@@ -9,14 +9,19 @@
 //!   body on a context the caller made (tests use it with a manual clock);
 //! - `fn word_count_plan() -> &'static str` lists the fused stages, one line per stage.
 //!
-//! The body is emitted as written, so its spans, inference and errors are the user's own.
+//! The body is emitted as written, so its spans, inference and errors are the user's own, with
+//! three changes: a call the macro reported as a mistake rustc would also report is replaced
+//! by the error (`replace_calls`); `return;` in a body that declares no return type returns
+//! `Ok(())`; and on errors, a query's body is not started (nothing is applied to its value).
 
 use proc_macro2::{Literal, Span, TokenStream};
-use quote::{format_ident, quote, quote_spanned};
-use syn::{Attribute, FnArg, Ident, ItemFn, Pat, Stmt};
+use quote::{ToTokens, format_ident, quote, quote_spanned};
+use syn::visit_mut::{self, VisitMut};
+use syn::spanned::Spanned;
+use syn::{Attribute, Block, Expr, FnArg, Ident, ItemFn, Pat, Stmt};
 
-use crate::model::{JobConfig, TriggerAttr};
-use crate::parse::ContextParam;
+use crate::model::{CallId, JobConfig, TriggerAttr};
+use crate::parse::{ContextParam, Returns, call_id, with_ok};
 use crate::validate::Settings;
 
 /// A stand-in batch interval, used only when the real one was reported as an error.
@@ -31,6 +36,11 @@ pub(crate) struct Job<'a> {
     pub(crate) plan: String,
     /// The path of the runtime crate, e.g. `::streamflow`.
     pub(crate) runtime: TokenStream,
+    /// Whether the job is an associated function (its functions call each other via `Self::`).
+    pub(crate) in_impl: bool,
+    /// The stateful operator that needs a checkpoint none is set for, if there is one: where
+    /// the builder's bound points.
+    pub(crate) needs_checkpoint: Option<Span>,
 }
 
 /// The builder, the `_on` function and the `_plan` function of a job.
@@ -42,13 +52,13 @@ pub(crate) fn generate(job: &Job<'_>) -> TokenStream {
     let ident = &sig.ident;
     let on_ident = format_ident!("{}_on", ident);
     let plan_ident = format_ident!("{}_plan", ident);
-    let (generics, where_clause) = (&sig.generics, &sig.generics.where_clause);
+    let on_path = sibling(job.in_impl, &on_ident);
     let (docs, others): (Vec<&Attribute>, Vec<&Attribute>) =
         item.attrs.iter().partition(|attr| attr.path().is_ident("doc"));
 
     // Parameters after the context: kept as written on `_on`; on the builder, without `mut`
     // and with a name for each, to pass them on.
-    let rest: Vec<&FnArg> = sig.inputs.iter().skip(1).collect();
+    let rest: Vec<&FnArg> = own_params(sig, job.context);
     let (builder_params, forwarded) = forwarding(&rest);
 
     let ssc = Ident::new("ssc", Span::mixed_site());
@@ -70,7 +80,77 @@ pub(crate) fn generate(job: &Job<'_>) -> TokenStream {
         None => quote!(_),
     };
     let lifetime = &job.context.lifetime;
-    let body = body_statements(&item.block.stmts);
+    let context_type = match &job.context.alias {
+        Some(alias) => alias.to_token_stream(),
+        None => quote!(#krate::StreamingContext),
+    };
+    // The builder's context as the `_on` function takes it: through a check that an alias
+    // names the context, with the message of a wrong first parameter.
+    let context_arg = match &job.context.alias {
+        None => quote!(&#ssc),
+        Some(alias) => {
+            let check = quote_spanned! {alias.span()=>
+                <#alias as JobContext>::context(&#ssc)
+            };
+            quote!({
+                #[diagnostic::on_unimplemented(
+                    message = "the first parameter of a #[stream_job] function must be `&StreamingContext`",
+                    label = "`{Self}` is not `StreamingContext`",
+                    note = "a DStream job takes the streaming context its builder makes; a query takes `&Session`"
+                )]
+                trait JobContext {
+                    fn context(ssc: &#krate::StreamingContext) -> &Self;
+                }
+                impl JobContext for #krate::StreamingContext {
+                    fn context(ssc: &#krate::StreamingContext) -> &Self {
+                        ssc
+                    }
+                }
+                #check
+            })
+        }
+    };
+    let ok = quote_spanned!(Span::call_site()=> ::core::result::Result::Ok);
+    let context_result = quote!(#krate::StreamingContext);
+    let (builder_result, on_result, on_body) = match &job.context.returns {
+        Returns::Unit => {
+            let mut block = item.block.as_ref().clone();
+            UnitReturns.visit_block_mut(&mut block);
+            let body = body_statements(&block.stmts);
+            (
+                quote!(#krate::Result<#context_result>),
+                quote!(#krate::Result<()>),
+                quote!({
+                    #(#body)*
+                    #ok(())
+                }),
+            )
+        }
+        Returns::Declared(result) => {
+            let builder = with_ok(result, syn::parse_quote!(#context_result));
+            let block = &item.block;
+            (builder.to_token_stream(), result.to_token_stream(), quote!(#block))
+        }
+    };
+    let on_body = if job.context.body { on_body } else { unreachable_body() };
+
+    // The builder's generics: the job's, and for the bound of a missing checkpoint, a
+    // lifetime of its own (a bound without one would be checked here, not at the call).
+    let mut generics = sig.generics.clone();
+    if let Some(at) = job.needs_checkpoint {
+        let lifetime: syn::LifetimeParam = syn::parse_quote!('__streamflow_context);
+        generics.params.insert(0, syn::GenericParam::Lifetime(lifetime));
+        let bound = respan(
+            quote! {
+                #krate::macro_support::ContextFromAttribute<'__streamflow_context>:
+                    #krate::macro_support::CheckpointDirectory
+            },
+            at,
+        );
+        generics.make_where_clause().predicates.push(syn::parse_quote!(#bound));
+    }
+    let (builder_generics, builder_where) = (&generics, &generics.where_clause);
+    let (on_generics, on_where) = (&sig.generics, &sig.generics.where_clause);
 
     let on_doc = format!(
         " Builds the pipeline of `{ident}` on a context the caller made, e.g. one with a manual \
@@ -81,31 +161,27 @@ pub(crate) fn generate(job: &Job<'_>) -> TokenStream {
          Generated by `#[stream_job]`."
     );
     let plan = Literal::string(&job.plan);
-    let ok = quote_spanned!(Span::call_site()=> ::core::result::Result::Ok);
 
     quote! {
         #(#docs)*
         #(#others)*
-        #vis fn #ident #generics (#(#builder_params),*) -> #krate::Result<#krate::StreamingContext> #where_clause {
+        #vis fn #ident #builder_generics (#(#builder_params),*) -> #builder_result #builder_where {
             let #ssc = #krate::StreamingContext::builder()
                 .batch_duration(#krate::Duration::from_millis(#batch_ms))
                 .parallelism(#parallelism)
                 .app_name(#app_name)
                 #checkpoint
                 .build()?;
-            #on_ident(&#ssc, #(#forwarded),*)?;
+            #on_path(#context_arg, #(#forwarded),*)?;
             #ok(#ssc)
         }
 
         #[doc = #on_doc]
         #(#others)*
-        #vis fn #on_ident #generics (
-            #context_pat: &#lifetime #krate::StreamingContext,
+        #vis fn #on_ident #on_generics (
+            #context_pat: &#lifetime #context_type,
             #(#rest),*
-        ) -> #krate::Result<()> #where_clause {
-            #(#body)*
-            #ok(())
-        }
+        ) -> #on_result #on_where #on_body
 
         #[doc = #plan_doc]
         #(#others)*
@@ -125,6 +201,11 @@ pub(crate) struct Query<'a> {
     pub(crate) body_names_query: bool,
     pub(crate) plan: String,
     pub(crate) runtime: TokenStream,
+    /// Whether the job is an associated function (its functions call each other via `Self::`).
+    pub(crate) in_impl: bool,
+    /// Whether an error was reported: then the body's value is not started (what it is may
+    /// be the mistake), only type-checked.
+    pub(crate) failed: bool,
 }
 
 /// The functions of a query: `job(session, ..) -> Result<StreamingQuery>`, `job_plan()`, and,
@@ -136,15 +217,19 @@ pub(crate) fn generate_query(job: &Query<'_>) -> TokenStream {
     let vis = &item.vis;
     let ident = &sig.ident;
     let writer_ident = format_ident!("{}_writer", ident);
+    let writer_path = sibling(job.in_impl, &writer_ident);
     let plan_ident = format_ident!("{}_plan", ident);
     let (generics, where_clause) = (&sig.generics, &sig.generics.where_clause);
     let (docs, others): (Vec<&Attribute>, Vec<&Attribute>) =
         item.attrs.iter().partition(|attr| attr.path().is_ident("doc"));
-    let rest: Vec<&FnArg> = sig.inputs.iter().skip(1).collect();
+    let rest: Vec<&FnArg> = own_params(sig, job.context);
     let (builder_params, forwarded) = forwarding(&rest);
 
     let lifetime = &job.context.lifetime;
-    let session_type = quote!(&#lifetime #krate::structured::Session);
+    let session_type = match &job.context.alias {
+        Some(alias) => quote!(&#lifetime #alias),
+        None => quote!(&#lifetime #krate::structured::Session),
+    };
     let session_pat = match &job.context.name {
         Some(name) => quote!(#name),
         None => quote!(_),
@@ -178,7 +263,18 @@ pub(crate) fn generate_query(job: &Query<'_>) -> TokenStream {
         }
         None => {}
     }
+    if let Some(dir) = &job.config.checkpoint {
+        settings.push(quote!(.checkpoint_location(#dir)));
+    }
     let stmts = &item.block.stmts;
+    // A `return` in the body returns the writer: the body is a closure's then.
+    let value = if job.context.body && has_return(&item.block) {
+        quote!((|| { #(#stmts)* })())
+    } else if job.context.body {
+        quote!({ #(#stmts)* })
+    } else {
+        quote!(::core::unreachable!())
+    };
     let plan = Literal::string(&job.plan);
     let plan_doc = format!(
         " The stages of the query `{ident}` as `#[stream_job]` sees them, one line per stage. \
@@ -186,6 +282,10 @@ pub(crate) fn generate_query(job: &Query<'_>) -> TokenStream {
     );
     let ok = quote_spanned!(Span::call_site()=> ::core::result::Result::Ok);
     let query_type = quote!(#krate::Result<#krate::structured::StreamingQuery>);
+    let failed = quote!(
+        let _ = #value;
+        ::core::unreachable!("#[stream_job] reported an error")
+    );
 
     let functions = match &job.context.writer {
         Some(writer_type) => {
@@ -193,11 +293,19 @@ pub(crate) fn generate_query(job: &Query<'_>) -> TokenStream {
                 " The writer of the query `{ident}` with the settings of its `#[stream_job]` \
                  attribute applied, not started (`{ident}` starts it). Generated by `#[stream_job]`."
             );
+            let body = if job.failed {
+                failed
+            } else {
+                quote! {
+                    let #writer: #writer_type = #value;
+                    #ok(#writer #(#settings)*)
+                }
+            };
             quote! {
                 #(#docs)*
                 #(#others)*
                 #vis fn #ident #generics (#session: #session_type, #(#builder_params),*) -> #query_type #where_clause {
-                    #writer_ident(#session, #(#forwarded),*)?.start()
+                    #writer_path(#session, #(#forwarded),*)?.start()
                 }
 
                 #[doc = #writer_doc]
@@ -206,19 +314,27 @@ pub(crate) fn generate_query(job: &Query<'_>) -> TokenStream {
                     #session_pat: #session_type,
                     #(#rest),*
                 ) -> #krate::Result<#writer_type> #where_clause {
-                    let #writer: #writer_type = { #(#stmts)* };
-                    #ok(#writer #(#settings)*)
+                    #body
                 }
             }
         }
-        None => quote! {
-            #(#docs)*
-            #(#others)*
-            #vis fn #ident #generics (#session_pat: #session_type, #(#rest),*) -> #query_type #where_clause {
-                let #writer = { #(#stmts)* };
-                #writer #(#settings)* .start()
+        None => {
+            let body = if job.failed {
+                failed
+            } else {
+                quote! {
+                    let #writer = #value;
+                    #writer #(#settings)* .start()
+                }
+            };
+            quote! {
+                #(#docs)*
+                #(#others)*
+                #vis fn #ident #generics (#session_pat: #session_type, #(#rest),*) -> #query_type #where_clause {
+                    #body
+                }
             }
-        },
+        }
     };
     quote! {
         #functions
@@ -229,6 +345,130 @@ pub(crate) fn generate_query(job: &Query<'_>) -> TokenStream {
             #plan
         }
     }
+}
+
+/// `tokens` with every span set to `span` (rustc points at a bound by its tokens' span).
+fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|mut token| {
+            if let proc_macro2::TokenTree::Group(group) = &token {
+                let mut inner = proc_macro2::Group::new(group.delimiter(), respan(group.stream(), span));
+                inner.set_span(span);
+                token = proc_macro2::TokenTree::Group(inner);
+            }
+            token.set_span(span);
+            token
+        })
+        .collect()
+}
+
+/// The path by which one generated function calls another: `Self::name` in an `impl` block.
+fn sibling(in_impl: bool, name: &Ident) -> TokenStream {
+    if in_impl {
+        quote!(Self::#name)
+    } else {
+        quote!(#name)
+    }
+}
+
+/// The job's own parameters: those after the context, or all of them when the context
+/// parameter was left out (and the generated functions add it).
+fn own_params<'a>(sig: &'a syn::Signature, context: &ContextParam) -> Vec<&'a FnArg> {
+    let skip = usize::from(!context.added);
+    sig.inputs
+        .iter()
+        .skip(skip)
+        .filter(|arg| matches!(arg, FnArg::Typed(_)))
+        .collect()
+}
+
+/// The body of a function whose body cannot be emitted (the error is reported).
+fn unreachable_body() -> TokenStream {
+    quote!({
+        ::core::unreachable!("#[stream_job] reported an error")
+    })
+}
+
+/// Replaces each method call of `block` that an error is about (see `diagnostic.rs`) by
+/// `{ let _ = &receiver; compile_error!(..) }`: the receiver is still type-checked, the call
+/// is the error, and its value has rustc's error type, so nothing after it is an error too.
+/// Gives back the errors whose call was not found.
+pub(crate) fn replace_calls(block: &mut Block, errors: Vec<(CallId, syn::Error)>) -> Vec<syn::Error> {
+    let mut replacer = Replacer { errors };
+    replacer.visit_block_mut(block);
+    replacer.errors.into_iter().map(|(_, error)| error).collect()
+}
+
+struct Replacer {
+    errors: Vec<(CallId, syn::Error)>,
+}
+
+impl VisitMut for Replacer {
+    fn visit_expr_mut(&mut self, expr: &mut Expr) {
+        if let Expr::MethodCall(call) = expr {
+            let id = call_id(call);
+            if let Some(at) = self.errors.iter().position(|(call, _)| *call == id) {
+                let (_, error) = self.errors.remove(at);
+                let error = error.to_compile_error();
+                let mut replaced: Expr = syn::parse_quote!({
+                    let _ = &();
+                    (#error)
+                });
+                // The receiver moves in as its box, so the calls inside it keep their place in
+                // memory, and are found after this one is replaced.
+                if let Expr::Block(block) = &mut replaced {
+                    if let Some(Stmt::Local(local)) = block.block.stmts.first_mut() {
+                        if let Some(init) = &mut local.init {
+                            if let Expr::Reference(reference) = &mut *init.expr {
+                                let placeholder = Box::new(Expr::Verbatim(TokenStream::new()));
+                                reference.expr = std::mem::replace(&mut call.receiver, placeholder);
+                            }
+                        }
+                    }
+                }
+                visit_mut::visit_expr_mut(self, &mut replaced);
+                *expr = replaced;
+                return;
+            }
+        }
+        visit_mut::visit_expr_mut(self, expr);
+    }
+}
+
+/// `return;` → `return Ok(());` in a body run as if it returned `streamflow::Result<()>`
+/// (closures and nested items have returns of their own).
+struct UnitReturns;
+
+impl VisitMut for UnitReturns {
+    fn visit_expr_mut(&mut self, expr: &mut Expr) {
+        match expr {
+            Expr::Return(ret) if ret.expr.is_none() => {
+                let span = ret.return_token.span;
+                ret.expr = Some(Box::new(syn::parse_quote_spanned!(span=> ::core::result::Result::Ok(()))));
+            }
+            Expr::Closure(_) | Expr::Async(_) => {}
+            other => visit_mut::visit_expr_mut(self, other),
+        }
+    }
+
+    fn visit_item_mut(&mut self, _: &mut syn::Item) {}
+}
+
+/// Whether the body has a `return` of its own (not a closure's or a nested item's).
+fn has_return(block: &Block) -> bool {
+    struct Finder(bool);
+    impl<'ast> syn::visit::Visit<'ast> for Finder {
+        fn visit_expr_return(&mut self, _: &'ast syn::ExprReturn) {
+            self.0 = true;
+        }
+        fn visit_expr_closure(&mut self, _: &'ast syn::ExprClosure) {}
+        fn visit_expr_async(&mut self, _: &'ast syn::ExprAsync) {}
+        fn visit_item(&mut self, _: &'ast syn::Item) {}
+    }
+    let mut finder = Finder(false);
+    syn::visit::Visit::visit_block(&mut finder, block);
+    finder.0
 }
 
 /// The parameters after the context, for a function that forwards them: without `mut` and
@@ -369,7 +609,7 @@ pub fn word_count_plan() -> &'static str {
     }
 
     #[test]
-    fn a_wrong_signature_gives_back_the_function_as_written() {
+    fn a_wrong_signature_gives_the_functions_their_intended_signatures() {
         let out = pretty(expand(
             quote!(batch = "1s"),
             quote!(
@@ -380,6 +620,41 @@ pub fn word_count_plan() -> &'static str {
         ));
         assert!(out.contains("compile_error!"), "{out}");
         assert!(out.contains("fn job(port: u16)"), "{out}");
-        assert!(!out.contains("job_on"), "{out}");
+        assert!(out.contains("fn job_on(_: &::streamflow::StreamingContext, port: u16)"), "{out}");
+    }
+
+    #[test]
+    fn a_reported_call_is_replaced_by_its_error() {
+        let out = pretty(expand(
+            quote!(batch = "1s"),
+            quote!(
+                fn job(ssc: &StreamingContext) {
+                    ssc.socket_text_stream("h", 1).mapp(|x| x).prnt();
+                }
+            ),
+        ));
+        assert!(!out.contains(".mapp("), "{out}");
+        assert!(!out.contains(".prnt("), "{out}");
+        assert_eq!(out.matches("compile_error!").count(), 2, "{out}");
+        assert!(out.contains("let _ = &ssc.socket_text_stream(\"h\", 1);"), "{out}");
+    }
+
+    #[test]
+    fn return_in_a_body_without_a_return_type_returns_ok() {
+        let out = pretty(expand(
+            quote!(batch = "1s"),
+            quote!(
+                fn job(ssc: &StreamingContext, on: bool) {
+                    if !on {
+                        return;
+                    }
+                    let f = || {
+                        return;
+                    };
+                    ssc.socket_text_stream("h", 1).print();
+                }
+            ),
+        ));
+        assert_eq!(out.matches("return ::core::result::Result::Ok(());").count(), 1, "{out}");
     }
 }

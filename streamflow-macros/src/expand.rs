@@ -1,6 +1,6 @@
 //! The macro's pipeline: parse, then check, then generate — each its own module.
 
-use proc_macro2::TokenStream;
+use proc_macro2::{Span, TokenStream};
 use quote::quote;
 use syn::ItemFn;
 
@@ -8,11 +8,11 @@ use crate::diagnostic::Diagnostics;
 use crate::model::{Input, Vocabulary};
 use crate::{codegen, fuse, parse, validate};
 
-/// Expands `#[stream_job(attr)] item`. Always returns the job's functions (or, when their
-/// shape cannot be made, the function as written) after every diagnostic, so the IDE and
-/// the rest of the crate keep working while the user fixes the job.
+/// Expands `#[stream_job(attr)] item`. Always returns the job's functions, with the intended
+/// signatures, after every diagnostic, so the IDE and the rest of the crate keep working while
+/// the user fixes the job.
 pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
-    let item: ItemFn = match syn::parse2(item.clone()) {
+    let mut item: ItemFn = match syn::parse2(item.clone()) {
         Ok(item) => item,
         Err(error) => {
             let error = syn::Error::new(
@@ -25,46 +25,57 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
         }
     };
     let mut diags = Diagnostics::default();
-    let vocabulary = parse::vocabulary(&item);
+    let vocabulary = parse::vocabulary(&item, &attr);
     let config = parse::parse_attribute(attr, vocabulary, &mut diags);
     let parsed = config.is_some();
     let config = config.unwrap_or_default();
     let settings = validate::check_config(&config, parsed, vocabulary, &mut diags);
-    let Some(context) = parse::parse_signature(&item, vocabulary, &mut diags) else {
-        let errors = diags.to_compile_errors();
-        return quote!(#errors #item);
-    };
-    let streams = parse::stream_params(&item, vocabulary);
+    let context = parse::parse_signature(&item, vocabulary, &mut diags);
+    let streams = parse::stream_params(&item, vocabulary, &context);
     let pipeline = parse::parse_body(&item.block, context.name.as_ref(), &streams, vocabulary);
-    let generated = match vocabulary {
+    let in_impl = parse::in_impl_block(Span::call_site(), &item.sig.ident);
+    // The context's name for help lines; none when the function has no context parameter.
+    let context_name = match (&context.name, context.added) {
+        (_, true) => None,
+        (Some(name), false) => Some(name.to_string()),
+        (None, false) => Some("ssc".to_owned()),
+    };
+    match vocabulary {
         Vocabulary::DStream => {
-            let context_name = context
-                .name
-                .as_ref()
-                .map_or_else(|| "ssc".to_owned(), ToString::to_string);
             validate::check_pipeline(
                 &pipeline,
                 &config,
                 settings,
                 &item.sig.ident,
-                &context_name,
+                context_name.as_deref(),
                 &mut diags,
             );
-            codegen::generate(&codegen::Job {
-                item: &item,
-                context: &context,
-                config: &config,
-                settings,
-                plan: fuse::fuse(&pipeline).to_string(),
-                runtime: codegen::runtime_path(),
-            })
         }
         Vocabulary::Structured => {
             validate::structured::check_query(&pipeline, &config, &item.sig.ident, &mut diags);
+        }
+    }
+    // Every error about a call of the body takes the call's place there.
+    let in_place = diags.take_in_place();
+    let failed = diags.any() || !in_place.is_empty();
+    let unplaced = codegen::replace_calls(&mut item.block, in_place);
+    diags.unplaced(unplaced);
+    let generated = match vocabulary {
+        Vocabulary::DStream => codegen::generate(&codegen::Job {
+            item: &item,
+            context: &context,
+            config: &config,
+            settings,
+            plan: fuse::fuse(&pipeline).to_string(),
+            runtime: codegen::runtime_path(),
+            in_impl,
+            needs_checkpoint: validate::needs_checkpoint(&pipeline, &config).map(|(span, _)| span),
+        }),
+        Vocabulary::Structured => {
             let body_names_query = pipeline
                 .nodes
                 .iter()
-                .any(|node| node.name == "query_name" && matches!(node.input, Input::Stream(_)));
+                .any(|node| node.operator() == "query_name" && matches!(node.input, Input::Stream(_)));
             codegen::generate_query(&codegen::Query {
                 item: &item,
                 context: &context,
@@ -72,6 +83,8 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
                 body_names_query,
                 plan: fuse::fuse_structured(&pipeline).to_string(),
                 runtime: codegen::runtime_path(),
+                in_impl,
+                failed,
             })
         }
     };

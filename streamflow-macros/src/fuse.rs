@@ -19,7 +19,7 @@
 use std::fmt;
 
 use crate::model::{Input, Node, NodeId, Pipeline, Tail};
-use crate::registry::{self, Category, Kind, Shape};
+use crate::registry::{self, Category, Kind, Resolved};
 
 /// The fused stages of a pipeline, in source order.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -36,6 +36,8 @@ pub(crate) struct Stage {
     pub(crate) operators: Vec<String>,
     /// The stages whose output this stage reads (indices into [`Plan::stages`]).
     pub(crate) inputs: Vec<usize>,
+    /// Whether it reads one of its inputs, chosen by an `if`/`else` or a `match`.
+    pub(crate) either: bool,
 }
 
 /// How one operator takes part in the plan.
@@ -60,16 +62,21 @@ pub(crate) fn fuse(pipeline: &Pipeline) -> Plan {
         .iter()
         .enumerate()
         .map(|(id, node)| {
+            // A helper that gave nothing the body uses is only in the footer.
+            if node.input == Input::Built && pipeline.consumers(id) == 0 {
+                return None;
+            }
             let mut parents = Vec::new();
             if let Input::Stream(parent) = node.input {
                 parents.push(parent);
             }
             parents.extend(node.other_inputs.iter().copied());
             Some(GraphNode {
-                label: node.name.to_string(),
+                label: label(node, node.operator()),
                 parents,
                 role: roles[id],
                 keeps: keeps[id],
+                either: node.input == Input::Branch,
             })
         })
         .collect();
@@ -78,11 +85,34 @@ pub(crate) fn fuse(pipeline: &Pipeline) -> Plan {
     plan
 }
 
+/// How the plan names a node: the operator (`map`), what made a stream the macro cannot
+/// follow (`built by `parse``), nothing for a branch (its stage says what it reads); and
+/// `(in a loop)` after an operator called in a loop.
+fn label(node: &Node, operator: String) -> String {
+    let label = match node.input {
+        Input::Built if node.name == "loop" && node.name.span().source_text().is_none() => {
+            "built in a loop".to_owned()
+        }
+        Input::Built => format!("built by `{}`", node.name),
+        Input::Branch => String::new(),
+        _ => operator,
+    };
+    if node.in_loop && !label.is_empty() {
+        format!("{label} (in a loop)")
+    } else {
+        label
+    }
+}
+
 fn dstream_role(node: &Node) -> Role {
-    // Unknown operators were reported; show them as if stateless.
-    let category = registry::lookup(&node.name.to_string()).map_or(Category::Stateless, |op| op.category);
+    // The user's own methods are shown as if stateless.
+    let category = if node.is_operator() {
+        registry::lookup(&node.operator()).map_or(Category::Stateless, |op| op.category)
+    } else {
+        Category::Stateless
+    };
     match (node.input, category) {
-        (Input::Context | Input::Parameter, _) => Role::Starts,
+        (Input::Context | Input::Parameter | Input::Built | Input::Branch, _) => Role::Starts,
         (_, Category::Sink) => Role::Output,
         (_, Category::Stateless | Category::Passthrough) if node.other_inputs.is_empty() => Role::Fuses,
         _ => Role::Starts,
@@ -92,7 +122,7 @@ fn dstream_role(node: &Node) -> Role {
 /// Whether the runtime keeps this node's batches, so that its readers start new stages.
 fn dstream_keeps(pipeline: &Pipeline, id: NodeId) -> bool {
     let node = &pipeline.nodes[id];
-    let operator = registry::lookup(&node.name.to_string());
+    let operator = registry::lookup(&node.operator()).filter(|_| node.is_operator());
     node.input == Input::Parameter
         || operator.is_some_and(|op| {
             op.category == Category::Source
@@ -119,29 +149,27 @@ pub(crate) fn fuse_structured(pipeline: &Pipeline) -> Plan {
     // For a node that is not a graph node, the graph node its value comes from.
     let mut from: Vec<Option<NodeId>> = Vec::with_capacity(nodes.len());
     for (id, node) in nodes.iter().enumerate() {
-        let on = match node.input {
-            Input::Stream(parent) => nodes[parent].shape,
-            Input::Context => Shape::Session,
-            Input::Parameter => Shape::Unknown,
-        };
         let parent_graph = match node.input {
             Input::Stream(parent) => from[parent],
-            Input::Context | Input::Parameter => None,
+            Input::Context | Input::Parameter | Input::Built | Input::Branch => None,
         };
-        let kind = registry::structured(&node.name.to_string(), on).map(|m| m.kind);
+        let kind = node_kind(pipeline, id);
         let made = match (node.input, kind) {
             _ if !wanted[id] => None,
-            (Input::Parameter, _) => Some((node.name.to_string(), Role::Starts)),
+            (Input::Parameter | Input::Built | Input::Branch, _) => Some((label(node, String::new()), Role::Starts)),
+            (Input::Stream(_), None) if node.resolved == Resolved::User => {
+                Some((label(node, node.name.to_string()), Role::Fuses))
+            }
             (_, Some(Kind::Source(name))) => Some((name.to_owned(), Role::Starts)),
             (_, Some(Kind::Stateless | Kind::Retyping | Kind::Watermark)) => {
-                Some((node.name.to_string(), Role::Fuses))
+                Some((label(node, node.operator()), Role::Fuses))
             }
-            (_, Some(Kind::Union)) => Some(("union".to_owned(), Role::Starts)),
+            (_, Some(Kind::Union)) => Some((label(node, "union".to_owned()), Role::Starts)),
             (Input::Stream(parent), Some(Kind::Aggregation(column))) => {
-                let group = &nodes[parent].name;
-                Some((format!("{group}(..).{column}()"), Role::Starts))
+                let group = nodes[parent].operator();
+                Some((label(node, format!("{group}(..).{column}()")), Role::Starts))
             }
-            (_, Some(Kind::Sink(_))) => Some((node.name.to_string(), Role::Output)),
+            (_, Some(Kind::Sink(_))) => Some((label(node, node.operator()), Role::Output)),
             _ => None,
         };
         match made {
@@ -153,6 +181,7 @@ pub(crate) fn fuse_structured(pipeline: &Pipeline) -> Plan {
                     parents,
                     role,
                     keeps: false,
+                    either: node.input == Input::Branch,
                 }));
                 // A sink is the query's output; what follows on the writer still reads the
                 // dataset, not the sink.
@@ -180,7 +209,7 @@ pub(crate) fn fuse_structured(pipeline: &Pipeline) -> Plan {
             .map(|other| other.parents.iter().filter(|p| **p == id).count())
             .sum::<usize>();
         let keeps = matches!(kind, Some(Kind::Source(_) | Kind::Aggregation(_)))
-            || nodes[id].input == Input::Parameter
+            || matches!(nodes[id].input, Input::Parameter | Input::Built)
             || readers > 1;
         if let Some(node) = &mut graph[id] {
             node.keeps = keeps;
@@ -193,12 +222,10 @@ pub(crate) fn fuse_structured(pipeline: &Pipeline) -> Plan {
 
 fn node_kind(pipeline: &Pipeline, id: NodeId) -> Option<Kind> {
     let node = &pipeline.nodes[id];
-    let on = match node.input {
-        Input::Stream(parent) => pipeline.nodes[parent].shape,
-        Input::Context => Shape::Session,
-        Input::Parameter => return None,
-    };
-    registry::structured(&node.name.to_string(), on).map(|m| m.kind)
+    if !node.is_operator() {
+        return None;
+    }
+    registry::structured(&node.operator(), node.on).map(|m| m.kind)
 }
 
 fn mark_lineage(pipeline: &Pipeline, id: NodeId, wanted: &mut [bool]) {
@@ -223,6 +250,8 @@ struct GraphNode {
     role: Role,
     /// Whether the runtime keeps its batches, ending the pass that made them.
     keeps: bool,
+    /// A branch: it reads one of its parents, not all.
+    either: bool,
 }
 
 /// Cuts graph nodes (`None`: not a node) into stages, with the rules in the module docs.
@@ -259,11 +288,14 @@ fn cut(graph: &[Option<GraphNode>]) -> Plan {
                 plan.stages.push(Stage {
                     operators: Vec::new(),
                     inputs,
+                    either: node.either,
                 });
                 plan.stages.len() - 1
             }
         };
-        plan.stages[stage].operators.push(node.label.clone());
+        if !node.label.is_empty() {
+            plan.stages[stage].operators.push(node.label.clone());
+        }
         stage_of.push(Some(stage));
     }
     plan
@@ -282,7 +314,14 @@ impl fmt::Display for Plan {
             if !stage.inputs.is_empty() && !reads_previous {
                 let numbers: Vec<String> = stage.inputs.iter().map(|input| (input + 1).to_string()).collect();
                 let noun = if numbers.len() == 1 { "stage" } else { "stages" };
-                write!(f, " (reads {noun} {})", numbers.join(", "))?;
+                let list = match numbers.split_last() {
+                    Some((last, rest)) if stage.either && !rest.is_empty() => {
+                        format!("{} or {last}", rest.join(", "))
+                    }
+                    _ => numbers.join(", "),
+                };
+                let noun = if stage.either { "stage" } else { noun };
+                write!(f, " (reads {noun} {list})")?;
             }
         }
         if self.partial {
@@ -371,7 +410,7 @@ mod tests {
         let pipeline = parse_body(
             &block,
             Some(&syn::parse_quote!(ssc)),
-            &[(syn::parse_quote!(lines), Shape::Stream)],
+            &[(syn::parse_quote!(lines), crate::registry::Shape::Stream)],
             Vocabulary::DStream,
         );
         assert_eq!(

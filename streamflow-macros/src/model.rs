@@ -3,7 +3,7 @@
 use proc_macro2::Span;
 use syn::{Expr, Ident, LitInt, LitStr};
 
-use crate::registry::{Mode, Shape};
+use crate::registry::{Mode, Resolved, Shape};
 
 /// Which of the runtime's two vocabularies a job is written in, told by its first parameter.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -51,6 +51,16 @@ pub(crate) struct JobConfig {
     pub(crate) trigger: Option<Given<TriggerAttr>>,
     /// `output_mode = append`: a query's output mode.
     pub(crate) output_mode: Option<Given<Mode>>,
+    /// Keys whose value was given but could not be read (already reported): the checks that
+    /// depend on them are not made, so one mistake is one error.
+    pub(crate) invalid: Vec<&'static str>,
+}
+
+impl JobConfig {
+    /// Whether `key` was given with a value that could not be read.
+    pub(crate) fn is_invalid(&self, key: &str) -> bool {
+        self.invalid.contains(&key)
+    }
 }
 
 /// Index of a node in [`Pipeline::nodes`].
@@ -65,7 +75,18 @@ pub(crate) enum Input {
     Stream(NodeId),
     /// Not a call: a stream the caller hands in as a parameter (`lines: DStream<String>`).
     Parameter,
+    /// Not a call the macro follows: a stream made by a helper function (`parse(&lines)`) or
+    /// by a loop. What it holds (its operators, slide, aggregations) is not known here.
+    Built,
+    /// Not a call: one of the streams in `other_inputs`, chosen by an `if`/`else` or a
+    /// `match`.
+    Branch,
 }
+
+/// Where a method call is in the body, so that an error about it can take its place in the
+/// emitted body (see `codegen::replace_calls`): the address of its `ExprMethodCall` in the
+/// parsed function, which stays put until codegen.
+pub(crate) type CallId = usize;
 
 /// An argument of an operator call, as far as the macro can see it.
 #[derive(Clone)]
@@ -93,6 +114,32 @@ pub(crate) struct Node {
     pub(crate) exprs: Vec<Expr>,
     /// What the call gives back: always a stream in a DStream job.
     pub(crate) shape: Shape,
+    /// What it is called on, as the macro reads it (in a query, a helper's value is read as
+    /// the type whose method is called on it).
+    pub(crate) on: Shape,
+    /// How the method's name reads on what it is called on.
+    pub(crate) resolved: Resolved,
+    /// The call in the body, if this node is one.
+    pub(crate) call: Option<CallId>,
+    /// Whether the call is in the body of a loop (it may run several times).
+    pub(crate) in_loop: bool,
+}
+
+impl Node {
+    /// The operator this node is read as: its own name, or what a misspelt name meant.
+    pub(crate) fn operator(&self) -> String {
+        match self.resolved {
+            Resolved::Misspelt(meant) => meant.to_owned(),
+            _ => self.name.to_string(),
+        }
+    }
+
+    /// Whether this node is a call of the macro's vocabulary (known, or reported as misspelt
+    /// and read as what it meant).
+    pub(crate) fn is_operator(&self) -> bool {
+        matches!(self.input, Input::Context | Input::Stream(_))
+            && matches!(self.resolved, Resolved::Known | Resolved::Misspelt(_))
+    }
 }
 
 /// Everything the function body does with the context and its streams.

@@ -249,7 +249,7 @@ pub(crate) fn spark_alias(name: &str) -> Option<&'static str> {
 }
 
 /// `reduceByKeyAndWindow` → `reduce_by_key_and_window`; `foreachRDD` → `foreach_rdd`.
-fn camel_to_snake(name: &str) -> String {
+pub(crate) fn camel_to_snake(name: &str) -> String {
     let mut out = String::with_capacity(name.len() + 4);
     let mut previous_lower = false;
     for c in name.chars() {
@@ -265,6 +265,140 @@ fn camel_to_snake(name: &str) -> String {
         }
     }
     out
+}
+
+/// How the macro reads a method name, given what it is called on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Resolved {
+    /// A method of what it is called on.
+    Known,
+    /// A near miss or Spark's spelling of this method of what it is called on: reported, then
+    /// read as that method, so that one mistake does not make others.
+    Misspelt(&'static str),
+    /// A method called on the wrong thing, one of the other vocabulary, or one the runtime does
+    /// not have yet: reported; what it makes is not known.
+    Misplaced,
+    /// The user's own method (an extension trait, far from every name here): rustc types it,
+    /// and what it makes is not known to the macro.
+    User,
+}
+
+/// Whether an operator can be what a misspelt name on the context (`true`) or on a stream
+/// meant.
+fn suggestable(op: &Operator, on_context: bool) -> bool {
+    op.receiver.accepts(on_context)
+        && !matches!(
+            op.category,
+            Category::Passthrough | Category::Accessor | Category::Lifecycle | Category::Handoff
+        )
+}
+
+/// What a misspelt `name` called on the context (`true`) or on a stream meant: Spark's
+/// spelling of an operator (`reduceByKey`, `foreachRDD`, `pprint`) or a typo of one.
+pub(crate) fn suggestion(name: &str, on_context: bool) -> Option<&'static str> {
+    spark_alias(name)
+        .filter(|alias| lookup(alias).is_some_and(|op| suggestable(op, on_context)))
+        .or_else(|| crate::suggest::typo_of(name, names(|op| suggestable(op, on_context))))
+}
+
+/// How a call of `name` in a DStream job reads, on the context (`true`) or on a stream.
+pub(crate) fn resolve(name: &str, on_context: bool) -> Resolved {
+    match lookup(name) {
+        Some(op) if op.category == Category::Lifecycle => Resolved::Misplaced,
+        Some(op) if op.receiver.accepts(on_context) => Resolved::Known,
+        Some(_) => Resolved::Misplaced,
+        None => match suggestion(name, on_context) {
+            Some(meant) => Resolved::Misspelt(meant),
+            None if structured_only(name).is_some() => Resolved::Misplaced,
+            None => Resolved::User,
+        },
+    }
+}
+
+/// The Structured Streaming method `name` is (in snake_case), if it belongs to that vocabulary
+/// only and is not a plain word a user's own method could have (`sum`, `format`).
+pub(crate) fn structured_only(name: &str) -> Option<&'static Method> {
+    let snake = camel_to_snake(name);
+    STRUCTURED.iter().find(|m| {
+        m.name == snake
+            && lookup(m.name).is_none()
+            && !matches!(m.kind, Kind::Passthrough | Kind::Accessor)
+            && (m.name.contains('_') || m.name == "console")
+    })
+}
+
+/// The DStream operator `name` is (in snake_case, or Spark's spelling of one), if it is one
+/// that Structured Streaming does not have under the same name.
+pub(crate) fn dstream_only(name: &str) -> Option<&'static Operator> {
+    let snake = camel_to_snake(name);
+    let ours = lookup(&snake).map(|op| op.name).or_else(|| spark_alias(name));
+    ours.and_then(lookup).filter(|op| {
+        !matches!(
+            op.category,
+            Category::Passthrough | Category::Accessor | Category::Lifecycle | Category::Handoff
+        ) && STRUCTURED.iter().all(|m| m.name != op.name)
+    })
+}
+
+/// How a call of `name` in a Structured Streaming query reads, on a value of `shape`.
+pub(crate) fn resolve_structured(name: &str, shape: Shape) -> Resolved {
+    if shape == Shape::Unknown || shape == Shape::Stream {
+        return Resolved::User;
+    }
+    if structured(name, shape).is_some() {
+        return Resolved::Known;
+    }
+    if NOT_YET_STRUCTURED.contains(&camel_to_snake(name).as_str()) {
+        return Resolved::Misplaced;
+    }
+    if let Some(meant) = structured_suggestion(name, shape) {
+        return Resolved::Misspelt(meant.name);
+    }
+    let snake = camel_to_snake(name);
+    let elsewhere = STRUCTURED
+        .iter()
+        .any(|m| m.name == snake && !matches!(m.kind, Kind::Passthrough | Kind::Accessor));
+    let writer_alias = STRUCTURED_ALIASES
+        .iter()
+        .any(|(spark, ours)| *spark == snake && structured(ours, Shape::Writer).is_some());
+    if elsewhere || writer_alias || dstream_only(name).is_some() {
+        return Resolved::Misplaced;
+    }
+    Resolved::User
+}
+
+/// The value a value the macro does not know is, told by the method called on it: the first
+/// type of the vocabulary that has it (a helper's `counts(&words).write_stream()` is a dataset).
+pub(crate) fn shape_of_method(name: &str) -> Option<Shape> {
+    [Shape::Dataset, Shape::Writer, Shape::Grouped, Shape::Reader]
+        .into_iter()
+        .find(|shape| {
+            structured(name, *shape).is_some_and(|m| !matches!(m.kind, Kind::Passthrough | Kind::Accessor))
+        })
+}
+
+/// What a misplaced call in a query is taken to give, so the checks after it go on where the
+/// mistake is clear: a sink on a dataset (`.print()`, `.console()`) is that dataset's writer,
+/// `.format("console")` on a writer keeps the writer, a DStream operator on a dataset
+/// (`reduce_by_key`) gives a dataset.
+pub(crate) fn misplaced_gives(name: &str, on: Shape) -> Shape {
+    match on {
+        Shape::Dataset if sink_on_dataset(name).is_some() => Shape::Writer,
+        Shape::Dataset if dstream_only(name).is_some() => Shape::Dataset,
+        Shape::Writer if camel_to_snake(name) == "format" => Shape::Writer,
+        _ => Shape::Unknown,
+    }
+}
+
+/// The writer method a sink called on a dataset means (`console`, `print` → `console`,
+/// `foreachRDD` → `foreach_batch`), if it is one.
+pub(crate) fn sink_on_dataset(name: &str) -> Option<&'static Method> {
+    let snake = camel_to_snake(name);
+    let ours = STRUCTURED_ALIASES
+        .iter()
+        .find(|(spark, _)| *spark == snake)
+        .map_or(snake.as_str(), |(_, ours)| ours);
+    structured(ours, Shape::Writer).filter(|m| matches!(m.kind, Kind::Sink(_)))
 }
 
 /// The names of the operators this filter keeps, in table order.
@@ -490,7 +624,7 @@ pub(crate) fn structured_suggestion(name: &str, shape: Shape) -> Option<&'static
     if let Some(alias) = structured_alias(name, shape) {
         return structured(alias, shape);
     }
-    let close = crate::suggest::did_you_mean(name, STRUCTURED.iter().filter(suggestable).map(|m| m.name))?;
+    let close = crate::suggest::typo_of(name, STRUCTURED.iter().filter(suggestable).map(|m| m.name))?;
     structured(close, shape)
 }
 

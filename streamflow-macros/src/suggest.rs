@@ -20,6 +20,24 @@ pub(crate) fn did_you_mean<'a>(
     best.map(|(_, candidate)| candidate)
 }
 
+/// The candidate `input` is a typo of, if it is one: a single edit (a letter added, dropped,
+/// changed, or two swapped) for names of up to 8 letters, two for longer ones. Stricter than
+/// [`did_you_mean`] on purpose: a name this close is reported as a mistake, while a name
+/// further off is taken for the user's own method and left to rustc.
+///
+/// Ties go to the earlier candidate.
+pub(crate) fn typo_of<'a>(input: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let allowed = if input.chars().count() <= 8 { 1 } else { 2 };
+    let mut best: Option<(usize, &'a str)> = None;
+    for candidate in candidates {
+        let distance = strsim::osa_distance(input, candidate);
+        if distance > 0 && distance <= allowed && best.is_none_or(|(top, _)| distance < top) {
+            best = Some((distance, candidate));
+        }
+    }
+    best.map(|(_, candidate)| candidate)
+}
+
 /// Formats names as `` `a`, `b` or `c` `` for a help line.
 pub(crate) fn one_of<'a>(names: impl IntoIterator<Item = &'a str>) -> String {
     let names: Vec<String> = names.into_iter().map(|name| format!("`{name}`")).collect();
@@ -61,6 +79,20 @@ mod tests {
         assert_eq!(did_you_mean("frobnicate", OPS.iter().copied()), None);
         assert_eq!(did_you_mean("x", OPS.iter().copied()), None);
         assert_eq!(did_you_mean("anything", std::iter::empty()), None);
+    }
+
+    #[test]
+    fn typos_are_one_or_two_edits_away() {
+        let ops = || OPS.iter().copied();
+        assert_eq!(typo_of("fliter", ops()), Some("filter"));
+        assert_eq!(typo_of("mapp", ops()), Some("map"));
+        assert_eq!(typo_of("reduce_by_kye", ops()), Some("reduce_by_key"));
+        assert_eq!(typo_of("reduce_by_ky", ops()), Some("reduce_by_key"));
+        // Names of the user's own: not typos, however similar they start.
+        for own in ["tokenize", "mapped", "filter_errors", "flat_map_words", "reduce_all"] {
+            assert_eq!(typo_of(own, ops()), None, "{own}");
+        }
+        assert_eq!(typo_of("map", ops()), None);
     }
 
     #[test]

@@ -120,6 +120,8 @@ mod error;
 mod event_time;
 mod exec;
 mod graph;
+#[doc(hidden)]
+pub mod macro_support;
 pub mod metrics;
 pub mod sink;
 pub mod source;

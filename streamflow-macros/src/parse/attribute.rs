@@ -66,6 +66,7 @@ pub(crate) fn parse_attribute(
         }
         let value = &entry.value;
         let tokens = quote::quote!(#key = #value);
+        let errors_before = diags.count();
         let duplicate = match name.as_str() {
             "batch" => set_str(
                 &mut config.batch,
@@ -123,6 +124,11 @@ pub(crate) fn parse_attribute(
             },
             _ => false,
         };
+        if diags.count() > errors_before {
+            if let Some(key) = keys.iter().find(|known| **known == name) {
+                config.invalid.push(*key);
+            }
+        }
         if duplicate {
             diags.error(
                 key.span(),

@@ -4,18 +4,24 @@
 //! parameter or at a `let` binding of a stream, in source order. Calls on anything else
 //! (closure parameters, iterators, strings) are not the pipeline and are left alone; closures
 //! are not entered at all, so `|line| line.split(' ').map(..)` is never taken for an operator.
+//!
+//! What the macro cannot follow is still recorded, so that the rules hold where they can and
+//! the plan says where they cannot: a stream made by a helper function (`parse(&lines)`) is a
+//! node "built by `parse`"; a stream chosen by `if`/`else` or `match` is a branch node reading
+//! each arm's stream; operators called in a loop are marked so, and a stream reassigned in a
+//! loop is "built in a loop".
 
 use std::collections::HashMap;
 
-use proc_macro2::{TokenStream, TokenTree};
+use proc_macro2::{Span, TokenStream, TokenTree};
 use syn::parse::Parser;
 use syn::punctuated::Punctuated;
 use syn::visit::{self, Visit};
 use syn::{Block, Expr, ExprLit, ExprMethodCall, Ident, Lit, Local, Pat, Stmt, Token};
 
 use super::durations::duration_constructor;
-use crate::model::{Arg, Input, Node, NodeId, Pipeline, Tail, Vocabulary};
-use crate::registry::{self, Category, Shape};
+use crate::model::{Arg, CallId, Input, Node, NodeId, Pipeline, Tail, Vocabulary};
+use crate::registry::{self, Category, Resolved, Shape};
 
 /// Follows the body's method chains into a [`Pipeline`]. `context` is the name of the context
 /// parameter (`None` for `_`).
@@ -30,19 +36,11 @@ pub(crate) fn parse_body(
         ..BodyParser::default()
     };
     if let Some(name) = context {
-        parser.bindings.insert(name.to_string(), Value::Context);
+        parser.bind(name.to_string(), Value::Context);
     }
     for (name, shape) in streams {
-        parser.pipeline.nodes.push(Node {
-            name: name.clone(),
-            input: Input::Parameter,
-            other_inputs: Vec::new(),
-            args: Vec::new(),
-            exprs: Vec::new(),
-            shape: *shape,
-        });
-        let id = parser.pipeline.nodes.len() - 1;
-        parser.bindings.insert(name.to_string(), Value::Stream(id));
+        let id = parser.push(Node::opaque(name.clone(), Input::Parameter, *shape));
+        parser.bind(name.to_string(), Value::Stream(id));
     }
     let tail = parser.statements(&block.stmts);
     parser.pipeline.tail = match block.stmts.last() {
@@ -60,6 +58,24 @@ pub(crate) fn parse_body(
     parser.pipeline
 }
 
+impl Node {
+    /// A node that is not a method call: a parameter, a helper's stream, a branch.
+    fn opaque(name: Ident, input: Input, shape: Shape) -> Node {
+        Node {
+            name,
+            input,
+            other_inputs: Vec::new(),
+            args: Vec::new(),
+            exprs: Vec::new(),
+            shape,
+            on: shape,
+            resolved: Resolved::Known,
+            call: None,
+            in_loop: false,
+        }
+    }
+}
+
 /// What an expression evaluates to, when it is part of the pipeline.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Value {
@@ -67,16 +83,44 @@ enum Value {
     Stream(NodeId),
 }
 
+/// A name bound to the context or a stream, and the depth of the block that bound it.
+#[derive(Clone, Copy)]
+struct Binding {
+    value: Value,
+    depth: usize,
+}
+
 #[derive(Default)]
 struct BodyParser {
     vocabulary: Vocabulary,
-    bindings: HashMap<String, Value>,
+    bindings: HashMap<String, Binding>,
+    /// How many blocks deep the walk is.
+    depth: usize,
     pipeline: Pipeline,
     /// The value of the last expression statement walked.
     last_value: Option<Value>,
+    /// How many loops the walk is in.
+    loops: usize,
+    /// Bindings given a new stream inside the current loops (`s = s.map(..)`).
+    reassigned_in_loop: Vec<String>,
 }
 
 impl BodyParser {
+    fn bind(&mut self, name: String, value: Value) {
+        let depth = self.depth;
+        self.bindings.insert(name, Binding { value, depth });
+    }
+
+    fn value_of(&self, name: &str) -> Option<Value> {
+        self.bindings.get(name).map(|binding| binding.value)
+    }
+
+    fn push(&mut self, mut node: Node) -> NodeId {
+        node.in_loop = self.loops > 0;
+        self.pipeline.nodes.push(node);
+        self.pipeline.nodes.len() - 1
+    }
+
     /// Walks statements in order; returns the value of a tail expression.
     fn statements(&mut self, stmts: &[Stmt]) -> Option<Value> {
         let mut tail = None;
@@ -110,7 +154,7 @@ impl BodyParser {
         collect_bound_names(&local.pat, &mut names);
         match (value, &names[..]) {
             (Some(value), [name]) if simple_binding(&local.pat) => {
-                self.bindings.insert(name.to_string(), value);
+                self.bind(name.to_string(), value);
             }
             (value, _) => {
                 if value.is_some() {
@@ -130,13 +174,96 @@ impl BodyParser {
             Expr::Path(path) => path
                 .path
                 .get_ident()
-                .and_then(|ident| self.bindings.get(&ident.to_string()).copied()),
+                .and_then(|ident| self.value_of(&ident.to_string())),
             Expr::Paren(inner) => self.expr(&inner.expr),
             Expr::Group(inner) => self.expr(&inner.expr),
             Expr::Reference(inner) => self.expr(&inner.expr),
             Expr::Try(inner) => self.expr(&inner.expr),
             Expr::MethodCall(call) => self.method_call(call),
+            Expr::Call(call) => {
+                let by = match &*call.func {
+                    Expr::Path(path) => path.path.segments.last().map(|last| last.ident.clone()),
+                    _ => None,
+                };
+                self.visit_expr(&call.func);
+                self.helper(by, call.args.iter())
+            }
             Expr::Block(block) => self.scoped(|parser| parser.statements(&block.block.stmts)),
+            Expr::If(branch) if branch.else_branch.is_some() => {
+                self.visit_expr(&branch.cond);
+                let mut arms = vec![self.scoped(|parser| parser.statements(&branch.then_branch.stmts))];
+                let mut rest = branch.else_branch.as_ref().map(|(_, rest)| &**rest);
+                while let Some(next) = rest {
+                    match next {
+                        Expr::If(inner) => {
+                            self.visit_expr(&inner.cond);
+                            arms.push(self.scoped(|parser| parser.statements(&inner.then_branch.stmts)));
+                            rest = inner.else_branch.as_ref().map(|(_, rest)| &**rest);
+                        }
+                        other => {
+                            arms.push(self.expr(other));
+                            rest = None;
+                        }
+                    }
+                }
+                self.branch(arms, syn::spanned::Spanned::span(&branch.if_token))
+            }
+            Expr::Match(choice) => {
+                self.visit_expr(&choice.expr);
+                let mut arms = Vec::with_capacity(choice.arms.len());
+                for arm in &choice.arms {
+                    if let Some((_, guard)) = &arm.guard {
+                        self.visit_expr(guard);
+                    }
+                    arms.push(self.scoped(|parser| parser.expr(&arm.body)));
+                }
+                self.branch(arms, choice.match_token.span)
+            }
+            Expr::ForLoop(each) => {
+                self.visit_expr(&each.expr);
+                self.in_loop(|parser| parser.statements(&each.body.stmts));
+                None
+            }
+            Expr::While(repeat) => {
+                self.in_loop(|parser| {
+                    parser.visit_expr(&repeat.cond);
+                    parser.statements(&repeat.body.stmts)
+                });
+                None
+            }
+            Expr::Loop(repeat) => {
+                self.in_loop(|parser| parser.statements(&repeat.body.stmts));
+                None
+            }
+            Expr::Assign(assign) => {
+                let value = self.expr(&assign.right);
+                if let Expr::Path(path) = &*assign.left {
+                    if let Some(name) = path.path.get_ident() {
+                        let name = name.to_string();
+                        if self.bindings.contains_key(&name) {
+                            match value {
+                                Some(value) => {
+                                    if self.loops > 0 {
+                                        self.reassigned_in_loop.push(name.clone());
+                                    }
+                                    if let Some(binding) = self.bindings.get_mut(&name) {
+                                        binding.value = value;
+                                    }
+                                }
+                                None => {
+                                    self.bindings.remove(&name);
+                                }
+                            }
+                            return None;
+                        }
+                    }
+                }
+                if value.is_some() {
+                    self.pipeline.escapes = true;
+                }
+                self.visit_expr(&assign.left);
+                None
+            }
             Expr::Closure(_) => None,
             Expr::Macro(mac) => {
                 self.macro_tokens(mac.mac.tokens.clone());
@@ -149,51 +276,128 @@ impl BodyParser {
         }
     }
 
+    /// The value of an `if`/`else` or `match` whose arms gave `arms`: the stream of the one arm
+    /// that gives a stream, or a branch node reading each arm's stream.
+    fn branch(&mut self, arms: Vec<Option<Value>>, span: Span) -> Option<Value> {
+        let streams: Vec<NodeId> = arms
+            .iter()
+            .filter_map(|arm| match arm {
+                Some(Value::Stream(id)) => Some(*id),
+                _ => None,
+            })
+            .collect();
+        match streams.as_slice() {
+            [] => {
+                if arms.iter().any(|arm| *arm == Some(Value::Context)) {
+                    self.pipeline.escapes = true;
+                }
+                None
+            }
+            [one] => Some(Value::Stream(*one)),
+            [first, rest @ ..] => {
+                let first_shape = self.pipeline.nodes[*first].shape;
+                let shape = if rest.iter().all(|id| self.pipeline.nodes[*id].shape == first_shape) {
+                    first_shape
+                } else {
+                    Shape::Unknown
+                };
+                let mut node = Node::opaque(Ident::new("branch", span), Input::Branch, shape);
+                node.other_inputs = streams;
+                Some(Value::Stream(self.push(node)))
+            }
+        }
+    }
+
+    /// Walks a loop's body; a binding given a new stream in it is afterwards a stream "built
+    /// in a loop" (the macro does not know how many times the loop ran).
+    fn in_loop(&mut self, walk: impl FnOnce(&mut Self) -> Option<Value>) {
+        let outer = std::mem::take(&mut self.reassigned_in_loop);
+        self.loops += 1;
+        self.scoped(walk);
+        self.loops -= 1;
+        let mut reassigned = std::mem::replace(&mut self.reassigned_in_loop, outer);
+        reassigned.dedup();
+        for name in reassigned {
+            let Some(Value::Stream(last)) = self.value_of(&name) else {
+                continue;
+            };
+            let shape = self.pipeline.nodes[last].shape;
+            let mut node = Node::opaque(Ident::new("loop", Span::call_site()), Input::Built, shape);
+            node.other_inputs = vec![last];
+            let id = self.push(node);
+            if let Some(binding) = self.bindings.get_mut(&name) {
+                binding.value = Value::Stream(id);
+            }
+            if self.loops > 0 {
+                self.reassigned_in_loop.push(name);
+            }
+        }
+    }
+
+    /// A call of a function or method the macro does not follow, with `by` its name: when it is
+    /// handed the context or a stream, what it gives is taken for a stream "built by" it.
+    fn helper<'a>(&mut self, by: Option<Ident>, args: impl Iterator<Item = &'a Expr>) -> Option<Value> {
+        let mut handed = false;
+        for arg in args {
+            if self.expr(arg).is_some() {
+                handed = true;
+            }
+        }
+        if !handed {
+            return None;
+        }
+        // The helper may add operators of its own, outputs included.
+        self.pipeline.escapes = true;
+        let by = by?;
+        let shape = match self.vocabulary {
+            Vocabulary::DStream => Shape::Stream,
+            Vocabulary::Structured => Shape::Unknown,
+        };
+        Some(Value::Stream(self.push(Node::opaque(by, Input::Built, shape))))
+    }
+
     fn method_call(&mut self, call: &ExprMethodCall) -> Option<Value> {
         let receiver = self.expr(&call.receiver);
         let input = match receiver {
-            None => {
-                for arg in &call.args {
-                    self.visit_expr(arg);
-                }
-                return None;
-            }
+            None => return self.helper(Some(call.method.clone()), call.args.iter()),
             Some(Value::Context) => Input::Context,
             Some(Value::Stream(id)) => Input::Stream(id),
         };
         if self.vocabulary == Vocabulary::Structured {
             return self.structured_call(call, input, receiver);
         }
-        let operator = registry::lookup(&call.method.to_string());
-        let category = operator.map(|op| op.category);
-        let fits = operator.is_some_and(|op| op.receiver.accepts(input == Input::Context));
-        match category {
-            Some(Category::Passthrough) if fits => return receiver,
-            Some(Category::Accessor) if fits => {
-                for arg in &call.args {
-                    self.visit_expr(arg);
+        let name = call.method.to_string();
+        let on_context = input == Input::Context;
+        let resolved = registry::resolve(&name, on_context);
+        if resolved == Resolved::Known {
+            match registry::lookup(&name).map(|op| op.category) {
+                Some(Category::Passthrough) => return receiver,
+                Some(Category::Accessor) => {
+                    for arg in &call.args {
+                        self.visit_expr(arg);
+                    }
+                    return None;
                 }
-                return None;
-            }
-            Some(Category::Handoff) if fits => {
-                self.pipeline.escapes = true;
-                for arg in &call.args {
-                    self.visit_expr(arg);
+                Some(Category::Handoff) => {
+                    self.pipeline.escapes = true;
+                    for arg in &call.args {
+                        self.visit_expr(arg);
+                    }
+                    return None;
                 }
-                return None;
+                _ => {}
             }
-            _ => {}
         }
-        let node = self.node(call, input, Shape::Stream);
-        if input == Input::Context && category == Some(Category::Context) {
+        let node = self.node(call, input, Shape::Stream, Shape::Stream, resolved);
+        let context_call = registry::lookup(&node.operator()).is_some_and(|op| op.category == Category::Context);
+        if on_context && resolved == Resolved::Known && context_call {
             if call.method == "checkpoint" {
                 self.pipeline.checkpoint_call = Some(call.method.span());
             }
             self.pipeline.context_calls.push(node);
             return None;
         }
-        self.pipeline.nodes.push(node);
-        Some(Value::Stream(self.pipeline.nodes.len() - 1))
+        Some(Value::Stream(self.push(node)))
     }
 
     /// A call in a Structured Streaming job: what it gives depends on what it is called on.
@@ -203,12 +407,22 @@ impl BodyParser {
         input: Input,
         receiver: Option<Value>,
     ) -> Option<Value> {
-        let on = match input {
+        let parent_shape = match input {
             Input::Stream(id) => self.pipeline.nodes[id].shape,
-            Input::Context | Input::Parameter => Shape::Session,
+            Input::Context | Input::Parameter | Input::Built | Input::Branch => Shape::Session,
         };
         let name = call.method.to_string();
-        let method = registry::structured(&name, on);
+        // On a value the macro does not know (a helper's), the method tells what it is.
+        let on = match parent_shape {
+            Shape::Unknown => registry::shape_of_method(&name).unwrap_or(Shape::Unknown),
+            shape => shape,
+        };
+        let resolved = registry::resolve_structured(&name, on);
+        let method = match resolved {
+            Resolved::Known => registry::structured(&name, on),
+            Resolved::Misspelt(meant) => registry::structured(meant, on),
+            Resolved::Misplaced | Resolved::User => None,
+        };
         match method.map(|m| m.kind) {
             Some(registry::Kind::Passthrough) => return receiver,
             Some(registry::Kind::Accessor) => {
@@ -219,20 +433,19 @@ impl BodyParser {
             }
             _ => {}
         }
-        // An unknown method: go on as if it were the one it is closest to, so one typo does
-        // not make every later call an error too.
-        let gives = match method {
-            Some(m) => m.gives,
-            None if on == Shape::Unknown => Shape::Unknown,
-            None => registry::structured_suggestion(&name, on).map_or(Shape::Unknown, |m| m.gives),
+        // A misspelt method goes on as the one it meant, so one typo does not make every
+        // later call an error too.
+        let gives = match (method, resolved) {
+            (Some(m), _) => m.gives,
+            (None, Resolved::Misplaced) => registry::misplaced_gives(&name, on),
+            (None, _) => Shape::Unknown,
         };
-        let node = self.node(call, input, gives);
-        self.pipeline.nodes.push(node);
-        Some(Value::Stream(self.pipeline.nodes.len() - 1))
+        let node = self.node(call, input, on, gives, resolved);
+        Some(Value::Stream(self.push(node)))
     }
 
     /// The node of an operator call, its arguments read.
-    fn node(&mut self, call: &ExprMethodCall, input: Input, shape: Shape) -> Node {
+    fn node(&mut self, call: &ExprMethodCall, input: Input, on: Shape, shape: Shape, resolved: Resolved) -> Node {
         let mut node = Node {
             name: call.method.clone(),
             input,
@@ -240,6 +453,10 @@ impl BodyParser {
             args: Vec::with_capacity(call.args.len()),
             exprs: call.args.iter().cloned().collect(),
             shape,
+            on,
+            resolved,
+            call: Some(call_id(call)),
+            in_loop: false,
         };
         for arg in &call.args {
             node.args.push(self.argument(arg, &mut node.other_inputs));
@@ -284,11 +501,21 @@ impl BodyParser {
         Arg::Other
     }
 
-    /// Runs `f` with the bindings restored afterwards (a nested block's `let`s end with it).
+    /// Runs `f` with the bindings restored afterwards (a nested block's `let`s end with it);
+    /// outer bindings given a new stream inside (`s = s.map(..)`) keep it.
     fn scoped<T>(&mut self, f: impl FnOnce(&mut Self) -> T) -> T {
         let saved = self.bindings.clone();
+        self.depth += 1;
         let result = f(self);
-        self.bindings = saved;
+        self.depth -= 1;
+        let inner = std::mem::replace(&mut self.bindings, saved);
+        for (name, binding) in &mut self.bindings {
+            if let Some(now) = inner.get(name) {
+                if now.depth == binding.depth {
+                    binding.value = now.value;
+                }
+            }
+        }
         result
     }
 
@@ -304,6 +531,11 @@ impl BodyParser {
             }
         }
     }
+}
+
+/// The identity of a method call of the parsed body (see [`CallId`]).
+pub(crate) fn call_id(call: &ExprMethodCall) -> CallId {
+    std::ptr::from_ref(call) as usize
 }
 
 impl<'ast> Visit<'ast> for BodyParser {
@@ -460,7 +692,9 @@ mod tests {
                 lines.map(|l| l.len()).print();
             }
         };
-        let streams = stream_params(&item, Vocabulary::DStream);
+        let mut diags = crate::diagnostic::Diagnostics::default();
+        let context = crate::parse::parse_signature(&item, Vocabulary::DStream, &mut diags);
+        let streams = stream_params(&item, Vocabulary::DStream, &context);
         let params: Vec<String> = streams.iter().map(|(name, _)| name.to_string()).collect();
         assert_eq!(params, ["lines", "other"]);
         let pipeline = parse_body(

@@ -4,6 +4,7 @@
 //! so a user sees every mistake of a job in one compile. The DStream rules are here; the
 //! Structured Streaming rules, the runtime's own `start()` checks, are in [`structured`].
 
+mod names;
 pub(crate) mod structured;
 
 use proc_macro2::Span;
@@ -12,7 +13,7 @@ use syn::Ident;
 use crate::diagnostic::Diagnostics;
 use crate::duration_parse::parse_duration_ms;
 use crate::model::{Arg, Input, JobConfig, Node, NodeId, Pipeline, Vocabulary};
-use crate::registry::{self, Category, Durations, Operator};
+use crate::registry::{self, Category, Durations, Resolved};
 use crate::suggest;
 use crate::window_rules::{self, Part};
 
@@ -50,7 +51,7 @@ pub(crate) fn check_config(
             ms => ms,
         },
         None => {
-            if parsed && vocabulary == Vocabulary::DStream {
+            if parsed && vocabulary == Vocabulary::DStream && !config.is_invalid("batch") {
                 diags.error(
                     Span::call_site(),
                     "missing the batch interval in #[stream_job(...)]",
@@ -102,24 +103,36 @@ pub(crate) fn check_pipeline(
     config: &JobConfig,
     settings: Settings,
     job: &Ident,
-    context: &str,
+    context: Option<&str>,
     diags: &mut Diagnostics,
 ) {
-    let has_checkpoint = config.checkpoint.is_some() || pipeline.checkpoint_call.is_some();
+    let context_given = context.is_some();
+    let context = context.unwrap_or("ssc");
     // The slide of each node's stream, and the window that set it (if not the batch interval).
     let mut slides: Vec<(Option<u64>, Option<NodeId>)> = Vec::with_capacity(pipeline.nodes.len());
+    // Whether a name was reported: then a missing output may be the misnamed call's.
+    let mut misnamed = false;
     for (id, node) in pipeline.nodes.iter().enumerate() {
         let (input_slide, set_by) = match node.input {
             Input::Context => (settings.batch_ms, None),
             Input::Stream(parent) => slides[parent],
-            // A stream handed in may be windowed already: its slide is not known here.
-            Input::Parameter => (None, None),
+            // A stream handed in or made by a helper may be windowed already: its slide is not
+            // known here.
+            Input::Parameter | Input::Built => (None, None),
+            // The arms' slide, if they agree.
+            Input::Branch => {
+                let mut arms = node.other_inputs.iter().map(|arm| slides[*arm]);
+                let first = arms.next().unwrap_or((None, None));
+                if arms.all(|arm| arm == first) { first } else { (None, None) }
+            }
         };
         let mut slide = (input_slide, set_by);
-        if node.input == Input::Parameter {
+        if !matches!(node.input, Input::Context | Input::Stream(_)) {
             // Not an operator call: nothing to check.
         } else if let Some(sink) = sink_before(pipeline, node) {
-            diags.error(
+            misnamed = true;
+            diags.replacing(
+                node.call,
                 node.name.span(),
                 format!("`{}` is used after the output operation `{sink}`", node.name),
                 Some(format!(
@@ -128,25 +141,20 @@ pub(crate) fn check_pipeline(
                     node.name
                 )),
             );
-        } else if let Some(op) = known_operator(node, context, diags) {
+            slide = (None, None);
+        } else if !node.is_operator() {
+            // The user's own method, or a name reported here: what it makes is not known.
+            misnamed |= node.resolved != Resolved::User;
+            names::report_dstream(node, context, diags);
+            slide = (None, None);
+        } else if let Some(op) = registry::lookup(&node.operator()) {
+            names::report_dstream(node, context, diags);
             if op.name == "state_snapshots" && !reads_map_with_state(pipeline, node) {
                 diags.error(
                     node.name.span(),
                     "`state_snapshots` can only be called on the result of `map_with_state`",
                     Some("write `.map_with_state(spec).state_snapshots()`".into()),
                 );
-            }
-            if let Some(why) = op.needs_checkpoint {
-                if !has_checkpoint {
-                    diags.error(
-                        node.name.span(),
-                        format!("`{}` {why} and needs a checkpoint directory", node.name),
-                        Some(format!(
-                            "add `checkpoint = \"dir\"` to #[stream_job(...)] or call \
-                             `{context}.checkpoint(dir)` in the body"
-                        )),
-                    );
-                }
             }
             if let Durations::Window { len, slide: slide_at } = op.durations {
                 let len_ms = node.args.get(len).and_then(|arg| duration_arg(arg, diags));
@@ -175,11 +183,14 @@ pub(crate) fn check_pipeline(
             }
         }
     }
-    let has_output = pipeline
-        .nodes
-        .iter()
-        .any(|node| category(node) == Some(Category::Sink));
-    if !has_output && !pipeline.escapes {
+    let has_output = pipeline.nodes.iter().enumerate().any(|(id, node)| {
+        category(node) == Some(Category::Sink)
+            // The user's own method at the end of a chain may be an output.
+            || (node.resolved == Resolved::User && pipeline.consumers(id) == 0)
+    });
+    // Without a context parameter (reported) the body cannot have made an output.
+    let no_context = pipeline.nodes.is_empty() && pipeline.context_calls.is_empty() && !context_given;
+    if !has_output && !pipeline.escapes && !misnamed && !no_context {
         diags.error(
             job.span(),
             format!("`{job}` has no output operation, so its pipeline would never run"),
@@ -200,6 +211,23 @@ pub(crate) fn check_pipeline(
             )),
         );
     }
+    let _ = config;
+}
+
+/// The stateful operators of a DStream job that need a checkpoint directory, with why, when
+/// neither the attribute nor the body sets one: then the generated `job()`, which builds its
+/// context from the attribute, cannot run it (`job_on` with the caller's context can).
+pub(crate) fn needs_checkpoint(pipeline: &Pipeline, config: &JobConfig) -> Option<(Span, &'static str)> {
+    if config.checkpoint.is_some() || pipeline.checkpoint_call.is_some() {
+        return None;
+    }
+    pipeline.nodes.iter().find_map(|node| {
+        if !node.is_operator() {
+            return None;
+        }
+        let op = registry::lookup(&node.operator())?;
+        op.needs_checkpoint.map(|why| (node.name.span(), why))
+    })
 }
 
 /// The check of a window's length or slide against the slide of the stream it reads: the
@@ -227,71 +255,11 @@ impl Unit<'_> {
     }
 }
 
-/// The operator a node calls, if it exists and is called on the right thing; reports it
-/// otherwise.
-fn known_operator(node: &Node, context: &str, diags: &mut Diagnostics) -> Option<&'static Operator> {
-    let name = node.name.to_string();
-    let on_context = node.input == Input::Context;
-    let span = node.name.span();
-    match registry::lookup(&name) {
-        Some(op) if op.category == Category::Lifecycle => {
-            diags.error(
-                span,
-                format!("`{name}` cannot be called in the body of a #[stream_job] function"),
-                Some(format!(
-                    "the body only builds the pipeline; call `.{name}(..)` on the context the \
-                     job function returns"
-                )),
-            );
-            None
-        }
-        Some(op) if op.receiver.accepts(on_context) => Some(op),
-        Some(_) if on_context => {
-            diags.error(
-                span,
-                format!("`{name}` is a stream operator, not a source"),
-                Some(format!(
-                    "make a stream first, e.g. `{context}.socket_text_stream(host, port).{name}(..)`"
-                )),
-            );
-            None
-        }
-        Some(_) => {
-            diags.error(
-                span,
-                format!("`{name}` is a source: call it on the streaming context"),
-                Some(format!("write `{context}.{name}(..)`")),
-            );
-            None
-        }
-        None => {
-            let suggestable = |op: &Operator| {
-                op.receiver.accepts(on_context)
-                    && !matches!(
-                        op.category,
-                        Category::Passthrough | Category::Accessor | Category::Lifecycle | Category::Handoff
-                    )
-            };
-            let suggestion = registry::spark_alias(&name)
-                .filter(|alias| registry::lookup(alias).is_some_and(suggestable))
-                .or_else(|| suggest::did_you_mean(&name, registry::names(suggestable)));
-            let what = if on_context { "source" } else { "operator" };
-            let help = match suggestion {
-                Some(close) => format!("did you mean `{close}`?"),
-                None if on_context => format!(
-                    "the sources are {}",
-                    suggest::one_of(registry::names(|op| op.category == Category::Source))
-                ),
-                None => "see the operator list in the docs of `streamflow::stream_job`".into(),
-            };
-            diags.error(span, format!("unknown {what} `{name}`"), Some(help));
-            None
-        }
-    }
-}
-
 fn category(node: &Node) -> Option<Category> {
-    registry::lookup(&node.name.to_string()).map(|op| op.category)
+    if !node.is_operator() {
+        return None;
+    }
+    registry::lookup(&node.operator()).map(|op| op.category)
 }
 
 /// The output operation this node is chained after, if it is.
@@ -304,7 +272,7 @@ fn sink_before<'a>(pipeline: &'a Pipeline, node: &Node) -> Option<&'a Ident> {
 }
 
 fn reads_map_with_state(pipeline: &Pipeline, node: &Node) -> bool {
-    matches!(node.input, Input::Stream(parent) if pipeline.nodes[parent].name == "map_with_state")
+    matches!(node.input, Input::Stream(parent) if pipeline.nodes[parent].operator() == "map_with_state")
 }
 
 /// A duration argument the macro can read, in milliseconds; reports a malformed literal.
@@ -390,7 +358,7 @@ mod tests {
             &config,
             settings,
             &syn::parse_quote!(job),
-            "ssc",
+            Some("ssc"),
             &mut diags,
         );
         diags.messages()
@@ -420,6 +388,7 @@ mod tests {
                     .map(|x| x)
                     .reduce_by_kye(|a, b| a + b)
                     .reduceByKey(f)
+                    // Far from every name: the user's own method, left to rustc.
                     .frobnicate()
                     .print();
             }),
@@ -430,7 +399,6 @@ mod tests {
                 "unknown source `socket_text_strem`\nhelp: did you mean `socket_text_stream`?",
                 "unknown operator `reduce_by_kye`\nhelp: did you mean `reduce_by_key`?",
                 "unknown operator `reduceByKey`\nhelp: did you mean `reduce_by_key`?",
-                "unknown operator `frobnicate`\nhelp: see the operator list in the docs of `streamflow::stream_job`",
             ]
         );
     }
@@ -569,27 +537,27 @@ mod tests {
     }
 
     #[test]
-    fn state_needs_a_checkpoint() {
+    fn state_needs_a_checkpoint_for_the_builder() {
+        let needs = |attr: TokenStream, body: syn::Block| {
+            let mut diags = Diagnostics::default();
+            let config = parse_attribute(attr, Vocabulary::DStream, &mut diags).unwrap_or_default();
+            let pipeline = parse_body(&body, Some(&syn::parse_quote!(ssc)), &[], Vocabulary::DStream);
+            needs_checkpoint(&pipeline, &config).map(|(_, why)| why)
+        };
         let body: syn::Block = syn::parse_quote!({
             let pairs = ssc.socket_text_stream("h", 1).map(|w| (w, 1));
-            pairs.update_state_by_key(f).print();
-            pairs.reduce_by_key_and_window_inv(f, g, "2s", "1s", None).print();
-            pairs.count_by_value_and_window("2s", "1s").print();
             pairs.reduce_by_key_and_window(f, "2s", "1s").print();
+            pairs.update_state_by_key(f).print();
         });
-        let messages = check(quote!(batch = "1s"), body.clone());
-        assert_eq!(messages.len(), 3, "{messages:#?}");
-        assert_eq!(
-            messages[0],
-            "`update_state_by_key` keeps state across batches and needs a checkpoint directory\n\
-             help: add `checkpoint = \"dir\"` to #[stream_job(...)] or call `ssc.checkpoint(dir)` in the body"
-        );
-        assert!(check(quote!(batch = "1s", checkpoint = "cp"), body.clone()).is_empty());
+        assert_eq!(needs(quote!(batch = "1s"), body.clone()), Some("keeps state across batches"));
+        // Not a mistake of the job: its `_on` function runs on a context with a checkpoint.
+        assert!(check(quote!(batch = "1s"), body.clone()).is_empty());
+        assert_eq!(needs(quote!(batch = "1s", checkpoint = "cp"), body.clone()), None);
         let mut with_call = body;
         with_call
             .stmts
             .insert(0, syn::parse_quote!(ssc.checkpoint("cp")?;));
-        assert!(check(quote!(batch = "1s"), with_call).is_empty());
+        assert_eq!(needs(quote!(batch = "1s"), with_call), None);
     }
 
     #[test]
@@ -634,7 +602,7 @@ mod tests {
             &config,
             settings,
             &syn::parse_quote!(job),
-            "ssc",
+            Some("ssc"),
             &mut diags,
         );
         // `lines` may have any slide, so "3s" is not checked against the 2s batch.

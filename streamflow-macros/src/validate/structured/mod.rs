@@ -35,28 +35,16 @@ use value::Value;
 
 /// Checks a query's attribute and body.
 pub(crate) fn check_query(pipeline: &Pipeline, config: &JobConfig, job: &Ident, diags: &mut Diagnostics) {
-    if let Some(dir) = &config.checkpoint {
-        diags.error(
-            dir.span(),
-            "`checkpoint` is not supported for Structured Streaming queries yet",
-            Some(
-                "the runtime cannot keep a query's offsets and state in a directory yet; to carry \
-                 on after a restart, keep `query.resume_state()` and pass it to \
-                 `.resume_from(state)` on the writer"
-                    .into(),
-            ),
-        );
-    }
     trigger::check_attribute(config, diags);
     let mut values: Vec<Value> = Vec::with_capacity(pipeline.nodes.len());
     for node in &pipeline.nodes {
-        let value = operators::step(pipeline, &values, node, job, diags);
+        let value = operators::step(&values, node, job, diags);
         values.push(value);
     }
     match pipeline.tail {
         Tail::Node(id) => writer::ending(&values[id], &pipeline.nodes[id], config, job, diags),
         Tail::Discarded(id, semi) => {
-            if let Value::Writer(_) = &values[id] {
+            if matches!(&values[id], Value::Writer(_) | Value::Branch(_)) {
                 diags.error(
                     semi,
                     "the query's writer must be the value of the body",
@@ -151,10 +139,11 @@ mod tests {
         assert_eq!(
             firsts,
             [
-                "`checkpoint` is not supported for Structured Streaming queries yet",
                 "malformed duration literal: unknown unit \"minuts\" in \"10 minuts\" (expected ms, s, min, h, d, w or their long names)",
                 "unknown operator `filtr` on a `Dataset`",
-                // After an unknown operator the mode rules are not checked; the sink's are.
+                // A misspelt operator is read as the one it meant: the rules go on.
+                "Complete output mode not supported when there are no streaming aggregations: the query \
+                 `memory_stream -> with_watermark -> filter -> map` has no aggregation to keep whole",
                 "the `json` sink does not support Complete output mode: it supports Append",
             ]
         );

@@ -6,42 +6,68 @@ use syn::Ident;
 use super::value::{Aggregation, BodySetting, Logical, Sink, Value, Writer};
 use super::{output_mode, trigger, watermark, window};
 use crate::diagnostic::Diagnostics;
-use crate::model::{Input, Node, Pipeline};
+use crate::model::{Input, Node};
 use crate::output_mode_rules;
-use crate::registry::{self, Kind, Method, Setting, Shape};
+use crate::registry::{self, Kind, Resolved, Setting, Shape};
+use crate::validate::names;
 
 /// The value one call makes, its mistakes reported.
 pub(super) fn step(
-    pipeline: &Pipeline,
     values: &[Value],
     node: &Node,
     job: &Ident,
     diags: &mut Diagnostics,
 ) -> Value {
-    let (on, receiver) = match node.input {
-        Input::Parameter => {
-            return Value::Dataset(Logical {
-                ops: vec![node.name.to_string()],
-                opaque: true,
-                ..Logical::default()
-            });
-        }
-        Input::Context => (Shape::Session, Value::Session),
-        Input::Stream(parent) => (pipeline.nodes[parent].shape, values[parent].clone()),
+    let receiver = match node.input {
+        Input::Parameter | Input::Built => return Value::Opaque,
+        Input::Branch => return Value::Branch(node.other_inputs.iter().map(|arm| values[*arm].clone()).collect()),
+        Input::Context => Value::Session,
+        Input::Stream(parent) => values[parent].clone(),
     };
-    if on == Shape::Unknown || matches!(receiver, Value::Unknown) {
+    let others: Vec<Value> = node.other_inputs.iter().map(|other| values[*other].clone()).collect();
+    call(receiver, &others, node, job, diags)
+}
+
+/// The value a call makes on `receiver` (with `others`, the values of its other inputs), its
+/// mistakes reported.
+fn call(receiver: Value, others: &[Value], node: &Node, job: &Ident, diags: &mut Diagnostics) -> Value {
+    let on = node.on;
+    let receiver = match receiver {
+        // Each arm of a branch is its own query: the call applies to each.
+        Value::Branch(arms) => {
+            return Value::Branch(
+                arms.into_iter()
+                    .map(|arm| call(arm, others, node, job, diags))
+                    .collect(),
+            );
+        }
+        // A value made by code the macro cannot see: what the method tells it is, with
+        // contents unknown.
+        Value::Opaque => match on {
+            Shape::Dataset => Value::Dataset(Logical::opaque()),
+            Shape::Grouped => Value::Grouped {
+                logical: Logical::opaque(),
+                window: false,
+                span: node.name.span(),
+            },
+            Shape::Writer => Value::Writer(Box::new(Writer::opaque(node.name.span()))),
+            Shape::Reader => Value::Reader,
+            _ => return Value::Unknown,
+        },
+        Value::Unknown => return Value::Unknown,
+        other => other,
+    };
+    if on == Shape::Unknown {
         return Value::Unknown;
     }
-    let name = node.name.to_string();
-    let Some(method) = registry::structured(&name, on) else {
-        unknown(node, on, diags);
-        // Go on with the same kind of value if the closest method keeps it (parse did the
-        // same), but what it did is not known: no rule that depends on it is checked.
-        return if node.shape == on {
-            receiver.opaque()
-        } else {
-            Value::Unknown
-        };
+    names::report_structured(node, diags);
+    let name = node.operator();
+    let method = match node.resolved {
+        Resolved::Known | Resolved::Misspelt(_) => registry::structured(&name, on),
+        Resolved::Misplaced | Resolved::User => None,
+    };
+    let Some(method) = method else {
+        return misplaced(receiver, node);
     };
     let span = node.name.span();
     match (method.kind, receiver) {
@@ -58,8 +84,8 @@ pub(super) fn step(
         }
         (Kind::Union, Value::Dataset(logical)) => {
             let mut next = logical.then("union");
-            for other in &node.other_inputs {
-                match &values[*other] {
+            for other in others {
+                match other {
                     Value::Dataset(other) => {
                         next.aggregations.extend(other.aggregations.iter().cloned());
                         next.watermarked |= other.watermarked;
@@ -124,21 +150,27 @@ pub(super) fn step(
             next.event_time = false;
             Value::Dataset(next)
         }
-        (Kind::WriteStream, Value::Dataset(logical)) => Value::Writer(Box::new(Writer {
-            logical,
-            span,
-            sink: None,
-            mode: None,
-            trigger: None,
-            name: None,
-        })),
+        (Kind::WriteStream, Value::Dataset(logical)) => Value::Writer(Box::new(Writer::of(logical, span))),
         (Kind::Setting(setting), Value::Writer(mut writer)) => {
-            let given = Some(BodySetting {
-                span,
-                mode: (setting == Setting::OutputMode)
-                    .then(|| node.exprs.first().and_then(output_mode::mode_of))
-                    .flatten(),
-            });
+            let mode = (setting == Setting::OutputMode)
+                .then(|| {
+                    node.exprs
+                        .first()
+                        .and_then(output_mode::mode_of)
+                        .or_else(|| node.args.first().and_then(names::string_mode))
+                })
+                .flatten();
+            if setting == Setting::OutputMode && node.resolved == Resolved::Known {
+                if let (Some(mode), Some(crate::model::Arg::Str(_))) = (mode, node.args.first()) {
+                    diags.replacing(
+                        node.call,
+                        span,
+                        "`output_mode` takes an `OutputMode`, not a string",
+                        Some(format!("write `.output_mode(OutputMode::{})`", mode.name())),
+                    );
+                }
+            }
+            let given = Some(BodySetting { span, mode });
             match setting {
                 Setting::OutputMode => writer.mode = given,
                 Setting::Trigger => {
@@ -159,10 +191,12 @@ pub(super) fn step(
         }
         (Kind::Sink(modes), Value::Writer(mut writer)) => {
             writer.sink = Some(Sink { name, modes, span });
+            let _ = &node.resolved;
             Value::Writer(writer)
         }
         (Kind::Start, _) => {
-            diags.error(
+            diags.replacing(
+                node.call,
                 span,
                 "`start` cannot be called in the body of a #[stream_job] function",
                 Some(format!(
@@ -176,57 +210,37 @@ pub(super) fn step(
     }
 }
 
-/// Reports a method that is not one of `on`'s.
-fn unknown(node: &Node, on: Shape, diags: &mut Diagnostics) {
-    let name = node.name.to_string();
+/// The value a misplaced or unknown call is taken to make: where the mistake is clear (a
+/// sink called on a dataset, `format("console")` on a writer, a DStream operator on a
+/// dataset), the value it was meant to make, with what is not known marked so; otherwise
+/// nothing more is checked on it.
+fn misplaced(receiver: Value, node: &Node) -> Value {
     let span = node.name.span();
-    if registry::NOT_YET_STRUCTURED.contains(&name.as_str()) {
-        diags.error(
-            span,
-            format!("`{name}` is not supported in Structured Streaming queries yet"),
-            Some(
-                "the runtime's queries have sources, map/filter/flat_map, union, with_watermark, \
-                 group_by/group_by_window aggregations and sinks; for this, use the DStream \
-                 vocabulary or do it in foreach_batch"
-                    .into(),
-            ),
-        );
-        return;
+    match (receiver, node.shape) {
+        (Value::Dataset(logical), Shape::Writer) => {
+            let sink = registry::sink_on_dataset(&node.name.to_string());
+            Value::Writer(Box::new(Writer {
+                sink: sink.map(|m| Sink::of(m, span)),
+                ..Writer::of(logical, span)
+            }))
+        }
+        (Value::Writer(mut writer), Shape::Writer) => {
+            writer.sink = Some(match names::format_sink(node) {
+                Some(m) => Sink::of(m, span),
+                None => Sink {
+                    name: node.name.to_string(),
+                    modes: None,
+                    span,
+                },
+            });
+            Value::Writer(writer)
+        }
+        (Value::Dataset(mut logical), Shape::Dataset) => {
+            logical.opaque = true;
+            Value::Dataset(logical.then(&node.name.to_string()))
+        }
+        _ => Value::Unknown,
     }
-    if let Some(suggestion) = registry::structured_suggestion(&name, on) {
-        diags.error(
-            span,
-            format!("unknown operator `{name}` on a `{}`", on.type_name()),
-            Some(format!("did you mean `{}`?", suggestion.name)),
-        );
-        return;
-    }
-    // A method of another type of the vocabulary: say where it belongs.
-    let elsewhere: Option<&Method> = registry::STRUCTURED
-        .iter()
-        .find(|m| m.name == name && !matches!(m.kind, Kind::Passthrough));
-    let help = match elsewhere.map(|m| m.on) {
-        Some(Shape::Writer) => format!("`{name}` is a method of the writer: call `.write_stream()` first"),
-        Some(Shape::Grouped) => format!("`{name}` aggregates groups: call `.group_by(|r| key)` first"),
-        Some(Shape::Reader) => {
-            format!("`{name}` is a method of `session.read_stream::<T>()`, called before the source")
-        }
-        Some(Shape::Dataset) if on == Shape::Writer => {
-            format!("`{name}` is a method of the dataset: call it before `.write_stream()`")
-        }
-        Some(Shape::Dataset) if on == Shape::Grouped => {
-            format!("`{name}` is a method of the dataset: aggregate the groups first, e.g. `.count()`")
-        }
-        Some(Shape::Dataset) => {
-            format!("`{name}` is a method of the dataset: pick a source first, e.g. `.memory(&input)`")
-        }
-        _ => "see the operator list in the docs of `streamflow::stream_job`".into(),
-    };
-    diags.error(
-        span,
-        format!("unknown operator `{name}` on a `{}`", on.type_name()),
-        Some(help),
-    );
 }
 
 #[cfg(test)]
@@ -241,8 +255,8 @@ mod tests {
             messages,
             [
                 "unknown operator `fliter` on a `Dataset`\nhelp: did you mean `filter`?",
-                "unknown operator `console` on a `Dataset`\nhelp: `console` is a method of the writer: \
-                 call `.write_stream()` first",
+                "unknown operator `console` on a `Dataset`\nhelp: a dataset is written by its writer: \
+                 `.write_stream().console()`",
             ]
         );
         let messages = words(quote!(), quote!(.count().write_stream().console()));

@@ -31,6 +31,9 @@ pub(super) fn check(writer: &Writer, sink: &Sink, config: &JobConfig, job: &Iden
         ) => (*mode, At::Span(*span), false),
         // Chosen by code the macro cannot read: the runtime checks it.
         (None, Some(_)) => return,
+        // Given in the attribute but not readable (reported): no rule is checked against a
+        // mode that was not chosen.
+        (None, None) if config.is_invalid("output_mode") => return,
         (None, None) => (Mode::Append, At::Span(job.span()), true),
     };
     let spell = |mode: Mode| {

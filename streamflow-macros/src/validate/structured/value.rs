@@ -21,6 +21,14 @@ pub(super) struct Logical {
 }
 
 impl Logical {
+    /// A dataset made by code the macro cannot see.
+    pub(super) fn opaque() -> Logical {
+        Logical {
+            opaque: true,
+            ..Logical::default()
+        }
+    }
+
     /// The same plan, with one more operator.
     pub(super) fn then(&self, op: &str) -> Logical {
         let mut next = self.clone();
@@ -57,6 +65,32 @@ pub(super) struct Writer {
     pub(super) name: Option<BodySetting>,
 }
 
+impl Writer {
+    /// The writer of `logical`, made by `write_stream` at `span`, with nothing chosen yet.
+    pub(super) fn of(logical: Logical, span: Span) -> Writer {
+        Writer {
+            logical,
+            span,
+            sink: None,
+            mode: None,
+            trigger: None,
+            name: None,
+        }
+    }
+
+    /// A writer made by code the macro cannot see: its query and sink are not known.
+    pub(super) fn opaque(span: Span) -> Writer {
+        Writer {
+            sink: Some(Sink {
+                name: String::new(),
+                modes: None,
+                span,
+            }),
+            ..Writer::of(Logical::opaque(), span)
+        }
+    }
+}
+
 /// The sink chosen on a writer.
 #[derive(Clone)]
 pub(super) struct Sink {
@@ -65,6 +99,21 @@ pub(super) struct Sink {
     /// The output modes it accepts (`None`: all).
     pub(super) modes: Option<&'static [Mode]>,
     pub(super) span: Span,
+}
+
+impl Sink {
+    /// The sink a writer method chooses, called at `span`.
+    pub(super) fn of(method: &crate::registry::Method, span: Span) -> Sink {
+        let modes = match method.kind {
+            crate::registry::Kind::Sink(modes) => modes,
+            _ => None,
+        };
+        Sink {
+            name: method.name.to_owned(),
+            modes,
+            span,
+        }
+    }
 }
 
 /// What each node of the body is, for the rules.
@@ -79,35 +128,11 @@ pub(super) enum Value {
         span: Span,
     },
     Writer(Box<Writer>),
+    /// Made by code the macro cannot see (a parameter, a helper, a loop): what the next method
+    /// called on it tells it is, with contents unknown.
+    Opaque,
+    /// One of these, chosen by an `if`/`else` or a `match`: each is checked.
+    Branch(Vec<Value>),
     /// A running query, or anything the macro stopped following.
     Unknown,
-}
-
-impl Value {
-    /// The same value, made by something the macro does not understand.
-    pub(super) fn opaque(self) -> Value {
-        match self {
-            Value::Dataset(mut logical) => {
-                logical.opaque = true;
-                Value::Dataset(logical)
-            }
-            Value::Grouped {
-                mut logical,
-                window,
-                span,
-            } => {
-                logical.opaque = true;
-                Value::Grouped {
-                    logical,
-                    window,
-                    span,
-                }
-            }
-            Value::Writer(mut writer) => {
-                writer.logical.opaque = true;
-                Value::Writer(writer)
-            }
-            other => other,
-        }
-    }
 }

@@ -12,6 +12,12 @@ use crate::model::{JobConfig, Node};
 pub(super) fn ending(value: &Value, node: &Node, config: &JobConfig, job: &Ident, diags: &mut Diagnostics) {
     let span = node.name.span();
     let writer = match value {
+        Value::Branch(arms) => {
+            for arm in arms {
+                ending(arm, node, config, job, diags);
+            }
+            return;
+        }
         Value::Writer(writer) => writer,
         Value::Dataset(_) => {
             diags.error(
@@ -41,7 +47,7 @@ pub(super) fn ending(value: &Value, node: &Node, config: &JobConfig, job: &Ident
             );
             return;
         }
-        Value::Session | Value::Unknown => return,
+        Value::Session | Value::Opaque | Value::Unknown => return,
     };
     let Some(sink) = &writer.sink else {
         diags.error(

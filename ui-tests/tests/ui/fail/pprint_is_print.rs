@@ -1,0 +1,16 @@
+// Spark's `pprint`: one error, with the fix; the job still counts as having its output.
+use streamflow::prelude::*;
+
+#[stream_job(batch = "1s")]
+fn word_count(ssc: &StreamingContext) {
+    ssc.socket_text_stream("localhost", 9999)
+        .map(|word| (word, 1))
+        .reduce_by_key(|a, b| a + b)
+        .pprint();
+}
+
+fn main() -> streamflow::Result<()> {
+    let ssc = word_count()?;
+    ssc.start()?;
+    ssc.stop(true)
+}
