@@ -16,8 +16,8 @@
 
 use proc_macro2::{Literal, Span, TokenStream};
 use quote::{ToTokens, format_ident, quote, quote_spanned};
-use syn::visit_mut::{self, VisitMut};
 use syn::spanned::Spanned;
+use syn::visit_mut::{self, VisitMut};
 use syn::{Attribute, Block, Expr, FnArg, Ident, ItemFn, Pat, Stmt};
 
 use crate::model::{CallId, JobConfig, TriggerAttr};
@@ -129,10 +129,18 @@ pub(crate) fn generate(job: &Job<'_>) -> TokenStream {
         Returns::Declared(result) => {
             let builder = with_ok(result, syn::parse_quote!(#context_result));
             let block = &item.block;
-            (builder.to_token_stream(), result.to_token_stream(), quote!(#block))
+            (
+                builder.to_token_stream(),
+                result.to_token_stream(),
+                quote!(#block),
+            )
         }
     };
-    let on_body = if job.context.body { on_body } else { unreachable_body() };
+    let on_body = if job.context.body {
+        on_body
+    } else {
+        unreachable_body()
+    };
 
     // The builder's generics: the job's, and for the bound of a missing checkpoint, a
     // lifetime of its own (a bound without one would be checked here, not at the call).
@@ -147,7 +155,10 @@ pub(crate) fn generate(job: &Job<'_>) -> TokenStream {
             },
             at,
         );
-        generics.make_where_clause().predicates.push(syn::parse_quote!(#bound));
+        generics
+            .make_where_clause()
+            .predicates
+            .push(syn::parse_quote!(#bound));
     }
     let (builder_generics, builder_where) = (&generics, &generics.where_clause);
     let (on_generics, on_where) = (&sig.generics, &sig.generics.where_clause);
@@ -385,9 +396,7 @@ fn own_params<'a>(sig: &'a syn::Signature, context: &ContextParam) -> Vec<&'a Fn
 
 /// The body of a function whose body cannot be emitted (the error is reported).
 fn unreachable_body() -> TokenStream {
-    quote!({
-        ::core::unreachable!("#[stream_job] reported an error")
-    })
+    quote!({ ::core::unreachable!("#[stream_job] reported an error") })
 }
 
 /// Replaces each method call of `block` that an error is about (see `diagnostic.rs`) by
@@ -445,7 +454,9 @@ impl VisitMut for UnitReturns {
         match expr {
             Expr::Return(ret) if ret.expr.is_none() => {
                 let span = ret.return_token.span;
-                ret.expr = Some(Box::new(syn::parse_quote_spanned!(span=> ::core::result::Result::Ok(()))));
+                ret.expr = Some(Box::new(
+                    syn::parse_quote_spanned!(span=> ::core::result::Result::Ok(())),
+                ));
             }
             Expr::Closure(_) | Expr::Async(_) => {}
             other => visit_mut::visit_expr_mut(self, other),
@@ -620,7 +631,10 @@ pub fn word_count_plan() -> &'static str {
         ));
         assert!(out.contains("compile_error!"), "{out}");
         assert!(out.contains("fn job(port: u16)"), "{out}");
-        assert!(out.contains("fn job_on(_: &::streamflow::StreamingContext, port: u16)"), "{out}");
+        assert!(
+            out.contains("fn job_on(_: &::streamflow::StreamingContext, port: u16)"),
+            "{out}"
+        );
     }
 
     #[test]
@@ -636,7 +650,10 @@ pub fn word_count_plan() -> &'static str {
         assert!(!out.contains(".mapp("), "{out}");
         assert!(!out.contains(".prnt("), "{out}");
         assert_eq!(out.matches("compile_error!").count(), 2, "{out}");
-        assert!(out.contains("let _ = &ssc.socket_text_stream(\"h\", 1);"), "{out}");
+        assert!(
+            out.contains("let _ = &ssc.socket_text_stream(\"h\", 1);"),
+            "{out}"
+        );
     }
 
     #[test]
@@ -655,6 +672,10 @@ pub fn word_count_plan() -> &'static str {
                 }
             ),
         ));
-        assert_eq!(out.matches("return ::core::result::Result::Ok(());").count(), 1, "{out}");
+        assert_eq!(
+            out.matches("return ::core::result::Result::Ok(());").count(),
+            1,
+            "{out}"
+        );
     }
 }

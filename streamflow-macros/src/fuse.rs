@@ -156,7 +156,9 @@ pub(crate) fn fuse_structured(pipeline: &Pipeline) -> Plan {
         let kind = node_kind(pipeline, id);
         let made = match (node.input, kind) {
             _ if !wanted[id] => None,
-            (Input::Parameter | Input::Built | Input::Branch, _) => Some((label(node, String::new()), Role::Starts)),
+            (Input::Parameter | Input::Built | Input::Branch, _) => {
+                Some((label(node, String::new()), Role::Starts))
+            }
             (Input::Stream(_), None) if node.resolved == Resolved::User => {
                 Some((label(node, node.name.to_string()), Role::Fuses))
             }

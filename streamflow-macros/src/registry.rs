@@ -187,8 +187,9 @@ pub(crate) const OPERATORS: &[Operator] = &[
     op("foreach_batch", Sink),
     op("foreach_partition", Sink),
     op("sink", Sink),
-    // Calls on the context that are not operators.
-    op("checkpoint", Context),
+    // Calls on the context that are not operators; `checkpoint(interval)` on a stream gives the
+    // same stream, snapshotted every `interval`.
+    either(op("checkpoint", Context)),
     Operator {
         durations: Durations::Single(0),
         ..op("remember", Context)
@@ -487,6 +488,8 @@ pub(crate) enum Setting {
     OutputMode,
     Trigger,
     QueryName,
+    /// `checkpoint_location(dir)`, also the attribute's `checkpoint`.
+    Checkpoint,
     /// `watermark_idle_timeout(d)`: a duration at argument 0.
     IdleTimeout,
     /// Anything else (`multiple_watermark_policy`, `resume_from`).
@@ -571,6 +574,8 @@ pub(crate) const STRUCTURED: &[Method] = {
             Kind::Setting(Setting::IdleTimeout),
         ),
         method("resume_from", W, W, Kind::Setting(Setting::Other)),
+        method("checkpoint_location", W, W, Kind::Setting(Setting::Checkpoint)),
+        method("discard_torn_last_batch", W, W, Kind::Setting(Setting::Other)),
         method("console", W, W, Kind::Sink(None)),
         method("console_with", W, W, Kind::Sink(None)),
         method("memory", W, W, Kind::Sink(None)),

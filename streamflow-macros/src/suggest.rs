@@ -89,7 +89,13 @@ mod tests {
         assert_eq!(typo_of("reduce_by_kye", ops()), Some("reduce_by_key"));
         assert_eq!(typo_of("reduce_by_ky", ops()), Some("reduce_by_key"));
         // Names of the user's own: not typos, however similar they start.
-        for own in ["tokenize", "mapped", "filter_errors", "flat_map_words", "reduce_all"] {
+        for own in [
+            "tokenize",
+            "mapped",
+            "filter_errors",
+            "flat_map_words",
+            "reduce_all",
+        ] {
             assert_eq!(typo_of(own, ops()), None, "{own}");
         }
         assert_eq!(typo_of("map", ops()), None);

@@ -42,6 +42,9 @@ impl<T: Clone + Send + Sync + 'static> Data for T {}
 )]
 pub trait Key: Data + Hash + Eq + Serialize {}
 
+// Hidden from diagnostics, so a type that misses several of the bounds is one error, with
+// the trait's message, not one per missing bound.
+#[diagnostic::do_not_recommend]
 impl<T: Data + Hash + Eq + Serialize> Key for T {}
 
 /// What a state store can keep: [`Data`] that serde can write to bytes and read back — the
@@ -72,6 +75,9 @@ impl<T: Data + Hash + Eq + Serialize> Key for T {}
 )]
 pub trait StateData: Data + Serialize + DeserializeOwned {}
 
+// Hidden from diagnostics, so a type that misses several of the bounds is one error, with
+// the trait's message, not one per missing bound.
+#[diagnostic::do_not_recommend]
 impl<T: Data + Serialize + DeserializeOwned> StateData for T {}
 
 /// A `(key, value)` element: what `reduce_by_key`, `group_by_key`, `join` and the other keyed

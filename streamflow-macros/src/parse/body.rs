@@ -288,7 +288,7 @@ impl BodyParser {
             .collect();
         match streams.as_slice() {
             [] => {
-                if arms.iter().any(|arm| *arm == Some(Value::Context)) {
+                if arms.contains(&Some(Value::Context)) {
                     self.pipeline.escapes = true;
                 }
                 None
@@ -296,7 +296,10 @@ impl BodyParser {
             [one] => Some(Value::Stream(*one)),
             [first, rest @ ..] => {
                 let first_shape = self.pipeline.nodes[*first].shape;
-                let shape = if rest.iter().all(|id| self.pipeline.nodes[*id].shape == first_shape) {
+                let shape = if rest
+                    .iter()
+                    .all(|id| self.pipeline.nodes[*id].shape == first_shape)
+                {
                     first_shape
                 } else {
                     Shape::Unknown
@@ -389,7 +392,13 @@ impl BodyParser {
             }
         }
         let node = self.node(call, input, Shape::Stream, Shape::Stream, resolved);
-        let context_call = registry::lookup(&node.operator()).is_some_and(|op| op.category == Category::Context);
+        let context_call =
+            registry::lookup(&node.operator()).is_some_and(|op| op.category == Category::Context);
+        if !on_context && resolved == Resolved::Known && context_call {
+            // `stream.checkpoint(interval)`: the same stream; its interval is checked.
+            self.pipeline.context_calls.push(node);
+            return receiver;
+        }
         if on_context && resolved == Resolved::Known && context_call {
             if call.method == "checkpoint" {
                 self.pipeline.checkpoint_call = Some(call.method.span());
@@ -445,7 +454,14 @@ impl BodyParser {
     }
 
     /// The node of an operator call, its arguments read.
-    fn node(&mut self, call: &ExprMethodCall, input: Input, on: Shape, shape: Shape, resolved: Resolved) -> Node {
+    fn node(
+        &mut self,
+        call: &ExprMethodCall,
+        input: Input,
+        on: Shape,
+        shape: Shape,
+        resolved: Resolved,
+    ) -> Node {
         let mut node = Node {
             name: call.method.clone(),
             input,

@@ -56,7 +56,10 @@ impl<'ast> Visit<'ast> for Finder<'_> {
     fn visit_impl_item_fn(&mut self, function: &'ast ImplItemFn) {
         let here = function.sig.ident == self.name
             && function.attrs.iter().any(|attr| {
-                attr.path().segments.last().is_some_and(|last| last.ident == "stream_job")
+                attr.path()
+                    .segments
+                    .last()
+                    .is_some_and(|last| last.ident == "stream_job")
                     && syn::spanned::Spanned::span(attr).start().line == self.line
             });
         self.found |= here;

@@ -89,7 +89,7 @@ pub(crate) enum Returns {
     Unit,
     /// `-> Result<(), E>` (or an alias such as `streamflow::Result<()>`): the body as
     /// written; the builder returns the same `Result` with the context in place of `()`.
-    Declared(Type),
+    Declared(Box<Type>),
 }
 
 /// The first parameter of a job function: `&StreamingContext` or `&Session`, as the
@@ -116,14 +116,46 @@ pub(crate) struct ContextParam {
 /// Types that are certainly not a context: a first parameter of one of these is a job's own
 /// parameter, written without the context in front.
 const NOT_CONTEXTS: &[&str] = &[
-    "str", "String", "Path", "PathBuf", "Vec", "Option", "Arc", "Rc", "Box", "DStream", "Dataset",
-    "MemoryStream", "StreamQueue", "Duration", "Time", "u8", "u16", "u32", "u64", "u128", "usize",
-    "i8", "i16", "i32", "i64", "i128", "isize", "f32", "f64", "bool", "char",
+    "str",
+    "String",
+    "Path",
+    "PathBuf",
+    "Vec",
+    "Option",
+    "Arc",
+    "Rc",
+    "Box",
+    "DStream",
+    "Dataset",
+    "MemoryStream",
+    "StreamQueue",
+    "Duration",
+    "Time",
+    "u8",
+    "u16",
+    "u32",
+    "u64",
+    "u128",
+    "usize",
+    "i8",
+    "i16",
+    "i32",
+    "i64",
+    "i128",
+    "isize",
+    "f32",
+    "f64",
+    "bool",
+    "char",
 ];
 
 /// Reads the function's signature; reports what the macro cannot generate as written, and
 /// returns what it most likely meant.
-pub(crate) fn parse_signature(item: &ItemFn, vocabulary: Vocabulary, diags: &mut Diagnostics) -> ContextParam {
+pub(crate) fn parse_signature(
+    item: &ItemFn,
+    vocabulary: Vocabulary,
+    diags: &mut Diagnostics,
+) -> ContextParam {
     let sig = &item.sig;
     let structured = vocabulary == Vocabulary::Structured;
     let (context_type, example) = if structured {
@@ -200,7 +232,9 @@ pub(crate) fn parse_signature(item: &ItemFn, vocabulary: Vocabulary, diags: &mut
             }
             if !param.added {
                 param.name = match &*typed.pat {
-                    Pat::Ident(ident) if ident.subpat.is_none() && ident.by_ref.is_none() => Some(ident.ident.clone()),
+                    Pat::Ident(ident) if ident.subpat.is_none() && ident.by_ref.is_none() => {
+                        Some(ident.ident.clone())
+                    }
                     Pat::Wild(_) => None,
                     other => {
                         let example = if structured { "session" } else { "ssc" };
@@ -240,7 +274,7 @@ fn return_type(item: &ItemFn, vocabulary: Vocabulary, param: &mut ContextParam, 
                 sig.ident
             )),
         ),
-        Vocabulary::DStream if unit_result(ty) => param.returns = Returns::Declared((**ty).clone()),
+        Vocabulary::DStream if unit_result(ty) => param.returns = Returns::Declared(ty.clone()),
         Vocabulary::DStream => diags.error_spanned(
             &quote::quote!(#arrow #ty),
             "a DStream job returns nothing or `Result<(), E>`",
@@ -283,7 +317,11 @@ pub(crate) fn with_ok(result: &Type, ok: Type) -> Type {
 
 /// The parameters that are streams (`lines: DStream<String>`, `&DStream<T>`; in a query,
 /// `words: Dataset<Word>`): the body's chains may start from them as from a source.
-pub(crate) fn stream_params(item: &ItemFn, vocabulary: Vocabulary, context: &ContextParam) -> Vec<(Ident, Shape)> {
+pub(crate) fn stream_params(
+    item: &ItemFn,
+    vocabulary: Vocabulary,
+    context: &ContextParam,
+) -> Vec<(Ident, Shape)> {
     let (type_name, shape) = match vocabulary {
         Vocabulary::DStream => ("DStream", Shape::Stream),
         Vocabulary::Structured => ("Dataset", Shape::Dataset),
@@ -305,7 +343,9 @@ pub(crate) fn stream_params(item: &ItemFn, vocabulary: Vocabulary, context: &Con
 /// The last name of a path type (`streamflow::StreamingContext` → `StreamingContext`).
 fn last_name(ty: &Type) -> Option<String> {
     match ty {
-        Type::Path(path) if path.qself.is_none() => path.path.segments.last().map(|last| last.ident.to_string()),
+        Type::Path(path) if path.qself.is_none() => {
+            path.path.segments.last().map(|last| last.ident.to_string())
+        }
         Type::Paren(inner) => last_name(&inner.elem),
         Type::Group(inner) => last_name(&inner.elem),
         _ => None,
@@ -315,7 +355,11 @@ fn last_name(ty: &Type) -> Option<String> {
 /// Whether `ty` is a path without generic arguments (`Ctx`, `app::Ctx`, `Self::Ctx`).
 fn plain_path(ty: &Type) -> bool {
     match ty {
-        Type::Path(path) => path.path.segments.iter().all(|segment| segment.arguments.is_none()),
+        Type::Path(path) => path
+            .path
+            .segments
+            .iter()
+            .all(|segment| segment.arguments.is_none()),
         Type::Paren(inner) => plain_path(&inner.elem),
         Type::Group(inner) => plain_path(&inner.elem),
         _ => false,
@@ -470,14 +514,21 @@ mod tests {
         assert_eq!(vocabulary(&query, &quote!()), Vocabulary::Structured);
         let aliased: ItemFn = syn::parse_quote!(
             fn job(spark: &Spark) {
-                spark.read_stream::<String>().memory(&input).write_stream().console()
+                spark
+                    .read_stream::<String>()
+                    .memory(&input)
+                    .write_stream()
+                    .console()
             }
         );
         assert_eq!(vocabulary(&aliased, &quote!()), Vocabulary::Structured);
         let aliased: ItemFn = syn::parse_quote!(
             fn job(ctx: &Ctx) {}
         );
-        assert_eq!(vocabulary(&aliased, &quote!(output_mode = update)), Vocabulary::Structured);
+        assert_eq!(
+            vocabulary(&aliased, &quote!(output_mode = update)),
+            Vocabulary::Structured
+        );
         assert_eq!(vocabulary(&aliased, &quote!(batch = "1s")), Vocabulary::DStream);
         for item in [
             syn::parse_quote!(

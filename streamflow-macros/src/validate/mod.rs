@@ -123,7 +123,11 @@ pub(crate) fn check_pipeline(
             Input::Branch => {
                 let mut arms = node.other_inputs.iter().map(|arm| slides[*arm]);
                 let first = arms.next().unwrap_or((None, None));
-                if arms.all(|arm| arm == first) { first } else { (None, None) }
+                if arms.all(|arm| arm == first) {
+                    first
+                } else {
+                    (None, None)
+                }
             }
         };
         let mut slide = (input_slide, set_by);
@@ -177,6 +181,13 @@ pub(crate) fn check_pipeline(
         slides.push(slide);
     }
     for call in &pipeline.context_calls {
+        if call.name == "checkpoint" && call.input != Input::Context {
+            // `stream.checkpoint(interval)`.
+            if let Some(arg) = call.args.first() {
+                duration_arg(arg, diags);
+            }
+            continue;
+        }
         if let Some(Durations::Single(at)) = registry::lookup(&call.name.to_string()).map(|op| op.durations) {
             if let Some(arg) = call.args.get(at) {
                 duration_arg(arg, diags);
@@ -549,7 +560,10 @@ mod tests {
             pairs.reduce_by_key_and_window(f, "2s", "1s").print();
             pairs.update_state_by_key(f).print();
         });
-        assert_eq!(needs(quote!(batch = "1s"), body.clone()), Some("keeps state across batches"));
+        assert_eq!(
+            needs(quote!(batch = "1s"), body.clone()),
+            Some("keeps state across batches")
+        );
         // Not a mistake of the job: its `_on` function runs on a context with a checkpoint.
         assert!(check(quote!(batch = "1s"), body.clone()).is_empty());
         assert_eq!(needs(quote!(batch = "1s", checkpoint = "cp"), body.clone()), None);

@@ -17,7 +17,10 @@ pub(crate) fn report_dstream(node: &Node, context: &str, diags: &mut Diagnostics
     let (message, help) = match node.resolved {
         Resolved::Known | Resolved::User => return,
         Resolved::Misspelt(meant) => (
-            format!("unknown {} `{name}`", if on_context { "source" } else { "operator" }),
+            format!(
+                "unknown {} `{name}`",
+                if on_context { "source" } else { "operator" }
+            ),
             format!("did you mean `{meant}`?"),
         ),
         Resolved::Misplaced => match registry::lookup(&name) {
@@ -89,16 +92,24 @@ pub(crate) fn report_structured(node: &Node, diags: &mut Diagnostics) {
                 (unknown, elsewhere_help(&name, elsewhere.on, on))
             } else if let Some(op) = registry::dstream_only(&name) {
                 (
-                    format!("`{name}` is a DStream operator, not a method of a query's `{}`", on.type_name()),
+                    format!(
+                        "`{name}` is a DStream operator, not a method of a query's `{}`",
+                        on.type_name()
+                    ),
                     match structured_counterpart(op.name) {
                         Some(ours) => format!("in a query, use {ours}"),
-                        None => "write it as a DStream job (first parameter `ssc: &StreamingContext`), or do \
+                        None => {
+                            "write it as a DStream job (first parameter `ssc: &StreamingContext`), or do \
                                  it in `.foreach_batch(..)`"
-                            .to_owned(),
+                                .to_owned()
+                        }
                     },
                 )
             } else {
-                (unknown, "see the operator list in the docs of `streamflow::stream_job`".to_owned())
+                (
+                    unknown,
+                    "see the operator list in the docs of `streamflow::stream_job`".to_owned(),
+                )
             }
         }
     };
@@ -144,7 +155,11 @@ pub(crate) fn format_sink(node: &Node) -> Option<&'static registry::Method> {
 /// `.format("console")` on a writer: the sink is a method of its own here.
 fn format_help(node: &Node) -> String {
     match format_sink(node) {
-        Some(sink) => format!("each sink is a method of the writer: write `.{}({})`", sink.name, sink_arguments(sink.name)),
+        Some(sink) => format!(
+            "each sink is a method of the writer: write `.{}({})`",
+            sink.name,
+            sink_arguments(sink.name)
+        ),
         None => "each sink is a method of the writer: `.console()`, `.memory(name)`, `.foreach_batch(..)`, \
                  `.foreach(..)`, `.json(dir)` or `.csv(dir)`"
             .to_owned(),
@@ -167,7 +182,9 @@ fn elsewhere_help(name: &str, belongs: Shape, on: Shape) -> String {
     match (belongs, on) {
         (Shape::Writer, _) => format!("`{name}` is a method of the writer: call `.write_stream()` first"),
         (Shape::Grouped, _) => format!("`{name}` aggregates groups: call `.group_by(|r| key)` first"),
-        (Shape::Reader, _) => format!("`{name}` is a method of `session.read_stream::<T>()`, called before the source"),
+        (Shape::Reader, _) => {
+            format!("`{name}` is a method of `session.read_stream::<T>()`, called before the source")
+        }
         (Shape::Dataset, Shape::Writer) => {
             format!("`{name}` is a method of the dataset: call it before `.write_stream()`")
         }
@@ -199,8 +216,12 @@ fn structured_counterpart(operator: &str) -> Option<&'static str> {
             "`.group_by(|r| key)` and an aggregation: `.count()`, `.sum(|r| value)`, `.agg(aggregator)`"
         }
         "count_by_value" => "`.group_by(|r| r.clone()).count()`",
-        "window" | "reduce_by_window" | "reduce_by_key_and_window" | "count_by_window"
-        | "count_by_value_and_window" | "group_by_key_and_window" => {
+        "window"
+        | "reduce_by_window"
+        | "reduce_by_key_and_window"
+        | "count_by_window"
+        | "count_by_value_and_window"
+        | "group_by_key_and_window" => {
             "`.group_by_window(|r| key, window(size, slide))` and an aggregation, over the event time \
              declared by `.with_watermark(..)`"
         }

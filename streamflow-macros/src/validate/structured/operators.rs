@@ -12,19 +12,20 @@ use crate::registry::{self, Kind, Resolved, Setting, Shape};
 use crate::validate::names;
 
 /// The value one call makes, its mistakes reported.
-pub(super) fn step(
-    values: &[Value],
-    node: &Node,
-    job: &Ident,
-    diags: &mut Diagnostics,
-) -> Value {
+pub(super) fn step(values: &[Value], node: &Node, job: &Ident, diags: &mut Diagnostics) -> Value {
     let receiver = match node.input {
         Input::Parameter | Input::Built => return Value::Opaque,
-        Input::Branch => return Value::Branch(node.other_inputs.iter().map(|arm| values[*arm].clone()).collect()),
+        Input::Branch => {
+            return Value::Branch(node.other_inputs.iter().map(|arm| values[*arm].clone()).collect());
+        }
         Input::Context => Value::Session,
         Input::Stream(parent) => values[parent].clone(),
     };
-    let others: Vec<Value> = node.other_inputs.iter().map(|other| values[*other].clone()).collect();
+    let others: Vec<Value> = node
+        .other_inputs
+        .iter()
+        .map(|other| values[*other].clone())
+        .collect();
     call(receiver, &others, node, job, diags)
 }
 
@@ -180,6 +181,7 @@ fn call(receiver: Value, others: &[Value], node: &Node, job: &Ident, diags: &mut
                     writer.trigger = given;
                 }
                 Setting::QueryName => writer.name = given,
+                Setting::Checkpoint => writer.checkpoint = given,
                 Setting::IdleTimeout => {
                     if let Some(timeout) = node.args.first() {
                         watermark::check_duration(timeout, diags);

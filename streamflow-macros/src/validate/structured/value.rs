@@ -63,6 +63,7 @@ pub(super) struct Writer {
     pub(super) mode: Option<BodySetting>,
     pub(super) trigger: Option<BodySetting>,
     pub(super) name: Option<BodySetting>,
+    pub(super) checkpoint: Option<BodySetting>,
 }
 
 impl Writer {
@@ -75,6 +76,7 @@ impl Writer {
             mode: None,
             trigger: None,
             name: None,
+            checkpoint: None,
         }
     }
 

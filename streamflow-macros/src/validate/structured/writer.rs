@@ -76,6 +76,13 @@ pub(super) fn ending(value: &Value, node: &Node, config: &JobConfig, job: &Ident
         diags,
     );
     twice(config.name.is_some(), &writer.name, "query name", "name", diags);
+    twice(
+        config.checkpoint.is_some(),
+        &writer.checkpoint,
+        "checkpoint location",
+        "checkpoint",
+        diags,
+    );
     output_mode::check(writer, sink, config, job, diags);
 }
 

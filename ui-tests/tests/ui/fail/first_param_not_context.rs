@@ -1,3 +1,5 @@
+// The context left out: one error at the parameter; the callers, written for the intended
+// signature, compile.
 use streamflow::prelude::*;
 
 #[stream_job(batch = "1s")]
@@ -5,6 +7,9 @@ fn job(port: u16) {
     let _ = port;
 }
 
-fn main() {
-    job(9999);
+fn main() -> streamflow::Result<()> {
+    let ssc = job(9999)?;
+    job_on(&ssc, 9998)?;
+    ssc.start()?;
+    ssc.stop(true)
 }

@@ -8,6 +8,8 @@ fn enrich(ssc: &StreamingContext) {
     clicks.join(&names).print();
 }
 
-fn main() {
-    let _ = enrich();
+fn main() -> streamflow::Result<()> {
+    let ssc = enrich()?;
+    ssc.start()?;
+    ssc.stop(true)
 }

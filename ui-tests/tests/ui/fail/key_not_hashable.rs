@@ -9,6 +9,8 @@ fn volume_by_price(ssc: &StreamingContext) {
         .print();
 }
 
-fn main() {
-    let _ = volume_by_price();
+fn main() -> streamflow::Result<()> {
+    let ssc = volume_by_price()?;
+    ssc.start()?;
+    ssc.stop(true)
 }

@@ -5,6 +5,8 @@ fn job(ssc: &StreamingContext) {
     ssc.socket_text_stream("localhost", 9999).print();
 }
 
-fn main() {
-    let _ = job();
+fn main() -> streamflow::Result<()> {
+    let ssc = job()?;
+    ssc.start()?;
+    ssc.stop(true)
 }

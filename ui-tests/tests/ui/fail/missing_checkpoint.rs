@@ -10,6 +10,8 @@ fn running_totals(ssc: &StreamingContext) {
         .print();
 }
 
-fn main() {
-    let _ = running_totals();
+fn main() -> streamflow::Result<()> {
+    let ssc = running_totals()?;
+    ssc.start()?;
+    ssc.stop(true)
 }

@@ -7,6 +7,8 @@ fn word_count(ssc: &StreamingContext) {
         .reduce_by_key(|a, b| a + b);
 }
 
-fn main() {
-    let _ = word_count();
+fn main() -> streamflow::Result<()> {
+    let ssc = word_count()?;
+    ssc.start()?;
+    ssc.stop(true)
 }

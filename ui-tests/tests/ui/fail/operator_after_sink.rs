@@ -6,6 +6,8 @@ fn word_count(ssc: &StreamingContext) {
     printed.map(|word| (word, 1));
 }
 
-fn main() {
-    let _ = word_count();
+fn main() -> streamflow::Result<()> {
+    let ssc = word_count()?;
+    ssc.start()?;
+    ssc.stop(true)
 }

@@ -13,6 +13,8 @@ fn job(session: &Session, words: &MemoryStream<Word>) {
     session.read_stream::<Word>().memory(words).write_stream().console().start()
 }
 
-fn main() {
-    let _ = job;
+fn main() -> streamflow::Result<()> {
+    let session = Session::new(1)?;
+    let query = job(&session, &MemoryStream::new())?;
+    query.stop()
 }

@@ -23,6 +23,8 @@ fn job(session: &Session, words: &MemoryStream<Word>) {
         .console()
 }
 
-fn main() {
-    let _ = job;
+fn main() -> streamflow::Result<()> {
+    let session = Session::new(1)?;
+    let query = job(&session, &MemoryStream::new())?;
+    query.stop()
 }

@@ -6,6 +6,8 @@ fn job(ssc: &StreamingContext) {
     ssc.start()?;
 }
 
-fn main() {
-    let _ = job();
+fn main() -> streamflow::Result<()> {
+    let ssc = job()?;
+    ssc.start()?;
+    ssc.stop(true)
 }

@@ -15,6 +15,8 @@ fn running_totals(ssc: &StreamingContext) {
         .foreach_batch(|_, _| {});
 }
 
-fn main() {
-    let _ = running_totals();
+fn main() -> streamflow::Result<()> {
+    let ssc = running_totals()?;
+    ssc.start()?;
+    ssc.stop(true)
 }

@@ -8,6 +8,8 @@ fn word_count(ssc: &StreamingContext) {
         .print();
 }
 
-fn main() {
-    let _ = word_count();
+fn main() -> streamflow::Result<()> {
+    let ssc = word_count()?;
+    ssc.start()?;
+    ssc.stop(true)
 }

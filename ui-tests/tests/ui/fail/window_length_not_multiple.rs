@@ -8,6 +8,8 @@ fn windowed(ssc: &StreamingContext) {
         .print();
 }
 
-fn main() {
-    let _ = windowed();
+fn main() -> streamflow::Result<()> {
+    let ssc = windowed()?;
+    ssc.start()?;
+    ssc.stop(true)
 }
