@@ -45,9 +45,29 @@ pub struct ContextBuilder {
     app_name: String,
     clock: Arc<dyn Clock>,
     checkpoint: Option<PathBuf>,
+    stop_on_shutdown: bool,
 }
 
 impl ContextBuilder {
+    /// With `true`, SIGINT (Ctrl-C) and SIGTERM stop the context gracefully — its receivers
+    /// stop, everything they received is processed and the last batch committed — and
+    /// `await_termination` then returns, so the program ends normally; a second signal ends it
+    /// at once. Off by default (Spark's `spark.streaming.stopGracefullyOnShutdown`).
+    ///
+    /// ```
+    /// use streamflow::{Duration, StreamingContext};
+    ///
+    /// let ssc = StreamingContext::builder()
+    ///     .batch_duration(Duration::seconds(1))
+    ///     .stop_gracefully_on_shutdown(true)
+    ///     .build()?;
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
+    pub fn stop_gracefully_on_shutdown(mut self, stop: bool) -> Self {
+        self.stop_on_shutdown = stop;
+        self
+    }
+
     /// The batch interval (Spark's `batchDuration`). Required, and not zero.
     ///
     /// ```
@@ -193,6 +213,7 @@ impl ContextBuilder {
                 checkpoint: Mutex::new(None),
                 control,
                 metrics: Arc::new(Metrics::new(Arc::default())),
+                stop_on_shutdown: self.stop_on_shutdown,
             }),
         };
         // Created (or checked) now, like `StreamingContext::checkpoint`, so a bad path fails here.
@@ -235,6 +256,8 @@ pub(crate) struct ContextInner {
     checkpoint: Mutex<Option<PathBuf>>,
     pub(crate) control: Arc<JobControl>,
     pub(crate) metrics: Arc<Metrics>,
+    /// Stop gracefully on SIGINT / SIGTERM.
+    pub(crate) stop_on_shutdown: bool,
 }
 
 impl ContextInner {
@@ -314,6 +337,7 @@ impl StreamingContext {
             app_name: "streamflow".into(),
             clock: Arc::new(SystemClock),
             checkpoint: None,
+            stop_on_shutdown: false,
         }
     }
 
@@ -602,6 +626,7 @@ impl StreamingContext {
             inputs: graph.inputs.clone(),
             outputs: graph.outputs.clone(),
             forgetters: graph.forgetters.clone(),
+            rebuildable: graph.rebuildable(),
             schedule: Schedule::Interval {
                 first,
                 interval: self.inner.batch,
@@ -618,6 +643,9 @@ impl StreamingContext {
             .spawn(move || driver.run())
             .map_err(|e| Error::io("cannot start the driver thread", e))?;
         self.inner.control.set_thread(handle);
+        if self.inner.stop_on_shutdown {
+            crate::exec::stop_gracefully_on_shutdown(&self.inner.control);
+        }
         self.inner.metrics.started(zero);
         log::info!("{}: started, first batch at {first}", self.inner.app_name);
         Ok(())

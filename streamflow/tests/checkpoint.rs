@@ -105,30 +105,33 @@ fn a_dstream_job_carries_on_from_its_checkpoint_as_if_never_stopped() -> TestRes
 fn a_dstream_batch_that_failed_before_its_commit_is_re_run_once_with_its_input() -> TestResult {
     let whole = tempfile::tempdir()?;
     let clock = ManualClock::new(0);
-    let (ssc, totals, _) = dstream_job(whole.path(), &clock, 2, None)?;
-    run_until(&ssc, &clock, 5)?;
-    let expected = taken(&totals);
+    let (ssc, totals, windows) = dstream_job(whole.path(), &clock, 2, None)?;
+    run_until(&ssc, &clock, 8)?;
+    let (expected, expected_windows) = (taken(&totals), taken(&windows));
 
     let dir = tempfile::tempdir()?;
     let clock = ManualClock::new(0);
-    let (ssc, totals, _) = dstream_job(dir.path(), &clock, 2, Some(3_000))?;
-    let err = run_until(&ssc, &clock, 5)
+    let (ssc, totals, windows) = dstream_job(dir.path(), &clock, 2, Some(5_000))?;
+    let err = run_until(&ssc, &clock, 8)
         .and_then(|_| ssc.await_termination())
         .unwrap_err();
-    assert!(err.to_string().contains("fails once at 3000 ms"), "{err}");
+    assert!(err.to_string().contains("fails once at 5000 ms"), "{err}");
     let mut all = taken(&totals);
-    assert_eq!(all.len(), 2, "batches 1 and 2 committed, 3 failed");
-    // The plan of batch 3 is in the checkpoint, its commit is not.
-    assert!(dir.path().join("offsets/2").exists());
-    assert!(!dir.path().join("commits/2").exists());
-    // Restarted later: batch 3 runs as planned, then 4 and 5 — none twice, none lost.
+    let mut all_windows: Vec<_> = taken(&windows).into_iter().filter(|(t, _)| *t < 5_000).collect();
+    assert_eq!(all.len(), 4, "batches 1 to 4 committed, 5 failed");
+    // The plan of batch 5 is in the checkpoint, its commit is not.
+    assert!(dir.path().join("offsets/4").exists());
+    assert!(!dir.path().join("commits/4").exists());
+    // Restarted later: batch 5 runs as planned, then 6 to 8 — none twice, none lost.
     clock.advance(Duration::seconds(30));
-    let (ssc, totals, _) = dstream_job(dir.path(), &clock, 2, None)?;
+    let (ssc, totals, windows) = dstream_job(dir.path(), &clock, 2, None)?;
     ssc.start()?;
-    ssc.await_batch(Time::from_millis(5_000))?;
+    ssc.await_batch(Time::from_millis(8_000))?;
     ssc.stop(false)?;
-    all.extend(taken(&totals).into_iter().filter(|(t, _)| *t <= 5_000));
+    all.extend(taken(&totals).into_iter().filter(|(t, _)| *t <= 8_000));
+    all_windows.extend(taken(&windows).into_iter().filter(|(t, _)| *t <= 8_000));
     assert_eq!(all, expected);
+    assert_eq!(all_windows, expected_windows);
     Ok(())
 }
 

@@ -135,6 +135,8 @@ pub(crate) trait Vocabulary: Send {
     }
     /// A restarted job carries on from a batch whose commit recorded `info`.
     fn recovered(&mut self, _info: &CommitInfo) {}
+    /// A restarted job's last committed batch was `last`.
+    fn restored(&mut self, _last: BatchId) {}
     /// A batch ran and committed.
     fn completed(&mut self, batch: &Completed<'_>) -> Result<()>;
     /// The driver has nothing to do (once per stretch of idleness).
@@ -153,6 +155,8 @@ pub(crate) struct Driver {
     pub(crate) inputs: Vec<Arc<dyn InputNode>>,
     pub(crate) outputs: Vec<Arc<OutputOp>>,
     pub(crate) forgetters: Vec<Arc<dyn ForgetOld>>,
+    /// The nodes a restart computes again at past batch times (see `Graph::rebuildable`).
+    pub(crate) rebuildable: Vec<Arc<dyn ForgetOld>>,
     pub(crate) schedule: Schedule,
     pub(crate) vocabulary: Box<dyn Vocabulary>,
     pub(crate) next_id: u64,
@@ -243,6 +247,7 @@ impl Driver {
         if let Some((plan, info)) = committed {
             self.last_time = Some(plan.batch.time);
             self.vocabulary.recovered(info);
+            self.vocabulary.restored(plan.batch);
         }
         if let Some(pending) = &recovered.pending {
             self.vocabulary.recovered(&CommitInfo {
@@ -271,10 +276,11 @@ impl Driver {
         let Some(last) = self.last_time else {
             return Ok(());
         };
+        // Any node may be asked for a batch that far back, and compute it from the sources'.
         let reach = self
-            .inputs
+            .forgetters
             .iter()
-            .map(|i| i.remembers())
+            .map(|n| n.remembers())
             .max()
             .unwrap_or(Duration::ZERO);
         if reach.is_zero() {
@@ -291,8 +297,16 @@ impl Driver {
             for (source, range) in self.sources.iter().zip(&plan.sources) {
                 source.set_planned(range)?;
             }
+            let time = plan.batch.time;
             for input in &self.inputs {
-                input.generate(plan.batch.time)?;
+                input.generate(time)?;
+            }
+            // Nodes that keep batches keep these too: the sources forget theirs after the next
+            // batch, and a window reads a past batch of its parent later.
+            for node in &self.rebuildable {
+                if last - time < node.remembers().millis() as i64 {
+                    node.rebuild(time)?;
+                }
             }
         }
         Ok(())
@@ -347,6 +361,35 @@ impl Driver {
             let now = self.clock.now();
             self.rerun(plan, now)?;
         }
+        self.trigger_loop()?;
+        if self.control.stop_requested() == Some(true) && self.control.error().is_none() {
+            self.drain_triggered()?;
+        }
+        Ok(())
+    }
+
+    /// A graceful stop of a query: stop receiving, fix the end at what was received, run
+    /// batches until it is all processed.
+    fn drain_triggered(&mut self) -> Result<()> {
+        for source in &self.sources {
+            source.stop();
+        }
+        let now = self.clock.now();
+        for source in &self.sources {
+            source.fix_end(now)?;
+        }
+        loop {
+            let time = match self.last_time {
+                Some(last) => now.max(last + Duration::from_millis(1)),
+                None => now,
+            };
+            if !self.run_batch(time, now, Limit::Default, false)? {
+                return Ok(());
+            }
+        }
+    }
+
+    fn trigger_loop(&mut self) -> Result<()> {
         let limit = if self.schedule == Schedule::Once {
             Limit::All
         } else {

@@ -4,6 +4,7 @@
 mod control;
 mod driver;
 mod failure;
+mod shutdown;
 
 pub(crate) use control::JobControl;
 pub use driver::BatchId;
@@ -11,6 +12,7 @@ pub(crate) use driver::{BatchPlan, Completed, Driver, Durability, Schedule, Voca
 #[cfg(test)]
 pub(crate) use failure::TaskError;
 pub(crate) use failure::{call_hook, guard, lock, panic_message, raise};
+pub(crate) use shutdown::stop_gracefully_on_shutdown;
 
 use std::sync::Arc;
 

@@ -230,9 +230,22 @@ impl<T: Data> Node<T> {
 pub(crate) trait ForgetOld: Send + Sync {
     /// Drops memoized batches that no window can need any more after `time` ran.
     fn forget_before(&self, time: Time);
+    /// How long the node keeps its batches (windows read that far back).
+    fn remembers(&self) -> Duration;
+    /// Computes and keeps the batch at `time`, a past batch time (a restarted job rebuilding
+    /// what its windows look back on).
+    fn rebuild(&self, time: Time) -> Result<()>;
 }
 
 impl<T: Data> ForgetOld for Node<T> {
+    fn remembers(&self) -> Duration {
+        Duration::from_millis(self.meta.remember_ms.load(Ordering::Relaxed))
+    }
+
+    fn rebuild(&self, time: Time) -> Result<()> {
+        self.prepare(time).map(|_| ())
+    }
+
     fn forget_before(&self, time: Time) {
         let keep = Duration::from_millis(self.meta.remember_ms.load(Ordering::Relaxed));
         // Keep the batches in (time - remember, time]; with no remember, keep none.
@@ -250,17 +263,11 @@ impl<T: Data> ForgetOld for Node<T> {
 pub(crate) trait InputNode: Send + Sync {
     /// Generates (and stores) the batch at `time`; returns the number of records in it.
     fn generate(&self, time: Time) -> Result<u64>;
-    /// How long the node keeps its batches (windows read that far back).
-    fn remembers(&self) -> Duration;
 }
 
 impl<T: Data> InputNode for Node<T> {
     fn generate(&self, time: Time) -> Result<u64> {
         self.prepare(time)
-    }
-
-    fn remembers(&self) -> Duration {
-        Duration::from_millis(self.meta.remember_ms.load(Ordering::Relaxed))
     }
 }
 
@@ -400,6 +407,23 @@ impl Graph {
             parent: parent.id,
             run,
         }));
+    }
+
+    /// The nodes a restarted job computes again at past batch times so that windows find them:
+    /// those that keep batches, are not sources (the driver reads those again itself) and
+    /// read no state (a stateful node cannot run a past batch again), in the order they were
+    /// built (parents first).
+    pub(crate) fn rebuildable(&self) -> Vec<Arc<dyn ForgetOld>> {
+        let mut reads_state = vec![false; self.metas.len()];
+        let mut out = Vec::new();
+        for (i, meta) in self.metas.iter().enumerate() {
+            reads_state[i] = meta.kind == NodeKind::Stateful || meta.parents.iter().any(|&p| reads_state[p]);
+            let keeps = meta.remember_ms.load(Ordering::Relaxed) > 0;
+            if keeps && !reads_state[i] && meta.kind != NodeKind::Source {
+                out.push(self.forgetters[i].clone());
+            }
+        }
+        out
     }
 
     /// Makes every node keep its batches for at least `duration`.

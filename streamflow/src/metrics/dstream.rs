@@ -19,6 +19,10 @@ impl DStreamReports {
 }
 
 impl Vocabulary for DStreamReports {
+    fn restored(&mut self, last: crate::BatchId) {
+        self.inner.metrics.restored(last.time);
+    }
+
     fn completed(&mut self, batch: &Completed<'_>) -> crate::Result<()> {
         let time = batch.plan.batch.time;
         let start = batch.trigger_time;

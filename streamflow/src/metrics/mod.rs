@@ -217,6 +217,15 @@ impl Metrics {
         self.changed.notify_all();
     }
 
+    /// A restarted context carries on after the batch at `time`: it counts as completed (for
+    /// `await_batch`), though this run did not run it.
+    pub(crate) fn restored(&self, time: Time) {
+        let mut state = self.lock();
+        state.last_completed = Some(state.last_completed.map_or(time, |t| t.max(time)));
+        drop(state);
+        self.changed.notify_all();
+    }
+
     pub(crate) fn recent(&self) -> Vec<BatchInfo> {
         self.lock().recent.iter().cloned().collect()
     }

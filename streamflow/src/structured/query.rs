@@ -319,6 +319,7 @@ impl StreamingQuery {
             inputs: planner.graph.inputs.clone(),
             outputs: planner.graph.outputs.clone(),
             forgetters: planner.graph.forgetters.clone(),
+            rebuildable: planner.graph.rebuildable(),
             schedule,
             vocabulary: Box::new(reports),
             next_id: resume.next_batch_id,
@@ -333,6 +334,9 @@ impl StreamingQuery {
             .spawn(move || driver.run())
             .map_err(|e| Error::io("cannot start the query thread", e))?;
         control.set_thread(handle);
+        if session.inner.stop_on_shutdown {
+            crate::exec::stop_gracefully_on_shutdown(&control);
+        }
         Ok(StreamingQuery { shared })
     }
 

@@ -21,6 +21,8 @@ pub(crate) struct SessionInner {
     /// The engine's listener bus, shared with the `StreamingContext` it came from.
     pub(crate) bus: Arc<ListenerBus>,
     tables: Mutex<HashMap<String, Arc<dyn Any + Send + Sync>>>,
+    /// Queries stop gracefully on SIGINT / SIGTERM.
+    pub(crate) stop_on_shutdown: bool,
 }
 
 /// The entry point of Structured Streaming (Spark's `SparkSession`): it owns the worker pool
@@ -66,6 +68,7 @@ pub struct SessionBuilder {
     parallelism: usize,
     clock: Arc<dyn Clock>,
     app_name: String,
+    stop_on_shutdown: bool,
 }
 
 impl SessionBuilder {
@@ -132,7 +135,22 @@ impl SessionBuilder {
             self.clock,
             self.app_name,
             Arc::default(),
+            self.stop_on_shutdown,
         ))
+    }
+
+    /// With `true`, SIGINT (Ctrl-C) and SIGTERM stop every running query of the session
+    /// gracefully — its sources stop receiving, what they received is processed and committed
+    /// — and `await_termination` then returns, so the program ends normally; a second signal
+    /// ends it at once. Off by default (Spark's `spark.streaming.stopGracefullyOnShutdown`).
+    ///
+    /// ```
+    /// let session = streamflow::structured::Session::builder().stop_gracefully_on_shutdown(true).build()?;
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
+    pub fn stop_gracefully_on_shutdown(mut self, stop: bool) -> Self {
+        self.stop_on_shutdown = stop;
+        self
     }
 }
 
@@ -153,6 +171,7 @@ impl Session {
             parallelism: 2,
             clock: Arc::new(SystemClock),
             app_name: "streamflow".into(),
+            stop_on_shutdown: false,
         }
     }
 
@@ -172,6 +191,7 @@ impl Session {
         clock: Arc<dyn Clock>,
         app_name: String,
         bus: Arc<ListenerBus>,
+        stop_on_shutdown: bool,
     ) -> Session {
         Session {
             inner: Arc::new(SessionInner {
@@ -180,6 +200,7 @@ impl Session {
                 app_name,
                 bus,
                 tables: Mutex::new(HashMap::new()),
+                stop_on_shutdown,
             }),
         }
     }
@@ -312,6 +333,7 @@ impl StreamingContext {
             self.inner.clock.clone(),
             self.inner.app_name.clone(),
             self.inner.metrics.bus.clone(),
+            self.inner.stop_on_shutdown,
         )
     }
 }
