@@ -39,6 +39,12 @@ pub(crate) fn start_all(
             stop(i);
             return Err(e);
         }
+        if checkpoint.is_some() && !source.is_replayable() {
+            log::warn!(
+                "source `{}` cannot read its input again: after a restart, the batch that was running when the job stopped cannot be re-run with the same records (use a replayable source — files, rate, Kafka — or a receiver with a write-ahead log)",
+                source.name()
+            );
+        }
     }
     let n = sources.len();
     Ok(move || stop(n))

@@ -43,11 +43,6 @@ pub use queue::StreamQueue;
 pub(crate) use receiver::ReceiverSource;
 pub use receiver::{Receiver, ReceiverContext};
 pub(crate) use slot::{Limit, SourceRange, SourceRun, SourceSlot};
-pub(crate) use socket::SocketReceiver;
-#[allow(
-    unused_imports,
-    reason = "the Structured reader's socket source switches to it (logging to the write-ahead log)"
-)]
 pub(crate) use socket::socket_source;
 
 use crate::StreamingContext;

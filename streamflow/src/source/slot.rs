@@ -36,10 +36,6 @@ pub(crate) trait SourceRun: Send + Sync {
     fn name(&self) -> String;
     fn start(&self, ctx: &SourceContext) -> Result<()>;
     fn stop(&self);
-    #[allow(
-        dead_code,
-        reason = "checkpoint recovery (the fault-tolerance issue) refuses exactly-once over sources that cannot replay"
-    )]
     fn is_replayable(&self) -> bool;
     fn status(&self) -> Option<ReceiverStatus>;
     /// Fixes the end that no later batch goes past: what is available at `time`

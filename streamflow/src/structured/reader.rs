@@ -13,7 +13,7 @@ use crate::data::Data;
 use crate::source::format::{CorruptRecords, Format, MalformedPolicy, TextOptions};
 use crate::source::generator::RateRow;
 use crate::source::memory::MemoryStream;
-use crate::source::{FileSource, GeneratorSource, Pace, ReceiverSource, SocketReceiver, Source, due_time};
+use crate::source::{FileSource, GeneratorSource, Pace, Source, due_time};
 
 /// Chooses the source of a stream of `T` (Spark's `DataStreamReader`): made by
 /// [`Session::read_stream`].
@@ -308,8 +308,9 @@ impl<T: Data> DataStreamReader<T> {
         let options = self.options.clone();
         self.source_per_query("socket_source", move || {
             let name = format!("TextSocketSource[{host}:{port}]");
-            let receiver = SocketReceiver::<T>::new(name, host.clone(), port, options.clone());
-            ReceiverSource::new(Arc::new(receiver), None)
+            // With a checkpoint, the lines are written to the write-ahead log before a batch
+            // can take them.
+            crate::source::socket_source::<T>(name, host.clone(), port, options.clone(), None)
         })
     }
 }
