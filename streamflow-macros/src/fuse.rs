@@ -90,9 +90,8 @@ pub(crate) fn fuse(pipeline: &Pipeline) -> Plan {
 /// `(in a loop)` after an operator called in a loop.
 fn label(node: &Node, operator: String) -> String {
     let label = match node.input {
-        Input::Built if node.name == "loop" && node.name.span().source_text().is_none() => {
-            "built in a loop".to_owned()
-        }
+        // The stream a loop left in a binding: its operators are marked `(in a loop)`.
+        Input::Built if is_loop(node) => String::new(),
         Input::Built => format!("built by `{}`", node.name),
         Input::Branch => String::new(),
         _ => operator,
@@ -104,6 +103,11 @@ fn label(node: &Node, operator: String) -> String {
     }
 }
 
+/// Whether a node is the stream a loop left in a binding (see `parse/body.rs`).
+fn is_loop(node: &Node) -> bool {
+    node.input == Input::Built && node.name == "loop"
+}
+
 fn dstream_role(node: &Node) -> Role {
     // The user's own methods are shown as if stateless.
     let category = if node.is_operator() {
@@ -112,6 +116,7 @@ fn dstream_role(node: &Node) -> Role {
         Category::Stateless
     };
     match (node.input, category) {
+        (Input::Built, _) if is_loop(node) => Role::Fuses,
         (Input::Context | Input::Parameter | Input::Built | Input::Branch, _) => Role::Starts,
         (_, Category::Sink) => Role::Output,
         (_, Category::Stateless | Category::Passthrough) if node.other_inputs.is_empty() => Role::Fuses,
@@ -123,7 +128,7 @@ fn dstream_role(node: &Node) -> Role {
 fn dstream_keeps(pipeline: &Pipeline, id: NodeId) -> bool {
     let node = &pipeline.nodes[id];
     let operator = registry::lookup(&node.operator()).filter(|_| node.is_operator());
-    node.input == Input::Parameter
+    matches!(node.input, Input::Parameter | Input::Built) && !is_loop(node)
         || operator.is_some_and(|op| {
             op.category == Category::Source
                 || op.needs_checkpoint.is_some()
@@ -156,6 +161,7 @@ pub(crate) fn fuse_structured(pipeline: &Pipeline) -> Plan {
         let kind = node_kind(pipeline, id);
         let made = match (node.input, kind) {
             _ if !wanted[id] => None,
+            (Input::Built, _) if is_loop(node) => Some((String::new(), Role::Fuses)),
             (Input::Parameter | Input::Built | Input::Branch, _) => {
                 Some((label(node, String::new()), Role::Starts))
             }
@@ -211,7 +217,7 @@ pub(crate) fn fuse_structured(pipeline: &Pipeline) -> Plan {
             .map(|other| other.parents.iter().filter(|p| **p == id).count())
             .sum::<usize>();
         let keeps = matches!(kind, Some(Kind::Source(_) | Kind::Aggregation(_)))
-            || matches!(nodes[id].input, Input::Parameter | Input::Built)
+            || (matches!(nodes[id].input, Input::Parameter | Input::Built) && !is_loop(&nodes[id]))
             || readers > 1;
         if let Some(node) = &mut graph[id] {
             node.keeps = keeps;
@@ -300,7 +306,42 @@ fn cut(graph: &[Option<GraphNode>]) -> Plan {
         }
         stage_of.push(Some(stage));
     }
-    plan
+    without_empty_stages(plan)
+}
+
+/// The plan without stages that hold no operator (a branch nothing follows): a stage that read
+/// one reads what it read, and the others are numbered again.
+fn without_empty_stages(plan: Plan) -> Plan {
+    let mut kept: Vec<Stage> = Vec::with_capacity(plan.stages.len());
+    // For each stage of `plan`, where it went: `Ok(index in kept)`, or `Err(what it read)`.
+    let mut moved: Vec<Result<usize, (Vec<usize>, bool)>> = Vec::with_capacity(plan.stages.len());
+    for stage in plan.stages {
+        let mut inputs = Vec::new();
+        let mut either = stage.either;
+        for input in &stage.inputs {
+            match &moved[*input] {
+                Ok(index) => inputs.push(*index),
+                Err((read, was_either)) => {
+                    inputs.extend(read.iter().copied());
+                    either |= *was_either;
+                }
+            }
+        }
+        if stage.operators.is_empty() {
+            moved.push(Err((inputs, either)));
+        } else {
+            kept.push(Stage {
+                operators: stage.operators,
+                inputs,
+                either,
+            });
+            moved.push(Ok(kept.len() - 1));
+        }
+    }
+    Plan {
+        stages: kept,
+        partial: plan.partial,
+    }
 }
 
 impl fmt::Display for Plan {
@@ -504,6 +545,65 @@ mod tests {
                 .print();
         }));
         assert_eq!(plan, "stage 1: queue_stream\nstage 2: transform → map → print");
+    }
+
+    #[test]
+    fn a_helper_stream_is_said_to_be_built_by_it() {
+        let plan = plan(syn::parse_quote!({
+            pairs(ssc)
+                .reduce_by_key_and_window(|a, b| a + b, "30s", "10s")
+                .print();
+            register_more(ssc);
+        }));
+        assert_eq!(
+            plan,
+            "stage 1: built by `pairs`\n\
+             stage 2: reduce_by_key_and_window → print\n\
+             (and operators added by code the macro cannot see)"
+        );
+    }
+
+    #[test]
+    fn an_if_else_reads_one_of_its_arms() {
+        let plan = plan(syn::parse_quote!({
+            let lines = ssc.socket_text_stream("h", 1);
+            let words = if lowercase {
+                lines.map(|l| l.to_lowercase())
+            } else {
+                lines.filter(|l| !l.is_empty())
+            };
+            words.map(|w| (w, 1)).reduce_by_key(|a, b| a + b).print();
+        }));
+        assert_eq!(
+            plan,
+            "stage 1: socket_text_stream\n\
+             stage 2: map\n\
+             stage 3: filter (reads stage 1)\n\
+             stage 4: map (reads stage 2 or 3)\n\
+             stage 5: reduce_by_key → print"
+        );
+    }
+
+    #[test]
+    fn operators_in_a_loop_say_so() {
+        let plan = plan(syn::parse_quote!({
+            let lines = ssc.socket_text_stream("h", 1);
+            let mut words = lines.map(|l| l.to_lowercase());
+            for stop in stopwords {
+                words = words.filter(move |w| *w != stop);
+            }
+            words.count().print();
+            for limit in limits {
+                lines.filter(move |l| l.len() > limit).print();
+            }
+        }));
+        assert_eq!(
+            plan,
+            "stage 1: socket_text_stream\n\
+             stage 2: map → filter (in a loop)\n\
+             stage 3: count → print\n\
+             stage 4: filter (in a loop) → print (in a loop) (reads stage 1)"
+        );
     }
 
     fn query(block: syn::Block) -> String {

@@ -83,15 +83,23 @@ use proc_macro::TokenStream;
 ///
 /// # A DStream job
 ///
-/// Its first parameter is the streaming context, `&StreamingContext` (any name); the others
-/// are the job's own. It declares no return type, and `?` works in its body. It becomes three
-/// functions with the same visibility:
+/// Its first parameter is the streaming context, `&StreamingContext` (any name, or a type
+/// alias of it); the others are the job's own. It becomes three functions with the same
+/// visibility (associated functions, calling each other through `Self::`, when the job is in
+/// an `impl` block):
 ///
 /// | generated | what it does |
 /// |---|---|
 /// | `fn job(params..) -> streamflow::Result<StreamingContext>` | builds the context from the attribute, runs the body on it, returns it **not started** |
-/// | `fn job_on(ssc: &StreamingContext, params..) -> streamflow::Result<()>` | runs the body on a context the caller made (a test's manual clock) |
+/// | `fn job_on(ssc: &StreamingContext, params..) -> streamflow::Result<()>` | runs the body on a context the caller made (a test's manual clock, a checkpoint chosen at run time) |
 /// | `fn job_plan() -> &'static str` | the stages, one line per stage: `stage 2: flat_map → map` |
+///
+/// A job without a return type (or `-> ()`) runs its body as if it returned
+/// `streamflow::Result<()>`: `?` works on streamflow's results and `return;` ends the body. A
+/// job that declares `-> Result<(), E>` (or an alias such as `anyhow::Result<()>`) keeps its
+/// body as written, so `?` works on the user's own errors; then `job` returns
+/// `Result<StreamingContext, E>` and `job_on` the declared type (`E` must hold a
+/// `streamflow::Error`: `impl From<streamflow::Error> for E`).
 ///
 /// | key | value | default |
 /// |---|---|---|
@@ -101,6 +109,11 @@ use proc_macro::TokenStream;
 /// | `name` | the application name | the function's name |
 ///
 /// `trigger` and `output_mode` belong to Structured Streaming queries and are rejected here.
+///
+/// A job with stateful or inverse-window operators needs a checkpoint directory. When neither
+/// the attribute nor the body sets one, `job()` cannot run it: calling `job()` is the compile
+/// error (at the call, naming the operator), while `job_on(&ssc, ..)` with a context the
+/// caller built with a checkpoint compiles and runs.
 ///
 /// # A Structured Streaming query
 ///
@@ -147,16 +160,37 @@ use proc_macro::TokenStream;
 /// | `output_mode` | `append`, `update` or `complete` | the runtime's, `append` |
 /// | `trigger` | `processing_time("10 seconds")`, `once`, `available_now` or `default` | `default` |
 /// | `name` | the query's name | the function's name |
+/// | `checkpoint` | the query's checkpoint directory (`.checkpoint_location(dir)`) | none |
 ///
 /// The session, made by the caller, decides the parallelism and the clock (a test passes one
-/// with a `ManualClock`), so `batch` and `parallelism` are rejected here. `checkpoint` is
-/// rejected too: the runtime cannot keep a query's offsets and state in a directory yet
-/// (`ResumeState` and `.resume_from(..)` carry a query over a restart). The continuous trigger
-/// is rejected: the runtime runs queries as micro-batches only.
+/// with a `ManualClock`), so `batch` and `parallelism` are rejected here. The continuous
+/// trigger is rejected: the runtime runs queries as micro-batches only.
 ///
-/// The output mode, the trigger and the name may be given in the attribute *or* in the body
-/// (`.output_mode(OutputMode::Update)` on the writer), not both: the attribute's would
-/// silently win, so giving one twice is an error.
+/// The output mode, the trigger, the name and the checkpoint may be given in the attribute
+/// *or* in the body (`.output_mode(OutputMode::Update)` on the writer), not both: the
+/// attribute's would silently win, so giving one twice is an error. A `return writer;` in the
+/// body returns the query's writer.
+///
+/// # One error per mistake
+///
+/// Every mistake the macro finds is reported in one compile, and each once:
+///
+/// - a call the macro reports that rustc would report too (a misspelt operator, a method of
+///   the other vocabulary or of another type, a call after an output, `start()` in the body)
+///   is replaced, in the body it emits, by the error itself: rustc neither reports it again
+///   nor anything that follows from it (the error's value has rustc's error type);
+/// - a misspelt operator is read as the one it meant, so the checks after it go on (one
+///   compile lists every Spark spelling of a query: `readStream`, `withWatermark`, `groupBy`,
+///   `writeStream`, `outputMode("update")`, `format("console")`);
+/// - a setting of the attribute that cannot be read (`output_mode = Updat`, `batch = 1`)
+///   turns off the checks that depend on it, instead of checking against a default;
+/// - a signature the macro cannot use as written is reported and read as meant (the context
+///   by reference, or added in front when left out): the generated functions have the
+///   intended signatures, so callers type-check.
+///
+/// A method far from every name here is the user's own (an extension trait): the macro
+/// leaves it to rustc and follows the chain after it, knowing nothing of what it does. Near
+/// misses (one or two letters off, Spark's spellings) are reported with the name they meant.
 ///
 /// # What is checked at compile time
 ///
@@ -167,11 +201,16 @@ use proc_macro::TokenStream;
 /// - duration literals parse (`"10 minuts"` does not), and window lengths and slides are
 ///   multiples of the batch interval (or of the slide of the window they read);
 /// - the job has an output operation, and nothing is chained after one;
-/// - stateful and inverse-window operators have a checkpoint directory, from the attribute or
-///   from `ssc.checkpoint(dir)` in the body.
+/// - stateful and inverse-window operators have a checkpoint directory when `job()` builds
+///   the context (see above).
 ///
-/// A stream handed to code the macro cannot see (a helper function) may get its output there,
-/// so then the "no output operation" check is left to the runtime.
+/// What the macro cannot see it does not guess at: a stream made by a helper function
+/// (`pairs(ssc).window(..)`) may be windowed already, so its windows are checked by the
+/// runtime's `start()`, and the plan says "built by `pairs`"; a stream or context handed to a
+/// helper may get its output there, so then the "no output operation" check is left to the
+/// runtime too. Both arms of an `if`/`else` or a `match` are followed (a window after it is
+/// checked when the arms agree on the slide), and operators called in a loop are checked once
+/// and marked `(in a loop)` in the plan.
 ///
 /// In a query, the rules `DataStreamWriter::start()` applies at run time, with its words:
 ///
@@ -191,7 +230,12 @@ use proc_macro::TokenStream;
 ///   value below the slide, a session gap above zero;
 /// - the body ends with a writer that has a sink; `start()` is not called in the body.
 ///
-/// Joins are Append-only in Spark; the runtime has no joins yet, so neither does this check.
+/// Each arm of an `if`/`else` or `match` is its own query and is checked; a loop is checked as
+/// one pass of it. A dataset made by a helper (`counts(&words).write_stream()`) is not
+/// guessed at: the plan says "built by `counts`", and the output-mode rules are checked on it
+/// by the runtime's `start()`, which the generated `job(session, ..)` calls before anything
+/// runs. Joins are Append-only in Spark; the runtime has no joins yet, so neither does this
+/// check.
 ///
 /// # The plan
 ///
@@ -209,6 +253,13 @@ use proc_macro::TokenStream;
 /// options, `group_by`, `write_stream` and writer settings are not nodes; an aggregation reads
 /// as the runtime names it, `group_by_window(..).count()`, and sources as the runtime's
 /// (`socket_source`, `memory_stream`, `file_source`, `rate_source`).
+///
+/// Where the macro cannot see, the plan says so instead of guessing: a stream made by a
+/// helper is a stage ``built by `pairs` ``, the user's own method is shown by its name, a stage
+/// after an `if`/`else` says it `(reads stage 2 or 3)` (both arms are planned; the runtime
+/// builds one), an operator called in a loop is marked `(in a loop)` (the runtime builds it
+/// once per pass), and a job that hands a stream or the context to a helper ends with
+/// `(and operators added by code the macro cannot see)`.
 ///
 /// # Operators
 ///
@@ -240,7 +291,8 @@ use proc_macro::TokenStream;
 /// `foreach_batch`, `foreach`, `json`, `csv`. Getters (`corrupt_records`, `session`,
 /// `memory_table` …) may be called anywhere.
 ///
-/// `union` works on a stream (`a.union(&b)`) and on the context (`ssc.union(&[a, b])?`).
+/// `union` works on a stream (`a.union(&b)`) and on the context (`ssc.union(&[a, b])?`);
+/// `checkpoint` too: the directory on the context, `stream.checkpoint(interval)` on a stream.
 /// Getters such as `slide_duration` and `batch_duration` may be called anywhere;
 /// `start`, `stop` and `await_termination` belong to the caller, not the body. `clone()` of the
 /// context or of a stream, and `into_dstream()` of `map_with_state`'s result, are the same

@@ -368,13 +368,15 @@ pub(crate) fn resolve_structured(name: &str, shape: Shape) -> Resolved {
     Resolved::User
 }
 
-/// The value a value the macro does not know is, told by the method called on it: the first
-/// type of the vocabulary that has it (a helper's `counts(&words).write_stream()` is a dataset).
+/// The value a value the macro does not know is, told by the method called on it (or by its
+/// snake_case spelling): the first type of the vocabulary that has it (a helper's
+/// `counts(&words).write_stream()` is a dataset).
 pub(crate) fn shape_of_method(name: &str) -> Option<Shape> {
+    let snake = camel_to_snake(name);
     [Shape::Dataset, Shape::Writer, Shape::Grouped, Shape::Reader]
         .into_iter()
         .find(|shape| {
-            structured(name, *shape).is_some_and(|m| !matches!(m.kind, Kind::Passthrough | Kind::Accessor))
+            structured(&snake, *shape).is_some_and(|m| !matches!(m.kind, Kind::Passthrough | Kind::Accessor))
         })
 }
 

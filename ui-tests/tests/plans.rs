@@ -14,7 +14,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use streamflow::prelude::*;
-use streamflow::structured::{CorruptRecords, Format, MalformedPolicy, MemoryStream, Session, window};
+use streamflow::structured::{
+    AggRow, CorruptRecords, Dataset, Format, MalformedPolicy, MemoryStream, Session, window,
+};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -273,5 +275,130 @@ fn running_totals_plans() -> TestResult {
     let ssc = running_totals(&dir.0, Arc::default())?;
     same_stages(running_totals_plan(), &ssc.explain(), true);
     insta::assert_snapshot!(both(running_totals_plan(), &ssc));
+    Ok(())
+}
+
+// Jobs the macro cannot see all of. What a helper builds is named in the plan ("built by
+// `pairs`") and not guessed at: its rules are the runtime's, checked by `start()` before
+// anything runs. Both arms of an `if`/`else` are planned (a stage after it reads one of them);
+// operators called in a loop say so.
+
+/// A helper that makes the job's stream.
+fn pairs(ssc: &StreamingContext) -> DStream<(String, u64)> {
+    ssc.socket_text_stream("localhost", 9).map(|word| (word, 1))
+}
+
+/// A window over a helper's stream: its slide is the helper's, so `start()` checks the window.
+#[stream_job(batch = "10s")]
+fn helper_window(ssc: &StreamingContext) {
+    pairs(ssc)
+        .reduce_by_key_and_window(|a, b| a + b, "45s", "10s")
+        .print();
+}
+
+#[test]
+fn a_helper_is_named_in_the_plan_and_its_window_checked_by_start() -> TestResult {
+    let ssc = helper_window()?;
+    let error = match ssc.start() {
+        Ok(()) => panic!("a 45s window over 10s batches started"),
+        Err(error) => error.to_string(),
+    };
+    insta::assert_snapshot!(format!(
+        "#[stream_job] plan:\n{}\n\nruntime explain():\n{}\n\nstart(): {error}",
+        helper_window_plan(),
+        ssc.explain()
+    ));
+    Ok(())
+}
+
+/// A stream chosen by `if`/`else`.
+#[stream_job(batch = "1s")]
+fn branch(ssc: &StreamingContext, lowercase: bool) {
+    let lines = ssc.socket_text_stream("localhost", 9);
+    let words = if lowercase {
+        lines.map(|l| l.to_lowercase())
+    } else {
+        lines.filter(|l| !l.is_empty())
+    };
+    words.map(|word| (word, 1)).reduce_by_key(|a, b| a + b).print();
+}
+
+#[test]
+fn both_arms_of_a_branch_are_planned() -> TestResult {
+    let (lower, plain) = (branch(true)?, branch(false)?);
+    insta::assert_snapshot!(format!(
+        "{}\nruntime explain(), not lowercase:\n{}",
+        both(branch_plan(), &lower),
+        plain.explain()
+    ));
+    Ok(())
+}
+
+/// Operators called in a loop, and a stream given a new value in one.
+#[stream_job(batch = "1s")]
+fn looped(ssc: &StreamingContext, stopwords: &[&'static str], limits: &[usize]) {
+    let lines = ssc.socket_text_stream("localhost", 9);
+    let mut words = lines.map(|l| l.to_lowercase());
+    for stop in stopwords.iter().copied() {
+        words = words.filter(move |w| w != stop);
+    }
+    words.count().print();
+    for limit in limits.iter().copied() {
+        lines.filter(move |l| l.len() > limit).print();
+    }
+}
+
+#[test]
+fn operators_in_a_loop_are_marked() -> TestResult {
+    let ssc = looped(&["a", "the"], &[3, 10])?;
+    insta::assert_snapshot!(both(looped_plan(), &ssc));
+    Ok(())
+}
+
+/// A query's aggregation made by a helper.
+fn counts(words: &Dataset<Word>) -> Dataset<AggRow<String, u64>> {
+    words.group_by(|w| w.word.clone()).count()
+}
+
+/// Append mode on a helper's aggregation: `start()` checks the mode.
+#[stream_job(output_mode = append)]
+fn helper_counts(session: &Session, input: &MemoryStream<Word>) {
+    let words = session.read_stream::<Word>().memory(input);
+    counts(&words).write_stream().console()
+}
+
+/// A query whose writer is chosen by `if`/`else`.
+#[stream_job(output_mode = update)]
+fn branch_query(session: &Session, input: &MemoryStream<Word>, to_memory: bool) {
+    let counts = session
+        .read_stream::<Word>()
+        .memory(input)
+        .group_by(|w| w.word.clone())
+        .count();
+    if to_memory {
+        counts.write_stream().memory("branch_counts")
+    } else {
+        counts.filter(|row| row.value > 1).write_stream().console()
+    }
+}
+
+#[test]
+fn a_query_helper_is_named_and_both_writers_of_a_branch_planned() -> TestResult {
+    let session = Session::builder().clock(ManualClock::new(0)).build()?;
+    let error = match helper_counts(&session, &MemoryStream::new()) {
+        Ok(query) => {
+            query.stop()?;
+            panic!("Append mode started on an aggregation without a watermark")
+        }
+        Err(error) => error.to_string(),
+    };
+    let to_memory = branch_query(&session, &MemoryStream::new(), true)?;
+    let explain = to_memory.explain();
+    to_memory.stop()?;
+    insta::assert_snapshot!(format!(
+        "helper_counts plan:\n{}\nstart(): {error}\n\n{}",
+        helper_counts_plan(),
+        both_query(branch_query_plan(), &explain)
+    ));
     Ok(())
 }

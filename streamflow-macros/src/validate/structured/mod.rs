@@ -126,6 +126,83 @@ mod tests {
     }
 
     #[test]
+    fn each_arm_of_a_branch_is_checked_once() {
+        let messages = check(
+            quote!(output_mode = complete),
+            syn::parse_quote!({
+                let words = session.read_stream::<Word>().memory(&input);
+                if to_memory {
+                    words.write_stream().memory("words")
+                } else {
+                    words.write_stream().console()
+                }
+            }),
+        );
+        // The same mistake in both arms, at the same tokens: one error.
+        assert_eq!(messages.len(), 1, "{messages:#?}");
+        assert!(
+            messages[0]
+                .starts_with("Complete output mode not supported when there are no streaming aggregations")
+        );
+        let messages = check(
+            quote!(),
+            syn::parse_quote!({
+                let words = session.read_stream::<Word>().memory(&input);
+                let counts = match mode {
+                    Mode::Fast => words.group_by(|w| w.word.clone()).count(),
+                    Mode::Slow => words.filter(|w| w.ok).group_by(|w| w.word.clone()).count(),
+                };
+                counts.write_stream().consol()
+            }),
+        );
+        let firsts: Vec<&str> = messages.iter().map(|m| m.lines().next().unwrap_or("")).collect();
+        assert_eq!(
+            firsts,
+            [
+                "unknown operator `consol` on a `DataStreamWriter`",
+                "Append output mode not supported when there are streaming aggregations without watermark: \
+                 `group_by(..).count()` cannot run in Append mode because it is not grouped by an event-time \
+                 window, so no group is ever final",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_helper_dataset_is_not_guessed_at() {
+        // What `counts` made is not known: no rule is checked on it (the runtime's `start()`
+        // checks it), but the names called on it are.
+        let messages = check(
+            quote!(output_mode = append),
+            syn::parse_quote!({
+                let words = session.read_stream::<Word>().memory(&input);
+                counts(&words).writeStream().console()
+            }),
+        );
+        assert_eq!(messages.len(), 1, "{messages:#?}");
+        assert!(messages[0].starts_with("unknown operator `writeStream` on a `Dataset`"));
+    }
+
+    #[test]
+    fn a_loop_is_checked_as_one_pass() {
+        let messages = check(
+            quote!(output_mode = append),
+            syn::parse_quote!({
+                let mut words = session.read_stream::<Word>().memory(&input);
+                for stop in stopwords {
+                    words = words.filter(move |w| w.word != stop);
+                }
+                words
+                    .group_by(|w| w.word.clone())
+                    .count()
+                    .write_stream()
+                    .console()
+            }),
+        );
+        assert_eq!(messages.len(), 1, "{messages:#?}");
+        assert!(messages[0].starts_with("Append output mode not supported"));
+    }
+
+    #[test]
     fn every_mistake_of_a_query_is_reported_at_once() {
         let messages = words(
             quote!(output_mode = complete, checkpoint = "cp"),

@@ -14,6 +14,14 @@ use crate::validate::names;
 /// The value one call makes, its mistakes reported.
 pub(super) fn step(values: &[Value], node: &Node, job: &Ident, diags: &mut Diagnostics) -> Value {
     let receiver = match node.input {
+        // What a loop left in a binding: what one pass of the loop made (the loop's operators
+        // are the macro's to see; how many times it runs is not).
+        Input::Built if node.name == "loop" => {
+            return node
+                .other_inputs
+                .first()
+                .map_or(Value::Opaque, |last| values[*last].clone());
+        }
         Input::Parameter | Input::Built => return Value::Opaque,
         Input::Branch => {
             return Value::Branch(node.other_inputs.iter().map(|arm| values[*arm].clone()).collect());
