@@ -609,8 +609,11 @@ impl StreamingContext {
         let wake: Arc<dyn Fn() + Send + Sync> = Arc::new(move || control.wake());
         let source_ctx = SourceContext::new(wake, zero, self.parallelism());
         let sink_ctx = SinkContext::new(self.inner.app_name.clone(), crate::structured::OutputMode::Append);
-        let started =
-            crate::exec::start_all(&sources, &source_ctx, durability.as_ref().map(|d| &d.checkpoint))?;
+        let started = crate::exec::start_all(
+            &sources,
+            &source_ctx,
+            durability.as_ref().map(|d| d.checkpoint.as_ref()),
+        )?;
         let graph = self.inner.lock_graph();
         for output in &graph.outputs {
             if let Err(e) = output.run.start(&sink_ctx) {
@@ -727,6 +730,7 @@ impl StreamingContext {
             sticky: [(ZERO_TIME.to_string(), zero.millis().to_string())].into(),
         };
         crate::checkpoint::open_for_job(
+            &self.inner.app_name,
             dir,
             settings,
             stores,

@@ -16,6 +16,7 @@
 
 pub(crate) mod file;
 pub(crate) mod state;
+pub(crate) mod writer;
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -275,10 +276,22 @@ impl Checkpoint {
     }
 
     /// Writes `offsets/<id>` for `plan`, before the batch runs. Returns its size in bytes.
+    #[cfg(test)]
     pub(crate) fn write_plan(&self, plan: &BatchPlan) -> Result<u64> {
-        let path = self.path(OFFSETS, plan.batch.id);
-        file::write_json(&path, OFFSETS, plan)?;
-        Ok(fs::metadata(&path).map(|m| m.len()).unwrap_or(0))
+        let payload = Self::encode_plan(plan)?;
+        self.write_plan_bytes(plan.batch.id, &payload)?;
+        Ok(payload.len() as u64)
+    }
+
+    /// A plan as the payload of its `offsets/<id>` file.
+    pub(crate) fn encode_plan(plan: &BatchPlan) -> Result<Vec<u8>> {
+        serde_json::to_vec_pretty(plan)
+            .map_err(|e| Error::illegal_state(format!("cannot encode the plan of {}: {e}", plan.batch)))
+    }
+
+    /// Writes `offsets/<id>` with an encoded plan.
+    pub(crate) fn write_plan_bytes(&self, id: u64, payload: &[u8]) -> Result<()> {
+        file::write(&self.path(OFFSETS, id), OFFSETS, payload)
     }
 
     /// Writes `commits/<id>`, once the batch's sinks committed; forgets batches beyond the
@@ -420,6 +433,7 @@ fn check_settings(recorded: &Metadata, settings: &Settings) -> Result<Metadata> 
 /// snapshot interval in batches) and the job's own `settings`, to which the operators' names,
 /// state types and partitions are added as fixed settings.
 pub(crate) fn open_for_job(
+    name: &str,
     dir: &Path,
     mut settings: Settings,
     stores: Vec<(std::sync::Arc<dyn state::StateOwner>, u64)>,
@@ -442,9 +456,12 @@ pub(crate) fn open_for_job(
     let (checkpoint, recovered) = Checkpoint::open(dir, &settings, options, new_id)?;
     let state_dirs: Vec<PathBuf> = (0..stores.len()).map(|i| checkpoint.state_dir(i)).collect();
     let state = state::StateFiles::new(stores, move |i| state_dirs[i].clone(), checkpoint.retain());
+    let checkpoint = std::sync::Arc::new(checkpoint);
+    let writer = writer::Writer::start(checkpoint.clone(), name)?;
     Ok(crate::exec::Durability {
         checkpoint,
         state,
+        writer,
         recovered: Some(recovered),
     })
 }

@@ -121,7 +121,15 @@ impl StateFiles {
     }
 
     /// Writes what batch `id` changed in every partition, in parallel.
+    #[cfg(test)]
     pub(crate) fn write(&mut self, id: u64) -> Result<Written> {
+        self.prepare(id)?.write()
+    }
+
+    /// Encodes what batch `id` changed in every partition (in parallel), ready to be written
+    /// by [`PreparedState::write`] — on another thread, while the next batch runs: the stores
+    /// are read now, the files written later.
+    pub(crate) fn prepare(&mut self, id: u64) -> Result<PreparedState> {
         let tasks: Vec<(usize, usize, Chain)> = self
             .operators
             .iter()
@@ -129,36 +137,91 @@ impl StateFiles {
             .flat_map(|(o, op)| op.chains.iter().enumerate().map(move |(p, c)| (o, p, *c)))
             .collect();
         let operators = &self.operators;
-        let results: Vec<Result<(usize, usize, Option<(Chain, u64)>)>> = tasks
+        let results: Vec<Result<(usize, usize, Option<(Chain, PreparedFile)>)>> = tasks
             .into_par_iter()
             .map(|(o, p, chain)| {
                 let op = &operators[o];
-                write_partition(op, p, chain, id).map(|r| (o, p, r))
+                prepare_partition(op, p, chain, id).map(|r| (o, p, r))
             })
             .collect();
-        let mut written = Written::default();
+        let mut files = Vec::new();
         for result in results {
             let (o, p, outcome) = result?;
-            if let Some((chain, bytes)) = outcome {
+            if let Some((chain, file)) = outcome {
                 self.operators[o].chains[p] = chain;
-                written.files += 1;
-                written.bytes += bytes;
+                files.push(file);
             }
         }
-        if id % DEFAULT_SNAPSHOT_EVERY == 0 && id >= self.retain {
-            for op in &self.operators {
-                for p in 0..op.chains.len() {
-                    purge(&op.dir.join(p.to_string()), id - self.retain);
-                }
-            }
-        }
-        Ok(written)
+        let purge = if id % DEFAULT_SNAPSHOT_EVERY == 0 && id >= self.retain {
+            let oldest = id - self.retain;
+            self.operators
+                .iter()
+                .flat_map(|op| (0..op.chains.len()).map(move |p| (op.dir.join(p.to_string()), oldest)))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Ok(PreparedState { files, purge })
     }
 }
 
-/// Writes partition `p` of `op` after batch `id` if it changed: returns its new chain and the
-/// bytes written.
-fn write_partition(op: &Operator, p: usize, chain: Chain, id: u64) -> Result<Option<(Chain, u64)>> {
+/// One state file, encoded, to be written.
+struct PreparedFile {
+    path: PathBuf,
+    kind: &'static str,
+    payload: Vec<u8>,
+    /// The file of the other kind under the same id, which a re-run batch may have left.
+    other: PathBuf,
+}
+
+/// What a batch changed in the state, encoded and ready to be written.
+pub(crate) struct PreparedState {
+    files: Vec<PreparedFile>,
+    /// Partition directories to purge of files older than what restoring from the given
+    /// batch on needs.
+    purge: Vec<(PathBuf, u64)>,
+}
+
+impl PreparedState {
+    /// Writes the files (in parallel, each atomically and durably), then purges old ones.
+    pub(crate) fn write(self) -> Result<Written> {
+        let written: Vec<Result<u64>> = self
+            .files
+            .into_par_iter()
+            .map(|f| {
+                file::write(&f.path, &format!("state-{}", f.kind), &f.payload)?;
+                let _ = fs::remove_file(&f.other);
+                Ok(f.payload.len() as u64)
+            })
+            .collect();
+        let mut total = Written::default();
+        for bytes in written {
+            total.files += 1;
+            total.bytes += bytes?;
+        }
+        for (dir, oldest) in self.purge {
+            purge(&dir, oldest);
+        }
+        Ok(total)
+    }
+
+    /// The files and bytes it will write.
+    pub(crate) fn size(&self) -> Written {
+        Written {
+            files: self.files.len() as u64,
+            bytes: self.files.iter().map(|f| f.payload.len() as u64).sum(),
+        }
+    }
+}
+
+/// Encodes partition `p` of `op` after batch `id` if it changed: returns its new chain and the
+/// file to write.
+fn prepare_partition(
+    op: &Operator,
+    p: usize,
+    chain: Chain,
+    id: u64,
+) -> Result<Option<(Chain, PreparedFile)>> {
     let store = op.store.handle();
     let due = chain.last.is_none() || chain.deltas + 1 >= op.snapshot_every;
     let delta = if due { None } else { store.delta(p)? };
@@ -204,12 +267,14 @@ fn write_partition(op: &Operator, p: usize, chain: Chain, id: u64) -> Result<Opt
         version: content.data.version,
         ..next
     };
-    let path = dir.join(format!("{id}.{kind}"));
-    file::write(&path, &format!("state-{kind}"), &payload)?;
-    // A re-run batch may have left the other kind under the same id.
     let other = if kind == DELTA { SNAPSHOT } else { DELTA };
-    let _ = fs::remove_file(dir.join(format!("{id}.{other}")));
-    Ok(Some((next, payload.len() as u64)))
+    let file = PreparedFile {
+        path: dir.join(format!("{id}.{kind}")),
+        kind,
+        payload,
+        other: dir.join(format!("{id}.{other}")),
+    };
+    Ok(Some((next, file)))
 }
 
 /// The state files of a partition directory: `(id, is_snapshot)`, sorted by id.

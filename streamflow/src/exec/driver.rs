@@ -18,6 +18,7 @@ use std::time::Instant;
 use super::control::{JobControl, REAL_POLL};
 use super::failure::{OperatorPanic, TaskError, panic_message, set_current_operator, tag};
 use crate::checkpoint::state::StateFiles;
+use crate::checkpoint::writer::Writer;
 use crate::checkpoint::{Checkpoint, CommitInfo, Recovered};
 use crate::error::{Error, Result};
 use crate::graph::{ForgetOld, InputNode, OutputOp};
@@ -167,9 +168,11 @@ pub(crate) struct Driver {
 
 /// A job's checkpoint, as the driver writes it.
 pub(crate) struct Durability {
-    pub(crate) checkpoint: Checkpoint,
+    pub(crate) checkpoint: Arc<Checkpoint>,
     /// The state of the job's stateful operators.
     pub(crate) state: StateFiles,
+    /// Writes the files while the next batch runs.
+    pub(crate) writer: Writer,
     /// Where the checkpoint says the job carries on (taken when the driver starts).
     pub(crate) recovered: Option<Recovered>,
 }
@@ -197,6 +200,12 @@ impl Driver {
         });
         if let Err(e) = outcome {
             self.control.fail(e);
+        }
+        // What the writer was handed is written before anyone hears that the job stopped.
+        if let Some(d) = &self.durability {
+            if let Err(e) = d.writer.flush() {
+                self.control.fail(e);
+            }
         }
         for source in &self.sources {
             source.stop();
@@ -543,23 +552,39 @@ impl Driver {
         record_plan: bool,
     ) -> Result<()> {
         let time = plan.batch.time;
+        let id = plan.batch.id;
         let planned = Instant::now();
         let mut writes = CheckpointWrites::default();
-        if let (Some(d), true) = (&self.durability, record_plan) {
-            writes.plan_bytes = d.checkpoint.write_plan(&plan)?;
+        if let Some(d) = &self.durability {
+            if record_plan {
+                let payload = Checkpoint::encode_plan(&plan)?;
+                writes.plan_bytes = payload.len() as u64;
+                d.writer.write_plan(id, payload)?;
+            } else {
+                // A re-run batch: its plan is on disk already.
+                d.writer.plan_written(id);
+            }
         }
         let malformed_before: Vec<u64> = self.sources.iter().map(|s| undecodable(s.as_ref())).collect();
         self.vocabulary.planned(&plan);
-        let plan_time = planned.elapsed();
+        let mut plan_time = planned.elapsed();
         let ran = Instant::now();
-        let (input_rows, output_rows) = self.run_graph(plan.batch)?;
-        let run_time = ran.elapsed();
+        let waited = std::cell::Cell::new(std::time::Duration::ZERO);
+        let (input_rows, output_rows) = self.run_graph(plan.batch, &|| self.await_plan(id, &waited))?;
+        self.await_plan(id, &waited)?;
+        plan_time += waited.get();
+        let run_time = ran.elapsed().saturating_sub(waited.get());
         let state_started = Instant::now();
-        if let Some(d) = &mut self.durability {
-            let written = d.state.write(plan.batch.id)?;
-            writes.state_files = written.files;
-            writes.state_bytes = written.bytes;
-        }
+        let prepared = match &mut self.durability {
+            Some(d) => {
+                let prepared = d.state.prepare(id)?;
+                let size = prepared.size();
+                writes.state_files = size.files;
+                writes.state_bytes = size.bytes;
+                Some(prepared)
+            }
+            None => None,
+        };
         let state_commit = state_started.elapsed();
         let committing = Instant::now();
         for output in &self.outputs {
@@ -570,8 +595,8 @@ impl Driver {
         let commit_time = committing.elapsed();
         let info = self.vocabulary.end_batch();
         let offsets_started = Instant::now();
-        if let Some(d) = &self.durability {
-            d.checkpoint.write_commit(plan.batch.id, &info)?;
+        if let (Some(d), Some(prepared)) = (&self.durability, prepared) {
+            d.writer.commit(id, info, prepared)?;
         }
         for source in &self.sources {
             source.commit();
@@ -611,10 +636,25 @@ impl Driver {
         Ok(())
     }
 
+    /// Waits until the plan of batch `id` is durable (no wait without a checkpoint), adding
+    /// the time waited to `waited`.
+    fn await_plan(&self, id: u64, waited: &std::cell::Cell<std::time::Duration>) -> Result<()> {
+        if let Some(d) = &self.durability {
+            let started = Instant::now();
+            d.writer.await_plan(id)?;
+            waited.set(waited.get() + started.elapsed());
+        }
+        Ok(())
+    }
+
     /// Runs the sources' batches and every output; a panic in user code becomes an error
     /// naming the operator. Returns the rows read, and the rows written, the outputs (by
     /// parent) that wrote and whether all did.
-    fn run_graph(&self, batch: BatchId) -> Result<(u64, (u64, Vec<usize>, bool))> {
+    fn run_graph(
+        &self,
+        batch: BatchId,
+        ready: &dyn Fn() -> Result<()>,
+    ) -> Result<(u64, (u64, Vec<usize>, bool))> {
         let mut current = String::from("source");
         let outcome = panic::catch_unwind(AssertUnwindSafe(|| -> Result<(u64, (u64, Vec<usize>, bool))> {
             let mut input_rows = 0;
@@ -628,7 +668,7 @@ impl Driver {
             for output in &self.outputs {
                 set_current_operator("");
                 current = output.run.name();
-                match output.run.run(batch)? {
+                match output.run.run(batch, ready)? {
                     Some(n) => {
                         rows += n;
                         wrote.push(output.parent);

@@ -277,9 +277,10 @@ pub(crate) trait OutputRun: Send + Sync {
     fn name(&self) -> String;
     /// Called once before the first batch.
     fn start(&self, ctx: &crate::sink::SinkContext) -> Result<()>;
-    /// Hands the sink the node's batch; `Ok(None)` when the node has no batch at this time
-    /// (a window between its slides), else the number of rows (if counted).
-    fn run(&self, batch: crate::exec::BatchId) -> Result<Option<u64>>;
+    /// Hands the sink the node's batch — once `ready` returned (the batch's plan is durable) —;
+    /// `Ok(None)` when the node has no batch at this time (a window between its slides), else
+    /// the number of rows (if counted).
+    fn run(&self, batch: crate::exec::BatchId, ready: &dyn Fn() -> Result<()>) -> Result<Option<u64>>;
     /// Commits the batch in the sink (called only if `run` handed it rows).
     fn commit(&self, batch: crate::exec::BatchId) -> Result<()>;
 }

@@ -268,15 +268,17 @@ impl Vocabulary for QueryReports {
             watermark: self.tracker().state(),
             operator_state: OperatorState::default(),
         };
-        self.bus
-            .post_query("on_query_progress", |l| l.on_query_progress(&progress));
+        // Recorded first, as Spark does: a listener that hears of the batch finds it in
+        // `recent_progress`.
         self.record.update(|s| {
             if s.recent.len() == RECENT_PROGRESS {
                 s.recent.pop_front();
             }
-            s.recent.push_back(progress);
+            s.recent.push_back(progress.clone());
             s.resume = resume;
         });
+        self.bus
+            .post_query("on_query_progress", |l| l.on_query_progress(&progress));
         Ok(())
     }
 

@@ -163,9 +163,10 @@ impl<T: Data> OutputRun for SinkOutput<T> {
         self.sink.start(ctx)
     }
 
-    fn run(&self, batch: BatchId) -> Result<Option<u64>> {
+    fn run(&self, batch: BatchId, ready: &dyn Fn() -> Result<()>) -> Result<Option<u64>> {
         match self.node.get_or_compute(batch.time)? {
             Some(rows) if !self.count_rows => {
+                ready()?;
                 self.sink.add_batch(batch, rows)?;
                 Ok(Some(0))
             }
@@ -173,6 +174,7 @@ impl<T: Data> OutputRun for SinkOutput<T> {
                 let exec = rows.executor().clone();
                 let partitions = rows.collect_partitions();
                 let n = partitions.iter().map(|p| p.len() as u64).sum();
+                ready()?;
                 self.sink
                     .add_batch(batch, Batch::from_partitions(partitions, batch.time, exec))?;
                 Ok(Some(n))

@@ -350,21 +350,24 @@ impl<K: Key + StateData, S: StateData> StateHandle for StateStore<K, S> {
     }
 
     fn delta(&self, partition: usize) -> Result<Option<StateSnapshot>> {
-        let mut part = self.lock(partition);
-        let keys = match std::mem::replace(&mut part.changes, Changes::Keys(new_map())) {
+        let mut guard = self.lock(partition);
+        let part = &mut *guard;
+        let keys = match &mut part.changes {
             Changes::Keys(keys) => keys,
-            Changes::All => return Ok(None),
-            Changes::Off => {
-                part.changes = Changes::Off;
+            Changes::All => {
+                part.changes = Changes::Keys(new_map());
                 return Ok(None);
             }
+            Changes::Off => return Ok(None),
         };
-        let changed: Vec<(&K, Option<&S>)> = keys.keys().map(|k| (k, part.map.get(k))).collect();
+        let changed = DeltaEntries { keys, map: &part.map };
         let bytes = postcard::to_allocvec(&changed).map_err(|e| {
             self.error(format!(
                 "a delta of partition {partition} cannot be saved: {e}; a key or state whose `Serialize` writes a sequence of unknown length cannot be stored"
             ))
         })?;
+        // The table keeps its capacity for the next batch's keys.
+        keys.clear();
         Ok(Some(StateSnapshot {
             operator: self.operator.clone(),
             partition,
@@ -456,6 +459,24 @@ impl<K: Serialize, S: Serialize> Serialize for Entries<'_, K, S> {
         let mut seq = serializer.serialize_seq(Some(self.0.len()))?;
         for entry in self.0.iter() {
             seq.serialize_element(&entry)?;
+        }
+        seq.end()
+    }
+}
+
+/// The changed keys of a partition with their states (none: removed), serialized as a
+/// sequence of `(key, Option<state>)` pairs without copying them.
+struct DeltaEntries<'a, K, S> {
+    keys: &'a FastMap<K, ()>,
+    map: &'a FastMap<K, S>,
+}
+
+impl<K: Serialize + Key, S: Serialize> Serialize for DeltaEntries<'_, K, S> {
+    fn serialize<Z: serde::Serializer>(&self, serializer: Z) -> std::result::Result<Z::Ok, Z::Error> {
+        use serde::ser::SerializeSeq;
+        let mut seq = serializer.serialize_seq(Some(self.keys.len()))?;
+        for key in self.keys.keys() {
+            seq.serialize_element(&(key, self.map.get(key)))?;
         }
         seq.end()
     }

@@ -160,7 +160,7 @@ fn open_checkpoint(
         discard_torn_last,
         ..crate::checkpoint::OpenOptions::default()
     };
-    crate::checkpoint::open_for_job(dir, settings, stores, options, new_uuid)
+    crate::checkpoint::open_for_job("query", dir, settings, stores, options, new_uuid)
 }
 
 impl crate::checkpoint::state::StateOwner for Arc<dyn StatefulRun> {
@@ -269,7 +269,7 @@ impl StreamingQuery {
         let stop_sources = crate::exec::start_all(
             &planner.sources,
             &source_ctx,
-            durability.as_ref().map(|d| &d.checkpoint),
+            durability.as_ref().map(|d| d.checkpoint.as_ref()),
         )?;
         let sink_ctx = SinkContext::new(id.clone(), mode);
         for output in &planner.graph.outputs {
