@@ -8,7 +8,9 @@
 //! With no arguments it starts a small TCP server on 127.0.0.1 that sends a built-in text, one
 //! line at a time, and reads it back with `socket_text_stream` — the same path as `nc -lk 9999`.
 //! Options: `--host H --port P` read from a server instead, `--batches N` stop after N batches
-//! (default: 5 with the built-in feed, unlimited otherwise), `--batch-ms MS` the interval.
+//! (default: 5 with the built-in feed, unlimited otherwise), `--batch-ms MS` the interval,
+//! `--ui ADDR` serve the live dashboard on ADDR (e.g. `127.0.0.1:4040`; build with
+//! `--features ui`) and print its URL.
 
 use streamflow::prelude::*;
 use streamflow_examples::{FEED, serve_feed};
@@ -18,6 +20,7 @@ struct Options {
     port: u16,
     batches: Option<u64>,
     batch_ms: u64,
+    ui: Option<String>,
 }
 
 fn parse_args() -> Result<Options, String> {
@@ -26,6 +29,7 @@ fn parse_args() -> Result<Options, String> {
         port: 9999,
         batches: None,
         batch_ms: 1_000,
+        ui: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -35,9 +39,10 @@ fn parse_args() -> Result<Options, String> {
             "--port" => options.port = value()?.parse().map_err(|e| format!("--port: {e}"))?,
             "--batches" => options.batches = Some(value()?.parse().map_err(|e| format!("--batches: {e}"))?),
             "--batch-ms" => options.batch_ms = value()?.parse().map_err(|e| format!("--batch-ms: {e}"))?,
+            "--ui" => options.ui = Some(value()?),
             "-h" | "--help" => {
                 return Err(
-                    "usage: network_word_count [--host H --port P] [--batches N] [--batch-ms MS]".into(),
+                    "usage: network_word_count [--host H --port P] [--batches N] [--batch-ms MS] [--ui ADDR]".into(),
                 );
             }
             other => return Err(format!("unknown argument {other} (try --help)")),
@@ -77,18 +82,24 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             Some(options.batches.unwrap_or(5)),
         ),
     };
-    let ssc = if options.batch_ms == 1_000 {
+    let ssc = if options.batch_ms == 1_000 && options.ui.is_none() {
         network_word_count(&host, port)?
     } else {
-        let ssc = StreamingContext::builder()
+        let mut builder = StreamingContext::builder()
             .batch_duration(Duration::from_millis(options.batch_ms))
             .master("local[2]")?
-            .app_name("network_word_count")
-            .build()?;
+            .app_name("network_word_count");
+        if let Some(addr) = &options.ui {
+            builder = builder.ui(addr);
+        }
+        let ssc = builder.build()?;
         network_word_count_on(&ssc, &host, port)?;
         ssc
     };
     eprintln!("{}", ssc.explain());
+    if let Some(url) = ssc.ui_url() {
+        eprintln!("dashboard: {url}");
+    }
     ssc.start()?;
     match batches {
         Some(n) => {

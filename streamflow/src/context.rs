@@ -46,6 +46,8 @@ pub struct ContextBuilder {
     clock: Arc<dyn Clock>,
     checkpoint: Option<PathBuf>,
     stop_on_shutdown: bool,
+    /// The dashboard's address (`ui()`, in `metrics/ui/`).
+    pub(crate) ui: Option<String>,
 }
 
 impl ContextBuilder {
@@ -220,6 +222,7 @@ impl ContextBuilder {
         if let Some(dir) = checkpoint {
             ssc.checkpoint(dir)?;
         }
+        crate::metrics::ui::attach_context(&ssc, self.ui)?;
         Ok(ssc)
     }
 }
@@ -338,6 +341,7 @@ impl StreamingContext {
             clock: Arc::new(SystemClock),
             checkpoint: None,
             stop_on_shutdown: false,
+            ui: None,
         }
     }
 

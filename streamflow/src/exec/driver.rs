@@ -102,6 +102,8 @@ pub(crate) struct Completed<'a> {
     pub(crate) source_rows: Vec<u64>,
     pub(crate) source_malformed: Vec<u64>,
     pub(crate) output_rows: u64,
+    /// The batch interval or trigger interval, for triggers that have one.
+    pub(crate) interval: Option<Duration>,
     pub(crate) timings: Timings,
     /// What the batch wrote to the checkpoint.
     pub(crate) checkpoint: CheckpointWrites,
@@ -553,6 +555,7 @@ impl Driver {
     ) -> Result<()> {
         let time = plan.batch.time;
         let id = plan.batch.id;
+        let _span = crate::metrics::spans::batch(&self.control.name, plan.batch.id, time);
         let planned = Instant::now();
         let mut writes = CheckpointWrites::default();
         if let Some(d) = &self.durability {
@@ -587,6 +590,7 @@ impl Driver {
         };
         let state_commit = state_started.elapsed();
         let committing = Instant::now();
+        let commit_span = crate::metrics::spans::commit();
         for output in &self.outputs {
             if output_rows.1.contains(&output.parent) || output_rows.2 {
                 self.guarded(plan.batch, &output.run.name(), || output.run.commit(plan.batch))?;
@@ -601,6 +605,7 @@ impl Driver {
         for source in &self.sources {
             source.commit();
         }
+        commit_span.exit();
         let commit_offsets = offsets_started.elapsed();
         let source_rows: Vec<u64> = self.sources.iter().map(|s| s.rows(time)).collect();
         let source_malformed: Vec<u64> = self
@@ -621,6 +626,10 @@ impl Driver {
             source_rows,
             source_malformed,
             output_rows: output_rows.0,
+            interval: match self.schedule {
+                Schedule::Interval { interval, .. } | Schedule::ProcessingTime(interval) => Some(interval),
+                _ => None,
+            },
             timings: Timings {
                 latest_offset,
                 plan: plan_time,
@@ -658,8 +667,9 @@ impl Driver {
         let mut current = String::from("source");
         let outcome = panic::catch_unwind(AssertUnwindSafe(|| -> Result<(u64, (u64, Vec<usize>, bool))> {
             let mut input_rows = 0;
-            for input in &self.inputs {
+            for (i, input) in self.inputs.iter().enumerate() {
                 set_current_operator("");
+                let _span = crate::metrics::spans::read(i);
                 input_rows += input.generate(batch.time)?;
             }
             let mut rows = 0;
@@ -668,6 +678,7 @@ impl Driver {
             for output in &self.outputs {
                 set_current_operator("");
                 current = output.run.name();
+                let _span = crate::metrics::spans::output(&current);
                 match output.run.run(batch, ready)? {
                     Some(n) => {
                         rows += n;

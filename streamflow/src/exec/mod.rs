@@ -88,11 +88,15 @@ impl Executor {
         R: Send,
         F: Fn(I) -> R + Sync + Send,
     {
-        let task = |item| failure::run_task(|| f(item));
+        let stage = crate::metrics::spans::stage(items.len());
+        let task = |(i, item)| stage.task(i, || failure::run_task(|| f(item)));
         if items.len() <= 1 {
             // One task: run it here rather than hopping threads.
-            return items.into_iter().map(task).collect();
+            return stage.run(|| items.into_iter().enumerate().map(task).collect());
         }
-        self.pool.install(|| items.into_par_iter().map(task).collect())
+        stage.run(|| {
+            self.pool
+                .install(|| items.into_par_iter().enumerate().map(task).collect())
+        })
     }
 }

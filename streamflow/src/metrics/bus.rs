@@ -14,6 +14,9 @@ use crate::exec::call_hook;
 pub(crate) struct ListenerBus {
     streaming: Mutex<Vec<Arc<dyn StreamingListener>>>,
     queries: Mutex<Vec<Arc<dyn StreamingQueryListener>>>,
+    /// The engine's dashboard, when it serves one (`metrics/ui/`).
+    #[cfg(feature = "ui")]
+    pub(crate) dashboard: std::sync::OnceLock<Arc<super::ui::Dashboard>>,
 }
 
 impl ListenerBus {

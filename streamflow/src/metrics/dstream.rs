@@ -4,17 +4,20 @@
 use std::sync::Arc;
 
 use super::BatchInfo;
+use super::report::BatchReport;
 use crate::context::ContextInner;
 use crate::exec::{Completed, Vocabulary};
 
 /// What a DStream context reports per batch: a [`BatchInfo`] to its metrics and listeners.
 pub(crate) struct DStreamReports {
     inner: Arc<ContextInner>,
+    report: BatchReport,
 }
 
 impl DStreamReports {
     pub(crate) fn new(inner: Arc<ContextInner>) -> Self {
-        DStreamReports { inner }
+        let report = BatchReport::dstream(&inner.app_name);
+        DStreamReports { inner, report }
     }
 }
 
@@ -28,7 +31,7 @@ impl Vocabulary for DStreamReports {
         let start = batch.trigger_time;
         let processing_time = batch.timings.total;
         let scheduling_delay = std::time::Duration::from_millis((start - time).max(0) as u64);
-        self.inner.metrics.batch_completed(BatchInfo {
+        let info = BatchInfo {
             batch_id: batch.plan.batch.id,
             batch_time: time,
             num_records: batch.input_rows,
@@ -37,7 +40,13 @@ impl Vocabulary for DStreamReports {
             scheduling_delay,
             processing_time,
             total_delay: scheduling_delay + processing_time,
-        });
+        };
+        let receivers: Vec<_> = crate::exec::lock(&self.inner.sources)
+            .iter()
+            .filter_map(|s| s.status())
+            .collect();
+        self.report.dstream_batch(&info, self.inner.batch, &receivers);
+        self.inner.metrics.batch_completed(info);
         Ok(())
     }
 

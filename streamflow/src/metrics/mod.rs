@@ -16,6 +16,11 @@
 //! | `progress.rs` | a query's progress records, status, events and `StreamingQueryListener` |
 //! | `query.rs` | a query's hooks on the driver: watermark, no-data batches, status, progress |
 //! | `bus.rs` | the listener bus: the listeners of both vocabularies, called under one guard |
+//! | `report.rs` | what each batch tells the outside: an INFO log line, falling-behind warnings, metrics |
+//! | `names.rs` | the names and labels of the metrics sent through the `metrics` facade |
+//! | `export.rs` | the `metrics` facade calls (feature `metrics`) |
+//! | `spans.rs` | `tracing` spans per batch, stage and task (feature `tracing`) |
+//! | `ui/` | the live web dashboard and its JSON API (feature `ui`) |
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -24,8 +29,14 @@ use crate::time::Time;
 
 mod bus;
 mod dstream;
+#[cfg(feature = "metrics")]
+mod export;
+pub mod names;
 pub(crate) mod progress;
 pub(crate) mod query;
+pub(crate) mod report;
+pub(crate) mod spans;
+pub mod ui;
 
 pub(crate) use bus::ListenerBus;
 pub(crate) use dstream::DStreamReports;
@@ -197,14 +208,6 @@ impl Metrics {
     }
 
     pub(crate) fn batch_completed(&self, info: BatchInfo) {
-        log::debug!(
-            "batch {} done: {} records, scheduling delay {:?}, processing {:?}, total delay {:?}",
-            info.batch_time,
-            info.num_records,
-            info.scheduling_delay,
-            info.processing_time,
-            info.total_delay
-        );
         self.bus
             .post_streaming("on_batch_completed", |l| l.on_batch_completed(&info));
         let mut state = self.lock();

@@ -14,6 +14,7 @@ use super::progress::{
     QueryTerminatedEvent, SinkProgress, SourceProgress,
 };
 use crate::checkpoint::CommitInfo;
+use super::report::BatchReport;
 use crate::error::{Error, Result};
 use crate::event_time::iso;
 use crate::event_time::watermark::{BatchEnd, WatermarkTracker};
@@ -98,6 +99,7 @@ pub(crate) struct QueryReports {
     ended: Option<BatchEnd>,
     /// Whether the query writes a checkpoint.
     pub(crate) checkpointed: bool,
+    report: BatchReport,
 }
 
 impl QueryReports {
@@ -113,6 +115,7 @@ impl QueryReports {
         sink_name: String,
     ) -> Self {
         QueryReports {
+            report: BatchReport::query(record.name.as_deref(), &record.id),
             record,
             clock,
             bus,
@@ -268,6 +271,8 @@ impl Vocabulary for QueryReports {
             watermark: self.tracker().state(),
             operator_state: OperatorState::default(),
         };
+        self.report
+            .query_batch(&progress, trigger_time, plan.watermark, batch.interval);
         // Recorded first, as Spark does: a listener that hears of the batch finds it in
         // `recent_progress`.
         self.record.update(|s| {

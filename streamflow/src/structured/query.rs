@@ -304,6 +304,12 @@ impl StreamingQuery {
         let mut reports = reports;
         reports.checkpointed = durability.is_some();
         reports.started(now);
+        crate::metrics::ui::watch_query(
+            &session.inner.bus,
+            &shared.record,
+            &shared.explain,
+            &shared.control,
+        );
         let schedule = match trigger.kind {
             TriggerKind::Default => Schedule::Default,
             TriggerKind::ProcessingTime(interval) => Schedule::ProcessingTime(interval),

@@ -69,6 +69,8 @@ pub struct SessionBuilder {
     clock: Arc<dyn Clock>,
     app_name: String,
     stop_on_shutdown: bool,
+    /// The dashboard's address (`ui()`, in `metrics/ui/`).
+    pub(crate) ui: Option<String>,
 }
 
 impl SessionBuilder {
@@ -130,13 +132,15 @@ impl SessionBuilder {
             ));
         }
         let exec = Arc::new(Executor::new(self.parallelism, &self.app_name)?);
-        Ok(Session::from_parts(
+        let session = Session::from_parts(
             exec,
             self.clock,
             self.app_name,
             Arc::default(),
             self.stop_on_shutdown,
-        ))
+        );
+        crate::metrics::ui::attach_session(&session, self.ui)?;
+        Ok(session)
     }
 
     /// With `true`, SIGINT (Ctrl-C) and SIGTERM stop every running query of the session
@@ -172,6 +176,7 @@ impl Session {
             clock: Arc::new(SystemClock),
             app_name: "streamflow".into(),
             stop_on_shutdown: false,
+            ui: None,
         }
     }
 
