@@ -42,7 +42,8 @@ fn parse_args() -> Result<Options, String> {
             "--ui" => options.ui = Some(value()?),
             "-h" | "--help" => {
                 return Err(
-                    "usage: network_word_count [--host H --port P] [--batches N] [--batch-ms MS] [--ui ADDR]".into(),
+                    "usage: network_word_count [--host H --port P] [--batches N] [--batch-ms MS] [--ui ADDR]"
+                        .into(),
                 );
             }
             other => return Err(format!("unknown argument {other} (try --help)")),

@@ -57,11 +57,10 @@ impl Driver {
             child,
             base: format!("http://127.0.0.1:{port}"),
         };
-        let ready = wait_for("chromedriver to listen", || {
+        wait_for("chromedriver to listen", || {
             let status = agent().get(&format!("{}/status", driver.base)).call().ok()?;
             (status.status().as_u16() == 200).then_some(())
         });
-        let () = ready;
         driver
     }
 

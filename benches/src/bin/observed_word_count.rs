@@ -59,7 +59,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         .map(|w| (w, 1_u64))
         .reduce_by_key(|a, b| a + b)
         .foreach_batch(move |batch, _| {
-            sum.fetch_add(batch.count() as u64, Ordering::Relaxed);
+            sum.fetch_add(batch.count(), Ordering::Relaxed);
         });
     let stop = Arc::new(AtomicBool::new(false));
     let poller = ssc.ui_url().map(|url| {

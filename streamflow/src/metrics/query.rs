@@ -13,8 +13,8 @@ use super::progress::{
     CheckpointProgress, EventTimeProgress, QueryIdleEvent, QueryProgress, QueryStartedEvent, QueryStatus,
     QueryTerminatedEvent, SinkProgress, SourceProgress,
 };
-use crate::checkpoint::CommitInfo;
 use super::report::BatchReport;
+use crate::checkpoint::CommitInfo;
 use crate::error::{Error, Result};
 use crate::event_time::iso;
 use crate::event_time::watermark::{BatchEnd, WatermarkTracker};
