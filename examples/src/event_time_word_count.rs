@@ -53,7 +53,14 @@ fn event_time_word_count(session: &Session, lines: &MemoryStream<Word>) {
 
 fn main() -> streamflow::Result<()> {
     env_logger::init();
-    let session = Session::new(2)?;
+    let mut builder = Session::builder().parallelism(2);
+    if let Some(addr) = streamflow_examples::ui_arg(std::env::args()) {
+        builder = builder.ui(addr); // --ui ADDR: the live dashboard (build with --features ui)
+    }
+    let session = builder.build()?;
+    if let Some(url) = session.ui_url() {
+        eprintln!("dashboard: {url}");
+    }
     let lines = MemoryStream::<Word>::new();
     let query = event_time_word_count(&session, &lines)?; // checked, then started
     println!("{}", event_time_word_count_plan());

@@ -4,6 +4,19 @@
 use std::io::Write;
 use std::net::TcpListener;
 
+/// The value of `--ui ADDR` among the program's arguments: where to serve streamflow's live
+/// dashboard (build the examples with `--features ui`).
+///
+/// ```
+/// assert_eq!(streamflow_examples::ui_arg(["prog", "--ui", "127.0.0.1:4040"].map(String::from)), Some("127.0.0.1:4040".into()));
+/// assert_eq!(streamflow_examples::ui_arg(["prog"].map(String::from)), None);
+/// ```
+pub fn ui_arg(args: impl IntoIterator<Item = String>) -> Option<String> {
+    let mut args = args.into_iter().skip_while(|a| a != "--ui");
+    args.next()?;
+    args.next()
+}
+
 /// The built-in text: the seeds' sample line, then a few more.
 pub const FEED: &str = "apple banana apple cherry apple banana orange apple
 to be or not to be that is the question

@@ -28,6 +28,7 @@ struct Options {
     batches: u64,
     batch_ms: u64,
     checkpoint: Option<PathBuf>,
+    ui: Option<String>,
 }
 
 fn parse_args() -> Result<Options, String> {
@@ -35,6 +36,7 @@ fn parse_args() -> Result<Options, String> {
         batches: 5,
         batch_ms: 1_000,
         checkpoint: None,
+        ui: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -43,8 +45,12 @@ fn parse_args() -> Result<Options, String> {
             "--batches" => options.batches = value()?.parse().map_err(|e| format!("--batches: {e}"))?,
             "--batch-ms" => options.batch_ms = value()?.parse().map_err(|e| format!("--batch-ms: {e}"))?,
             "--checkpoint" => options.checkpoint = Some(PathBuf::from(value()?)),
+            "--ui" => options.ui = Some(value()?),
             "-h" | "--help" => {
-                return Err("usage: running_totals [--batches N] [--batch-ms MS] [--checkpoint DIR]".into());
+                return Err(
+                    "usage: running_totals [--batches N] [--batch-ms MS] [--checkpoint DIR] [--ui ADDR]"
+                        .into(),
+                );
             }
             other => return Err(format!("unknown argument {other} (try --help)")),
         }
@@ -121,11 +127,17 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let checkpoint = options.checkpoint.unwrap_or_else(|| {
         std::env::temp_dir().join(format!("streamflow-running_totals-{}", std::process::id()))
     });
-    let ssc = StreamingContext::builder()
+    let mut builder = StreamingContext::builder()
         .batch_duration(Duration::from_millis(options.batch_ms))
         .master("local[2]")?
-        .app_name("running_totals")
-        .build()?;
+        .app_name("running_totals");
+    if let Some(addr) = &options.ui {
+        builder = builder.ui(addr);
+    }
+    let ssc = builder.build()?;
+    if let Some(url) = ssc.ui_url() {
+        eprintln!("dashboard: {url}");
+    }
     let malformed = Arc::new(AtomicU64::new(0));
     running_totals_on(&ssc, &checkpoint, malformed.clone())?;
 

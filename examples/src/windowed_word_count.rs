@@ -32,6 +32,7 @@ struct Options {
     windows: Option<u64>,
     time_scale: Option<u64>,
     checkpoint: Option<PathBuf>,
+    ui: Option<String>,
 }
 
 fn parse_args() -> Result<Options, String> {
@@ -41,6 +42,7 @@ fn parse_args() -> Result<Options, String> {
         windows: None,
         time_scale: None,
         checkpoint: None,
+        ui: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -57,9 +59,10 @@ fn parse_args() -> Result<Options, String> {
                 options.time_scale = Some(scale);
             }
             "--checkpoint" => options.checkpoint = Some(PathBuf::from(value()?)),
+            "--ui" => options.ui = Some(value()?),
             "-h" | "--help" => {
                 return Err("usage: windowed_word_count [--host H --port P] [--windows N] \
-                            [--time-scale F] [--checkpoint DIR]"
+                            [--time-scale F] [--checkpoint DIR] [--ui ADDR]"
                     .into());
             }
             other => return Err(format!("unknown argument {other} (try --help)")),
@@ -145,14 +148,20 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let checkpoint = options.checkpoint.unwrap_or_else(|| {
         std::env::temp_dir().join(format!("streamflow-windowed_word_count-{}", std::process::id()))
     });
-    let ssc = StreamingContext::builder()
+    let mut builder = StreamingContext::builder()
         .batch_duration(Duration::seconds(1))
         .master("local[2]")?
         .clock(FastClock::new(scale))
-        .app_name("windowed_word_count")
-        .build()?;
+        .app_name("windowed_word_count");
+    if let Some(addr) = &options.ui {
+        builder = builder.ui(addr);
+    }
+    let ssc = builder.build()?;
     windowed_word_count_on(&ssc, &host, port, &checkpoint)?;
     eprintln!("{}", ssc.explain());
+    if let Some(url) = ssc.ui_url() {
+        eprintln!("dashboard: {url}");
+    }
     ssc.start()?;
     let result = match windows {
         // N windows of the job's time, in real time, plus half a slide to let the last one print.

@@ -214,6 +214,7 @@ pub(crate) const OPERATORS: &[Operator] = &[
     accessor("add_streaming_listener", Receiver::Context),
     accessor("recent_batches", Receiver::Context),
     accessor("receiver_statuses", Receiver::Context),
+    accessor("ui_url", Receiver::Context),
     // Running the context: the caller does this with the built context, after the job.
     op("start", Lifecycle),
     op("stop", Lifecycle),
@@ -534,6 +535,7 @@ pub(crate) const STRUCTURED: &[Method] = {
         method("clock", S, Shape::Unknown, Kind::Accessor),
         method("add_listener", S, Shape::Unknown, Kind::Accessor),
         method("memory_table", S, Shape::Unknown, Kind::Accessor),
+        method("ui_url", S, Shape::Unknown, Kind::Accessor),
         // The reader: options, then a source.
         method("format", R, R, Kind::ReaderOption),
         method("mode", R, R, Kind::ReaderOption),
