@@ -7,11 +7,11 @@
 use std::io::{Read, Write};
 
 use serde_json::Value;
-use streamflow::structured::{MemoryStream, OutputMode, Session, tumbling_window};
+use streamflow::structured::{MemoryStream, Session};
 use streamflow::{Duration, ManualClock, StreamQueue, StreamingContext, Time};
 
 mod common;
-use common::{Ev, ev, windowed_count};
+use common::count_with_a_late_row;
 
 fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
@@ -146,21 +146,7 @@ fn queries_of_a_context_session_show_on_its_dashboard_with_their_progress_record
     let base = ssc.ui_url().unwrap();
     let session = ssc.session();
     assert_eq!(session.ui_url(), Some(base.clone()));
-    let input = MemoryStream::<Ev>::new();
-    let q = windowed_count(
-        &session,
-        &input,
-        tumbling_window("10 minutes"),
-        OutputMode::Update,
-        "api_counts",
-    )
-    .query_name("api-counts")
-    .start()
-    .unwrap();
-    input.add_data([ev("a", 30), ev("b", 31), ev("a", 32)]);
-    q.process_all_available().unwrap();
-    input.add_data([ev("a", 5), ev("c", 45)]);
-    q.process_all_available().unwrap();
+    let q = count_with_a_late_row(&session, "api-counts");
     let jobs = get_json(&base, "/api/jobs");
     let kinds: Vec<_> = jobs
         .as_array()

@@ -7,11 +7,11 @@
 use std::sync::OnceLock;
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
-use streamflow::structured::{MemoryStream, OutputMode, tumbling_window};
+
 use streamflow::{Duration, ManualClock, StreamQueue, StreamingContext, Time};
 
 mod common;
-use common::{Ev, ev, session_on, windowed_count};
+use common::{count_with_a_late_row, session_on};
 
 fn recorder() -> &'static PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
@@ -76,22 +76,8 @@ fn a_query_reports_its_progress_record_per_operator_and_source() {
     let handle = recorder();
     let clock = ManualClock::new(0);
     let s = session_on(&clock);
-    let input = MemoryStream::<Ev>::new();
-    let q = windowed_count(
-        &s,
-        &input,
-        tumbling_window("10 minutes"),
-        OutputMode::Update,
-        "prom_counts",
-    )
-    .query_name("prom-query")
-    .start()
-    .unwrap();
-    input.add_data([ev("a", 30), ev("b", 31), ev("a", 32)]);
-    q.process_all_available().unwrap();
-    // The watermark is now 22 minutes: the row at minute 5 is late and dropped.
-    input.add_data([ev("a", 5), ev("c", 45)]);
-    q.process_all_available().unwrap();
+    // The watermark ends at 22 minutes: the row at minute 5 is late and dropped.
+    let q = count_with_a_late_row(&s, "prom-query");
     q.stop().unwrap();
     let progress = q.recent_progress();
     let text = handle.render();

@@ -199,3 +199,25 @@ pub fn wait_for_batch(events: &mpsc::Receiver<u64>, id: u64) {
         }
     }
 }
+
+/// A windowed count named `name` (table `name` with `-` as `_`) in Update mode that has run two
+/// rounds: three events, then two, of which the row at minute 5 is late (the watermark is at
+/// 22 minutes by then) and dropped.
+pub fn count_with_a_late_row(s: &Session, name: &str) -> streamflow::structured::StreamingQuery {
+    let input = MemoryStream::<Ev>::new();
+    let q = windowed_count(
+        s,
+        &input,
+        streamflow::structured::tumbling_window("10 minutes"),
+        streamflow::structured::OutputMode::Update,
+        &name.replace('-', "_"),
+    )
+    .query_name(name)
+    .start()
+    .unwrap();
+    input.add_data([ev("a", 30), ev("b", 31), ev("a", 32)]);
+    q.process_all_available().unwrap();
+    input.add_data([ev("a", 5), ev("c", 45)]);
+    q.process_all_available().unwrap();
+    q
+}
