@@ -8,7 +8,7 @@ use crate::exec::{Driver, Executor, JobControl, Schedule};
 use crate::graph::Graph;
 use crate::metrics::{BatchInfo, Metrics, ReceiverStatus, StreamingListener};
 use crate::sink::SinkContext;
-use crate::source::{SourceContext, SourceRun};
+use crate::source::{SourceContext, SourceLimits, SourceRun};
 use crate::time::{Clock, Duration, IntoDuration, SystemClock, Time};
 
 /// Where a context is in its life (Spark's `StreamingContextState`).
@@ -48,9 +48,27 @@ pub struct ContextBuilder {
     stop_on_shutdown: bool,
     /// The dashboard's address (`ui()`, in `metrics/ui/`).
     pub(crate) ui: Option<String>,
+    source_limits: SourceLimits,
 }
 
 impl ContextBuilder {
+    /// How fast and how much every receiver of the context may take in: a maximum rate,
+    /// backpressure, buffer bounds, the longest line (see [`SourceLimits`] for the defaults).
+    ///
+    /// ```
+    /// use streamflow::{Duration, StreamingContext, source::SourceLimits};
+    ///
+    /// let ssc = StreamingContext::builder()
+    ///     .batch_duration(Duration::seconds(1))
+    ///     .source_limits(SourceLimits::default().backpressure(true).max_rate(50_000))
+    ///     .build()?;
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
+    pub fn source_limits(mut self, limits: SourceLimits) -> Self {
+        self.source_limits = limits;
+        self
+    }
+
     /// With `true`, SIGINT (Ctrl-C) and SIGTERM stop the context gracefully — its receivers
     /// stop, everything they received is processed and the last batch committed — and
     /// `await_termination` then returns, so the program ends normally; a second signal ends it
@@ -78,6 +96,9 @@ impl ContextBuilder {
     /// let ssc = StreamingContext::builder().batch_duration(Duration::milliseconds(500)).build()?;
     /// assert_eq!(ssc.batch_duration(), Duration::milliseconds(500));
     /// assert!(StreamingContext::builder().batch_duration(Duration::ZERO).build().is_err());
+    /// // An absurd interval is refused, not wrapped into batch times that go backwards.
+    /// let err = StreamingContext::new(Duration::from_millis(u64::MAX), 2).unwrap_err();
+    /// assert!(err.to_string().contains("the batch interval"), "{err}");
     /// # Ok::<(), streamflow::Error>(())
     /// ```
     pub fn batch_duration(mut self, batch: Duration) -> Self {
@@ -93,6 +114,9 @@ impl ContextBuilder {
     /// let builder = || StreamingContext::builder().batch_duration(Duration::seconds(1));
     /// assert_eq!(builder().parallelism(4).build()?.parallelism(), 4);
     /// assert!(builder().parallelism(0).build().is_err());
+    /// // Far more threads than cores is a mistake, refused with a clear message.
+    /// let err = builder().parallelism(10_000).build().unwrap_err();
+    /// assert!(err.to_string().contains("parallelism 10000 is more than"), "{err}");
     /// # Ok::<(), streamflow::Error>(())
     /// ```
     pub fn parallelism(mut self, parallelism: usize) -> Self {
@@ -195,12 +219,16 @@ impl ContextBuilder {
                 "the batch interval must be greater than zero (e.g. Duration::seconds(1))".into(),
             ));
         }
+        batch
+            .check()
+            .map_err(|e| Error::InvalidConfig(format!("the batch interval: {e}")))?;
         if self.parallelism == 0 {
             return Err(Error::InvalidConfig(
                 "parallelism must be at least 1 (local[1]); local[2] or more to receive and process at once"
                     .into(),
             ));
         }
+        check_parallelism(self.parallelism)?;
         let exec = Arc::new(Executor::new(self.parallelism, &self.app_name)?);
         let checkpoint = self.checkpoint;
         let control = JobControl::new(self.app_name.clone(), self.clock.clone());
@@ -216,6 +244,7 @@ impl ContextBuilder {
                 control,
                 metrics: Arc::new(Metrics::new(Arc::default())),
                 stop_on_shutdown: self.stop_on_shutdown,
+                source_limits: self.source_limits,
             }),
         };
         // Created (or checked) now, like `StreamingContext::checkpoint`, so a bad path fails here.
@@ -225,6 +254,26 @@ impl ContextBuilder {
         crate::metrics::ui::attach_context(&ssc, self.ui)?;
         Ok(ssc)
     }
+}
+
+/// The most worker threads a job may ask for: 64 per core of this machine, and never more than
+/// 4096. Each is a thread with its own partition of every shuffle (parallelism² buckets), so a
+/// number far beyond the cores costs much and buys nothing; 10,000 took minutes to build a
+/// first batch.
+pub(crate) fn max_parallelism() -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    cores.saturating_mul(64).min(4096)
+}
+
+/// An error saying why `parallelism` is too large, if it is.
+pub(crate) fn check_parallelism(parallelism: usize) -> Result<()> {
+    let max = max_parallelism();
+    if parallelism > max {
+        return Err(Error::InvalidConfig(format!(
+            "parallelism {parallelism} is more than {max}, the most this machine allows (64 per core, at most 4096): use about as many as it has cores (local[*])"
+        )));
+    }
+    Ok(())
 }
 
 fn parse_master(master: &str) -> Result<usize> {
@@ -261,6 +310,8 @@ pub(crate) struct ContextInner {
     pub(crate) metrics: Arc<Metrics>,
     /// Stop gracefully on SIGINT / SIGTERM.
     pub(crate) stop_on_shutdown: bool,
+    /// What every receiver may take in.
+    pub(crate) source_limits: SourceLimits,
 }
 
 impl ContextInner {
@@ -342,6 +393,7 @@ impl StreamingContext {
             checkpoint: None,
             stop_on_shutdown: false,
             ui: None,
+            source_limits: SourceLimits::default(),
         }
     }
 
@@ -373,6 +425,20 @@ impl StreamingContext {
     /// ```
     pub fn batch_duration(&self) -> Duration {
         self.inner.batch
+    }
+
+    /// What every receiver of this context may take in (set with
+    /// [`ContextBuilder::source_limits`]).
+    ///
+    /// ```
+    /// use streamflow::{Duration, StreamingContext, source::SourceLimits};
+    ///
+    /// let ssc = StreamingContext::new(Duration::seconds(1), 2)?;
+    /// assert_eq!(ssc.source_limits(), &SourceLimits::default());
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
+    pub fn source_limits(&self) -> &SourceLimits {
+        &self.inner.source_limits
     }
 
     /// The number of worker threads (and default number of shuffle partitions).

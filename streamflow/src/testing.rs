@@ -74,6 +74,26 @@ impl TestContext {
         Ok(TestContext { ssc, clock })
     }
 
+    /// A context made by `builder` (its batch interval, parallelism, source limits …) on a
+    /// manual clock at 0, in place of any clock the builder had.
+    ///
+    /// ```
+    /// use streamflow::{Duration, StreamingContext, source::SourceLimits, testing::TestContext};
+    ///
+    /// let t = TestContext::from_builder(
+    ///     StreamingContext::builder()
+    ///         .batch_duration(Duration::seconds(1))
+    ///         .source_limits(SourceLimits::default().max_buffered_records(100)),
+    /// )?;
+    /// assert_eq!(t.context().source_limits().max_buffered_records(100), *t.context().source_limits());
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
+    pub fn from_builder(builder: crate::ContextBuilder) -> Result<Self> {
+        let clock = ManualClock::new(0);
+        let ssc = builder.clock(clock.clone()).build()?;
+        Ok(TestContext { ssc, clock })
+    }
+
     /// The context, to add sources, set a checkpoint directory, add listeners …
     ///
     /// ```

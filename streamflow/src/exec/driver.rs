@@ -22,7 +22,7 @@ use crate::checkpoint::writer::Writer;
 use crate::checkpoint::{Checkpoint, CommitInfo, Recovered};
 use crate::error::{Error, Result};
 use crate::graph::{ForgetOld, InputNode, OutputOp};
-use crate::source::{Limit, SourceRange, SourceRun};
+use crate::source::{BatchStats, Limit, SourceRange, SourceRun};
 use crate::time::{Clock, Duration, Time};
 
 /// The identity of a batch: its id (0, 1, 2 … in order) and its time (for a DStream the
@@ -642,6 +642,7 @@ impl Driver {
             checkpoint: writes,
         };
         self.vocabulary.completed(&completed)?;
+        self.tell_sources(&completed);
         Ok(())
     }
 
@@ -654,6 +655,24 @@ impl Driver {
             waited.set(waited.get() + started.elapsed());
         }
         Ok(())
+    }
+
+    /// Hands each source its share of a completed batch (what its rate estimator reads).
+    fn tell_sources(&self, batch: &Completed<'_>) {
+        let batch_interval = match self.schedule {
+            Schedule::Interval { interval, .. } | Schedule::ProcessingTime(interval) => Some(interval),
+            _ => None,
+        };
+        let (time, start) = (batch.plan.batch.time, batch.trigger_time);
+        for (source, &records) in self.sources.iter().zip(&batch.source_rows) {
+            source.batch_completed(&BatchStats {
+                processing_end: self.clock.now(),
+                records,
+                processing_delay: batch.timings.total,
+                scheduling_delay: std::time::Duration::from_millis((start - time).max(0) as u64),
+                batch_interval,
+            });
+        }
     }
 
     /// Runs the sources' batches and every output; a panic in user code becomes an error

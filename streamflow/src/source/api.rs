@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use super::offset::{Offset, ReadLimit};
+use super::rate_control::BatchStats;
 use crate::batch::Part;
 use crate::data::Data;
 use crate::error::Result;
@@ -101,6 +102,11 @@ pub trait Source: Send + Sync + 'static {
     /// every time, also after a restart (files, rate, Kafka: yes; a socket without a
     /// write-ahead log: no).
     fn is_replayable(&self) -> bool;
+
+    /// A batch this source took part in has completed: its records, processing and scheduling
+    /// delays (what Spark's `RateController` hears). Sources with backpressure feed these to
+    /// their [`PidRateEstimator`](super::PidRateEstimator) to set the rate of the next batches.
+    fn batch_completed(&self, _stats: &BatchStats) {}
 
     /// How it is doing (connected, records, errors …), for sources that receive data.
     /// `undecodable` counts malformed input; the driver reports each batch's share of it.

@@ -400,7 +400,7 @@ fn read_file<T: DeserializeOwned>(
     status: &Mutex<ReceiverStatus>,
     emit: &mut dyn FnMut(T),
 ) {
-    let content = std::fs::read(path).unwrap_or_else(|e| {
+    let file = std::fs::File::open(path).unwrap_or_else(|e| {
         raise(Error::Source {
             source_name: source.to_string(),
             message: format!(
@@ -410,12 +410,11 @@ fn read_file<T: DeserializeOwned>(
         })
     });
     let origin = path.display().to_string();
+    // Read line by line: memory is bounded by the longest line allowed, whatever the file.
+    let input = std::io::BufReader::with_capacity(64 * 1024, file);
     let decoded = options
-        .decode_file(source, &origin, &content, emit)
+        .decode_lines(source, &origin, input, emit)
         .unwrap_or_else(|e| raise(e));
-    if decoded.malformed > 0 {
-        log::warn!("{source}: {} malformed records in {origin}", decoded.malformed);
-    }
     let mut status = lock(status);
     status.records += decoded.records;
     status.undecodable += decoded.malformed;
@@ -562,9 +561,12 @@ impl StreamingContext {
     /// ```
     pub fn text_file_stream(&self, dir: impl AsRef<Path>) -> DStream<String> {
         self.source_stream(
-            FileSource::new(dir, TextOptions::lines())
-                .named("text_file_stream")
-                .new_files_only(),
+            FileSource::new(
+                dir,
+                TextOptions::lines().max_line_length(self.source_limits().max_line_length),
+            )
+            .named("text_file_stream")
+            .new_files_only(),
         )
     }
 }

@@ -4,12 +4,23 @@
 //! The public types are re-exported from [`structured`](crate::structured), whose reader
 //! chooses them; the DStream sources read plain lines with the same code.
 
+use std::collections::VecDeque;
+use std::io::BufRead;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use serde::de::DeserializeOwned;
 
+use super::lines::{Line, LineReader};
 use crate::error::{Error, Result};
 use crate::exec::lock;
+
+/// How many malformed records a [`CorruptRecords`] keeps (the most recent ones).
+pub(crate) const CORRUPT_KEPT: usize = 1_000;
+/// How much of a malformed record's text it keeps.
+pub(crate) const CORRUPT_TEXT_KEPT: usize = 4 * 1024;
+/// At most one warning about malformed records per source this often (the first at once).
+const WARN_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The UTF-8 byte-order mark some editors put at the start of a text file.
 const UTF8_BOM: &[u8] = &[0xEF, 0xBB, 0xBF];
@@ -55,6 +66,12 @@ pub enum MalformedPolicy {
 /// `_corrupt_record` column, as a side channel since records are typed). Clones share the
 /// records.
 ///
+/// It is bounded, whatever the input: it keeps the most recent 1,000 records, each with at most
+/// the first 4 KiB of its text, and counts every malformed record met under any policy
+/// ([`total`](Self::total)). Each query's progress reports its sources' malformed rows per batch
+/// (`num_malformed_rows`), and a warning is logged at most every 10 seconds per source with the
+/// number met since the last one.
+///
 /// ```
 /// use streamflow::structured::{MemoryStream, Session};
 /// let session = Session::new(1)?;
@@ -65,7 +82,16 @@ pub enum MalformedPolicy {
 /// ```
 #[derive(Clone, Default)]
 pub struct CorruptRecords {
-    records: Arc<Mutex<Vec<CorruptRecord>>>,
+    state: Arc<Mutex<CorruptState>>,
+}
+
+#[derive(Default)]
+struct CorruptState {
+    records: VecDeque<CorruptRecord>,
+    total: u64,
+    /// When the last warning was logged, and how many were met since.
+    warned: Option<Instant>,
+    unreported: u64,
 }
 
 impl CorruptRecords {
@@ -87,7 +113,7 @@ impl CorruptRecords {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn records(&self) -> Vec<CorruptRecord> {
-        lock(&self.records).clone()
+        lock(&self.state).records.iter().cloned().collect()
     }
 
     /// Removes and returns the records kept so far.
@@ -107,7 +133,7 @@ impl CorruptRecords {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn take(&self) -> Vec<CorruptRecord> {
-        std::mem::take(&mut *lock(&self.records))
+        lock(&self.state).records.drain(..).collect()
     }
 
     /// The number of records kept.
@@ -126,7 +152,7 @@ impl CorruptRecords {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn len(&self) -> usize {
-        lock(&self.records).len()
+        lock(&self.state).records.len()
     }
 
     /// Whether none was kept.
@@ -148,8 +174,59 @@ impl CorruptRecords {
         self.len() == 0
     }
 
-    pub(crate) fn push(&self, record: CorruptRecord) {
-        lock(&self.records).push(record);
+    /// Every malformed record met so far, under any policy: kept, dropped, or the one that
+    /// failed the query — also those no longer kept.
+    ///
+    /// ```
+    /// # use streamflow::structured::*;
+    /// # let session = Session::builder().parallelism(1).clock(streamflow::ManualClock::new(0)).build()?;
+    /// let dir = tempfile::tempdir()?;
+    /// std::fs::write(dir.path().join("in.json"), "1\ntwo\nthree\n")?;
+    /// let reader = session.read_stream::<i64>().mode(MalformedPolicy::DropMalformed);
+    /// let corrupt = reader.corrupt_records();
+    /// let query = reader.files(dir.path()).write_stream().memory("numbers").start()?;
+    /// query.process_all_available()?;
+    /// assert_eq!((corrupt.total(), corrupt.len()), (2, 0)); // counted, not kept
+    /// query.stop()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn total(&self) -> u64 {
+        lock(&self.state).total
+    }
+
+    /// Counts a malformed record of `source`, keeps it if `keep` (its text cut to
+    /// [`CORRUPT_TEXT_KEPT`], the oldest dropped past [`CORRUPT_KEPT`]), and warns — at most
+    /// every [`WARN_EVERY`].
+    pub(crate) fn note(&self, source: &str, mut record: CorruptRecord, keep: bool) {
+        let mut state = lock(&self.state);
+        state.total += 1;
+        state.unreported += 1;
+        let due = state.warned.is_none_or(|at| at.elapsed() >= WARN_EVERY);
+        if due {
+            log::warn!(
+                "{source}: {} malformed record{} since the last warning; the latest in {} at line {}: {}",
+                state.unreported,
+                if state.unreported == 1 { "" } else { "s" },
+                record.origin,
+                record.line,
+                record.error
+            );
+            state.warned = Some(Instant::now());
+            state.unreported = 0;
+        }
+        if keep {
+            if record.text.len() > CORRUPT_TEXT_KEPT {
+                let mut end = CORRUPT_TEXT_KEPT;
+                while !record.text.is_char_boundary(end) {
+                    end -= 1;
+                }
+                record.text.truncate(end);
+            }
+            if state.records.len() >= CORRUPT_KEPT {
+                state.records.pop_front();
+            }
+            state.records.push_back(record);
+        }
     }
 }
 
@@ -165,7 +242,8 @@ pub struct CorruptRecord {
     pub origin: String,
     /// Its line number, from 1.
     pub line: u64,
-    /// The raw text.
+    /// The raw text (its first 4 KiB; empty for a line longer than the source's
+    /// [`max_line_length`](crate::source::SourceLimits::max_line_length), which is never held).
     pub text: String,
     /// Why it did not parse.
     pub error: String,
@@ -179,6 +257,8 @@ pub(crate) struct TextOptions {
     pub(crate) policy: MalformedPolicy,
     pub(crate) header: bool,
     pub(crate) corrupt: CorruptRecords,
+    /// The longest line read, in bytes; longer ones are skipped as malformed.
+    pub(crate) max_line_length: usize,
 }
 
 impl Default for TextOptions {
@@ -188,6 +268,7 @@ impl Default for TextOptions {
             policy: MalformedPolicy::Permissive,
             header: true,
             corrupt: CorruptRecords::default(),
+            max_line_length: super::SourceLimits::default().max_line_length,
         }
     }
 }
@@ -207,12 +288,19 @@ impl TextOptions {
             format: Format::Text,
             policy: MalformedPolicy::DropMalformed,
             header: false,
-            corrupt: CorruptRecords::default(),
+            ..TextOptions::default()
         }
     }
 
+    /// The same, reading lines of at most `bytes`.
+    pub(crate) fn max_line_length(mut self, bytes: usize) -> Self {
+        self.max_line_length = bytes.max(1);
+        self
+    }
+
     /// Handles a record of `source` that did not parse, by the policy: kept aside, dropped, or
-    /// (fail-fast) an error naming where it was.
+    /// (fail-fast) an error naming where it was. Every one is counted, and warned about at a
+    /// bounded rate.
     pub(crate) fn malformed(
         &self,
         source: &str,
@@ -221,6 +309,14 @@ impl TextOptions {
         text: &str,
         error: String,
     ) -> Result<()> {
+        let keep = self.policy == MalformedPolicy::Permissive;
+        let record = CorruptRecord {
+            origin: origin.to_string(),
+            line,
+            text: if keep { text.to_string() } else { String::new() },
+            error: error.clone(),
+        };
+        self.corrupt.note(source, record, keep);
         match self.policy {
             MalformedPolicy::FailFast => Err(Error::Source {
                 source_name: source.to_string(),
@@ -228,127 +324,48 @@ impl TextOptions {
                     "malformed record in {origin} at line {line}: {error}; fix the input, or read with MalformedPolicy::Permissive or DropMalformed"
                 ),
             }),
-            MalformedPolicy::DropMalformed => Ok(()),
-            MalformedPolicy::Permissive => {
-                self.corrupt.push(CorruptRecord {
-                    origin: origin.to_string(),
-                    line,
-                    text: text.to_string(),
-                    error,
-                });
-                Ok(())
+            MalformedPolicy::DropMalformed | MalformedPolicy::Permissive => Ok(()),
+        }
+    }
+
+    /// Decodes the lines of the file `origin` read from `input` (a byte-order mark skipped),
+    /// pushing each record into `emit`. Errors only under [`MalformedPolicy::FailFast`] or when
+    /// the file cannot be read.
+    pub(crate) fn decode_lines<T: DeserializeOwned>(
+        &self,
+        source: &str,
+        origin: &str,
+        input: impl BufRead,
+        emit: &mut dyn FnMut(T),
+    ) -> Result<Decoded> {
+        let mut reader = LineReader::new(input, self.max_line_length);
+        let mut decoder = LineDecoder::new(self, source, origin);
+        let mut decoded = Decoded::default();
+        loop {
+            let line = reader.next_line().map_err(|e| Error::Source {
+                source_name: source.to_string(),
+                message: format!("cannot read {origin}: {e}"),
+            })?;
+            let record = match line {
+                None => return Ok(decoded),
+                Some(Line::Text(raw)) => decoder.decode_raw::<T>(raw, &mut decoded.malformed)?,
+                Some(Line::TooLong(len)) => {
+                    decoder.too_long(len, &mut decoded.malformed)?;
+                    None
+                }
+            };
+            if let Some(record) = record {
+                emit(record);
+                decoded.records += 1;
             }
         }
     }
-
-    /// One line as a record: `None` for a line the format skips (a blank JSON line), else the
-    /// record or why it did not parse.
-    fn decode_line<T: DeserializeOwned>(
-        &self,
-        headers: Option<&csv::StringRecord>,
-        text: &str,
-    ) -> Option<std::result::Result<T, String>> {
-        if self.format == Format::Json && text.trim().is_empty() {
-            return None;
-        }
-        Some(parse_line(self.format, headers, text))
-    }
-
-    /// Decodes the whole `content` of the file `origin` (a byte-order mark skipped), pushing
-    /// each record into `emit`. Errors only under [`MalformedPolicy::FailFast`].
-    pub(crate) fn decode_file<T: DeserializeOwned>(
-        &self,
-        source: &str,
-        origin: &str,
-        content: &[u8],
-        emit: &mut dyn FnMut(T),
-    ) -> Result<Decoded> {
-        // A UTF-8 byte-order mark (Excel's "CSV UTF-8") is not part of the first line.
-        let bytes = content.strip_prefix(UTF8_BOM).unwrap_or(content);
-        if self.format == Format::Csv {
-            return self.decode_csv(source, origin, bytes, emit);
-        }
-        let mut decoded = Decoded::default();
-        let mut lines: Vec<&[u8]> = bytes.split(|b| *b == b'\n').collect();
-        if bytes.is_empty() || bytes.last() == Some(&b'\n') {
-            lines.pop(); // a final newline does not start another line
-        }
-        for (i, raw) in lines.into_iter().enumerate() {
-            let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
-            let line = i as u64 + 1;
-            let outcome = match std::str::from_utf8(raw) {
-                Ok(text) => match self.decode_line::<T>(None, text) {
-                    None => continue,
-                    Some(Ok(record)) => {
-                        emit(record);
-                        decoded.records += 1;
-                        continue;
-                    }
-                    Some(Err(e)) => self.malformed(source, origin, line, text, e),
-                },
-                Err(e) => self.malformed(
-                    source,
-                    origin,
-                    line,
-                    &String::from_utf8_lossy(raw),
-                    format!("not UTF-8: {e}"),
-                ),
-            };
-            decoded.malformed += 1;
-            outcome?;
-        }
-        Ok(decoded)
-    }
-
-    fn decode_csv<T: DeserializeOwned>(
-        &self,
-        source: &str,
-        origin: &str,
-        bytes: &[u8],
-        emit: &mut dyn FnMut(T),
-    ) -> Result<Decoded> {
-        let mut reader = csv::ReaderBuilder::new()
-            .has_headers(false)
-            .flexible(true)
-            .from_reader(bytes);
-        let mut headers: Option<csv::StringRecord> = None;
-        let mut record = csv::StringRecord::new();
-        let mut decoded = Decoded::default();
-        loop {
-            let line = reader.position().line();
-            let outcome = match reader.read_record(&mut record) {
-                Ok(false) => break,
-                Ok(true) => {
-                    if self.header && headers.is_none() {
-                        headers = Some(record.clone());
-                        continue;
-                    }
-                    match parse_csv_record::<T>(headers.as_ref(), &record) {
-                        Ok(r) => {
-                            emit(r);
-                            decoded.records += 1;
-                            continue;
-                        }
-                        Err(e) => {
-                            let text = record.iter().collect::<Vec<_>>().join(",");
-                            self.malformed(source, origin, line, &text, e)
-                        }
-                    }
-                }
-                Err(e) => {
-                    let line = e.position().map_or(line, |p| p.line());
-                    self.malformed(source, origin, line, "", e.to_string())
-                }
-            };
-            decoded.malformed += 1;
-            outcome?;
-        }
-        Ok(decoded)
-    }
 }
 
-/// Decodes the lines of one connection in order: remembers its CSV header and counts its lines
-/// (for error messages and corrupt records). A new connection gets a new decoder.
+/// Decodes the lines of one file or connection in order: remembers its CSV header and counts
+/// its lines (for error messages and corrupt records). Each line is decoded by itself — CSV as
+/// Spark's line-based CSV reader does — so a broken line (an unclosed quote) costs that line
+/// only. A new file or connection gets a new decoder.
 pub(crate) struct LineDecoder<'a> {
     options: &'a TextOptions,
     source: &'a str,
@@ -368,40 +385,119 @@ impl<'a> LineDecoder<'a> {
         }
     }
 
+    /// How it decodes.
+    pub(crate) fn options(&self) -> &'a TextOptions {
+        self.options
+    }
+
     /// The CSV header of the connection, once its first line was read (CSV with a header only).
     pub(crate) fn header(&self) -> Option<&csv::StringRecord> {
         self.headers.as_ref()
     }
 
-    /// A line that was not even text (not UTF-8): it still counts as a line.
-    pub(crate) fn skip_line(&mut self) {
+    /// The next line, as bytes: a UTF-8 byte-order mark before the first line is dropped, and a
+    /// line that is not UTF-8 is malformed. As [`decode`](Self::decode) otherwise.
+    pub(crate) fn decode_raw<T: DeserializeOwned>(
+        &mut self,
+        raw: &[u8],
+        malformed: &mut u64,
+    ) -> Result<Option<T>> {
+        let raw = match self.line {
+            0 => raw.strip_prefix(UTF8_BOM).unwrap_or(raw),
+            _ => raw,
+        };
+        match std::str::from_utf8(raw) {
+            Ok(text) => self.decode(text, malformed),
+            Err(e) => {
+                self.line += 1;
+                *malformed += 1;
+                let text = String::from_utf8_lossy(raw);
+                self.options
+                    .malformed(
+                        self.source,
+                        self.origin,
+                        self.line,
+                        &text,
+                        format!("not UTF-8: {e}"),
+                    )
+                    .map(|()| None)
+            }
+        }
+    }
+
+    /// A line of `len` bytes, longer than the limit, was skipped: malformed, by the policy.
+    pub(crate) fn too_long(&mut self, len: u64, malformed: &mut u64) -> Result<()> {
         self.line += 1;
+        *malformed += 1;
+        self.options.malformed(
+            self.source,
+            self.origin,
+            self.line,
+            "",
+            format!(
+                "a line of {len} bytes is longer than the limit of {} bytes; it was skipped (raise SourceLimits::max_line_length to read such lines)",
+                self.options.max_line_length
+            ),
+        )
     }
 
     /// The next line: `Ok(Some(record))`, `Ok(None)` when it held no record (a header, a blank
-    /// JSON line) or was malformed and handled by the policy (`malformed` tells which), or the
-    /// fail-fast error.
+    /// JSON or CSV line) or was malformed and handled by the policy (`malformed` tells which),
+    /// or the fail-fast error.
     pub(crate) fn decode<T: DeserializeOwned>(
         &mut self,
-        text: String,
+        text: &str,
         malformed: &mut u64,
     ) -> Result<Option<T>> {
         self.line += 1;
         let options = self.options;
-        if options.format == Format::Csv && options.header && self.headers.is_none() {
-            self.headers = Some(csv::StringRecord::from(text.split(',').collect::<Vec<_>>()));
+        let blank = text.trim().is_empty();
+        if blank && options.format != Format::Text {
             return Ok(None);
         }
-        match options.decode_line::<T>(self.headers.as_ref(), &text) {
-            None => Ok(None),
-            Some(Ok(record)) => Ok(Some(record)),
-            Some(Err(error)) => {
+        if options.format == Format::Csv && options.header && self.headers.is_none() {
+            match csv_fields(text) {
+                Ok(fields) => {
+                    self.headers = Some(fields);
+                    return Ok(None);
+                }
+                Err(error) => {
+                    *malformed += 1;
+                    return options
+                        .malformed(
+                            self.source,
+                            self.origin,
+                            self.line,
+                            text,
+                            format!("bad header: {error}"),
+                        )
+                        .map(|()| None);
+                }
+            }
+        }
+        match parse_line::<T>(options.format, self.headers.as_ref(), text) {
+            Ok(record) => Ok(Some(record)),
+            Err(error) => {
                 *malformed += 1;
                 options
-                    .malformed(self.source, self.origin, self.line, &text, error)
+                    .malformed(self.source, self.origin, self.line, text, error)
                     .map(|()| None)
             }
         }
+    }
+}
+
+/// The fields of one CSV line (quotes allowed within the line).
+fn csv_fields(line: &str) -> std::result::Result<csv::StringRecord, String> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(line.as_bytes());
+    let mut record = csv::StringRecord::new();
+    match reader.read_record(&mut record) {
+        Ok(true) => Ok(record),
+        Ok(false) => Err("empty line".into()),
+        Err(e) => Err(e.to_string()),
     }
 }
 
@@ -417,17 +513,7 @@ pub(crate) fn parse_line<T: DeserializeOwned>(
             line,
         ))
         .map_err(|e| e.to_string()),
-        Format::Csv => {
-            let mut reader = csv::ReaderBuilder::new()
-                .has_headers(false)
-                .from_reader(line.as_bytes());
-            let mut record = csv::StringRecord::new();
-            match reader.read_record(&mut record) {
-                Ok(true) => parse_csv_record(headers, &record),
-                Ok(false) => Err("empty line".into()),
-                Err(e) => Err(e.to_string()),
-            }
-        }
+        Format::Csv => parse_csv_record(headers, &csv_fields(line)?),
     }
 }
 

@@ -39,6 +39,7 @@ use crossbeam_channel::{Receiver as Inbox, Sender};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::rate_control::{BatchStats, RateController, RateLimiter, SourceLimits};
 use super::wal::{RETAINED_COMMITS, Wal};
 use super::{ReadLimit, Source, SourceBatch, SourceContext};
 use crate::StreamingContext;
@@ -102,6 +103,9 @@ pub trait Receiver<T: Data>: Send + Sync + 'static {
     }
 }
 
+/// How often a store waiting for room in a full buffer looks again, even if not woken.
+const READ_ROOM_POLL: std::time::Duration = std::time::Duration::from_millis(100);
+
 enum Command {
     Restart(String),
     Stop,
@@ -111,6 +115,9 @@ enum Command {
 struct Blocks<T> {
     /// Stored since the last block was sealed.
     current: Vec<T>,
+    /// The bytes `current` stands for (its lines' text, or `size_of::<T>()` per record): with
+    /// its length, what the buffer bounds hold to.
+    current_bytes: usize,
     /// Sealed blocks, oldest first: `sealed[0]` has sequence number `base`.
     sealed: VecDeque<Vec<T>>,
     base: u64,
@@ -129,6 +136,8 @@ impl<T> Blocks<T> {
 pub(crate) struct JobHooks {
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) control: Arc<JobControl>,
+    /// The context's limits on what receivers take in.
+    pub(crate) limits: SourceLimits,
 }
 
 /// Decodes the records of one logged chunk.
@@ -160,7 +169,16 @@ impl<T> WalCodec<T> {
 }
 
 struct Shared<T> {
+    /// The receiver's name, for logs.
+    name: String,
     blocks: Mutex<Blocks<T>>,
+    /// Signalled when the buffer was emptied into a block, or the receiver stopped: a store
+    /// waiting for room looks again.
+    room: Condvar,
+    /// The rate in force (fixed, or estimated with backpressure) and the buffer bounds.
+    rate: RateController,
+    /// Spaces stores out to the rate.
+    limiter: RateLimiter,
     /// How records are logged, if this receiver stream logs.
     codec: Option<WalCodec<T>>,
     /// The log, once started with a checkpoint (and a codec).
@@ -275,23 +293,18 @@ impl<T: Data> ReceiverContext<T> {
     /// it returns once the records are written to the log and synced: a receiver may then
     /// acknowledge them to where they came from, and they survive a kill of the job.
     pub fn store_all(&self, records: impl IntoIterator<Item = T>) {
+        let records: Vec<T> = records.into_iter().collect();
+        let bytes = records.len().saturating_mul(std::mem::size_of::<T>());
         let Some(wal) = self.shared.wal.get() else {
-            let added = {
-                let mut blocks = lock(&self.shared.blocks);
-                let before = blocks.current.len();
-                blocks.current.extend(records);
-                (blocks.current.len() - before) as u64
-            };
-            self.stored(added);
+            self.push(records, bytes, None);
             return;
         };
-        let records: Vec<T> = records.into_iter().collect();
         let encoded = match self.shared.codec.as_ref().and_then(|codec| codec.encode) {
             Some(encode) => encode(&records),
             None => Err("this receiver logs its own input, so what it stores must come with it".into()),
         };
         match encoded {
-            Ok(bytes) => self.append_logged(wal, records, &bytes),
+            Ok(logged) => self.push(records, bytes, Some((wal, &logged))),
             Err(e) => self.shared.fail(Error::Source {
                 source_name: self.status().name.clone(),
                 message: format!(
@@ -308,20 +321,21 @@ impl<T: Data> ReceiverContext<T> {
         self.shared.wal.get().is_some()
     }
 
-    /// Stores `records`, logged as what `encode` makes of them (read back by the codec's
-    /// decode) — for a receiver that logs its own input. Without a log, stores them as
-    /// [`store_all`](Self::store_all) does and `encode` is not called.
+    /// Stores `records`, which stand for `bytes` of input (the text they were decoded from),
+    /// logged as what `encode` makes of them (read back by the codec's decode) — for a receiver
+    /// that logs its own input. Without a log, `encode` is not called.
     pub(crate) fn store_logged(
         &self,
         records: Vec<T>,
+        bytes: usize,
         encode: impl FnOnce() -> std::result::Result<Vec<u8>, String>,
     ) {
         let Some(wal) = self.shared.wal.get() else {
-            self.store_all(records);
+            self.push(records, bytes, None);
             return;
         };
         match encode() {
-            Ok(bytes) => self.append_logged(wal, records, &bytes),
+            Ok(logged) => self.push(records, bytes, Some((wal, &logged))),
             Err(e) => self.shared.fail(Error::Source {
                 source_name: self.status().name.clone(),
                 message: format!("cannot write received input to the write-ahead log: {e}"),
@@ -329,34 +343,83 @@ impl<T: Data> ReceiverContext<T> {
         }
     }
 
-    /// Appends `records` (logged as `bytes`) to the current block and to the log, and returns
-    /// once the log is synced (sharing the sync with whoever else waits).
-    fn append_logged(&self, wal: &Wal, records: Vec<T>, bytes: &[u8]) {
+    /// Appends `records` (`bytes` of input) to the current block — and, given a log, to the
+    /// log as `logged`, returning once it is synced (sharing the sync with whoever else waits).
+    /// First waits for the rate, then for room in the buffer: a receiver that stores faster than
+    /// batches take its records is held here, so it reads its input no faster.
+    fn push(&self, records: Vec<T>, bytes: usize, log: Option<(&Wal, &[u8])>) {
         if records.is_empty() {
             self.shared.wake();
             return;
         }
+        self.pace(records.len());
         let added = records.len() as u64;
         // Under the lock of the blocks, so the log's order is the blocks' order.
         let ticket = {
-            let mut blocks = lock(&self.shared.blocks);
-            match wal.append_chunk(bytes) {
-                Ok(ticket) => {
-                    blocks.current.extend(records);
-                    ticket
-                }
-                Err(e) => {
-                    drop(blocks);
-                    self.shared.fail(e);
-                    return;
-                }
-            }
+            let mut blocks = self.wait_for_room(records.len(), bytes);
+            let ticket = match log {
+                None => None,
+                Some((wal, logged)) => match wal.append_chunk(logged) {
+                    Ok(ticket) => Some(ticket),
+                    Err(e) => {
+                        drop(blocks);
+                        self.shared.fail(e);
+                        return;
+                    }
+                },
+            };
+            blocks.current.extend(records);
+            blocks.current_bytes = blocks.current_bytes.saturating_add(bytes);
+            ticket
         };
-        if let Err(e) = wal.flush(ticket) {
-            self.shared.fail(e);
-            return;
+        if let (Some((wal, _)), Some(ticket)) = (log, ticket) {
+            if let Err(e) = wal.flush(ticket) {
+                self.shared.fail(e);
+                return;
+            }
         }
         self.stored(added);
+    }
+
+    /// Waits until `n` more records are within the rate in force (if any).
+    fn pace(&self, n: usize) {
+        if let Some(rate) = self.shared.rate.rate() {
+            let wait = self.shared.limiter.reserve(n as u64, rate);
+            if !wait.is_zero() {
+                self.wait_stopped(wait);
+            }
+        }
+    }
+
+    /// The blocks, once the buffer has room for `n` records of `bytes` (an empty buffer always
+    /// has room, so one store larger than the bounds still goes through; so does any store once
+    /// the receiver is stopping, so that a stop never waits on a batch).
+    fn wait_for_room(&self, n: usize, bytes: usize) -> MutexGuard<'_, Blocks<T>> {
+        let limits = self.shared.rate.limits();
+        let (max_records, max_bytes) = (limits.max_buffered_records, limits.max_buffered_bytes);
+        let mut blocks = lock(&self.shared.blocks);
+        let mut waited = false;
+        while !blocks.current.is_empty()
+            && !self.is_stopped()
+            && (blocks.current.len().saturating_add(n) > max_records
+                || blocks.current_bytes.saturating_add(bytes) > max_bytes)
+        {
+            if !waited {
+                waited = true;
+                log::debug!(
+                    "{}: the buffer is full ({} records, {} bytes): waiting for a batch to take them",
+                    self.shared.name,
+                    blocks.current.len(),
+                    blocks.current_bytes
+                );
+            }
+            blocks = self
+                .shared
+                .room
+                .wait_timeout(blocks, READ_ROOM_POLL)
+                .map_or_else(|e| e.into_inner().0, |(guard, _)| guard);
+        }
+        blocks
     }
 
     /// Counts `added` records stored, and tells the driver.
@@ -589,10 +652,11 @@ pub(crate) struct ReceiverSource<T> {
 }
 
 impl<T: Data> ReceiverSource<T> {
-    /// Runs `receiver`; `job` is the DStream context it reports to, if any. Blocks live in
-    /// memory only.
+    /// Runs `receiver`; `job` is the DStream context it reports to, if any (and whose limits
+    /// it keeps to). Blocks live in memory only.
     pub(crate) fn new(receiver: Arc<dyn Receiver<T>>, job: Option<JobHooks>) -> Self {
-        Self::with_codec(receiver, job, None)
+        let limits = job.as_ref().map(|j| j.limits.clone()).unwrap_or_default();
+        Self::with_codec(receiver, job, None, limits)
     }
 
     /// Runs `receiver`, logging what it stores to a write-ahead log when the job has a
@@ -601,21 +665,29 @@ impl<T: Data> ReceiverSource<T> {
     where
         T: Serialize + DeserializeOwned,
     {
-        Self::with_codec(receiver, job, Some(WalCodec::records()))
+        let limits = job.as_ref().map(|j| j.limits.clone()).unwrap_or_default();
+        Self::with_codec(receiver, job, Some(WalCodec::records()), limits)
     }
 
-    /// Runs `receiver`, logging with `codec` (if any) when the job has a checkpoint.
+    /// Runs `receiver`, logging with `codec` (if any) when the job has a checkpoint, taking in
+    /// no more than `limits` allow.
     pub(crate) fn with_codec(
         receiver: Arc<dyn Receiver<T>>,
         job: Option<JobHooks>,
         codec: Option<WalCodec<T>>,
+        limits: SourceLimits,
     ) -> Self {
         let name = receiver.name();
         let (commands, inbox) = crossbeam_channel::unbounded();
         ReceiverSource {
             shared: Arc::new(Shared {
+                name: name.clone(),
+                room: Condvar::new(),
+                rate: RateController::new(limits),
+                limiter: RateLimiter::new(),
                 blocks: Mutex::new(Blocks {
                     current: Vec::new(),
+                    current_bytes: 0,
                     sealed: VecDeque::new(),
                     base: 0,
                 }),
@@ -641,6 +713,8 @@ impl<T: Data> ReceiverSource<T> {
         let (lock, cvar) = &shared.stop_signal;
         *lock.lock().unwrap_or_else(|e| e.into_inner()) = stopped;
         cvar.notify_all();
+        // A store waiting for room goes through once stopping.
+        shared.room.notify_all();
     }
 
     /// Runs `on_start` / `on_stop`; a panic there is a bug in the receiver, so it fails the job
@@ -782,7 +856,9 @@ impl<T: Data> Source for ReceiverSource<T> {
             if !blocks.current.is_empty() {
                 let seq = blocks.end();
                 let block = std::mem::take(&mut blocks.current);
+                blocks.current_bytes = 0;
                 blocks.sealed.push_back(block);
+                self.shared.room.notify_all();
                 sealed = wal.map(|wal| wal.append_seal(seq));
             }
             (blocks.end(), sealed)
@@ -843,6 +919,14 @@ impl<T: Data> Source for ReceiverSource<T> {
 
     fn status(&self) -> Option<ReceiverStatus> {
         Some(lock(&self.shared.status).clone())
+    }
+
+    /// With backpressure, sets the rate of the next stores from the batch (Spark's
+    /// `ReceiverRateController`).
+    fn batch_completed(&self, stats: &BatchStats) {
+        if let Some(rate) = self.shared.rate.update(stats, stats.records) {
+            log::debug!("{}: rate set to {rate:.0} records/s", self.name);
+        }
     }
 }
 
@@ -984,6 +1068,7 @@ impl StreamingContext {
         JobHooks {
             metrics: self.inner.metrics.clone(),
             control: self.inner.control.clone(),
+            limits: self.inner.source_limits.clone(),
         }
     }
 }

@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use super::api::{Source, SourceBatch, SourceContext};
 use super::offset::{Offset, ReadLimit};
+use super::rate_control::BatchStats;
 use crate::batch::{Batch, Part, split_evenly};
 use crate::error::{Error, Result};
 use crate::exec::Executor;
@@ -58,6 +59,8 @@ pub(crate) trait SourceRun: Send + Sync {
     fn restore_committed(&self, offset: &Value) -> Result<()>;
     /// The records the batch at `time` read from this source.
     fn rows(&self, time: Time) -> u64;
+    /// The batch completed (see [`Source::batch_completed`]).
+    fn batch_completed(&self, stats: &BatchStats);
 }
 
 struct Offsets<O> {
@@ -237,5 +240,9 @@ impl<S: Source> SourceRun for SourceSlot<S> {
 
     fn rows(&self, time: Time) -> u64 {
         self.node.get().and_then(|n| n.stored_len(time)).unwrap_or(0)
+    }
+
+    fn batch_completed(&self, stats: &BatchStats) {
+        self.source.batch_completed(stats)
     }
 }

@@ -5,13 +5,19 @@
 //! back-off when the connection fails or closes; as every receiver it is a source whose offset
 //! counts blocks of received records (see `receiver.rs`).
 //!
+//! Hostile input costs bounded memory and never stops the job: a line longer than the
+//! source's `max_line_length` is read past and dropped (counted and logged as malformed); when
+//! the receiver's buffer is full, `store` waits and the socket is not read, so TCP's flow
+//! control slows the sender down; a server that accepts and closes at once is retried after a
+//! back-off that grows until a connection delivers data.
+//!
 //! With a checkpoint, what it receives goes to a write-ahead log before it can be planned,
 //! which makes it replayable. What is logged is the text: the lines that became records (with
 //! the CSV header of their connection), decoded again when the log is read back. So any record
 //! type the reader can decode can be logged — no `Serialize` needed — and malformed lines,
 //! handled when they arrived, are not handled twice.
 
-use std::io::{BufRead, BufReader, ErrorKind};
+use std::io::{BufReader, ErrorKind};
 use std::marker::PhantomData;
 use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::{Arc, Mutex};
@@ -20,8 +26,9 @@ use std::thread::JoinHandle;
 use serde::de::DeserializeOwned;
 
 use super::format::{Format, LineDecoder, TextOptions, parse_line};
+use super::lines::{Line, LineReader};
 use super::receiver::{JobHooks, WalCodec};
-use super::{Receiver, ReceiverContext, ReceiverSource};
+use super::{Receiver, ReceiverContext, ReceiverSource, SourceLimits};
 use crate::StreamingContext;
 use crate::data::Data;
 use crate::dstream::DStream;
@@ -42,18 +49,20 @@ struct LoggedLines {
 }
 
 /// The source of a socket stream: `name`, reading the lines of `host:port` decoded by
-/// `options`, logging them to a write-ahead log when the job has a checkpoint.
+/// `options`, within `limits`, logging them to a write-ahead log when the job has a checkpoint.
 pub(crate) fn socket_source<T: Data + DeserializeOwned>(
     name: String,
     host: String,
     port: u16,
     options: TextOptions,
+    limits: SourceLimits,
     job: Option<JobHooks>,
 ) -> ReceiverSource<T> {
     let format = options.format;
+    let options = options.max_line_length(limits.max_line_length);
     let receiver = SocketReceiver::<T>::new(name, host, port, options);
     let decode = Arc::new(move |bytes: &[u8]| decode_logged_lines::<T>(format, bytes));
-    ReceiverSource::with_codec(Arc::new(receiver), job, Some(WalCodec::own_input(decode)))
+    ReceiverSource::with_codec(Arc::new(receiver), job, Some(WalCodec::own_input(decode)), limits)
 }
 
 /// The records of lines logged by a socket receiver reading `format`.
@@ -125,7 +134,10 @@ impl<T: Data + DeserializeOwned> Receiver<T> for SocketReceiver<T> {
 }
 
 /// Reads `\n`-terminated lines from `host:port` into `ctx` until it is stopped, reconnecting
-/// with exponential back-off (100 ms up to 5 s) when the connection fails or closes.
+/// after every failure or disconnection with an exponential back-off (100 ms up to 5 s, with
+/// ±25% jitter so that many receivers do not reconnect in step). The back-off starts again from
+/// 100 ms only after a connection delivered data: a server that accepts and closes at once is
+/// retried no faster than the back-off allows.
 fn read_socket_lines<T: Data + DeserializeOwned>(
     host: &str,
     port: u16,
@@ -134,31 +146,82 @@ fn read_socket_lines<T: Data + DeserializeOwned>(
     ctx: &ReceiverContext<T>,
 ) {
     let origin = format!("{host}:{port}");
-    let mut backoff = FIRST_BACKOFF;
+    let mut backoff = Backoff::new();
+    let mut connected_before = false;
     while !ctx.is_stopped() {
         match connect(host, port) {
             Ok(stream) => {
-                log::info!("socket {origin}: connected");
+                if connected_before {
+                    log::info!("socket {origin}: connected again");
+                } else {
+                    log::info!("socket {origin}: connected");
+                }
+                connected_before = true;
                 ctx.set_active(true);
-                backoff = FIRST_BACKOFF;
                 // Each connection starts afresh: its own line numbers and CSV header.
-                read_lines(stream, &mut LineDecoder::new(options, name, &origin), ctx);
+                let delivered = read_lines(stream, &mut LineDecoder::new(options, name, &origin), ctx);
                 ctx.set_active(false);
-                if !ctx.is_stopped() {
-                    log::info!("socket {origin}: the server closed the connection; reconnecting");
+                if delivered {
+                    backoff.reset();
+                }
+                if ctx.is_stopped() {
+                    return;
+                }
+                let wait = backoff.next();
+                log::info!(
+                    "socket {origin}: the server closed the connection; reconnecting in {} ms",
+                    wait.as_millis()
+                );
+                if ctx.wait_stopped(wait) {
+                    return;
                 }
             }
             Err(e) => {
+                let wait = backoff.next();
                 ctx.report_error(format!(
                     "cannot connect to {origin}: {e}; retrying in {} ms",
-                    backoff.as_millis()
+                    wait.as_millis()
                 ));
-                if ctx.wait_stopped(backoff) {
+                if ctx.wait_stopped(wait) {
                     return;
                 }
-                backoff = (backoff * 2).min(MAX_BACKOFF);
             }
         }
+    }
+}
+
+/// An exponential back-off with jitter: 100 ms, 200 ms … up to 5 s, each ±25%.
+struct Backoff {
+    next: std::time::Duration,
+    /// A small generator for the jitter (xorshift), seeded from the clock.
+    seed: u64,
+}
+
+impl Backoff {
+    fn new() -> Self {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        Backoff {
+            next: FIRST_BACKOFF,
+            seed: u64::from(nanos) | 1,
+        }
+    }
+
+    fn reset(&mut self) {
+        self.next = FIRST_BACKOFF;
+    }
+
+    /// The wait before the next attempt; doubles the one after.
+    fn next(&mut self) -> std::time::Duration {
+        self.seed ^= self.seed << 13;
+        self.seed ^= self.seed >> 7;
+        self.seed ^= self.seed << 17;
+        // A factor in [0.75, 1.25).
+        let factor = 0.75 + (self.seed % 1_000) as f64 / 2_000.0;
+        let wait = self.next.mul_f64(factor);
+        self.next = (self.next * 2).min(MAX_BACKOFF);
+        wait
     }
 }
 
@@ -176,25 +239,30 @@ fn connect(host: &str, port: u16) -> std::io::Result<TcpStream> {
 /// Records decoded and not handed over yet, with their lines when the input is logged.
 struct Received<T> {
     records: Vec<T>,
+    /// The bytes of input they were decoded from.
+    bytes: usize,
     /// The line of each record, when it goes to a write-ahead log.
     lines: Option<Vec<String>>,
 }
 
 impl<T: Data> Received<T> {
-    /// Hands the records over (logged with their lines and the connection's CSV header).
+    /// Hands the records over (logged with their lines and the connection's CSV header). May
+    /// wait: for the receiver's rate, and for room in its buffer.
     fn flush(&mut self, decoder: &LineDecoder<'_>, ctx: &ReceiverContext<T>) {
         if self.records.is_empty() {
             return;
         }
         let records = std::mem::take(&mut self.records);
+        let bytes = std::mem::take(&mut self.bytes);
         match self.lines.as_mut() {
-            None => ctx.store_all(records),
+            // No lines kept: the input is not logged, and `encode` is never called.
+            None => ctx.store_logged(records, bytes, || Err("not logged".into())),
             Some(lines) => {
                 let logged = LoggedLines {
                     header: decoder.header().map(|h| h.iter().map(str::to_string).collect()),
                     lines: std::mem::take(lines),
                 };
-                ctx.store_logged(records, || {
+                ctx.store_logged(records, bytes, || {
                     postcard::to_allocvec(&logged).map_err(|e| e.to_string())
                 });
             }
@@ -202,42 +270,38 @@ impl<T: Data> Received<T> {
     }
 }
 
+/// Reads the lines of one connection until it ends, fails, or the receiver is stopped; returns
+/// whether it delivered any data.
 fn read_lines<T: Data + DeserializeOwned>(
     stream: TcpStream,
     decoder: &mut LineDecoder<'_>,
     ctx: &ReceiverContext<T>,
-) {
+) -> bool {
     if let Err(e) = stream.set_read_timeout(Some(READ_POLL)) {
         ctx.report_error(format!("cannot set a read timeout: {e}"));
-        return;
+        return false;
     }
-    let mut reader = BufReader::with_capacity(64 * 1024, stream);
-    let mut line = Vec::with_capacity(256);
+    let max_line = decoder.options().max_line_length;
+    let mut reader = LineReader::new(BufReader::with_capacity(64 * 1024, stream), max_line);
     let mut received = Received {
         records: Vec::new(),
+        bytes: 0,
         lines: ctx.logs_input().then(Vec::new),
     };
+    let mut delivered = false;
     while !ctx.is_stopped() {
-        match reader.read_until(b'\n', &mut line) {
-            Ok(0) => {
-                // End of stream: a last line without '\n' still counts.
-                decode_line(&mut line, decoder, &mut received, ctx);
-                break;
-            }
-            Ok(_) => {
-                decode_line(&mut line, decoder, &mut received, ctx);
+        match reader.next_line() {
+            Ok(None) => break,
+            Ok(Some(line)) => {
+                delivered = true;
+                decode_line(line, decoder, &mut received, ctx);
                 // Hand over whatever is already buffered at once, not line by line.
-                if reader.buffer().is_empty() || received.records.len() >= MAX_FLUSH {
+                if reader.get_ref().buffer().is_empty() || received.records.len() >= MAX_FLUSH {
                     received.flush(decoder, ctx);
                 }
             }
-            // A timeout keeps the partial line in `line`; the next read continues it.
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
-                ) =>
-            {
+            // A timeout keeps the partial line; the next read continues it.
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
                 received.flush(decoder, ctx);
             }
             Err(e) => {
@@ -247,41 +311,36 @@ fn read_lines<T: Data + DeserializeOwned>(
         }
     }
     received.flush(decoder, ctx);
+    delivered
 }
 
-/// Decodes one received line (its terminator dropped) into `out`; a line that is not UTF-8 or
-/// is malformed is counted as undecodable, and a fail-fast error fails the job.
+/// Decodes one received line into `out`; a line that is not UTF-8, is malformed or is too long
+/// is counted as undecodable (and handled by the malformed policy), and a fail-fast error fails
+/// the job.
 fn decode_line<T: Data + DeserializeOwned>(
-    line: &mut Vec<u8>,
+    line: Line<'_>,
     decoder: &mut LineDecoder<'_>,
     out: &mut Received<T>,
     ctx: &ReceiverContext<T>,
 ) {
-    if line.is_empty() {
-        return;
-    }
-    if line.last() == Some(&b'\n') {
-        line.pop();
-        if line.last() == Some(&b'\r') {
-            line.pop();
-        }
-    }
-    let Ok(text) = String::from_utf8(std::mem::take(line)) else {
-        decoder.skip_line();
-        ctx.count_undecodable(1);
-        return;
-    };
-    let logged = out.lines.is_some().then(|| text.clone());
     let mut malformed = 0;
-    match decoder.decode(text, &mut malformed) {
-        Ok(Some(record)) => {
-            out.records.push(record);
-            if let (Some(lines), Some(text)) = (out.lines.as_mut(), logged) {
-                lines.push(text);
+    let outcome = match line {
+        Line::Text(raw) => match decoder.decode_raw::<T>(raw, &mut malformed) {
+            Ok(Some(record)) => {
+                out.records.push(record);
+                out.bytes += raw.len() + std::mem::size_of::<T>();
+                if let Some(lines) = out.lines.as_mut() {
+                    lines.push(String::from_utf8_lossy(raw).into_owned());
+                }
+                Ok(())
             }
-        }
-        Ok(None) => {}
-        Err(error) => ctx.fail(error),
+            Ok(None) => Ok(()),
+            Err(error) => Err(error),
+        },
+        Line::TooLong(len) => decoder.too_long(len, &mut malformed),
+    };
+    if let Err(error) = outcome {
+        ctx.fail(error);
     }
     if malformed > 0 {
         ctx.count_undecodable(malformed);
@@ -292,10 +351,15 @@ impl StreamingContext {
     /// Lines of text from a TCP server (Spark's `socketTextStream`), e.g. `nc -lk 9999`.
     ///
     /// One record per `\n`-terminated line (a trailing `\r` is dropped). When the connection
-    /// fails or closes, the receiver retries with exponential back-off (100 ms up to 5 s),
+    /// fails or closes, the receiver retries after an exponential back-off (100 ms up to 5 s,
+    /// with jitter; it starts again from 100 ms only once a connection delivered data),
     /// logging each failure and counting it in
     /// [`receiver_statuses`](StreamingContext::receiver_statuses). Lines that are not valid
-    /// UTF-8 are counted as undecodable and skipped.
+    /// UTF-8, or longer than the context's
+    /// [`max_line_length`](crate::source::SourceLimits::max_line_length), are counted as
+    /// undecodable and skipped. The context's [`SourceLimits`] bound what the receiver holds and
+    /// how fast it reads: when its buffer is full, it stops reading until a batch takes what it
+    /// holds, and TCP slows the sender down.
     ///
     /// # Examples
     ///
@@ -330,6 +394,7 @@ impl StreamingContext {
             host,
             port,
             TextOptions::lines(),
+            self.source_limits().clone(),
             Some(self.job_hooks()),
         ))
     }
@@ -407,7 +472,14 @@ mod tests {
         metadata: &std::path::Path,
     ) -> (ReceiverSource<Click>, mpsc::Receiver<()>, u16) {
         let port = spawn_server(bytes);
-        let source = socket_source::<Click>("test socket".into(), "127.0.0.1".into(), port, options, None);
+        let source = socket_source::<Click>(
+            "test socket".into(),
+            "127.0.0.1".into(),
+            port,
+            options,
+            SourceLimits::default(),
+            None,
+        );
         let wakes = start_heard(&source, Some(metadata));
         (source, wakes, port)
     }
@@ -443,8 +515,9 @@ mod tests {
         let kept = corrupt.records();
         assert_eq!(
             (kept.len(), kept[0].line, kept[0].text.as_str()),
-            (1, 2, "not json")
+            (2, 2, "not json")
         );
+        assert_eq!((kept[1].line, kept[1].text.as_str()), (4, "\u{FFFD}\u{FFFD}"));
         assert!(kept[0].origin.starts_with("127.0.0.1:"), "{kept:?}");
         let status = source.status().unwrap();
         assert_eq!(
@@ -521,7 +594,14 @@ mod tests {
         // header its lines were read with; the malformed line was handled once, when it came.
         let options = csv();
         let corrupt = options.corrupt.clone();
-        let source = socket_source::<Click>("test socket".into(), "127.0.0.1".into(), port, options, None);
+        let source = socket_source::<Click>(
+            "test socket".into(),
+            "127.0.0.1".into(),
+            port,
+            options,
+            SourceLimits::default(),
+            None,
+        );
         let ctx = SourceContext::detached(Time::from_millis(0), 1)
             .with_metadata_path(checkpoint.path().to_path_buf());
         source.start(&ctx).unwrap();

@@ -13,7 +13,7 @@ use crate::data::Data;
 use crate::source::format::{CorruptRecords, Format, MalformedPolicy, TextOptions};
 use crate::source::generator::RateRow;
 use crate::source::memory::MemoryStream;
-use crate::source::{FileSource, GeneratorSource, Pace, Source, due_time};
+use crate::source::{FileSource, GeneratorSource, Pace, Source, SourceLimits, due_time};
 
 /// Chooses the source of a stream of `T` (Spark's `DataStreamReader`): made by
 /// [`Session::read_stream`].
@@ -39,6 +39,7 @@ pub struct DataStreamReader<T> {
     session: Session,
     options: TextOptions,
     max_files_per_trigger: Option<u64>,
+    limits: SourceLimits,
     _records: std::marker::PhantomData<fn() -> T>,
 }
 
@@ -48,6 +49,7 @@ impl<T: Data> DataStreamReader<T> {
             session,
             options: TextOptions::default(),
             max_files_per_trigger: None,
+            limits: SourceLimits::default(),
             _records: std::marker::PhantomData,
         }
     }
@@ -128,6 +130,32 @@ impl<T: Data> DataStreamReader<T> {
     /// ```
     pub fn max_files_per_trigger(mut self, n: u64) -> Self {
         self.max_files_per_trigger = Some(n.max(1));
+        self
+    }
+
+    /// How much the source may take in and how fast (see [`SourceLimits`]): for a socket its
+    /// maximum rate, backpressure and buffer bounds; for sockets and files the longest line.
+    ///
+    /// ```
+    /// # use streamflow::structured::*;
+    /// use streamflow::source::SourceLimits;
+    /// # let session = Session::builder().parallelism(1).clock(streamflow::ManualClock::new(0)).build()?;
+    /// let dir = tempfile::tempdir()?;
+    /// std::fs::write(dir.path().join("in.txt"), "short\nfar too long a line\nok\n")?;
+    /// let reader = session.read_stream::<String>().format(Format::Text)
+    ///     .limits(SourceLimits::default().max_line_length(8));
+    /// let corrupt = reader.corrupt_records();
+    /// let query = reader.files(dir.path()).write_stream().memory("lines").start()?;
+    /// query.process_all_available()?;
+    /// assert_eq!(session.memory_table::<String>("lines")?.rows(), ["short", "ok"]);
+    /// assert_eq!(corrupt.total(), 1); // skipped, counted, logged
+    /// assert_eq!(query.last_progress().unwrap().sources[0].num_malformed_rows, 1);
+    /// query.stop()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn limits(mut self, limits: SourceLimits) -> Self {
+        self.options.max_line_length = limits.max_line_length;
+        self.limits = limits;
         self
     }
 
@@ -305,12 +333,12 @@ impl<T: Data> DataStreamReader<T> {
         T: DeserializeOwned,
     {
         let host = host.to_string();
-        let options = self.options.clone();
+        let (options, limits) = (self.options.clone(), self.limits.clone());
         self.source_per_query("socket_source", move || {
             let name = format!("TextSocketSource[{host}:{port}]");
             // With a checkpoint, the lines are written to the write-ahead log before a batch
             // can take them.
-            crate::source::socket_source::<T>(name, host.clone(), port, options.clone(), None)
+            crate::source::socket_source::<T>(name, host.clone(), port, options.clone(), limits.clone(), None)
         })
     }
 }

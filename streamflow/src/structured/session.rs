@@ -124,6 +124,8 @@ impl SessionBuilder {
     /// assert!(Session::builder().build().is_ok());
     /// let err = Session::builder().parallelism(0).build().unwrap_err();
     /// assert!(err.to_string().contains("parallelism must be at least 1"), "{err}");
+    /// let err = Session::builder().parallelism(1_000_000).build().unwrap_err();
+    /// assert!(err.to_string().contains("more than"), "{err}");
     /// ```
     pub fn build(self) -> Result<Session> {
         if self.parallelism == 0 {
@@ -131,6 +133,7 @@ impl SessionBuilder {
                 "parallelism must be at least 1 (e.g. Session::builder().parallelism(2))".into(),
             ));
         }
+        crate::context::check_parallelism(self.parallelism)?;
         let exec = Arc::new(Executor::new(self.parallelism, &self.app_name)?);
         let session = Session::from_parts(
             exec,

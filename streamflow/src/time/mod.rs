@@ -9,6 +9,7 @@ mod clock;
 mod parse;
 
 pub use clock::{Clock, ManualClock, SystemClock};
+use parse::MAX_DURATION_MS;
 /// Parses a duration string into milliseconds, or says what is wrong with it: the grammar of
 /// [`Duration::parse`] and of every duration argument, shared with the `#[stream_job]` macro's
 /// compile-time check.
@@ -98,15 +99,17 @@ impl fmt::Display for Time {
 
 impl Add<Duration> for Time {
     type Output = Time;
+    /// Saturates at the end of time rather than wrapping (a `Duration` past `i64::MAX` ms
+    /// would otherwise turn negative and move time backwards).
     fn add(self, rhs: Duration) -> Time {
-        Time(self.0.saturating_add(rhs.0 as i64))
+        Time(self.0.saturating_add(i64::try_from(rhs.0).unwrap_or(i64::MAX)))
     }
 }
 
 impl Sub<Duration> for Time {
     type Output = Time;
     fn sub(self, rhs: Duration) -> Time {
-        Time(self.0.saturating_sub(rhs.0 as i64))
+        Time(self.0.saturating_sub(i64::try_from(rhs.0).unwrap_or(i64::MAX)))
     }
 }
 
@@ -121,6 +124,13 @@ impl Sub<Time> for Time {
 /// A length of time in milliseconds (Spark's `Duration`; `Seconds(5)` is `Duration::seconds(5)`).
 ///
 /// Parse one from text with [`Duration::parse`] or `"10 minutes".parse()`.
+///
+/// The constructors never wrap: a length past `u64::MAX` ms saturates there. Anything longer
+/// than [`Duration::MAX`] (2^53 ms, about 285,000 years) is refused with an error wherever a
+/// duration is taken — by [`parse`](Duration::parse), by every operator through
+/// [`IntoDuration`], and as a batch interval — so an absurd value fails at construction instead
+/// of making batch times overflow. (A `std::time::Duration` given to an operator is capped at
+/// `Duration::MAX` instead: `std::time::Duration::MAX` is the usual "no timeout".)
 ///
 /// # Examples
 ///
@@ -141,6 +151,18 @@ pub struct Duration(u64);
 impl Duration {
     /// The empty duration.
     pub const ZERO: Duration = Duration(0);
+
+    /// The longest duration accepted: 2^53 ms (about 285,000 years). Longer ones are refused
+    /// where a duration is taken ([`Duration::check`]).
+    ///
+    /// ```
+    /// use streamflow::Duration;
+    ///
+    /// assert_eq!(Duration::MAX.millis(), 1 << 53);
+    /// assert!(Duration::MAX.check().is_ok());
+    /// assert!(Duration::from_millis(u64::MAX).check().is_err());
+    /// ```
+    pub const MAX: Duration = Duration(MAX_DURATION_MS);
 
     /// `ms` milliseconds.
     ///
@@ -166,16 +188,19 @@ impl Duration {
         Duration(ms)
     }
 
-    /// `s` seconds (Spark's `Seconds(s)`).
+    /// `s` seconds (Spark's `Seconds(s)`). Saturates instead of wrapping; a length past
+    /// [`Duration::MAX`] is then refused where it is used.
     ///
     /// ```
-    /// use streamflow::Duration;
+    /// use streamflow::{Duration, IntoDuration};
     ///
     /// assert_eq!(Duration::seconds(5).millis(), 5_000);
     /// assert_eq!(Duration::seconds(60), Duration::minutes(1));
+    /// assert_eq!(Duration::seconds(u64::MAX).millis(), u64::MAX); // not wrapped
+    /// assert!(Duration::seconds(u64::MAX).into_duration().is_err());
     /// ```
     pub const fn seconds(s: u64) -> Self {
-        Duration(s * 1_000)
+        Duration(s.saturating_mul(1_000))
     }
 
     /// `m` minutes (Spark's `Minutes(m)`).
@@ -188,7 +213,7 @@ impl Duration {
     /// # Ok::<(), streamflow::Error>(())
     /// ```
     pub const fn minutes(m: u64) -> Self {
-        Duration(m * 60_000)
+        Duration(m.saturating_mul(60_000))
     }
 
     /// `h` hours.
@@ -200,7 +225,7 @@ impl Duration {
     /// assert_eq!(Duration::hours(1).millis(), 3_600_000);
     /// ```
     pub const fn hours(h: u64) -> Self {
-        Duration(h * 3_600_000)
+        Duration(h.saturating_mul(3_600_000))
     }
 
     /// Parses `"10 minutes"`, `"1s"`, `"500 ms"` …; see [`parse_duration_ms`] for the grammar.
@@ -219,6 +244,27 @@ impl Duration {
         parse_duration_ms(text)
             .map(Duration)
             .map_err(Error::InvalidDuration)
+    }
+
+    /// This duration, or an [`Error::InvalidDuration`] if it is longer than [`Duration::MAX`]:
+    /// what every operator does with the durations it is given.
+    ///
+    /// ```
+    /// use streamflow::Duration;
+    ///
+    /// assert_eq!(Duration::hours(1).check()?, Duration::hours(1));
+    /// let err = Duration::from_millis(u64::MAX).check().unwrap_err();
+    /// assert!(err.to_string().contains("longer than 2^53 ms"), "{err}");
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
+    pub fn check(self) -> Result<Self> {
+        if self.0 > MAX_DURATION_MS {
+            return Err(Error::InvalidDuration(format!(
+                "a duration of {} ms is longer than 2^53 ms (about 285,000 years), the longest accepted; for \"never\", leave the setting out",
+                self.0
+            )));
+        }
+        Ok(self)
     }
 
     /// The length in milliseconds.
@@ -320,13 +366,15 @@ pub trait IntoDuration {
 
 impl IntoDuration for Duration {
     fn into_duration(self) -> Result<Duration> {
-        Ok(self)
+        self.check()
     }
 }
 
+/// A `std::time::Duration` past [`Duration::MAX`] becomes `Duration::MAX`: its own `MAX` is the
+/// usual way to say "no timeout", and 285,000 years serve as well.
 impl IntoDuration for std::time::Duration {
     fn into_duration(self) -> Result<Duration> {
-        Ok(self.into())
+        Ok(Duration::from(self).min(Duration::MAX))
     }
 }
 

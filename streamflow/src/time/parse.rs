@@ -8,8 +8,9 @@
 /// Parses a duration such as `"10s"`, `"10 seconds"`, `"1 minute"`, `"500ms"`, `"2 hours"` or
 /// `"1 day"` into milliseconds.
 ///
-/// The number must be a non-negative integer; units are case-insensitive. The error message says
-/// what was wrong and what is accepted.
+/// The number must be a non-negative integer; units are case-insensitive. A duration longer than
+/// [`MAX_DURATION_MS`] (2^53 ms, about 285,000 years) is an error, never wrapped or clamped. The
+/// error message says what was wrong and what is accepted.
 pub fn parse_duration_ms(text: &str) -> Result<u64, String> {
     let trimmed = text.trim();
     if trimmed.is_empty() {
@@ -41,13 +42,19 @@ pub fn parse_duration_ms(text: &str) -> Result<u64, String> {
             )
         }
     })?;
-    let value: u64 = number
-        .parse()
-        .map_err(|_| format!("number too large in \"{text}\""))?;
+    let too_large =
+        || format!("duration \"{text}\" is too large: the longest accepted is 2^53 ms (about 285,000 years)");
+    let value: u64 = number.parse().map_err(|_| too_large())?;
     value
         .checked_mul(factor)
-        .ok_or_else(|| format!("duration \"{text}\" is too large"))
+        .filter(|ms| *ms <= MAX_DURATION_MS)
+        .ok_or_else(too_large)
 }
+
+/// The longest duration accepted anywhere, in milliseconds: 2^53 (about 285,000 years). Longer
+/// ones are mistakes (a `u64::MAX` meant as "forever"), and added to a time they would overflow;
+/// 2^53 is also the largest count of milliseconds a JSON number (a double) holds exactly.
+pub const MAX_DURATION_MS: u64 = 1 << 53;
 
 fn unit_millis(unit: &str) -> Option<u64> {
     const SECOND: u64 = 1_000;
@@ -95,6 +102,19 @@ mod tests {
         assert!(parse_duration_ms("1.5 s").unwrap_err().contains("fractional"));
         assert!(
             parse_duration_ms("99999999999999999999 s")
+                .unwrap_err()
+                .contains("too large")
+        );
+        // Past 2^53 ms, whatever the unit: an error, never wrapped.
+        assert_eq!(parse_duration_ms("9007199254740992 ms"), Ok(1 << 53));
+        assert!(
+            parse_duration_ms("9007199254740993 ms")
+                .unwrap_err()
+                .contains("2^53 ms")
+        );
+        assert!(parse_duration_ms("18446744073709551615 ms").is_err());
+        assert!(
+            parse_duration_ms("30000000000 weeks")
                 .unwrap_err()
                 .contains("too large")
         );
