@@ -85,7 +85,7 @@ impl TestContext {
     ///         .batch_duration(Duration::seconds(1))
     ///         .source_limits(SourceLimits::default().max_buffered_records(100)),
     /// )?;
-    /// assert_eq!(t.context().source_limits().max_buffered_records(100), *t.context().source_limits());
+    /// assert_eq!(t.context().source_limits(), &SourceLimits::default().max_buffered_records(100));
     /// # Ok::<(), streamflow::Error>(())
     /// ```
     pub fn from_builder(builder: crate::ContextBuilder) -> Result<Self> {
