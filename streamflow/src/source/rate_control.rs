@@ -149,14 +149,7 @@ impl SourceLimits {
     /// # Ok::<(), streamflow::Error>(())
     /// ```
     pub fn pid(mut self, proportional: f64, integral: f64, derivative: f64, min_rate: f64) -> Result<Self> {
-        let gains = PidGains {
-            proportional,
-            integral,
-            derivative,
-            min_rate,
-        };
-        gains.check()?;
-        self.pid = gains;
+        self.pid = PidGains::new(proportional, integral, derivative, min_rate)?;
         Ok(self)
     }
 
@@ -198,6 +191,18 @@ impl SourceLimits {
 }
 
 impl PidGains {
+    /// The gains, if each is finite and not negative and the lowest rate is positive.
+    fn new(proportional: f64, integral: f64, derivative: f64, min_rate: f64) -> Result<Self> {
+        let gains = PidGains {
+            proportional,
+            integral,
+            derivative,
+            min_rate,
+        };
+        gains.check()?;
+        Ok(gains)
+    }
+
     fn check(&self) -> Result<()> {
         let gains = [
             ("proportional", self.proportional),
@@ -327,13 +332,7 @@ impl PidRateEstimator {
         derivative: f64,
         min_rate: f64,
     ) -> Result<Self> {
-        let gains = PidGains {
-            proportional,
-            integral,
-            derivative,
-            min_rate,
-        };
-        gains.check()?;
+        let gains = PidGains::new(proportional, integral, derivative, min_rate)?;
         Self::with(batch_interval, gains)
     }
 

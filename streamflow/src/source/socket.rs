@@ -464,6 +464,19 @@ mod tests {
         (source, wakes)
     }
 
+    /// The socket source of `Click`s from `127.0.0.1:port`, with the default limits.
+    fn test_socket_source(port: u16, options: TextOptions) -> ReceiverSource<Click> {
+        let name = "test socket".to_string();
+        socket_source::<Click>(
+            name,
+            "127.0.0.1".into(),
+            port,
+            options,
+            SourceLimits::default(),
+            None,
+        )
+    }
+
     /// As `serve`, through the socket source that logs to the checkpoint directory `metadata`;
     /// also returns the server's port.
     fn serve_logged(
@@ -472,14 +485,7 @@ mod tests {
         metadata: &std::path::Path,
     ) -> (ReceiverSource<Click>, mpsc::Receiver<()>, u16) {
         let port = spawn_server(bytes);
-        let source = socket_source::<Click>(
-            "test socket".into(),
-            "127.0.0.1".into(),
-            port,
-            options,
-            SourceLimits::default(),
-            None,
-        );
+        let source = test_socket_source(port, options);
         let wakes = start_heard(&source, Some(metadata));
         (source, wakes, port)
     }
@@ -594,14 +600,7 @@ mod tests {
         // header its lines were read with; the malformed line was handled once, when it came.
         let options = csv();
         let corrupt = options.corrupt.clone();
-        let source = socket_source::<Click>(
-            "test socket".into(),
-            "127.0.0.1".into(),
-            port,
-            options,
-            SourceLimits::default(),
-            None,
-        );
+        let source = test_socket_source(port, options);
         let ctx = SourceContext::detached(Time::from_millis(0), 1)
             .with_metadata_path(checkpoint.path().to_path_buf());
         source.start(&ctx).unwrap();
