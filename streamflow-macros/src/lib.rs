@@ -152,7 +152,7 @@ use proc_macro::TokenStream;
 /// | generated | what it does |
 /// |---|---|
 /// | `fn job(session: &Session, params..) -> streamflow::Result<StreamingQuery>` | runs the body, applies the attribute's settings to the writer and **starts** the query |
-/// | `fn job_writer(session: &Session, params..) -> streamflow::Result<DataStreamWriter<T>>` | only when the return type is declared: the writer with the settings applied, not started (e.g. to add `.resume_from(state)`) |
+/// | `fn job_writer(session: &Session, params..) -> streamflow::Result<DataStreamWriter<T>>` | only when the return type is declared: the writer with the settings applied, not started (e.g. to add `.checkpoint_location(dir)`) |
 /// | `fn job_plan() -> &'static str` | the stages of the query, one line per stage |
 ///
 /// | key | value | default |
@@ -287,7 +287,7 @@ use proc_macro::TokenStream;
 /// `map`, `flat_map`, `filter`, `union`, `with_watermark`, `with_event_time`, `group_by`,
 /// `group_by_window`, `write_stream`; on grouped records `count`, `sum`, `min`, `max`, `avg`,
 /// `agg`; on the writer `output_mode`, `trigger`, `query_name`, `multiple_watermark_policy`,
-/// `watermark_idle_timeout`, `resume_from`, and a sink: `console`, `console_with`, `memory`,
+/// `watermark_idle_timeout`, `checkpoint_location`, and a sink: `console`, `console_with`, `memory`,
 /// `foreach_batch`, `foreach`, `json`, `csv`. Getters (`corrupt_records`, `session`,
 /// `memory_table` …) may be called anywhere.
 ///

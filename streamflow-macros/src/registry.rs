@@ -215,6 +215,7 @@ pub(crate) const OPERATORS: &[Operator] = &[
     accessor("recent_batches", Receiver::Context),
     accessor("receiver_statuses", Receiver::Context),
     accessor("ui_url", Receiver::Context),
+    accessor("source_limits", Receiver::Context),
     // Running the context: the caller does this with the built context, after the job.
     op("start", Lifecycle),
     op("stop", Lifecycle),
@@ -495,7 +496,7 @@ pub(crate) enum Setting {
     Checkpoint,
     /// `watermark_idle_timeout(d)`: a duration at argument 0.
     IdleTimeout,
-    /// Anything else (`multiple_watermark_policy`, `resume_from`).
+    /// Anything else (`multiple_watermark_policy`, `discard_torn_last_batch`).
     Other,
 }
 
@@ -541,6 +542,7 @@ pub(crate) const STRUCTURED: &[Method] = {
         method("mode", R, R, Kind::ReaderOption),
         method("header", R, R, Kind::ReaderOption),
         method("max_files_per_trigger", R, R, Kind::ReaderOption),
+        method("limits", R, R, Kind::ReaderOption),
         method("corrupt_records", R, Shape::Unknown, Kind::Accessor),
         method("memory", R, D, Kind::Source("memory_stream")),
         method("files", R, D, Kind::Source("file_source")),
@@ -577,7 +579,6 @@ pub(crate) const STRUCTURED: &[Method] = {
             W,
             Kind::Setting(Setting::IdleTimeout),
         ),
-        method("resume_from", W, W, Kind::Setting(Setting::Other)),
         method("checkpoint_location", W, W, Kind::Setting(Setting::Checkpoint)),
         method("discard_torn_last_batch", W, W, Kind::Setting(Setting::Other)),
         method("console", W, W, Kind::Sink(None)),

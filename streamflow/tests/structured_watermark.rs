@@ -129,28 +129,26 @@ fn fan_out_of_a_watermarked_dataset_reads_each_batch_once_per_reader() {
 fn a_restarted_query_resumes_its_id_offsets_and_watermark() {
     let clock = ManualClock::new(0);
     let s = session_on(&clock);
+    let dir = tempfile::tempdir().unwrap();
     let input = MemoryStream::new();
     let ds = s
         .read_stream::<Ev>()
         .memory(&input)
         .with_watermark(|e| e.ts, "10 minutes");
-    let first = count_query(&s, &ds, "restart").start().unwrap();
+    let first = count_query(&s, &ds, "restart")
+        .checkpoint_location(dir.path())
+        .start()
+        .unwrap();
     input.add_data([ev("a", 22), ev("a", 25)]);
     first.process_all_available().unwrap();
     let id = first.id().to_string();
     first.stop().unwrap();
-    // Taken from the stopped query, the state carries the open window [20, 30) as well.
-    let saved = first.resume_state();
-    assert_eq!(saved.watermark.watermark, min(15));
+    assert_eq!(first.resume_state().watermark.watermark, min(15));
 
-    // Offsets, watermark and the aggregation's state survive serialization, as a checkpoint
-    // would keep them: the query resumes from the JSON form with its open window.
-    let from_json: ResumeState = serde_json::from_str(&serde_json::to_string(&saved).unwrap()).unwrap();
-    assert_eq!(from_json, saved);
-
+    // Offsets, watermark and the aggregation's state come back from the checkpoint.
     input.add_data([ev("a", 3), ev("a", 36)]);
     let second = count_query(&s, &ds, "restart")
-        .resume_from(from_json)
+        .checkpoint_location(dir.path())
         .start()
         .unwrap();
     second.process_all_available().unwrap();
@@ -164,20 +162,20 @@ fn a_restarted_query_resumes_its_id_offsets_and_watermark() {
     assert_eq!(resumed.num_input_rows, 2);
     assert_eq!(resumed.sources[0].start_offset, 1);
     assert_eq!(resumed.state_operators[0].num_rows_dropped_by_watermark, 1);
-    // The open window [20, 30) came back from the JSON form; 36 opened [30, 40).
+    // The open window [20, 30) came back from the checkpoint; 36 opened [30, 40).
     assert_eq!(resumed.state_operators[0].num_rows_total, 2);
     second.stop().unwrap();
 
-    // A state from another pipeline is refused.
+    // A query of another pipeline is refused on that checkpoint.
     let other = s.read_stream::<Ev>().memory(&input);
     let err = other
         .write_stream()
         .memory("other")
-        .resume_from(second.resume_state())
+        .checkpoint_location(dir.path())
         .start()
         .unwrap_err()
         .to_string();
-    assert!(err.contains("cannot resume"), "{err}");
+    assert!(err.contains("cannot restart from the checkpoint"), "{err}");
 }
 
 #[test]

@@ -259,23 +259,25 @@ fn session_sums(s: &Session, input: &MemoryStream<Ev>, table: &str) -> DataStrea
         .memory(table)
 }
 
-/// A stopped query's state, written to JSON and read back, resumes with its open sessions: an
-/// event of the next run extends a session of the last one.
+/// A query restarted on its checkpoint carries its open sessions: an event of the next run
+/// extends a session of the last one.
 #[test]
-fn open_sessions_survive_a_restart_through_json() {
+fn open_sessions_survive_a_restart() {
     let s = session();
+    let dir = tempfile::tempdir().unwrap();
     let input = MemoryStream::new();
-    let first = session_sums(&s, &input, "sessions_before").start().unwrap();
+    let first = session_sums(&s, &input, "sessions_before")
+        .checkpoint_location(dir.path())
+        .start()
+        .unwrap();
     input.add_data([ev("a", 1), ev("a", 3), ev("b", 2)]);
     first.process_all_available().unwrap();
     first.stop().unwrap();
-    let json = serde_json::to_string(&first.resume_state()).unwrap();
 
-    let state: ResumeState = serde_json::from_str(&json).unwrap();
     input.add_data([ev("a", 6)]); // within 5 minutes of 3: the same session
     input.add_data([ev("a", 30)]); // closes the sessions before 30
     let second = session_sums(&s, &input, "sessions_after")
-        .resume_from(state)
+        .checkpoint_location(dir.path())
         .start()
         .unwrap();
     second.process_all_available().unwrap();
@@ -290,78 +292,62 @@ fn open_sessions_survive_a_restart_through_json() {
     second.stop().unwrap();
 }
 
-/// Resuming a windowed count from a stopped query carries its open windows, also through the
-/// state's JSON form; resuming from a state without them (taken while running) is refused, not
-/// lossy.
+/// A windowed count restarted on its checkpoint — also after a run that was stopped while its
+/// windows were open — keeps its open windows.
 #[test]
-fn a_resumed_windowed_count_keeps_its_open_windows() {
+fn a_restarted_windowed_count_keeps_its_open_windows() {
     let s = session();
+    let dir = tempfile::tempdir().unwrap();
     let input = MemoryStream::new();
-    let first = windowed_count(
-        &s,
-        &input,
-        tumbling_window("10 minutes"),
-        OutputMode::Append,
-        "before",
-    )
-    .start()
-    .unwrap();
+    let count = |table: &str| {
+        windowed_count(
+            &s,
+            &input,
+            tumbling_window("10 minutes"),
+            OutputMode::Append,
+            table,
+        )
+        .checkpoint_location(dir.path())
+        .start()
+        .unwrap()
+    };
+    let first = count("before");
     input.add_data([ev("a", 22), ev("a", 25)]);
     first.process_all_available().unwrap();
-    let while_running = first.resume_state();
     first.stop().unwrap();
-    let saved = first.resume_state();
-
-    let refused = windowed_count(
-        &s,
-        &input,
-        tumbling_window("10 minutes"),
-        OutputMode::Append,
-        "refused",
-    )
-    .resume_from(while_running)
-    .start();
-    let err = refused.err().map(|e| e.to_string()).unwrap_or_default();
-    assert!(err.contains("carries no state"), "{err}");
 
     input.add_data([ev("a", 27), ev("a", 45)]); // 45 moves the watermark to 35: [20, 30) closes
-    let saved: ResumeState = serde_json::from_str(&serde_json::to_string(&saved).unwrap()).unwrap();
-    let second = windowed_count(
-        &s,
-        &input,
-        tumbling_window("10 minutes"),
-        OutputMode::Append,
-        "after",
-    )
-    .resume_from(saved)
-    .start()
-    .unwrap();
+    let second = count("after");
     second.process_all_available().unwrap();
     let table = s.memory_table::<AggRow<String, u64>>("after").unwrap();
     assert_eq!(window_rows(&table.rows()), [(20, 30, "a".to_string(), 3)]);
     second.stop().unwrap();
 }
 
-/// State partitions are not re-split: resuming with another parallelism is refused, saying why.
+/// State partitions are not re-split: restarting with another parallelism is refused, saying
+/// why.
 #[test]
-fn resuming_with_another_parallelism_is_refused() {
+fn restarting_with_another_parallelism_is_refused() {
     let s = session();
+    let dir = tempfile::tempdir().unwrap();
     let input = MemoryStream::new();
-    let first = session_sums(&s, &input, "two_partitions").start().unwrap();
+    let first = session_sums(&s, &input, "two_partitions")
+        .checkpoint_location(dir.path())
+        .start()
+        .unwrap();
     input.add_data([ev("a", 1)]);
     first.process_all_available().unwrap();
     first.stop().unwrap();
 
     let wider = session_with_parallelism(3);
     let err = session_sums(&wider, &input, "three_partitions")
-        .resume_from(first.resume_state())
+        .checkpoint_location(dir.path())
         .start()
         .err()
         .map(|e| e.to_string())
         .unwrap_or_default();
-    assert!(err.contains("has 2 partitions but the store has 3"), "{err}");
     assert!(
-        err.contains("number of partitions the state was saved with"),
+        err.contains("`state partitions` was 2 when the checkpoint was written and is 3 now"),
         "{err}"
     );
 }

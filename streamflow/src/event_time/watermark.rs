@@ -19,7 +19,6 @@ use std::sync::{Arc, Mutex};
 use super::timestamp::EventTimeFn;
 use crate::batch::{Batch, Part};
 use crate::data::Data;
-use crate::error::{Error, Result};
 use crate::exec::{guard, lock};
 use crate::time::{Duration, Time};
 
@@ -167,23 +166,6 @@ impl WatermarkTracker {
 
     pub(crate) fn has_inputs(&self) -> bool {
         !lock(&self.inner).inputs.is_empty()
-    }
-
-    /// Restores a saved state; the query must have the same watermark inputs.
-    pub(crate) fn restore(&self, state: &WatermarkState) -> Result<()> {
-        let mut t = lock(&self.inner);
-        if state.inputs.len() != t.inputs.len() {
-            return Err(Error::InvalidConfig(format!(
-                "cannot resume: the saved watermark state has {} inputs but the query has {} with_watermark calls; resume a query with the same pipeline",
-                state.inputs.len(),
-                t.inputs.len()
-            )));
-        }
-        for (input, saved) in t.inputs.iter_mut().zip(&state.inputs) {
-            input.state.max_event_time = saved.max_event_time;
-        }
-        t.global = t.global.max(state.watermark);
-        Ok(())
     }
 
     /// Sets the multiple-watermark policy (a restart keeps the one its checkpoint recorded).

@@ -21,7 +21,7 @@ use crate::event_time::watermark::{BatchEnd, WatermarkTracker};
 use crate::exec::{BatchPlan, Completed, Vocabulary, lock};
 use crate::source::SourceRun;
 use crate::structured::plan::{RunShared, StatefulRun};
-use crate::structured::resume::{OperatorState, ResumeState};
+use crate::structured::resume::ResumeState;
 use crate::time::{Clock, Time};
 
 /// How many progress reports a query keeps (Spark's `spark.sql.streaming.numRecentProgressUpdates`).
@@ -73,7 +73,7 @@ impl QueryRecord {
         lock(&self.info).recent.iter().cloned().collect()
     }
 
-    /// Where a new run would carry on, without operator state (see `StreamingQuery::resume_state`).
+    /// Where the query stands (see `StreamingQuery::resume_state`).
     pub(crate) fn resume(&self) -> ResumeState {
         lock(&self.info).resume.clone()
     }
@@ -263,13 +263,8 @@ impl Vocabulary for QueryReports {
         let resume = ResumeState {
             id: self.record.id.clone(),
             next_batch_id: id + 1,
-            source_offsets: self
-                .sources
-                .iter()
-                .map(|s| offset_number(&s.committed()))
-                .collect(),
+            source_offsets: self.sources.iter().map(|s| s.committed()).collect(),
             watermark: self.tracker().state(),
-            operator_state: OperatorState::default(),
         };
         self.report
             .query_batch(&progress, trigger_time, plan.watermark, batch.interval);

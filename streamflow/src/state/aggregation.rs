@@ -131,10 +131,6 @@ impl<T: Data, K: Key + StateData, A: Aggregator<T>> StatefulRun for AggOperator<
         lock(&self.metrics).clone()
     }
 
-    fn name(&self) -> &str {
-        &self.name
-    }
-
     fn state(&self) -> &dyn StateHandle {
         self.state.handle()
     }

@@ -105,11 +105,13 @@ pub(crate) trait StateHandle: Send + Sync {
     fn apply_delta(&self, delta: &StateSnapshot) -> Result<()>;
 
     /// Every partition as bytes, in order.
+    #[cfg(test)]
     fn snapshot_all(&self) -> Result<Vec<StateSnapshot>> {
         (0..self.num_partitions()).map(|p| self.snapshot(p)).collect()
     }
 
     /// Restores every partition from `snapshots`, which must hold one per partition.
+    #[cfg(test)]
     fn restore_all(&self, snapshots: &[StateSnapshot]) -> Result<()> {
         if snapshots.len() != self.num_partitions() {
             return Err(Error::State {

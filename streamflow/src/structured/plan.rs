@@ -40,10 +40,7 @@ impl RunShared {
 pub(crate) trait StatefulRun: Send + Sync {
     /// Its metrics for the batch that just ran.
     fn progress(&self) -> StateOperatorProgress;
-    /// The operator's name, for errors.
-    fn name(&self) -> &str;
-    /// Its state store: snapshot between batches for a later run to carry on from, restored
-    /// before the first batch of that run.
+    /// Its state store, which the checkpoint writes and a restart restores.
     fn state(&self) -> &dyn StateHandle;
 }
 

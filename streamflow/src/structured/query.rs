@@ -5,7 +5,7 @@
 //! batch ids 0, 1, 2 …, each over the source offsets planned before it runs. What its batches
 //! report — the watermark, no-data batches, status, progress and listener events — is the
 //! driver hook `QueryReports` (`metrics/query.rs`); what a new run carries on from is a
-//! [`ResumeState`] (`resume.rs`).
+//! [`ResumeState`] (`resume.rs`), where it stands.
 //!
 //! Nothing sleeps on a manual clock: the driver waits on the clock, and sources wake it when
 //! data arrives. [`StreamingQuery::process_all_available`] is how tests wait for the engine.
@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use super::dataset::Dataset;
 use super::output_mode::OutputMode;
 use super::plan::{Planner, RunShared, StatefulRun};
-use super::resume::{OperatorState, ResumeState};
+use super::resume::ResumeState;
 use super::session::Session;
 use super::trigger::{Trigger, TriggerKind};
 use crate::context::ContextState;
@@ -38,7 +38,6 @@ pub(crate) struct QueryOptions<T: Data> {
     pub(crate) name: Option<String>,
     pub(crate) policy: MultipleWatermarkPolicy,
     pub(crate) idle_timeout: Option<Duration>,
-    pub(crate) resume: Option<ResumeState>,
     pub(crate) checkpoint: Option<std::path::PathBuf>,
     pub(crate) discard_torn_last: bool,
 }
@@ -49,8 +48,6 @@ struct Shared {
     explain: String,
     session: Session,
     control: Arc<JobControl>,
-    /// The stateful operators, whose state a stopped query hands to the next run.
-    stateful: Vec<Arc<dyn StatefulRun>>,
 }
 
 /// A running query (Spark's `StreamingQuery`): made by
@@ -179,21 +176,14 @@ impl StreamingQuery {
             name,
             policy,
             idle_timeout,
-            resume,
             checkpoint,
             discard_torn_last,
         } = options;
-        if checkpoint.is_some() && resume.is_some() {
-            return Err(Error::InvalidConfig(
-                "checkpoint_location and resume_from both given: a query with a checkpoint carries on from it; use one".into(),
-            ));
-        }
         let session = ds.session.clone();
         let clock = session.clock();
-        let resume = resume.unwrap_or_default();
         let tracker = Arc::new(WatermarkTracker::new(policy, idle_timeout));
         let run = Arc::new(RunShared {
-            batch_id: AtomicU64::new(resume.next_batch_id),
+            batch_id: AtomicU64::new(0),
             watermark: tracker.clone(),
             mode,
         });
@@ -208,32 +198,6 @@ impl StreamingQuery {
                 count_rows: true,
             }),
         );
-        if !resume.source_offsets.is_empty() && resume.source_offsets.len() != planner.sources.len() {
-            return Err(Error::InvalidConfig(format!(
-                "cannot resume: the saved state has {} source offsets but the query reads {} sources; resume a query with the same pipeline",
-                resume.source_offsets.len(),
-                planner.sources.len()
-            )));
-        }
-        let resuming = resume.next_batch_id > 0 || !resume.source_offsets.is_empty();
-        if resuming {
-            tracker.restore(&resume.watermark)?;
-        }
-        if resuming && !planner.stateful.is_empty() {
-            if resume.operator_state.0.len() != planner.stateful.len() {
-                let names: Vec<&str> = planner.stateful.iter().map(|op| op.name()).collect();
-                return Err(Error::InvalidConfig(format!(
-                    "cannot resume: the saved state carries no state for `{}`, so its open groups would be lost; take resume_state() from the stopped query (a running query's has no operator state)",
-                    names.join("`, `")
-                )));
-            }
-            for (op, snapshots) in planner.stateful.iter().zip(&resume.operator_state.0) {
-                op.state().restore_all(snapshots)?;
-            }
-        }
-        for (source, offset) in planner.sources.iter().zip(&resume.source_offsets) {
-            source.restore_committed(&serde_json::Value::from(*offset))?;
-        }
         let durability = match &checkpoint {
             Some(dir) => Some(open_checkpoint(
                 dir,
@@ -253,8 +217,7 @@ impl StreamingQuery {
         }
         let id = match recovered {
             Some(r) => r.id.clone(),
-            None if resume.id.is_empty() => new_uuid(),
-            None => resume.id.clone(),
+            None => new_uuid(),
         };
         let header = format!(
             "== query {} (id {id}, {mode} mode, trigger {trigger}) ==",
@@ -283,14 +246,16 @@ impl StreamingQuery {
             id.clone(),
             new_uuid(),
             name,
-            ResumeState { id, ..resume.clone() },
+            ResumeState {
+                id,
+                ..ResumeState::default()
+            },
         ));
         let shared = Arc::new(Shared {
             record: record.clone(),
             explain,
             session: session.clone(),
             control: control.clone(),
-            stateful: planner.stateful.clone(),
         });
         let reports = QueryReports::new(
             record,
@@ -328,7 +293,7 @@ impl StreamingQuery {
             rebuildable: planner.graph.rebuildable(),
             schedule,
             vocabulary: Box::new(reports),
-            next_id: resume.next_batch_id,
+            next_id: 0,
             last_time: None,
             durability,
         };
@@ -346,17 +311,19 @@ impl StreamingQuery {
         Ok(StreamingQuery { shared })
     }
 
-    /// The query's id: the same across restarts that resume from its state.
+    /// The query's id: the same across restarts on its checkpoint.
     ///
     /// ```
     /// # use streamflow::structured::*;
     /// # let session = Session::builder().parallelism(1).clock(streamflow::ManualClock::new(0)).build()?;
+    /// let dir = tempfile::tempdir().unwrap();
     /// let input = MemoryStream::<i64>::new();
-    /// let first = session.read_stream::<i64>().memory(&input).write_stream().memory("ids").start()?;
+    /// let first = session.read_stream::<i64>().memory(&input).write_stream()
+    ///     .checkpoint_location(dir.path()).memory("ids").start()?;
     /// assert_eq!(first.id().len(), 36); // a UUID
     /// first.stop()?;
-    /// let second = session.read_stream::<i64>().memory(&input).write_stream().memory("ids")
-    ///     .resume_from(first.resume_state()).start()?;
+    /// let second = session.read_stream::<i64>().memory(&input).write_stream()
+    ///     .checkpoint_location(dir.path()).memory("ids").start()?;
     /// assert_eq!(second.id(), first.id());
     /// second.stop()?;
     /// # Ok::<(), streamflow::Error>(())
@@ -370,11 +337,13 @@ impl StreamingQuery {
     /// ```
     /// # use streamflow::structured::*;
     /// # let session = Session::builder().parallelism(1).clock(streamflow::ManualClock::new(0)).build()?;
+    /// let dir = tempfile::tempdir().unwrap();
     /// let input = MemoryStream::<i64>::new();
-    /// let first = session.read_stream::<i64>().memory(&input).write_stream().memory("runs").start()?;
+    /// let first = session.read_stream::<i64>().memory(&input).write_stream()
+    ///     .checkpoint_location(dir.path()).memory("runs").start()?;
     /// first.stop()?;
-    /// let second = session.read_stream::<i64>().memory(&input).write_stream().memory("runs")
-    ///     .resume_from(first.resume_state()).start()?;
+    /// let second = session.read_stream::<i64>().memory(&input).write_stream()
+    ///     .checkpoint_location(dir.path()).memory("runs").start()?;
     /// assert_eq!(second.id(), first.id()); // the same query …
     /// assert_ne!(second.run_id(), first.run_id()); // … run again
     /// second.stop()?;
@@ -521,11 +490,8 @@ impl StreamingQuery {
         self.shared.record.recent_progress()
     }
 
-    /// What a new run needs to carry on from here (see [`ResumeState`]).
-    ///
-    /// Taken from a stopped query it also carries the state of the stateful operators, as
-    /// bytes that survive serialization; taken from a running one it does not (a batch may be
-    /// changing that state), so stop first.
+    /// Where the query stands after its last batch (see [`ResumeState`]): its id, the next
+    /// batch id, the sources' committed offsets, the watermark.
     ///
     /// ```
     /// # use streamflow::structured::*;
@@ -538,24 +504,12 @@ impl StreamingQuery {
     /// query.stop()?;
     /// let state = query.resume_state();
     /// assert_eq!(state.id, query.id());
-    /// assert_eq!(state.source_offsets, [2]); // both add_data calls were read
+    /// assert_eq!(state.source_offsets, [serde_json::json!(2)]); // both add_data calls were read
     /// assert_eq!(state.next_batch_id, query.recent_progress().len() as u64);
-    /// // Offsets, watermark and operator state survive a round trip through JSON.
-    /// let saved: ResumeState = serde_json::from_str(&serde_json::to_string(&state).unwrap()).unwrap();
-    /// assert_eq!(saved, state);
     /// # Ok::<(), streamflow::Error>(())
     /// ```
     pub fn resume_state(&self) -> ResumeState {
-        let mut resume = self.shared.record.resume();
-        if !self.is_active() {
-            let snapshots = self.shared.stateful.iter().map(|op| op.state().snapshot_all());
-            match snapshots.collect::<Result<Vec<_>>>() {
-                Ok(snapshots) => resume.operator_state = OperatorState(snapshots),
-                // Resuming from it is then refused, naming the operators without state.
-                Err(e) => log::error!("resume_state() carries no operator state: {e}"),
-            }
-        }
-        resume
+        self.shared.record.resume()
     }
 
     /// Stops the query after the batch that is running, and waits for its thread. Stopping a

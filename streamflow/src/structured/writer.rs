@@ -9,7 +9,6 @@ use serde::Serialize;
 use super::dataset::Dataset;
 use super::output_mode::OutputMode;
 use super::query::{QueryOptions, StreamingQuery};
-use super::resume::ResumeState;
 use super::trigger::Trigger;
 use crate::batch::Batch;
 use crate::data::Data;
@@ -59,7 +58,6 @@ pub struct DataStreamWriter<T> {
     sink_label: Option<String>,
     policy: MultipleWatermarkPolicy,
     idle_timeout: Option<Duration>,
-    resume: Option<ResumeState>,
     checkpoint: Option<std::path::PathBuf>,
     discard_torn_last: bool,
     errors: Vec<String>,
@@ -77,7 +75,6 @@ impl<T: Data> DataStreamWriter<T> {
             sink_label: None,
             policy: MultipleWatermarkPolicy::Min,
             idle_timeout: None,
-            resume: None,
             checkpoint: None,
             discard_torn_last: false,
             errors: Vec::new(),
@@ -203,32 +200,6 @@ impl<T: Data> DataStreamWriter<T> {
             Ok(d) => self.idle_timeout = Some(d),
             Err(e) => self.errors.push(format!("watermark_idle_timeout: {e}")),
         }
-        self
-    }
-
-    /// Resumes from the state of an earlier run of the same query
-    /// ([`StreamingQuery::resume_state`]): the same id, the next batch id, the sources'
-    /// committed offsets and the watermark.
-    ///
-    /// ```
-    /// # use streamflow::structured::*;
-    /// # let session = Session::builder().parallelism(1).clock(streamflow::ManualClock::new(0)).build()?;
-    /// let input = MemoryStream::<i64>::new();
-    /// let first = session.read_stream::<i64>().memory(&input).write_stream().memory("first").start()?;
-    /// input.add_data([1, 2]);
-    /// first.process_all_available()?;
-    /// first.stop()?;
-    /// input.add_data([3]);
-    /// let second = session.read_stream::<i64>().memory(&input).write_stream()
-    ///     .resume_from(first.resume_state()).memory("second").start()?;
-    /// second.process_all_available()?;
-    /// // The second run reads only what the first did not, as batch 1.
-    /// assert_eq!(session.memory_table::<i64>("second")?.batches(), [(1, vec![3])]);
-    /// second.stop()?;
-    /// # Ok::<(), streamflow::Error>(())
-    /// ```
-    pub fn resume_from(mut self, state: ResumeState) -> Self {
-        self.resume = Some(state);
         self
     }
 
@@ -589,7 +560,6 @@ impl<T: Data> DataStreamWriter<T> {
             name: self.name,
             policy: self.policy,
             idle_timeout: self.idle_timeout,
-            resume: self.resume,
             checkpoint: self.checkpoint,
             discard_torn_last: self.discard_torn_last,
         })
