@@ -299,3 +299,35 @@ fn corrupt_records_keep_a_bounded_sample_and_count_all() -> TestResult {
     query.stop()?;
     Ok(())
 }
+
+/// A file written slowly under its final name (a line every 20 ms, kept open) is taken only
+/// once it stopped changing, and read whole.
+#[test]
+fn a_file_written_slowly_under_its_final_name_is_read_whole() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let t = TestContext::new(Duration::seconds(1), 2)?;
+    let out = t.collect(&t.context().text_file_stream(dir.path()));
+    t.start()?;
+    let path = dir.path().join("slow.txt");
+    let (done_tx, done_rx) = mpsc::channel();
+    let writer = std::thread::spawn(move || -> std::io::Result<()> {
+        let mut file = std::fs::File::create(&path)?;
+        for i in 0..20 {
+            writeln!(file, "line {i}")?;
+            file.flush()?;
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let _ = done_tx.send(());
+        Ok(())
+    });
+    // Batches run while the writer writes; then two more once it is done.
+    while done_rx.try_recv().is_err() {
+        t.advance_batches(1)?;
+    }
+    writer.join().map_err(|_| "the writer panicked")??;
+    t.advance_batches(2)?;
+    let lines: Vec<String> = out.batches().concat();
+    assert_eq!(lines, (0..20).map(|i| format!("line {i}")).collect::<Vec<_>>());
+    t.context().stop(false)?;
+    Ok(())
+}

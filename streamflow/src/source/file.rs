@@ -45,7 +45,7 @@ use std::time::SystemTime;
 use serde::de::DeserializeOwned;
 
 use super::format::TextOptions;
-use super::{ReadLimit, Source, SourceBatch, SourceContext};
+use super::{ReadLimit, Source, SourceBatch, SourceContext, SourceLimits};
 use crate::StreamingContext;
 use crate::checkpoint::file as checkpoint_file;
 use crate::data::Data;
@@ -78,8 +78,9 @@ struct InitialFiles {
 
 /// What one listing of the directory found.
 struct Listing {
-    /// Candidate files, in the order the log takes them.
-    files: Vec<PathBuf>,
+    /// Candidate files not taken yet, in the order the log takes them, with their size and
+    /// modification time (a file sink's committed files: none).
+    files: Vec<(PathBuf, Option<(u64, SystemTime)>)>,
     /// The manifest entries they come from, when the directory is a file sink's output.
     manifest: Option<Vec<u64>>,
 }
@@ -216,6 +217,8 @@ pub(crate) struct FileSource<T> {
     /// Only files that appear after start (DStream), or those present at start too (Structured).
     new_files_only: bool,
     max_files_per_trigger: Option<u64>,
+    /// How old a file must be (unchanged) before it is taken.
+    settle: std::time::Duration,
     options: Arc<TextOptions>,
     log: Mutex<FileLog>,
     /// Updated by the workers that read the files.
@@ -235,6 +238,7 @@ impl<T> FileSource<T> {
             label: "the file source",
             new_files_only: false,
             max_files_per_trigger: None,
+            settle: SourceLimits::default().settle_time,
             options: Arc::new(options),
             log: Mutex::new(FileLog::default()),
             dir,
@@ -256,6 +260,12 @@ impl<T> FileSource<T> {
     /// Ignores the files present at start (Spark's `textFileStream`).
     pub(crate) fn new_files_only(mut self) -> Self {
         self.new_files_only = true;
+        self
+    }
+
+    /// Takes files once they were left unchanged for `limits`' settle time.
+    pub(crate) fn limits(mut self, limits: &SourceLimits) -> Self {
+        self.settle = limits.settle_time;
         self
     }
 
@@ -284,7 +294,7 @@ impl<T> FileSource<T> {
             let mut files = Vec::new();
             for &id in &read {
                 if let Some(entry) = read_manifest(&self.dir, id)? {
-                    files.extend(entry.files.into_iter().map(|name| self.dir.join(name)));
+                    files.extend(entry.files.into_iter().map(|name| (self.dir.join(name), None)));
                 }
             }
             return Ok(Listing {
@@ -293,6 +303,7 @@ impl<T> FileSource<T> {
             });
         }
         let mut files = Vec::new();
+        let log = lock(&self.log);
         for entry in std::fs::read_dir(&self.dir).map_err(cannot_list)? {
             let entry = entry.map_err(cannot_list)?;
             let name = entry.file_name();
@@ -300,16 +311,59 @@ impl<T> FileSource<T> {
             if name.starts_with('.') || name.starts_with('_') {
                 continue;
             }
+            // Only files not taken yet cost a `stat`: a listing of a directory with many old
+            // files costs little more than reading its names.
+            let path = entry.path();
+            if log.seen.contains(&path) {
+                continue;
+            }
             let meta = entry.metadata().map_err(cannot_list)?;
             if meta.is_file() {
-                files.push((meta.modified().unwrap_or(SystemTime::UNIX_EPOCH), entry.path()));
+                let modified = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+                files.push((modified, path, meta.len()));
             }
         }
+        drop(log);
         files.sort();
         Ok(Listing {
-            files: files.into_iter().map(|(_, path)| path).collect(),
+            files: files
+                .into_iter()
+                .map(|(modified, path, len)| (path, Some((len, modified))))
+                .collect(),
             manifest: None,
         })
+    }
+
+    /// The files of a listing that are no longer being written: those last modified at least
+    /// `settle` ago, and younger ones whose size and modification time are the same when looked
+    /// at again once they are that old (one wait, for the youngest). A file still changing is
+    /// left for a later listing.
+    fn settled(&self, files: Vec<(PathBuf, Option<(u64, SystemTime)>)>) -> Vec<PathBuf> {
+        let now = SystemTime::now();
+        let age = |modified: SystemTime| now.duration_since(modified).unwrap_or_default();
+        let wait = files
+            .iter()
+            .filter_map(|(_, seen)| seen.map(|(_, modified)| self.settle.saturating_sub(age(modified))))
+            .max()
+            .unwrap_or_default();
+        if !wait.is_zero() {
+            std::thread::sleep(wait);
+        }
+        files
+            .into_iter()
+            .filter(|(path, seen)| match seen {
+                Some((len, modified)) if age(*modified) < self.settle => {
+                    let again = std::fs::metadata(path).ok().map(|m| (m.len(), m.modified().ok()));
+                    let unchanged = again == Some((*len, Some(*modified)));
+                    if !unchanged {
+                        log::debug!("{}: {} is still being written", self.name, path.display());
+                    }
+                    unchanged
+                }
+                _ => true,
+            })
+            .map(|(path, _)| path)
+            .collect()
     }
 
     /// A file's name in the log in the checkpoint: its path inside the directory.
@@ -333,10 +387,15 @@ impl<T> FileSource<T> {
             }
             Err(e) => return Err(e),
         };
+        let candidates = if listing.manifest.is_none() {
+            self.settled(listing.files)
+        } else {
+            listing.files.into_iter().map(|(path, _)| path).collect()
+        };
         let mut guard = lock(&self.log);
         let log = &mut *guard;
         let mut new = Vec::new();
-        for path in listing.files {
+        for path in candidates {
             if log.seen.contains(&path) {
                 continue;
             }
@@ -473,13 +532,17 @@ impl<T: Data + DeserializeOwned> Source for FileSource<T> {
                         .list()
                         .map_err(|e| not_usable(format!("{} cannot list it: {e}", self.label)))?;
                     if let Some(path) = &initial_path {
-                        let names = listing.files.iter().filter_map(|p| self.log_name(p)).collect();
+                        let names = listing
+                            .files
+                            .iter()
+                            .filter_map(|(p, _)| self.log_name(p))
+                            .collect();
                         checkpoint_file::write_json(path, INITIAL_KIND, &InitialFiles { files: names })?;
                     }
                     lock(&self.log)
                         .manifest_read
                         .extend(listing.manifest.unwrap_or_default());
-                    listing.files
+                    listing.files.into_iter().map(|(path, _)| path).collect()
                 }
             };
             lock(&self.log).seen.extend(initial);
@@ -565,6 +628,7 @@ impl StreamingContext {
                 dir,
                 TextOptions::lines().max_line_length(self.source_limits().max_line_length),
             )
+            .limits(self.source_limits())
             .named("text_file_stream")
             .new_files_only(),
         )

@@ -531,3 +531,76 @@ pub(crate) fn parse_csv_record<T: DeserializeOwned>(
         _ => e.to_string(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code, reason = "only decoded")]
+    struct Row {
+        user: String,
+        n: i64,
+        tags: Option<Vec<String>>,
+    }
+
+    /// Decodes `input` as a file of `format` under `policy`, with lines of at most `max` bytes.
+    fn decode(input: &[u8], format: Format, policy: MalformedPolicy, max: usize) -> Result<Decoded> {
+        let options = TextOptions {
+            format,
+            policy,
+            ..TextOptions::default()
+        }
+        .max_line_length(max);
+        let mut records = 0;
+        let decoded = options.decode_lines::<Row>("prop", "input", input, &mut |_| records += 1)?;
+        assert_eq!(decoded.records, records);
+        assert!(options.corrupt.len() <= CORRUPT_KEPT);
+        assert!(
+            options
+                .corrupt
+                .records()
+                .iter()
+                .all(|r| r.text.len() <= CORRUPT_TEXT_KEPT)
+        );
+        Ok(decoded)
+    }
+
+    /// Bytes that look like lines of JSON or CSV often enough to get past the first character.
+    fn texty() -> impl Strategy<Value = Vec<u8>> {
+        let piece = prop_oneof![
+            Just(b"{\"user\":\"a\",\"n\":1}".to_vec()),
+            Just(b"user,n\n".to_vec()),
+            Just(b"\"a,\"\"b\",2".to_vec()),
+            Just(b"\r\n".to_vec()),
+            Just(b"\n".to_vec()),
+            Just(vec![0xEF, 0xBB, 0xBF]),
+            proptest::collection::vec(any::<u8>(), 0..16),
+        ];
+        proptest::collection::vec(piece, 0..12).prop_map(|pieces| pieces.concat())
+    }
+
+    proptest! {
+        /// Any bytes, any format, any policy, any line limit: records or counted malformed lines,
+        /// never a panic; a permissive or dropping reader never fails.
+        #[test]
+        fn the_line_decoders_take_any_bytes(
+            input in prop_oneof![texty(), proptest::collection::vec(any::<u8>(), 0..256)],
+            format in prop_oneof![Just(Format::Json), Just(Format::Csv), Just(Format::Text)],
+            fail_fast in any::<bool>(),
+            max in 1_usize..64,
+        ) {
+            let policy = if fail_fast { MalformedPolicy::FailFast } else { MalformedPolicy::Permissive };
+            let outcome = decode(&input, format, policy, max);
+            let lines = input.split(|b| *b == b'\n').count() as u64;
+            match outcome {
+                Ok(decoded) => prop_assert!(decoded.records + decoded.malformed <= lines),
+                Err(e) => prop_assert!(fail_fast, "{e}"),
+            }
+        }
+    }
+}

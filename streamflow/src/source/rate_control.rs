@@ -31,6 +31,7 @@ use crate::time::{Duration, Time};
 /// | [`max_buffered_records`](Self::max_buffered_records) | 1,000,000 | records a receiver holds before its batch takes them |
 /// | [`max_buffered_bytes`](Self::max_buffered_bytes) | 64 MiB | bytes it holds (the text of lines; the records' own size otherwise) |
 /// | [`max_line_length`](Self::max_line_length) | 1 MiB | longer socket or file lines are skipped, counted and logged |
+/// | [`settle_time`](Self::settle_time) | 250 ms | how long a file must stay unchanged before a file source takes it |
 ///
 /// A receiver whose buffer is full waits in `store` until a batch takes what it holds: a socket
 /// receiver then stops reading, and TCP's flow control slows the sender down. Nothing is dropped.
@@ -61,6 +62,7 @@ pub struct SourceLimits {
     pub(crate) max_buffered_records: usize,
     pub(crate) max_buffered_bytes: usize,
     pub(crate) max_line_length: usize,
+    pub(crate) settle_time: std::time::Duration,
 }
 
 /// The gains of the PID estimator (Spark's `spark.streaming.backpressure.pid.*`).
@@ -93,6 +95,7 @@ impl Default for SourceLimits {
             max_buffered_records: 1_000_000,
             max_buffered_bytes: 64 << 20,
             max_line_length: 1 << 20,
+            settle_time: std::time::Duration::from_millis(250),
         }
     }
 }
@@ -186,6 +189,27 @@ impl SourceLimits {
     /// ```
     pub fn max_line_length(mut self, bytes: usize) -> Self {
         self.max_line_length = bytes.max(1);
+        self
+    }
+}
+
+impl SourceLimits {
+    /// How long a file must have stayed unchanged before a file source takes it: a file last
+    /// modified longer ago is taken when listed; a younger one is looked at again once it is
+    /// that old, and taken only if its size and modification time did not change — otherwise
+    /// it is still being written, and a later listing takes it whole.
+    ///
+    /// This catches a writer that writes under the file's final name with pauses shorter than
+    /// the settle time. The reliable way remains Spark's: write the file elsewhere (or under a
+    /// name starting with `.` or `_`, which sources skip) and rename it into place when whole.
+    ///
+    /// ```
+    /// let limits = streamflow::source::SourceLimits::default()
+    ///     .settle_time(std::time::Duration::from_secs(2));
+    /// # let _ = limits;
+    /// ```
+    pub fn settle_time(mut self, settle: std::time::Duration) -> Self {
+        self.settle_time = settle;
         self
     }
 }

@@ -295,8 +295,11 @@ impl<T: Data> DataStreamReader<T> {
         let dir = dir.as_ref().to_path_buf();
         let options = self.options.clone();
         let max_files = self.max_files_per_trigger;
+        let limits = self.limits.clone();
         self.source_per_query("file_source", move || {
-            FileSource::<T>::new(&dir, options.clone()).max_files_per_trigger(max_files)
+            FileSource::<T>::new(&dir, options.clone())
+                .max_files_per_trigger(max_files)
+                .limits(&limits)
         })
     }
 
