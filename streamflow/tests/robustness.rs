@@ -331,3 +331,53 @@ fn a_file_written_slowly_under_its_final_name_is_read_whole() -> TestResult {
     t.context().stop(false)?;
     Ok(())
 }
+
+/// Counts how often the driver asks it for data; never has any.
+struct Idle(Arc<AtomicU64>);
+
+impl streamflow::source::Source for Idle {
+    type Item = u64;
+    type Offset = u64;
+    fn name(&self) -> String {
+        "idle".into()
+    }
+    fn initial_offset(&self) -> u64 {
+        0
+    }
+    fn latest_offset(
+        &self,
+        start: &u64,
+        _: streamflow::source::ReadLimit,
+        _: streamflow::Time,
+    ) -> streamflow::Result<u64> {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        Ok(*start)
+    }
+    fn get_batch(&self, _: &u64, _: &u64) -> streamflow::Result<streamflow::source::SourceBatch<u64>> {
+        Ok(streamflow::source::SourceBatch::empty())
+    }
+    fn is_replayable(&self) -> bool {
+        true
+    }
+}
+
+/// An idle query backs off: it looks at a source that cannot wake it a handful of times a
+/// second (10, 20, 40 … ms apart, up to 1 s), not every 10 ms — a directory of 10k files is not
+/// listed 100 times a second.
+#[test]
+fn an_idle_query_looks_at_its_sources_less_and_less_often() -> TestResult {
+    let looks = Arc::new(AtomicU64::new(0));
+    let session = Session::builder().parallelism(1).build()?;
+    let query = session
+        .read_stream::<u64>()
+        .source(Idle(looks.clone()))
+        .write_stream()
+        .memory("idle")
+        .start()?;
+    // Measuring a rate takes time: this waits on the wall clock, not on the engine.
+    std::thread::sleep(std::time::Duration::from_millis(1_500));
+    let n = looks.load(Ordering::Relaxed);
+    query.stop()?;
+    assert!(n <= 20, "{n} looks in 1.5 s");
+    Ok(())
+}

@@ -179,8 +179,13 @@ pub(crate) struct Durability {
     pub(crate) recovered: Option<Recovered>,
 }
 
-/// How often the default trigger looks at sources that cannot wake it (clock time).
+/// How often the default trigger looks at sources that cannot wake it (clock time), at first:
+/// the delay doubles with each look that finds nothing, up to [`MAX_POLL_DELAY`], and starts
+/// again after a batch ran (so an idle file source does not list its directory 100 times a
+/// second). A source that can wake the driver (a receiver, a memory stream) is heard at once.
 const POLL_DELAY: Duration = Duration::from_millis(10);
+/// The longest wait between two looks of an idle default trigger.
+const MAX_POLL_DELAY: Duration = Duration::from_millis(1_000);
 
 impl Driver {
     /// Runs the job to its end, then marks it stopped. Never panics out: whatever happens, the
@@ -414,6 +419,7 @@ impl Driver {
         }
         let mut next_trigger: Option<Time> = None;
         let mut idle = false;
+        let mut poll_delay = POLL_DELAY;
         // The highest wake-up number this loop has answered with "nothing left".
         let mut marked = 0_u64;
         loop {
@@ -454,6 +460,7 @@ impl Driver {
             let ran = self.run_batch(time, trigger_time, limit, false)?;
             if ran {
                 idle = false;
+                poll_delay = POLL_DELAY;
             }
             if let Schedule::ProcessingTime(interval) = self.schedule {
                 let iv = interval.millis().max(1) as i64;
@@ -484,7 +491,8 @@ impl Driver {
                     self.vocabulary.idle();
                 }
                 if self.schedule == Schedule::Default {
-                    let at = self.clock.now() + POLL_DELAY;
+                    let at = self.clock.now() + poll_delay;
+                    poll_delay = (poll_delay + poll_delay).min(MAX_POLL_DELAY);
                     let control = self.control.clone();
                     self.clock
                         .wait_until(at, REAL_POLL, &|| control.stopping() || control.wake_seq() != seq);
