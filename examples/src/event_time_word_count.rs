@@ -53,7 +53,10 @@ fn event_time_word_count(session: &Session, lines: &MemoryStream<Word>) {
 
 fn main() -> streamflow::Result<()> {
     env_logger::init();
-    let mut builder = Session::builder().parallelism(2);
+    // Ctrl-C / SIGTERM: finish the batch, then stop.
+    let mut builder = Session::builder()
+        .parallelism(2)
+        .stop_gracefully_on_shutdown(true);
     if let Some(addr) = streamflow_examples::ui_arg(std::env::args()) {
         builder = builder.ui(addr); // --ui ADDR: the live dashboard (build with --features ui)
     }

@@ -130,7 +130,9 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let mut builder = StreamingContext::builder()
         .batch_duration(Duration::from_millis(options.batch_ms))
         .master("local[2]")?
-        .app_name("running_totals");
+        .app_name("running_totals")
+        // Ctrl-C / SIGTERM: process what was received, commit the state, then stop.
+        .stop_gracefully_on_shutdown(true);
     if let Some(addr) = &options.ui {
         builder = builder.ui(addr);
     }

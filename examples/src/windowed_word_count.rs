@@ -152,7 +152,9 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         .batch_duration(Duration::seconds(1))
         .master("local[2]")?
         .clock(FastClock::new(scale))
-        .app_name("windowed_word_count");
+        .app_name("windowed_word_count")
+        // Ctrl-C / SIGTERM: process what was received, then stop.
+        .stop_gracefully_on_shutdown(true);
     if let Some(addr) = &options.ui {
         builder = builder.ui(addr);
     }

@@ -160,7 +160,7 @@ fn a_restarted_query_resumes_its_id_offsets_and_watermark() {
     assert_eq!(watermarks(&second), [(2, 15), (3, 26)]);
     let resumed = &second.recent_progress()[0];
     assert_eq!(resumed.num_input_rows, 2);
-    assert_eq!(resumed.sources[0].start_offset, 1);
+    assert_eq!(resumed.sources[0].start_offset, serde_json::json!(1));
     assert_eq!(resumed.state_operators[0].num_rows_dropped_by_watermark, 1);
     // The open window [20, 30) came back from the checkpoint; 36 opened [30, 40).
     assert_eq!(resumed.state_operators[0].num_rows_total, 2);

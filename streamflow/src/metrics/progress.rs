@@ -155,10 +155,11 @@ impl StateOperatorProgress {
 pub struct SourceProgress {
     /// The source, e.g. `MemoryStream[0]` or `FileSource[/data/in]`.
     pub description: String,
-    /// The offset the batch started at.
-    pub start_offset: u64,
+    /// The offset the batch started at, as the checkpoint records it: a number for most
+    /// sources (records, files or blocks taken), a map of partitions to offsets for Kafka.
+    pub start_offset: serde_json::Value,
     /// The offset the batch ended at.
-    pub end_offset: u64,
+    pub end_offset: serde_json::Value,
     /// Records read in the batch.
     pub num_input_rows: u64,
     /// Input records per second of clock time.

@@ -218,7 +218,6 @@ impl Vocabulary for QueryReports {
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
         .collect();
-        let offset_number = |v: &serde_json::Value| v.as_u64().unwrap_or_default();
         let progress = QueryProgress {
             id: self.record.id.clone(),
             run_id: self.record.run_id.clone(),
@@ -242,8 +241,8 @@ impl Vocabulary for QueryReports {
                 .enumerate()
                 .map(|(i, range)| SourceProgress {
                     description: range.source.clone(),
-                    start_offset: offset_number(&range.start),
-                    end_offset: offset_number(&range.end),
+                    start_offset: range.start.clone(),
+                    end_offset: range.end.clone(),
                     num_input_rows: batch.source_rows[i],
                     input_rows_per_second: per_sec(batch.source_rows[i], secs_since_last),
                     processed_rows_per_second: per_sec(batch.source_rows[i], processing_secs),
