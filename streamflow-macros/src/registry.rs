@@ -464,6 +464,9 @@ pub(crate) enum Kind {
     Retyping,
     /// `a.union(&b)`.
     Union,
+    /// A deduplication (`drop_duplicates`): a stateful operator that keeps the record type and
+    /// the event time.
+    Deduplicate,
     /// `with_watermark(event_time, delay)`: the delay is argument 1.
     Watermark,
     /// `with_event_time(event_time)`: declares the event time, adds no node.
@@ -556,6 +559,9 @@ pub(crate) const STRUCTURED: &[Method] = {
         method("union", D, D, Kind::Union),
         method("with_watermark", D, D, Kind::Watermark),
         method("with_event_time", D, D, Kind::EventTime),
+        method("drop_duplicates", D, D, Kind::Deduplicate),
+        method("drop_duplicates_with_event_time", D, D, Kind::Deduplicate),
+        method("drop_duplicates_within_watermark", D, D, Kind::Deduplicate),
         method("group_by", D, G, Kind::Group { window: false }),
         method("group_by_window", D, G, Kind::Group { window: true }),
         method("write_stream", D, W, Kind::WriteStream),
@@ -601,8 +607,6 @@ pub(crate) const NOT_YET_STRUCTURED: &[&str] = &[
     "right_outer_join",
     "full_outer_join",
     "left_semi_join",
-    "drop_duplicates",
-    "drop_duplicates_within_watermark",
     "map_groups_with_state",
     "flat_map_groups_with_state",
 ];

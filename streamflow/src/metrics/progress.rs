@@ -123,6 +123,10 @@ pub struct StateOperatorProgress {
     pub num_rows_dropped_by_watermark: u64,
     /// Approximate memory of the state (its hash tables).
     pub memory_used_bytes: u64,
+    /// Rows a deduplication dropped because their key was seen before (Spark's
+    /// `numDroppedDuplicateRows`); 0 for other operators.
+    #[serde(default)]
+    pub num_dropped_duplicate_rows: u64,
 }
 
 impl StateOperatorProgress {

@@ -14,6 +14,7 @@ use crate::error::Result;
 use crate::event_time::timestamp::{EventTime, EventTimeFn};
 use crate::event_time::watermark::observe_event_times;
 use crate::graph::{Node, NodeKind};
+use crate::state::dedup::{Dedup, DedupOperator};
 use crate::time::{Duration, IntoDuration};
 use crate::window::event_time::WindowSpec;
 
@@ -43,6 +44,8 @@ pub(crate) struct Logical {
     pub(crate) ops: Vec<String>,
     pub(crate) aggregations: Vec<AggInfo>,
     pub(crate) watermarked: bool,
+    /// The delay of this dataset's own watermark (the last `with_watermark` on its lineage).
+    pub(crate) watermark_delay: Option<Duration>,
     pub(crate) errors: Vec<String>,
     /// The column names of the rows, when the last operator fixes them (an aggregation), so
     /// that a console shows a header even before the first row.
@@ -245,6 +248,7 @@ impl<T: Data> Dataset<T> {
             .aggregations
             .extend(other.logical.aggregations.iter().cloned());
         logical.watermarked |= other.logical.watermarked;
+        logical.watermark_delay = logical.watermark_delay.or(other.logical.watermark_delay);
         logical.errors.extend(other.logical.errors.iter().cloned());
         Dataset::new(
             self.session.clone(),
@@ -297,6 +301,7 @@ impl<T: Data> Dataset<T> {
             }
         };
         logical.watermarked = true;
+        logical.watermark_delay = Some(delay);
         let ts: EventTimeFn<T> = Arc::new(move |t: &T| event_time(t).event_time());
         let parent = self.clone();
         let ts_for_node = ts.clone();
@@ -383,6 +388,142 @@ impl<T: Data> Dataset<T> {
         spec: WindowSpec,
     ) -> GroupedDataset<T, K> {
         GroupedDataset::new(self.clone(), Arc::new(key), Some(spec))
+    }
+
+    /// Drops every record whose `key` was seen before (Spark's `dropDuplicates(cols)`): the
+    /// first record of a key goes through, later ones are dropped and counted in the progress
+    /// report's `num_dropped_duplicate_rows`. Keys are kept in state for ever; to bound the
+    /// state, use [`drop_duplicates_with_event_time`](Self::drop_duplicates_with_event_time)
+    /// or [`drop_duplicates_within_watermark`](Self::drop_duplicates_within_watermark). On a
+    /// watermarked dataset, records at or before the watermark are dropped as late, as in Spark.
+    /// Keeps the event time.
+    ///
+    /// ```
+    /// # use streamflow::structured::*;
+    /// # let session = Session::builder().parallelism(2).clock(streamflow::ManualClock::new(0)).build()?;
+    /// let input = MemoryStream::<(String, i64)>::new();
+    /// let query = session.read_stream::<(String, i64)>().memory(&input)
+    ///     .drop_duplicates(|(guid, _)| guid.clone())
+    ///     .write_stream().memory("unique").start()?;
+    /// input.add_data([("a".to_string(), 1), ("b".to_string(), 2), ("a".to_string(), 3)]);
+    /// query.process_all_available()?;
+    /// input.add_data([("b".to_string(), 4), ("c".to_string(), 5)]);
+    /// query.process_all_available()?;
+    /// let mut guids: Vec<String> = session.memory_table::<(String, i64)>("unique")?.rows()
+    ///     .into_iter().map(|(guid, _)| guid).collect();
+    /// guids.sort();
+    /// assert_eq!(guids, ["a", "b", "c"]);
+    /// assert_eq!(query.last_progress().unwrap().state_operators[0].num_dropped_duplicate_rows, 1);
+    /// query.stop()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn drop_duplicates<K: Key + StateData>(
+        &self,
+        key: impl Fn(&T) -> K + Send + Sync + 'static,
+    ) -> Dataset<T> {
+        self.dedup("drop_duplicates(..)", Dedup::Forever, Arc::new(key))
+    }
+
+    /// Drops every record whose `key` and event time were seen before: Spark's
+    /// `dropDuplicates(key, eventTime)` on a watermarked dataset, where the event time is part
+    /// of the key. A key is forgotten once the watermark reaches its event time (no later
+    /// record can be a duplicate: it would be late), so the state stays bounded. Needs
+    /// [`with_watermark`](Self::with_watermark) before it (an error at `start()` otherwise).
+    ///
+    /// ```
+    /// # use streamflow::structured::*;
+    /// # use streamflow::Time;
+    /// # let session = Session::builder().parallelism(2).clock(streamflow::ManualClock::new(0)).build()?;
+    /// let input = MemoryStream::<(String, Time)>::new();
+    /// let query = session.read_stream::<(String, Time)>().memory(&input)
+    ///     .with_watermark(|(_, ts)| *ts, "10 seconds")
+    ///     .drop_duplicates_with_event_time(|(guid, _)| guid.clone())
+    ///     .write_stream().memory("unique").start()?;
+    /// let at = |guid: &str, s: i64| (guid.to_string(), Time::from_millis(s * 1_000));
+    /// input.add_data([at("a", 1), at("a", 1), at("a", 2)]); // (a, 2) is another key
+    /// query.process_all_available()?;
+    /// assert_eq!(session.memory_table::<(String, Time)>("unique")?.rows().len(), 2);
+    /// query.stop()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn drop_duplicates_with_event_time<K: Key + StateData>(
+        &self,
+        key: impl Fn(&T) -> K + Send + Sync + 'static,
+    ) -> Dataset<T> {
+        self.dedup(
+            "drop_duplicates_with_event_time(..)",
+            Dedup::EventTimeInKey,
+            Arc::new(key),
+        )
+    }
+
+    /// Drops every record whose `key` was seen within the watermark's delay (Spark's
+    /// `dropDuplicatesWithinWatermark`): the first record of a key goes through and its key is
+    /// remembered until the watermark passes its event time plus the delay. Records with the
+    /// same key but different event times count as duplicates. Needs
+    /// [`with_watermark`](Self::with_watermark) before it (an error at `start()` otherwise).
+    ///
+    /// ```
+    /// # use streamflow::structured::*;
+    /// # use streamflow::Time;
+    /// # let session = Session::builder().parallelism(2).clock(streamflow::ManualClock::new(0)).build()?;
+    /// let input = MemoryStream::<(String, Time)>::new();
+    /// let query = session.read_stream::<(String, Time)>().memory(&input)
+    ///     .with_watermark(|(_, ts)| *ts, "10 seconds")
+    ///     .drop_duplicates_within_watermark(|(guid, _)| guid.clone())
+    ///     .write_stream().memory("unique").start()?;
+    /// let at = |guid: &str, s: i64| (guid.to_string(), Time::from_millis(s * 1_000));
+    /// input.add_data([at("a", 1), at("a", 5), at("b", 2)]); // (a, 5) is a duplicate of (a, 1)
+    /// query.process_all_available()?;
+    /// assert_eq!(session.memory_table::<(String, Time)>("unique")?.rows().len(), 2);
+    /// query.stop()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn drop_duplicates_within_watermark<K: Key + StateData>(
+        &self,
+        key: impl Fn(&T) -> K + Send + Sync + 'static,
+    ) -> Dataset<T> {
+        let delay_ms = self.logical.watermark_delay.map_or(0, |d| d.millis() as i64);
+        self.dedup(
+            "drop_duplicates_within_watermark(..)",
+            Dedup::WithinWatermark { delay_ms },
+            Arc::new(key),
+        )
+    }
+
+    fn dedup<K: Key + StateData>(
+        &self,
+        operator: &'static str,
+        kind: Dedup,
+        key: Arc<dyn Fn(&T) -> K + Send + Sync>,
+    ) -> Dataset<T> {
+        let mut logical = self.logical.then(operator);
+        if kind != Dedup::Forever && (!self.logical.watermarked || self.event_time.is_none()) {
+            logical.errors.push(format!(
+                "`{operator}` needs a watermark: call .with_watermark(|r| r.ts, \"10 minutes\") before it"
+            ));
+        }
+        let parent = self.clone();
+        let watermarked = self.logical.watermarked;
+        Dataset::new(self.session.clone(), logical, self.event_time.clone(), move |p| {
+            let node = parent.node(p)?;
+            let op = Arc::new(DedupOperator::new(
+                operator,
+                kind,
+                key.clone(),
+                parent.event_time.clone(),
+                watermarked,
+                p.exec.parallelism(),
+                p.run.clone(),
+            ));
+            p.stateful.push(op.clone());
+            let exec = p.exec.clone();
+            let meta = node.meta.clone();
+            Ok(p.add(operator, NodeKind::Stateful, vec![meta], move |time| {
+                let input = node.get_or_compute(time)?;
+                op.run(input, time, &exec).map(Some)
+            }))
+        })
     }
 
     /// Starts describing the query that writes this dataset somewhere (Spark's

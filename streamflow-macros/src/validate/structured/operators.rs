@@ -85,7 +85,7 @@ fn call(receiver: Value, others: &[Value], node: &Node, job: &Ident, diags: &mut
             ops: vec![source.to_owned()],
             ..Logical::default()
         }),
-        (Kind::Stateless, Value::Dataset(logical)) => Value::Dataset(logical.then(&name)),
+        (Kind::Stateless | Kind::Deduplicate, Value::Dataset(logical)) => Value::Dataset(logical.then(&name)),
         (Kind::Retyping, Value::Dataset(logical)) => {
             let mut next = logical.then(&name);
             next.event_time = false;
@@ -278,9 +278,13 @@ mod tests {
 
     #[test]
     fn what_the_runtime_cannot_do_yet_is_said_so() {
-        let messages = words(quote!(), quote!(.drop_duplicates().write_stream().console()));
+        let messages = words(
+            quote!(),
+            quote!(.map_groups_with_state().write_stream().console()),
+        );
         assert!(
-            messages[0].starts_with("`drop_duplicates` is not supported in Structured Streaming queries yet"),
+            messages[0]
+                .starts_with("`map_groups_with_state` is not supported in Structured Streaming queries yet"),
             "{messages:#?}"
         );
     }

@@ -1,0 +1,223 @@
+//! Structured Streaming's stateful operators beyond aggregation: deduplication (for ever, with
+//! the event time in the key, within the watermark), each counting what it drops, evicting what
+//! the watermark proves useless, and carrying its state across a restart on a checkpoint.
+
+#![allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
+
+mod common;
+
+use std::path::Path;
+
+use common::*;
+use streamflow::structured::*;
+
+/// Sorted `(key, minute)` of events.
+fn keys_at(rows: &[Ev]) -> Vec<(String, i64)> {
+    let mut out: Vec<(String, i64)> = rows
+        .iter()
+        .map(|e| (e.key.clone(), e.ts.millis() / 60_000))
+        .collect();
+    out.sort();
+    out
+}
+
+/// The sum of `f` over the progress of every batch the query ran, for its first operator.
+fn total(q: &StreamingQuery, f: impl Fn(&StateOperatorProgress) -> u64) -> u64 {
+    q.recent_progress()
+        .iter()
+        .map(|p| p.state_operators.first().map_or(0, &f))
+        .sum()
+}
+
+/// State rows after the last batch.
+fn rows_in_state(q: &StreamingQuery) -> u64 {
+    q.last_progress().unwrap().state_operators[0].num_rows_total
+}
+
+/// Events with a 10-minute watermark.
+fn watermarked(s: &Session, input: &MemoryStream<Ev>) -> Dataset<Ev> {
+    s.read_stream::<Ev>()
+        .memory(input)
+        .with_watermark(|e| e.ts, "10 minutes")
+}
+
+#[test]
+fn drop_duplicates_keeps_the_first_record_of_a_key_for_ever_and_counts_the_rest() -> TestResult {
+    let s = session();
+    let input = MemoryStream::<Ev>::new();
+    let q = s
+        .read_stream::<Ev>()
+        .memory(&input)
+        .drop_duplicates(|e| e.key.clone())
+        .write_stream()
+        .memory("unique")
+        .start()?;
+    input.add_data([ev("a", 1), ev("b", 2), ev("a", 3), ev("a", 4)]);
+    q.process_all_available()?;
+    input.add_data([ev("b", 500), ev("c", 6)]);
+    q.process_all_available()?;
+    q.stop()?;
+    let rows = s.memory_table::<Ev>("unique")?.rows();
+    assert_eq!(
+        keys_at(&rows),
+        [("a".into(), 1), ("b".into(), 2), ("c".into(), 6)]
+    );
+    assert_eq!(total(&q, |p| p.num_dropped_duplicate_rows), 3);
+    assert_eq!(rows_in_state(&q), 3, "no watermark: every key stays");
+    Ok(())
+}
+
+#[test]
+fn drop_duplicates_on_a_watermarked_stream_drops_late_rows_but_keeps_keys() -> TestResult {
+    let s = session();
+    let input = MemoryStream::<Ev>::new();
+    let q = watermarked(&s, &input)
+        .drop_duplicates(|e| e.key.clone())
+        .write_stream()
+        .memory("unique")
+        .start()?;
+    input.add_data([ev("a", 1), ev("b", 30)]);
+    q.process_all_available()?; // the watermark becomes minute 20
+    input.add_data([ev("c", 20), ev("d", 21), ev("a", 40)]);
+    q.process_all_available()?;
+    q.stop()?;
+    let rows = s.memory_table::<Ev>("unique")?.rows();
+    assert_eq!(
+        keys_at(&rows),
+        [("a".into(), 1), ("b".into(), 30), ("d".into(), 21)],
+        "c at the watermark is late; a is a duplicate for ever"
+    );
+    assert_eq!(total(&q, |p| p.num_rows_dropped_by_watermark), 1);
+    assert_eq!(total(&q, |p| p.num_dropped_duplicate_rows), 1);
+    assert_eq!(rows_in_state(&q), 3);
+    Ok(())
+}
+
+#[test]
+fn drop_duplicates_with_event_time_forgets_keys_the_watermark_passed() -> TestResult {
+    let s = session();
+    let input = MemoryStream::<Ev>::new();
+    let q = watermarked(&s, &input)
+        .drop_duplicates_with_event_time(|e| e.key.clone())
+        .write_stream()
+        .memory("unique")
+        .start()?;
+    // (a, 1) twice is one key; (a, 2) is another.
+    input.add_data([ev("a", 1), ev("a", 1), ev("a", 2)]);
+    q.process_all_available()?;
+    assert_eq!(rows_in_state(&q), 2);
+    input.add_data([ev("a", 30)]);
+    // The watermark moves to minute 20: a no-data batch forgets (a, 1) and (a, 2).
+    q.process_all_available()?;
+    assert_eq!(rows_in_state(&q), 1);
+    assert_eq!(total(&q, |p| p.num_rows_removed), 2);
+    // Minute 20 is at the watermark: late; minute 21 is not.
+    input.add_data([ev("a", 20), ev("a", 21), ev("a", 30)]);
+    q.process_all_available()?;
+    q.stop()?;
+    let rows = s.memory_table::<Ev>("unique")?.rows();
+    assert_eq!(
+        keys_at(&rows),
+        [
+            ("a".into(), 1),
+            ("a".into(), 2),
+            ("a".into(), 21),
+            ("a".into(), 30)
+        ]
+    );
+    assert_eq!(total(&q, |p| p.num_rows_dropped_by_watermark), 1);
+    assert_eq!(total(&q, |p| p.num_dropped_duplicate_rows), 2);
+    Ok(())
+}
+
+#[test]
+fn drop_duplicates_within_watermark_remembers_a_key_for_the_delay() -> TestResult {
+    let s = session();
+    let input = MemoryStream::<Ev>::new();
+    let q = watermarked(&s, &input)
+        .drop_duplicates_within_watermark(|e| e.key.clone())
+        .write_stream()
+        .memory("unique")
+        .start()?;
+    input.add_data([ev("a", 1), ev("b", 2), ev("a", 5)]);
+    q.process_all_available()?;
+    // a expires at minute 11, b at 12; the watermark becomes 25 after this batch.
+    input.add_data([ev("a", 35)]);
+    q.process_all_available()?;
+    assert_eq!(rows_in_state(&q), 0, "a and b expired at the watermark");
+    input.add_data([ev("a", 30), ev("b", 26)]);
+    q.process_all_available()?;
+    q.stop()?;
+    let rows = s.memory_table::<Ev>("unique")?.rows();
+    assert_eq!(
+        keys_at(&rows),
+        [
+            ("a".into(), 1),
+            ("a".into(), 30),
+            ("b".into(), 2),
+            ("b".into(), 26)
+        ],
+        "(a, 5) and (a, 35) are duplicates of (a, 1); after expiry a key goes through again"
+    );
+    assert_eq!(total(&q, |p| p.num_dropped_duplicate_rows), 2);
+    Ok(())
+}
+
+#[test]
+fn deduplication_with_event_time_needs_a_watermark() {
+    let s = session();
+    let input = MemoryStream::<Ev>::new();
+    for ds in [
+        s.read_stream::<Ev>()
+            .memory(&input)
+            .drop_duplicates_within_watermark(|e| e.key.clone()),
+        s.read_stream::<Ev>()
+            .memory(&input)
+            .with_event_time(|e| e.ts)
+            .drop_duplicates_with_event_time(|e| e.key.clone()),
+    ] {
+        let err = ds.write_stream().memory("x").start().unwrap_err();
+        assert!(err.to_string().contains("needs a watermark"), "{err}");
+    }
+}
+
+/// One run of a deduplication on `dir`: adds `batch`, returns the rows it let through.
+fn dedup_run(
+    s: &Session,
+    input: &MemoryStream<Ev>,
+    dir: &Path,
+    table: &str,
+    batch: Vec<Ev>,
+) -> Vec<(String, i64)> {
+    let q = watermarked(s, input)
+        .drop_duplicates_within_watermark(|e| e.key.clone())
+        .write_stream()
+        .checkpoint_location(dir)
+        .memory(table)
+        .start()
+        .unwrap();
+    input.add_data(batch);
+    q.process_all_available().unwrap();
+    q.stop().unwrap();
+    keys_at(&s.memory_table::<Ev>(table).unwrap().rows())
+}
+
+#[test]
+fn deduplication_state_survives_a_restart_on_the_checkpoint() -> TestResult {
+    let s = session();
+    let input = MemoryStream::<Ev>::new();
+    let dir = tempfile::tempdir()?;
+    let first = dedup_run(&s, &input, dir.path(), "run0", vec![ev("a", 1), ev("b", 2)]);
+    assert_eq!(first, [("a".into(), 1), ("b".into(), 2)]);
+    let second = dedup_run(&s, &input, dir.path(), "run1", vec![ev("a", 3), ev("c", 4)]);
+    assert_eq!(second, [("c".into(), 4)], "a was remembered across the restart");
+    let third = dedup_run(
+        &s,
+        &input,
+        dir.path(),
+        "run2",
+        vec![ev("b", 5), ev("c", 6), ev("d", 7)],
+    );
+    assert_eq!(third, [("d".into(), 7)]);
+    Ok(())
+}
