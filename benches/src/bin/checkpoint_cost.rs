@@ -13,8 +13,16 @@ use streamflow::structured::{MemoryStream, OutputMode, Session, tumbling_window}
 use streamflow::{ManualClock, Time};
 
 const KEYS: u64 = 100_000;
+/// Batches per run, and events per batch (`CHECKPOINT_COST_PER_BATCH` to change it: the
+/// smaller the batch, the larger the share of the checkpoint's fixed cost per batch).
 const BATCHES: u64 = 10;
-const PER_BATCH: u64 = 1_000_000;
+
+fn per_batch() -> u64 {
+    std::env::var("CHECKPOINT_COST_PER_BATCH")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000)
+}
 
 #[derive(Clone, Copy, Debug)]
 struct Event {
@@ -33,12 +41,13 @@ fn session() -> Session {
 /// Batch `b`: `PER_BATCH` events over `KEYS` keys, one minute of event time per batch, so that
 /// 10-minute windows close as the watermark passes them.
 fn batch(b: u64) -> Vec<Event> {
-    (0..PER_BATCH)
+    let per_batch = per_batch();
+    (0..per_batch)
         .map(|i| {
-            let n = b * PER_BATCH + i;
+            let n = b * per_batch + i;
             Event {
                 key: n.wrapping_mul(0x9e37_79b9_7f4a_7c15) % KEYS,
-                ts: Time::from_millis((b * 60_000 + i * 60_000 / PER_BATCH) as i64),
+                ts: Time::from_millis((b * 60_000 + i * 60_000 / per_batch) as i64),
             }
         })
         .collect()
@@ -89,7 +98,7 @@ fn windowed(checkpoint: Option<&Path>, batches: &[Vec<Event>]) -> f64 {
         );
     }
     query.stop().expect("the query stops");
-    (batches.len() as u64 * PER_BATCH) as f64 / secs
+    (batches.len() as u64 * per_batch()) as f64 / secs
 }
 
 /// Builds 1M keys of state on a checkpoint, then measures the restart: start on the
@@ -185,7 +194,8 @@ fn main() {
         format!("{lo:.0}–{hi:.0}")
     };
     println!(
-        "windowed count, {KEYS} keys, {BATCHES} batches of {PER_BATCH}: without {a:.0} events/s ({}), with checkpoint {b:.0} events/s ({}): {:.1}% slower",
+        "windowed count, {KEYS} keys, {BATCHES} batches of {}: without {a:.0} events/s ({}), with checkpoint {b:.0} events/s ({}): {:.1}% slower",
+        per_batch(),
         range(&without),
         range(&with),
         (1.0 - b / a) * 100.0
