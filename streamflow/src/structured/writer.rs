@@ -393,8 +393,15 @@ impl<T: Data> DataStreamWriter<T> {
         })
     }
 
-    /// Gives each batch and its id (0, 1, 2 …) to `f` (Spark's `foreachBatch`): the place for
-    /// idempotent writes keyed by batch id. Returning an `Err` stops the query with it.
+    /// Gives each batch and its id (0, 1, 2 …) to `f` (Spark's `foreachBatch`). Returning an
+    /// `Err` stops the query with it.
+    ///
+    /// Batch ids are stable: with a [`checkpoint_location`](Self::checkpoint_location), a batch
+    /// that was running when the query was killed is given again after the restart with the
+    /// same id and the same rows. For exactly-once output, make the write idempotent per id —
+    /// the pattern Spark documents: write the batch together with its id in one transaction and
+    /// skip ids already written (`INSERT … ON CONFLICT (batch_id) DO NOTHING`, a table of
+    /// committed ids, a file named by the id replaced whole).
     ///
     /// ```
     /// # use std::sync::{Arc, Mutex};
