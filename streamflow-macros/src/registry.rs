@@ -564,6 +564,8 @@ pub(crate) const STRUCTURED: &[Method] = {
         method("drop_duplicates_within_watermark", D, D, Kind::Deduplicate),
         method("group_by", D, G, Kind::Group { window: false }),
         method("group_by_window", D, G, Kind::Group { window: true }),
+        // Grouped by the event time itself: final once the watermark passes it, like a window.
+        method("group_by_event_time", D, G, Kind::Group { window: true }),
         method("write_stream", D, W, Kind::WriteStream),
         method("session", D, Shape::Unknown, Kind::Accessor),
         method("clone", D, D, Kind::Passthrough),
@@ -587,6 +589,7 @@ pub(crate) const STRUCTURED: &[Method] = {
         ),
         method("checkpoint_location", W, W, Kind::Setting(Setting::Checkpoint)),
         method("discard_torn_last_batch", W, W, Kind::Setting(Setting::Other)),
+        method("no_data_micro_batches", W, W, Kind::Setting(Setting::Other)),
         method("console", W, W, Kind::Sink(None)),
         method("console_with", W, W, Kind::Sink(None)),
         method("memory", W, W, Kind::Sink(None)),

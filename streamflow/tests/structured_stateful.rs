@@ -221,3 +221,166 @@ fn deduplication_state_survives_a_restart_on_the_checkpoint() -> TestResult {
     assert_eq!(third, [("d".into(), 7)]);
     Ok(())
 }
+
+// ---------------------------------------------------------------------------------------------
+// Spark's exact semantics
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn a_session_that_starts_where_another_ends_joins_it() -> TestResult {
+    let s = session();
+    let input = MemoryStream::<Ev>::new();
+    let q = s
+        .read_stream::<Ev>()
+        .memory(&input)
+        .with_event_time(|e| e.ts)
+        .group_by_window(|e| e.key.clone(), session_window("5 minutes"))
+        .count()
+        .write_stream()
+        .output_mode(OutputMode::Complete)
+        .memory("sessions")
+        .start()?;
+    // [0, 5) and [5, 10) touch: one session [0, 10); [11, 16) is apart.
+    input.add_data([ev("a", 0), ev("a", 5)]);
+    q.process_all_available()?;
+    input.add_data([ev("a", 11)]);
+    q.process_all_available()?;
+    q.stop()?;
+    let rows = s.memory_table::<AggRow<String, u64>>("sessions")?.rows();
+    let last: Vec<_> = window_rows(&rows[rows.len() - 2..]);
+    assert_eq!(last, [(0, 10, "a".to_string(), 2), (11, 16, "a".to_string(), 1)]);
+    Ok(())
+}
+
+#[test]
+fn a_session_window_without_another_key_is_rejected() {
+    let s = session();
+    let err = s
+        .read_stream::<Ev>()
+        .memory(&MemoryStream::new())
+        .with_watermark(|e| e.ts, "10 minutes")
+        .group_by_window(|_| (), session_window("5 minutes"))
+        .count()
+        .write_stream()
+        .memory("global")
+        .start()
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("a global aggregation with a session window is not supported"),
+        "{err}"
+    );
+}
+
+#[test]
+fn without_no_data_batches_a_closed_window_waits_for_the_next_data() -> TestResult {
+    let s = session();
+    let rows_after = |enabled: bool, table: &str| -> Result<Vec<usize>, Box<dyn std::error::Error>> {
+        let input = MemoryStream::<Ev>::new();
+        let q = windowed_count(
+            &s,
+            &input,
+            tumbling_window("10 minutes"),
+            OutputMode::Append,
+            table,
+        )
+        .no_data_micro_batches(enabled)
+        .start()?;
+        let mut seen = Vec::new();
+        for batch in [vec![ev("a", 1)], vec![ev("a", 25)], vec![ev("b", 26)]] {
+            input.add_data(batch);
+            q.process_all_available()?;
+            seen.push(s.memory_table::<AggRow<String, u64>>(table)?.rows().len());
+        }
+        q.stop()?;
+        Ok(seen)
+    };
+    // The watermark reaches minute 15 after the second batch: [0, 10) closes.
+    assert_eq!(
+        rows_after(true, "on")?,
+        [0, 1, 1],
+        "a no-data batch emits it at once"
+    );
+    assert_eq!(
+        rows_after(false, "off")?,
+        [0, 0, 1],
+        "the next batch with data emits it"
+    );
+    Ok(())
+}
+
+/// An event whose event time may be missing.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+struct MaybeTimed {
+    key: String,
+    ts: Option<streamflow::Time>,
+}
+
+#[test]
+fn rows_without_an_event_time_are_dropped_by_the_watermark() -> TestResult {
+    let s = session();
+    let input = MemoryStream::<MaybeTimed>::new();
+    let q = s
+        .read_stream::<MaybeTimed>()
+        .memory(&input)
+        .with_watermark(|e| e.ts, "10 minutes")
+        .write_stream()
+        .memory("timed")
+        .start()?;
+    let at = |key: &str, m: Option<i64>| MaybeTimed {
+        key: key.into(),
+        ts: m.map(min),
+    };
+    input.add_data([at("a", Some(1)), at("b", None), at("c", Some(30))]);
+    q.process_all_available()?;
+    q.stop()?;
+    let mut keys: Vec<String> = s
+        .memory_table::<MaybeTimed>("timed")?
+        .rows()
+        .into_iter()
+        .map(|e| e.key)
+        .collect();
+    keys.sort();
+    assert_eq!(keys, ["a", "c"]);
+    assert_eq!(watermark_minutes(&q.last_progress().unwrap()), 0);
+    assert_eq!(q.resume_state().watermark.watermark, min(20));
+    Ok(())
+}
+
+#[test]
+fn an_aggregation_grouped_by_the_watermarked_event_time_runs_in_append_mode() -> TestResult {
+    let s = session();
+    let input = MemoryStream::<Ev>::new();
+    let q = watermarked(&s, &input)
+        .group_by_event_time(|e| e.key.clone())
+        .count()
+        .write_stream()
+        .output_mode(OutputMode::Append)
+        .memory("by_time")
+        .start()?;
+    input.add_data([ev("a", 1), ev("a", 1), ev("b", 5), ev("a", 30)]);
+    q.process_all_available()?; // the watermark moves to minute 20: minutes 1 and 5 are final
+    let rows = |s: &Session| {
+        let mut out: Vec<(i64, String, u64)> = s
+            .memory_table::<AggRow<(streamflow::Time, String), u64>>("by_time")
+            .unwrap()
+            .rows()
+            .into_iter()
+            .map(|r| (r.key.0.millis() / 60_000, r.key.1, r.value))
+            .collect();
+        out.sort();
+        out
+    };
+    assert_eq!(rows(&s), [(1, "a".into(), 2), (5, "b".into(), 1)]);
+    // Minute 20 is at the watermark: late. Minute 30 is still open.
+    input.add_data([ev("a", 20), ev("a", 30), ev("c", 45)]);
+    q.process_all_available()?; // the watermark moves to minute 35: minute 30 is final
+    q.stop()?;
+    assert_eq!(
+        rows(&s),
+        [(1, "a".into(), 2), (5, "b".into(), 1), (30, "a".into(), 2)]
+    );
+    assert_eq!(total(&q, |p| p.num_rows_dropped_by_watermark), 1);
+    assert_eq!(rows_in_state(&q), 1, "only minute 45 is left");
+    Ok(())
+}

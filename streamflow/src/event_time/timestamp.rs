@@ -24,8 +24,40 @@ pub(crate) type EventTimeFn<T> = Arc<dyn Fn(&T) -> Time + Send + Sync>;
 /// assert_eq!(t.event_time(), Time::from_millis(1_500));
 /// ```
 pub trait EventTime {
+    /// Whether some values have no event time ([`Option`]): the watermark operator then drops
+    /// the rows without one, as Spark drops rows whose event time is null.
+    const MAY_BE_MISSING: bool = false;
+
     /// The point in time.
     fn event_time(&self) -> Time;
+
+    /// The point in time, if there is one.
+    fn event_time_if_any(&self) -> Option<Time> {
+        Some(self.event_time())
+    }
+}
+
+/// A missing event time: the row is dropped by
+/// [`with_watermark`](crate::structured::Dataset::with_watermark), as Spark drops null event
+/// times. Without a watermark ([`with_event_time`](crate::structured::Dataset::with_event_time))
+/// a missing event time counts as the epoch.
+///
+/// ```
+/// use streamflow::structured::EventTime;
+/// use streamflow::Time;
+/// assert_eq!(Some(Time::from_millis(5)).event_time_if_any(), Some(Time::from_millis(5)));
+/// assert_eq!(None::<i64>.event_time_if_any(), None);
+/// ```
+impl<E: EventTime> EventTime for Option<E> {
+    const MAY_BE_MISSING: bool = true;
+
+    fn event_time(&self) -> Time {
+        self.as_ref().map_or(Time::from_millis(0), EventTime::event_time)
+    }
+
+    fn event_time_if_any(&self) -> Option<Time> {
+        self.as_ref().and_then(EventTime::event_time_if_any)
+    }
 }
 
 impl EventTime for Time {

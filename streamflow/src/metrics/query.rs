@@ -172,7 +172,7 @@ impl Vocabulary for QueryReports {
 
     fn end_batch(&mut self) -> CommitInfo {
         let end = self.tracker().end_batch(self.clock.now());
-        self.need_no_data = end.advanced && !self.stateful.is_empty();
+        self.need_no_data = end.advanced && !self.stateful.is_empty() && self.run.no_data_batches;
         self.ended = Some(end);
         CommitInfo {
             next_watermark: self.tracker().has_inputs().then(|| self.tracker().current()),

@@ -110,6 +110,8 @@ pub(crate) struct AggSpec<T, K, A> {
     pub(crate) window: Option<WindowSpec>,
     pub(crate) event_time: Option<EventTimeFn<T>>,
     pub(crate) watermarked: bool,
+    /// Grouped by the event time itself: a group closes once the watermark reaches it.
+    pub(crate) event_time_key: bool,
     pub(crate) agg: Arc<A>,
 }
 
@@ -120,6 +122,7 @@ pub(crate) struct AggOperator<T, K, A: Aggregator<T>> {
     window: Option<WindowSpec>,
     event_time: Option<EventTimeFn<T>>,
     watermarked: bool,
+    event_time_key: bool,
     agg: Arc<A>,
     state: AggState<K, A::Buffer>,
     metrics: Mutex<StateOperatorProgress>,
@@ -206,6 +209,7 @@ impl<T: Data, K: Key + StateData, A: Aggregator<T>> AggOperator<T, K, A> {
             window: spec.window,
             event_time: spec.event_time,
             watermarked: spec.watermarked,
+            event_time_key: spec.event_time_key,
             agg: spec.agg,
             run,
         }
@@ -303,6 +307,17 @@ impl<T: Data, K: Key + StateData, A: Aggregator<T>> AggOperator<T, K, A> {
                         }
                     }
                 }
+                // Grouped by the event time itself: the group's "window" is its event time,
+                // late once the watermark reached it (Spark's `eventTime <= watermark`).
+                (None, Some(ts_fn)) if self.event_time_key => {
+                    let ts = guard("event_time", || ts_fn(&row)).millis();
+                    if drop_late && ts <= watermark.millis() {
+                        dropped.fetch_add(1, Ordering::Relaxed);
+                        return;
+                    }
+                    let buffer = local.entry((WindowStart(ts), key)).or_insert_with(|| agg.zero());
+                    guard("aggregate", || agg.reduce(buffer, &row));
+                }
                 // Without a window the groups never close, so the watermark cannot evict
                 // them and late rows are kept, as in Spark (its late-row filter is built
                 // from the state key's event-time column, and there is none here).
@@ -313,7 +328,8 @@ impl<T: Data, K: Key + StateData, A: Aggregator<T>> AggOperator<T, K, A> {
             }
         };
         let mode = self.run.mode;
-        let evict = self.watermarked && spec.is_some() && mode != OutputMode::Complete;
+        let evict =
+            self.watermarked && (spec.is_some() || self.event_time_key) && mode != OutputMode::Complete;
         run_batch(store, batch, &add, &dropped, |part, buffers| {
             let mut updated = 0;
             for (k, b) in buffers {
@@ -336,7 +352,13 @@ impl<T: Data, K: Key + StateData, A: Aggregator<T>> AggOperator<T, K, A> {
                     }
                 }
             }
-            let closed = |k: &GroupKey<K>| self.window_at(k.0).is_some_and(|w| w.end <= watermark);
+            let closed = |k: &GroupKey<K>| {
+                if self.event_time_key {
+                    k.0.0 <= watermark.millis()
+                } else {
+                    self.window_at(k.0).is_some_and(|w| w.end <= watermark)
+                }
+            };
             let mut rows = Vec::new();
             let mut removed = 0;
             match mode {
@@ -459,8 +481,8 @@ impl<T: Data, K: Key + StateData, A: Aggregator<T>> AggOperator<T, K, A> {
     }
 }
 
-/// Sorts sessions by start and merges those that overlap (`next.start < current.end`): one
-/// event can bridge two sessions. A merged session counts as updated if any part was.
+/// Sorts sessions by start and merges those that overlap or touch (`next.start ≤ current.end`,
+/// as Spark's `MergingSessionsIterator`): one event can bridge two sessions. A merged session counts as updated if any part was.
 fn merge_sessions<T, A: Aggregator<T>>(agg: &A, sessions: &mut Vec<Session<A::Buffer>>) {
     if sessions.len() < 2 {
         return;
@@ -469,7 +491,7 @@ fn merge_sessions<T, A: Aggregator<T>>(agg: &A, sessions: &mut Vec<Session<A::Bu
     let mut merged: Vec<Session<A::Buffer>> = Vec::with_capacity(sessions.len());
     for s in sessions.drain(..) {
         match merged.last_mut() {
-            Some(current) if s.start < current.end => {
+            Some(current) if s.start <= current.end => {
                 current.end = current.end.max(s.end);
                 current.updated = current.updated.max(s.updated);
                 guard("aggregate", || agg.merge(&mut current.buffer, s.buffer));

@@ -13,9 +13,10 @@ use crate::data::{Data, Key, StateData};
 use crate::error::Result;
 use crate::event_time::timestamp::{EventTime, EventTimeFn};
 use crate::event_time::watermark::observe_event_times;
+use crate::exec::guard;
 use crate::graph::{Node, NodeKind};
 use crate::state::dedup::{Dedup, DedupOperator};
-use crate::time::{Duration, IntoDuration};
+use crate::time::{Duration, IntoDuration, Time};
 use crate::window::event_time::WindowSpec;
 
 pub(crate) type PlanFn<T> = dyn Fn(&mut Planner) -> Result<Arc<Node<T>>> + Send + Sync;
@@ -302,7 +303,12 @@ impl<T: Data> Dataset<T> {
         };
         logical.watermarked = true;
         logical.watermark_delay = Some(delay);
-        let ts: EventTimeFn<T> = Arc::new(move |t: &T| event_time(t).event_time());
+        let event_time = Arc::new(event_time);
+        let of = event_time.clone();
+        let ts: EventTimeFn<T> = Arc::new(move |t: &T| of(t).event_time());
+        // Rows without an event time are dropped here, as Spark drops null event times.
+        let present: Option<Arc<dyn Fn(&T) -> bool + Send + Sync>> = E::MAY_BE_MISSING
+            .then(|| Arc::new(move |t: &T| event_time(t).event_time_if_any().is_some()) as _);
         let parent = self.clone();
         let ts_for_node = ts.clone();
         Dataset::new(self.session.clone(), logical, Some(ts), move |p| {
@@ -310,10 +316,17 @@ impl<T: Data> Dataset<T> {
             let tracker = p.run.watermark.clone();
             let index = tracker.register("with_watermark", delay);
             let ts = ts_for_node.clone();
+            let present = present.clone();
             let meta = node.meta.clone();
             Ok(
                 p.add("with_watermark", NodeKind::Stateless, vec![meta], move |time| {
-                    let batch = node.get_or_compute(time)?;
+                    let batch = match (node.get_or_compute(time)?, &present) {
+                        (Some(batch), Some(present)) => {
+                            let present = present.clone();
+                            Some(batch.filter(move |t| guard("with_watermark", || present(t))))
+                        }
+                        (batch, _) => batch,
+                    };
                     Ok(batch.map(|batch| observe_event_times(batch, time, &ts, &tracker, index)))
                 }),
             )
@@ -361,6 +374,45 @@ impl<T: Data> Dataset<T> {
         key: impl Fn(&T) -> K + Send + Sync + 'static,
     ) -> GroupedDataset<T, K> {
         GroupedDataset::new(self.clone(), Arc::new(key), None)
+    }
+
+    /// Groups records by their event time and `key` (Spark's `groupBy($"eventTime", $"key")` on
+    /// the watermarked column): each group's key is `(event time, key)`. With a watermark, a
+    /// group is final once the watermark reaches its event time, so, as in Spark, the
+    /// aggregation may run in Append mode: a group is emitted once, when
+    /// `event time ≤ watermark`, and forgotten; rows at or before the watermark are late.
+    ///
+    /// ```
+    /// # use streamflow::structured::*;
+    /// # use streamflow::Time;
+    /// # let session = Session::builder().parallelism(1).clock(streamflow::ManualClock::new(0)).build()?;
+    /// let input = MemoryStream::<(String, i64)>::new();
+    /// let query = session.read_stream::<(String, i64)>().memory(&input)
+    ///     .with_watermark(|(_, ms)| *ms, "0 s")
+    ///     .group_by_event_time(|(page, _)| page.clone())
+    ///     .count()
+    ///     .write_stream().output_mode(OutputMode::Append).memory("hits").start()?;
+    /// input.add_data([("home".to_string(), 1_000), ("home".to_string(), 1_000), ("home".to_string(), 2_000)]);
+    /// query.process_all_available()?; // the watermark moves to 2 s: both groups are final
+    /// let mut rows = session.memory_table::<AggRow<(Time, String), u64>>("hits")?.rows();
+    /// rows.sort_by_key(|r| r.key.0);
+    /// let hits: Vec<(i64, u64)> = rows.iter().map(|r| (r.key.0.millis(), r.value)).collect();
+    /// assert_eq!(hits, [(1_000, 2), (2_000, 1)]);
+    /// query.stop()?;
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
+    pub fn group_by_event_time<K: Key + StateData>(
+        &self,
+        key: impl Fn(&T) -> K + Send + Sync + 'static,
+    ) -> GroupedDataset<T, (Time, K)> {
+        let ts = self.event_time.clone();
+        GroupedDataset::by_event_time(
+            self.clone(),
+            Arc::new(move |t: &T| {
+                let at = ts.as_ref().map_or(Time::from_millis(0), |ts| ts(t));
+                (at, key(t))
+            }),
+        )
     }
 
     /// Groups records by `key` and by the event-time windows `spec` puts each record in

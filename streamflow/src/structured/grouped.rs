@@ -40,11 +40,28 @@ pub struct GroupedDataset<T, K> {
     ds: Dataset<T>,
     key: KeyFn<T, K>,
     window: Option<WindowSpec>,
+    /// Grouped by the event time itself (`group_by_event_time`).
+    event_time_key: bool,
 }
 
 impl<T: Data, K: Key + StateData> GroupedDataset<T, K> {
     pub(crate) fn new(ds: Dataset<T>, key: KeyFn<T, K>, window: Option<WindowSpec>) -> Self {
-        GroupedDataset { ds, key, window }
+        GroupedDataset {
+            ds,
+            key,
+            window,
+            event_time_key: false,
+        }
+    }
+
+    /// Groups by the event time and `key` (see [`Dataset::group_by_event_time`]).
+    pub(crate) fn by_event_time(ds: Dataset<T>, key: KeyFn<T, K>) -> Self {
+        GroupedDataset {
+            ds,
+            key,
+            window: None,
+            event_time_key: true,
+        }
     }
 
     /// The number of records per group (Spark's `count()`).
@@ -201,6 +218,8 @@ impl<T: Data, K: Key + StateData> GroupedDataset<T, K> {
             "{}(..).{}()",
             if self.window.is_some() {
                 "group_by_window"
+            } else if self.event_time_key {
+                "group_by_event_time"
             } else {
                 "group_by"
             },
@@ -215,13 +234,25 @@ impl<T: Data, K: Key + StateData> GroupedDataset<T, K> {
         });
         logical.aggregations.push(AggInfo {
             operator: operator.clone(),
-            event_time_window: self.window.is_some(),
+            // Grouped by the event time itself, a group is final once the watermark passes it,
+            // as a window is once it passes the window's end: Append is allowed (Spark).
+            event_time_window: self.window.is_some() || self.event_time_key,
             watermarked: self.ds.logical.watermarked,
         });
+        if self.event_time_key && self.ds.event_time.is_none() {
+            logical.errors.push(format!(
+                "`{operator}` needs the event time of each record: call .with_watermark(|r| r.ts, \"10 minutes\") or .with_event_time(|r| r.ts) before group_by_event_time"
+            ));
+        }
         if let Some(spec) = &self.window {
             logical
                 .errors
                 .extend(spec.errors().iter().map(|e| format!("{operator}: {e}")));
+            if spec.is_session() && std::mem::size_of::<K>() == 0 {
+                logical.errors.push(format!(
+                    "`{operator}`: a global aggregation with a session window is not supported (as in Spark): group by a key as well, e.g. group_by_window(|r| r.user.clone(), session_window(..))"
+                ));
+            }
             if self.ds.event_time.is_none() {
                 logical.errors.push(format!(
                     "`{operator}` needs the event time of each record: call .with_watermark(|r| r.ts, \"10 minutes\") or .with_event_time(|r| r.ts) before group_by_window"
@@ -232,6 +263,7 @@ impl<T: Data, K: Key + StateData> GroupedDataset<T, K> {
         let (key, window) = (self.key.clone(), self.window.clone());
         let aggregator = Arc::new(aggregator);
         let watermarked = self.ds.logical.watermarked;
+        let event_time_key = self.event_time_key;
         Dataset::new(self.ds.session.clone(), logical, None, move |p: &mut Planner| {
             let node = parent.node(p)?;
             let event_time = parent.event_time.clone();
@@ -241,6 +273,7 @@ impl<T: Data, K: Key + StateData> GroupedDataset<T, K> {
                 window: window.clone(),
                 event_time,
                 watermarked,
+                event_time_key,
                 agg: aggregator.clone(),
             };
             let op = Arc::new(AggOperator::new(spec, p.exec.parallelism(), p.run.clone()));

@@ -9,7 +9,8 @@ use crate::event_time::rules::{self, Aggregation, Mode};
 /// |---|---|---|---|
 /// | no aggregation | yes | yes | no |
 /// | aggregation without an event-time window and watermark | no | yes | yes |
-/// | aggregation by event-time window with a watermark | yes | yes | yes |
+/// | aggregation by event-time window (or by the event time itself, `group_by_event_time`) with a watermark | yes | yes | yes |
+/// | deduplication (`drop_duplicates` …) without aggregation | yes | yes | no |
 ///
 /// A query that breaks these rules is rejected by `start()` with an error naming the operator
 /// and the mode.

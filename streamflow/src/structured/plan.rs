@@ -28,6 +28,9 @@ pub(crate) struct RunShared {
     pub(crate) batch_id: AtomicU64,
     pub(crate) watermark: Arc<WatermarkTracker>,
     pub(crate) mode: OutputMode,
+    /// Whether a batch runs without new data when the watermark moved (Spark's
+    /// `spark.sql.streaming.noDataMicroBatches.enabled`).
+    pub(crate) no_data_batches: bool,
 }
 
 impl RunShared {

@@ -40,6 +40,7 @@ pub(crate) struct QueryOptions<T: Data> {
     pub(crate) idle_timeout: Option<Duration>,
     pub(crate) checkpoint: Option<std::path::PathBuf>,
     pub(crate) discard_torn_last: bool,
+    pub(crate) no_data_batches: bool,
 }
 
 struct Shared {
@@ -178,6 +179,7 @@ impl StreamingQuery {
             idle_timeout,
             checkpoint,
             discard_torn_last,
+            no_data_batches,
         } = options;
         let session = ds.session.clone();
         let clock = session.clock();
@@ -186,6 +188,7 @@ impl StreamingQuery {
             batch_id: AtomicU64::new(0),
             watermark: tracker.clone(),
             mode,
+            no_data_batches,
         });
         let mut planner = Planner::new(session.inner.exec.clone(), run.clone());
         let node = ds.node(&mut planner)?;

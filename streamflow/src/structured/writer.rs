@@ -58,6 +58,7 @@ pub struct DataStreamWriter<T> {
     sink_label: Option<String>,
     policy: MultipleWatermarkPolicy,
     idle_timeout: Option<Duration>,
+    no_data_batches: bool,
     checkpoint: Option<std::path::PathBuf>,
     discard_torn_last: bool,
     errors: Vec<String>,
@@ -75,6 +76,7 @@ impl<T: Data> DataStreamWriter<T> {
             sink_label: None,
             policy: MultipleWatermarkPolicy::Min,
             idle_timeout: None,
+            no_data_batches: true,
             checkpoint: None,
             discard_torn_last: false,
             errors: Vec::new(),
@@ -200,6 +202,35 @@ impl<T: Data> DataStreamWriter<T> {
             Ok(d) => self.idle_timeout = Some(d),
             Err(e) => self.errors.push(format!("watermark_idle_timeout: {e}")),
         }
+        self
+    }
+
+    /// Whether a batch runs without new data when the watermark moved, so that windows close
+    /// and state is evicted without waiting for more input (Spark's
+    /// `spark.sql.streaming.noDataMicroBatches.enabled`; on by default). Off, an Append query
+    /// emits a closed window only with the next batch that has data.
+    ///
+    /// ```
+    /// # use streamflow::structured::*;
+    /// # use streamflow::Time;
+    /// # let session = Session::builder().parallelism(1).clock(streamflow::ManualClock::new(0)).build()?;
+    /// let input = MemoryStream::<i64>::new();
+    /// let query = session.read_stream::<i64>().memory(&input)
+    ///     .with_watermark(|ms| *ms, "0 s")
+    ///     .group_by_window(|_| 0, window("10 s", "10 s")).count()
+    ///     .write_stream().no_data_micro_batches(false).memory("counts").start()?;
+    /// input.add_data([1_000, 25_000]);
+    /// query.process_all_available()?;
+    /// // The watermark moved to 25 s, but no batch ran to close [0 s, 10 s).
+    /// assert!(session.memory_table::<AggRow<i32, u64>>("counts")?.rows().is_empty());
+    /// input.add_data([26_000]);
+    /// query.process_all_available()?;
+    /// assert_eq!(session.memory_table::<AggRow<i32, u64>>("counts")?.rows().len(), 1);
+    /// query.stop()?;
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
+    pub fn no_data_micro_batches(mut self, enabled: bool) -> Self {
+        self.no_data_batches = enabled;
         self
     }
 
@@ -567,6 +598,7 @@ impl<T: Data> DataStreamWriter<T> {
             name: self.name,
             policy: self.policy,
             idle_timeout: self.idle_timeout,
+            no_data_batches: self.no_data_batches,
             checkpoint: self.checkpoint,
             discard_torn_last: self.discard_torn_last,
         })

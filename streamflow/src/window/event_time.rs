@@ -145,9 +145,11 @@ pub fn tumbling_window(size: impl IntoDuration) -> WindowSpec {
     spec
 }
 
-/// Session windows: a session lasts while events keep arriving less than `gap` apart (Spark's
-/// `session_window(col, gap)`). An event opens `[ts, ts + gap)`; overlapping sessions of a key
-/// merge, so one event can bridge two sessions.
+/// Session windows: a session lasts while events keep arriving at most `gap` apart (Spark's
+/// `session_window(col, gap)`). An event opens `[ts, ts + gap)`; sessions of a key that overlap
+/// or touch (`start ≤ end` of the other, as in Spark) merge, so one event can bridge two
+/// sessions. A session window needs a grouping key besides the window: Spark rejects a global
+/// aggregation by session window, and so does `start()`.
 ///
 /// ```
 /// assert!(streamflow::structured::session_window("5 minutes").check().is_ok());
