@@ -12,6 +12,10 @@
 //!   mode, from JSON files (one per batch) into the JSON file sink; `Trigger::available_now`,
 //!   so it stops once the input is done.
 //!
+//! - `socket`: the lines of a socket (`socket_text_stream`, whose lines go to the checkpoint's
+//!   write-ahead log before a batch can take them) written with `save_as_text_files`; it prints
+//!   `received N` once `--expect` lines arrived, runs `--batches` batches, then stops.
+//!
 //! `generate` writes the query's input. The crash test (`examples/tests/crash.rs`) kills these
 //! jobs at seeded random moments and compares their output with an uninterrupted run.
 //!
@@ -33,6 +37,7 @@ struct Event {
 }
 
 const USAGE: &str = "usage: exactly_once dstream --checkpoint DIR --output DIR [--batches N]
+       exactly_once socket --port PORT --checkpoint DIR --output DIR [--expect LINES] [--batches N]
        exactly_once query --input DIR --checkpoint DIR --output DIR
        exactly_once generate --input DIR [--files N] [--events N]";
 
@@ -44,6 +49,8 @@ struct Args {
     batches: u64,
     files: u64,
     events: u64,
+    port: u16,
+    expect: u64,
 }
 
 fn parse() -> Result<Args, String> {
@@ -61,6 +68,8 @@ fn parse() -> Result<Args, String> {
         batches: 30,
         files: 20,
         events: 200,
+        port: 0,
+        expect: 0,
     };
     while let Some(flag) = args.next() {
         let value = args
@@ -74,6 +83,8 @@ fn parse() -> Result<Args, String> {
             "--batches" => parsed.batches = number()?,
             "--files" => parsed.files = number()?,
             "--events" => parsed.events = number()?,
+            "--expect" => parsed.expect = number()?,
+            "--port" => parsed.port = value.parse().map_err(|e| format!("--port {value}: {e}"))?,
             _ => return Err(format!("unknown option {flag}\n{USAGE}")),
         }
     }
@@ -113,6 +124,41 @@ fn dstream(args: &Args) -> streamflow::Result<()> {
         Ok(ssc)
     })?;
     ssc.start()?;
+    let last = Time::from_millis(args.batches as i64 * 1_000);
+    clock.set_time(last);
+    ssc.await_batch(last)?;
+    ssc.stop(false)?;
+    ssc.await_termination()
+}
+
+/// The lines of a socket, written per batch. Once `--expect` lines were received (and so are in
+/// the write-ahead log) it prints `received N`; then it runs up to `--batches` batches of a
+/// manual clock and stops. Killed after `received`, a restart processes the logged lines.
+fn socket(args: &Args) -> streamflow::Result<()> {
+    let checkpoint = required(&args.checkpoint, "checkpoint").map_err(streamflow::Error::InvalidConfig)?;
+    let output = required(&args.output, "output").map_err(streamflow::Error::InvalidConfig)?;
+    let clock = ManualClock::new(0);
+    let job_clock = clock.clone();
+    let port = args.port;
+    let ssc = StreamingContext::get_or_create(&checkpoint, move || {
+        let ssc = StreamingContext::builder()
+            .batch_duration(Duration::seconds(1))
+            .parallelism(2)
+            .clock(job_clock)
+            .app_name("exactly_once_socket")
+            .stop_gracefully_on_shutdown(true)
+            .build()?;
+        ssc.socket_text_stream("127.0.0.1", port)
+            .save_as_text_files(&output.join("lines").to_string_lossy(), "txt");
+        Ok(ssc)
+    })?;
+    ssc.start()?;
+    if args.expect > 0 && ssc.await_records_received(args.expect, std::time::Duration::from_secs(60)) {
+        use std::io::Write;
+        let mut out = std::io::stdout();
+        let _ = writeln!(out, "received {}", args.expect);
+        let _ = out.flush();
+    }
     let last = Time::from_millis(args.batches as i64 * 1_000);
     clock.set_time(last);
     ssc.await_batch(last)?;
@@ -185,6 +231,7 @@ fn main() {
     };
     let outcome = match args.command.as_str() {
         "dstream" => dstream(&args).map_err(|e| e.to_string()),
+        "socket" => socket(&args).map_err(|e| e.to_string()),
         "query" => query(&args).map_err(|e| e.to_string()),
         "generate" => generate(&args),
         other => Err(format!("unknown command {other}\n{USAGE}")),

@@ -14,8 +14,10 @@
 #![allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
 
 use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 const JOB: &str = env!("CARGO_BIN_EXE_exactly_once");
@@ -337,4 +339,117 @@ fn jobs_stopped_by_sigterm_at_random_moments_lose_nothing() {
     let kills = setting("STREAMFLOW_CRASH_KILLS", 50).div_ceil(5);
     dstream_survives(true, kills, seed());
     query_survives(true, kills, seed());
+}
+
+/// Serves `lines` numbered lines to the first connection on a loopback port, nothing to later
+/// ones (a restarted job reconnects); every connection is held open. Returns the port.
+fn line_server(lines: u64) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for (n, conn) in listener.incoming().enumerate() {
+            let Ok(mut conn) = conn else { continue };
+            if n == 0 {
+                let text: String = (0..lines).map(|i| format!("line-{i:05}\n")).collect();
+                let _ = conn.write_all(text.as_bytes());
+                let _ = conn.flush();
+            }
+            held.push(conn);
+        }
+    });
+    port
+}
+
+/// Once the socket job said it received every line (so they are in its write-ahead log), it is
+/// stopped at a random moment — SIGKILL, or SIGTERM for a graceful stop — and restarted on the
+/// same checkpoint, the server sending nothing more: every line is in the output exactly once.
+fn socket_survives(sigterm: bool, rounds: u64, seed: u64) {
+    const LINES: u64 = 2_000;
+    let mut rng = Rng(seed.rotate_left(31) | 1);
+    let dirs = Dirs::new();
+    for round in 0..rounds {
+        let port = line_server(LINES).to_string();
+        let (ck, out) = (
+            dirs.path(&format!("ck-{round}")),
+            dirs.path(&format!("out-{round}")),
+        );
+        let expect = LINES.to_string();
+        let first = [
+            "socket",
+            "--port",
+            &port,
+            "--checkpoint",
+            &ck,
+            "--output",
+            &out,
+            "--expect",
+            &expect,
+            "--batches",
+            "10",
+        ];
+        let mut child = Command::new(JOB)
+            .args(first)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut said = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut said)
+            .unwrap();
+        assert_eq!(said.trim(), format!("received {LINES}"), "round {round}");
+        // The first round stops it at once: every line is then only in the write-ahead log.
+        let moment = Duration::from_micros(if round == 0 { 0 } else { rng.below(300_000) });
+        if wait_at_most(&mut child, moment).is_none() {
+            if sigterm {
+                let sent = Command::new("kill")
+                    .args(["-TERM", &child.id().to_string()])
+                    .status()
+                    .unwrap();
+                assert!(sent.success());
+                let status = child.wait().unwrap();
+                assert!(
+                    status.success(),
+                    "round {round}: no graceful stop on SIGTERM: {status}"
+                );
+            } else {
+                child.kill().unwrap();
+                child.wait().unwrap();
+            }
+        }
+        let again = [
+            "socket",
+            "--port",
+            &port,
+            "--checkpoint",
+            &ck,
+            "--output",
+            &out,
+            "--batches",
+            "10",
+        ];
+        let status = spawn(&again).wait().unwrap();
+        assert!(status.success(), "round {round}: the restart failed: {status}");
+        let mut lines: Vec<String> = text_output(Path::new(&out)).into_values().flatten().collect();
+        lines.sort();
+        let expected: Vec<String> = (0..LINES).map(|i| format!("line-{i:05}")).collect();
+        assert_eq!(
+            lines.len(),
+            expected.len(),
+            "round {round}: lines lost or written twice"
+        );
+        assert_eq!(lines, expected, "round {round}");
+    }
+    let signal = if sigterm { "SIGTERM" } else { "SIGKILL" };
+    eprintln!(
+        "socket job: {rounds} rounds stopped by {signal} after receiving {LINES} lines, none lost or doubled"
+    );
+}
+
+#[test]
+fn a_socket_job_killed_after_receiving_loses_nothing_through_its_write_ahead_log() {
+    let rounds = setting("STREAMFLOW_CRASH_KILLS", 50).div_ceil(10);
+    socket_survives(false, rounds, seed());
+    socket_survives(true, rounds, seed());
 }
