@@ -98,6 +98,13 @@ fn a_dstream_job_carries_on_from_its_checkpoint_as_if_never_stopped() -> TestRes
     }
     assert_eq!(all_totals, expected_totals);
     assert_eq!(all_windows, expected_windows);
+    // What a batch wrote to the checkpoint is in its BatchInfo.
+    let (ssc, _, _) = dstream_job(dir.path(), &clock, 2, None)?;
+    run_until(&ssc, &clock, 9)?;
+    let last = ssc.recent_batches().pop().ok_or("no batch")?;
+    let written = last.checkpoint.ok_or("no checkpoint figures")?;
+    assert!(written.offsets_bytes > 100, "{written:?}");
+    assert!(written.state_files >= 2 && written.state_bytes > 0, "{written:?}");
     Ok(())
 }
 

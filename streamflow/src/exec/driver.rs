@@ -109,6 +109,20 @@ pub(crate) struct Completed<'a> {
     pub(crate) checkpoint: CheckpointWrites,
 }
 
+impl Completed<'_> {
+    /// What the batch wrote to the checkpoint, for progress reports.
+    pub(crate) fn checkpoint_progress(&self) -> crate::structured::CheckpointProgress {
+        let ms = |d: std::time::Duration| d.as_millis() as u64;
+        crate::structured::CheckpointProgress {
+            offsets_bytes: self.checkpoint.plan_bytes,
+            state_files: self.checkpoint.state_files,
+            state_bytes: self.checkpoint.state_bytes,
+            wal_commit_ms: ms(self.timings.plan),
+            state_commit_ms: ms(self.timings.state_commit),
+        }
+    }
+}
+
 /// What a batch wrote to the checkpoint directory.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct CheckpointWrites {
@@ -117,6 +131,8 @@ pub(crate) struct CheckpointWrites {
     /// State files written, and their bytes.
     pub(crate) state_files: u64,
     pub(crate) state_bytes: u64,
+    /// Whether the job has a checkpoint at all.
+    pub(crate) enabled: bool,
 }
 
 /// What differs between the vocabularies, as hooks the driver calls.
@@ -565,7 +581,10 @@ impl Driver {
         let id = plan.batch.id;
         let _span = crate::metrics::spans::batch(&self.control.name, plan.batch.id, time);
         let planned = Instant::now();
-        let mut writes = CheckpointWrites::default();
+        let mut writes = CheckpointWrites {
+            enabled: self.durability.is_some(),
+            ..CheckpointWrites::default()
+        };
         if let Some(d) = &self.durability {
             if record_plan {
                 let payload = Checkpoint::encode_plan(&plan)?;

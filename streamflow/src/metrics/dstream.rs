@@ -40,6 +40,7 @@ impl Vocabulary for DStreamReports {
             scheduling_delay,
             processing_time,
             total_delay: scheduling_delay + processing_time,
+            checkpoint: batch.checkpoint.enabled.then(|| batch.checkpoint_progress()),
         };
         let receivers: Vec<_> = crate::exec::lock(&self.inner.sources)
             .iter()

@@ -56,6 +56,7 @@ const RECENT_BATCHES: usize = 1_000;
 /// # Ok::<(), streamflow::Error>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
 pub struct BatchInfo {
     /// The batch's id: 0 for the first batch, then one more per batch.
     pub batch_id: u64,
@@ -73,6 +74,9 @@ pub struct BatchInfo {
     pub processing_time: std::time::Duration,
     /// Scheduling delay plus processing time.
     pub total_delay: std::time::Duration,
+    /// What the batch wrote to the checkpoint, and what waiting for it cost (absent when the
+    /// context has no checkpoint directory).
+    pub checkpoint: Option<crate::structured::CheckpointProgress>,
 }
 
 /// The state of one receiver, as shown in metrics.

@@ -70,6 +70,7 @@ pub struct QueryProgress {
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct CheckpointProgress {
     /// Bytes of the batch's plan (`offsets/<id>`).
     pub offsets_bytes: u64,
@@ -77,6 +78,13 @@ pub struct CheckpointProgress {
     pub state_files: u64,
     /// Their bytes.
     pub state_bytes: u64,
+    /// Milliseconds the batch waited for its plan to be durable before its sinks saw it.
+    #[serde(default)]
+    pub wal_commit_ms: u64,
+    /// Milliseconds spent encoding the state's changes (the files are written while the next
+    /// batch runs).
+    #[serde(default)]
+    pub state_commit_ms: u64,
 }
 
 /// Event time in a batch: min / max / avg of the rows' event times (absent without rows) and

@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex};
 
 use super::ListenerBus;
 use super::progress::{
-    CheckpointProgress, EventTimeProgress, QueryIdleEvent, QueryProgress, QueryStartedEvent, QueryStatus,
-    QueryTerminatedEvent, SinkProgress, SourceProgress,
+    EventTimeProgress, QueryIdleEvent, QueryProgress, QueryStartedEvent, QueryStatus, QueryTerminatedEvent,
+    SinkProgress, SourceProgress,
 };
 use super::report::BatchReport;
 use crate::checkpoint::CommitInfo;
@@ -97,8 +97,6 @@ pub(crate) struct QueryReports {
     last_trigger: Option<Time>,
     /// What the end of the current batch changed (set by `end_batch`).
     ended: Option<BatchEnd>,
-    /// Whether the query writes a checkpoint.
-    pub(crate) checkpointed: bool,
     report: BatchReport,
 }
 
@@ -126,7 +124,6 @@ impl QueryReports {
             need_no_data: false,
             last_trigger: None,
             ended: None,
-            checkpointed: false,
         }
     }
 
@@ -253,11 +250,7 @@ impl Vocabulary for QueryReports {
                 description: self.sink_name.clone(),
                 num_output_rows: batch.output_rows,
             },
-            checkpoint: self.checkpointed.then_some(CheckpointProgress {
-                offsets_bytes: batch.checkpoint.plan_bytes,
-                state_files: batch.checkpoint.state_files,
-                state_bytes: batch.checkpoint.state_bytes,
-            }),
+            checkpoint: batch.checkpoint.enabled.then(|| batch.checkpoint_progress()),
         };
         let resume = ResumeState {
             id: self.record.id.clone(),

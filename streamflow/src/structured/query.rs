@@ -269,8 +269,6 @@ impl StreamingQuery {
             planner.stateful.clone(),
             sink_name,
         );
-        let mut reports = reports;
-        reports.checkpointed = durability.is_some();
         reports.started(now);
         crate::metrics::ui::watch_query(
             &session.inner.bus,

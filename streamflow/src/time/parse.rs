@@ -9,7 +9,7 @@
 /// `"1 day"` into milliseconds.
 ///
 /// The number must be a non-negative integer; units are case-insensitive. A duration longer than
-/// [`MAX_DURATION_MS`] (2^53 ms, about 285,000 years) is an error, never wrapped or clamped. The
+/// [`Duration::MAX`](crate::Duration::MAX) (2^53 ms, about 285,000 years) is an error, never wrapped or clamped. The
 /// error message says what was wrong and what is accepted.
 pub fn parse_duration_ms(text: &str) -> Result<u64, String> {
     let trimmed = text.trim();
