@@ -173,6 +173,7 @@ pub(crate) fn fuse_structured(pipeline: &Pipeline) -> Plan {
                 Some((label(node, node.operator()), Role::Fuses))
             }
             (_, Some(Kind::Union)) => Some((label(node, "union".to_owned()), Role::Starts)),
+            (_, Some(Kind::GroupsWithState)) => Some((label(node, node.operator()), Role::Starts)),
             (_, Some(Kind::Deduplicate)) => {
                 Some((label(node, format!("{}(..)", node.operator())), Role::Starts))
             }

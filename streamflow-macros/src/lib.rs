@@ -218,7 +218,7 @@ use proc_macro::TokenStream;
 ///   dataset, writer — with a "did you mean" (Spark's `withWatermark`, `groupBy`, DStream's
 ///   `print` → `console`), or a note saying where it belongs (`console` on a dataset: after
 ///   `.write_stream()`); Spark operators the runtime does not have yet (`join`,
-///   `map_groups_with_state` …) say so;
+///   `left_outer_join` …) say so;
 /// - Append mode on an aggregation that is not by an event-time window with a watermark;
 ///   Complete mode without an aggregation; a second aggregation of an aggregation; a sink that
 ///   does not take the mode (the file sinks are Append only);

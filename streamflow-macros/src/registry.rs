@@ -464,6 +464,9 @@ pub(crate) enum Kind {
     Retyping,
     /// `a.union(&b)`.
     Union,
+    /// `map_groups_with_state` / `flat_map_groups_with_state` of a grouped dataset: a stateful
+    /// operator giving records of a new type.
+    GroupsWithState,
     /// A deduplication (`drop_duplicates`): a stateful operator that keeps the record type and
     /// the event time.
     Deduplicate,
@@ -576,6 +579,9 @@ pub(crate) const STRUCTURED: &[Method] = {
         method("max", G, D, Kind::Aggregation("max")),
         method("avg", G, D, Kind::Aggregation("avg")),
         method("agg", G, D, Kind::Aggregation("agg")),
+        // Arbitrary keyed state of grouped datasets.
+        method("map_groups_with_state", G, D, Kind::GroupsWithState),
+        method("flat_map_groups_with_state", G, D, Kind::GroupsWithState),
         // The writer: settings, a sink, and `start()` (the generated function's job).
         method("output_mode", W, W, Kind::Setting(Setting::OutputMode)),
         method("trigger", W, W, Kind::Setting(Setting::Trigger)),
@@ -610,8 +616,6 @@ pub(crate) const NOT_YET_STRUCTURED: &[&str] = &[
     "right_outer_join",
     "full_outer_join",
     "left_semi_join",
-    "map_groups_with_state",
-    "flat_map_groups_with_state",
 ];
 
 /// Spark and DStream spellings (after camelCase → snake_case) whose Structured Streaming name

@@ -384,3 +384,147 @@ fn an_aggregation_grouped_by_the_watermarked_event_time_runs_in_append_mode() ->
     assert_eq!(rows_in_state(&q), 1, "only minute 45 is left");
     Ok(())
 }
+
+// ---------------------------------------------------------------------------------------------
+// Groups with state
+// ---------------------------------------------------------------------------------------------
+
+/// Counts each key's events; a key that times out emits `(key, count)` and is removed.
+fn count_until_timeout(
+    key: &str,
+    new: Vec<Ev>,
+    state: &mut GroupState<u64>,
+    event_time: bool,
+) -> Vec<(String, u64)> {
+    if state.has_timed_out() {
+        let total = state.get().copied().unwrap_or(0);
+        state.remove();
+        return vec![(key.to_string(), total)];
+    }
+    let latest = new.iter().map(|e| e.ts).max();
+    state.update(state.get().copied().unwrap_or(0) + new.len() as u64);
+    match (event_time, latest) {
+        (true, Some(ts)) => state.set_timeout_timestamp(ts + streamflow::Duration::minutes(5)),
+        _ => state.set_timeout_duration("30 s"),
+    }
+    vec![]
+}
+
+#[test]
+fn a_processing_time_timeout_fires_in_a_batch_without_data() -> TestResult {
+    let clock = streamflow::ManualClock::new(0);
+    let s = session_on(&clock);
+    let input = MemoryStream::<Ev>::new();
+    let q = s
+        .read_stream::<Ev>()
+        .memory(&input)
+        .group_by(|e| e.key.clone())
+        .flat_map_groups_with_state(
+            GroupStateTimeout::ProcessingTimeTimeout,
+            |k: &String, new, st: &mut GroupState<u64>| count_until_timeout(k, new, st, false),
+        )
+        .write_stream()
+        .output_mode(OutputMode::Update)
+        .memory("ended")
+        .start()?;
+    input.add_data([ev("a", 1), ev("a", 2), ev("b", 3)]);
+    q.process_all_available()?;
+    clock.advance(streamflow::Duration::seconds(20));
+    input.add_data([ev("b", 4)]); // b's timeout restarts
+    q.process_all_available()?;
+    assert!(s.memory_table::<(String, u64)>("ended")?.rows().is_empty());
+    clock.advance(streamflow::Duration::seconds(15)); // a: 35 s idle; b: 15 s
+    q.process_all_available()?;
+    assert_eq!(
+        s.memory_table::<(String, u64)>("ended")?.rows(),
+        [("a".to_string(), 2)]
+    );
+    let last = q.last_progress().unwrap();
+    assert_eq!(last.num_input_rows, 0, "a batch without data fired the timeout");
+    assert_eq!(last.state_operators[0].num_rows_total, 1);
+    q.stop()?;
+    Ok(())
+}
+
+#[test]
+fn an_event_time_timeout_fires_when_the_watermark_passes_it() -> TestResult {
+    let s = session();
+    let input = MemoryStream::<Ev>::new();
+    let q = watermarked(&s, &input)
+        .group_by(|e| e.key.clone())
+        .flat_map_groups_with_state(
+            GroupStateTimeout::EventTimeTimeout,
+            |k: &String, new, st: &mut GroupState<u64>| count_until_timeout(k, new, st, true),
+        )
+        .write_stream()
+        .memory("ended")
+        .start()?;
+    // a times out at minute 6, b at minute 25.
+    input.add_data([ev("a", 1), ev("b", 20)]);
+    q.process_all_available()?; // watermark: minute 10 > 6, so a no-data batch times a out
+    assert_eq!(
+        s.memory_table::<(String, u64)>("ended")?.rows(),
+        [("a".to_string(), 1)]
+    );
+    input.add_data([ev("c", 35)]);
+    q.process_all_available()?; // watermark: minute 25, not past b's 25
+    assert_eq!(s.memory_table::<(String, u64)>("ended")?.rows().len(), 1);
+    input.add_data([ev("c", 36)]);
+    q.process_all_available()?; // watermark: minute 26 > 25
+    q.stop()?;
+    assert_eq!(
+        s.memory_table::<(String, u64)>("ended")?.rows(),
+        [("a".to_string(), 1), ("b".to_string(), 1)]
+    );
+    Ok(())
+}
+
+#[test]
+fn group_state_survives_a_restart_on_the_checkpoint() -> TestResult {
+    let s = session();
+    let input = MemoryStream::<Ev>::new();
+    let dir = tempfile::tempdir()?;
+    let mut out = Vec::new();
+    for (i, batch) in [
+        vec![ev("a", 1), ev("a", 2)],
+        vec![ev("a", 3)],
+        vec![ev("a", 4), ev("b", 5)],
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let table = format!("run{i}");
+        let q = s
+            .read_stream::<Ev>()
+            .memory(&input)
+            .group_by(|e| e.key.clone())
+            .map_groups_with_state(
+                GroupStateTimeout::NoTimeout,
+                |k: &String, new: Vec<Ev>, st: &mut GroupState<u64>| {
+                    let total = st.get().copied().unwrap_or(0) + new.len() as u64;
+                    st.update(total);
+                    (k.clone(), total)
+                },
+            )
+            .write_stream()
+            .output_mode(OutputMode::Update)
+            .checkpoint_location(dir.path())
+            .memory(&table)
+            .start()?;
+        input.add_data(batch);
+        q.process_all_available()?;
+        q.stop()?;
+        let mut rows = s.memory_table::<(String, u64)>(&table)?.rows();
+        rows.sort();
+        out.push(rows);
+    }
+    assert_eq!(
+        out,
+        [
+            vec![("a".to_string(), 2)],
+            vec![("a".to_string(), 3)],
+            vec![("a".to_string(), 4), ("b".to_string(), 1)]
+        ]
+    );
+    Ok(())
+}

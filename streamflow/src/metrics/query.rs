@@ -150,7 +150,13 @@ impl Vocabulary for QueryReports {
     }
 
     fn wants_no_data_batch(&self) -> bool {
+        let watermark = self.tracker().has_inputs().then(|| self.tracker().current());
         self.need_no_data
+            || (self.run.no_data_batches
+                && self
+                    .stateful
+                    .iter()
+                    .any(|s| s.wants_no_data_batch(self.clock.now(), watermark)))
     }
 
     fn status(&mut self, message: &str, data_available: bool, trigger_active: bool) {

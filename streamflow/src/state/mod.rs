@@ -24,6 +24,7 @@
 //! | `update.rs`, `map_with_state.rs` | the DStream operators |
 //! | `aggregators.rs` | the [`Aggregator`](crate::structured::Aggregator) contract, the built-in ones, the rows they emit |
 //! | `aggregation.rs` | the Structured aggregation operator: groups, event-time windows and sessions |
+//! | `group_state.rs` | `map_groups_with_state` / `flat_map_groups_with_state`, `GroupState`, timeouts |
 //! | `dedup.rs` | the Structured deduplication: `drop_duplicates` and its event-time forms |
 //!
 //! # Where a key lives
@@ -71,6 +72,7 @@
 pub(crate) mod aggregation;
 pub(crate) mod aggregators;
 pub(crate) mod dedup;
+pub(crate) mod group_state;
 pub(crate) mod keyed;
 mod map_with_state;
 pub(crate) mod store;

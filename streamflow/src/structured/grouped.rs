@@ -10,6 +10,7 @@ use crate::data::{Data, Key, StateData};
 use crate::graph::NodeKind;
 use crate::state::aggregation::{AggOperator, AggSpec, KeyFn};
 use crate::state::aggregators::{AggRow, Aggregator, Avg, Count, Max, Min, Sum};
+use crate::state::group_state::{GroupFn, GroupState, GroupStateOperator, GroupStateTimeout};
 use crate::window::event_time::WindowSpec;
 
 /// A dataset grouped by key (and window), waiting for its aggregate: made by
@@ -62,6 +63,115 @@ impl<T: Data, K: Key + StateData> GroupedDataset<T, K> {
             window: None,
             event_time_key: true,
         }
+    }
+
+    /// Calls `f` once per key with the key's records of the batch and its [`GroupState`], and
+    /// once per key whose timeout expired (no records, `has_timed_out()` true); the records it
+    /// returns are the output (Spark's `flatMapGroupsWithState`). Runs in Append or Update
+    /// mode. Timeouts fire in batches without new data too.
+    ///
+    /// ```
+    /// # use streamflow::structured::*;
+    /// # use streamflow::{Duration, ManualClock};
+    /// let clock = ManualClock::new(0);
+    /// let session = Session::builder().parallelism(1).clock(clock.clone()).build()?;
+    /// let clicks = MemoryStream::<String>::new();
+    /// // A user's session ends after 30 s without clicks: emit how many clicks it had.
+    /// let query = session.read_stream::<String>().memory(&clicks)
+    ///     .group_by(|user| user.clone())
+    ///     .flat_map_groups_with_state(GroupStateTimeout::ProcessingTimeTimeout,
+    ///         |user: &String, new: Vec<String>, state: &mut GroupState<u64>| {
+    ///             if state.has_timed_out() {
+    ///                 let total = state.get().copied().unwrap_or(0);
+    ///                 state.remove();
+    ///                 return vec![(user.clone(), total)];
+    ///             }
+    ///             state.update(state.get().copied().unwrap_or(0) + new.len() as u64);
+    ///             state.set_timeout_duration("30 s");
+    ///             vec![]
+    ///         })
+    ///     .write_stream().memory("ended").start()?;
+    /// clicks.add_data(["ann".to_string(), "ann".to_string()]);
+    /// query.process_all_available()?;
+    /// clock.advance(Duration::seconds(31)); // no new clicks: a batch without data times ann out
+    /// query.process_all_available()?;
+    /// assert_eq!(session.memory_table::<(String, u64)>("ended")?.rows(), [("ann".to_string(), 2)]);
+    /// query.stop()?;
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
+    pub fn flat_map_groups_with_state<S: StateData, U: Data, I: IntoIterator<Item = U>>(
+        &self,
+        timeout: GroupStateTimeout,
+        f: impl Fn(&K, Vec<T>, &mut GroupState<S>) -> I + Send + Sync + 'static,
+    ) -> Dataset<U> {
+        let f: GroupFn<K, T, S, U> = Arc::new(move |k, v, s| f(k, v, s).into_iter().collect());
+        self.with_state("flat_map_groups_with_state", timeout, f)
+    }
+
+    /// Calls `f` once per key with the key's records of the batch and its [`GroupState`] (and
+    /// once per expired timeout), each call giving one output record (Spark's
+    /// `mapGroupsWithState`). Runs in Update mode only, as in Spark. See
+    /// [`GroupState`] for an example.
+    ///
+    /// ```
+    /// # use streamflow::structured::*;
+    /// # let session = Session::new(1)?;
+    /// let last = session.read_stream::<(String, i64)>().memory(&MemoryStream::new())
+    ///     .group_by(|(user, _)| user.clone())
+    ///     .map_groups_with_state(GroupStateTimeout::NoTimeout, |user: &String, new: Vec<(String, i64)>, state: &mut GroupState<i64>| {
+    ///         if let Some((_, v)) = new.last() { state.update(*v) }
+    ///         (user.clone(), state.get().copied())
+    ///     });
+    /// let err = last.write_stream().output_mode(OutputMode::Append).memory("last").start().unwrap_err();
+    /// assert!(err.to_string().contains("Update"), "{err}");
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
+    pub fn map_groups_with_state<S: StateData, U: Data>(
+        &self,
+        timeout: GroupStateTimeout,
+        f: impl Fn(&K, Vec<T>, &mut GroupState<S>) -> U + Send + Sync + 'static,
+    ) -> Dataset<U> {
+        let f: GroupFn<K, T, S, U> = Arc::new(move |k, v, s| vec![f(k, v, s)]);
+        self.with_state("map_groups_with_state", timeout, f)
+    }
+
+    fn with_state<S: StateData, U: Data>(
+        &self,
+        operator: &'static str,
+        timeout: GroupStateTimeout,
+        f: GroupFn<K, T, S, U>,
+    ) -> Dataset<U> {
+        let mut logical = self.ds.logical.then(operator);
+        if self.window.is_some() || self.event_time_key {
+            logical.errors.push(format!(
+                "`{operator}` groups by key only: use group_by(..) before it, not group_by_window or group_by_event_time"
+            ));
+        }
+        if timeout == GroupStateTimeout::EventTimeTimeout && !self.ds.logical.watermarked {
+            logical.errors.push(format!(
+                "`{operator}` with GroupStateTimeout::EventTimeTimeout needs a watermark: call .with_watermark(|r| r.ts, \"10 minutes\") before group_by"
+            ));
+        }
+        let parent = self.ds.clone();
+        let key = self.key.clone();
+        Dataset::new(self.ds.session.clone(), logical, None, move |p: &mut Planner| {
+            let node = parent.node(p)?;
+            let op = Arc::new(GroupStateOperator::new(
+                operator,
+                timeout,
+                key.clone(),
+                f.clone(),
+                p.exec.parallelism(),
+                p.run.clone(),
+            ));
+            p.stateful.push(op.clone());
+            let exec = p.exec.clone();
+            let meta = node.meta.clone();
+            Ok(p.add(operator, NodeKind::Stateful, vec![meta], move |time| {
+                let input = node.get_or_compute(time)?;
+                op.run(input, time, &exec).map(Some)
+            }))
+        })
     }
 
     /// The number of records per group (Spark's `count()`).

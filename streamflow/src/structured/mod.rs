@@ -82,6 +82,7 @@ pub use crate::source::format::{CorruptRecord, CorruptRecords, Format, Malformed
 pub use crate::source::generator::RateRow;
 pub use crate::source::memory::MemoryStream;
 pub use crate::state::aggregators::{AggRow, Aggregator, Avg, Count, Max, Min, Sum};
+pub use crate::state::group_state::{GroupState, GroupStateTimeout};
 pub use crate::window::event_time::{Window, WindowSpec, WindowsOf, session_window, tumbling_window, window};
 pub use dataset::Dataset;
 pub use grouped::GroupedDataset;

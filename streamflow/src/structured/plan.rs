@@ -45,6 +45,11 @@ pub(crate) trait StatefulRun: Send + Sync {
     fn progress(&self) -> StateOperatorProgress;
     /// Its state store, which the checkpoint writes and a restart restores.
     fn state(&self) -> &dyn StateHandle;
+    /// Whether it needs a batch although no input has data (a timeout expired at clock time
+    /// `now` or under `watermark`).
+    fn wants_no_data_batch(&self, _now: Time, _watermark: Option<Time>) -> bool {
+        false
+    }
 }
 
 /// Builds the graph of one query run.

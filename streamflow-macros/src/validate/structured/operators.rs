@@ -134,6 +134,11 @@ fn call(receiver: Value, others: &[Value], node: &Node, job: &Ident, diags: &mut
                 span,
             }
         }
+        (Kind::GroupsWithState, Value::Grouped { logical, .. }) => {
+            let mut next = logical.then(&name);
+            next.event_time = false;
+            Value::Dataset(next)
+        }
         (
             Kind::Aggregation(column),
             Value::Grouped {
@@ -278,13 +283,9 @@ mod tests {
 
     #[test]
     fn what_the_runtime_cannot_do_yet_is_said_so() {
-        let messages = words(
-            quote!(),
-            quote!(.map_groups_with_state().write_stream().console()),
-        );
+        let messages = words(quote!(), quote!(.join().write_stream().console()));
         assert!(
-            messages[0]
-                .starts_with("`map_groups_with_state` is not supported in Structured Streaming queries yet"),
+            messages[0].starts_with("`join` is not supported in Structured Streaming queries yet"),
             "{messages:#?}"
         );
     }
