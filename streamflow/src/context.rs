@@ -700,6 +700,7 @@ impl StreamingContext {
             outputs: graph.outputs.clone(),
             forgetters: graph.forgetters.clone(),
             rebuildable: graph.rebuildable(),
+            windows_over_state: graph.windows_over_state(),
             schedule: Schedule::Interval {
                 first,
                 interval: self.inner.batch,

@@ -405,3 +405,38 @@ fn a_query_restart_with_a_damaged_or_foreign_checkpoint_is_refused_by_name() -> 
     );
     Ok(())
 }
+
+/// A window over a stateful stream reads past batches of it, which a restart cannot compute
+/// again (the state is at its last version) and the checkpoint does not keep: the restart is
+/// refused with what to do, rather than failing at its first batch.
+#[test]
+fn a_restart_with_a_window_over_a_stateful_stream_is_refused_with_what_to_do() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let clock = ManualClock::new(0);
+    let job = |clock: ManualClock| {
+        StreamingContext::get_or_create(dir.path(), move || {
+            let ssc = StreamingContext::builder()
+                .batch_duration(Duration::seconds(1))
+                .clock(clock)
+                .build()?;
+            ssc.generator_stream(3, |i| (format!("w{}", i % 2), 1_u64))
+                .update_state_by_key(|n: Vec<u64>, s: Option<u64>| {
+                    Some(s.unwrap_or(0) + n.iter().sum::<u64>())
+                })
+                .window("3s", "1s")
+                .print();
+            Ok(ssc)
+        })
+    };
+    let ssc = job(clock.clone())?;
+    run_until(&ssc, &clock, 3)?;
+    let ssc = job(clock.clone())?;
+    ssc.start()?;
+    let err = ssc.await_termination().unwrap_err().to_string();
+    assert!(err.contains("`window` over `update_state_by_key`"), "{err}");
+    assert!(
+        err.contains("window the input before the stateful operator"),
+        "{err}"
+    );
+    Ok(())
+}

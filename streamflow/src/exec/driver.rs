@@ -176,6 +176,9 @@ pub(crate) struct Driver {
     pub(crate) forgetters: Vec<Arc<dyn ForgetOld>>,
     /// The nodes a restart computes again at past batch times (see `Graph::rebuildable`).
     pub(crate) rebuildable: Vec<Arc<dyn ForgetOld>>,
+    /// Windows over stateful streams, which a restart cannot rebuild
+    /// (`Graph::windows_over_state`).
+    pub(crate) windows_over_state: Vec<String>,
     pub(crate) schedule: Schedule,
     pub(crate) vocabulary: Box<dyn Vocabulary>,
     pub(crate) next_id: u64,
@@ -250,6 +253,13 @@ impl Driver {
             return Ok(None);
         };
         let committed = recovered.committed.as_ref();
+        if committed.is_some() && !self.windows_over_state.is_empty() {
+            return Err(Error::illegal_state(format!(
+                "cannot restart from the checkpoint at {}: {} reads past batches of a stateful stream, which a restart cannot compute again and the checkpoint does not keep; window the input before the stateful operator, or start on a new checkpoint directory",
+                durability.checkpoint.dir().display(),
+                self.windows_over_state.join(", ")
+            )));
+        }
         durability
             .state
             .restore(committed.map(|(plan, _)| plan.batch.id))?;

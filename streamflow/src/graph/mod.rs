@@ -427,6 +427,31 @@ impl Graph {
         out
     }
 
+    /// Windows that read past batches of a stateful stream (a window over
+    /// `update_state_by_key`'s output, say), as `window` over `stateful`: a restart cannot
+    /// compute those past batches again (the state is at its last version) and the checkpoint
+    /// does not keep them.
+    pub(crate) fn windows_over_state(&self) -> Vec<String> {
+        let mut stateful_above: Vec<Option<usize>> = vec![None; self.metas.len()];
+        let mut out = Vec::new();
+        for (i, meta) in self.metas.iter().enumerate() {
+            let parent_state = meta.parents.iter().find_map(|&p| {
+                if self.metas[p].kind == NodeKind::Stateful {
+                    Some(p)
+                } else {
+                    stateful_above[p]
+                }
+            });
+            stateful_above[i] = parent_state;
+            if meta.window_reach_ms.load(Ordering::Relaxed) > 0 {
+                if let Some(state) = parent_state {
+                    out.push(format!("`{}` over `{}`", meta.name, self.metas[state].name));
+                }
+            }
+        }
+        out
+    }
+
     /// Makes every node keep its batches for at least `duration`.
     pub(crate) fn remember_all(&self, duration: Duration) {
         for meta in &self.metas {

@@ -292,6 +292,7 @@ impl StreamingQuery {
             outputs: planner.graph.outputs.clone(),
             forgetters: planner.graph.forgetters.clone(),
             rebuildable: planner.graph.rebuildable(),
+            windows_over_state: planner.graph.windows_over_state(),
             schedule,
             vocabulary: Box::new(reports),
             next_id: 0,
