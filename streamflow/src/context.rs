@@ -46,6 +46,7 @@ pub struct ContextBuilder {
     clock: Arc<dyn Clock>,
     checkpoint: Option<PathBuf>,
     stop_on_shutdown: bool,
+    discard_torn_last: bool,
     /// The dashboard's address (`ui()`, in `metrics/ui/`).
     pub(crate) ui: Option<String>,
     source_limits: SourceLimits,
@@ -85,6 +86,25 @@ impl ContextBuilder {
     /// ```
     pub fn stop_gracefully_on_shutdown(mut self, stop: bool) -> Self {
         self.stop_on_shutdown = stop;
+        self
+    }
+
+    /// With `true`, a restart that finds the last batch's `offsets` or `commits` file torn or
+    /// corrupt (a disk that lost a write) drops that file and plans or runs the batch again,
+    /// with a warning, instead of failing with [`Error::CorruptCheckpoint`]. Off by default:
+    /// nothing in a checkpoint is dropped unless asked.
+    ///
+    /// ```
+    /// use streamflow::{Duration, StreamingContext};
+    ///
+    /// let ssc = StreamingContext::builder()
+    ///     .batch_duration(Duration::seconds(1))
+    ///     .discard_torn_last_batch(true)
+    ///     .build()?;
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
+    pub fn discard_torn_last_batch(mut self, discard: bool) -> Self {
+        self.discard_torn_last = discard;
         self
     }
 
@@ -244,6 +264,7 @@ impl ContextBuilder {
                 control,
                 metrics: Arc::new(Metrics::new(Arc::default())),
                 stop_on_shutdown: self.stop_on_shutdown,
+                discard_torn_last: self.discard_torn_last,
                 source_limits: self.source_limits,
             }),
         };
@@ -310,6 +331,8 @@ pub(crate) struct ContextInner {
     pub(crate) metrics: Arc<Metrics>,
     /// Stop gracefully on SIGINT / SIGTERM.
     pub(crate) stop_on_shutdown: bool,
+    /// Drop a torn last batch of the checkpoint instead of failing.
+    pub(crate) discard_torn_last: bool,
     /// What every receiver may take in.
     pub(crate) source_limits: SourceLimits,
 }
@@ -392,6 +415,7 @@ impl StreamingContext {
             clock: Arc::new(SystemClock),
             checkpoint: None,
             stop_on_shutdown: false,
+            discard_torn_last: false,
             ui: None,
             source_limits: SourceLimits::default(),
         }
@@ -805,7 +829,10 @@ impl StreamingContext {
             dir,
             settings,
             stores,
-            crate::checkpoint::OpenOptions::default(),
+            crate::checkpoint::OpenOptions {
+                discard_torn_last: self.inner.discard_torn_last,
+                ..crate::checkpoint::OpenOptions::default()
+            },
             || self.inner.app_name.clone(),
         )
     }

@@ -440,3 +440,41 @@ fn a_restart_with_a_window_over_a_stateful_stream_is_refused_with_what_to_do() -
     );
     Ok(())
 }
+
+/// Asked to, a DStream context drops a torn last commit and runs that batch again.
+#[test]
+fn a_context_may_discard_a_torn_last_batch_when_asked() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let clock = ManualClock::new(0);
+    let job = |clock: ManualClock, discard: bool, out: Out| {
+        StreamingContext::get_or_create(dir.path(), move || {
+            let ssc = StreamingContext::builder()
+                .batch_duration(Duration::seconds(1))
+                .clock(clock)
+                .discard_torn_last_batch(discard)
+                .build()?;
+            ssc.generator_stream(2, |i| (format!("w{}", i % 2), 1_u64))
+                .update_state_by_key(|n: Vec<u64>, s: Option<u64>| {
+                    Some(s.unwrap_or(0) + n.iter().sum::<u64>())
+                })
+                .foreach_batch(move |b, t| out.lock().unwrap().push((t.millis(), sorted(&b.collect()))));
+            Ok(ssc)
+        })
+    };
+    let first: Out = Arc::default();
+    let ssc = job(clock.clone(), false, first.clone())?;
+    run_until(&ssc, &clock, 3)?;
+    fs::write(dir.path().join("commits/2"), b"")?;
+    assert!(
+        job(clock.clone(), false, Arc::default()).is_err(),
+        "refused unless asked"
+    );
+    let second: Out = Arc::default();
+    let ssc = job(clock.clone(), true, second.clone())?;
+    ssc.start()?;
+    ssc.await_batch(Time::from_millis(3_000))?;
+    ssc.stop(false)?;
+    // Batch 3 ran again, from the state of batch 2: the same totals.
+    assert_eq!(taken(&second), taken(&first)[2..]);
+    Ok(())
+}
