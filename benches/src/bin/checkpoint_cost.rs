@@ -88,7 +88,8 @@ fn windowed(checkpoint: Option<&Path>, batches: &[Vec<Event>]) -> f64 {
                 .sum::<u64>()
         };
         println!(
-            "  {} batches: addBatch {} ms, stateCommit {} ms, walCommit {} ms, commitOffsets {} ms, total {} ms",
+            "  loop {:.0} ms; {} batches: addBatch {} ms, stateCommit {} ms, walCommit {} ms, commitOffsets {} ms, total {} ms",
+            secs * 1000.0,
             progress.len(),
             total("addBatch"),
             total("stateCommit"),
