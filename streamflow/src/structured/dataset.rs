@@ -568,11 +568,8 @@ impl<T: Data> Dataset<T> {
                 p.exec.parallelism(),
                 p.run.clone(),
             ));
-            p.stateful.push(op.clone());
             let exec = p.exec.clone();
-            let meta = node.meta.clone();
-            Ok(p.add(operator, NodeKind::Stateful, vec![meta], move |time| {
-                let input = node.get_or_compute(time)?;
+            Ok(p.add_stateful(operator, node, op.clone(), move |input, time| {
                 op.run(input, time, &exec).map(Some)
             }))
         })

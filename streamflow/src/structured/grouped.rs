@@ -7,7 +7,6 @@ use std::sync::Arc;
 use super::dataset::{AggInfo, Dataset};
 use super::plan::Planner;
 use crate::data::{Data, Key, StateData};
-use crate::graph::NodeKind;
 use crate::state::aggregation::{AggOperator, AggSpec, KeyFn};
 use crate::state::aggregators::{AggRow, Aggregator, Avg, Count, Max, Min, Sum};
 use crate::state::group_state::{GroupFn, GroupState, GroupStateOperator, GroupStateTimeout};
@@ -164,11 +163,8 @@ impl<T: Data, K: Key + StateData> GroupedDataset<T, K> {
                 p.exec.parallelism(),
                 p.run.clone(),
             ));
-            p.stateful.push(op.clone());
             let exec = p.exec.clone();
-            let meta = node.meta.clone();
-            Ok(p.add(operator, NodeKind::Stateful, vec![meta], move |time| {
-                let input = node.get_or_compute(time)?;
+            Ok(p.add_stateful(operator, node, op.clone(), move |input, time| {
                 op.run(input, time, &exec).map(Some)
             }))
         })
@@ -387,17 +383,11 @@ impl<T: Data, K: Key + StateData> GroupedDataset<T, K> {
                 agg: aggregator.clone(),
             };
             let op = Arc::new(AggOperator::new(spec, p.exec.parallelism(), p.run.clone()));
-            p.stateful.push(op.clone());
-            let meta = node.meta.clone();
-            Ok(p.add(
-                &operator.clone(),
-                NodeKind::Stateful,
-                vec![meta],
-                move |time| match node.get_or_compute(time)? {
-                    Some(batch) => op.run(batch, time).map(Some),
-                    None => Ok(None),
-                },
-            ))
+            Ok(
+                p.add_stateful(&operator.clone(), node, op.clone(), move |input, time| {
+                    input.map(|batch| op.run(batch, time)).transpose()
+                }),
+            )
         })
     }
 }

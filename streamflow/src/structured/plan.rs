@@ -107,6 +107,23 @@ impl Planner {
         self.graph.add_node(spec, self.exec.clone(), compute)
     }
 
+    /// Adds the node of a stateful operator `op` over `parent`: the operator is registered (its
+    /// progress is reported and its state checkpointed), and at each batch `step` gets the
+    /// parent's batch, if any.
+    pub(crate) fn add_stateful<T: Data, U: Data>(
+        &mut self,
+        name: &str,
+        parent: Arc<Node<T>>,
+        op: Arc<dyn StatefulRun>,
+        step: impl Fn(Option<Batch<T>>, Time) -> Result<Option<Batch<U>>> + Send + Sync + 'static,
+    ) -> Arc<Node<U>> {
+        self.stateful.push(op);
+        let meta = parent.meta.clone();
+        self.add(name, NodeKind::Stateful, vec![meta], move |time| {
+            step(parent.get_or_compute(time)?, time)
+        })
+    }
+
     /// Adds a source node reading a [`Source`].
     pub(crate) fn add_user_source<S: Source>(&mut self, name: &str, source: Arc<S>) -> Arc<Node<S::Item>> {
         let slot = SourceSlot::new(source);
