@@ -94,25 +94,29 @@ fn run_with_kills(args: &[&str], rng: &mut Rng, kills: u64, span: Duration, sigt
                 return done;
             }
             None => {
-                if sigterm {
-                    let pid = child.id().to_string();
-                    let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-                    assert!(sent.success());
-                    let status = child.wait().unwrap();
-                    // A graceful stop ends normally (or, if the signal came before the job
-                    // installed its handler, as the signal would).
-                    assert!(
-                        status.success() || status.code().is_none(),
-                        "run {done} did not stop gracefully on SIGTERM: {status}"
-                    );
-                } else {
-                    child.kill().unwrap();
-                    child.wait().unwrap();
-                }
+                let status = stop(&mut child, sigterm);
+                // A graceful stop ends normally (or, if the signal came before the job
+                // installed its handler, as the signal would).
+                assert!(
+                    !sigterm || status.success() || status.code().is_none(),
+                    "run {done} did not stop gracefully on SIGTERM: {status}"
+                );
                 done += 1;
             }
         }
     }
+}
+
+/// Stops `child` with SIGTERM (`sigterm`) or SIGKILL and returns how it ended.
+fn stop(child: &mut Child, sigterm: bool) -> ExitStatus {
+    if sigterm {
+        let pid = child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(sent.success());
+    } else {
+        child.kill().unwrap();
+    }
+    child.wait().unwrap()
 }
 
 /// The DStream job's output: every batch directory (its name) and its lines, sorted. Every
@@ -402,24 +406,14 @@ fn socket_survives(sigterm: bool, rounds: u64, seed: u64) {
         // The first round stops it at once: every line is then only in the write-ahead log.
         let moment = Duration::from_micros(if round == 0 { 0 } else { rng.below(300_000) });
         if wait_at_most(&mut child, moment).is_none() {
-            if sigterm {
-                let sent = Command::new("kill")
-                    .args(["-TERM", &child.id().to_string()])
-                    .status()
-                    .unwrap();
-                assert!(sent.success());
-                let status = child.wait().unwrap();
-                // A running job stops gracefully and the program ends normally (the first
-                // round's job is certainly running); one whose job had already stopped ends as
-                // SIGTERM would end it.
-                assert!(
-                    status.success() || (round > 0 && status.code().is_none()),
-                    "round {round}: no graceful stop on SIGTERM: {status}"
-                );
-            } else {
-                child.kill().unwrap();
-                child.wait().unwrap();
-            }
+            let status = stop(&mut child, sigterm);
+            // A running job stops gracefully and the program ends normally (the first
+            // round's job is certainly running); one whose job had already stopped ends as
+            // SIGTERM would end it.
+            assert!(
+                !sigterm || status.success() || (round > 0 && status.code().is_none()),
+                "round {round}: no graceful stop on SIGTERM: {status}"
+            );
         }
         let again = [
             "socket",
