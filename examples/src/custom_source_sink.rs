@@ -19,14 +19,6 @@ use streamflow::source::{ReadLimit, Source, SourceBatch};
 use streamflow::structured::{OutputMode, Session};
 use streamflow::{BatchId, Error};
 
-/// An I/O failure as the library's error.
-fn io_error(context: impl Into<String>, source: std::io::Error) -> Error {
-    Error::Io {
-        context: context.into(),
-        source,
-    }
-}
-
 /// The complete lines appended to a file.
 struct LogTail {
     path: PathBuf,
@@ -53,7 +45,7 @@ impl LogTail {
     }
 
     fn read_from(&self, start: u64) -> streamflow::Result<Vec<u8>> {
-        let cannot = |e| io_error(format!("cannot read {}", self.path.display()), e);
+        let cannot = |e| Error::io(format!("cannot read {}", self.path.display()), e);
         let mut file = match std::fs::File::open(&self.path) {
             Ok(file) => file,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -143,7 +135,7 @@ impl Sink<String> for BatchFiles {
         let tmp = self.dir.join(format!(".batch-{id}.tmp"));
         std::fs::write(&tmp, text)
             .and_then(|()| std::fs::rename(&tmp, self.path(id)))
-            .map_err(|e| io_error(format!("cannot write batch {id}"), e))
+            .map_err(|e| Error::io(format!("cannot write batch {id}"), e))
     }
 }
 
@@ -152,14 +144,14 @@ fn main() -> streamflow::Result<()> {
     let work = std::env::temp_dir().join(format!("streamflow-custom-{}", std::process::id()));
     let (dstream_out, query_out) = (work.join("dstream"), work.join("query"));
     for dir in [&dstream_out, &query_out] {
-        std::fs::create_dir_all(dir).map_err(|e| io_error("cannot create the output directory", e))?;
+        std::fs::create_dir_all(dir).map_err(|e| Error::io("cannot create the output directory", e))?;
     }
     let log = work.join("app.log");
-    let mut file = std::fs::File::create(&log).map_err(|e| io_error("cannot create the log", e))?;
+    let mut file = std::fs::File::create(&log).map_err(|e| Error::io("cannot create the log", e))?;
     for i in 1..=7 {
-        writeln!(file, "event {i}").map_err(|e| io_error("cannot write the log", e))?;
+        writeln!(file, "event {i}").map_err(|e| Error::io("cannot write the log", e))?;
     }
-    write!(file, "event 8 (no newline yet: not taken)").map_err(|e| io_error("cannot write the log", e))?;
+    write!(file, "event 8 (no newline yet: not taken)").map_err(|e| Error::io("cannot write the log", e))?;
 
     // DStream: a batch every 100 ms, lines upper-cased.
     let ssc = StreamingContext::new(Duration::milliseconds(100), 2)?;
@@ -185,13 +177,13 @@ fn main() -> streamflow::Result<()> {
 
     for dir in [&dstream_out, &query_out] {
         let mut files: Vec<_> = std::fs::read_dir(dir)
-            .map_err(|e| io_error("cannot list the output", e))?
+            .map_err(|e| Error::io("cannot list the output", e))?
             .filter_map(|entry| entry.ok().map(|e| e.path()))
             .collect();
         files.sort();
         println!("{}:", dir.display());
         for path in files {
-            let text = std::fs::read_to_string(&path).map_err(|e| io_error("cannot read the output", e))?;
+            let text = std::fs::read_to_string(&path).map_err(|e| Error::io("cannot read the output", e))?;
             println!("  {}: {}", path.display(), text.trim_end().replace('\n', " | "));
         }
     }

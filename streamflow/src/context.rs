@@ -13,6 +13,7 @@ use crate::time::{Clock, Duration, IntoDuration, SystemClock, Time};
 
 /// Where a context is in its life (Spark's `StreamingContextState`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ContextState {
     /// Built, not started: operators may be added.
     Initialized,
@@ -1060,50 +1061,6 @@ impl StreamingContext {
 /// The checkpoint's record of a context's zero time: the batch times of a restarted context
 /// are those of the run that wrote the checkpoint.
 const ZERO_TIME: &str = "zero time";
-
-/// `Error` holds an `io::Error`, which is not `Clone`; rebuild an equivalent.
-pub(crate) fn clone_error(e: &Error) -> Error {
-    match e {
-        Error::UserCode {
-            operator,
-            time,
-            message,
-        } => Error::UserCode {
-            operator: operator.clone(),
-            time: *time,
-            message: message.clone(),
-        },
-        Error::Source { source_name, message } => Error::Source {
-            source_name: source_name.clone(),
-            message: message.clone(),
-        },
-        Error::State { operator, message } => Error::State {
-            operator: operator.clone(),
-            message: message.clone(),
-        },
-        Error::InvalidConfig(m) => Error::InvalidConfig(m.clone()),
-        Error::InvalidDuration(m) => Error::InvalidDuration(m.clone()),
-        Error::InvalidGraph(m) => Error::InvalidGraph(m.clone()),
-        Error::IllegalState(m) => Error::IllegalState(m.clone()),
-        Error::NoOutputOperations => Error::NoOutputOperations,
-        Error::Directory { path, reason } => Error::Directory {
-            path: path.clone(),
-            reason: reason.clone(),
-        },
-        Error::CorruptCheckpoint { path, message } => Error::CorruptCheckpoint {
-            path: path.clone(),
-            message: message.clone(),
-        },
-        Error::IncompatibleRestart { setting, message } => Error::IncompatibleRestart {
-            setting: setting.clone(),
-            message: message.clone(),
-        },
-        Error::Io { context, source } => Error::Io {
-            context: context.clone(),
-            source: std::io::Error::new(source.kind(), source.to_string()),
-        },
-    }
-}
 
 #[cfg(test)]
 mod tests {

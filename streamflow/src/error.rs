@@ -2,11 +2,21 @@
 //!
 //! Every error says what went wrong and, where there is one, what to do about it. Nothing that a
 //! user, a file or the network can cause panics.
+//!
+//! [`Error`] is `Clone` (a failed job hands the same error to every caller of
+//! `await_termination`), keeps the error your own code returned as its
+//! [`source()`](std::error::Error::source), and has one variant per kind of failure, so code can
+//! tell a missing table from a corrupt checkpoint without reading the message.
 
+use std::fmt;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// The result type used throughout streamflow.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The error a user function returned, shared so that [`Error`] stays `Clone`.
+pub type UserError = Arc<dyn std::error::Error + Send + Sync + 'static>;
 
 /// Everything that can go wrong while building or running a streaming job.
 ///
@@ -18,34 +28,49 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// let err = StreamingContext::new(Duration::ZERO, 2).unwrap_err();
 /// assert!(matches!(err, Error::InvalidConfig(_)));
 /// assert!(err.to_string().contains("batch interval"));
+/// let copy = err.clone(); // errors are `Clone`
+/// assert_eq!(copy.to_string(), err.to_string());
 /// ```
-#[derive(Debug, thiserror::Error)]
+///
+/// The error a user function returns stays reachable, with its own type, as the `source()`:
+///
+/// ```
+/// use std::error::Error as _;
+/// # use streamflow::{testing::TestContext, Duration};
+///
+/// #[derive(Debug)]
+/// struct DbDown;
+/// impl std::fmt::Display for DbDown {
+///     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result { f.write_str("db down") }
+/// }
+/// impl std::error::Error for DbDown {}
+///
+/// let t = TestContext::new(Duration::seconds(1), 2)?;
+/// t.input(vec![vec![1]]).foreach_batch(|_, _| Err::<(), _>(DbDown));
+/// let err = t.run(1).unwrap_err();
+/// assert!(matches!(err, streamflow::Error::UserCode { .. }));
+/// assert!(err.source().is_some_and(|s| s.downcast_ref::<DbDown>().is_some()));
+/// # Ok::<(), streamflow::Error>(())
+/// ```
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum Error {
     /// A setting of the context or of an operator is out of range.
-    #[error("invalid configuration: {0}")]
     InvalidConfig(String),
 
     /// A duration string could not be parsed.
-    #[error("invalid duration: {0}")]
     InvalidDuration(String),
 
     /// `start()` was called on a graph without any output operation.
-    #[error(
-        "no output operations registered, so nothing to execute: add print(), foreach_batch() or another output operation before start()"
-    )]
     NoOutputOperations,
 
     /// The graph was changed, or the context started, in a state that does not allow it.
-    #[error("{0}")]
     IllegalState(String),
 
     /// The graph is invalid: collected while it was built, reported by `start()`.
-    #[error("invalid streaming graph:\n{}", .0.join("\n"))]
     InvalidGraph(Vec<String>),
 
     /// A directory that a source or sink needs does not exist or cannot be read.
-    #[error("directory {path} cannot be used: {reason}")]
     Directory {
         /// The directory.
         path: PathBuf,
@@ -53,8 +78,9 @@ pub enum Error {
         reason: String,
     },
 
-    /// User code panicked or failed inside an operator.
-    #[error("job failed at batch time {time} ms in operator `{operator}`: {message}")]
+    /// User code panicked or failed inside an operator. The error it returned, if it returned
+    /// one, is the [`source()`](std::error::Error::source).
+    #[non_exhaustive]
     UserCode {
         /// The operator whose function failed (e.g. `map`, `foreach_batch`).
         operator: String,
@@ -62,10 +88,11 @@ pub enum Error {
         time: i64,
         /// The panic or error message.
         message: String,
+        /// The error the function returned (`None` for a panic).
+        cause: Option<UserError>,
     },
 
     /// A receiver or source failed for good.
-    #[error("source `{source_name}` failed: {message}")]
     Source {
         /// The source.
         source_name: String,
@@ -76,7 +103,6 @@ pub enum Error {
     /// The state of a stateful operator could not be saved or restored: its bytes are corrupt,
     /// or were written for other key or state types, another operator or another number of
     /// partitions.
-    #[error("state of `{operator}`: {message}")]
     State {
         /// The operator whose state it is.
         operator: String,
@@ -86,7 +112,6 @@ pub enum Error {
 
     /// A file of the checkpoint directory is torn, corrupt or of an unknown version: it is
     /// named, and nothing was read from it.
-    #[error("checkpoint file {path} is corrupt: {message}")]
     CorruptCheckpoint {
         /// The file.
         path: PathBuf,
@@ -95,8 +120,7 @@ pub enum Error {
     },
 
     /// A job restarted on a checkpoint with a setting that may not change across restarts (the
-    /// number of state partitions, the stateful operators …) changed.
-    #[error("cannot restart from the checkpoint: `{setting}` {message}")]
+    /// number of state partitions, the stateful operators, the sources …) changed.
     IncompatibleRestart {
         /// The setting that changed.
         setting: String,
@@ -104,26 +128,131 @@ pub enum Error {
         message: String,
     },
 
+    /// A record could not be serialized (or read back) by a sink or a format.
+    Serialization {
+        /// What was being serialized, and by whom.
+        context: String,
+        /// The serializer's message.
+        message: String,
+    },
+
+    /// No table of that name: no query writes to it.
+    ///
+    /// ```
+    /// use streamflow::structured::Session;
+    /// let session = Session::builder().build()?;
+    /// let err = session.memory_table::<i64>("nowhere").err();
+    /// assert!(matches!(&err, Some(streamflow::Error::MissingTable { name }) if name == "nowhere"));
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
+    MissingTable {
+        /// The table asked for.
+        name: String,
+    },
+
     /// An I/O error, with what was being done.
-    #[error("{context}: {source}")]
     Io {
         /// What streamflow was doing.
         context: String,
-        /// The underlying error.
-        #[source]
-        source: std::io::Error,
+        /// The underlying error (shared, so that `Error` is `Clone`).
+        source: Arc<std::io::Error>,
     },
 }
 
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::InvalidConfig(m) => write!(f, "invalid configuration: {m}"),
+            Error::InvalidDuration(m) => write!(f, "invalid duration: {m}"),
+            Error::NoOutputOperations => f.write_str(
+                "no output operations registered, so nothing to execute: add print(), foreach_batch() or another output operation before start()",
+            ),
+            Error::IllegalState(m) => f.write_str(m),
+            Error::InvalidGraph(problems) => write!(f, "invalid streaming graph:\n{}", problems.join("\n")),
+            Error::Directory { path, reason } => {
+                write!(f, "directory {} cannot be used: {reason}", path.display())
+            }
+            Error::UserCode {
+                operator,
+                time,
+                message,
+                ..
+            } => write!(f, "job failed at batch time {time} ms in operator `{operator}`: {message}"),
+            Error::Source { source_name, message } => write!(f, "source `{source_name}` failed: {message}"),
+            Error::State { operator, message } => write!(f, "state of `{operator}`: {message}"),
+            Error::CorruptCheckpoint { path, message } => {
+                write!(f, "checkpoint file {} is corrupt: {message}", path.display())
+            }
+            Error::IncompatibleRestart { setting, message } => {
+                write!(f, "cannot restart from the checkpoint: `{setting}` {message}")
+            }
+            Error::Serialization { context, message } => write!(f, "{context}: {message}"),
+            Error::MissingTable { name } => write!(
+                f,
+                "no memory table named \"{name}\": start a query with .write_stream().memory(\"{name}\") first"
+            ),
+            Error::Io { context, source } => write!(f, "{context}: {source}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::UserCode {
+                cause: Some(cause), ..
+            } => Some(&**cause),
+            Error::Io { source, .. } => Some(&**source),
+            _ => None,
+        }
+    }
+}
+
 impl Error {
-    pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+    /// An I/O error, with what was being done — for your own sources and sinks.
+    ///
+    /// ```
+    /// use std::error::Error as _;
+    /// let err = streamflow::Error::io("reading /tmp/x", std::io::ErrorKind::NotFound.into());
+    /// assert!(err.to_string().starts_with("reading /tmp/x: "));
+    /// assert!(err.source().is_some());
+    /// ```
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
         Error::Io {
             context: context.into(),
-            source,
+            source: Arc::new(source),
         }
     }
 
     pub(crate) fn illegal_state(message: impl Into<String>) -> Self {
         Error::IllegalState(message.into())
     }
+
+    /// What a user function failed with, in `operator` at batch time `time` (ms).
+    pub(crate) fn user_code(operator: impl Into<String>, time: i64, failure: Failure) -> Self {
+        let (message, cause) = match failure {
+            Failure::Panic(message) => (message, None),
+            Failure::Returned(cause) => (cause.to_string(), Some(cause)),
+        };
+        Error::UserCode {
+            operator: operator.into(),
+            time,
+            message,
+            cause,
+        }
+    }
+
+    pub(crate) fn serialization(context: impl Into<String>, message: impl fmt::Display) -> Self {
+        Error::Serialization {
+            context: context.into(),
+            message: message.to_string(),
+        }
+    }
+}
+
+/// How a user function failed: it panicked (with this message) or returned an error.
+#[derive(Debug, Clone)]
+pub(crate) enum Failure {
+    Panic(String),
+    Returned(UserError),
 }

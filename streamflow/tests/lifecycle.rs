@@ -246,6 +246,7 @@ fn a_panic_in_map_stops_the_job_and_names_the_operator_and_batch() -> TestResult
         operator,
         time,
         message,
+        ..
     } = &err
     else {
         panic!("expected a user-code error, got {err:?}");
@@ -280,6 +281,7 @@ fn a_panic_in_each_kind_of_user_function_names_its_operator() {
                 operator: got,
                 time,
                 message,
+                ..
             } => {
                 assert_eq!(got, operator, "{err}");
                 assert_eq!(*time, 1_000);
@@ -333,6 +335,7 @@ fn a_panic_in_foreach_batch_stops_the_job() -> TestResult {
         operator,
         time,
         message,
+        ..
     } = &err
     else {
         panic!("expected a user-code error, got {err:?}");
@@ -378,6 +381,7 @@ fn an_err_from_foreach_batch_stops_the_job_with_that_error() -> TestResult {
         operator,
         time,
         message,
+        ..
     } = &err
     else {
         panic!("expected a user-code error, got {err:?}");
@@ -406,6 +410,7 @@ fn an_err_from_foreach_partition_stops_the_job_with_that_error() -> TestResult {
         operator,
         time,
         message,
+        ..
     } = &err
     else {
         panic!("expected a user-code error, got {err:?}");
@@ -441,7 +446,7 @@ fn a_panic_in_a_generator_names_it() -> TestResult {
     t.advance_batches(1)?;
     let err = t.advance_batches(1).unwrap_err();
     assert!(
-        matches!(&err, Error::UserCode { operator, time: 2_000, message }
+        matches!(&err, Error::UserCode { operator, time: 2_000, message, .. }
             if operator == "generator_stream" && message == "bad row 6"),
         "{err:?}"
     );

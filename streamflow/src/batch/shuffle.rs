@@ -517,9 +517,9 @@ mod tests {
             stable_hash(&vec![1_u8, 2]),
             xxh3(&[2], xxh3(&[1], xxh3(&2_u64.to_le_bytes(), 0)))
         );
-        // A compact string hashes as the same text in a `String`.
+        // A word hashes as the same text in a `String`.
         assert_eq!(
-            stable_hash(&compact_str::CompactString::from("apple")),
+            stable_hash(&crate::text::Word::from("apple")),
             feed_str(0, "apple")
         );
     }

@@ -133,7 +133,7 @@ impl Writer {
         let mut progress = self.shared.lock();
         loop {
             if let Some(e) = progress.error.as_ref() {
-                return Err(crate::context::clone_error(e));
+                return Err(e.clone());
             }
             if progress.plan.is_some_and(|p| p >= id) {
                 return Ok(());
@@ -157,7 +157,7 @@ impl Writer {
                 .unwrap_or_else(|e| e.into_inner());
         }
         match progress.error.as_ref() {
-            Some(e) => Err(crate::context::clone_error(e)),
+            Some(e) => Err(e.clone()),
             None => Ok(()),
         }
     }

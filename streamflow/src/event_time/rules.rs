@@ -18,6 +18,7 @@ use std::fmt;
 
 /// An output mode (the runtime's `OutputMode`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Mode {
     /// Only new, final rows.
     Append,
@@ -59,6 +60,7 @@ impl Mode {
 
 /// What the rules need to know of one streaming aggregation.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct Aggregation {
     /// How messages name it: `group_by_window(..).count()`.
     pub operator: String,
@@ -70,6 +72,7 @@ pub struct Aggregation {
 
 /// What a rule found at fault.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Culprit {
     /// The aggregation at this index of the query's aggregations.
     Aggregation(usize),
@@ -81,6 +84,7 @@ pub enum Culprit {
 
 /// A broken rule: what is at fault, what is wrong, and what to do instead.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Violation {
     /// What is at fault (the macro puts the diagnostic on it).
     #[allow(

@@ -30,6 +30,7 @@ use crate::time::{Duration, Time};
 /// assert_eq!(MultipleWatermarkPolicy::default(), MultipleWatermarkPolicy::Min);
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
 pub enum MultipleWatermarkPolicy {
     /// The slowest input decides: no input's late data is lost.
     #[default]
@@ -45,6 +46,7 @@ pub enum MultipleWatermarkPolicy {
 /// assert!(input.max_event_time.is_none());
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
 pub struct InputWatermark {
     /// The largest event time seen so far, if any row was seen.
     pub max_event_time: Option<Time>,
@@ -59,6 +61,7 @@ pub struct InputWatermark {
 /// assert_eq!(state.watermark.millis(), 0);
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
 pub struct WatermarkState {
     /// The global watermark in force for the next batch.
     pub watermark: Time,

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
-use crate::context::{ContextState, clone_error};
+use crate::context::ContextState;
 use crate::error::{Error, Result};
 use crate::time::Clock;
 
@@ -131,7 +131,7 @@ impl JobControl {
 
     /// The error that stopped the job, if any (a copy: later callers get it too).
     pub(crate) fn error(&self) -> Option<Error> {
-        self.lock().error.as_ref().map(clone_error)
+        self.lock().error.as_ref().cloned()
     }
 
     /// Waits until the job stopped, or `timeout` passed: `Ok(true)` if it stopped, the error
@@ -156,7 +156,7 @@ impl JobControl {
                 .map(|(g, _)| g)
                 .unwrap_or_else(|e| e.into_inner().0);
         }
-        state.error.as_ref().map_or(Ok(true), |e| Err(clone_error(e)))
+        state.error.as_ref().map_or(Ok(true), |e| Err(e.clone()))
     }
 
     /// Waits until the driver has found nothing left to do after this call, or stopped
@@ -172,6 +172,6 @@ impl JobControl {
                 .map(|(g, _)| g)
                 .unwrap_or_else(|e| e.into_inner().0);
         }
-        state.error.as_ref().map_or(Ok(()), |e| Err(clone_error(e)))
+        state.error.as_ref().map_or(Ok(()), |e| Err(e.clone()))
     }
 }

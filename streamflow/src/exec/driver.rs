@@ -20,7 +20,7 @@ use super::failure::{OperatorPanic, TaskError, panic_message, set_current_operat
 use crate::checkpoint::state::StateFiles;
 use crate::checkpoint::writer::Writer;
 use crate::checkpoint::{Checkpoint, CommitInfo, Recovered};
-use crate::error::{Error, Result};
+use crate::error::{Error, Failure, Result};
 use crate::graph::{ForgetOld, InputNode, OutputOp};
 use crate::source::{BatchStats, Limit, SourceRange, SourceRun};
 use crate::time::{Clock, Duration, Time};
@@ -782,11 +782,11 @@ fn user_code_error(payload: Box<dyn std::any::Any + Send>, fallback: &str, time:
         Some(p) if p.operator != "task" => p.operator.to_string(),
         _ => fallback.to_string(),
     };
-    Error::UserCode {
+    Error::user_code(
         operator,
-        time: time.millis(),
-        message: panic_message(payload.as_ref()),
-    }
+        time.millis(),
+        Failure::Panic(panic_message(payload.as_ref())),
+    )
 }
 
 #[cfg(test)]

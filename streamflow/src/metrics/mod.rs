@@ -87,6 +87,7 @@ pub struct BatchInfo {
 /// assert_eq!(status.records, 0);
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
 pub struct ReceiverStatus {
     /// The receiver, e.g. `socket_text_stream localhost:9999`.
     pub name: String,

@@ -26,6 +26,7 @@ use std::collections::BTreeMap;
 /// ```
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct QueryProgress {
     /// The query's id, stable across restarts.
     pub id: String,
@@ -95,6 +96,7 @@ pub struct CheckpointProgress {
 /// assert!(e.max.is_none());
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
 pub struct EventTimeProgress {
     /// The smallest event time.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -118,6 +120,7 @@ pub struct EventTimeProgress {
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct StateOperatorProgress {
     /// The operator.
     pub operator_name: String,
@@ -164,6 +167,7 @@ impl StateOperatorProgress {
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct SourceProgress {
     /// The source, e.g. `MemoryStream[0]` or `FileSource[/data/in]`.
     pub description: String,
@@ -190,6 +194,7 @@ pub struct SourceProgress {
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct SinkProgress {
     /// The sink, e.g. `MemorySink[counts]`.
     pub description: String,
@@ -205,6 +210,7 @@ pub struct SinkProgress {
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct QueryStatus {
     /// A human-readable description: `Initializing sources`, `Waiting for data to arrive`,
     /// `Processing new data`, `Stopped` …
@@ -218,6 +224,7 @@ pub struct QueryStatus {
 /// A query started.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct QueryStartedEvent {
     /// The query's id.
     pub id: String,
@@ -232,6 +239,7 @@ pub struct QueryStartedEvent {
 /// A query found nothing to do.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct QueryIdleEvent {
     /// The query's id.
     pub id: String,
@@ -244,6 +252,7 @@ pub struct QueryIdleEvent {
 /// A query stopped, with its error if it failed.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct QueryTerminatedEvent {
     /// The query's id.
     pub id: String,

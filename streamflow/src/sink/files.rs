@@ -106,9 +106,8 @@ impl FileSink {
         match self.format {
             FileFormat::Json => {
                 for row in rows {
-                    serde_json::to_writer(&mut out, row).map_err(|e| {
-                        Error::InvalidConfig(format!("the json sink cannot serialize a row: {e}"))
-                    })?;
+                    serde_json::to_writer(&mut out, row)
+                        .map_err(|e| Error::serialization("the json sink cannot serialize a row", e))?;
                     out.push(b'\n');
                 }
             }
@@ -120,12 +119,12 @@ impl FileSink {
                     if !wrote_header {
                         writer
                             .write_record(cols.iter().map(|(n, _)| n.as_str()))
-                            .map_err(|e| Error::InvalidConfig(format!("the csv sink cannot write: {e}")))?;
+                            .map_err(|e| Error::serialization("the csv sink cannot write", e))?;
                         wrote_header = true;
                     }
                     writer
                         .write_record(cols.iter().map(|(_, c)| c.csv_text()))
-                        .map_err(|e| Error::InvalidConfig(format!("the csv sink cannot write: {e}")))?;
+                        .map_err(|e| Error::serialization("the csv sink cannot write", e))?;
                 }
                 writer
                     .flush()

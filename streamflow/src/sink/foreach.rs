@@ -3,7 +3,7 @@
 use crate::batch::Batch;
 use crate::data::Data;
 use crate::dstream::DStream;
-use crate::error::Error;
+use crate::error::{Error, Failure, UserError};
 use crate::exec::guard;
 use crate::time::Time;
 
@@ -13,31 +13,31 @@ use crate::time::Time;
 /// ```
 /// use streamflow::OutputResult;
 /// assert!(().into_result().is_ok());
-/// assert_eq!(Err::<(), _>("db down").into_result(), Err("db down".to_string()));
+/// let err = Err::<(), _>("db down").into_result().unwrap_err();
+/// assert_eq!(err.to_string(), "db down");
+/// // any `std::error::Error` (or `Box<dyn Error>`, `String` …) is kept as it is
+/// let io = Err::<(), _>(std::io::Error::other("disk full")).into_result().unwrap_err();
+/// assert!(io.downcast_ref::<std::io::Error>().is_some());
 /// ```
 pub trait OutputResult {
-    /// `Ok` to go on, or the error message.
-    fn into_result(self) -> Result<(), String>;
+    /// `Ok` to go on, or the error, kept as the job's error's `source()`.
+    fn into_result(self) -> Result<(), UserError>;
 }
 
 impl OutputResult for () {
-    fn into_result(self) -> Result<(), String> {
+    fn into_result(self) -> Result<(), UserError> {
         Ok(())
     }
 }
 
-impl<E: std::fmt::Display> OutputResult for Result<(), E> {
-    fn into_result(self) -> Result<(), String> {
-        self.map_err(|e| e.to_string())
+impl<E: Into<Box<dyn std::error::Error + Send + Sync + 'static>>> OutputResult for Result<(), E> {
+    fn into_result(self) -> Result<(), UserError> {
+        self.map_err(|e| UserError::from(e.into()))
     }
 }
 
-fn user_error(operator: &str, time: Time, message: String) -> Error {
-    Error::UserCode {
-        operator: operator.to_string(),
-        time: time.millis(),
-        message,
-    }
+fn user_error(operator: &str, time: Time, cause: UserError) -> Error {
+    Error::user_code(operator, time.millis(), Failure::Returned(cause))
 }
 
 impl<T: Data> DStream<T> {

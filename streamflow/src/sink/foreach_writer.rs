@@ -4,7 +4,7 @@ use std::panic::{self, AssertUnwindSafe};
 
 use crate::batch::Batch;
 use crate::data::Data;
-use crate::error::{Error, Result};
+use crate::error::{Error, Failure, Result, UserError};
 use crate::exec::{BatchId, panic_message};
 use crate::sink::{OutputResult, Sink};
 
@@ -89,16 +89,16 @@ impl<T: Data, W: ForeachWriter<T>> Sink<T> for ForeachSink<W> {
         });
         match failures.into_iter().flatten().next() {
             None => Ok(()),
-            Some(message) => Err(Error::UserCode {
-                operator: "foreach".into(),
-                time: time.millis(),
-                message,
-            }),
+            Some(message) => Err(Error::user_code(
+                "foreach",
+                time.millis(),
+                Failure::Panic(message),
+            )),
         }
     }
 }
 
-type BatchFn<T> = dyn Fn(Batch<T>, u64) -> std::result::Result<(), String> + Send + Sync;
+type BatchFn<T> = dyn Fn(Batch<T>, u64) -> std::result::Result<(), UserError> + Send + Sync;
 
 pub(crate) struct ForeachBatchSink<T> {
     pub(crate) f: Box<BatchFn<T>>,
@@ -121,15 +121,11 @@ impl<T: Data> Sink<T> for ForeachBatchSink<T> {
         let batch_id = batch.id;
         let time = rows.time();
         let outcome = panic::catch_unwind(AssertUnwindSafe(|| (self.f)(rows, batch_id)));
-        let message = match outcome {
+        let failure = match outcome {
             Ok(Ok(())) => return Ok(()),
-            Ok(Err(message)) => message,
-            Err(payload) => panic_message(payload.as_ref()),
+            Ok(Err(cause)) => Failure::Returned(cause),
+            Err(payload) => Failure::Panic(panic_message(payload.as_ref())),
         };
-        Err(Error::UserCode {
-            operator: "foreach_batch".into(),
-            time: time.millis(),
-            message,
-        })
+        Err(Error::user_code("foreach_batch", time.millis(), failure))
     }
 }

@@ -46,7 +46,7 @@ macro_rules! show_with_display {
 show_with_display!(
     i8, i16, i32, i64, i128, isize, u8, u16, u32, u64, u128, usize, bool, char, str, String
 );
-show_with_display!(compact_str::CompactString, Time, crate::time::Duration);
+show_with_display!(crate::text::Word, Time, crate::time::Duration);
 
 macro_rules! show_float {
     ($($t:ty),*) => {$(

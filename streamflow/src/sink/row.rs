@@ -133,13 +133,13 @@ impl<'de> Deserialize<'de> for Cell {
 /// The columns of `record`, in order.
 pub(crate) fn columns<T: serde::Serialize>(record: &T) -> Result<Vec<(String, Cell)>> {
     let json = serde_json::to_string(record).map_err(|e| {
-        Error::InvalidConfig(format!(
-            "a {} cannot be serialized: {e}",
-            std::any::type_name::<T>()
-        ))
+        Error::serialization(
+            format!("a {} cannot be serialized", std::any::type_name::<T>()),
+            e,
+        )
     })?;
     let cell: Cell = serde_json::from_str(&json)
-        .map_err(|e| Error::InvalidConfig(format!("a serialized record cannot be read back: {e}")))?;
+        .map_err(|e| Error::serialization("a serialized record cannot be read back", e))?;
     Ok(match cell {
         Cell::Map(fields) => fields,
         Cell::Seq(items) => items

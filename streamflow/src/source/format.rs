@@ -32,6 +32,7 @@ const UTF8_BOM: &[u8] = &[0xEF, 0xBB, 0xBF];
 /// assert_eq!(Format::default(), Format::Json);
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Format {
     /// One JSON object per line (JSON lines), deserialized into the record type.
     #[default]
@@ -51,6 +52,7 @@ pub enum Format {
 /// assert_eq!(MalformedPolicy::default(), MalformedPolicy::Permissive);
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum MalformedPolicy {
     /// Keep the raw record in the reader's [`CorruptRecords`] side channel and count it; the
     /// query goes on.
@@ -237,6 +239,7 @@ impl CorruptRecords {
 /// assert_eq!(r.line, 0);
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
 pub struct CorruptRecord {
     /// The file (or `host:port`) it came from.
     pub origin: String,

@@ -72,6 +72,7 @@ where
 /// assert_eq!(ReadLimit::AllAvailable.cap(10), 10);
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
 pub enum ReadLimit {
     /// Everything available.
     #[default]

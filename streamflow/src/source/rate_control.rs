@@ -267,6 +267,7 @@ impl PidGains {
 /// assert_eq!(stats.records, 1_000);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct BatchStats {
     /// The clock when the batch finished.
     pub processing_end: Time,

@@ -43,7 +43,6 @@ use super::rate_control::{BatchStats, RateController, RateLimiter, SourceLimits}
 use super::wal::{RETAINED_COMMITS, Wal};
 use super::{ReadLimit, Source, SourceBatch, SourceContext};
 use crate::StreamingContext;
-use crate::context::clone_error;
 use crate::data::Data;
 use crate::dstream::DStream;
 use crate::error::{Error, Result};
@@ -203,7 +202,7 @@ impl<T> Shared<T> {
 
     fn fail(&self, error: Error) {
         if let Some(job) = &self.job {
-            job.control.fail(clone_error(&error));
+            job.control.fail(error.clone());
         }
         lock(&self.failure).get_or_insert(error);
         self.wake();
@@ -831,7 +830,7 @@ impl<T: Data> Source for ReceiverSource<T> {
     /// if there is one); the offset counts blocks.
     fn latest_offset(&self, start: &u64, limit: ReadLimit, _batch_time: Time) -> Result<u64> {
         if let Some(error) = lock(&self.shared.failure).as_ref() {
-            return Err(clone_error(error));
+            return Err(error.clone());
         }
         let wal = self.shared.wal.get();
         let (end, sealed) = {

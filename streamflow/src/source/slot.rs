@@ -98,10 +98,13 @@ impl<S: Source> SourceSlot<S> {
 
     fn decode(&self, what: &str, value: &Value) -> Result<S::Offset> {
         serde_json::from_value(value.clone()).map_err(|e| {
-            Error::InvalidConfig(format!(
-                "source `{}`: the recorded {what} offset {value} is not an offset of this source ({e}); resume with the same sources in the same order",
-                self.name
-            ))
+            Error::IncompatibleRestart {
+                setting: "sources".into(),
+                message: format!(
+                    "changed: source `{}`'s recorded {what} offset {value} is not an offset of this source ({e}); resume with the same sources in the same order",
+                    self.name
+                ),
+            }
         })
     }
 

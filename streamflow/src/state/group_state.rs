@@ -31,6 +31,7 @@ use crate::time::{IntoDuration, Time};
 /// assert_eq!(GroupStateTimeout::default(), GroupStateTimeout::NoTimeout);
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum GroupStateTimeout {
     /// No timeouts.
     #[default]

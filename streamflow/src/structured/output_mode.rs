@@ -22,6 +22,7 @@ use crate::event_time::rules::{self, Aggregation, Mode};
 /// # Ok::<(), streamflow::Error>(())
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
 pub enum OutputMode {
     /// Only new rows, each emitted once when it is final: for a windowed aggregation, a
     /// window when the watermark passes its end. The default.

@@ -301,10 +301,8 @@ impl Session {
     /// ```
     pub fn memory_table<T: Data>(&self, name: &str) -> Result<MemoryTable<T>> {
         let tables = lock(&self.inner.tables);
-        let table = tables.get(name).ok_or_else(|| {
-            Error::InvalidConfig(format!(
-                "no memory table named \"{name}\": start a query with .write_stream().memory(\"{name}\") first"
-            ))
+        let table = tables.get(name).ok_or_else(|| Error::MissingTable {
+            name: name.to_string(),
         })?;
         table
             .clone()

@@ -10,6 +10,7 @@ use std::fmt;
 
 /// Which duration of a window a rule is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Part {
     /// The length of a window over batches (Spark's `windowDuration`).
     Length,
@@ -38,6 +39,7 @@ impl Part {
 
 /// A broken rule: the duration at fault, what is wrong, and what to do instead.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Violation {
     /// The duration at fault (the macro puts the diagnostic on it).
     #[allow(
@@ -61,6 +63,7 @@ impl fmt::Display for Violation {
 /// What the length and slide of a window over batches are measured in: the slide of the
 /// stream the window reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Unit<'a> {
     /// The batch interval, in milliseconds.
     BatchInterval(u64),
