@@ -28,6 +28,8 @@ pub(crate) mod format;
 pub(crate) mod generator;
 mod lines;
 pub(crate) mod memory;
+#[cfg(feature = "nexmark")]
+pub mod nexmark;
 mod offset;
 mod queue;
 pub(crate) mod rate_control;
