@@ -56,6 +56,8 @@ pub struct ContextBuilder {
 impl ContextBuilder {
     /// How fast and how much every receiver of the context may take in: a maximum rate,
     /// backpressure, buffer bounds, the longest line (see [`SourceLimits`] for the defaults).
+    /// The rate and backpressure also cap the pull sources whose read limit counts records
+    /// (`rate_stream`, `generator_stream`, Kafka), as Spark's backpressure caps a direct stream.
     ///
     /// ```
     /// use streamflow::{Duration, StreamingContext, source::SourceLimits};

@@ -86,6 +86,15 @@ pub trait Source: Send + Sync + 'static {
         ReadLimit::AllAvailable
     }
 
+    /// Whether [`ReadLimit::Max`] counts this source's records (a rate or generator source,
+    /// Kafka offsets), rather than files or other units. Only then may a DStream context's
+    /// [`SourceLimits`](super::SourceLimits) — `max_rate` and backpressure, Spark's
+    /// `spark.streaming.backpressure.enabled` as it applies to direct streams — cap how many
+    /// records one batch takes. `false` by default.
+    fn read_limit_counts_records(&self) -> bool {
+        false
+    }
+
     /// The end of the data available for the batch at `batch_time` that starts at `start`,
     /// taking no more than `limit` allows. Returning `start` means "nothing new".
     fn latest_offset(&self, start: &Self::Offset, limit: ReadLimit, batch_time: Time)

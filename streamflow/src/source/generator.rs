@@ -147,6 +147,10 @@ impl<T: Data, F: Fn(u64, Time) -> T + Send + Sync + 'static> Source for Generato
         Ok(())
     }
 
+    fn read_limit_counts_records(&self) -> bool {
+        true
+    }
+
     fn initial_offset(&self) -> u64 {
         0
     }
@@ -409,6 +413,91 @@ mod tests {
                 && message.contains("8 rows per second"),
             "{message}"
         );
+        Ok(())
+    }
+
+    #[test]
+    fn a_context_max_rate_caps_a_rate_source_and_loses_nothing() -> TestResult {
+        use crate::source::{BatchStats, SourceLimits};
+        use crate::source::{Limit, SourceRun, SourceSlot};
+        use crate::testing::TestContext;
+
+        // 50 rows a second, at most 20 a second taken: batches of 20, in order, none skipped.
+        let t = TestContext::from_builder(
+            crate::StreamingContext::builder()
+                .batch_duration(Duration::seconds(1))
+                .source_limits(SourceLimits::default().max_rate(20)),
+        )?;
+        let out = t.collect(&t.context().rate_stream(50));
+        t.run(3)?;
+        let values: Vec<Vec<u64>> = out
+            .batches()
+            .iter()
+            .map(|b| b.iter().map(|r| r.1).collect())
+            .collect();
+        assert_eq!(
+            values,
+            vec![
+                (0..20).collect::<Vec<_>>(),
+                (20..40).collect(),
+                (40..60).collect()
+            ]
+        );
+
+        // With backpressure, the PID estimate of each batch sets how many the next takes.
+        let limits = SourceLimits::default().backpressure(true).initial_rate(1_000);
+        let source = Arc::new(started(
+            GeneratorSource::new("r", "r", Pace::PerSecond(10_000), |i, _| i),
+            0,
+            2,
+        ));
+        let slot = SourceSlot::with_rate_limits(source, &limits, Duration::seconds(1));
+        let planned = |slot: &SourceSlot<_>, at: i64| -> Result<u64> {
+            let (range, _) = slot.plan(Limit::Default, Time::from_millis(at))?;
+            slot.commit();
+            Ok(range.end.as_u64().unwrap_or(0) - range.start.as_u64().unwrap_or(0))
+        };
+        assert_eq!(planned(&slot, 1_000)?, 1_000, "the initial rate");
+        let stats = |end: i64, records: u64, proc_ms: u64| BatchStats {
+            processing_end: Time::from_millis(end),
+            records,
+            processing_delay: std::time::Duration::from_millis(proc_ms),
+            scheduling_delay: std::time::Duration::ZERO,
+            batch_interval: Some(Duration::seconds(1)),
+        };
+        // The first batch only records its figures; the second processed 1000 records in 2 s
+        // (500/s): the error is 1000 - 500, so the rate falls to 500.
+        slot.batch_completed(&stats(1_000, 1_000, 500));
+        assert_eq!(planned(&slot, 2_000)?, 1_000);
+        slot.batch_completed(&stats(3_000, 1_000, 2_000));
+        assert_eq!(planned(&slot, 3_000)?, 500, "backpressure halves the batch");
+
+        // A source whose limit does not count records is never capped by the rate.
+        struct Hundred;
+        impl Source for Hundred {
+            type Item = u64;
+            type Offset = u64;
+            fn name(&self) -> String {
+                "hundred".into()
+            }
+            fn initial_offset(&self) -> u64 {
+                0
+            }
+            fn latest_offset(&self, start: &u64, limit: ReadLimit, _: Time) -> Result<u64> {
+                Ok(start + limit.cap(100))
+            }
+            fn get_batch(&self, _: &u64, _: &u64) -> Result<SourceBatch<u64>> {
+                Ok(SourceBatch::empty())
+            }
+            fn is_replayable(&self) -> bool {
+                true
+            }
+        }
+        let files = Arc::new(Hundred);
+        let slot =
+            SourceSlot::with_rate_limits(files, &SourceLimits::default().max_rate(1), Duration::seconds(1));
+        let (range, _) = slot.plan(Limit::Default, Time::from_millis(1_000))?;
+        assert_eq!(range.end.as_u64(), Some(100));
         Ok(())
     }
 }

@@ -88,7 +88,11 @@ impl StreamingContext {
     /// # Ok::<(), streamflow::Error>(())
     /// ```
     pub fn source_stream<S: Source>(&self, source: S) -> DStream<S::Item> {
-        let slot = SourceSlot::new(std::sync::Arc::new(source));
+        let slot = SourceSlot::with_rate_limits(
+            std::sync::Arc::new(source),
+            self.source_limits(),
+            self.batch_duration(),
+        );
         let name = slot.name();
         if let Err(e) = self.ensure_initialized(&name) {
             self.defer_error(e.to_string());

@@ -7,7 +7,11 @@
 //! [`BatchStats`]; the source's PID estimator turns them into a new rate (records per second),
 //! capped by the fixed `max_rate`. A receiver then stores no faster than that rate (its thread
 //! waits in `store`, so a socket is read no faster and TCP slows the sender down); a pull source
-//! takes no more than `rate × batch interval` units into a batch.
+//! of a DStream context whose read limit counts records
+//! ([`Source::read_limit_counts_records`](super::Source::read_limit_counts_records): the rate
+//! and generator sources, Kafka) takes no more than `rate × batch interval` records into a
+//! batch — what is left waits for the next batches, nothing is dropped. File sources count
+//! files, not records: they are bounded by `max_files_per_trigger` instead.
 
 use std::sync::Mutex;
 use std::time::Instant;
@@ -25,7 +29,7 @@ use crate::time::{Duration, Time};
 ///
 /// | setting | default | what |
 /// |---|---|---|
-/// | [`max_rate`](Self::max_rate) | none | records per second a receiver stores, at most |
+/// | [`max_rate`](Self::max_rate) | none | records per second a receiver stores (or a DStream's pull source whose limit counts records, such as `rate_stream`, takes), at most |
 /// | [`backpressure`](Self::backpressure) | off | adapt the rate to what batches manage ([`PidRateEstimator`]) |
 /// | [`initial_rate`](Self::initial_rate) | none | the rate before the first estimate |
 /// | [`max_buffered_records`](Self::max_buffered_records) | 1,000,000 | records a receiver holds before its batch takes them |
@@ -493,7 +497,6 @@ impl RateController {
 
     /// How many units a pull source may take into one batch at the rate in force, if limited
     /// (at least one, so a batch always makes progress).
-    #[allow(dead_code, reason = "the pull sources take it up next")]
     pub(crate) fn units_per_batch(&self, interval: Option<Duration>) -> Option<u64> {
         let rate = self.rate()?;
         let seconds = interval.map_or(1.0, |i| i.millis() as f64 / 1000.0);

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::api::{Source, SourceBatch, SourceContext};
 use super::offset::{Offset, ReadLimit};
-use super::rate_control::BatchStats;
+use super::rate_control::{BatchStats, RateController, SourceLimits};
 use crate::batch::{Batch, Part, split_evenly};
 use crate::error::{Error, Result};
 use crate::exec::Executor;
@@ -75,12 +75,29 @@ pub(crate) struct SourceSlot<S: Source> {
     name: String,
     offsets: Mutex<Offsets<S::Offset>>,
     node: OnceLock<Arc<Node<S::Item>>>,
+    /// The rate a pull source whose limit counts records takes at, with its batch interval:
+    /// `max_rate`, and with backpressure Spark's PID estimate.
+    rate: Option<(RateController, Duration)>,
 }
 
 impl<S: Source> SourceSlot<S> {
     pub(crate) fn new(source: Arc<S>) -> Arc<Self> {
+        Arc::new(Self::build(source, None))
+    }
+
+    /// A source whose batches are capped by `limits` (`max_rate`, backpressure) when its read
+    /// limit counts records ([`Source::read_limit_counts_records`]); other sources are not
+    /// affected. `interval` is the batch interval the rate is spread over.
+    pub(crate) fn with_rate_limits(source: Arc<S>, limits: &SourceLimits, interval: Duration) -> Arc<Self> {
+        let limited = limits.max_rate.is_some() || limits.backpressure;
+        let rate = (limited && source.read_limit_counts_records())
+            .then(|| (RateController::new(limits.clone()), interval));
+        Arc::new(Self::build(source, rate))
+    }
+
+    fn build(source: Arc<S>, rate: Option<(RateController, Duration)>) -> Self {
         let initial = source.initial_offset();
-        Arc::new(SourceSlot {
+        SourceSlot {
             name: source.name(),
             offsets: Mutex::new(Offsets {
                 committed: initial.clone(),
@@ -88,8 +105,9 @@ impl<S: Source> SourceSlot<S> {
                 cap: None,
             }),
             node: OnceLock::new(),
+            rate,
             source,
-        })
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, Offsets<S::Offset>> {
@@ -195,7 +213,18 @@ impl<S: Source> SourceRun for SourceSlot<S> {
             (offsets.committed.clone(), offsets.cap.clone())
         };
         let limit = match limit {
-            Limit::Default => self.source.default_read_limit(),
+            Limit::Default => {
+                let own = self.source.default_read_limit();
+                let rated = self
+                    .rate
+                    .as_ref()
+                    .and_then(|(rate, interval)| rate.units_per_batch(Some(*interval)));
+                match (own, rated) {
+                    (ReadLimit::Max(own), Some(rated)) => ReadLimit::Max(own.min(rated)),
+                    (_, Some(rated)) => ReadLimit::Max(rated),
+                    (own, None) => own,
+                }
+            }
             Limit::All => ReadLimit::AllAvailable,
         };
         let mut end = self.source.latest_offset(&start, limit, time)?;
@@ -246,6 +275,14 @@ impl<S: Source> SourceRun for SourceSlot<S> {
     }
 
     fn batch_completed(&self, stats: &BatchStats) {
+        if let Some((rate, _)) = &self.rate
+            && let Some(new_rate) = rate.update(stats, stats.records)
+        {
+            log::debug!(
+                "source `{}`: backpressure sets the rate to {new_rate:.0} records/s",
+                self.name
+            );
+        }
         self.source.batch_completed(stats)
     }
 }
