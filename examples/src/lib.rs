@@ -1,6 +1,8 @@
 //! What the example binaries share: the built-in text feed that lets the socket examples run on
 //! a fresh machine with no arguments.
 
+pub mod nexmark;
+
 use std::io::Write;
 use std::net::TcpListener;
 

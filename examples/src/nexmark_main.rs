@@ -1,0 +1,275 @@
+//! Nexmark: one query over the built-in generator's events (or over bid files), timed.
+//!
+//! `cargo run --release -p streamflow-examples --bin nexmark -- --query q5 --events 10M`
+//!
+//! Prints the events per second (wall clock) and per core (events over the process's CPU
+//! time). Options: `--query q0|q1|q2|q4|q5|q7` (default q0), `--events N` (`10M`, `500k`;
+//! default 1M), `--seed N`, `--out-of-order G` (events per out-of-order group, default 1),
+//! `--events-per-batch N` (default 1M), `--parallelism N` (default 2), `--from-files DIR` (read
+//! the bids from CSV files instead), `--result FILE` (write the query's result, summarised,
+//! for comparing systems), `--write-bids DIR [--files N]` (only write the bids as CSV files).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use streamflow::Batch;
+use streamflow::source::nexmark::{Bid, NexmarkConfig};
+use streamflow::structured::{Session, StreamingQuery};
+use streamflow_examples::nexmark::{self, HighestBid, HotItem, Input, Output};
+
+type BoxError = Box<dyn std::error::Error>;
+
+struct Args {
+    query: String,
+    config: NexmarkConfig,
+    parallelism: usize,
+    from_files: Option<PathBuf>,
+    result: Option<PathBuf>,
+    write_bids: Option<PathBuf>,
+    files: u64,
+}
+
+/// `10M`, `500k`, `1000`.
+fn count(text: &str) -> Result<u64, BoxError> {
+    let lower = text.to_ascii_lowercase();
+    let (digits, scale) = match lower.strip_suffix('m') {
+        Some(d) => (d, 1_000_000),
+        None => match lower.strip_suffix('k') {
+            Some(d) => (d, 1_000),
+            None => (lower.as_str(), 1),
+        },
+    };
+    Ok(digits.parse::<u64>().map_err(|e| format!("{text:?}: {e}"))? * scale)
+}
+
+fn parse_args() -> Result<Args, BoxError> {
+    let mut args = Args {
+        query: "q0".into(),
+        config: NexmarkConfig {
+            events: 1_000_000,
+            ..NexmarkConfig::default()
+        },
+        parallelism: 2,
+        from_files: None,
+        result: None,
+        write_bids: None,
+        files: 8,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--query" => args.query = value()?,
+            "--events" => args.config.events = count(&value()?)?,
+            "--seed" => args.config.seed = count(&value()?)?,
+            "--out-of-order" => args.config.out_of_order_group_size = count(&value()?)?.max(1),
+            "--events-per-batch" => args.config.events_per_batch = count(&value()?)?.max(1),
+            "--parallelism" => args.parallelism = count(&value()?)?.max(1) as usize,
+            "--from-files" => args.from_files = Some(value()?.into()),
+            "--result" => args.result = Some(value()?.into()),
+            "--write-bids" => args.write_bids = Some(value()?.into()),
+            "--files" => args.files = count(&value()?)?.max(1),
+            "--help" | "-h" => {
+                println!("see the top of examples/src/nexmark_main.rs, or run with --query q5 --events 10M");
+                std::process::exit(0);
+            }
+            other => return Err(format!("unknown argument {other:?} (try --help)").into()),
+        }
+    }
+    Ok(args)
+}
+
+/// The process's CPU time (user + system, all threads), from `/proc/self/stat` (Linux).
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let after_name = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = after_name.split(' ').collect();
+    // Fields 14 and 15 of the line (utime, stime) in clock ticks of 1/100 s.
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0)
+}
+
+/// Sums over every row, in parallel: what q0 and q1 are compared by.
+#[derive(Default)]
+struct Sums {
+    rows: AtomicU64,
+    auction: AtomicU64,
+    bidder: AtomicU64,
+    price: AtomicU64,
+    date_time: AtomicU64,
+    extra_len: AtomicU64,
+}
+
+impl Sums {
+    fn add(&self, batch: Batch<Bid>) {
+        batch.foreach_partition(|rows| {
+            let mut s = [0_u64; 6];
+            for b in rows {
+                s[0] += 1;
+                s[1] = s[1].wrapping_add(b.auction);
+                s[2] = s[2].wrapping_add(b.bidder);
+                s[3] = s[3].wrapping_add(b.price);
+                s[4] = s[4].wrapping_add(b.date_time.millis() as u64);
+                s[5] = s[5].wrapping_add(b.extra.len() as u64);
+            }
+            let all = [
+                &self.rows,
+                &self.auction,
+                &self.bidder,
+                &self.price,
+                &self.date_time,
+                &self.extra_len,
+            ];
+            for (total, v) in all.iter().zip(s) {
+                total.fetch_add(v, Ordering::Relaxed);
+            }
+        });
+    }
+
+    fn lines(&self) -> Vec<String> {
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        vec![
+            format!("rows,{}", get(&self.rows)),
+            format!("sum_auction,{}", get(&self.auction)),
+            format!("sum_bidder,{}", get(&self.bidder)),
+            format!("sum_price,{}", get(&self.price)),
+            format!("sum_date_time,{}", get(&self.date_time)),
+            format!("sum_extra_len,{}", get(&self.extra_len)),
+        ]
+    }
+}
+
+/// Rows read by the query's source, summed over its batches (the last 100 are kept).
+static ROWS_READ: AtomicU64 = AtomicU64::new(0);
+
+/// Runs a query whose result is small, keeping every row; returns them as sorted lines.
+fn gather<R: Clone + Ord + Send + Sync + 'static>(
+    start: impl FnOnce(Output<R>) -> streamflow::Result<StreamingQuery>,
+    line: impl Fn(&R) -> String,
+) -> Result<Vec<String>, BoxError> {
+    let rows = Arc::new(Mutex::new(Vec::<R>::new()));
+    let r = rows.clone();
+    let out: Output<R> = Arc::new(move |batch, _| {
+        r.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(batch.collect())
+    });
+    finish(start(out)?)?;
+    let mut rows = rows.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    rows.sort();
+    Ok(rows.iter().map(line).collect())
+}
+
+/// Waits for the query to end; notes the rows its source read.
+fn finish(q: StreamingQuery) -> streamflow::Result<()> {
+    q.await_termination()?;
+    let read = q.recent_progress().iter().map(|p| p.num_input_rows).sum();
+    ROWS_READ.store(read, Ordering::Relaxed);
+    Ok(())
+}
+
+/// Runs the query; returns its result as lines (sorted: comparable with other systems').
+fn run(session: &Session, query: &str, input: &Input) -> Result<Vec<String>, BoxError> {
+    match query {
+        "q0" | "q1" => {
+            let sums = Arc::new(Sums::default());
+            let s = sums.clone();
+            let out: Output<Bid> = Arc::new(move |batch, _| s.add(batch));
+            finish(if query == "q0" {
+                nexmark::q0(session, input, out)?
+            } else {
+                nexmark::q1(session, input, out)?
+            })?;
+            Ok(sums.lines())
+        }
+        "q2" => {
+            let per_auction = Arc::new(Mutex::new(BTreeMap::<u64, (u64, u64)>::new()));
+            let p = per_auction.clone();
+            let out: Output<(u64, u64)> = Arc::new(move |batch, _| {
+                let rows = batch.collect();
+                let mut map = p.lock().unwrap_or_else(|e| e.into_inner());
+                for (auction, price) in rows {
+                    let e = map.entry(auction).or_default();
+                    *e = (e.0 + 1, e.1 + price);
+                }
+            });
+            finish(nexmark::q2(session, input, out)?)?;
+            let map = per_auction.lock().unwrap_or_else(|e| e.into_inner());
+            Ok(map.iter().map(|(a, (n, s))| format!("{a},{n},{s}")).collect())
+        }
+        "q5" => gather(
+            |out| nexmark::q5(session, input, out),
+            |h: &HotItem| {
+                format!(
+                    "{},{},{},{}",
+                    h.window.start.millis(),
+                    h.window.end.millis(),
+                    h.auction,
+                    h.count
+                )
+            },
+        ),
+        "q7" => gather(
+            |out| nexmark::q7(session, input, out),
+            |h: &HighestBid| {
+                let w = h.window;
+                format!(
+                    "{},{},{},{},{}",
+                    w.start.millis(),
+                    w.end.millis(),
+                    h.price,
+                    h.auction,
+                    h.bidder
+                )
+            },
+        ),
+        other => Err(format!("unknown query {other:?}: q0, q1, q2, q5 or q7").into()),
+    }
+}
+
+fn main() -> Result<(), BoxError> {
+    env_logger::init();
+    let args = parse_args()?;
+    if let Some(dir) = &args.write_bids {
+        let bids = nexmark::write_bid_files(&args.config, dir, args.files)?;
+        println!(
+            "wrote {bids} bids of {} events into {} files in {}",
+            args.config.events,
+            args.files,
+            dir.display()
+        );
+        return Ok(());
+    }
+    let input = match &args.from_files {
+        Some(dir) => Input::BidFiles(dir.clone()),
+        None => Input::Generator(args.config.clone()),
+    };
+    let session = Session::new(args.parallelism)?;
+    let (cpu0, t0) = (cpu_seconds(), Instant::now());
+    let result = run(&session, &args.query, &input)?;
+    let (wall, cpu) = (t0.elapsed().as_secs_f64(), cpu_seconds());
+    let events = match &args.from_files {
+        Some(_) => ROWS_READ.load(Ordering::Relaxed),
+        None => args.config.events,
+    };
+    let per_core = match (cpu0, cpu) {
+        (Some(a), Some(b)) if b > a => format!("{:.0}", events as f64 / (b - a)),
+        _ => "?".into(),
+    };
+    println!(
+        "{}: {events} events in {wall:.3} s on {} threads: {:.0} events/s, {per_core} events/s per core (CPU {:.2} s); {} result lines",
+        args.query,
+        args.parallelism,
+        events as f64 / wall,
+        cpu.zip(cpu0).map_or(0.0, |(b, a)| b - a),
+        result.len()
+    );
+    if let Some(path) = &args.result {
+        std::fs::write(path, result.join("\n") + "\n")?;
+    }
+    Ok(())
+}

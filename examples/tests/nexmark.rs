@@ -1,0 +1,181 @@
+//! The Nexmark queries on a small seeded input, against answers computed here independently
+//! from the generator's events (plain loops over the bids, no streamflow operators).
+
+#![allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use streamflow::source::nexmark::{Bid, NexmarkConfig, NexmarkGenerator};
+use streamflow::structured::Session;
+use streamflow_examples::nexmark::{self, HighestBid, HotItem, Input, Output};
+
+/// 45 s of event time, out of order in groups of 1 000 events (100 ms), several batches.
+fn config() -> NexmarkConfig {
+    NexmarkConfig {
+        seed: 42,
+        events: 450_000,
+        events_per_batch: 70_000,
+        out_of_order_group_size: 1_000,
+        ..NexmarkConfig::default()
+    }
+}
+
+fn all_bids(config: &NexmarkConfig) -> Vec<Bid> {
+    let generator = NexmarkGenerator::new(config.clone());
+    (0..config.events)
+        .filter_map(|n| generator.event(n).into_bid())
+        .collect()
+}
+
+/// Runs a query over `config`'s events and returns all its rows.
+fn collect<R: Clone + Send + Sync + 'static>(
+    query: impl FnOnce(&Session, &Input, Output<R>) -> streamflow::Result<streamflow::structured::StreamingQuery>,
+    input: &Input,
+) -> Vec<R> {
+    let rows = Arc::new(Mutex::new(Vec::new()));
+    let r = rows.clone();
+    let out: Output<R> = Arc::new(move |batch, _| r.lock().unwrap().extend(batch.collect()));
+    let session = Session::new(2).unwrap();
+    query(&session, input, out).unwrap().await_termination().unwrap();
+    rows.lock().unwrap().clone()
+}
+
+fn key(b: &Bid) -> (u64, u64, u64, i64, String) {
+    (
+        b.auction,
+        b.bidder,
+        b.price,
+        b.date_time.millis(),
+        b.extra.clone(),
+    )
+}
+
+fn sorted(bids: &[Bid]) -> Vec<(u64, u64, u64, i64, String)> {
+    let mut v: Vec<_> = bids.iter().map(key).collect();
+    v.sort();
+    v
+}
+
+/// The watermark the query ends with: 1 s behind the latest bid.
+fn final_watermark(bids: &[Bid]) -> i64 {
+    bids.iter().map(|b| b.date_time.millis()).max().unwrap() - 1_000
+}
+
+#[test]
+fn q0_passes_every_bid_through() {
+    let config = config();
+    let expected = all_bids(&config);
+    assert_eq!(expected.len(), 414_000);
+    let got = collect(nexmark::q0, &Input::Generator(config));
+    assert_eq!(sorted(&got), sorted(&expected));
+}
+
+#[test]
+fn q1_converts_every_price() {
+    let config = config();
+    let mut expected = all_bids(&config);
+    for b in &mut expected {
+        b.price = b.price * 89 / 100;
+    }
+    let got = collect(nexmark::q1, &Input::Generator(config));
+    assert_eq!(sorted(&got), sorted(&expected));
+}
+
+#[test]
+fn q2_selects_every_123rd_auction() {
+    let config = config();
+    let mut expected: Vec<(u64, u64)> = all_bids(&config)
+        .iter()
+        .filter(|b| b.auction % 123 == 0)
+        .map(|b| (b.auction, b.price))
+        .collect();
+    let mut got = collect(nexmark::q2, &Input::Generator(config));
+    expected.sort();
+    got.sort();
+    assert!(expected.len() > 100, "the selection is not empty");
+    assert_eq!(got, expected);
+}
+
+#[test]
+fn q5_finds_the_auctions_with_the_most_bids_per_sliding_window() {
+    let config = config();
+    let bids = all_bids(&config);
+    let watermark = final_watermark(&bids);
+    // Bids per (window start, auction), for every 10 s window sliding every 2 s that the
+    // watermark closed.
+    let mut counts: BTreeMap<(i64, u64), u64> = BTreeMap::new();
+    for b in &bids {
+        let t = b.date_time.millis();
+        let mut start = t - t.rem_euclid(2_000);
+        while start > t - 10_000 {
+            if start + 10_000 <= watermark {
+                *counts.entry((start, b.auction)).or_default() += 1;
+            }
+            start -= 2_000;
+        }
+    }
+    let mut best: BTreeMap<i64, u64> = BTreeMap::new();
+    for (&(start, _), &n) in &counts {
+        let m = best.entry(start).or_default();
+        *m = (*m).max(n);
+    }
+    let mut expected: Vec<(i64, u64, u64)> = counts
+        .iter()
+        .filter(|&(&(start, _), &n)| best[&start] == n)
+        .map(|(&(start, auction), &n)| (start, auction, n))
+        .collect();
+    let got: Vec<HotItem> = collect(nexmark::q5, &Input::Generator(config));
+    let mut got: Vec<(i64, u64, u64)> = got
+        .iter()
+        .map(|h| {
+            assert_eq!(h.window.end.millis() - h.window.start.millis(), 10_000);
+            (h.window.start.millis(), h.auction, h.count)
+        })
+        .collect();
+    expected.sort();
+    got.sort();
+    assert!(best.len() > 15, "{} windows", best.len());
+    assert_eq!(got, expected);
+}
+
+#[test]
+fn q7_finds_the_highest_bid_per_tumbling_window() {
+    let config = config();
+    let bids = all_bids(&config);
+    let watermark = final_watermark(&bids);
+    let mut best: BTreeMap<i64, (u64, u64, u64)> = BTreeMap::new();
+    for b in &bids {
+        let start = b.date_time.millis() - b.date_time.millis().rem_euclid(10_000);
+        if start + 10_000 <= watermark {
+            let m = best.entry(start).or_default();
+            *m = (*m).max((b.price, b.auction, b.bidder));
+        }
+    }
+    let expected: Vec<(i64, u64, u64, u64)> = best.iter().map(|(&s, &(p, a, b))| (s, p, a, b)).collect();
+    let got: Vec<HighestBid> = collect(nexmark::q7, &Input::Generator(config));
+    let mut got: Vec<(i64, u64, u64, u64)> = got
+        .iter()
+        .map(|h| (h.window.start.millis(), h.price, h.auction, h.bidder))
+        .collect();
+    got.sort();
+    assert!(expected.len() >= 3);
+    assert_eq!(got, expected);
+}
+
+#[test]
+fn the_queries_read_the_same_bids_from_files() {
+    let config = NexmarkConfig {
+        events: 50_000,
+        ..config()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let written = nexmark::write_bid_files(&config, dir.path(), 3).unwrap();
+    let expected = all_bids(&config);
+    assert_eq!(written, expected.len() as u64);
+    let got = collect(nexmark::q0, &Input::BidFiles(dir.path().to_path_buf()));
+    assert_eq!(sorted(&got), sorted(&expected));
+    let from_generator = collect(nexmark::q7, &Input::Generator(config));
+    let from_files = collect(nexmark::q7, &Input::BidFiles(dir.path().to_path_buf()));
+    assert_eq!(from_files, from_generator);
+}
