@@ -18,6 +18,8 @@
 //! assert_eq!(counts.values().sum::<u64>(), words);
 //! ```
 
+pub mod end_to_end;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -182,12 +184,24 @@ impl ZipfText {
 }
 
 /// Draws ranks from a Zipf distribution by binary search in the cumulative distribution.
-struct ZipfSampler {
+///
+/// ```
+/// use streamflow_benches::{SplitMix64, ZipfSampler};
+/// let zipf = ZipfSampler::new(1_000, 1.0);
+/// let mut rng = SplitMix64::new(1);
+/// let ranks: Vec<usize> = (0..10_000).map(|_| zipf.sample(&mut rng)).collect();
+/// assert!(ranks.iter().all(|&r| r < 1_000));
+/// // Rank 0 is the most frequent by far.
+/// assert!(ranks.iter().filter(|&&r| r == 0).count() > ranks.iter().filter(|&&r| r == 10).count() * 5);
+/// ```
+#[derive(Clone, Debug)]
+pub struct ZipfSampler {
     cdf: Vec<f64>,
 }
 
 impl ZipfSampler {
-    fn new(n: usize, exponent: f64) -> Self {
+    /// `n` ranks, the rank r (from 1) drawn in proportion to `1 / r^exponent`.
+    pub fn new(n: usize, exponent: f64) -> Self {
         let mut cdf = Vec::with_capacity(n);
         let mut total = 0.0;
         for rank in 1..=n {
@@ -201,7 +215,7 @@ impl ZipfSampler {
     }
 
     /// A 0-based rank.
-    fn sample(&self, rng: &mut SplitMix64) -> usize {
+    pub fn sample(&self, rng: &mut SplitMix64) -> usize {
         let u = rng.next_f64();
         self.cdf
             .partition_point(|&c| c <= u)

@@ -98,9 +98,13 @@ pub(crate) fn shuffle_buckets<T: Send, K: Key, C: Send>(
     add: &(dyn Fn(&mut FastMap<K, C>, T) + Sync),
 ) -> Vec<Vec<(K, C)>> {
     let n = n.max(1);
-    let map_side: Vec<Vec<Vec<(K, C)>>> = exec.run(parts, |part: Part<T>| {
+    let map_side: Vec<Vec<Vec<(K, C)>>> = exec.run(lanes(parts, exec.parallelism()), |lane| {
+        // One table for all the parts of a lane: a key seen in several of them is stored and
+        // shuffled once, and the table is built (and grown) once per worker, not per part.
         let mut table: FastMap<K, C> = new_map();
-        part.run(&mut |t: T| add(&mut table, t));
+        for part in lane {
+            part.run(&mut |t: T| add(&mut table, t));
+        }
         let mut buckets: Vec<Vec<(K, C)>> = (0..n).map(|_| Vec::new()).collect();
         for (k, c) in table {
             buckets[partition_of(&k, n)].push((k, c));
@@ -108,6 +112,21 @@ pub(crate) fn shuffle_buckets<T: Send, K: Key, C: Send>(
         buckets
     });
     transpose(map_side, n)
+}
+
+/// `parts` cut into at most `lanes` runs of consecutive parts, as even in number as can be:
+/// the map tasks of a shuffle. Fewer tasks than parts means fewer tables (less memory, less to
+/// shuffle); consecutive parts keep the records of every key in their order.
+fn lanes<T>(parts: Vec<T>, lanes: usize) -> Vec<Vec<T>> {
+    let lanes = lanes.max(1);
+    if parts.len() <= lanes {
+        return parts.into_iter().map(|p| vec![p]).collect();
+    }
+    let (each, extra) = (parts.len() / lanes, parts.len() % lanes);
+    let mut parts = parts.into_iter();
+    (0..lanes)
+        .map(|i| parts.by_ref().take(each + usize::from(i < extra)).collect())
+        .collect()
 }
 
 /// The [`Combine`] that collects the values of each key in arrival order (`group_by_key`).
@@ -462,7 +481,19 @@ impl<T: Pair> Batch<T> {
 mod tests {
     use serde::Serialize;
 
-    use super::{partition_of, stable_hash};
+    use super::{lanes, partition_of, stable_hash};
+
+    #[test]
+    fn lanes_are_runs_of_consecutive_parts_as_even_as_can_be() {
+        assert_eq!(lanes((0..5).collect(), 2), [vec![0, 1, 2], vec![3, 4]]);
+        assert_eq!(
+            lanes((0..6).collect(), 4),
+            [vec![0, 1], vec![2, 3], vec![4], vec![5]]
+        );
+        assert_eq!(lanes((0..2).collect(), 4), [vec![0], vec![1]]);
+        assert_eq!(lanes(Vec::<u8>::new(), 2), Vec::<Vec<u8>>::new());
+        assert_eq!(lanes((0..3).collect(), 0), [vec![0, 1, 2]]);
+    }
 
     /// Prints the pinned values of a key (run with `--nocapture` when adding a case).
     fn pinned<K: Serialize + std::fmt::Debug + ?Sized>(key: &K) -> (u64, [usize; 3]) {

@@ -332,6 +332,10 @@ impl<T: Data, K: Key + StateData, A: Aggregator<T>> AggOperator<T, K, A> {
             self.watermarked && (spec.is_some() || self.event_time_key) && mode != OutputMode::Complete;
         run_batch(store, batch, &add, &dropped, |part, buffers| {
             let mut updated = 0;
+            if part.map.is_empty() {
+                // A first batch (or one after everything was evicted): sized once, not grown.
+                part.map.reserve(buffers.len());
+            }
             for (k, b) in buffers {
                 part.touch(&k);
                 match part.map.entry(k) {
