@@ -263,6 +263,9 @@ pub(crate) fn generate_query(job: &Query<'_>) -> TokenStream {
             }
             TriggerAttr::Once => quote!(#krate::structured::Trigger::once()),
             TriggerAttr::AvailableNow => quote!(#krate::structured::Trigger::available_now()),
+            TriggerAttr::Continuous(interval) => {
+                quote!(#krate::structured::Trigger::continuous(#interval))
+            }
         };
         settings.push(quote!(.trigger(#made)));
     }

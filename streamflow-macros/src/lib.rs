@@ -48,6 +48,11 @@ mod duration_parse;
 #[path = "../../streamflow/src/event_time/rules.rs"]
 mod output_mode_rules;
 
+/// The runtime's rules of continuous mode, shared so both refuse the same operators in the
+/// same words.
+#[path = "../../streamflow/src/exec/continuous/rules.rs"]
+mod continuous_rules;
+
 /// The runtime's window rules, shared so both reject the same windows in the same words.
 #[path = "../../streamflow/src/window/rules.rs"]
 mod window_rules;

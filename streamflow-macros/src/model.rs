@@ -26,6 +26,8 @@ pub(crate) enum TriggerAttr {
     Once,
     /// `available_now`.
     AvailableNow,
+    /// `continuous("1 second")`: the checkpoint interval.
+    Continuous(LitStr),
 }
 
 /// A setting given in the attribute, with its tokens (`output_mode = append`).

@@ -18,7 +18,13 @@ pub(crate) const ATTRIBUTE_KEYS: &[&str] = &["batch", "parallelism", "checkpoint
 pub(crate) const QUERY_KEYS: &[&str] = &["trigger", "output_mode", "name", "checkpoint"];
 
 /// The triggers the attribute accepts, as written there.
-const TRIGGERS: &[&str] = &["processing_time", "once", "available_now", "default"];
+const TRIGGERS: &[&str] = &[
+    "processing_time",
+    "once",
+    "available_now",
+    "default",
+    "continuous",
+];
 
 /// Parses the attribute's arguments. Returns `None` when they are not even `key = value` pairs
 /// (the syntax error is reported).
@@ -248,18 +254,19 @@ fn trigger_value(value: &Expr, diags: &mut Diagnostics) -> Option<TriggerAttr> {
             );
             None
         }
-        "continuous" => {
-            diags.error_spanned(
-                value,
-                "the continuous trigger is not supported by the runtime yet",
-                Some(
-                    "queries run as micro-batches: for low latency use \
-                     `trigger = processing_time(\"100ms\")`, or the default trigger (no `trigger`)"
-                        .into(),
-                ),
-            );
-            None
-        }
+        "continuous" => match args.and_then(|args| args.first()) {
+            Some(Expr::Lit(ExprLit {
+                lit: Lit::Str(text), ..
+            })) if arg_count == 1 => Some(TriggerAttr::Continuous(text.clone())),
+            _ => {
+                diags.error_spanned(
+                    value,
+                    "`continuous` takes the checkpoint interval as one duration string",
+                    Some("write e.g. `trigger = continuous(\"1 second\")`".into()),
+                );
+                None
+            }
+        },
         other => {
             let help = match suggest::did_you_mean(&camel_to_snake_simple(other), TRIGGERS.iter().copied()) {
                 Some(close) => format!("did you mean `{close}`?"),
@@ -416,8 +423,14 @@ mod tests {
         assert!(messages[0].starts_with("the `once` trigger takes no arguments"));
         let (_, messages) = query(quote!(trigger = processing_time(10)));
         assert!(messages[0].starts_with("`processing_time` takes the interval as one duration string"));
-        let (_, messages) = query(quote!(trigger = continuous("1 second")));
-        assert!(messages[0].starts_with("the continuous trigger is not supported"));
+        let (config, messages) = query(quote!(trigger = continuous("1 second")));
+        assert!(messages.is_empty(), "{messages:#?}");
+        assert!(matches!(
+            config.and_then(|c| c.trigger).map(|t| t.value),
+            Some(TriggerAttr::Continuous(text)) if text.value() == "1 second"
+        ));
+        let (_, messages) = query(quote!(trigger = continuous));
+        assert!(messages[0].starts_with("`continuous` takes the checkpoint interval"));
     }
 
     #[test]

@@ -31,6 +31,8 @@ pub(crate) struct JobControl {
     state: Mutex<ControlState>,
     changed: Condvar,
     wake: AtomicU64,
+    /// The highest wake-up number `process_all_available` waits to see answered.
+    idle_wanted: AtomicU64,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -47,6 +49,7 @@ impl JobControl {
             }),
             changed: Condvar::new(),
             wake: AtomicU64::new(1),
+            idle_wanted: AtomicU64::new(0),
             thread: Mutex::new(None),
         })
     }
@@ -90,6 +93,12 @@ impl JobControl {
     }
 
     /// Records the first error, asks for a stop and wakes everyone.
+    /// Whether someone waits in `process_all_available` for an answer not given yet (a
+    /// continuous query ends its epoch early for them).
+    pub(crate) fn idle_wanted(&self) -> bool {
+        self.idle_wanted.load(Ordering::Acquire) > self.lock().idle_seq
+    }
+
     pub(crate) fn fail(&self, error: Error) {
         log::error!("{}: {error}", self.name);
         self.update(|s| {
@@ -163,6 +172,7 @@ impl JobControl {
     /// (Spark's `processAllAvailable`).
     pub(crate) fn await_idle(&self) -> Result<()> {
         let target = self.wake.fetch_add(1, Ordering::AcqRel) + 1;
+        self.idle_wanted.fetch_max(target, Ordering::AcqRel);
         self.clock.notify_all();
         let mut state = self.lock();
         while state.phase == ContextState::Active && state.idle_seq < target {

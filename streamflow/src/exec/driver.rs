@@ -209,13 +209,21 @@ const MAX_POLL_DELAY: Duration = Duration::from_millis(1_000);
 impl Driver {
     /// Runs the job to its end, then marks it stopped. Never panics out: whatever happens, the
     /// job reaches its terminal state and everyone waiting is woken.
-    pub(crate) fn run(mut self) {
+    pub(crate) fn run(self) {
+        self.run_with(|driver, pending| match driver.schedule.clone() {
+            Schedule::Interval { first, interval } => driver.run_interval(first, interval, pending),
+            _ => driver.run_triggered(pending),
+        })
+    }
+
+    /// Runs the job with `body` in place of the micro-batch loop — the seam of long-lived
+    /// operators (continuous mode, `exec/continuous/`): recovery first (`body` gets the batch
+    /// to re-run), and whatever `body` does, the same ending (writer flushed, sources stopped,
+    /// the vocabulary told, the job finished).
+    pub(crate) fn run_with(mut self, body: impl FnOnce(&mut Driver, Option<BatchPlan>) -> Result<()>) {
         let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
             let pending = self.recover()?;
-            match self.schedule.clone() {
-                Schedule::Interval { first, interval } => self.run_interval(first, interval, pending),
-                _ => self.run_triggered(pending),
-            }
+            body(&mut self, pending)
         }))
         .unwrap_or_else(|payload| {
             Err(Error::illegal_state(format!(
@@ -245,7 +253,7 @@ impl Driver {
     /// committed offsets, the batch ids and times, the vocabulary's watermark; rebuilds the
     /// source batches that windows still read. Returns the batch that was planned and never
     /// committed, to be re-run with exactly its plan.
-    fn recover(&mut self) -> Result<Option<BatchPlan>> {
+    pub(crate) fn recover(&mut self) -> Result<Option<BatchPlan>> {
         let Some(durability) = &mut self.durability else {
             return Ok(None);
         };
@@ -695,7 +703,7 @@ impl Driver {
     }
 
     /// Hands each source its share of a completed batch (what its rate estimator reads).
-    fn tell_sources(&self, batch: &Completed<'_>) {
+    pub(crate) fn tell_sources(&self, batch: &Completed<'_>) {
         let batch_interval = match self.schedule {
             Schedule::Interval { interval, .. } | Schedule::ProcessingTime(interval) => Some(interval),
             _ => None,
@@ -752,7 +760,7 @@ impl Driver {
     }
 
     /// Runs `f` (a sink's commit, say) so that a panic in it becomes an error naming `what`.
-    fn guarded<R>(&self, batch: BatchId, what: &str, f: impl FnOnce() -> Result<R>) -> Result<R> {
+    pub(crate) fn guarded<R>(&self, batch: BatchId, what: &str, f: impl FnOnce() -> Result<R>) -> Result<R> {
         set_current_operator("");
         panic::catch_unwind(AssertUnwindSafe(f))
             .unwrap_or_else(|payload| Err(user_code_error(payload, what, batch.time)))
@@ -773,7 +781,7 @@ fn undecodable(source: &dyn SourceRun) -> u64 {
 /// A panic payload as `Error::UserCode`: a panic on a worker comes tagged with its operator;
 /// one on the driver's thread (in `foreach_batch`, say) is tagged from the operator noted last
 /// there, or else blamed on `fallback`.
-fn user_code_error(payload: Box<dyn std::any::Any + Send>, fallback: &str, time: Time) -> Error {
+pub(crate) fn user_code_error(payload: Box<dyn std::any::Any + Send>, fallback: &str, time: Time) -> Error {
     let payload = match payload.downcast::<TaskError>() {
         Ok(raised) => return raised.0,
         Err(payload) => tag(payload),

@@ -1,6 +1,7 @@
 //! Execution: the one driver of both vocabularies, the lifecycle every job shares, the worker
 //! pool, and how failures in user code are named.
 
+pub(crate) mod continuous;
 mod control;
 mod driver;
 mod failure;

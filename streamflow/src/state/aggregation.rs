@@ -251,6 +251,64 @@ impl<T: Data, K: Key + StateData, A: Aggregator<T>> AggOperator<T, K, A> {
     }
 
     /// The window a group key's start stands for.
+    /// Continuous mode: the state partition of the group `key` (an aggregation without a
+    /// window), by the shuffle's function, as a micro-batch places it.
+    pub(crate) fn partition_of_key(&self, key: &K) -> usize {
+        crate::batch::shuffle::partition_of(&(NO_WINDOW, key), self.state.handle().num_partitions())
+    }
+
+    /// Continuous mode: folds one record into its group's state in `partition` (the group's
+    /// [`partition_of_key`](Self::partition_of_key)), noting the change for the checkpoint, and
+    /// returns the group's new row and whether the group changed for the first time in `epoch`.
+    /// The key moves into the row: a group already in the state costs no clone.
+    pub(crate) fn fold_one(
+        &self,
+        partition: usize,
+        key: K,
+        record: &T,
+        epoch: u64,
+    ) -> Result<(AggRow<K, A::Output>, bool)> {
+        let AggState::Groups(store) = &self.state else {
+            return Err(Error::illegal_state(
+                "a session window cannot run in continuous mode",
+            ));
+        };
+        let agg = &*self.agg;
+        let group = (NO_WINDOW, key);
+        let mut part = store.lock(partition);
+        part.touch(&group);
+        if !part.map.contains_key(&group) {
+            let buffer = guard("aggregate", || agg.zero());
+            part.map.insert(
+                group.clone(),
+                Slot {
+                    buffer,
+                    updated: u64::MAX,
+                },
+            );
+        }
+        let Some(slot) = part.map.get_mut(&group) else {
+            return Err(Error::illegal_state("a group vanished from its state partition"));
+        };
+        guard("aggregate", || agg.reduce(&mut slot.buffer, record));
+        let first = slot.updated != epoch;
+        slot.updated = epoch;
+        let value = guard("aggregate", || agg.finish(&slot.buffer));
+        drop(part);
+        Ok((AggRow::new(None, group.1, value, agg.name()), first))
+    }
+
+    /// Continuous mode: the operator's figures at the end of an epoch that changed `updated`
+    /// groups.
+    pub(crate) fn note_epoch(&self, updated: u64) {
+        let mut m = lock(&self.metrics);
+        m.num_rows_total = self.state.rows();
+        m.num_rows_updated = updated;
+        m.num_rows_removed = 0;
+        m.num_rows_dropped_by_watermark = 0;
+        m.memory_used_bytes = self.state.handle().stats().approx_bytes;
+    }
+
     fn window_at(&self, start: WindowStart) -> Option<Window> {
         match self.window.as_ref().map(|spec| spec.kind) {
             Some(WindowKind::Sliding { size, .. }) if start != NO_WINDOW => Some(Window {

@@ -13,6 +13,7 @@ use crate::data::{Data, Key, StateData};
 use crate::error::Result;
 use crate::event_time::timestamp::{EventTime, EventTimeFn};
 use crate::event_time::watermark::observe_event_times;
+use crate::exec::continuous::{self, ContinuousPlan};
 use crate::exec::guard;
 use crate::graph::{Node, NodeKind};
 use crate::state::dedup::{Dedup, DedupOperator};
@@ -98,6 +99,8 @@ pub struct Dataset<T> {
     pub(crate) plan: Arc<PlanFn<T>>,
     pub(crate) logical: Arc<Logical>,
     pub(crate) event_time: Option<EventTimeFn<T>>,
+    /// How it runs under `Trigger::continuous`, if it can (`exec/continuous/`).
+    pub(crate) continuous: Option<Arc<ContinuousPlan<T>>>,
 }
 
 impl<T> Clone for Dataset<T> {
@@ -108,6 +111,7 @@ impl<T> Clone for Dataset<T> {
             plan: self.plan.clone(),
             logical: self.logical.clone(),
             event_time: self.event_time.clone(),
+            continuous: self.continuous.clone(),
         }
     }
 }
@@ -125,7 +129,25 @@ impl<T: Data> Dataset<T> {
             plan: Arc::new(plan),
             logical: Arc::new(logical),
             event_time,
+            continuous: None,
         }
+    }
+
+    /// This dataset, with how it runs under `Trigger::continuous`.
+    pub(crate) fn with_continuous(mut self, plan: Arc<ContinuousPlan<T>>) -> Self {
+        self.continuous = Some(plan);
+        self
+    }
+
+    /// How this dataset runs under `Trigger::continuous`, or the error naming its operator.
+    pub(crate) fn continuous_plan(&self) -> Result<Arc<ContinuousPlan<T>>> {
+        self.continuous.clone().ok_or_else(|| {
+            let op = self.logical.ops.last().map_or("an operator", String::as_str);
+            crate::error::Error::InvalidGraph(vec![
+                crate::exec::continuous::rules::operator_problem(op, "Update")
+                    .unwrap_or_else(|| format!("`{op}` is not supported by Trigger::continuous")),
+            ])
+        })
     }
 
     /// This dataset's node in the query being planned (built once per query).
@@ -184,10 +206,14 @@ impl<T: Data> Dataset<T> {
     /// ```
     pub fn map<U: Data>(&self, f: impl Fn(T) -> U + Send + Sync + 'static) -> Dataset<U> {
         let f = Arc::new(f);
+        let g = f.clone();
         self.derive("map", None, move |b| {
             let f = f.clone();
             b.map(move |t| f(t))
         })
+        .with_continuous(continuous::stateless(self, "map", move |t, down| {
+            down.record(guard("map", || g(t)))
+        }))
     }
 
     /// Keeps the records for which `f` is true (Spark's `filter`/`where`). Keeps the event time.
@@ -201,10 +227,16 @@ impl<T: Data> Dataset<T> {
     /// ```
     pub fn filter(&self, f: impl Fn(&T) -> bool + Send + Sync + 'static) -> Dataset<T> {
         let f = Arc::new(f);
+        let g = f.clone();
         self.derive("filter", self.event_time.clone(), move |b| {
             let f = f.clone();
             b.filter(move |t| f(t))
         })
+        .with_continuous(continuous::stateless(self, "filter", move |t, down| {
+            if guard("filter", || g(&t)) {
+                down.record(t)
+            }
+        }))
     }
 
     /// Replaces every record by the records `f` returns for it (Spark's `flatMap`).
@@ -224,10 +256,16 @@ impl<T: Data> Dataset<T> {
         I: IntoIterator<Item = U>,
     {
         let f = Arc::new(f);
+        let g = f.clone();
         self.derive("flat_map", None, move |b| {
             let f = f.clone();
             b.flat_map(move |t| f(t))
         })
+        .with_continuous(continuous::stateless(self, "flat_map", move |t, down| {
+            for u in guard("flat_map", || g(t)) {
+                down.record(u)
+            }
+        }))
     }
 
     /// The records of this dataset and of `other` (Spark's `union`). Each side keeps its own
@@ -266,6 +304,7 @@ impl<T: Data> Dataset<T> {
                 }))
             },
         )
+        .with_continuous(continuous::union(self, other))
     }
 
     /// Declares the event time of each record and a watermark `delay` behind the largest event
@@ -311,6 +350,7 @@ impl<T: Data> Dataset<T> {
             .then(|| Arc::new(move |t: &T| event_time(t).event_time_if_any().is_some()) as _);
         let parent = self.clone();
         let ts_for_node = ts.clone();
+        let continuous_watermark = continuous::with_watermark(self, ts.clone(), present.clone(), delay);
         Dataset::new(self.session.clone(), logical, Some(ts), move |p| {
             let node = parent.node(p)?;
             let tracker = p.run.watermark.clone();
@@ -331,6 +371,7 @@ impl<T: Data> Dataset<T> {
                 }),
             )
         })
+        .with_continuous(continuous_watermark)
     }
 
     /// Declares the event time of each record without a watermark: enough for

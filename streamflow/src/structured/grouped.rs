@@ -370,7 +370,24 @@ impl<T: Data, K: Key + StateData> GroupedDataset<T, K> {
         let aggregator = Arc::new(aggregator);
         let watermarked = self.ds.logical.watermarked;
         let event_time_key = self.event_time_key;
-        Dataset::new(self.ds.session.clone(), logical, None, move |p: &mut Planner| {
+        // Continuous mode runs aggregations by key only (no window, no event time in the key).
+        let continuous = (window.is_none() && !event_time_key).then(|| {
+            let (name, key, aggregator) = (operator.clone(), key.clone(), aggregator.clone());
+            let event_time = parent.event_time.clone();
+            crate::exec::continuous::aggregate(&parent, &operator, key.clone(), move |p: &Planner| {
+                let spec = AggSpec {
+                    name: name.clone(),
+                    key: key.clone(),
+                    window: None,
+                    event_time: event_time.clone(),
+                    watermarked,
+                    event_time_key: false,
+                    agg: aggregator.clone(),
+                };
+                Arc::new(AggOperator::new(spec, p.exec.parallelism(), p.run.clone()))
+            })
+        });
+        let dataset = Dataset::new(self.ds.session.clone(), logical, None, move |p: &mut Planner| {
             let node = parent.node(p)?;
             let event_time = parent.event_time.clone();
             let spec = AggSpec {
@@ -388,6 +405,10 @@ impl<T: Data, K: Key + StateData> GroupedDataset<T, K> {
                     input.map(|batch| op.run(batch, time)).transpose()
                 }),
             )
-        })
+        });
+        match continuous {
+            Some(plan) => dataset.with_continuous(plan),
+            None => dataset,
+        }
     }
 }

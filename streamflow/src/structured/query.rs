@@ -41,6 +41,8 @@ pub(crate) struct QueryOptions<T: Data> {
     pub(crate) checkpoint: Option<std::path::PathBuf>,
     pub(crate) discard_torn_last: bool,
     pub(crate) no_data_batches: bool,
+    /// `foreach`'s writer, which continuous mode gives each row as it comes.
+    pub(crate) row_writers: Option<crate::exec::continuous::RowWriters<T>>,
 }
 
 struct Shared {
@@ -180,6 +182,7 @@ impl StreamingQuery {
             checkpoint,
             discard_torn_last,
             no_data_batches,
+            row_writers,
         } = options;
         let session = ds.session.clone();
         let clock = session.clock();
@@ -191,16 +194,30 @@ impl StreamingQuery {
             no_data_batches,
         });
         let mut planner = Planner::new(session.inner.exec.clone(), run.clone());
-        let node = ds.node(&mut planner)?;
         let sink_name = sink.name();
-        planner.graph.add_output(
-            &node.meta,
-            Box::new(SinkOutput {
-                node: node.clone(),
+        // A continuous query runs as long-lived tasks (`exec/continuous/`), not a graph.
+        let mut continuous = match trigger.kind {
+            TriggerKind::Continuous { interval, emit } => Some(crate::exec::continuous::plan(
+                &ds,
                 sink,
-                count_rows: true,
-            }),
-        );
+                row_writers,
+                &mut planner,
+                interval,
+                emit,
+            )?),
+            _ => {
+                let node = ds.node(&mut planner)?;
+                planner.graph.add_output(
+                    &node.meta,
+                    Box::new(SinkOutput {
+                        node: node.clone(),
+                        sink,
+                        count_rows: true,
+                    }),
+                );
+                None
+            }
+        };
         let durability = match &checkpoint {
             Some(dir) => Some(open_checkpoint(
                 dir,
@@ -226,8 +243,14 @@ impl StreamingQuery {
             "== query {} (id {id}, {mode} mode, trigger {trigger}) ==",
             name.as_deref().unwrap_or("<unnamed>")
         );
-        let explain = crate::graph::explain(&planner.graph, &header);
+        let explain = match &continuous {
+            Some(pipeline) => format!("{header}\n{}", pipeline.explain),
+            None => crate::graph::explain(&planner.graph, &header),
+        };
         let now = clock.now();
+        if let Some(pipeline) = &mut continuous {
+            pipeline.start = now;
+        }
         let control = JobControl::new(format!("query {}", name.as_deref().unwrap_or(&id)), clock.clone());
         let waker_control = control.clone();
         let source_ctx =
@@ -243,6 +266,10 @@ impl StreamingQuery {
                 stop_sources();
                 return Err(e);
             }
+        }
+        if let Some(Err(e)) = continuous.as_ref().map(|p| p.output.start(&sink_ctx)) {
+            stop_sources();
+            return Err(e);
         }
         tracker.start(now);
         let record = Arc::new(QueryRecord::new(
@@ -281,6 +308,8 @@ impl StreamingQuery {
             TriggerKind::ProcessingTime(interval) => Schedule::ProcessingTime(interval),
             TriggerKind::Once => Schedule::Once,
             TriggerKind::AvailableNow => Schedule::AvailableNow,
+            // Continuous: epochs are the batches, recorded the same way; run by `run_with`.
+            TriggerKind::Continuous { .. } => Schedule::Default,
             // Rejected by the writer's checks before a query starts.
             TriggerKind::Invalid(message) => return Err(Error::InvalidConfig(message)),
         };
@@ -304,7 +333,12 @@ impl StreamingQuery {
         let thread_name = format!("query-{}", record.name.as_deref().unwrap_or(&record.id[..8]));
         let handle = std::thread::Builder::new()
             .name(thread_name)
-            .spawn(move || driver.run())
+            .spawn(move || match continuous {
+                Some(pipeline) => {
+                    driver.run_with(|d, pending| crate::exec::continuous::run(d, pending, pipeline))
+                }
+                None => driver.run(),
+            })
             .map_err(|e| Error::io("cannot start the query thread", e))?;
         control.set_thread(handle);
         if session.inner.stop_on_shutdown {

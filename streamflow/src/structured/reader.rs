@@ -192,9 +192,13 @@ impl<T: Data> DataStreamReader<T> {
             ops: vec![name.clone()],
             ..Default::default()
         };
+        let make = Arc::new(make);
+        let each = make.clone();
+        let continuous = crate::exec::continuous::source(&name, move || Arc::new(each()));
         Dataset::new(self.session.clone(), logical, None, move |p: &mut Planner| {
             Ok(p.add_user_source(&name, Arc::new(make())))
         })
+        .with_continuous(continuous)
     }
 
     /// Records from a user-defined [`Source`](crate::source::Source) whose items are `T` — the
@@ -250,9 +254,12 @@ impl<T: Data> DataStreamReader<T> {
             ops: vec![name.clone()],
             ..Default::default()
         };
+        let shared = source.clone();
+        let continuous = crate::exec::continuous::source(&name, move || shared.clone());
         Dataset::new(self.session.clone(), logical, None, move |p: &mut Planner| {
             Ok(p.add_user_source(&name, source.clone()))
         })
+        .with_continuous(continuous)
     }
 
     /// Records pushed with [`MemoryStream::add_data`] (Spark's `MemoryStream.toDS`).

@@ -8,6 +8,12 @@ pub(crate) enum TriggerKind {
     ProcessingTime(Duration),
     Once,
     AvailableNow,
+    /// Continuous processing: an epoch (checkpoint) every `interval`; an aggregation's changed
+    /// rows at once, or every `emit` when set.
+    Continuous {
+        interval: Duration,
+        emit: Option<Duration>,
+    },
     Invalid(String),
 }
 
@@ -19,7 +25,10 @@ pub(crate) enum TriggerKind {
 ///   something to do;
 /// - [`Trigger::once`]: one batch with everything available, then stop;
 /// - [`Trigger::available_now`]: everything available at start, possibly in several batches
-///   (see `max_files_per_trigger`), with the no-data batches it needs, then stop.
+///   (see `max_files_per_trigger`), with the no-data batches it needs, then stop;
+/// - [`Trigger::continuous`]: no batches at all — long-running tasks take records one at a
+///   time, and an epoch marks a checkpoint every interval (Spark's continuous processing, with
+///   keyed running aggregations too).
 ///
 /// ```
 /// use streamflow::structured::Trigger;
@@ -105,6 +114,84 @@ impl Trigger {
         }
     }
 
+    /// Continuous processing (Spark's `Trigger.Continuous`): one long-running task per
+    /// partition takes records one at a time through the fused operators, with millisecond
+    /// latency; every `checkpoint_interval` an epoch ends, and its offsets, state and sink
+    /// commit are recorded as a micro-batch's are (epoch ids are batch ids). Beyond Spark, a
+    /// keyed aggregation (`group_by(..).count()`, `sum`, `min`, `max`, `avg`, `agg`) runs too,
+    /// in Update mode, emitting each group's new row as it changes. Operators that need whole
+    /// batches (event-time windows, deduplication, groups with state, joins) are refused by
+    /// `start()`, naming the operator. A bad duration is reported by `start()`.
+    ///
+    /// Sinks get an epoch's rows as one batch with the epoch's id when it ends (so the
+    /// idempotent sinks stay exactly-once); [`foreach`](super::DataStreamWriter::foreach) gets
+    /// each row as it comes, as in Spark.
+    ///
+    /// ```
+    /// # use streamflow::structured::*;
+    /// # let session = Session::builder().parallelism(2).clock(streamflow::ManualClock::new(0)).build()?;
+    /// let words = MemoryStream::<String>::new();
+    /// let query = session.read_stream::<String>().memory(&words)
+    ///     .filter(|w| w.len() > 2)
+    ///     .group_by(|w| w.clone()).count()
+    ///     .write_stream().output_mode(OutputMode::Update)
+    ///     .trigger(Trigger::continuous("1 second"))
+    ///     .memory("counts").start()?;
+    /// words.add_data(["cat", "ox", "cat"].map(String::from));
+    /// query.process_all_available()?; // ends the epoch once everything was read
+    /// let rows = session.memory_table::<AggRow<String, u64>>("counts")?.rows();
+    /// // Each change of a group is a row, in the order it happened.
+    /// assert_eq!(rows.iter().map(|r| r.value).collect::<Vec<_>>(), [1, 2]);
+    /// query.stop()?;
+    /// assert_eq!(Trigger::continuous("1 second").to_string(), "Continuous(1000 ms)");
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
+    pub fn continuous(checkpoint_interval: impl IntoDuration) -> Trigger {
+        let kind = match checkpoint_interval.into_duration() {
+            Ok(d) if d.is_zero() => {
+                TriggerKind::Invalid("Trigger::continuous: the checkpoint interval must be positive".into())
+            }
+            Ok(interval) => TriggerKind::Continuous { interval, emit: None },
+            Err(e) => TriggerKind::Invalid(format!("Trigger::continuous: {e}")),
+        };
+        Trigger { kind }
+    }
+
+    /// A continuous trigger whose keyed aggregations emit a changed group at most once per
+    /// `interval` (its latest row) instead of at every change; every change is still emitted
+    /// by the end of its epoch. Other triggers are unchanged.
+    ///
+    /// ```
+    /// use streamflow::structured::Trigger;
+    /// let t = Trigger::continuous("1 second").with_emit_interval("100 ms");
+    /// assert_eq!(t.to_string(), "Continuous(1000 ms, emit every 100 ms)");
+    /// assert!(Trigger::continuous("1 second").with_emit_interval("soon").check().is_err());
+    /// ```
+    pub fn with_emit_interval(self, interval: impl IntoDuration) -> Trigger {
+        let kind = match (self.kind, interval.into_duration()) {
+            (TriggerKind::Continuous { interval: every, .. }, Ok(emit)) => TriggerKind::Continuous {
+                interval: every,
+                emit: (!emit.is_zero()).then_some(emit),
+            },
+            (TriggerKind::Continuous { .. }, Err(e)) => {
+                TriggerKind::Invalid(format!("Trigger::with_emit_interval: {e}"))
+            }
+            (kind, _) => kind,
+        };
+        Trigger { kind }
+    }
+
+    /// Whether this is a [`continuous`](Self::continuous) trigger.
+    ///
+    /// ```
+    /// use streamflow::structured::Trigger;
+    /// assert!(Trigger::continuous("5 seconds").is_continuous());
+    /// assert!(!Trigger::once().is_continuous());
+    /// ```
+    pub fn is_continuous(&self) -> bool {
+        matches!(self.kind, TriggerKind::Continuous { .. })
+    }
+
     /// `Ok` unless the trigger was made from a malformed duration.
     ///
     /// ```
@@ -128,6 +215,11 @@ impl std::fmt::Display for Trigger {
             TriggerKind::ProcessingTime(d) => write!(f, "ProcessingTime({d})"),
             TriggerKind::Once => f.write_str("Once"),
             TriggerKind::AvailableNow => f.write_str("AvailableNow"),
+            TriggerKind::Continuous { interval, emit: None } => write!(f, "Continuous({interval})"),
+            TriggerKind::Continuous {
+                interval,
+                emit: Some(emit),
+            } => write!(f, "Continuous({interval}, emit every {emit})"),
             TriggerKind::Invalid(e) => write!(f, "Invalid({e})"),
         }
     }

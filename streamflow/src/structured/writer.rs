@@ -62,6 +62,8 @@ pub struct DataStreamWriter<T> {
     checkpoint: Option<std::path::PathBuf>,
     discard_torn_last: bool,
     errors: Vec<String>,
+    /// Under `Trigger::continuous`, `foreach`'s writer gets each row as it comes.
+    row_writers: Option<crate::exec::continuous::RowWriters<T>>,
 }
 
 impl<T: Data> DataStreamWriter<T> {
@@ -80,6 +82,7 @@ impl<T: Data> DataStreamWriter<T> {
             checkpoint: None,
             discard_torn_last: false,
             errors: Vec::new(),
+            row_writers: None,
         }
     }
 
@@ -298,6 +301,7 @@ impl<T: Data> DataStreamWriter<T> {
         self.sink = Some(Arc::new(sink));
         self.sink_modes = None;
         self.sink_label = None;
+        self.row_writers = None;
         self
     }
 
@@ -486,7 +490,10 @@ impl<T: Data> DataStreamWriter<T> {
     /// # Ok::<(), streamflow::Error>(())
     /// ```
     pub fn foreach<W: ForeachWriter<T>>(self, writer: W) -> Self {
-        self.with_sink(ForeachSink { writer })
+        let rows = writer.clone();
+        let mut this = self.with_sink(ForeachSink { writer });
+        this.row_writers = Some(Arc::new(move || Box::new(rows.clone())));
+        this
     }
 
     /// Writes JSON lines files into `dir`, one per batch (Append mode only).
@@ -587,6 +594,10 @@ impl<T: Data> DataStreamWriter<T> {
             &self.sink_label.clone().unwrap_or_else(|| sink.name()),
             self.sink_modes,
         ));
+        if self.trigger.is_continuous() {
+            let ops = self.ds.logical.ops.iter().skip(1).map(String::as_str);
+            problems.extend(crate::exec::continuous::check(ops, &self.mode.to_string()));
+        }
         if !problems.is_empty() {
             return Err(Error::InvalidGraph(problems));
         }
@@ -601,6 +612,7 @@ impl<T: Data> DataStreamWriter<T> {
             no_data_batches: self.no_data_batches,
             checkpoint: self.checkpoint,
             discard_torn_last: self.discard_torn_last,
+            row_writers: self.row_writers,
         })
     }
 }

@@ -61,6 +61,20 @@ pub(super) fn check(writer: &Writer, sink: &Sink, config: &JobConfig, job: &Iden
             }
         }
     }
+    // `trigger = continuous(..)`: the operators it cannot run, named (the runtime's words).
+    if let Some(given) = &config.trigger {
+        if matches!(given.value, crate::model::TriggerAttr::Continuous(_)) && !logical.opaque {
+            let ops = logical.ops.iter().skip(1).map(String::as_str);
+            for problem in crate::continuous_rules::check(ops, mode.name()) {
+                let help = if problem.contains(" mode is not supported by Trigger::continuous") {
+                    "use `output_mode = update`, or a micro-batch trigger (e.g. `trigger = processing_time(\"1 second\")`)"
+                } else {
+                    "use a micro-batch trigger (e.g. `trigger = processing_time(\"1 second\")`), or drop the operator"
+                };
+                diags.error_spanned(&given.tokens, problem, Some(help.into()));
+            }
+        }
+    }
     if let Some(allowed) = sink.modes {
         if let Some(violation) = rules::check_sink(&sink.name, allowed, mode, &spell) {
             diags.error(sink.span, violation.message, Some(violation.help));

@@ -9,7 +9,7 @@ use crate::validate::parse_literal;
 /// The attribute's `trigger = processing_time("10 seconds")`: its interval parses.
 pub(super) fn check_attribute(config: &JobConfig, diags: &mut Diagnostics) {
     if let Some(given) = &config.trigger {
-        if let TriggerAttr::ProcessingTime(interval) = &given.value {
+        if let TriggerAttr::ProcessingTime(interval) | TriggerAttr::Continuous(interval) = &given.value {
             parse_literal(interval, diags);
         }
     }
@@ -23,7 +23,7 @@ pub(super) fn check_body(expr: &Expr, diags: &mut Diagnostics) {
         .path
         .segments
         .last()
-        .is_some_and(|last| last.ident == "processing_time")
+        .is_some_and(|last| last.ident == "processing_time" || last.ident == "continuous")
     {
         if let Some(Expr::Lit(ExprLit {
             lit: Lit::Str(text), ..

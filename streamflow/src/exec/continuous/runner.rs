@@ -1,0 +1,471 @@
+//! Running a continuous pipeline: the reader thread (polls the sources, ends epochs) and the
+//! committer on the driver's thread (records each epoch as a micro-batch's plan and commit).
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use crossbeam_channel::{RecvTimeoutError, Sender};
+
+use super::{Feeder, Pipeline, Report, TaskEnv};
+use crate::checkpoint::Checkpoint;
+use crate::checkpoint::state::PreparedState;
+use crate::error::{Error, Result};
+use crate::exec::control::REAL_POLL;
+use crate::exec::driver::{CheckpointWrites, Timings};
+use crate::exec::{BatchId, BatchPlan, Completed, Driver, Executor, JobControl};
+use crate::time::{Clock, Duration, Time};
+
+/// The shortest wait between two looks at the sources, after a look that found records.
+const MIN_POLL: std::time::Duration = std::time::Duration::from_micros(20);
+/// The longest wait between two looks at idle sources (sources that can wake the reader — a
+/// memory stream, a receiver — are heard at once).
+const MAX_POLL: std::time::Duration = std::time::Duration::from_millis(1);
+
+/// An epoch the reader ended and the committer has not committed yet.
+struct Epoch {
+    plan: BatchPlan,
+    rows: Vec<u64>,
+    trigger_time: Time,
+    cut: Instant,
+    state_acks: usize,
+    sink_acks: usize,
+    output_rows: u64,
+    prepared: Option<PreparedState>,
+    state_commit: std::time::Duration,
+    plan_bytes: u64,
+    plan_time: std::time::Duration,
+}
+
+/// Runs `pipeline` on `driver` (from `Driver::run_with`): starts the tasks and the reader,
+/// then commits epochs until the query stops. `pending` is an epoch a restart re-runs.
+pub(crate) fn run(driver: &mut Driver, pending: Option<BatchPlan>, pipeline: Pipeline) -> Result<()> {
+    let Pipeline {
+        mut feeders,
+        tasks,
+        resumers,
+        epoch_hooks,
+        sink_writers,
+        output,
+        interval,
+        reports,
+        report_rx,
+        first_epoch,
+        exec,
+        start,
+        ..
+    } = pipeline;
+    let durable = driver.durability.is_some();
+    let state_tasks = if durable { resumers.len() } else { 0 };
+    let first = pending.as_ref().map_or(driver.next_id, |p| p.batch.id);
+    first_epoch.store(first, Ordering::Release);
+    let env = TaskEnv {
+        reports: reports.clone(),
+        first_epoch: first,
+        durable,
+        clock: driver.clock.clone(),
+    };
+    let mut handles = Vec::with_capacity(tasks.len());
+    for (_, spawn) in tasks {
+        handles.push(spawn(env.clone())?);
+    }
+    for feeder in &mut feeders {
+        feeder.restore()?;
+        feeder.start(driver.control.clone());
+    }
+    let reader = Reader {
+        feeders,
+        reports: reports.clone(),
+        control: driver.control.clone(),
+        clock: driver.clock.clone(),
+        interval,
+        next_id: driver.next_id,
+        last_time: driver.last_time,
+    };
+    let reader = std::thread::Builder::new()
+        .name(format!("{}-reader", driver.control.name))
+        .spawn(move || reader.run(pending, start))
+        .map_err(|e| Error::io("cannot start the continuous reader", e))?;
+    drop((reports, env));
+
+    let mut committer = Committer {
+        epochs: VecDeque::new(),
+        state_tasks,
+        sink_writers,
+        resumers,
+        epoch_hooks,
+        output,
+        exec,
+    };
+    let outcome = committer.run(driver, &report_rx);
+    if let Err(e) = &outcome {
+        // The reader and the tasks stop on seeing the failure.
+        driver.control.fail(crate::context::clone_error(e));
+    }
+    // Paused tasks stop waiting, tasks blocked on a full channel see it close: everything ends.
+    committer.resumers.clear();
+    drop(report_rx);
+    let reader_outcome = reader
+        .join()
+        .unwrap_or_else(|_| Err(Error::illegal_state("the continuous reader panicked")));
+    for handle in handles {
+        let _ = handle.join();
+    }
+    outcome.and(match driver.control.stopping() {
+        true => Ok(()),
+        false => reader_outcome,
+    })
+}
+
+struct Committer {
+    epochs: VecDeque<Epoch>,
+    state_tasks: usize,
+    sink_writers: usize,
+    resumers: Vec<Sender<u64>>,
+    epoch_hooks: Vec<Box<dyn Fn() + Send>>,
+    output: Arc<dyn super::sink::EpochOutput>,
+    exec: Arc<Executor>,
+}
+
+impl Committer {
+    fn run(&mut self, driver: &mut Driver, reports: &crossbeam_channel::Receiver<Report>) -> Result<()> {
+        let mut quiet: Option<u64> = None;
+        let mut idle = false;
+        let mut reader_done = false;
+        loop {
+            if driver.control.stop_requested() == Some(false) {
+                return Ok(());
+            }
+            let report = match reports.recv_timeout(REAL_POLL) {
+                Ok(report) => report,
+                Err(RecvTimeoutError::Timeout) => continue,
+                Err(RecvTimeoutError::Disconnected) => return Ok(()),
+            };
+            match report {
+                Report::Cut {
+                    plan,
+                    rows,
+                    trigger_time,
+                    record,
+                } => {
+                    quiet = None;
+                    idle = false;
+                    self.cut(driver, plan, rows, trigger_time, record)?;
+                }
+                Report::StateReady(id) => self.state_ready(driver, id)?,
+                Report::SinkReady { epoch, rows } => {
+                    if let Some(e) = self.epochs.iter_mut().find(|e| e.plan.batch.id == epoch) {
+                        e.sink_acks += 1;
+                        e.output_rows += rows;
+                    }
+                }
+                Report::Quiet(seq) => quiet = Some(seq),
+                Report::Failed(e) => return Err(e),
+                Report::ReaderDone => reader_done = true,
+            }
+            while self.epochs.front().is_some_and(|e| self.complete(e)) {
+                if let Some(epoch) = self.epochs.pop_front() {
+                    self.commit(driver, epoch)?;
+                }
+            }
+            if self.epochs.is_empty() {
+                if let Some(seq) = quiet.take() {
+                    driver.control.mark_idle(seq);
+                    if !idle {
+                        idle = true;
+                        driver
+                            .vocabulary
+                            .status("Waiting for data to arrive", false, false);
+                        driver.vocabulary.idle();
+                    }
+                }
+                if reader_done {
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    fn complete(&self, epoch: &Epoch) -> bool {
+        epoch.sink_acks >= self.sink_writers && (self.state_tasks == 0 || epoch.prepared.is_some())
+    }
+
+    /// The reader ended an epoch: its plan goes to the checkpoint writer.
+    fn cut(
+        &mut self,
+        driver: &mut Driver,
+        mut plan: BatchPlan,
+        rows: Vec<u64>,
+        trigger_time: Time,
+        record: bool,
+    ) -> Result<()> {
+        let started = Instant::now();
+        let mut plan_bytes = 0;
+        if record {
+            plan.watermark = driver.vocabulary.watermark();
+        }
+        if let Some(d) = &driver.durability {
+            if record {
+                let payload = Checkpoint::encode_plan(&plan)?;
+                plan_bytes = payload.len() as u64;
+                d.writer.write_plan(plan.batch.id, payload)?;
+            } else {
+                d.writer.plan_written(plan.batch.id);
+            }
+        }
+        driver.vocabulary.planned(&plan);
+        driver.vocabulary.status("Processing new data", true, true);
+        self.epochs.push_back(Epoch {
+            plan,
+            rows,
+            trigger_time,
+            cut: started,
+            state_acks: 0,
+            sink_acks: 0,
+            output_rows: 0,
+            prepared: None,
+            state_commit: std::time::Duration::ZERO,
+            plan_bytes,
+            plan_time: started.elapsed(),
+        });
+        Ok(())
+    }
+
+    /// An aggregation task reached the marker of epoch `id`: once all did, their state is
+    /// captured for the checkpoint and they carry on.
+    fn state_ready(&mut self, driver: &mut Driver, id: u64) -> Result<()> {
+        let Some(epoch) = self.epochs.iter_mut().find(|e| e.plan.batch.id == id) else {
+            return Err(Error::illegal_state(format!(
+                "a task reached the marker of unknown epoch {id}"
+            )));
+        };
+        epoch.state_acks += 1;
+        if epoch.state_acks < self.state_tasks {
+            return Ok(());
+        }
+        let started = Instant::now();
+        if let Some(d) = &mut driver.durability {
+            epoch.prepared = Some(d.state.prepare(id)?);
+        }
+        epoch.state_commit = started.elapsed();
+        for resume in &self.resumers {
+            let _ = resume.send(id);
+        }
+        Ok(())
+    }
+
+    /// Every task handed over epoch `epoch`: the steps of a micro-batch's commit.
+    fn commit(&mut self, driver: &mut Driver, epoch: Epoch) -> Result<()> {
+        let Epoch {
+            plan,
+            rows,
+            trigger_time,
+            cut,
+            prepared,
+            state_commit,
+            plan_bytes,
+            mut plan_time,
+            output_rows,
+            ..
+        } = epoch;
+        let (id, time) = (plan.batch.id, plan.batch.time);
+        let run = cut.elapsed();
+        let waiting = Instant::now();
+        if let Some(d) = &driver.durability {
+            d.writer.await_plan(id)?;
+        }
+        plan_time += waiting.elapsed();
+        let committing = Instant::now();
+        let output = self.output.clone();
+        let exec = self.exec.clone();
+        driver.guarded(plan.batch, &output.name(), || output.commit(plan.batch, &exec))?;
+        let commit = committing.elapsed();
+        let info = driver.vocabulary.end_batch();
+        let offsets_started = Instant::now();
+        let mut writes = CheckpointWrites {
+            enabled: driver.durability.is_some(),
+            plan_bytes,
+            ..CheckpointWrites::default()
+        };
+        if let Some(d) = &mut driver.durability {
+            let prepared = match prepared {
+                Some(prepared) => prepared,
+                None => d.state.prepare(id)?,
+            };
+            let size = prepared.size();
+            writes.state_files = size.files;
+            writes.state_bytes = size.bytes;
+            d.writer.commit(id, info, prepared)?;
+        }
+        for (source, range) in driver.sources.iter().zip(&plan.sources) {
+            source.set_planned(range)?;
+            source.commit();
+        }
+        for hook in &self.epoch_hooks {
+            hook();
+        }
+        driver.next_id = id + 1;
+        driver.last_time = Some(time);
+        let completed = Completed {
+            plan: &plan,
+            trigger_time,
+            input_rows: rows.iter().sum(),
+            source_malformed: vec![0; rows.len()],
+            source_rows: rows,
+            output_rows,
+            interval: None,
+            timings: Timings {
+                latest_offset: std::time::Duration::ZERO,
+                plan: plan_time,
+                state_commit,
+                commit_offsets: offsets_started.elapsed(),
+                run,
+                commit,
+                total: cut.elapsed(),
+            },
+            checkpoint: writes,
+        };
+        driver.vocabulary.completed(&completed)?;
+        driver.tell_sources(&completed);
+        Ok(())
+    }
+}
+
+/// The reader: polls the sources, hands records to the source tasks, ends epochs.
+struct Reader {
+    feeders: Vec<Box<dyn Feeder>>,
+    reports: Sender<Report>,
+    control: Arc<JobControl>,
+    clock: Arc<dyn Clock>,
+    interval: Duration,
+    next_id: u64,
+    last_time: Option<Time>,
+}
+
+impl Reader {
+    fn run(mut self, pending: Option<BatchPlan>, start: Time) -> Result<()> {
+        let outcome = self.read(pending, start);
+        if let Err(e) = &outcome {
+            let _ = self.reports.send(Report::Failed(crate::context::clone_error(e)));
+        }
+        for feeder in &mut self.feeders {
+            feeder.close();
+        }
+        let _ = self.reports.send(Report::ReaderDone);
+        outcome
+    }
+
+    /// The next epoch boundary after `now`: a multiple of the interval on the clock.
+    fn boundary(&self, now: Time) -> Time {
+        let iv = self.interval.millis().max(1) as i64;
+        Time::from_millis((now.millis().div_euclid(iv) + 1) * iv)
+    }
+
+    fn read(&mut self, pending: Option<BatchPlan>, start: Time) -> Result<()> {
+        let n = self.feeders.len();
+        if let Some(plan) = pending {
+            // A restart: the epoch that was planned and never committed runs again with exactly
+            // its recorded ranges.
+            let mut rows = Vec::with_capacity(n);
+            for (feeder, range) in self.feeders.iter_mut().zip(&plan.sources) {
+                rows.push(feeder.replay(range)?);
+            }
+            for feeder in &mut self.feeders {
+                feeder.cut();
+            }
+            let now = self.clock.now();
+            self.end_epoch(plan, rows, now, false)?;
+        }
+        let mut next_epoch = self.boundary(start);
+        let mut rows = vec![0_u64; n];
+        let mut read_any = false;
+        let mut delay = MIN_POLL;
+        let mut quiet_sent = 0;
+        loop {
+            if let Some(graceful) = self.control.stop_requested() {
+                if graceful && self.control.error().is_none() {
+                    // A graceful stop: take what the sources have, then end the last epoch.
+                    let now = self.clock.now();
+                    for (i, feeder) in self.feeders.iter_mut().enumerate() {
+                        feeder.stop_source();
+                        rows[i] += feeder.poll(now, true)?;
+                    }
+                    if read_any || rows.iter().any(|&r| r > 0) {
+                        self.cut(now, rows)?;
+                    }
+                }
+                return Ok(());
+            }
+            let seq = self.control.wake_seq();
+            let now = self.clock.now();
+            let mut got = 0;
+            for (i, feeder) in self.feeders.iter_mut().enumerate() {
+                let read = feeder.poll(now, false)?;
+                rows[i] += read;
+                got += read;
+            }
+            read_any |= got > 0;
+            // An epoch ends at its boundary, or at once for someone waiting in
+            // process_all_available once everything available was read; an epoch without
+            // records is skipped.
+            if read_any && (now >= next_epoch || (got == 0 && self.control.idle_wanted())) {
+                self.cut(now, std::mem::replace(&mut rows, vec![0; n]))?;
+                read_any = false;
+            }
+            if now >= next_epoch {
+                next_epoch = self.boundary(now);
+            }
+            if !read_any && got == 0 && seq != quiet_sent {
+                let _ = self.reports.send(Report::Quiet(seq));
+                quiet_sent = seq;
+            }
+            delay = if got > 0 {
+                MIN_POLL
+            } else {
+                (delay * 2).min(MAX_POLL)
+            };
+            let deadline = Instant::now() + delay;
+            let control = &self.control;
+            self.clock.wait_until(next_epoch, delay, &|| {
+                control.stopping() || control.wake_seq() != seq || Instant::now() >= deadline
+            });
+        }
+    }
+
+    /// Ends the current epoch at `now` with what each source read since the last one.
+    fn cut(&mut self, now: Time, rows: Vec<u64>) -> Result<()> {
+        let time = match self.last_time {
+            // Epoch times order epochs, as batch times order batches.
+            Some(last) => now.max(last + Duration::from_millis(1)),
+            None => now,
+        };
+        let plan = BatchPlan {
+            batch: BatchId {
+                id: self.next_id,
+                time,
+            },
+            sources: self.feeders.iter_mut().map(|f| f.cut()).collect(),
+            watermark: None,
+        };
+        self.end_epoch(plan, rows, now, true)
+    }
+
+    fn end_epoch(&mut self, plan: BatchPlan, rows: Vec<u64>, now: Time, record: bool) -> Result<()> {
+        let batch = plan.batch;
+        self.reports
+            .send(Report::Cut {
+                plan,
+                rows,
+                trigger_time: now,
+                record,
+            })
+            .map_err(|_| Error::illegal_state("the continuous committer stopped"))?;
+        for feeder in &mut self.feeders {
+            feeder.marker(batch)?;
+        }
+        self.next_id = batch.id + 1;
+        self.last_time = Some(batch.time);
+        Ok(())
+    }
+}
