@@ -101,7 +101,7 @@ pub(crate) fn run(driver: &mut Driver, pending: Option<BatchPlan>, pipeline: Pip
     let outcome = committer.run(driver, &report_rx);
     if let Err(e) = &outcome {
         // The reader and the tasks stop on seeing the failure.
-        driver.control.fail(crate::context::clone_error(e));
+        driver.control.fail(e.clone());
     }
     // Paused tasks stop waiting, tasks blocked on a full channel see it close: everything ends.
     committer.resumers.clear();
@@ -347,7 +347,7 @@ impl Reader {
     fn run(mut self, pending: Option<BatchPlan>, start: Time) -> Result<()> {
         let outcome = self.read(pending, start);
         if let Err(e) = &outcome {
-            let _ = self.reports.send(Report::Failed(crate::context::clone_error(e)));
+            let _ = self.reports.send(Report::Failed(e.clone()));
         }
         for feeder in &mut self.feeders {
             feeder.close();
