@@ -3,6 +3,45 @@
 
 pub mod nexmark;
 
+/// A count as written on a command line: `10M`, `500k`, `1000`.
+///
+/// ```
+/// assert_eq!(streamflow_examples::parse_count("10M"), Ok(10_000_000));
+/// assert_eq!(streamflow_examples::parse_count("500k"), Ok(500_000));
+/// assert!(streamflow_examples::parse_count("ten").is_err());
+/// ```
+pub fn parse_count(text: &str) -> Result<u64, String> {
+    let lower = text.to_ascii_lowercase();
+    let (digits, scale) = match lower.strip_suffix('m') {
+        Some(d) => (d, 1_000_000),
+        None => match lower.strip_suffix('k') {
+            Some(d) => (d, 1_000),
+            None => (lower.as_str(), 1_u64),
+        },
+    };
+    let n = digits.parse::<u64>().map_err(|e| format!("{text:?}: {e}"))?;
+    n.checked_mul(scale)
+        .ok_or_else(|| format!("{text:?} is too large"))
+}
+
+/// The CPU time this process has used so far (user + system, all its threads), in seconds,
+/// from `/proc/self/stat`; `None` where there is no such file (not Linux).
+///
+/// ```
+/// if let Some(cpu) = streamflow_examples::cpu_seconds() {
+///     assert!(cpu >= 0.0);
+/// }
+/// ```
+pub fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // After the command name (in parentheses), fields 14 and 15 of the line: utime and stime,
+    // in clock ticks of 1/100 s.
+    let fields: Vec<&str> = stat.get(stat.rfind(')')? + 2..)?.split(' ').collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0)
+}
+
 use std::io::Write;
 use std::net::TcpListener;
 

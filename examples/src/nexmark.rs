@@ -7,7 +7,7 @@
 //! | q0 | pass-through | every bid |
 //! | q1 | currency conversion | every bid, price in euros (`price * 89 / 100`, the reference's rate) |
 //! | q2 | selection | `(auction, price)` of the bids on every 123rd auction |
-//! | q4 | average winning price per category | auctions joined with their bids in their lifetime (see [`q4`]) |
+//! | q4 | average price per category | each auction's highest bid in its lifetime, averaged per category (see [`q4`]) |
 //! | q5 | hot items | per 10 s window sliding every 2 s, the auctions with the most bids |
 //! | q7 | highest bid | per 10 s tumbling window, the highest bid |
 //!
@@ -24,7 +24,10 @@ use std::sync::Arc;
 use streamflow::Batch;
 use streamflow::prelude::*;
 use streamflow::source::nexmark::{Bid, Event, NexmarkConfig, NexmarkGenerator, NexmarkSource};
-use streamflow::structured::{AggRow, Aggregator, Dataset, Format, Session, Window, tumbling_window, window};
+use streamflow::structured::{
+    AggRow, Aggregator, Dataset, Format, GroupState, GroupStateTimeout, Session, Window, tumbling_window,
+    window,
+};
 
 /// How far the watermark of the windowed queries stays behind the latest bid.
 pub const WATERMARK_DELAY: &str = "1 second";
@@ -41,6 +44,16 @@ pub enum Input {
 
 /// What a query does with each batch of its results: `(rows, batch id)`.
 pub type Output<R> = Arc<dyn Fn(Batch<R>, u64) + Send + Sync>;
+
+/// The events of `input`, as a dataset (bid files hold bids only).
+pub fn events(session: &Session, input: &Input) -> Dataset<Event> {
+    match input {
+        Input::Generator(config) => session
+            .read_stream::<Event>()
+            .source(NexmarkSource::new(config.clone())),
+        Input::BidFiles(_) => bids(session, input).map(Event::Bid),
+    }
+}
 
 /// The bids of `input`, as a dataset.
 pub fn bids(session: &Session, input: &Input) -> Dataset<Bid> {
@@ -240,4 +253,96 @@ pub fn write_bid_files(config: &NexmarkConfig, dir: &Path, files: u64) -> std::i
         std::fs::rename(hidden, dir.join(format!("bids-{f:05}.csv")))?;
     }
     Ok(bids)
+}
+
+/// What q4 keeps per auction: the auction once seen, its highest bid so far in its lifetime,
+/// and the bids that came before the auction itself (the generator makes bids for auctions up
+/// to ten ahead).
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+pub struct AuctionBids {
+    /// `(category, opens, expires)` of the auction, once seen.
+    pub auction: Option<(u64, Time, Time)>,
+    /// The highest price bid between its opening and its expiry.
+    pub best: Option<u64>,
+    /// `(time, price)` of bids seen before the auction.
+    pub early: Vec<(Time, u64)>,
+}
+
+impl AuctionBids {
+    fn bid(&mut self, at: Time, price: u64) {
+        match self.auction {
+            Some((_, opens, expires)) if opens <= at && at <= expires => {
+                self.best = self.best.max(Some(price));
+            }
+            Some(_) => {}
+            None => self.early.push((at, price)),
+        }
+    }
+}
+
+/// How long bids for an auction not seen yet are kept (event time).
+const EARLY_BIDS_KEPT_MS: i64 = 10_000;
+
+/// Per auction: its highest bid between its opening and its expiry, emitted as
+/// `(category, price)` once the watermark passes the expiry (Flink's q4 inner query,
+/// `MAX(B.price) … WHERE A.id = B.auction AND B.dateTime BETWEEN A.dateTime AND A.expires
+/// GROUP BY A.id, A.category`, for closed auctions: auctions without such a bid give nothing).
+pub fn winning_bid(
+    _auction: &u64,
+    events: Vec<Event>,
+    state: &mut GroupState<AuctionBids>,
+) -> Option<(u64, u64)> {
+    if state.has_timed_out() {
+        let closed = state.get().cloned();
+        state.remove();
+        return closed.and_then(|s| Some((s.auction?.0, s.best?)));
+    }
+    let mut s = state.get().cloned().unwrap_or_default();
+    for event in events {
+        match event {
+            Event::Auction(a) => {
+                s.auction = Some((a.category, a.date_time, a.expires));
+                for (at, price) in std::mem::take(&mut s.early) {
+                    s.bid(at, price);
+                }
+            }
+            Event::Bid(b) => s.bid(b.date_time, b.price),
+            Event::Person(_) => {}
+        }
+    }
+    let timeout = match s.auction {
+        Some((_, _, expires)) => expires,
+        None => {
+            let latest = s.early.iter().map(|(at, _)| at.millis()).max().unwrap_or(0);
+            Time::from_millis(latest.saturating_add(EARLY_BIDS_KEPT_MS))
+        }
+    };
+    state.update(s);
+    state.set_timeout_timestamp(timeout);
+    None
+}
+
+/// q4, average price per category: the auctions joined with their bids (by auction id, bids in
+/// the auction's lifetime), each closed auction's highest bid, averaged per category (Complete
+/// mode: every category's average, each batch).
+///
+/// The stream–stream join is not in the runtime yet, so the join is written as what it
+/// computes: the events grouped by auction id with keyed state
+/// ([`flat_map_groups_with_state`](streamflow::structured::GroupedDataset::flat_map_groups_with_state)),
+/// which keeps each auction until the watermark passes its expiry (see [`winning_bid`]).
+#[stream_job(trigger = available_now, output_mode = complete)]
+pub fn q4(session: &Session, input: &Input, out: Output<AggRow<u64, f64>>) {
+    events(session, input)
+        .filter(|e| !matches!(e, Event::Person(_)))
+        .with_watermark(|e| e.date_time(), WATERMARK_DELAY)
+        .group_by(|e| match e {
+            Event::Auction(a) => a.id,
+            Event::Bid(b) => b.auction,
+            Event::Person(p) => p.id,
+        })
+        .flat_map_groups_with_state(GroupStateTimeout::EventTimeTimeout, winning_bid)
+        .group_by(|(category, _)| *category)
+        .avg(|(_, price)| *price as f64)
+        .write_stream()
+        .foreach_batch(move |batch, id| out(batch, id))
 }

@@ -17,8 +17,9 @@ use std::time::Instant;
 
 use streamflow::Batch;
 use streamflow::source::nexmark::{Bid, NexmarkConfig};
-use streamflow::structured::{Session, StreamingQuery};
+use streamflow::structured::{AggRow, Session, StreamingQuery};
 use streamflow_examples::nexmark::{self, HighestBid, HotItem, Input, Output};
+use streamflow_examples::{cpu_seconds, parse_count};
 
 type BoxError = Box<dyn std::error::Error>;
 
@@ -30,19 +31,6 @@ struct Args {
     result: Option<PathBuf>,
     write_bids: Option<PathBuf>,
     files: u64,
-}
-
-/// `10M`, `500k`, `1000`.
-fn count(text: &str) -> Result<u64, BoxError> {
-    let lower = text.to_ascii_lowercase();
-    let (digits, scale) = match lower.strip_suffix('m') {
-        Some(d) => (d, 1_000_000),
-        None => match lower.strip_suffix('k') {
-            Some(d) => (d, 1_000),
-            None => (lower.as_str(), 1),
-        },
-    };
-    Ok(digits.parse::<u64>().map_err(|e| format!("{text:?}: {e}"))? * scale)
 }
 
 fn parse_args() -> Result<Args, BoxError> {
@@ -63,15 +51,15 @@ fn parse_args() -> Result<Args, BoxError> {
         let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
         match flag.as_str() {
             "--query" => args.query = value()?,
-            "--events" => args.config.events = count(&value()?)?,
-            "--seed" => args.config.seed = count(&value()?)?,
-            "--out-of-order" => args.config.out_of_order_group_size = count(&value()?)?.max(1),
-            "--events-per-batch" => args.config.events_per_batch = count(&value()?)?.max(1),
-            "--parallelism" => args.parallelism = count(&value()?)?.max(1) as usize,
+            "--events" => args.config.events = parse_count(&value()?)?,
+            "--seed" => args.config.seed = parse_count(&value()?)?,
+            "--out-of-order" => args.config.out_of_order_group_size = parse_count(&value()?)?.max(1),
+            "--events-per-batch" => args.config.events_per_batch = parse_count(&value()?)?.max(1),
+            "--parallelism" => args.parallelism = parse_count(&value()?)?.max(1) as usize,
             "--from-files" => args.from_files = Some(value()?.into()),
             "--result" => args.result = Some(value()?.into()),
             "--write-bids" => args.write_bids = Some(value()?.into()),
-            "--files" => args.files = count(&value()?)?.max(1),
+            "--files" => args.files = parse_count(&value()?)?.max(1),
             "--help" | "-h" => {
                 println!("see the top of examples/src/nexmark_main.rs, or run with --query q5 --events 10M");
                 std::process::exit(0);
@@ -80,17 +68,6 @@ fn parse_args() -> Result<Args, BoxError> {
         }
     }
     Ok(args)
-}
-
-/// The process's CPU time (user + system, all threads), from `/proc/self/stat` (Linux).
-fn cpu_seconds() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    let after_name = &stat[stat.rfind(')')? + 2..];
-    let fields: Vec<&str> = after_name.split(' ').collect();
-    // Fields 14 and 15 of the line (utime, stime) in clock ticks of 1/100 s.
-    let utime: f64 = fields.get(11)?.parse().ok()?;
-    let stime: f64 = fields.get(12)?.parse().ok()?;
-    Some((utime + stime) / 100.0)
 }
 
 /// Sums over every row, in parallel: what q0 and q1 are compared by.
@@ -201,6 +178,22 @@ fn run(session: &Session, query: &str, input: &Input) -> Result<Vec<String>, Box
             let map = per_auction.lock().unwrap_or_else(|e| e.into_inner());
             Ok(map.iter().map(|(a, (n, s))| format!("{a},{n},{s}")).collect())
         }
+        "q4" => {
+            // Complete mode: the last batch holds every category's average.
+            let last = Arc::new(Mutex::new(Vec::new()));
+            let l = last.clone();
+            let out: Output<AggRow<u64, f64>> =
+                Arc::new(move |batch, _| *l.lock().unwrap_or_else(|e| e.into_inner()) = batch.collect());
+            finish(nexmark::q4(session, input, out)?)?;
+            let mut rows: Vec<(u64, f64)> = last
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+                .map(|r| (r.key, r.value))
+                .collect();
+            rows.sort_by_key(|(category, _)| *category);
+            Ok(rows.iter().map(|(c, avg)| format!("{c},{avg:.2}")).collect())
+        }
         "q5" => gather(
             |out| nexmark::q5(session, input, out),
             |h: &HotItem| {
@@ -227,7 +220,7 @@ fn run(session: &Session, query: &str, input: &Input) -> Result<Vec<String>, Box
                 )
             },
         ),
-        other => Err(format!("unknown query {other:?}: q0, q1, q2, q5 or q7").into()),
+        other => Err(format!("unknown query {other:?}: q0, q1, q2, q4, q5 or q7").into()),
     }
 }
 
@@ -250,7 +243,8 @@ fn main() -> Result<(), BoxError> {
     };
     let session = Session::new(args.parallelism)?;
     let (cpu0, t0) = (cpu_seconds(), Instant::now());
-    let result = run(&session, &args.query, &input)?;
+    let mut result = run(&session, &args.query, &input)?;
+    result.sort(); // as text: every system's result file sorts the same way
     let (wall, cpu) = (t0.elapsed().as_secs_f64(), cpu_seconds());
     let events = match &args.from_files {
         Some(_) => ROWS_READ.load(Ordering::Relaxed),

@@ -6,8 +6,8 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use streamflow::source::nexmark::{Bid, NexmarkConfig, NexmarkGenerator};
-use streamflow::structured::Session;
+use streamflow::source::nexmark::{Bid, Event, NexmarkConfig, NexmarkGenerator};
+use streamflow::structured::{AggRow, Session};
 use streamflow_examples::nexmark::{self, HighestBid, HotItem, Input, Output};
 
 /// 45 s of event time, out of order in groups of 1 000 events (100 ms), several batches.
@@ -178,4 +178,61 @@ fn the_queries_read_the_same_bids_from_files() {
     let from_generator = collect(nexmark::q7, &Input::Generator(config));
     let from_files = collect(nexmark::q7, &Input::BidFiles(dir.path().to_path_buf()));
     assert_eq!(from_files, from_generator);
+}
+
+#[test]
+fn q4_averages_the_winning_bids_per_category() {
+    let config = config();
+    let generator = NexmarkGenerator::new(config.clone());
+    let events: Vec<Event> = (0..config.events).map(|n| generator.event(n)).collect();
+    let watermark = events
+        .iter()
+        .filter(|e| !matches!(e, Event::Person(_)))
+        .map(|e| e.date_time().millis())
+        .max()
+        .unwrap()
+        - 1_000;
+    let auctions: BTreeMap<u64, (u64, i64, i64)> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Auction(a) => Some((a.id, (a.category, a.date_time.millis(), a.expires.millis()))),
+            _ => None,
+        })
+        .collect();
+    let mut best: BTreeMap<u64, u64> = BTreeMap::new();
+    for e in &events {
+        let Event::Bid(b) = e else { continue };
+        let Some(&(_, opens, expires)) = auctions.get(&b.auction) else {
+            continue;
+        };
+        if (opens..=expires).contains(&b.date_time.millis()) && expires < watermark {
+            let m = best.entry(b.auction).or_default();
+            *m = (*m).max(b.price);
+        }
+    }
+    let mut per_category: BTreeMap<u64, (f64, u64)> = BTreeMap::new();
+    for (auction, price) in &best {
+        let c = per_category.entry(auctions[auction].0).or_default();
+        *c = (c.0 + *price as f64, c.1 + 1);
+    }
+    let last = Arc::new(Mutex::new(Vec::new()));
+    let l = last.clone();
+    let out: Output<AggRow<u64, f64>> = Arc::new(move |batch, _| *l.lock().unwrap() = batch.collect());
+    let session = Session::new(2).unwrap();
+    nexmark::q4(&session, &Input::Generator(config), out)
+        .unwrap()
+        .await_termination()
+        .unwrap();
+    let mut got: Vec<(u64, f64)> = last.lock().unwrap().iter().map(|r| (r.key, r.value)).collect();
+    got.sort_by_key(|(c, _)| *c);
+    assert_eq!(got.len(), 5, "{got:?}");
+    assert!(best.len() > 1_000, "{} auctions closed with a bid", best.len());
+    for ((category, avg), (expected_category, (sum, n))) in got.iter().zip(&per_category) {
+        assert_eq!(category, expected_category);
+        let expected = sum / *n as f64;
+        assert!(
+            (avg - expected).abs() <= expected * 1e-9,
+            "category {category}: {avg} vs {expected}"
+        );
+    }
 }

@@ -112,6 +112,7 @@ def main():
         lines = [f"{a},{n},{s}" for a, (n, s) in sorted(state["per_auction"].items())]
     else:
         lines = [",".join(str(v) for v in r) for r in sorted(tuple(r) for r in state["rows"])]
+    lines.sort()  # as text, as streamflow's `nexmark --result` sorts its lines
     with open(args.result, "w") as f:
         f.write("\n".join(lines) + "\n")
     print(f"spark {args.query}: query {elapsed:.2f} s, {len(lines)} result lines", file=sys.stderr)
