@@ -169,12 +169,12 @@ pub(crate) fn fuse_structured(pipeline: &Pipeline) -> Plan {
                 Some((label(node, node.name.to_string()), Role::Fuses))
             }
             (_, Some(Kind::Source(name))) => Some((name.to_owned(), Role::Starts)),
-            (_, Some(Kind::Stateless | Kind::Retyping | Kind::Watermark)) => {
+            (_, Some(Kind::Stateless | Kind::Retyping | Kind::Watermark | Kind::StaticJoin)) => {
                 Some((label(node, node.operator()), Role::Fuses))
             }
             (_, Some(Kind::Union)) => Some((label(node, "union".to_owned()), Role::Starts)),
             (_, Some(Kind::GroupsWithState)) => Some((label(node, node.operator()), Role::Starts)),
-            (_, Some(Kind::Deduplicate)) => {
+            (_, Some(Kind::Deduplicate | Kind::Join(_))) => {
                 Some((label(node, format!("{}(..)", node.operator())), Role::Starts))
             }
             (Input::Stream(parent), Some(Kind::Aggregation(column))) => {

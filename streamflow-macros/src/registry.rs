@@ -470,6 +470,11 @@ pub(crate) enum Kind {
     /// A deduplication (`drop_duplicates`): a stateful operator that keeps the record type and
     /// the event time.
     Deduplicate,
+    /// A stream–stream join (`a.left_outer_join(&b, on)`), Spark's name of its type: the other
+    /// dataset is argument 0, the `JoinOn` argument 1. A stateful operator, Append only.
+    Join(&'static str),
+    /// A stream–static join (`join_static`): per-record work that changes the record type.
+    StaticJoin,
     /// `with_watermark(event_time, delay)`: the delay is argument 1.
     Watermark,
     /// `with_event_time(event_time)`: declares the event time, adds no node.
@@ -565,6 +570,13 @@ pub(crate) const STRUCTURED: &[Method] = {
         method("drop_duplicates", D, D, Kind::Deduplicate),
         method("drop_duplicates_with_event_time", D, D, Kind::Deduplicate),
         method("drop_duplicates_within_watermark", D, D, Kind::Deduplicate),
+        method("join", D, D, Kind::Join("Inner")),
+        method("left_outer_join", D, D, Kind::Join("LeftOuter")),
+        method("right_outer_join", D, D, Kind::Join("RightOuter")),
+        method("full_outer_join", D, D, Kind::Join("FullOuter")),
+        method("left_semi_join", D, D, Kind::Join("LeftSemi")),
+        method("join_static", D, D, Kind::StaticJoin),
+        method("left_outer_join_static", D, D, Kind::StaticJoin),
         method("group_by", D, G, Kind::Group { window: false }),
         method("group_by_window", D, G, Kind::Group { window: true }),
         // Grouped by the event time itself: final once the watermark passes it, like a window.
@@ -610,13 +622,7 @@ pub(crate) const STRUCTURED: &[Method] = {
 
 /// Operators of Spark's Structured Streaming (SPEC §3) that the runtime does not have yet:
 /// named so that using one says so instead of "unknown operator".
-pub(crate) const NOT_YET_STRUCTURED: &[&str] = &[
-    "join",
-    "left_outer_join",
-    "right_outer_join",
-    "full_outer_join",
-    "left_semi_join",
-];
+pub(crate) const NOT_YET_STRUCTURED: &[&str] = &[];
 
 /// Spark and DStream spellings (after camelCase → snake_case) whose Structured Streaming name
 /// is different.

@@ -120,6 +120,7 @@ mod error;
 mod event_time;
 mod exec;
 mod graph;
+mod join;
 #[doc(hidden)]
 pub mod macro_support;
 pub mod metrics;

@@ -7,8 +7,11 @@
 //! | aggregation without an event-time window and watermark | no | yes | yes |
 //! | aggregation by event-time window with a watermark | yes | yes | yes |
 //! | two aggregations in a row | no | no | no |
+//! | a stream–stream join | yes | no | no |
 //!
-//! and a sink may accept only some modes (the file sinks: Append).
+//! and a sink may accept only some modes (the file sinks: Append). A stream–stream outer (or
+//! left semi) join must be able to evict the side whose unmatched rows it emits: both sides
+//! need a watermark, and the range condition the bound that limits that side.
 //!
 //! This file uses only `std` on purpose: the `#[stream_job]` macro includes it with `#[path]`,
 //! so a query rejected at compile time reads exactly as `start()` rejects it at run time. The
@@ -70,12 +73,111 @@ pub struct Aggregation {
     pub watermarked: bool,
 }
 
+/// What the rules need to know of one join.
+#[derive(Clone, Debug)]
+pub struct Join {
+    /// How messages name it: `left_outer_join(..)`.
+    pub operator: String,
+    /// Spark's name of its type: `Inner`, `LeftOuter`, `RightOuter`, `FullOuter`, `LeftSemi`.
+    pub join_type: &'static str,
+    /// Both sides are streams (a stream–static join keeps no state).
+    pub stream_stream: bool,
+    /// Whether each side has a watermark.
+    pub left_watermarked: bool,
+    /// Whether the right side has a watermark.
+    pub right_watermarked: bool,
+    /// Whether the range condition has an upper bound (`right.ts ≤ left.ts + upper`): what
+    /// lets the left side's rows be evicted.
+    pub bounds_left: bool,
+    /// Whether it has a lower bound (`right.ts ≥ left.ts + lower`): what evicts the right side.
+    pub bounds_right: bool,
+}
+
+impl Join {
+    /// Whether its left rows must be evicted to be emitted (null-padded, or once in a semi
+    /// join) and whether its right rows must.
+    fn must_evict(&self) -> (bool, bool) {
+        match self.join_type {
+            "LeftOuter" | "LeftSemi" => (true, false),
+            "RightOuter" => (false, true),
+            "FullOuter" => (true, true),
+            _ => (false, false),
+        }
+    }
+}
+
+/// A stream–stream join runs in Append mode only (Spark's `UnsupportedOperationChecker`).
+pub fn check_join_modes<'a>(
+    joins: impl IntoIterator<Item = &'a Join>,
+    mode: Mode,
+    spell: &dyn Fn(Mode) -> String,
+) -> Vec<Violation> {
+    if mode == Mode::Append {
+        return Vec::new();
+    }
+    joins
+        .into_iter()
+        .enumerate()
+        .filter(|(_, join)| join.stream_stream)
+        .map(|(index, join)| Violation {
+            at: Culprit::Join(index),
+            message: format!(
+                "Join between two streaming DataFrames/Datasets is not supported in {} output \
+                 mode, only in Append output mode: `{}` emits a row once, when it is final",
+                mode.name(),
+                join.operator
+            ),
+            help: format!("use {}", spell(Mode::Append)),
+        })
+        .collect()
+}
+
+/// An outer (or left semi) stream–stream join needs a watermark on both sides and the range
+/// bound that evicts the side whose unmatched rows it emits (Spark's
+/// `UnsupportedOperationChecker`).
+pub fn check_join_eviction<'a>(joins: impl IntoIterator<Item = &'a Join>) -> Vec<Violation> {
+    let mut violations = Vec::new();
+    for (index, join) in joins.into_iter().enumerate() {
+        let (left, right) = join.must_evict();
+        if !join.stream_stream || !(left || right) {
+            continue;
+        }
+        let watermarks = join.left_watermarked && join.right_watermarked;
+        let missing = match (left && !join.bounds_left, right && !join.bounds_right) {
+            (true, true) => Some("both bounds (`TimeRange::between(lower, upper)`)"),
+            (true, false) => Some("an upper bound (`right.ts ≤ left.ts + upper`)"),
+            (false, true) => Some("a lower bound (`right.ts ≥ left.ts + lower`)"),
+            (false, false) => None,
+        };
+        let why = match (watermarks, missing) {
+            (false, _) => "each side needs a watermark".to_string(),
+            (true, Some(bound)) => format!("its time range needs {bound}"),
+            (true, None) => continue,
+        };
+        violations.push(Violation {
+            at: Culprit::Join(index),
+            message: format!(
+                "Stream-stream {} join between two streaming DataFrame/Datasets is not \
+                 supported without a watermark on both sides and an appropriate range \
+                 condition: `{}` could never tell that a row has no match; {why}",
+                join.join_type, join.operator
+            ),
+            help: "call .with_watermark(|r| r.ts, delay) on both sides and join on \
+                   JoinOn::keys(..).time_range(TimeRange::between(lower, upper))"
+                .into(),
+        });
+    }
+    violations
+}
+
 /// What a rule found at fault.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Culprit {
     /// The aggregation at this index of the query's aggregations.
     Aggregation(usize),
+    /// The join at this index of the query's joins.
+    Join(usize),
     /// The output mode itself.
     Mode,
     /// The sink.
@@ -275,6 +377,57 @@ mod tests {
             "multiple streaming aggregations are not supported: `group_by(..).sum()` aggregates the \
              result of `group_by(..).count()`: aggregate once, or aggregate the second time in foreach_batch"
         );
+    }
+
+    fn check_joins(joins: [&Join; 1], mode: Mode, spell: &dyn Fn(Mode) -> String) -> Vec<Violation> {
+        let mut found = check_join_modes(joins, mode, spell);
+        found.extend(check_join_eviction(joins));
+        found
+    }
+
+    fn join(join_type: &'static str, watermarks: bool, lower: bool, upper: bool) -> Join {
+        Join {
+            operator: "j(..)".into(),
+            join_type,
+            stream_stream: true,
+            left_watermarked: watermarks,
+            right_watermarked: watermarks,
+            bounds_left: upper,
+            bounds_right: lower,
+        }
+    }
+
+    #[test]
+    fn stream_stream_joins_run_in_append_and_outer_ones_need_what_evicts_them() {
+        let inner = join("Inner", false, false, false);
+        assert!(check_joins([&inner], Mode::Append, &spell).is_empty());
+        let found = check_joins([&inner], Mode::Update, &spell);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].at, Culprit::Join(0));
+        assert!(found[0].message.contains("not supported in Update output mode"));
+        let static_join = Join {
+            stream_stream: false,
+            ..inner
+        };
+        assert!(check_joins([&static_join], Mode::Update, &spell).is_empty());
+        for (kind, lower, upper) in [
+            ("LeftOuter", false, true),
+            ("LeftSemi", false, true),
+            ("RightOuter", true, false),
+            ("FullOuter", true, true),
+        ] {
+            assert!(check_joins([&join(kind, true, lower, upper)], Mode::Append, &spell).is_empty());
+            let unbounded = check_joins([&join(kind, true, false, false)], Mode::Append, &spell);
+            assert!(unbounded[0].message.contains("its time range needs"), "{kind}");
+            let unwatermarked = check_joins([&join(kind, false, true, true)], Mode::Append, &spell);
+            assert!(
+                unwatermarked[0].message.ends_with("each side needs a watermark"),
+                "{}",
+                unwatermarked[0].message
+            );
+        }
+        let wrong_bound = check_joins([&join("LeftOuter", true, true, false)], Mode::Append, &spell);
+        assert!(wrong_bound[0].message.contains("an upper bound"));
     }
 
     #[test]

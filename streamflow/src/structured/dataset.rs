@@ -45,6 +45,8 @@ pub(crate) struct AggInfo {
 pub(crate) struct Logical {
     pub(crate) ops: Vec<String>,
     pub(crate) aggregations: Vec<AggInfo>,
+    /// The joins in its lineage, for the output-mode and join rules.
+    pub(crate) joins: Vec<crate::event_time::rules::Join>,
     pub(crate) watermarked: bool,
     /// The delay of this dataset's own watermark (the last `with_watermark` on its lineage).
     pub(crate) watermark_delay: Option<Duration>,
@@ -55,6 +57,16 @@ pub(crate) struct Logical {
 }
 
 impl Logical {
+    /// Takes in what a second input (of a union or a join) brings: its aggregations, joins,
+    /// watermark and mistakes.
+    pub(crate) fn merge_other_side(&mut self, other: &Logical) {
+        self.aggregations.extend(other.aggregations.iter().cloned());
+        self.joins.extend(other.joins.iter().cloned());
+        self.watermarked |= other.watermarked;
+        self.watermark_delay = self.watermark_delay.or(other.watermark_delay);
+        self.errors.extend(other.errors.iter().cloned());
+    }
+
     pub(crate) fn then(&self, op: &str) -> Logical {
         let mut next = self.clone();
         next.ops.push(op.to_string());
@@ -283,12 +295,7 @@ impl<T: Data> Dataset<T> {
     pub fn union(&self, other: &Dataset<T>) -> Dataset<T> {
         let (left, right) = (self.clone(), other.clone());
         let mut logical = self.logical.then("union");
-        logical
-            .aggregations
-            .extend(other.logical.aggregations.iter().cloned());
-        logical.watermarked |= other.logical.watermarked;
-        logical.watermark_delay = logical.watermark_delay.or(other.logical.watermark_delay);
-        logical.errors.extend(other.logical.errors.iter().cloned());
+        logical.merge_other_side(&other.logical);
         Dataset::new(
             self.session.clone(),
             logical,

@@ -71,6 +71,7 @@ mod writer;
 
 pub use crate::event_time::timestamp::EventTime;
 pub use crate::event_time::watermark::{InputWatermark, MultipleWatermarkPolicy, WatermarkState};
+pub use crate::join::{JoinOn, TimeRange};
 pub use crate::metrics::progress::{
     CheckpointProgress, EventTimeProgress, QueryIdleEvent, QueryProgress, QueryStartedEvent, QueryStatus,
     QueryTerminatedEvent, SinkProgress, SourceProgress, StateOperatorProgress, StreamingQueryListener,

@@ -95,6 +95,8 @@ pub(crate) fn check(
         })
         .collect();
     let mut problems = rules::check_aggregations(&logical.ops, &aggregations, mode.into(), &spell);
+    problems.extend(rules::check_join_modes(&logical.joins, mode.into(), &spell));
+    problems.extend(rules::check_join_eviction(&logical.joins));
     // Spark: mapGroupsWithState runs in Update mode only.
     if mode != OutputMode::Update && logical.ops.iter().any(|op| op == "map_groups_with_state") {
         problems.push(rules::Violation {

@@ -117,11 +117,23 @@ impl Planner {
         op: Arc<dyn StatefulRun>,
         step: impl Fn(Option<Batch<T>>, Time) -> Result<Option<Batch<U>>> + Send + Sync + 'static,
     ) -> Arc<Node<U>> {
-        self.stateful.push(op);
         let meta = parent.meta.clone();
-        self.add(name, NodeKind::Stateful, vec![meta], move |time| {
+        self.add_stateful_over(name, vec![meta], op, move |time| {
             step(parent.get_or_compute(time)?, time)
         })
+    }
+
+    /// [`add_stateful`](Self::add_stateful) for an operator over several `parents` (a join):
+    /// `compute` reads them itself.
+    pub(crate) fn add_stateful_over<U: Data>(
+        &mut self,
+        name: &str,
+        parents: Vec<Arc<NodeMeta>>,
+        op: Arc<dyn StatefulRun>,
+        compute: impl Fn(Time) -> Result<Option<Batch<U>>> + Send + Sync + 'static,
+    ) -> Arc<Node<U>> {
+        self.stateful.push(op);
+        self.add(name, NodeKind::Stateful, parents, compute)
     }
 
     /// Adds a source node reading a [`Source`].

@@ -3,7 +3,7 @@
 
 use syn::Ident;
 
-use super::value::{Aggregation, BodySetting, Logical, Sink, Value, Writer};
+use super::value::{Aggregation, BodySetting, Join, Logical, Sink, Value, Writer};
 use super::{output_mode, trigger, watermark, window};
 use crate::diagnostic::Diagnostics;
 use crate::model::{Input, Node};
@@ -86,6 +86,42 @@ fn call(receiver: Value, others: &[Value], node: &Node, job: &Ident, diags: &mut
             ..Logical::default()
         }),
         (Kind::Stateless | Kind::Deduplicate, Value::Dataset(logical)) => Value::Dataset(logical.then(&name)),
+        (Kind::Join(join_type), Value::Dataset(logical)) => {
+            let other = match others.first() {
+                Some(Value::Dataset(other)) => Some(other),
+                _ => None,
+            };
+            let operator = format!("{name}(..)");
+            let mut next = logical.then(&operator);
+            let side = |l: &Logical| l.watermarked && l.event_time;
+            let bounds = node.exprs.get(1).and_then(join_bounds);
+            if let Some(other) = other {
+                next.aggregations.extend(other.aggregations.iter().cloned());
+                next.joins.extend(other.joins.iter().cloned());
+                next.watermarked |= other.watermarked;
+                next.opaque |= other.opaque;
+            }
+            next.joins.push(Join {
+                facts: output_mode_rules::Join {
+                    operator,
+                    join_type,
+                    stream_stream: true,
+                    left_watermarked: side(&logical),
+                    right_watermarked: other.is_some_and(side),
+                    bounds_left: bounds.is_some_and(|(_, upper)| upper),
+                    bounds_right: bounds.is_some_and(|(lower, _)| lower),
+                },
+                checked: bounds.is_some() && other.is_some_and(|o| !o.opaque) && !logical.opaque,
+                span,
+            });
+            next.event_time = false;
+            Value::Dataset(next)
+        }
+        (Kind::StaticJoin, Value::Dataset(logical)) => {
+            let mut next = logical.then(&name);
+            next.event_time = false;
+            Value::Dataset(next)
+        }
         (Kind::Retyping, Value::Dataset(logical)) => {
             let mut next = logical.then(&name);
             next.event_time = false;
@@ -258,6 +294,28 @@ fn misplaced(receiver: Value, node: &Node) -> Value {
     }
 }
 
+/// The bounds (lower, upper) of the time range a `JoinOn` written in the call gives:
+/// `JoinOn::keys(..)` alone has none, `.time_range(TimeRange::between(..))` or `millis` both,
+/// `at_least` the lower, `at_most` the upper. `None` when the macro cannot tell (a variable).
+fn join_bounds(on: &syn::Expr) -> Option<(bool, bool)> {
+    let text = quote::quote!(#on).to_string();
+    if !text.contains("JoinOn") {
+        return None;
+    }
+    let Some(range) = text.split("time_range").nth(1) else {
+        return Some((false, false));
+    };
+    if range.contains("between") || range.contains("millis") {
+        Some((true, true))
+    } else if range.contains("at_least") {
+        Some((true, false))
+    } else if range.contains("at_most") {
+        Some((false, true))
+    } else {
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::words;
@@ -282,12 +340,50 @@ mod tests {
     }
 
     #[test]
-    fn what_the_runtime_cannot_do_yet_is_said_so() {
-        let messages = words(quote!(), quote!(.join().write_stream().console()));
+    fn joins_follow_sparks_rules() {
+        let clicks = quote!(
+            &session
+                .read_stream::<Word>()
+                .memory(&clicks)
+                .with_watermark(|c| c.ts, "3 hours")
+        );
+        let messages = words(
+            quote!(),
+            quote!(.with_watermark(|w| w.ts, "2 hours")
+                .join(#clicks, JoinOn::keys(|i: &Word| i.id, |c: &Word| c.id))
+                .write_stream().output_mode(OutputMode::Update).console()),
+        );
+        assert_eq!(messages.len(), 1, "{messages:#?}");
         assert!(
-            messages[0].starts_with("`join` is not supported in Structured Streaming queries yet"),
+            messages[0].contains("not supported in Update output mode"),
             "{messages:#?}"
         );
+        let messages = words(
+            quote!(),
+            quote!(.with_watermark(|w| w.ts, "2 hours")
+                .left_outer_join(#clicks, JoinOn::keys(|i: &Word| i.id, |c: &Word| c.id)
+                    .time_range(TimeRange::at_least(0)))
+                .write_stream().console()),
+        );
+        assert_eq!(messages.len(), 1, "{messages:#?}");
+        assert!(
+            messages[0].contains("its time range needs an upper bound"),
+            "{messages:#?}"
+        );
+        let messages = words(
+            quote!(),
+            quote!(.with_watermark(|w| w.ts, "2 hours")
+                .full_outer_join(#clicks, JoinOn::keys(|i: &Word| i.id, |c: &Word| c.id)
+                    .time_range(TimeRange::between("0 s", "1 hour")))
+                .write_stream().console()),
+        );
+        assert!(messages.is_empty(), "{messages:#?}");
+        // A `JoinOn` the macro cannot read is left to `start()`.
+        let messages = words(
+            quote!(),
+            quote!(.with_watermark(|w| w.ts, "2 hours").left_outer_join(#clicks, on).write_stream().console()),
+        );
+        assert!(messages.is_empty(), "{messages:#?}");
     }
 
     #[test]

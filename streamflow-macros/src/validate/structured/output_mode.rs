@@ -61,6 +61,19 @@ pub(super) fn check(writer: &Writer, sink: &Sink, config: &JobConfig, job: &Iden
             }
         }
     }
+    let checked: Vec<&super::value::Join> = logical.joins.iter().filter(|j| j.checked).collect();
+    let stream_stream: Vec<&super::value::Join> =
+        logical.joins.iter().filter(|j| j.facts.stream_stream).collect();
+    // Append only, for every join; what evicts an outer join, for those the macro can read.
+    let append_only = rules::check_join_modes(stream_stream.iter().map(|j| &j.facts), mode, &spell);
+    let evictable = rules::check_join_eviction(checked.iter().map(|j| &j.facts));
+    for (violations, joins) in [(append_only, &stream_stream), (evictable, &checked)] {
+        for violation in violations {
+            if let Culprit::Join(index) = violation.at {
+                diags.error(joins[index].span, violation.message, Some(violation.help));
+            }
+        }
+    }
     // `trigger = continuous(..)`: the operators it cannot run, named (the runtime's words).
     if let Some(given) = &config.trigger {
         if matches!(given.value, crate::model::TriggerAttr::Continuous(_)) && !logical.opaque {

@@ -12,6 +12,8 @@ pub(super) struct Logical {
     /// Node names, as the runtime's message on Complete mode lists them.
     pub(super) ops: Vec<String>,
     pub(super) aggregations: Vec<Aggregation>,
+    /// Its joins, for the join rules.
+    pub(super) joins: Vec<Join>,
     pub(super) watermarked: bool,
     /// Whether the records carry an event time (`with_watermark`/`with_event_time`, and no
     /// `map`/`flat_map` since).
@@ -42,6 +44,16 @@ impl Logical {
 pub(super) struct Aggregation {
     pub(super) facts: output_mode_rules::Aggregation,
     /// The aggregation's method name.
+    pub(super) span: Span,
+}
+
+/// One join of the query: what the runtime's rules know of it, and where it is. `checked` is
+/// false when its range condition is not written in the call (the runtime checks it then).
+#[derive(Clone)]
+pub(super) struct Join {
+    pub(super) facts: output_mode_rules::Join,
+    pub(super) checked: bool,
+    /// The join's method name.
     pub(super) span: Span,
 }
 
