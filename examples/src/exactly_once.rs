@@ -16,6 +16,11 @@
 //!   write-ahead log before a batch can take them) written with `save_as_text_files`; it prints
 //!   `received N` once `--expect` lines arrived, runs `--batches` batches, then stops.
 //!
+//! - `continuous`: the same input under `Trigger::continuous("50 ms")` — a running count per
+//!   user (Update mode, every change a row) and the events of two users — each epoch written
+//!   by `foreach_batch` to `epoch-<id>.txt` (replaced whole: idempotent per epoch id). It
+//!   prints `epoch N` as epoch N commits, runs until everything was read, then stops.
+//!
 //! `generate` writes the query's input. The crash test (`examples/tests/crash.rs`) kills these
 //! jobs at seeded random moments and compares their output with an uninterrupted run.
 //!
@@ -26,7 +31,9 @@
 
 use std::path::PathBuf;
 
-use streamflow::structured::{OutputMode, Session, Trigger, tumbling_window};
+use streamflow::structured::{
+    OutputMode, QueryProgress, Session, StreamingQueryListener, Trigger, tumbling_window,
+};
 use streamflow::{Duration, ManualClock, StreamingContext, Time};
 
 /// One event of the query's input.
@@ -39,6 +46,7 @@ struct Event {
 const USAGE: &str = "usage: exactly_once dstream --checkpoint DIR --output DIR [--batches N]
        exactly_once socket --port PORT --checkpoint DIR --output DIR [--expect LINES] [--batches N]
        exactly_once query --input DIR --checkpoint DIR --output DIR
+       exactly_once continuous --input DIR --checkpoint DIR --output DIR
        exactly_once generate --input DIR [--files N] [--events N]";
 
 struct Args {
@@ -191,6 +199,89 @@ fn query(args: &Args) -> streamflow::Result<()> {
     query.await_termination()
 }
 
+/// Prints `epoch N` as each epoch commits (the crash test kills at these moments too).
+struct EpochLines;
+
+impl StreamingQueryListener for EpochLines {
+    fn on_query_progress(&self, progress: &QueryProgress) {
+        use std::io::Write;
+        let mut out = std::io::stdout();
+        let _ = writeln!(out, "epoch {}", progress.batch_id);
+        let _ = out.flush();
+    }
+}
+
+/// Writes an epoch's lines, sorted, to `dir/epoch-<id>.txt`: through a temporary file and a
+/// rename, so a re-run epoch replaces its file whole.
+fn write_epoch(dir: &std::path::Path, id: u64, mut lines: Vec<String>) -> Result<(), String> {
+    lines.sort();
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let tmp = dir.join(format!(".epoch-{id}.tmp"));
+    std::fs::write(&tmp, lines.concat()).map_err(|e| format!("{}: {e}", tmp.display()))?;
+    let path = dir.join(format!("epoch-{id}.txt"));
+    std::fs::rename(&tmp, &path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// The query's input in continuous mode: a running count per user and the events of two users,
+/// each epoch to its own file; stops once everything was read and committed.
+fn continuous(args: &Args) -> streamflow::Result<()> {
+    let input = required(&args.input, "input").map_err(streamflow::Error::InvalidConfig)?;
+    let checkpoint = required(&args.checkpoint, "checkpoint").map_err(streamflow::Error::InvalidConfig)?;
+    let output = required(&args.output, "output").map_err(streamflow::Error::InvalidConfig)?;
+    let session = Session::builder()
+        .parallelism(2)
+        .stop_gracefully_on_shutdown(true)
+        .build()?;
+    session.add_listener(std::sync::Arc::new(EpochLines));
+    let events = session
+        .read_stream::<Event>()
+        .max_files_per_trigger(1)
+        .files(&input)
+        // Slow enough that kills land inside epochs as well as between them.
+        .map(|e| {
+            std::thread::sleep(std::time::Duration::from_micros(50));
+            e
+        });
+    let counts_dir = output.join("counts");
+    let counts = events
+        .group_by(|e| e.user.clone())
+        .count()
+        .write_stream()
+        .output_mode(OutputMode::Update)
+        .trigger(Trigger::continuous("50 ms"))
+        .checkpoint_location(checkpoint.join("counts"))
+        .foreach_batch(move |batch, id| {
+            let lines = batch
+                .collect()
+                .into_iter()
+                .map(|r| format!("{},{}\n", r.key, r.value))
+                .collect();
+            write_epoch(&counts_dir, id, lines)
+        })
+        .start()?;
+    let events_dir = output.join("events");
+    let picked = events
+        .filter(|e| e.user == "user1" || e.user == "user4")
+        .write_stream()
+        .trigger(Trigger::continuous("50 ms"))
+        .checkpoint_location(checkpoint.join("events"))
+        .foreach_batch(move |batch, id| {
+            let lines = batch
+                .collect()
+                .into_iter()
+                .map(|e| format!("{},{}\n", e.user, e.ts_ms))
+                .collect();
+            write_epoch(&events_dir, id, lines)
+        })
+        .start()?;
+    counts.process_all_available()?;
+    picked.process_all_available()?;
+    counts.stop()?;
+    picked.stop()?;
+    counts.await_termination()?;
+    picked.await_termination().map(|_| ())
+}
+
 /// Writes `files` JSON files of `events` events each, event times rising file by file with
 /// some disorder inside a file (never more than the watermark's 5 seconds).
 fn generate(args: &Args) -> Result<(), String> {
@@ -233,6 +324,7 @@ fn main() {
         "dstream" => dstream(&args).map_err(|e| e.to_string()),
         "socket" => socket(&args).map_err(|e| e.to_string()),
         "query" => query(&args).map_err(|e| e.to_string()),
+        "continuous" => continuous(&args).map_err(|e| e.to_string()),
         "generate" => generate(&args),
         other => Err(format!("unknown command {other}\n{USAGE}")),
     };

@@ -450,3 +450,156 @@ fn a_socket_job_killed_after_receiving_loses_nothing_through_its_write_ahead_log
     socket_survives(false, rounds, seed());
     socket_survives(true, rounds, seed());
 }
+
+/// The continuous job's output: every line of every epoch file, per output, sorted — epochs
+/// are cut at different records in different runs, but every record's row must be there once.
+fn epoch_output(dir: &Path) -> BTreeMap<String, Vec<String>> {
+    let mut out = BTreeMap::new();
+    for name in ["counts", "events"] {
+        let mut lines = Vec::new();
+        for entry in std::fs::read_dir(dir.join(name)).unwrap().flatten() {
+            let file = entry.file_name().to_string_lossy().into_owned();
+            if file.starts_with("epoch-") {
+                lines.extend(
+                    std::fs::read_to_string(entry.path())
+                        .unwrap()
+                        .lines()
+                        .map(str::to_string),
+                );
+            }
+        }
+        lines.sort();
+        out.insert(name.to_string(), lines);
+    }
+    out
+}
+
+/// Runs the continuous job, killing it with SIGKILL — half the time at a random moment, half
+/// the time just as it reports an epoch's commit (at the boundary) — and restarting it on the
+/// same checkpoint until it finishes by itself, at most `kills` kills. Returns the kills made.
+fn run_continuous_with_kills(args: &[&str], rng: &mut Rng, kills: u64, span: Duration) -> (u64, u64) {
+    let (mut done, mut at_boundary) = (0, 0);
+    loop {
+        let mut child = Command::new(JOB)
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        if done == kills {
+            std::io::copy(&mut BufReader::new(stdout), &mut std::io::sink()).unwrap();
+            let status = child.wait().unwrap();
+            assert!(
+                status.success(),
+                "the final run after {done} kills failed: {status}"
+            );
+            return (done, at_boundary);
+        }
+        let killed = if rng.below(2) == 0 {
+            let moment = Duration::from_micros(rng.below(span.as_micros() as u64));
+            let drain =
+                std::thread::spawn(move || std::io::copy(&mut BufReader::new(stdout), &mut std::io::sink()));
+            let killed = wait_at_most(&mut child, moment).is_none();
+            if killed {
+                child.kill().unwrap();
+            }
+            let _ = drain.join();
+            killed
+        } else {
+            // Kill right after the n-th epoch commit this run reports.
+            let n = rng.below(4) + 1;
+            let mut lines = BufReader::new(stdout).lines();
+            let mut seen = 0;
+            while seen < n {
+                match lines.next() {
+                    Some(Ok(line)) if line.starts_with("epoch ") => seen += 1,
+                    Some(_) => {}
+                    None => break,
+                }
+            }
+            let killed = seen == n && child.try_wait().unwrap().is_none();
+            if killed {
+                child.kill().unwrap();
+                at_boundary += 1;
+            }
+            std::thread::spawn(move || lines.for_each(drop));
+            killed
+        };
+        let status = child.wait().unwrap();
+        if !killed {
+            assert!(status.success(), "run {done} failed by itself: {status}");
+            return (done, at_boundary);
+        }
+        done += 1;
+    }
+}
+
+#[test]
+fn a_continuous_query_killed_at_and_between_epoch_boundaries_writes_every_row_once() {
+    let kills = setting("STREAMFLOW_CRASH_KILLS", 50).div_ceil(2);
+    let seed = seed().rotate_left(29);
+    let dirs = Dirs::new();
+    let generated = spawn(&[
+        "generate",
+        "--input",
+        &dirs.path("in"),
+        "--files",
+        "20",
+        "--events",
+        "200",
+    ])
+    .wait()
+    .unwrap();
+    assert!(generated.success());
+    let args = |run: &str| -> Vec<String> {
+        let (ck, out) = (dirs.path(&format!("ck-{run}")), dirs.path(&format!("out-{run}")));
+        [
+            "continuous",
+            "--input",
+            &dirs.path("in"),
+            "--checkpoint",
+            &ck,
+            "--output",
+            &out,
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    let whole = args("whole");
+    let whole: Vec<&str> = whole.iter().map(String::as_str).collect();
+    let started = Instant::now();
+    let status = Command::new(JOB)
+        .args(&whole)
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let span = started.elapsed();
+    let expected = epoch_output(&dirs.root.join("out-whole"));
+    // Every event once among the picked users' rows; counts 1..=n per user.
+    assert_eq!(expected["counts"].len(), 4_000);
+    let mut rng = Rng(seed | 1);
+    let (mut done, mut boundary, mut rounds) = (0, 0, 0);
+    while done < kills {
+        let run = format!("run{rounds}");
+        let killed = args(&run);
+        let killed: Vec<&str> = killed.iter().map(String::as_str).collect();
+        let (d, b) = run_continuous_with_kills(&killed, &mut rng, kills - done, span);
+        done += d;
+        boundary += b;
+        assert_same(
+            &epoch_output(&dirs.root.join(format!("out-{run}"))),
+            &expected,
+            "continuous query",
+        );
+        rounds += 1;
+        assert!(
+            rounds < kills * 4 + 10,
+            "the continuous job keeps finishing before it can be killed"
+        );
+    }
+    eprintln!(
+        "continuous query: {done} kills (SIGKILL; {boundary} right after an epoch commit) over {rounds} runs, every row once; uninterrupted run {span:?}"
+    );
+}

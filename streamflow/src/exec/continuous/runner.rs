@@ -36,6 +36,11 @@ struct Epoch {
     state_commit: std::time::Duration,
     plan_bytes: u64,
     plan_time: std::time::Duration,
+    /// Whether its plan must still be written (not for an epoch a restart re-runs), and
+    /// whether it was handed to the checkpoint writer (only once the epoch before committed:
+    /// the checkpoint's batches are planned and committed in order).
+    record: bool,
+    planned: bool,
 }
 
 /// Runs `pipeline` on `driver` (from `Driver::run_with`): starts the tasks and the reader,
@@ -151,7 +156,7 @@ impl Committer {
                 } => {
                     quiet = None;
                     idle = false;
-                    self.cut(driver, plan, rows, trigger_time, record)?;
+                    self.cut(driver, plan, rows, trigger_time, record);
                 }
                 Report::StateReady(id) => self.state_ready(driver, id)?,
                 Report::SinkReady { epoch, rows } => {
@@ -164,10 +169,12 @@ impl Committer {
                 Report::Failed(e) => return Err(e),
                 Report::ReaderDone => reader_done = true,
             }
+            self.plan_front(driver)?;
             while self.epochs.front().is_some_and(|e| self.complete(e)) {
                 if let Some(epoch) = self.epochs.pop_front() {
                     self.commit(driver, epoch)?;
                 }
+                self.plan_front(driver)?;
             }
             if self.epochs.is_empty() {
                 if let Some(seq) = quiet.take() {
@@ -188,47 +195,60 @@ impl Committer {
     }
 
     fn complete(&self, epoch: &Epoch) -> bool {
-        epoch.sink_acks >= self.sink_writers && (self.state_tasks == 0 || epoch.prepared.is_some())
+        epoch.planned
+            && epoch.sink_acks >= self.sink_writers
+            && (self.state_tasks == 0 || epoch.prepared.is_some())
     }
 
-    /// The reader ended an epoch: its plan goes to the checkpoint writer.
+    /// The reader ended an epoch.
     fn cut(
         &mut self,
         driver: &mut Driver,
-        mut plan: BatchPlan,
+        plan: BatchPlan,
         rows: Vec<u64>,
         trigger_time: Time,
         record: bool,
-    ) -> Result<()> {
-        let started = Instant::now();
-        let mut plan_bytes = 0;
-        if record {
-            plan.watermark = driver.vocabulary.watermark();
-        }
-        if let Some(d) = &driver.durability {
-            if record {
-                let payload = Checkpoint::encode_plan(&plan)?;
-                plan_bytes = payload.len() as u64;
-                d.writer.write_plan(plan.batch.id, payload)?;
-            } else {
-                d.writer.plan_written(plan.batch.id);
-            }
-        }
-        driver.vocabulary.planned(&plan);
+    ) {
         driver.vocabulary.status("Processing new data", true, true);
         self.epochs.push_back(Epoch {
             plan,
             rows,
             trigger_time,
-            cut: started,
+            cut: Instant::now(),
             state_acks: 0,
             sink_acks: 0,
             output_rows: 0,
             prepared: None,
             state_commit: std::time::Duration::ZERO,
-            plan_bytes,
-            plan_time: started.elapsed(),
+            plan_bytes: 0,
+            plan_time: std::time::Duration::ZERO,
+            record,
+            planned: false,
         });
+    }
+
+    /// Records the plan of the oldest epoch not committed yet — with the watermark the
+    /// commit before it computed — and hands it to the checkpoint writer.
+    fn plan_front(&mut self, driver: &mut Driver) -> Result<()> {
+        let Some(epoch) = self.epochs.front_mut().filter(|e| !e.planned) else {
+            return Ok(());
+        };
+        let started = Instant::now();
+        if epoch.record {
+            epoch.plan.watermark = driver.vocabulary.watermark();
+        }
+        if let Some(d) = &driver.durability {
+            if epoch.record {
+                let payload = Checkpoint::encode_plan(&epoch.plan)?;
+                epoch.plan_bytes = payload.len() as u64;
+                d.writer.write_plan(epoch.plan.batch.id, payload)?;
+            } else {
+                d.writer.plan_written(epoch.plan.batch.id);
+            }
+        }
+        driver.vocabulary.planned(&epoch.plan);
+        epoch.planned = true;
+        epoch.plan_time = started.elapsed();
         Ok(())
     }
 
