@@ -137,6 +137,38 @@ impl<T: Data> Batch<T> {
         Batch::from_partitions(partitions, self.time, self.exec.clone())
     }
 
+    /// The same batch, adding to `counter` the number of its elements as they are produced
+    /// (materialized partitions at once).
+    pub(crate) fn counted(self, counter: Arc<std::sync::atomic::AtomicU64>) -> Batch<T> {
+        use std::sync::atomic::Ordering;
+        let parts = self
+            .parts
+            .into_iter()
+            .map(|part| match part {
+                Part::Ready(items) => {
+                    counter.fetch_add(items.len() as u64, Ordering::Relaxed);
+                    Part::Ready(items)
+                }
+                Part::Lazy(produce) => {
+                    let counter = counter.clone();
+                    Part::lazy(move |emit: &mut dyn FnMut(T)| {
+                        let mut n = 0_u64;
+                        produce(&mut |t| {
+                            n += 1;
+                            emit(t)
+                        });
+                        counter.fetch_add(n, Ordering::Relaxed);
+                    })
+                }
+            })
+            .collect();
+        Batch {
+            parts,
+            time: self.time,
+            exec: self.exec,
+        }
+    }
+
     pub(crate) fn executor(&self) -> &Arc<Executor> {
         &self.exec
     }

@@ -751,6 +751,8 @@ impl Driver {
                     None => all = false,
                 }
             }
+            // A source's batch handed on lazily counts its records as the outputs read them.
+            let input_rows = input_rows.max(self.inputs.iter().map(|i| i.rows(batch.time)).sum());
             Ok((input_rows, (rows, wrote, all)))
         }));
         match outcome {

@@ -58,6 +58,9 @@ pub(crate) struct NodeMeta {
     /// For a window node: how far back it reads its parent (0 for other nodes).
     window_reach_ms: AtomicU64,
     persisted: AtomicBool,
+    /// A source node whose batches may be read again (files, rate): with one reader and no
+    /// window over it, it hands its batch on still lazy, read as it is consumed.
+    replayable_source: AtomicBool,
 }
 
 impl NodeMeta {
@@ -70,6 +73,21 @@ impl NodeMeta {
     }
 
     /// Whether this node materializes its batches (and so ends a fused stage for readers).
+    /// Whether the batch is handed to its one reader still lazy — read where it is consumed,
+    /// never held whole — while the node still runs once per batch (to count its records).
+    fn hands_on_lazily(&self) -> bool {
+        self.kind == NodeKind::Source
+            && self.replayable_source.load(Ordering::Relaxed)
+            && self.consumers() == 1
+            && self.remember_ms.load(Ordering::Relaxed) == 0
+            && !self.persisted.load(Ordering::Relaxed)
+    }
+
+    /// Marks a source node whose source reads the same records for the same range again.
+    pub(crate) fn set_replayable_source(&self) {
+        self.replayable_source.store(true, Ordering::Relaxed);
+    }
+
     pub(crate) fn memoizes(&self) -> bool {
         self.kind.always_memoized()
             || self.consumers() > 1
@@ -108,6 +126,9 @@ impl GraphClock {
 struct Stored<T> {
     /// `None` once the last reader took it.
     partitions: Option<Arc<Vec<Vec<T>>>>,
+    /// A batch handed on lazily ([`NodeMeta::hands_on_lazily`]) until its reader takes it,
+    /// with the count of its elements so far, which grows as the reader consumes it.
+    lazy: Option<(Option<Batch<T>>, Arc<AtomicU64>)>,
     /// Readers that have not read it yet in this batch.
     reads_left: usize,
     /// The number of elements, for metrics.
@@ -168,7 +189,10 @@ impl<T: Data> Node<T> {
     /// The number of elements this node keeps for `time`, if it keeps that batch.
     #[cfg_attr(not(test), allow(dead_code, reason = "used by tests of memo eviction"))]
     pub(crate) fn stored_len(&self, time: Time) -> Option<u64> {
-        self.lock_memo().get(&time).map(|s| s.len)
+        self.lock_memo().get(&time).map(|s| match &s.lazy {
+            Some((_, counted)) => counted.load(Ordering::Relaxed),
+            None => s.len,
+        })
     }
 
     fn stored(&self, time: Time) -> bool {
@@ -176,10 +200,22 @@ impl<T: Data> Node<T> {
     }
 
     fn store(&self, time: Time, batch: Batch<T>) {
+        if self.meta.hands_on_lazily() {
+            let counted = Arc::new(AtomicU64::new(0));
+            let stored = Stored {
+                partitions: None,
+                lazy: Some((Some(batch.counted(counted.clone())), counted)),
+                reads_left: 1,
+                len: 0,
+            };
+            self.lock_memo().insert(time, stored);
+            return;
+        }
         let partitions = batch.collect_partitions();
         let len = partitions.iter().map(|p| p.len() as u64).sum();
         let stored = Stored {
             partitions: Some(Arc::new(partitions)),
+            lazy: None,
             reads_left: self.meta.consumers(),
             len,
         };
@@ -196,6 +232,9 @@ impl<T: Data> Node<T> {
             ))
         };
         let stored = memo.get_mut(&time).ok_or_else(consumed)?;
+        if let Some((batch, _)) = &mut stored.lazy {
+            return batch.take().ok_or_else(consumed);
+        }
         stored.reads_left = stored.reads_left.saturating_sub(1);
         let partitions = if stored.reads_left == 0 && !keep {
             // The last reader takes the data itself.
@@ -261,13 +300,21 @@ impl<T: Data> ForgetOld for Node<T> {
 
 /// An input node whose batch must be generated at every batch time, before the outputs run.
 pub(crate) trait InputNode: Send + Sync {
-    /// Generates (and stores) the batch at `time`; returns the number of records in it.
+    /// Generates (and stores) the batch at `time`; returns the number of records in it, or 0
+    /// for a batch handed on lazily (its records are counted as they are read).
     fn generate(&self, time: Time) -> Result<u64>;
+    /// The number of records of the batch at `time` read so far: all of them once the
+    /// outputs ran.
+    fn rows(&self, time: Time) -> u64;
 }
 
 impl<T: Data> InputNode for Node<T> {
     fn generate(&self, time: Time) -> Result<u64> {
         self.prepare(time)
+    }
+
+    fn rows(&self, time: Time) -> u64 {
+        self.stored_len(time).unwrap_or(0)
     }
 }
 
@@ -385,6 +432,7 @@ impl Graph {
             remember_ms: AtomicU64::new(0),
             window_reach_ms: AtomicU64::new(0),
             persisted: AtomicBool::new(false),
+            replayable_source: AtomicBool::new(false),
         });
         self.metas.push(meta.clone());
         let node = Arc::new(Node {

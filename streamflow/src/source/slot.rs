@@ -155,6 +155,9 @@ impl<S: Source> SourceSlot<S> {
             let batch = slot.source.get_batch(&start, &end)?;
             Ok(Some(into_batch(batch, parallelism, time, node_exec.clone())))
         });
+        if self.source.is_replayable() {
+            node.meta.set_replayable_source();
+        }
         let _ = self.node.set(node.clone());
         node
     }
