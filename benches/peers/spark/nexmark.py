@@ -20,7 +20,7 @@ import sys
 import tempfile
 import time
 
-from pyspark.sql import SparkSession
+from common import report_jvm, session
 
 SCHEMA = "auction BIGINT, bidder BIGINT, price BIGINT, date_time BIGINT, extra STRING"
 WATERMARK = "1 second"  # streamflow_examples::nexmark::WATERMARK_DELAY
@@ -44,16 +44,7 @@ def main():
     parser.add_argument("--result", required=True)
     args = parser.parse_args()
 
-    spark = (
-        SparkSession.builder.master("local[2]")
-        .appName(f"nexmark-{args.query}")
-        .config("spark.sql.shuffle.partitions", "2")
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.sql.session.timeZone", "UTC")
-        .getOrCreate()
-    )
-    spark.sparkContext.setLogLevel("ERROR")
+    spark = session(f"nexmark-{args.query}")
     started = time.perf_counter()
 
     bids = (
@@ -116,6 +107,7 @@ def main():
     with open(args.result, "w") as f:
         f.write("\n".join(lines) + "\n")
     print(f"spark {args.query}: query {elapsed:.2f} s, {len(lines)} result lines", file=sys.stderr)
+    report_jvm()
     spark.stop()
 
 

@@ -2,7 +2,8 @@
 """Runs streamflow and Spark Structured Streaming alternately on the same generated files and
 prints one table: workload, streamflow, Spark, ratio, and whether the results agree.
 
-    benches/peers/spark/side_by_side.py [--events 2M] [--rounds 3] [--workloads q0,q1,q2,q5,q7]
+    benches/peers/spark/side_by_side.py [--events 2M] [--rounds 3]
+        [--workloads words,events,q0,q1,q2,q5,q7] [--words-mib 50] [--csv-events 10000000]
 
 Both run whole processes on `local[2]` / 2 threads over the same files (Spark: `availableNow`,
 2 shuffle partitions). The times are wall-clock medians of `--rounds` runs with their ranges,
@@ -13,9 +14,9 @@ each query writes). A disagreement fails the run (exit status 1).
 Workloads:
 - q0, q1, q2, q5, q7: Nexmark over bid files written by streamflow's generator
   (`nexmark --write-bids`), streamflow reading the same files (`nexmark --from-files`);
-- word_count, event_time_count: over the perf helper's generated inputs (`gen_input`), when
-  `benches/src/bin/gen_input.rs` and `benches/scripts/end_to_end.sh` are present (see
-  `other_workloads`).
+- words, events: the end-to-end word count and event-time windowed count over `gen_input`'s
+  files (Zipf text; CSV events), streamflow's `streamflow_word_count --spelling words` and
+  `streamflow_event_count` against `end_to_end.py`.
 """
 
 import argparse
@@ -29,6 +30,7 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
 NEXMARK = ("q0", "q1", "q2", "q5", "q7")
+END_TO_END = ("words", "events")
 sys.path.insert(0, os.path.join(ROOT, "benches", "scripts"))
 from whole_process import machine, median_range, timed  # noqa: E402
 
@@ -39,10 +41,12 @@ def target_dir():
 
 def build():
     subprocess.run(
-        ["cargo", "build", "--release", "-p", "streamflow-examples", "--bin", "nexmark"],
+        ["cargo", "build", "--release", "-p", "streamflow-examples", "--bin", "nexmark",
+         "-p", "streamflow-benches", "--bin", "gen_input", "--bin", "streamflow_word_count",
+         "--bin", "streamflow_event_count"],
         cwd=ROOT, check=True,
     )
-    return os.path.join(target_dir(), "release", "nexmark")
+    return os.path.join(target_dir(), "release")
 
 
 def spark_python():
@@ -52,38 +56,86 @@ def spark_python():
     return os.path.join(venv, "bin", "python")
 
 
+def spark_timed(cmd):
+    """`timed`, with the JVM's CPU time and peak RSS (reported by the job) added."""
+    wall, cpu, rss, output = timed(cmd)
+    jvm = [l.split() for l in output.splitlines() if l.startswith("SPARK_JVM")]
+    if jvm:
+        cpu += float(jvm[-1][1])
+        rss += int(jvm[-1][2]) / 1024
+    return wall, cpu, rss, output
+
+
+def inputs(args, bin_dir, work, workloads):
+    """Generates each input once (kept in `work`); returns the directories by name."""
+    dirs = {
+        "bids": os.path.join(work, f"bids-{args.events}"),
+        "words": os.path.join(work, f"words-{args.words_mib}mib"),
+        "events": os.path.join(work, f"events-{args.csv_events}"),
+    }
+    make = {
+        "bids": [os.path.join(bin_dir, "nexmark"), "--events", args.events, "--write-bids"],
+        "words": [os.path.join(bin_dir, "gen_input"), "words", "--mib", str(args.words_mib), "--out"],
+        "events": [os.path.join(bin_dir, "gen_input"), "events", "--events", str(args.csv_events),
+                   "--keys", "100000", "--out"],
+    }
+    needed = {"bids" if w in NEXMARK else w for w in workloads}
+    for name in needed:
+        if not os.path.isdir(dirs[name]):
+            subprocess.run(make[name] + [dirs[name] + ".tmp"], check=True, stdout=subprocess.DEVNULL)
+            os.rename(dirs[name] + ".tmp", dirs[name])
+    return dirs
+
+
+def commands(workload, bin_dir, python, dirs, ours_out, theirs_out):
+    """The streamflow and the Spark command of a workload, writing their results."""
+    if workload in NEXMARK:
+        return (
+            [os.path.join(bin_dir, "nexmark"), "--query", workload, "--from-files", dirs["bids"],
+             "--result", ours_out],
+            [python, os.path.join(HERE, "nexmark.py"), "--query", workload, "--input", dirs["bids"],
+             "--result", theirs_out],
+        )
+    program = {"words": ["streamflow_word_count", "--spelling", "words"],
+               "events": ["streamflow_event_count"]}[workload]
+    return (
+        [os.path.join(bin_dir, program[0]), "--input", dirs[workload], "--threads", "2",
+         "--output", ours_out] + program[1:],
+        [python, os.path.join(HERE, "end_to_end.py"), workload, "--input", dirs[workload],
+         "--output", theirs_out],
+    )
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", default="2M", help="Nexmark events (bids are 92%% of them)")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--workloads", default=",".join(NEXMARK))
-    parser.add_argument("--files", default="8", help="bid files")
+    parser.add_argument("--workloads", default=",".join(END_TO_END + NEXMARK))
+    parser.add_argument("--words-mib", type=int, default=50)
+    parser.add_argument("--csv-events", type=int, default=10_000_000)
     parser.add_argument("--keep", help="keep the inputs and results in this directory")
     args = parser.parse_args()
+    workloads = args.workloads.split(",")
+    for w in workloads:
+        if w not in NEXMARK + END_TO_END:
+            raise SystemExit(f"unknown workload {w!r}: {', '.join(END_TO_END + NEXMARK)}")
 
-    nexmark = build()
+    bin_dir = build()
     python = spark_python()
     work = args.keep or tempfile.mkdtemp(prefix="side-by-side-")
     os.makedirs(work, exist_ok=True)
-    bids = os.path.join(work, "bids")
-    if not os.path.isdir(bids):
-        subprocess.run(
-            [nexmark, "--events", args.events, "--write-bids", bids, "--files", args.files],
-            check=True,
-        )
+    dirs = inputs(args, bin_dir, work, workloads)
 
     rows = []
     failed = False
-    for workload in args.workloads.split(","):
-        if workload not in NEXMARK:
-            raise SystemExit(f"unknown workload {workload!r}")
+    for workload in workloads:
         ours, theirs, agree = [], [], True
         for r in range(args.rounds):
             sf_result = os.path.join(work, f"{workload}.streamflow.txt")
             sp_result = os.path.join(work, f"{workload}.spark.txt")
-            ours.append(timed([nexmark, "--query", workload, "--from-files", bids, "--result", sf_result]))
-            theirs.append(timed([python, os.path.join(HERE, "nexmark.py"), "--query", workload,
-                                 "--input", bids, "--result", sp_result]))
+            ours_cmd, theirs_cmd = commands(workload, bin_dir, python, dirs, sf_result, sp_result)
+            ours.append(timed(ours_cmd))
+            theirs.append(spark_timed(theirs_cmd))
             with open(sf_result) as a, open(sp_result) as b:
                 same = a.read() == b.read()
             if not same:
@@ -95,7 +147,8 @@ def main():
         sf_wall = [o[0] for o in ours]
         sp_wall = [t[0] for t in theirs]
         rows.append((
-            f"nexmark {workload}",
+            f"nexmark {workload}" if workload in NEXMARK else
+            {"words": f"word count, {args.words_mib} MiB", "events": f"event-time count, {args.csv_events} events"}[workload],
             median_range(sf_wall) + " s", f"{statistics.median(o[1] for o in ours):.2f} s",
             f"{statistics.median(o[2] for o in ours):.0f} MiB",
             median_range(sp_wall) + " s", f"{statistics.median(t[1] for t in theirs):.2f} s",
@@ -107,7 +160,8 @@ def main():
     header = ("workload", "streamflow wall", "CPU", "RSS", "Spark wall", "CPU", "RSS",
               "Spark / streamflow", "results agree")
     print(f"machine: {machine()}")
-    print(f"\n{args.events} Nexmark events, {args.rounds} rounds, alternating; medians (range)\n")
+    print(f"\nNexmark: {args.events} events (the bids as CSV files); {args.rounds} rounds, alternating; "
+          "whole processes, medians (range)\n")
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
     for row in rows:
