@@ -4,6 +4,7 @@ prints one table: workload, streamflow, Spark, ratio, and whether the results ag
 
     benches/peers/spark/side_by_side.py [--events 2M] [--rounds 3]
         [--workloads words,events,q0,q1,q2,q5,q7] [--words-mib 50] [--csv-events 10000000]
+        [--keep DIR] [--no-build]
 
 Both run whole processes on `local[2]` / 2 threads over the same files (Spark: `availableNow`,
 2 shuffle partitions). The times are wall-clock medians of `--rounds` runs with their ranges,
@@ -114,13 +115,14 @@ def main():
     parser.add_argument("--words-mib", type=int, default=50)
     parser.add_argument("--csv-events", type=int, default=10_000_000)
     parser.add_argument("--keep", help="keep the inputs and results in this directory")
+    parser.add_argument("--no-build", action="store_true", help="use the release binaries as they are")
     args = parser.parse_args()
     workloads = args.workloads.split(",")
     for w in workloads:
         if w not in NEXMARK + END_TO_END:
             raise SystemExit(f"unknown workload {w!r}: {', '.join(END_TO_END + NEXMARK)}")
 
-    bin_dir = build()
+    bin_dir = os.path.join(target_dir(), "release") if args.no_build else build()
     python = spark_python()
     work = args.keep or tempfile.mkdtemp(prefix="side-by-side-")
     os.makedirs(work, exist_ok=True)
