@@ -576,6 +576,9 @@ pub(crate) const STRUCTURED: &[Method] = {
         method("full_outer_join", D, D, Kind::Join("FullOuter")),
         method("left_semi_join", D, D, Kind::Join("LeftSemi")),
         method("join_static", D, D, Kind::StaticJoin),
+        // The late-data side output: a mark for the next stateful operator, and its rows.
+        method("late_rows_to", D, D, Kind::Stateless),
+        method("late_rows", D, D, Kind::Retyping),
         method("left_outer_join_static", D, D, Kind::StaticJoin),
         method("group_by", D, G, Kind::Group { window: false }),
         method("group_by_window", D, G, Kind::Group { window: true }),

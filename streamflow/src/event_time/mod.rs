@@ -3,6 +3,7 @@
 //! (`watermark.rs`), and the rules on output modes, late data and watermarks (`rules.rs`,
 //! shared with the `#[stream_job]` macro). Event-time windows are in `window/event_time.rs`.
 
+pub(crate) mod late;
 pub(crate) mod rules;
 pub(crate) mod timestamp;
 pub(crate) mod watermark;

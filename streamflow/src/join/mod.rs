@@ -238,21 +238,24 @@ impl<L: StateData> Dataset<L> {
             self.logical.watermarked && self.event_time.is_some(),
             right.logical.watermarked && right.event_time.is_some(),
         );
-        logical.joins.push(rules::Join {
-            operator: operator.clone(),
-            join_type: match join_type {
-                JoinType::Inner => "Inner",
-                JoinType::LeftOuter => "LeftOuter",
-                JoinType::RightOuter => "RightOuter",
-                JoinType::FullOuter => "FullOuter",
-                JoinType::LeftSemi => "LeftSemi",
+        logical.joins.push((
+            crate::structured::next_dataset_id(),
+            rules::Join {
+                operator: operator.clone(),
+                join_type: match join_type {
+                    JoinType::Inner => "Inner",
+                    JoinType::LeftOuter => "LeftOuter",
+                    JoinType::RightOuter => "RightOuter",
+                    JoinType::FullOuter => "FullOuter",
+                    JoinType::LeftSemi => "LeftSemi",
+                },
+                stream_stream: true,
+                left_watermarked,
+                right_watermarked,
+                bounds_left: range.as_ref().is_some_and(|r| r.bounds_left()),
+                bounds_right: range.as_ref().is_some_and(|r| r.bounds_right()),
             },
-            stream_stream: true,
-            left_watermarked,
-            right_watermarked,
-            bounds_left: range.as_ref().is_some_and(|r| r.bounds_left()),
-            bounds_right: range.as_ref().is_some_and(|r| r.bounds_right()),
-        });
+        ));
         let event_time: Option<EventTimeFn<U>> = None;
         let (left, right) = (self.clone(), right.clone());
         Dataset::new(self.session.clone(), logical, event_time, move |p| {
@@ -264,11 +267,13 @@ impl<L: StateData> Dataset<L> {
                     key: on.left_key.clone(),
                     event_time: left.event_time.clone(),
                     watermarked: left_watermarked,
+                    late: p.late_slot_of(&left),
                 },
                 SideSpec {
                     key: on.right_key.clone(),
                     event_time: right.event_time.clone(),
                     watermarked: right_watermarked,
+                    late: p.late_slot_of(&right),
                 },
                 range.clone(),
                 p.exec.parallelism(),

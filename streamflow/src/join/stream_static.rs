@@ -104,19 +104,22 @@ impl<T: Data> Dataset<T> {
         table: Table<K, S>,
     ) -> Dataset<U> {
         let mut logical = self.logical.then(name);
-        logical.joins.push(rules::Join {
-            operator: format!("{name}(..)"),
-            join_type: if name == "join_static" {
-                "Inner"
-            } else {
-                "LeftOuter"
+        logical.joins.push((
+            crate::structured::next_dataset_id(),
+            rules::Join {
+                operator: format!("{name}(..)"),
+                join_type: if name == "join_static" {
+                    "Inner"
+                } else {
+                    "LeftOuter"
+                },
+                stream_stream: false,
+                left_watermarked: self.logical.watermarked,
+                right_watermarked: false,
+                bounds_left: false,
+                bounds_right: false,
             },
-            stream_stream: false,
-            left_watermarked: self.logical.watermarked,
-            right_watermarked: false,
-            bounds_left: false,
-            bounds_right: false,
-        });
+        ));
         let (key, emit) = (Arc::new(key), Arc::new(emit));
         let parent = self.clone();
         Dataset::new(self.session.clone(), logical, None, move |p| {

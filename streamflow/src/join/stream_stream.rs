@@ -28,6 +28,7 @@ use crate::batch::Batch;
 use crate::batch::shuffle::{Combine, FastMap, append, group_values};
 use crate::data::{Key, StateData};
 use crate::error::Result;
+use crate::event_time::late::LateSlot;
 use crate::event_time::timestamp::EventTimeFn;
 use crate::exec::{Executor, guard, lock};
 use crate::metrics::progress::StateOperatorProgress;
@@ -100,6 +101,8 @@ pub(crate) struct SideSpec<T, K> {
     pub(crate) event_time: Option<EventTimeFn<T>>,
     /// Whether its rows at or before the watermark are late (it has a watermark).
     pub(crate) watermarked: bool,
+    /// Where its rows dropped as late go, if a side output reads them.
+    pub(crate) late: Option<Arc<LateSlot<T>>>,
 }
 
 /// The stateful operator of a stream–stream join.
@@ -401,7 +404,7 @@ impl<L: StateData, R: StateData, K: Key + StateData> StreamJoin<L, R, K> {
 }
 
 /// One side's batch keyed and tagged for the shared shuffle; its late rows (a watermarked
-/// side, `ts ≤ watermark`) dropped and counted in `dropped`.
+/// side, `ts ≤ watermark`) dropped, counted in `dropped` and routed to its side output.
 fn tag<T: StateData, K: Key, L: Send + 'static, R: Send + 'static>(
     batch: Batch<T>,
     side: &SideSpec<T, K>,
@@ -412,7 +415,7 @@ fn tag<T: StateData, K: Key, L: Send + 'static, R: Send + 'static>(
 where
     NewRow<L, R>: crate::Data,
 {
-    let (key, ts) = (side.key.clone(), side.event_time.clone());
+    let (key, ts, late) = (side.key.clone(), side.event_time.clone(), side.late.clone());
     let drop_late = side.watermarked && ts.is_some();
     let dropped = dropped.clone();
     batch.flat_map(move |row: T| {
@@ -421,6 +424,7 @@ where
             .map_or(0, |f| guard("event_time", || f(&row)).millis());
         if drop_late && at <= watermark {
             dropped.fetch_add(1, Ordering::Relaxed);
+            LateSlot::route(late.as_ref(), row);
             return None;
         }
         let k = guard("join", || key(&row));

@@ -16,6 +16,7 @@
 //!    their state is dropped; Update — the groups changed in this batch (and windows the
 //!    watermark passed are dropped); Complete — every group, every batch, nothing dropped.
 
+use crate::event_time::late::LateSlot;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -113,6 +114,8 @@ pub(crate) struct AggSpec<T, K, A> {
     /// Grouped by the event time itself: a group closes once the watermark reaches it.
     pub(crate) event_time_key: bool,
     pub(crate) agg: Arc<A>,
+    /// Where the rows dropped as late go, if a side output reads them.
+    pub(crate) late: Option<Arc<LateSlot<T>>>,
 }
 
 /// The stateful operator of a grouped aggregation.
@@ -124,6 +127,7 @@ pub(crate) struct AggOperator<T, K, A: Aggregator<T>> {
     watermarked: bool,
     event_time_key: bool,
     agg: Arc<A>,
+    late: Option<Arc<LateSlot<T>>>,
     state: AggState<K, A::Buffer>,
     metrics: Mutex<StateOperatorProgress>,
     run: Arc<RunShared>,
@@ -211,6 +215,7 @@ impl<T: Data, K: Key + StateData, A: Aggregator<T>> AggOperator<T, K, A> {
             watermarked: spec.watermarked,
             event_time_key: spec.event_time_key,
             agg: spec.agg,
+            late: spec.late,
             run,
         }
     }
@@ -339,6 +344,7 @@ impl<T: Data, K: Key + StateData, A: Aggregator<T>> AggOperator<T, K, A> {
     ) -> Result<BatchOutcome<AggRow<K, A::Output>>> {
         let agg = &*self.agg;
         let (key_fn, spec, ts_fn) = (&self.key, self.window.as_ref(), self.event_time.as_ref());
+        let late = self.late.as_ref();
         let dropped = AtomicU64::new(0);
         let add = |local: &mut FastMap<GroupKey<K>, A::Buffer>, row: T| {
             let key = guard("group_by", || key_fn(&row));
@@ -347,6 +353,7 @@ impl<T: Data, K: Key + StateData, A: Aggregator<T>> AggOperator<T, K, A> {
                     let ts = guard("event_time", || ts_fn(&row));
                     let mut key = Some(key);
                     let mut windows = spec.windows_of(ts).peekable();
+                    let mut kept = false;
                     while let Some(w) = windows.next() {
                         let k = if windows.peek().is_some() {
                             key.clone()
@@ -357,12 +364,17 @@ impl<T: Data, K: Key + StateData, A: Aggregator<T>> AggOperator<T, K, A> {
                             dropped.fetch_add(1, Ordering::Relaxed);
                             continue;
                         }
+                        kept = true;
                         if let Some(k) = k {
                             let buffer = local
                                 .entry((WindowStart(w.start.millis()), k))
                                 .or_insert_with(|| agg.zero());
                             guard("aggregate", || agg.reduce(buffer, &row));
                         }
+                    }
+                    // Too late for every window it falls in: the row is dropped.
+                    if !kept {
+                        LateSlot::route(late, row);
                     }
                 }
                 // Grouped by the event time itself: the group's "window" is its event time,
@@ -371,6 +383,7 @@ impl<T: Data, K: Key + StateData, A: Aggregator<T>> AggOperator<T, K, A> {
                     let ts = guard("event_time", || ts_fn(&row)).millis();
                     if drop_late && ts <= watermark.millis() {
                         dropped.fetch_add(1, Ordering::Relaxed);
+                        LateSlot::route(late, row);
                         return;
                     }
                     let buffer = local.entry((WindowStart(ts), key)).or_insert_with(|| agg.zero());
@@ -475,7 +488,7 @@ impl<T: Data, K: Key + StateData, A: Aggregator<T>> AggOperator<T, K, A> {
         batch_id: u64,
     ) -> Result<BatchOutcome<AggRow<K, A::Output>>> {
         let agg = &*self.agg;
-        let key_fn = &self.key;
+        let (key_fn, late) = (&self.key, self.late.as_ref());
         let wm = watermark.millis();
         let dropped = AtomicU64::new(0);
         let add = |local: &mut FastMap<K, Vec<Session<A::Buffer>>>, row: T| {
@@ -483,6 +496,7 @@ impl<T: Data, K: Key + StateData, A: Aggregator<T>> AggOperator<T, K, A> {
             let end = ts.saturating_add(gap);
             if drop_late && end <= wm {
                 dropped.fetch_add(1, Ordering::Relaxed);
+                LateSlot::route(late, row);
                 return;
             }
             let key = guard("group_by", || key_fn(&row));

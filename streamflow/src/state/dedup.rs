@@ -30,10 +30,12 @@ use crate::batch::Batch;
 use crate::batch::shuffle::FastMap;
 use crate::data::{Data, Key, StateData};
 use crate::error::Result;
+use crate::event_time::late::LateSlot;
 use crate::event_time::timestamp::EventTimeFn;
 use crate::exec::{Executor, guard, lock};
 use crate::metrics::progress::StateOperatorProgress;
-use crate::structured::plan::{RunShared, StatefulRun};
+use crate::structured::Dataset;
+use crate::structured::plan::{Planner, RunShared, StatefulRun};
 use crate::time::Time;
 
 /// How long a deduplication remembers a key.
@@ -58,6 +60,8 @@ pub(crate) struct DedupOperator<T, K> {
     event_time: Option<EventTimeFn<T>>,
     /// Whether the dataset has a watermark: late rows are dropped and expired keys forgotten.
     watermarked: bool,
+    /// Where the rows dropped as late go, if a side output reads them.
+    late: Option<Arc<LateSlot<T>>>,
     state: StateStore<(K, i64), i64>,
     metrics: Mutex<StateOperatorProgress>,
     run: Arc<RunShared>,
@@ -74,24 +78,24 @@ impl<T: Data, K: Key + StateData> StatefulRun for DedupOperator<T, K> {
 }
 
 impl<T: Data, K: Key + StateData> DedupOperator<T, K> {
-    /// The operator `name` of `kind`, keeping its state in `num_partitions` partitions.
+    /// The operator `name` of `kind` over `input` in the query `p` plans, keeping its state
+    /// in one partition per worker.
     pub(crate) fn new(
         name: &str,
         kind: Dedup,
         key: Arc<dyn Fn(&T) -> K + Send + Sync>,
-        event_time: Option<EventTimeFn<T>>,
-        watermarked: bool,
-        num_partitions: usize,
-        run: Arc<RunShared>,
+        input: &Dataset<T>,
+        p: &mut Planner,
     ) -> Self {
         DedupOperator {
             kind,
             key,
-            event_time,
-            watermarked,
-            state: StateStore::new(name, num_partitions),
+            event_time: input.event_time.clone(),
+            watermarked: input.logical.watermarked,
+            late: p.late_slot_of(input),
+            state: StateStore::new(name, p.exec.parallelism()),
             metrics: Mutex::new(StateOperatorProgress::new(name)),
-            run,
+            run: p.run.clone(),
         }
     }
 
@@ -106,6 +110,7 @@ impl<T: Data, K: Key + StateData> DedupOperator<T, K> {
             let ts = ts_fn.map(|f| guard("event_time", || f(&row)).millis());
             if drop_late && ts.is_some_and(|ts| ts <= watermark) {
                 late.fetch_add(1, Ordering::Relaxed);
+                LateSlot::route(self.late.as_ref(), row);
                 return;
             }
             let key = guard("drop_duplicates", || key_fn(&row));

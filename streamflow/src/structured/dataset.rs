@@ -31,6 +31,9 @@ pub(crate) fn next_id() -> u64 {
 /// A streaming aggregation in a dataset's lineage, for the output-mode rules.
 #[derive(Clone, Debug)]
 pub(crate) struct AggInfo {
+    /// Which aggregation it is: a dataset reached by two paths (a union of a query's output
+    /// with its late rows) holds it once.
+    pub(crate) id: u64,
     /// How the user wrote it, e.g. `group_by_window(..).count()`.
     pub(crate) operator: String,
     /// Grouped by an event-time window.
@@ -46,7 +49,7 @@ pub(crate) struct Logical {
     pub(crate) ops: Vec<String>,
     pub(crate) aggregations: Vec<AggInfo>,
     /// The joins in its lineage, for the output-mode and join rules.
-    pub(crate) joins: Vec<crate::event_time::rules::Join>,
+    pub(crate) joins: Vec<(u64, crate::event_time::rules::Join)>,
     pub(crate) watermarked: bool,
     /// The delay of this dataset's own watermark (the last `with_watermark` on its lineage).
     pub(crate) watermark_delay: Option<Duration>,
@@ -60,8 +63,16 @@ impl Logical {
     /// Takes in what a second input (of a union or a join) brings: its aggregations, joins,
     /// watermark and mistakes.
     pub(crate) fn merge_other_side(&mut self, other: &Logical) {
-        self.aggregations.extend(other.aggregations.iter().cloned());
-        self.joins.extend(other.joins.iter().cloned());
+        for agg in &other.aggregations {
+            if self.aggregations.iter().all(|a| a.id != agg.id) {
+                self.aggregations.push(agg.clone());
+            }
+        }
+        for join in &other.joins {
+            if self.joins.iter().all(|j| j.0 != join.0) {
+                self.joins.push(join.clone());
+            }
+        }
         self.watermarked |= other.watermarked;
         self.watermark_delay = self.watermark_delay.or(other.watermark_delay);
         self.errors.extend(other.errors.iter().cloned());
@@ -113,6 +124,9 @@ pub struct Dataset<T> {
     pub(crate) event_time: Option<EventTimeFn<T>>,
     /// How it runs under `Trigger::continuous`, if it can (`exec/continuous/`).
     pub(crate) continuous: Option<Arc<ContinuousPlan<T>>>,
+    /// The late-data side output its next stateful operator routes late rows to
+    /// ([`late_rows_to`](Self::late_rows_to)).
+    pub(crate) late_to: Option<u64>,
 }
 
 impl<T> Clone for Dataset<T> {
@@ -124,6 +138,7 @@ impl<T> Clone for Dataset<T> {
             logical: self.logical.clone(),
             event_time: self.event_time.clone(),
             continuous: self.continuous.clone(),
+            late_to: self.late_to,
         }
     }
 }
@@ -142,6 +157,7 @@ impl<T: Data> Dataset<T> {
             logical: Arc::new(logical),
             event_time,
             continuous: None,
+            late_to: None,
         }
     }
 
@@ -604,18 +620,9 @@ impl<T: Data> Dataset<T> {
             ));
         }
         let parent = self.clone();
-        let watermarked = self.logical.watermarked;
         Dataset::new(self.session.clone(), logical, self.event_time.clone(), move |p| {
             let node = parent.node(p)?;
-            let op = Arc::new(DedupOperator::new(
-                operator,
-                kind,
-                key.clone(),
-                parent.event_time.clone(),
-                watermarked,
-                p.exec.parallelism(),
-                p.run.clone(),
-            ));
+            let op = Arc::new(DedupOperator::new(operator, kind, key.clone(), &parent, p));
             let exec = p.exec.clone();
             Ok(p.add_stateful(operator, node, op.clone(), move |input, time| {
                 op.run(input, time, &exec).map(Some)

@@ -339,6 +339,7 @@ impl<T: Data, K: Key + StateData> GroupedDataset<T, K> {
             None => vec!["key".into(), value_column],
         });
         logical.aggregations.push(AggInfo {
+            id: crate::structured::next_dataset_id(),
             operator: operator.clone(),
             // Grouped by the event time itself, a group is final once the watermark passes it,
             // as a window is once it passes the window's end: Append is allowed (Spark).
@@ -383,6 +384,7 @@ impl<T: Data, K: Key + StateData> GroupedDataset<T, K> {
                     watermarked,
                     event_time_key: false,
                     agg: aggregator.clone(),
+                    late: None,
                 };
                 Arc::new(AggOperator::new(spec, p.exec.parallelism(), p.run.clone()))
             })
@@ -398,6 +400,7 @@ impl<T: Data, K: Key + StateData> GroupedDataset<T, K> {
                 watermarked,
                 event_time_key,
                 agg: aggregator.clone(),
+                late: p.late_slot_of(&parent),
             };
             let op = Arc::new(AggOperator::new(spec, p.exec.parallelism(), p.run.clone()));
             Ok(

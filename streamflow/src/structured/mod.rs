@@ -69,6 +69,7 @@ mod session;
 mod trigger;
 mod writer;
 
+pub use crate::event_time::late::LateRows;
 pub use crate::event_time::timestamp::EventTime;
 pub use crate::event_time::watermark::{InputWatermark, MultipleWatermarkPolicy, WatermarkState};
 pub use crate::join::{JoinOn, TimeRange};
@@ -86,6 +87,7 @@ pub use crate::state::aggregators::{AggRow, Aggregator, Avg, Count, Max, Min, Su
 pub use crate::state::group_state::{GroupState, GroupStateTimeout};
 pub use crate::window::event_time::{Window, WindowSpec, WindowsOf, session_window, tumbling_window, window};
 pub use dataset::Dataset;
+pub(crate) use dataset::next_id as next_dataset_id;
 pub use grouped::GroupedDataset;
 pub use output_mode::OutputMode;
 pub use query::StreamingQuery;

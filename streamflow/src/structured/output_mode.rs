@@ -95,8 +95,13 @@ pub(crate) fn check(
         })
         .collect();
     let mut problems = rules::check_aggregations(&logical.ops, &aggregations, mode.into(), &spell);
-    problems.extend(rules::check_join_modes(&logical.joins, mode.into(), &spell));
-    problems.extend(rules::check_join_eviction(&logical.joins));
+    let joins: Vec<&rules::Join> = logical.joins.iter().map(|(_, join)| join).collect();
+    problems.extend(rules::check_join_modes(
+        joins.iter().copied(),
+        mode.into(),
+        &spell,
+    ));
+    problems.extend(rules::check_join_eviction(joins.iter().copied()));
     // Spark: mapGroupsWithState runs in Update mode only.
     if mode != OutputMode::Update && logical.ops.iter().any(|op| op == "map_groups_with_state") {
         problems.push(rules::Violation {

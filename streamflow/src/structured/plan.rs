@@ -15,6 +15,7 @@ use super::output_mode::OutputMode;
 use crate::batch::Batch;
 use crate::data::Data;
 use crate::error::Result;
+use crate::event_time::late::LateSlot;
 use crate::event_time::watermark::WatermarkTracker;
 use crate::exec::Executor;
 use crate::graph::{Graph, Node, NodeKind, NodeMeta, NodeSpec};
@@ -60,6 +61,8 @@ pub(crate) struct Planner {
     built: HashMap<u64, Box<dyn Any + Send + Sync>>,
     pub(crate) sources: Vec<Arc<dyn SourceRun>>,
     pub(crate) stateful: Vec<Arc<dyn StatefulRun>>,
+    /// The late-data side outputs of this query, by tag.
+    late: HashMap<u64, Box<dyn Any + Send + Sync>>,
 }
 
 impl Planner {
@@ -73,6 +76,7 @@ impl Planner {
             built: HashMap::new(),
             sources: Vec::new(),
             stateful: Vec::new(),
+            late: HashMap::new(),
         }
     }
 
@@ -88,6 +92,24 @@ impl Planner {
         let node = build(self)?;
         self.built.insert(id, Box::new(node.clone()));
         Ok(node)
+    }
+
+    /// This query's slot of the late-data side output `tag`.
+    pub(crate) fn late_slot<T: Data>(&mut self, tag: u64) -> Arc<LateSlot<T>> {
+        let slot = self
+            .late
+            .entry(tag)
+            .or_insert_with(|| Box::new(Arc::new(LateSlot::<T>::new())));
+        match slot.downcast_ref::<Arc<LateSlot<T>>>() {
+            Some(slot) => slot.clone(),
+            // A tag is typed: its id never meets another type.
+            None => Arc::new(LateSlot::new()),
+        }
+    }
+
+    /// The slot a stateful operator over `ds` routes its late rows to, if `ds` asks for one.
+    pub(crate) fn late_slot_of<T: Data>(&mut self, ds: &super::Dataset<T>) -> Option<Arc<LateSlot<T>>> {
+        ds.late_to.map(|tag| self.late_slot(tag))
     }
 
     /// Adds a node to the query's graph.
