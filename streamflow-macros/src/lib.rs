@@ -276,7 +276,7 @@ use proc_macro::TokenStream;
 /// - per-batch aggregations and whole-batch functions (each starts a stage): `repartition`,
 ///   `count`, `reduce`, `count_by_value`, `reduce_by_key`, `reduce_by_key_into`,
 ///   `group_by_key`, `combine_by_key`, `join`, `left_outer_join`, `right_outer_join`,
-///   `full_outer_join`, `cogroup`, `transform`, `transform_with`;
+///   `full_outer_join`, `cogroup`, `transform`, `transform_with`, `transform_sql`;
 /// - windows: `window`, `count_by_window`, `reduce_by_window`, `reduce_by_window_inv`,
 ///   `reduce_by_key_and_window`, `reduce_by_key_and_window_inv`, `count_by_value_and_window`,
 ///   `group_by_key_and_window`;
@@ -289,8 +289,8 @@ use proc_macro::TokenStream;
 /// In a query (the table `STRUCTURED` in `registry.rs`, checked against the runtime by a test):
 /// on the session `read_stream`; on the reader `format`, `mode`, `header`,
 /// `max_files_per_trigger`, then a source: `memory`, `files`, `socket`, `rate`; on a dataset
-/// `map`, `flat_map`, `filter`, `union`, `with_watermark`, `with_event_time`, `group_by`,
-/// `group_by_window`, `write_stream`; on grouped records `count`, `sum`, `min`, `max`, `avg`,
+/// `map`, `flat_map`, `transform_sql`, `filter`, `union`, `with_watermark`, `with_event_time`,
+/// `group_by`, `group_by_window`, `write_stream`; on grouped records `count`, `sum`, `min`, `max`, `avg`,
 /// `agg`; on the writer `output_mode`, `trigger`, `query_name`, `multiple_watermark_policy`,
 /// `watermark_idle_timeout`, `checkpoint_location`, and a sink: `console`, `console_with`, `memory`,
 /// `foreach_batch`, `foreach`, `json`, `csv`. Getters (`corrupt_records`, `session`,

@@ -162,6 +162,8 @@ pub(crate) const OPERATORS: &[Operator] = &[
     // The user's function sees the whole batch, so the runtime ends a stage there.
     op("transform", Shuffle),
     op("transform_with", Shuffle),
+    // SQL over each batch (feature `sql`): the query sees the whole batch.
+    op("transform_sql", Shuffle),
     // Windows.
     window("window", 0, 1),
     window("count_by_window", 0, 1),
@@ -563,6 +565,7 @@ pub(crate) const STRUCTURED: &[Method] = {
         // Datasets.
         method("map", D, D, Kind::Retyping),
         method("flat_map", D, D, Kind::Retyping),
+        method("transform_sql", D, D, Kind::Retyping),
         method("filter", D, D, Kind::Stateless),
         method("union", D, D, Kind::Union),
         method("with_watermark", D, D, Kind::Watermark),

@@ -150,6 +150,26 @@ pub enum Error {
         name: String,
     },
 
+    /// A SQL query over a batch (feature `sql`) failed: it does not parse or plan, it failed
+    /// while running, or its rows do not fit the type they were asked as.
+    Sql {
+        /// The query, or what was being done (`create_data_frame`, `to_df` …).
+        query: String,
+        /// What went wrong.
+        message: String,
+    },
+
+    /// A database sink (features `sqlite`, `postgres`) could not write a batch: transient
+    /// errors were retried with back-off first.
+    Database {
+        /// The table written to.
+        table: String,
+        /// The batch id.
+        batch: u64,
+        /// What went wrong (and after how many attempts).
+        message: String,
+    },
+
     /// An I/O error, with what was being done.
     Io {
         /// What streamflow was doing.
@@ -191,6 +211,10 @@ impl fmt::Display for Error {
                 f,
                 "no memory table named \"{name}\": start a query with .write_stream().memory(\"{name}\") first"
             ),
+            Error::Sql { query, message } => write!(f, "SQL `{query}` failed: {message}"),
+            Error::Database { table, batch, message } => {
+                write!(f, "writing batch {batch} to table `{table}` failed: {message}")
+            }
             Error::Io { context, source } => write!(f, "{context}: {source}"),
         }
     }

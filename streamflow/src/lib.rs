@@ -126,6 +126,8 @@ pub mod macro_support;
 pub mod metrics;
 pub mod sink;
 pub mod source;
+#[cfg(feature = "sql")]
+pub mod sql;
 pub mod state;
 pub mod structured;
 pub mod testing;

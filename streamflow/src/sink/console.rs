@@ -74,9 +74,30 @@ fn format_batch<T: Serialize>(
         if names.is_empty() {
             *names = cols.iter().map(|(n, _)| n.clone()).collect();
         }
-        table.push(cols.iter().map(|(_, c)| cut(c.display(), truncate)).collect());
+        table.push(cols.iter().map(|(_, c)| c.display()).collect());
     }
-    let header: Vec<String> = names.iter().map(|n| cut(n.clone(), truncate)).collect();
+    let mut out = format!("{DASHES}\nBatch: {batch_id}\n{DASHES}\n");
+    out.push_str(&format_table(names, &table, rows.len(), num_rows, truncate));
+    out.push('\n');
+    Ok(out)
+}
+
+/// Spark's `showString`: the table of `header` and the first `num_rows` of `table` (whose
+/// full length is `total_rows`), with `only showing top N rows` when some were left out. The
+/// console sink and SQL's `show()` print tables this one way.
+pub(crate) fn format_table(
+    header: &[String],
+    table: &[Vec<String>],
+    total_rows: usize,
+    num_rows: usize,
+    truncate: bool,
+) -> String {
+    let header: Vec<String> = header.iter().map(|n| cut(n.clone(), truncate)).collect();
+    let table: Vec<Vec<String>> = table
+        .iter()
+        .take(num_rows)
+        .map(|row| row.iter().map(|c| cut(c.clone(), truncate)).collect())
+        .collect();
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count().max(3)).collect();
     for row in &table {
         for (i, cell) in row.iter().enumerate() {
@@ -109,20 +130,18 @@ fn format_batch<T: Serialize>(
             .collect();
         format!("|{}|\n", padded.join("|"))
     };
-    let mut out = format!("{DASHES}\nBatch: {batch_id}\n{DASHES}\n");
-    out.push_str(&sep);
+    let mut out = sep.clone();
     out.push_str(&line(&header));
     out.push_str(&sep);
     for row in &table {
         out.push_str(&line(row));
     }
     out.push_str(&sep);
-    if rows.len() > num_rows {
+    if total_rows > num_rows {
         let word = if num_rows == 1 { "row" } else { "rows" };
         out.push_str(&format!("only showing top {num_rows} {word}\n"));
     }
-    out.push('\n');
-    Ok(out)
+    out
 }
 
 fn cut(text: String, truncate: bool) -> String {

@@ -10,6 +10,7 @@
 //! | user code per batch (`foreach.rs`, `foreach_writer.rs`) | [`foreach_batch`](crate::DStream::foreach_batch) (Spark's `foreachRDD`) | [`foreach_batch`](crate::structured::DataStreamWriter::foreach_batch) |
 //! | user code per partition (`foreach.rs`, `foreach_writer.rs`) | [`foreach_partition`](crate::DStream::foreach_partition) | [`foreach`](crate::structured::DataStreamWriter::foreach) with a [`ForeachWriter`](crate::structured::ForeachWriter) |
 //! | an in-memory table (`memory.rs`) | — | [`memory`](crate::structured::DataStreamWriter::memory) |
+//! | a database table, exactly once, through a connection pool (`database/`, features `sqlite`, `postgres`) | [`sink`](crate::DStream::sink)`(DatabaseSink::…)` | [`sink`](crate::structured::DataStreamWriter::sink)`(DatabaseSink::…)` |
 //! | your own [`Sink`] | [`sink`](crate::DStream::sink) | [`sink`](crate::structured::DataStreamWriter::sink) |
 //!
 //! Sinks that show or write tables (console, CSV) see a record as columns the same way
@@ -17,6 +18,8 @@
 
 mod api;
 pub(crate) mod console;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub mod database;
 pub(crate) mod files;
 mod foreach;
 pub(crate) mod foreach_writer;
