@@ -53,7 +53,8 @@ impl SqlStep {
                 .create_or_replace_temp_view(&self.view)?;
             session.sql(&self.query)?.collect_as::<U>()
         })();
-        let out = result.map_err(|e| Error::user_code(OPERATOR, time.millis(), Failure::Returned(Arc::new(e))))?;
+        let out =
+            result.map_err(|e| Error::user_code(OPERATOR, time.millis(), Failure::Returned(Arc::new(e))))?;
         Ok(Batch::from_partitions(split_evenly(out, n.max(1)), time, exec))
     }
 }
