@@ -366,3 +366,45 @@ fn a_restart_carries_on_from_the_last_epoch_and_micro_batches_can_take_over() {
     );
     third.stop().unwrap();
 }
+
+#[test]
+fn with_an_emit_interval_a_group_emits_its_latest_row_by_the_end_of_the_epoch() {
+    let (session, _clock) = session(2);
+    let input = MemoryStream::<String>::new();
+    let query = session
+        .read_stream::<String>()
+        .memory(&input)
+        .group_by(|w| w.clone())
+        .count()
+        .write_stream()
+        .output_mode(OutputMode::Update)
+        // Longer than the test: every change waits for the end of its epoch.
+        .trigger(Trigger::continuous("1 second").with_emit_interval("1 hour"))
+        .memory("coalesced")
+        .start()
+        .unwrap();
+    input.add_data(["a", "b", "a", "a", "c", "b"].map(String::from));
+    query.process_all_available().unwrap();
+    input.add_data(["a"].map(String::from));
+    query.process_all_available().unwrap();
+    let batches = session
+        .memory_table::<AggRow<String, u64>>("coalesced")
+        .unwrap()
+        .batches();
+    let batches: Vec<(u64, BTreeMap<String, u64>)> = batches
+        .iter()
+        .map(|(id, rows)| (*id, last_per_key(rows)))
+        .collect();
+    assert_eq!(
+        batches[0].1,
+        [("a".into(), 3), ("b".into(), 2), ("c".into(), 1)].into()
+    );
+    assert_eq!(batches[1].1, [("a".into(), 4)].into());
+    let rows: usize = session
+        .memory_table::<AggRow<String, u64>>("coalesced")
+        .unwrap()
+        .rows()
+        .len();
+    assert_eq!(rows, 4, "one row per changed group and epoch");
+    query.stop().unwrap();
+}

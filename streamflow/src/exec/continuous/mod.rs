@@ -62,9 +62,15 @@ use crate::structured::Dataset;
 use crate::structured::plan::Planner;
 use crate::time::Duration;
 
-/// Records in flight between two tasks, per channel (a chunk of records from the reader, or
-/// one record between tasks): what bounds the memory of a running pipeline.
-const CHANNEL_CAPACITY: usize = 1024;
+/// Messages in flight per channel between two tasks (one record each): with
+/// [`SOURCE_CHANNEL_CHUNKS`] × [`CHUNK`] what bounds the memory of a running pipeline.
+const CHANNEL_CAPACITY: usize = 4096;
+
+/// The most records the reader hands a source task at once.
+const CHUNK: usize = 1024;
+
+/// Chunks in flight per source task.
+const SOURCE_CHANNEL_CHUNKS: usize = 16;
 
 /// Where a task pushes its records: the next fused operator, a router to the aggregation
 /// tasks, or a sink writer.

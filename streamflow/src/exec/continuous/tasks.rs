@@ -10,7 +10,7 @@ use std::time::Instant;
 use crossbeam_channel::{Receiver, RecvTimeoutError, SendTimeoutError, Sender};
 use serde_json::Value;
 
-use super::{CHANNEL_CAPACITY, Downstream, Feeder, Out, Push, Report, TaskEnv, Wiring};
+use super::{CHUNK, Downstream, Feeder, Out, Push, Report, SOURCE_CHANNEL_CHUNKS, TaskEnv, Wiring};
 use crate::data::{Data, Key, StateData};
 use crate::error::{Error, Result};
 use crate::exec::{BatchId, guard};
@@ -89,7 +89,7 @@ pub(crate) fn source_tasks<S: Source>(
 ) -> SourceFeeder<S> {
     let mut senders = Vec::with_capacity(n);
     for partition in 0..n {
-        let (tx, rx) = crossbeam_channel::bounded::<Feed<S::Item>>(CHANNEL_CAPACITY);
+        let (tx, rx) = crossbeam_channel::bounded::<Feed<S::Item>>(SOURCE_CHANNEL_CHUNKS);
         senders.push(tx);
         let mut push = down();
         let task_name = format!("{name}-{partition}");
@@ -143,32 +143,40 @@ impl<S: Source> SourceFeeder<S> {
         self.read = end;
         let crate::source::SourceBatch { items, parts } = batch;
         let mut rows = items.len() as u64;
-        let n = self.senders.len();
-        if !items.is_empty() {
-            for chunk in crate::batch::split_evenly(items, n) {
-                if !chunk.is_empty() {
-                    self.hand(chunk)?;
-                }
-            }
-        }
+        self.hand(items)?;
         for part in parts {
-            let records = part.into_vec();
-            rows += records.len() as u64;
-            if !records.is_empty() {
-                self.hand(records)?;
+            let mut records = Vec::new();
+            let mut failed = None;
+            part.run(&mut |record| {
+                records.push(record);
+                if records.len() == CHUNK && failed.is_none() {
+                    rows += CHUNK as u64;
+                    failed = self.hand(std::mem::take(&mut records)).err();
+                }
+            });
+            if let Some(e) = failed {
+                return Err(e);
             }
+            rows += records.len() as u64;
+            self.hand(records)?;
         }
         Ok(rows)
     }
 
-    fn hand(&mut self, records: Vec<S::Item>) -> Result<()> {
-        let i = self.next % self.senders.len();
-        self.next = self.next.wrapping_add(1);
+    /// Hands `records` to the tasks in chunks of at most [`CHUNK`], round-robin.
+    fn hand(&mut self, mut records: Vec<S::Item>) -> Result<()> {
         let control = self
             .control
             .clone()
             .ok_or_else(|| Error::illegal_state("feeder not started"))?;
-        send(&self.senders[i], Feed::Records(records), &control)
+        while !records.is_empty() {
+            let rest = records.split_off(records.len().min(CHUNK));
+            let i = self.next % self.senders.len();
+            self.next = self.next.wrapping_add(1);
+            send(&self.senders[i], Feed::Records(records), &control)?;
+            records = rest;
+        }
+        Ok(())
     }
 
     pub(crate) fn start(&mut self, control: Arc<crate::exec::JobControl>) {
