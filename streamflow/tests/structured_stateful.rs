@@ -528,3 +528,61 @@ fn group_state_survives_a_restart_on_the_checkpoint() -> TestResult {
     );
     Ok(())
 }
+
+// ---------------------------------------------------------------------------------------------
+// Several aggregates per group
+// ---------------------------------------------------------------------------------------------
+
+/// One run of a windowed `agg((count, sum, max))` in Append mode on `dir`: adds `batch`, returns
+/// `(window start minute, key, (count, sum, max))` of the windows it emitted.
+fn tuple_run(
+    s: &Session,
+    input: &MemoryStream<Ev>,
+    dir: &Path,
+    table: &str,
+    batch: Vec<Ev>,
+) -> Vec<(i64, String, (u64, i64, i64))> {
+    let q = watermarked(s, input)
+        .group_by_window(|e| e.key.clone(), window("10 minutes", "10 minutes"))
+        .agg((Count, Sum::new(|e: &Ev| e.amount), Max::new(|e: &Ev| e.amount)))
+        .write_stream()
+        .output_mode(OutputMode::Append)
+        .checkpoint_location(dir)
+        .memory(table)
+        .start()
+        .unwrap();
+    input.add_data(batch);
+    q.process_all_available().unwrap();
+    q.stop().unwrap();
+    let mut rows: Vec<_> = s
+        .memory_table::<AggRow<String, (u64, i64, i64)>>(table)
+        .unwrap()
+        .rows()
+        .into_iter()
+        .map(|r| (r.window.unwrap().start.millis() / 60_000, r.key, r.value))
+        .collect();
+    rows.sort();
+    rows
+}
+
+#[test]
+fn a_tuple_of_aggregators_computes_several_aggregates_per_group_across_a_restart() -> TestResult {
+    let s = session();
+    let input = MemoryStream::<Ev>::new();
+    let dir = tempfile::tempdir()?;
+    let first = tuple_run(
+        &s,
+        &input,
+        dir.path(),
+        "agg0",
+        vec![ev("a", 1), ev("a", 4), ev("b", 2)],
+    );
+    assert!(first.is_empty(), "the window [0, 10) is still open: {first:?}");
+    let second = tuple_run(&s, &input, dir.path(), "agg1", vec![ev("a", 7), ev("a", 30)]);
+    assert_eq!(
+        second,
+        [(0, "a".into(), (3, 12, 7)), (0, "b".into(), (1, 2, 2))],
+        "the buffers of the first run were restored and merged"
+    );
+    Ok(())
+}

@@ -1,5 +1,6 @@
 //! What an aggregation computes: the [`Aggregator`] contract (Spark's typed `Aggregator`), the
-//! built-in ones (`count`, `sum`, `min`, `max`, `avg`), and the row an aggregation emits,
+//! built-in ones (`count`, `sum`, `min`, `max`, `avg`), tuples of aggregators (several
+//! aggregates per group, Spark's `agg(count, avg, max)`), and the row an aggregation emits,
 //! [`AggRow`], whose value column is named after its aggregator.
 //!
 //! An aggregator's buffer is what the aggregation keeps in the state store per group (so it is
@@ -310,6 +311,40 @@ where
         }
     }
 }
+
+// Several aggregates per group at once (Spark's `agg(count(..), avg(..), max(..))`): a tuple
+// of two to six aggregators over the same records is an aggregator whose buffer is the tuple of
+// their buffers and whose result the tuple of their results, in one pass and one state per
+// group. Its column is named `agg`. (Documented with an example on `GroupedDataset::agg`.)
+macro_rules! tuple_aggregator {
+    ($($a:ident $i:tt),+) => {
+        impl<In, $($a: Aggregator<In>),+> Aggregator<In> for ($($a,)+) {
+            type Buffer = ($($a::Buffer,)+);
+            type Output = ($($a::Output,)+);
+            fn name(&self) -> &'static str {
+                "agg"
+            }
+            fn zero(&self) -> Self::Buffer {
+                ($(self.$i.zero(),)+)
+            }
+            fn reduce(&self, buffer: &mut Self::Buffer, input: &In) {
+                $(self.$i.reduce(&mut buffer.$i, input);)+
+            }
+            fn merge(&self, buffer: &mut Self::Buffer, other: Self::Buffer) {
+                $(self.$i.merge(&mut buffer.$i, other.$i);)+
+            }
+            fn finish(&self, buffer: &Self::Buffer) -> Self::Output {
+                ($(self.$i.finish(&buffer.$i),)+)
+            }
+        }
+    };
+}
+
+tuple_aggregator!(A 0, B 1);
+tuple_aggregator!(A 0, B 1, C 2);
+tuple_aggregator!(A 0, B 1, C 2, D 3);
+tuple_aggregator!(A 0, B 1, C 2, D 3, E 4);
+tuple_aggregator!(A 0, B 1, C 2, D 3, E 4, F 5);
 
 /// A row of an aggregation's result: the window (for windowed aggregations), the key, and the
 /// aggregate's value.

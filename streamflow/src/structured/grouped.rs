@@ -319,6 +319,28 @@ impl<T: Data, K: Key + StateData> GroupedDataset<T, K> {
     /// query.stop()?;
     /// # Ok::<(), streamflow::Error>(())
     /// ```
+    ///
+    /// Several aggregates per group at once (Spark's `agg(count(..), avg(..), max(..))`): a
+    /// tuple of two to six aggregators is one, computing each in one pass over the records,
+    /// with one state per group; the value is the tuple of their results (column `agg`).
+    ///
+    /// ```
+    /// # use streamflow::structured::*;
+    /// let session = Session::builder().parallelism(2).clock(streamflow::ManualClock::new(0)).build()?;
+    /// let orders = MemoryStream::<(String, f64)>::new(); // (customer, amount)
+    /// let query = session.read_stream::<(String, f64)>().memory(&orders)
+    ///     .group_by(|o| o.0.clone())
+    ///     .agg((Count, Avg::new(|o: &(String, f64)| o.1), Max::new(|o: &(String, f64)| o.1 as i64)))
+    ///     .write_stream().output_mode(OutputMode::Complete).memory("customers").start()?;
+    /// orders.add_data([("ann".to_string(), 10.0), ("ann".to_string(), 30.0), ("bob".to_string(), 5.0)]);
+    /// query.process_all_available()?;
+    /// let mut rows = session.memory_table::<AggRow<String, (u64, f64, i64)>>("customers")?.rows();
+    /// rows.sort_by(|a, b| a.key.cmp(&b.key));
+    /// assert_eq!(rows[0].value, (2, 20.0, 30));
+    /// assert_eq!(rows[1].value, (1, 5.0, 5));
+    /// query.stop()?;
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
     pub fn agg<A: Aggregator<T>>(&self, aggregator: A) -> Dataset<AggRow<K, A::Output>> {
         let operator = format!(
             "{}(..).{}()",
