@@ -340,7 +340,11 @@ pub fn q4(session: &Session, input: &Input, out: Output<AggRow<u64, f64>>) {
             Event::Bid(b) => b.auction,
             Event::Person(p) => p.id,
         })
-        .flat_map_groups_with_state(GroupStateTimeout::EventTimeTimeout, winning_bid)
+        .flat_map_groups_with_state(
+            OutputMode::Append,
+            GroupStateTimeout::EventTimeTimeout,
+            winning_bid,
+        )
         .group_by(|(category, _)| *category)
         .avg(|(_, price)| *price as f64)
         .write_stream()

@@ -420,6 +420,7 @@ fn a_processing_time_timeout_fires_in_a_batch_without_data() -> TestResult {
         .memory(&input)
         .group_by(|e| e.key.clone())
         .flat_map_groups_with_state(
+            OutputMode::Update,
             GroupStateTimeout::ProcessingTimeTimeout,
             |k: &String, new, st: &mut GroupState<u64>| count_until_timeout(k, new, st, false),
         )
@@ -453,6 +454,7 @@ fn an_event_time_timeout_fires_when_the_watermark_passes_it() -> TestResult {
     let q = watermarked(&s, &input)
         .group_by(|e| e.key.clone())
         .flat_map_groups_with_state(
+            OutputMode::Append,
             GroupStateTimeout::EventTimeTimeout,
             |k: &String, new, st: &mut GroupState<u64>| count_until_timeout(k, new, st, true),
         )
@@ -585,4 +587,48 @@ fn a_tuple_of_aggregators_computes_several_aggregates_per_group_across_a_restart
         "the buffers of the first run were restored and merged"
     );
     Ok(())
+}
+
+#[test]
+fn flat_map_groups_with_state_takes_its_own_output_mode_as_spark_does() {
+    let s = session();
+    let input = MemoryStream::<Ev>::new();
+    let grouped = s.read_stream::<Ev>().memory(&input).group_by(|e| e.key.clone());
+    let count = |_: &String, new: Vec<Ev>, _: &mut GroupState<u64>| vec![new.len() as u64];
+    let err = grouped
+        .flat_map_groups_with_state(OutputMode::Update, GroupStateTimeout::NoTimeout, count)
+        .write_stream()
+        .output_mode(OutputMode::Append)
+        .memory("x")
+        .start()
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("flatMapGroupsWithState in update mode is not supported with Append output mode"),
+        "{err}"
+    );
+    let err = grouped
+        .flat_map_groups_with_state(OutputMode::Update, GroupStateTimeout::NoTimeout, count)
+        .group_by(|n| *n)
+        .count()
+        .write_stream()
+        .output_mode(OutputMode::Complete)
+        .memory("x")
+        .start()
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("in update mode is not supported with aggregation"),
+        "{err}"
+    );
+    let q = grouped
+        .flat_map_groups_with_state(OutputMode::Append, GroupStateTimeout::NoTimeout, count)
+        .group_by(|n| *n)
+        .count()
+        .write_stream()
+        .output_mode(OutputMode::Complete)
+        .memory("sizes")
+        .start()
+        .unwrap();
+    q.stop().unwrap();
 }

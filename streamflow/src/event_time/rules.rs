@@ -106,6 +106,70 @@ impl Join {
     }
 }
 
+/// What the rules need to know of one `map_groups_with_state` / `flat_map_groups_with_state`.
+#[derive(Clone, Debug)]
+pub struct GroupsWithState {
+    /// `flat_map_groups_with_state` or `map_groups_with_state`.
+    pub operator: String,
+    /// The operator's own output mode (`flat_map_groups_with_state`'s first argument); `None`
+    /// for `map_groups_with_state`.
+    pub mode: Option<Mode>,
+    /// Whether an aggregation comes before it.
+    pub after_aggregation: bool,
+}
+
+/// Spark's rules on keyed state (`UnsupportedOperationChecker`): `map_groups_with_state` runs in
+/// Update mode and without aggregation; `flat_map_groups_with_state` in Append or Update mode,
+/// its own mode the query's when there is no aggregation, and Append, before any aggregation,
+/// when there is one.
+pub fn check_groups_with_state<'a>(
+    operators: impl IntoIterator<Item = &'a GroupsWithState>,
+    aggregations: bool,
+    mode: Mode,
+    spell: &dyn Fn(Mode) -> String,
+) -> Vec<Violation> {
+    let mut violations = Vec::new();
+    for (index, op) in operators.into_iter().enumerate() {
+        let (message, help) = match (op.mode, aggregations) {
+            (None, true) => (
+                "mapGroupsWithState is not supported with aggregation on a streaming DataFrame/Dataset".to_string(),
+                "aggregate in the function, or use flat_map_groups_with_state(OutputMode::Append, ..) before the aggregation".to_string(),
+            ),
+            (None, false) if mode != Mode::Update => (
+                format!("mapGroupsWithState is not supported with {} output mode on a streaming DataFrame/Dataset", mode.name()),
+                format!("use {}, or flat_map_groups_with_state(OutputMode::Append, ..) for Append", spell(Mode::Update)),
+            ),
+            (Some(Mode::Complete), _) => (
+                "the output mode of flatMapGroupsWithState should be Append or Update".to_string(),
+                "pass OutputMode::Append or OutputMode::Update as its first argument".to_string(),
+            ),
+            (Some(own), false) if own != mode => (
+                format!(
+                    "flatMapGroupsWithState in {} mode is not supported with {} output mode on a streaming DataFrame/Dataset",
+                    own.key(),
+                    mode.name()
+                ),
+                format!("give it OutputMode::{} as its first argument, or use {}", mode.name(), spell(own)),
+            ),
+            (Some(Mode::Update), true) => (
+                "flatMapGroupsWithState in update mode is not supported with aggregation on a streaming DataFrame/Dataset".to_string(),
+                "give it OutputMode::Append as its first argument".to_string(),
+            ),
+            (Some(_), true) if op.after_aggregation => (
+                "flatMapGroupsWithState in append mode is not supported after aggregation on a streaming DataFrame/Dataset".to_string(),
+                "aggregate after it, or in its function".to_string(),
+            ),
+            _ => continue,
+        };
+        violations.push(Violation {
+            at: Culprit::GroupsWithState(index),
+            message: format!("{message}: `{}(..)`", op.operator),
+            help,
+        });
+    }
+    violations
+}
+
 /// A stream–stream join runs in Append mode only (Spark's `UnsupportedOperationChecker`).
 pub fn check_join_modes<'a>(
     joins: impl IntoIterator<Item = &'a Join>,
@@ -178,6 +242,8 @@ pub enum Culprit {
     Aggregation(usize),
     /// The join at this index of the query's joins.
     Join(usize),
+    /// The groups-with-state operator at this index of the query's.
+    GroupsWithState(usize),
     /// The output mode itself.
     Mode,
     /// The sink.
@@ -428,6 +494,53 @@ mod tests {
         }
         let wrong_bound = check_joins([&join("LeftOuter", true, true, false)], Mode::Append, &spell);
         assert!(wrong_bound[0].message.contains("an upper bound"));
+    }
+
+    #[test]
+    fn groups_with_state_follow_sparks_modes() {
+        let op = |mode: Option<Mode>, after_aggregation: bool| GroupsWithState {
+            operator: "f".into(),
+            mode,
+            after_aggregation,
+        };
+        let check =
+            |o: GroupsWithState, aggs: bool, mode: Mode| check_groups_with_state([&o], aggs, mode, &spell);
+        assert!(check(op(None, false), false, Mode::Update).is_empty());
+        assert!(
+            check(op(None, false), false, Mode::Append)[0]
+                .message
+                .starts_with("mapGroupsWithState is not supported with Append")
+        );
+        assert!(
+            check(op(None, false), true, Mode::Update)[0]
+                .message
+                .contains("with aggregation")
+        );
+        for mode in [Mode::Append, Mode::Update] {
+            assert!(check(op(Some(mode), false), false, mode).is_empty());
+        }
+        let found = check(op(Some(Mode::Update), false), false, Mode::Append);
+        assert!(
+            found[0]
+                .message
+                .starts_with("flatMapGroupsWithState in update mode is not supported with Append")
+        );
+        assert!(check(op(Some(Mode::Append), false), true, Mode::Complete).is_empty());
+        assert!(
+            check(op(Some(Mode::Update), false), true, Mode::Complete)[0]
+                .message
+                .contains("with aggregation")
+        );
+        assert!(
+            check(op(Some(Mode::Append), true), true, Mode::Complete)[0]
+                .message
+                .contains("after aggregation")
+        );
+        assert!(
+            check(op(Some(Mode::Complete), false), false, Mode::Complete)[0]
+                .message
+                .contains("Append or Update")
+        );
     }
 
     #[test]

@@ -50,6 +50,8 @@ pub(crate) struct Logical {
     pub(crate) aggregations: Vec<AggInfo>,
     /// The joins in its lineage, for the output-mode and join rules.
     pub(crate) joins: Vec<(u64, crate::event_time::rules::Join)>,
+    /// The groups-with-state operators in its lineage, for their output-mode rules.
+    pub(crate) groups_with_state: Vec<crate::event_time::rules::GroupsWithState>,
     pub(crate) watermarked: bool,
     /// The delay of this dataset's own watermark (the last `with_watermark` on its lineage).
     pub(crate) watermark_delay: Option<Duration>,
@@ -68,6 +70,8 @@ impl Logical {
                 self.aggregations.push(agg.clone());
             }
         }
+        self.groups_with_state
+            .extend(other.groups_with_state.iter().cloned());
         for join in &other.joins {
             if self.joins.iter().all(|j| j.0 != join.0) {
                 self.joins.push(join.clone());

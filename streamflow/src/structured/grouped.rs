@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use super::dataset::{AggInfo, Dataset};
+use super::output_mode::OutputMode;
 use super::plan::Planner;
 use crate::data::{Data, Key, StateData};
 use crate::state::aggregation::{AggOperator, AggSpec, KeyFn};
@@ -66,8 +67,12 @@ impl<T: Data, K: Key + StateData> GroupedDataset<T, K> {
 
     /// Calls `f` once per key with the key's records of the batch and its [`GroupState`], and
     /// once per key whose timeout expired (no records, `has_timed_out()` true); the records it
-    /// returns are the output (Spark's `flatMapGroupsWithState`). Runs in Append or Update
-    /// mode. Timeouts fire in batches without new data too.
+    /// returns are the output (Spark's `flatMapGroupsWithState(outputMode, timeoutConf)`).
+    /// Timeouts fire in batches without new data too.
+    ///
+    /// `output_mode` is the operator's own, as in Spark: Append or Update, the query's mode
+    /// when the query has no aggregation; Append when an aggregation follows it (none may
+    /// precede it). `start()` checks it.
     ///
     /// ```
     /// # use streamflow::structured::*;
@@ -78,7 +83,7 @@ impl<T: Data, K: Key + StateData> GroupedDataset<T, K> {
     /// // A user's session ends after 30 s without clicks: emit how many clicks it had.
     /// let query = session.read_stream::<String>().memory(&clicks)
     ///     .group_by(|user| user.clone())
-    ///     .flat_map_groups_with_state(GroupStateTimeout::ProcessingTimeTimeout,
+    ///     .flat_map_groups_with_state(OutputMode::Append, GroupStateTimeout::ProcessingTimeTimeout,
     ///         |user: &String, new: Vec<String>, state: &mut GroupState<u64>| {
     ///             if state.has_timed_out() {
     ///                 let total = state.get().copied().unwrap_or(0);
@@ -100,11 +105,12 @@ impl<T: Data, K: Key + StateData> GroupedDataset<T, K> {
     /// ```
     pub fn flat_map_groups_with_state<S: StateData, U: Data, I: IntoIterator<Item = U>>(
         &self,
+        output_mode: OutputMode,
         timeout: GroupStateTimeout,
         f: impl Fn(&K, Vec<T>, &mut GroupState<S>) -> I + Send + Sync + 'static,
     ) -> Dataset<U> {
         let f: GroupFn<K, T, S, U> = Arc::new(move |k, v, s| f(k, v, s).into_iter().collect());
-        self.with_state("flat_map_groups_with_state", timeout, f)
+        self.with_state("flat_map_groups_with_state", Some(output_mode), timeout, f)
     }
 
     /// Calls `f` once per key with the key's records of the batch and its [`GroupState`] (and
@@ -131,16 +137,24 @@ impl<T: Data, K: Key + StateData> GroupedDataset<T, K> {
         f: impl Fn(&K, Vec<T>, &mut GroupState<S>) -> U + Send + Sync + 'static,
     ) -> Dataset<U> {
         let f: GroupFn<K, T, S, U> = Arc::new(move |k, v, s| vec![f(k, v, s)]);
-        self.with_state("map_groups_with_state", timeout, f)
+        self.with_state("map_groups_with_state", None, timeout, f)
     }
 
     fn with_state<S: StateData, U: Data>(
         &self,
         operator: &'static str,
+        output_mode: Option<OutputMode>,
         timeout: GroupStateTimeout,
         f: GroupFn<K, T, S, U>,
     ) -> Dataset<U> {
         let mut logical = self.ds.logical.then(operator);
+        logical
+            .groups_with_state
+            .push(crate::event_time::rules::GroupsWithState {
+                operator: operator.to_string(),
+                mode: output_mode.map(Into::into),
+                after_aggregation: !self.ds.logical.aggregations.is_empty(),
+            });
         if self.window.is_some() || self.event_time_key {
             logical.errors.push(format!(
                 "`{operator}` groups by key only: use group_by(..) before it, not group_by_window or group_by_event_time"

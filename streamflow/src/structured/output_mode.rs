@@ -102,17 +102,12 @@ pub(crate) fn check(
         &spell,
     ));
     problems.extend(rules::check_join_eviction(joins.iter().copied()));
-    // Spark: mapGroupsWithState runs in Update mode only.
-    if mode != OutputMode::Update && logical.ops.iter().any(|op| op == "map_groups_with_state") {
-        problems.push(rules::Violation {
-            at: rules::Culprit::Mode,
-            message: format!("`map_groups_with_state` is not supported in {mode} output mode"),
-            help: format!(
-                "use {}, or flat_map_groups_with_state for Append",
-                spell(Mode::Update)
-            ),
-        });
-    }
+    problems.extend(rules::check_groups_with_state(
+        &logical.groups_with_state,
+        !logical.aggregations.is_empty(),
+        mode.into(),
+        &spell,
+    ));
     if let Some(allowed) = sink_modes {
         let allowed: Vec<Mode> = allowed.iter().map(|m| Mode::from(*m)).collect();
         problems.extend(rules::check_sink(sink, &allowed, mode.into(), &spell));

@@ -57,6 +57,7 @@ fn call(receiver: Value, others: &[Value], node: &Node, job: &Ident, diags: &mut
             Shape::Grouped => Value::Grouped {
                 logical: Logical::opaque(),
                 window: false,
+                method: "group_by".to_owned(),
                 span: node.name.span(),
             },
             Shape::Writer => Value::Writer(Box::new(Writer::opaque(node.name.span()))),
@@ -98,6 +99,8 @@ fn call(receiver: Value, others: &[Value], node: &Node, job: &Ident, diags: &mut
             if let Some(other) = other {
                 next.aggregations.extend(other.aggregations.iter().cloned());
                 next.joins.extend(other.joins.iter().cloned());
+                next.groups_with_state
+                    .extend(other.groups_with_state.iter().cloned());
                 next.watermarked |= other.watermarked;
                 next.opaque |= other.opaque;
             }
@@ -133,6 +136,8 @@ fn call(receiver: Value, others: &[Value], node: &Node, job: &Ident, diags: &mut
                 match other {
                     Value::Dataset(other) => {
                         next.aggregations.extend(other.aggregations.iter().cloned());
+                        next.groups_with_state
+                            .extend(other.groups_with_state.iter().cloned());
                         next.watermarked |= other.watermarked;
                         next.event_time |= other.event_time;
                         next.opaque |= other.opaque;
@@ -167,11 +172,22 @@ fn call(receiver: Value, others: &[Value], node: &Node, job: &Ident, diags: &mut
             Value::Grouped {
                 logical,
                 window,
+                method: name.clone(),
                 span,
             }
         }
         (Kind::GroupsWithState, Value::Grouped { logical, .. }) => {
             let mut next = logical.then(&name);
+            // flat_map_groups_with_state's own output mode is argument 0.
+            let own = node.exprs.first().and_then(output_mode::mode_of);
+            if name == "map_groups_with_state" || own.is_some() {
+                let facts = output_mode_rules::GroupsWithState {
+                    operator: name.clone(),
+                    mode: own,
+                    after_aggregation: !logical.aggregations.is_empty(),
+                };
+                next.groups_with_state.push((facts, span));
+            }
             next.event_time = false;
             Value::Dataset(next)
         }
@@ -180,10 +196,10 @@ fn call(receiver: Value, others: &[Value], node: &Node, job: &Ident, diags: &mut
             Value::Grouped {
                 logical,
                 window,
+                method: group,
                 span: group_span,
             },
         ) => {
-            let group = if window { "group_by_window" } else { "group_by" };
             let operator = format!("{group}(..).{column}()");
             if window && !logical.event_time && !logical.opaque {
                 watermark::missing_event_time(&operator, group_span, diags);
@@ -335,6 +351,58 @@ mod tests {
         let messages = words(quote!(), quote!(.count().write_stream().console()));
         assert!(
             messages[0].ends_with("help: `count` aggregates groups: call `.group_by(|r| key)` first"),
+            "{messages:#?}"
+        );
+    }
+
+    #[test]
+    fn an_aggregation_is_named_by_the_method_that_grouped() {
+        let messages = words(
+            quote!(output_mode = complete),
+            quote!(.with_watermark(|w| w.ts, "1 minute")
+                .group_by_event_time(|w| w.word.clone()).count()
+                .group_by(|r| r.value).count()
+                .write_stream().console()),
+        );
+        assert!(
+            messages[0].contains(
+                "`group_by(..).count()` aggregates the result of `group_by_event_time(..).count()`"
+            ),
+            "{messages:#?}"
+        );
+    }
+
+    #[test]
+    fn groups_with_state_follow_sparks_modes() {
+        let messages = words(
+            quote!(),
+            quote!(.group_by(|w| w.word.clone())
+                .flat_map_groups_with_state(OutputMode::Update, GroupStateTimeout::NoTimeout, f)
+                .write_stream().console()),
+        );
+        assert_eq!(messages.len(), 1, "{messages:#?}");
+        assert!(
+            messages[0].starts_with(
+                "flatMapGroupsWithState in update mode is not supported with Append output mode"
+            ),
+            "{messages:#?}"
+        );
+        let messages = words(
+            quote!(output_mode = complete),
+            quote!(.group_by(|w| w.word.clone())
+                .flat_map_groups_with_state(OutputMode::Append, GroupStateTimeout::NoTimeout, f)
+                .group_by(|r| r.0).count()
+                .write_stream().console()),
+        );
+        assert!(messages.is_empty(), "{messages:#?}");
+        let messages = words(
+            quote!(),
+            quote!(.group_by(|w| w.word.clone())
+                .map_groups_with_state(GroupStateTimeout::NoTimeout, f)
+                .write_stream().console()),
+        );
+        assert!(
+            messages[0].starts_with("mapGroupsWithState is not supported with Append"),
             "{messages:#?}"
         );
     }

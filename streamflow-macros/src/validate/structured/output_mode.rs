@@ -61,6 +61,20 @@ pub(super) fn check(writer: &Writer, sink: &Sink, config: &JobConfig, job: &Iden
             }
         }
     }
+    for violation in rules::check_groups_with_state(
+        logical.groups_with_state.iter().map(|(facts, _)| facts),
+        !logical.aggregations.is_empty(),
+        mode,
+        &spell,
+    ) {
+        if let Culprit::GroupsWithState(index) = violation.at {
+            diags.error(
+                logical.groups_with_state[index].1,
+                violation.message,
+                Some(violation.help),
+            );
+        }
+    }
     let checked: Vec<&super::value::Join> = logical.joins.iter().filter(|j| j.checked).collect();
     let stream_stream: Vec<&super::value::Join> =
         logical.joins.iter().filter(|j| j.facts.stream_stream).collect();

@@ -14,6 +14,8 @@ pub(super) struct Logical {
     pub(super) aggregations: Vec<Aggregation>,
     /// Its joins, for the join rules.
     pub(super) joins: Vec<Join>,
+    /// Its groups-with-state operators whose output mode the macro can read, and where.
+    pub(super) groups_with_state: Vec<(output_mode_rules::GroupsWithState, Span)>,
     pub(super) watermarked: bool,
     /// Whether the records carry an event time (`with_watermark`/`with_event_time`, and no
     /// `map`/`flat_map` since).
@@ -139,6 +141,8 @@ pub(super) enum Value {
     Grouped {
         logical: Logical,
         window: bool,
+        /// The method that grouped: `group_by`, `group_by_window`, `group_by_event_time`.
+        method: String,
         span: Span,
     },
     Writer(Box<Writer>),
