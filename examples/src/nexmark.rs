@@ -25,8 +25,8 @@ use streamflow::Batch;
 use streamflow::prelude::*;
 use streamflow::source::nexmark::{Bid, Event, NexmarkConfig, NexmarkGenerator, NexmarkSource};
 use streamflow::structured::{
-    AggRow, Aggregator, Dataset, Format, GroupState, GroupStateTimeout, Session, Window, tumbling_window,
-    window,
+    AggRow, Aggregator, Dataset, Format, GroupState, GroupStateTimeout, OutputMode, Session, Window,
+    tumbling_window, window,
 };
 
 /// How far the watermark of the windowed queries stays behind the latest bid.
