@@ -424,9 +424,12 @@ impl DataFrame {
     /// # Ok::<(), streamflow::Error>(())
     /// ```
     pub fn show(&self) -> Result<()> {
+        use std::io::Write;
         let text = self.show_string(20, true)?;
-        println!("{text}");
-        Ok(())
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{text}")
+            .and_then(|()| out.flush())
+            .map_err(|e| Error::io("show() cannot write to standard output", e))
     }
 
     /// The DataFusion data frame, for its whole API.

@@ -1,0 +1,80 @@
+//! The seeds' "DataFrame and SQL operations" word count: each batch of words becomes a
+//! DataFrame, is registered as the temporary view `words`, and
+//! `select word, count(*) as total from words group by word` is run on it and shown, as
+//! Spark's `show()` prints it (feature `sql`: Apache DataFusion).
+//!
+//! ```text
+//! cargo run --release -p streamflow-examples --features sql --bin sql_word_count
+//! cargo run --release -p streamflow-examples --features sql --bin sql_word_count -- --batches 5
+//! ```
+//!
+//! The words come from the built-in text (`FEED`), a few lines per batch, on a manual clock,
+//! so it runs at once and prints the same every time. `--batches N` (default 3).
+
+use streamflow::prelude::*;
+use streamflow::sql::SqlSession;
+
+const LINES_PER_BATCH: usize = 3;
+
+fn main() -> streamflow::Result<()> {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    let mut batches = 3_i64;
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        match (flag.as_str(), args.next()) {
+            ("--batches", Some(n)) => {
+                batches = n
+                    .parse()
+                    .map_err(|e| streamflow::Error::InvalidConfig(format!("--batches {n}: {e}")))?
+            }
+            _ => {
+                eprintln!("usage: sql_word_count [--batches N]");
+                std::process::exit(2);
+            }
+        }
+    }
+    let clock = ManualClock::new(0);
+    let ssc = StreamingContext::builder()
+        .batch_duration(Duration::seconds(1))
+        .parallelism(2)
+        .clock(clock.clone())
+        .app_name("sql_word_count")
+        .build()?;
+    let lines: Vec<&str> = streamflow_examples::FEED.lines().collect();
+    let queue = StreamQueue::new();
+    for b in 0..batches as usize {
+        let start = (b * LINES_PER_BATCH) % lines.len().max(1);
+        queue.push(
+            lines
+                .iter()
+                .cycle()
+                .skip(start)
+                .take(LINES_PER_BATCH)
+                .map(|l| l.to_string())
+                .collect::<Vec<String>>(),
+        );
+    }
+    let words = ssc
+        .queue_stream(queue, true, None)
+        .flat_map(|line: String| line.split_whitespace().map(str::to_owned).collect::<Vec<_>>());
+    // val words: DStream[String] = ...; words.foreachRDD { rdd => ... }
+    words.foreach_batch(|rdd, time| -> streamflow::Result<()> {
+        // Get the singleton instance of the session
+        let spark = SqlSession::get_or_create()?;
+        // Convert the batch of strings to a DataFrame with one column `word`
+        let words_data_frame = spark.create_data_frame(&rdd.collect())?.to_df(&["word"])?;
+        // Create a temporary view
+        words_data_frame.create_or_replace_temp_view("words")?;
+        // Do word count on the DataFrame using SQL and print it
+        let word_counts_data_frame =
+            spark.sql("select word, count(*) as total from words group by word order by total desc, word")?;
+        println!("========= {} =========", time.millis());
+        word_counts_data_frame.show()
+    });
+    ssc.start()?;
+    let last = Time::from_millis(batches * 1_000);
+    clock.set_time(last);
+    ssc.await_batch(last)?;
+    ssc.stop(false)?;
+    ssc.await_termination()
+}
