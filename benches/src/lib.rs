@@ -20,6 +20,11 @@
 
 pub mod end_to_end;
 
+/// With the `mimalloc` feature, every bench program allocates with mimalloc.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
