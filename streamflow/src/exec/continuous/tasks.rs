@@ -164,19 +164,30 @@ impl<S: Source> SourceFeeder<S> {
     }
 
     /// Hands `records` to the tasks in chunks of at most [`CHUNK`], round-robin.
-    fn hand(&mut self, mut records: Vec<S::Item>) -> Result<()> {
+    fn hand(&mut self, records: Vec<S::Item>) -> Result<()> {
         let control = self
             .control
             .clone()
             .ok_or_else(|| Error::illegal_state("feeder not started"))?;
-        while !records.is_empty() {
-            let rest = records.split_off(records.len().min(CHUNK));
+        let mut send_next = |records: Vec<S::Item>| {
             let i = self.next % self.senders.len();
             self.next = self.next.wrapping_add(1);
-            send(&self.senders[i], Feed::Records(records), &control)?;
-            records = rest;
+            send(&self.senders[i], Feed::Records(records), &control)
+        };
+        if records.len() <= CHUNK {
+            return match records.is_empty() {
+                true => Ok(()),
+                false => send_next(records),
+            };
         }
-        Ok(())
+        let mut rest = records.into_iter();
+        loop {
+            let chunk: Vec<S::Item> = rest.by_ref().take(CHUNK).collect();
+            if chunk.is_empty() {
+                return Ok(());
+            }
+            send_next(chunk)?;
+        }
     }
 
     pub(crate) fn start(&mut self, control: Arc<crate::exec::JobControl>) {
