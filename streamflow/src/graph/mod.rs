@@ -9,7 +9,9 @@
 //! when a window needs its past batches (`remember`), when the user asked to `persist` it, or
 //! when it must run exactly once per batch time (sources and stateful operators). Otherwise
 //! it hands its still-lazy batch straight to its one consumer, which is what makes a chain of
-//! stateless operators run as one pass.
+//! stateless operators run as one pass. A source that can read a range again (files, rate),
+//! read by one consumer and no window, runs once per batch time but hands its batch on still
+//! lazy too, its records counted as they are read (`NodeMeta::hands_on_lazily`).
 
 mod explain;
 
@@ -126,7 +128,7 @@ impl GraphClock {
 struct Stored<T> {
     /// `None` once the last reader took it.
     partitions: Option<Arc<Vec<Vec<T>>>>,
-    /// A batch handed on lazily ([`NodeMeta::hands_on_lazily`]) until its reader takes it,
+    /// A batch handed on lazily (`NodeMeta::hands_on_lazily`) until its reader takes it,
     /// with the count of its elements so far, which grows as the reader consumes it.
     lazy: Option<(Option<Batch<T>>, Arc<AtomicU64>)>,
     /// Readers that have not read it yet in this batch.
