@@ -255,6 +255,69 @@ pub fn write_bid_files(config: &NexmarkConfig, dir: &Path, files: u64) -> std::i
     Ok(bids)
 }
 
+/// What q4 needs of an event, projected before the shuffle (so the padding strings are not
+/// moved between threads): an auction's id, category and lifetime, or a bid's auction, time
+/// and price.
+#[derive(Clone, Debug)]
+pub enum AuctionOrBid {
+    /// An auction.
+    Auction {
+        /// Its id.
+        id: u64,
+        /// Its category.
+        category: u64,
+        /// When it opens.
+        opens: Time,
+        /// When it closes.
+        expires: Time,
+    },
+    /// A bid.
+    Bid {
+        /// The auction's id.
+        auction: u64,
+        /// When it was made.
+        at: Time,
+        /// Its price.
+        price: u64,
+    },
+}
+
+impl AuctionOrBid {
+    /// The auction's part of an event (persons have none).
+    pub fn of(event: Event) -> Option<AuctionOrBid> {
+        match event {
+            Event::Auction(a) => Some(AuctionOrBid::Auction {
+                id: a.id,
+                category: a.category,
+                opens: a.date_time,
+                expires: a.expires,
+            }),
+            Event::Bid(b) => Some(AuctionOrBid::Bid {
+                auction: b.auction,
+                at: b.date_time,
+                price: b.price,
+            }),
+            Event::Person(_) => None,
+        }
+    }
+
+    /// The auction it is about.
+    pub fn auction(&self) -> u64 {
+        match self {
+            AuctionOrBid::Auction { id, .. } => *id,
+            AuctionOrBid::Bid { auction, .. } => *auction,
+        }
+    }
+
+    /// Its event time.
+    pub fn time(&self) -> Time {
+        match self {
+            AuctionOrBid::Auction { opens, .. } => *opens,
+            AuctionOrBid::Bid { at, .. } => *at,
+        }
+    }
+}
+
 /// What q4 keeps per auction: the auction once seen, its highest bid so far in its lifetime,
 /// and the bids that came before the auction itself (the generator makes bids for auctions up
 /// to ten ahead).
@@ -289,7 +352,7 @@ const EARLY_BIDS_KEPT_MS: i64 = 10_000;
 /// GROUP BY A.id, A.category`, for closed auctions: auctions without such a bid give nothing).
 pub fn winning_bid(
     _auction: &u64,
-    events: Vec<Event>,
+    events: Vec<AuctionOrBid>,
     state: &mut GroupState<AuctionBids>,
 ) -> Option<(u64, u64)> {
     if state.has_timed_out() {
@@ -300,14 +363,18 @@ pub fn winning_bid(
     let mut s = state.get().cloned().unwrap_or_default();
     for event in events {
         match event {
-            Event::Auction(a) => {
-                s.auction = Some((a.category, a.date_time, a.expires));
+            AuctionOrBid::Auction {
+                category,
+                opens,
+                expires,
+                ..
+            } => {
+                s.auction = Some((category, opens, expires));
                 for (at, price) in std::mem::take(&mut s.early) {
                     s.bid(at, price);
                 }
             }
-            Event::Bid(b) => s.bid(b.date_time, b.price),
-            Event::Person(_) => {}
+            AuctionOrBid::Bid { at, price, .. } => s.bid(at, price),
         }
     }
     let timeout = match s.auction {
@@ -333,13 +400,9 @@ pub fn winning_bid(
 #[stream_job(trigger = available_now, output_mode = complete)]
 pub fn q4(session: &Session, input: &Input, out: Output<AggRow<u64, f64>>) {
     events(session, input)
-        .filter(|e| !matches!(e, Event::Person(_)))
-        .with_watermark(|e| e.date_time(), WATERMARK_DELAY)
-        .group_by(|e| match e {
-            Event::Auction(a) => a.id,
-            Event::Bid(b) => b.auction,
-            Event::Person(p) => p.id,
-        })
+        .flat_map(AuctionOrBid::of)
+        .with_watermark(|e| e.time(), WATERMARK_DELAY)
+        .group_by(|e| e.auction())
         .flat_map_groups_with_state(
             OutputMode::Append,
             GroupStateTimeout::EventTimeTimeout,
