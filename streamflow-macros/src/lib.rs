@@ -270,7 +270,7 @@ use proc_macro::TokenStream;
 ///
 /// - sources, on the context: `socket_text_stream`, `text_file_stream`, `queue_stream`,
 ///   `receiver_stream`, `receiver_stream_with_write_ahead_log`, `generator_stream`,
-///   `rate_stream`, `source_stream`;
+///   `rate_stream`, `source_stream`, `kafka_direct_stream`;
 /// - stateless, fused into one pass: `map`, `flat_map`, `filter`, `map_partitions`, `glom`,
 ///   `map_values`, `flat_map_values`, `union`, `persist`, `cache`;
 /// - per-batch aggregations and whole-batch functions (each starts a stage): `repartition`,
@@ -288,7 +288,7 @@ use proc_macro::TokenStream;
 ///
 /// In a query (the table `STRUCTURED` in `registry.rs`, checked against the runtime by a test):
 /// on the session `read_stream`; on the reader `format`, `mode`, `header`,
-/// `max_files_per_trigger`, then a source: `memory`, `files`, `socket`, `rate`; on a dataset
+/// `max_files_per_trigger`, then a source: `memory`, `files`, `socket`, `rate`, `kafka`; on a dataset
 /// `map`, `flat_map`, `transform_sql`, `filter`, `union`, `with_watermark`, `with_event_time`,
 /// `group_by`, `group_by_window`, `write_stream`; on grouped records `count`, `sum`, `min`, `max`, `avg`,
 /// `agg`; on the writer `output_mode`, `trigger`, `query_name`, `multiple_watermark_policy`,

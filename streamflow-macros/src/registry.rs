@@ -134,6 +134,7 @@ pub(crate) const OPERATORS: &[Operator] = &[
     op("generator_stream", Source),
     op("rate_stream", Source),
     op("source_stream", Source),
+    op("kafka_direct_stream", Source),
     // Stateless: fused into one pass per partition.
     op("map", Stateless),
     op("flat_map", Stateless),
@@ -562,6 +563,7 @@ pub(crate) const STRUCTURED: &[Method] = {
         method("socket", R, D, Kind::Source("socket_source")),
         method("rate", R, D, Kind::Source("rate_source")),
         method("source", R, D, Kind::Source("source")),
+        method("kafka", R, D, Kind::Source("kafka_source")),
         // Datasets.
         method("map", D, D, Kind::Retyping),
         method("flat_map", D, D, Kind::Retyping),

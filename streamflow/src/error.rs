@@ -100,6 +100,14 @@ pub enum Error {
         message: String,
     },
 
+    /// A sink could not write or commit a batch (after its own retries).
+    Sink {
+        /// The sink.
+        sink_name: String,
+        /// What happened.
+        message: String,
+    },
+
     /// The state of a stateful operator could not be saved or restored: its bytes are corrupt,
     /// or were written for other key or state types, another operator or another number of
     /// partitions.
@@ -199,6 +207,7 @@ impl fmt::Display for Error {
                 ..
             } => write!(f, "job failed at batch time {time} ms in operator `{operator}`: {message}"),
             Error::Source { source_name, message } => write!(f, "source `{source_name}` failed: {message}"),
+            Error::Sink { sink_name, message } => write!(f, "sink `{sink_name}` failed: {message}"),
             Error::State { operator, message } => write!(f, "state of `{operator}`: {message}"),
             Error::CorruptCheckpoint { path, message } => {
                 write!(f, "checkpoint file {} is corrupt: {message}", path.display())

@@ -121,6 +121,8 @@ mod event_time;
 mod exec;
 mod graph;
 mod join;
+#[cfg(feature = "kafka")]
+pub mod kafka;
 #[doc(hidden)]
 pub mod macro_support;
 pub mod metrics;

@@ -12,6 +12,7 @@
 //! | batches pushed by the program (`queue.rs`: `StreamQueue` and the `BatchLog` it shares with `memory.rs`: `MemoryStream`) | batches pushed | [`queue_stream`](crate::StreamingContext::queue_stream) | [`memory`](crate::structured::DataStreamReader::memory) | queue: no; memory: yes |
 //! | a [`Receiver`] on its own threads (`receiver.rs`) | blocks of stored records | [`receiver_stream`](crate::StreamingContext::receiver_stream), [`receiver_stream_with_write_ahead_log`](crate::StreamingContext::receiver_stream_with_write_ahead_log) | — | with a write-ahead log and a checkpoint |
 //! | lines of a TCP server, a receiver (`socket.rs`) | blocks of received lines | [`socket_text_stream`](crate::StreamingContext::socket_text_stream) | [`socket`](crate::structured::DataStreamReader::socket) | with a checkpoint (write-ahead log) |
+//! | Kafka topics (`kafka/`, feature `kafka`) | the next offset per partition | `kafka_direct_stream` | `kafka` | yes |
 //! | your own [`Source`] | yours | [`source_stream`](crate::StreamingContext::source_stream) | [`source`](crate::structured::DataStreamReader::source) | yours |
 //!
 //! Text becomes records the same way for files and sockets (`format.rs`: plain lines, JSON

@@ -182,7 +182,7 @@ impl<T: Data> DataStreamReader<T> {
 
     /// A dataset whose every query reads a source of its own, made by `make` when the query
     /// starts, shown as `name` in plans.
-    fn source_per_query<S: Source<Item = T>>(
+    pub(crate) fn source_per_query<S: Source<Item = T>>(
         &self,
         name: &str,
         make: impl Fn() -> S + Send + Sync + 'static,
