@@ -94,7 +94,7 @@ impl Prepared {
     fn new(lines: Vec<String>, build: Build, check: bool) -> streamflow::Result<Self> {
         let clock = ManualClock::new(0);
         let ssc = StreamingContext::builder()
-            .batch_duration(Duration::seconds(1))
+            .batch_duration("1 second")
             .parallelism(PARALLELISM)
             .clock(clock.clone())
             .app_name("macro-job-bench")

@@ -14,8 +14,15 @@
 
 use std::path::Path;
 
+use clap::Parser;
 use streamflow::prelude::*;
 use streamflow::structured::{CorruptRecords, Format, MalformedPolicy, Session};
+
+/// CSV event files dropped into a directory, counted per user (Complete mode), on built-in
+/// data.
+#[derive(Parser)]
+#[command(version, about)]
+struct Options {}
 
 /// One line of an event file.
 #[derive(Clone, Debug, serde::Deserialize)]
@@ -59,16 +66,24 @@ fn events_per_user(session: &Session, dir: &Path, malformed: &mut CorruptRecords
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    Options::parse();
     env_logger::init();
-    let dir = std::env::temp_dir().join(format!("streamflow-csv-events-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
+    // Removed when `input` drops, also when the job fails.
+    let input = tempfile::Builder::new()
+        .prefix("streamflow-csv-events-")
+        .tempdir()?;
+    let dir = input.path();
     for (i, content) in FILES.iter().enumerate() {
-        drop_file(&dir, &format!("events-{i}.csv"), content)?;
+        drop_file(dir, &format!("events-{i}.csv"), content)?;
     }
 
-    let session = Session::new(2)?;
+    // Ctrl-C / SIGTERM: finish the batch, then stop.
+    let session = Session::builder()
+        .parallelism(2)
+        .stop_gracefully_on_shutdown(true)
+        .build()?;
     let mut corrupt = CorruptRecords::default();
-    let query = events_per_user(&session, &dir, &mut corrupt)?;
+    let query = events_per_user(&session, dir, &mut corrupt)?;
     println!("{}", events_per_user_plan());
     query.await_termination()?;
 
@@ -83,6 +98,5 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "{batches} batches, {} malformed line(s) kept aside",
         corrupt.len()
     );
-    std::fs::remove_dir_all(&dir)?;
     Ok(())
 }

@@ -13,6 +13,8 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use clap::Parser;
+use streamflow::Duration;
 use streamflow::prelude::*;
 use streamflow::sink::Sink;
 use streamflow::source::{ReadLimit, Source, SourceBatch};
@@ -139,9 +141,21 @@ impl Sink<String> for BatchFiles {
     }
 }
 
+/// A source that tails a log file and a sink that writes one file per batch, each used from
+/// both vocabularies, on built-in data.
+#[derive(Parser)]
+#[command(version, about)]
+struct Options {}
+
 fn main() -> streamflow::Result<()> {
+    Options::parse();
     env_logger::init();
-    let work = std::env::temp_dir().join(format!("streamflow-custom-{}", std::process::id()));
+    // Removed when `temporary` drops, also when the job fails.
+    let temporary = tempfile::Builder::new()
+        .prefix("streamflow-custom-")
+        .tempdir()
+        .map_err(|e| Error::io("cannot create a temporary directory", e))?;
+    let work = temporary.path();
     let (dstream_out, query_out) = (work.join("dstream"), work.join("query"));
     for dir in [&dstream_out, &query_out] {
         std::fs::create_dir_all(dir).map_err(|e| Error::io("cannot create the output directory", e))?;
@@ -187,6 +201,5 @@ fn main() -> streamflow::Result<()> {
             println!("  {}: {}", path.display(), text.trim_end().replace('\n', " | "));
         }
     }
-    let _ = std::fs::remove_dir_all(&work);
     Ok(())
 }

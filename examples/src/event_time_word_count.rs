@@ -12,8 +12,19 @@
 //! Runs on built-in data (batches of timestamped words fed through a `MemoryStream`) and ends
 //! by itself: `cargo run -p streamflow-examples --bin event_time_word_count`.
 
+use clap::Parser;
 use streamflow::prelude::*;
 use streamflow::structured::{MemoryStream, Session, window};
+
+/// Event-time word count: words counted in 10-minute windows every 5 minutes, with a
+/// 10-minute watermark, in Append mode, on built-in data.
+#[derive(Parser)]
+#[command(version, about)]
+struct Options {
+    /// Serve the live dashboard on ADDR, e.g. 127.0.0.1:4040 (build with `--features ui`).
+    #[arg(long, value_name = "ADDR")]
+    ui: Option<String>,
+}
 
 /// A word and when it was written.
 #[derive(Clone, Debug)]
@@ -52,13 +63,14 @@ fn event_time_word_count(session: &Session, lines: &MemoryStream<Word>) {
 }
 
 fn main() -> streamflow::Result<()> {
+    let options = Options::parse();
     env_logger::init();
     // Ctrl-C / SIGTERM: finish the batch, then stop.
     let mut builder = Session::builder()
         .parallelism(2)
         .stop_gracefully_on_shutdown(true);
-    if let Some(addr) = streamflow_examples::ui_arg(std::env::args()) {
-        builder = builder.ui(addr); // --ui ADDR: the live dashboard (build with --features ui)
+    if let Some(addr) = options.ui {
+        builder = builder.ui(addr);
     }
     let session = builder.build()?;
     if let Some(url) = session.ui_url() {
@@ -68,6 +80,10 @@ fn main() -> streamflow::Result<()> {
     let query = event_time_word_count(&session, &lines)?; // checked, then started
     println!("{}", event_time_word_count_plan());
     println!("{}", query.explain());
+    println!(
+        "Append mode writes a window once, when the watermark (10 minutes behind the latest \
+         word) passes its end: until the first window closes, each batch prints an empty table."
+    );
 
     // The data arrives in four rounds, as it would from a socket.
     let rounds: Vec<Vec<Word>> = vec![

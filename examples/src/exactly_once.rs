@@ -31,6 +31,7 @@
 
 use std::path::PathBuf;
 
+use clap::Parser;
 use streamflow::structured::{
     OutputMode, QueryProgress, Session, StreamingQueryListener, Trigger, tumbling_window,
 };
@@ -49,54 +50,51 @@ const USAGE: &str = "usage: exactly_once dstream --checkpoint DIR --output DIR [
        exactly_once continuous --input DIR --checkpoint DIR --output DIR
        exactly_once generate --input DIR [--files N] [--events N]";
 
+/// The jobs the crash tests kill and restart, and the generator of their input.
+#[derive(Parser)]
+#[command(version, about, override_usage = USAGE)]
 struct Args {
-    command: String,
+    /// What to run.
+    #[arg(value_enum)]
+    command: Command,
+    /// The input directory (query, continuous, generate).
+    #[arg(long, value_name = "DIR")]
     input: Option<PathBuf>,
+    /// The checkpoint directory (dstream, socket, query, continuous).
+    #[arg(long, value_name = "DIR")]
     checkpoint: Option<PathBuf>,
+    /// The output directory (dstream, socket, query, continuous).
+    #[arg(long, value_name = "DIR")]
     output: Option<PathBuf>,
+    /// Batches to run (dstream, socket).
+    #[arg(long, value_name = "N", default_value_t = 30)]
     batches: u64,
+    /// Files to generate.
+    #[arg(long, value_name = "N", default_value_t = 20)]
     files: u64,
+    /// Events per generated file.
+    #[arg(long, value_name = "N", default_value_t = 200)]
     events: u64,
+    /// The port to read lines from (socket).
+    #[arg(long, default_value_t = 0)]
     port: u16,
+    /// Lines to receive before printing `received N` (socket).
+    #[arg(long, value_name = "LINES", default_value_t = 0)]
     expect: u64,
 }
 
-fn parse() -> Result<Args, String> {
-    let mut args = std::env::args().skip(1);
-    let command = args.next().ok_or(USAGE)?;
-    if command == "--help" || command == "-h" {
-        println!("{USAGE}");
-        std::process::exit(0);
-    }
-    let mut parsed = Args {
-        command,
-        input: None,
-        checkpoint: None,
-        output: None,
-        batches: 30,
-        files: 20,
-        events: 200,
-        port: 0,
-        expect: 0,
-    };
-    while let Some(flag) = args.next() {
-        let value = args
-            .next()
-            .ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))?;
-        let number = || value.parse::<u64>().map_err(|e| format!("{flag} {value}: {e}"));
-        match flag.as_str() {
-            "--input" => parsed.input = Some(value.clone().into()),
-            "--checkpoint" => parsed.checkpoint = Some(value.clone().into()),
-            "--output" => parsed.output = Some(value.clone().into()),
-            "--batches" => parsed.batches = number()?,
-            "--files" => parsed.files = number()?,
-            "--events" => parsed.events = number()?,
-            "--expect" => parsed.expect = number()?,
-            "--port" => parsed.port = value.parse().map_err(|e| format!("--port {value}: {e}"))?,
-            _ => return Err(format!("unknown option {flag}\n{USAGE}")),
-        }
-    }
-    Ok(parsed)
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Command {
+    /// Running and windowed counts of generated words, written per batch.
+    Dstream,
+    /// The lines of a socket, through the write-ahead log, written per batch.
+    Socket,
+    /// A Structured query over the generated files.
+    Query,
+    /// The generated files under `Trigger::continuous`, each epoch to its own file.
+    Continuous,
+    /// Writes the input files of `query`.
+    Generate,
 }
 
 fn required(dir: &Option<PathBuf>, name: &str) -> Result<PathBuf, String> {
@@ -312,21 +310,14 @@ fn generate(args: &Args) -> Result<(), String> {
 }
 
 fn main() {
+    let args = Args::parse();
     env_logger::init();
-    let args = match parse() {
-        Ok(args) => args,
-        Err(message) => {
-            eprintln!("{message}");
-            std::process::exit(2);
-        }
-    };
-    let outcome = match args.command.as_str() {
-        "dstream" => dstream(&args).map_err(|e| e.to_string()),
-        "socket" => socket(&args).map_err(|e| e.to_string()),
-        "query" => query(&args).map_err(|e| e.to_string()),
-        "continuous" => continuous(&args).map_err(|e| e.to_string()),
-        "generate" => generate(&args),
-        other => Err(format!("unknown command {other}\n{USAGE}")),
+    let outcome = match args.command {
+        Command::Dstream => dstream(&args).map_err(|e| e.to_string()),
+        Command::Socket => socket(&args).map_err(|e| e.to_string()),
+        Command::Query => query(&args).map_err(|e| e.to_string()),
+        Command::Continuous => continuous(&args).map_err(|e| e.to_string()),
+        Command::Generate => generate(&args),
     };
     if let Err(message) = outcome {
         eprintln!("exactly_once: {message}");

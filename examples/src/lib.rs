@@ -44,18 +44,32 @@ pub fn cpu_seconds() -> Option<f64> {
 
 use std::io::Write;
 use std::net::TcpListener;
+use std::path::PathBuf;
 
-/// The value of `--ui ADDR` among the program's arguments: where to serve streamflow's live
-/// dashboard (build the examples with `--features ui`).
+use tempfile::TempDir;
+
+/// The checkpoint directory to use: `given`, or else a new temporary directory whose guard
+/// (the second value) removes it when dropped — also when the job fails.
 ///
 /// ```
-/// assert_eq!(streamflow_examples::ui_arg(["prog", "--ui", "127.0.0.1:4040"].map(String::from)), Some("127.0.0.1:4040".into()));
-/// assert_eq!(streamflow_examples::ui_arg(["prog"].map(String::from)), None);
+/// let (dir, guard) = streamflow_examples::checkpoint_dir(None, "doc")?;
+/// assert!(dir.is_dir() && guard.is_some());
+/// drop(guard);
+/// assert!(!dir.exists());
+/// let (given, guard) = streamflow_examples::checkpoint_dir(Some("/tmp/ck".into()), "doc")?;
+/// assert_eq!((given, guard.is_none()), ("/tmp/ck".into(), true));
+/// # Ok::<(), std::io::Error>(())
 /// ```
-pub fn ui_arg(args: impl IntoIterator<Item = String>) -> Option<String> {
-    let mut args = args.into_iter().skip_while(|a| a != "--ui");
-    args.next()?;
-    args.next()
+pub fn checkpoint_dir(given: Option<PathBuf>, example: &str) -> std::io::Result<(PathBuf, Option<TempDir>)> {
+    match given {
+        Some(dir) => Ok((dir, None)),
+        None => {
+            let dir = tempfile::Builder::new()
+                .prefix(&format!("streamflow-{example}-"))
+                .tempdir()?;
+            Ok((dir.path().to_path_buf(), Some(dir)))
+        }
+    }
 }
 
 /// The built-in text: the seeds' sample line, then a few more.

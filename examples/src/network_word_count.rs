@@ -7,56 +7,42 @@
 //!
 //! With no arguments it starts a small TCP server on 127.0.0.1 that sends a built-in text, one
 //! line at a time, and reads it back with `socket_text_stream` — the same path as `nc -lk 9999`.
-//! Options: `--host H --port P` read from a server instead, `--batches N` stop after N batches
-//! (default: 5 with the built-in feed, unlimited otherwise), `--batch-ms MS` the interval,
-//! `--ui ADDR` serve the live dashboard on ADDR (e.g. `127.0.0.1:4040`; build with
-//! `--features ui`) and print its URL.
+//! `--help` lists the options and their defaults. Ctrl-C stops it gracefully: the batches
+//! received are processed first.
 
+use clap::Parser;
+use streamflow::Duration;
 use streamflow::prelude::*;
 use streamflow_examples::{FEED, serve_feed};
 
+/// Words from a TCP socket, counted per batch and printed in Spark's format. With no
+/// arguments it reads a built-in text from a small server of its own.
+#[derive(Parser)]
+#[command(version, about)]
 struct Options {
+    /// Read from a text server on this host instead of the built-in feed (e.g. `nc -lk 9999`,
+    /// or `python3 -c` / `socat` serving lines).
+    #[arg(long)]
     host: Option<String>,
+    /// The port of --host.
+    #[arg(long, default_value_t = 9999)]
     port: u16,
+    /// Stop after N batches [default: 5 with the built-in feed, unlimited otherwise].
+    #[arg(long, value_name = "N")]
     batches: Option<u64>,
+    /// The batch interval, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 1_000)]
     batch_ms: u64,
+    /// Serve the live dashboard on ADDR, e.g. 127.0.0.1:4040 (build with `--features ui`).
+    #[arg(long, value_name = "ADDR")]
     ui: Option<String>,
-}
-
-fn parse_args() -> Result<Options, String> {
-    let mut options = Options {
-        host: None,
-        port: 9999,
-        batches: None,
-        batch_ms: 1_000,
-        ui: None,
-    };
-    let mut args = std::env::args().skip(1);
-    while let Some(flag) = args.next() {
-        let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
-        match flag.as_str() {
-            "--host" => options.host = Some(value()?),
-            "--port" => options.port = value()?.parse().map_err(|e| format!("--port: {e}"))?,
-            "--batches" => options.batches = Some(value()?.parse().map_err(|e| format!("--batches: {e}"))?),
-            "--batch-ms" => options.batch_ms = value()?.parse().map_err(|e| format!("--batch-ms: {e}"))?,
-            "--ui" => options.ui = Some(value()?),
-            "-h" | "--help" => {
-                return Err(
-                    "usage: network_word_count [--host H --port P] [--batches N] [--batch-ms MS] [--ui ADDR]"
-                        .into(),
-                );
-            }
-            other => return Err(format!("unknown argument {other} (try --help)")),
-        }
-    }
-    Ok(options)
 }
 
 /// The job: words from a TCP socket, counted per batch and printed in Spark's format.
 #[stream_job(batch = "1s", parallelism = 2)]
 fn network_word_count(ssc: &StreamingContext, host: &str, port: u16) {
     ssc.socket_text_stream(host, port)
-        .flat_map(|line| line.split(' ').map(str::to_owned).collect::<Vec<_>>())
+        .flat_map(streamflow::text::words)
         .map(|word| (word, 1))
         .reduce_by_key(|a, b| a + b)
         .print();
@@ -71,7 +57,7 @@ fn main() {
 }
 
 fn run() -> Result<(), Box<dyn std::error::Error>> {
-    let options = parse_args()?;
+    let options = Options::parse();
     let (host, port, batches) = match options.host {
         Some(host) => (host, options.port, options.batches),
         None => (
@@ -83,22 +69,19 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             Some(options.batches.unwrap_or(5)),
         ),
     };
-    let ssc = if options.batch_ms == 1_000 && options.ui.is_none() {
-        network_word_count(&host, port)?
-    } else {
-        let mut builder = StreamingContext::builder()
-            .batch_duration(Duration::from_millis(options.batch_ms))
-            .master("local[2]")?
-            .app_name("network_word_count")
-            // Ctrl-C / SIGTERM: process what was received, then stop.
-            .stop_gracefully_on_shutdown(true);
-        if let Some(addr) = &options.ui {
-            builder = builder.ui(addr);
-        }
-        let ssc = builder.build()?;
-        network_word_count_on(&ssc, &host, port)?;
-        ssc
-    };
+    // The job's own context (`network_word_count(host, port)`, from the attribute) would do for
+    // the defaults; this one also stops gracefully on Ctrl-C / SIGTERM — the batches received
+    // are processed, then it stops — and takes the interval and dashboard options.
+    let mut builder = StreamingContext::builder()
+        .batch_duration(Duration::from_millis(options.batch_ms))
+        .master("local[2]")?
+        .app_name("network_word_count")
+        .stop_gracefully_on_shutdown(true);
+    if let Some(addr) = &options.ui {
+        builder = builder.ui(addr);
+    }
+    let ssc = builder.build()?;
+    network_word_count_on(&ssc, &host, port)?;
     eprintln!("{}", ssc.explain());
     if let Some(url) = ssc.ui_url() {
         eprintln!("dashboard: {url}");

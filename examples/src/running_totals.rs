@@ -10,52 +10,39 @@
 //! The orders come from a built-in, deterministic feed of `product,amount` lines (as they would
 //! arrive from Kafka or a socket), a few per batch; a malformed line is counted and skipped.
 //! Like Spark, state needs a checkpoint directory: a temporary one, removed at the end, unless
-//! `--checkpoint DIR` is given. Options: `--batches N` stop after N batches (default 5),
-//! `--batch-ms MS` the batch interval (default 1000).
+//! `--checkpoint DIR` is given. `--help` lists the options and their defaults.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use clap::Parser;
+use streamflow::Duration;
 use streamflow::prelude::*;
+use streamflow_examples::checkpoint_dir;
 
 const PRODUCTS: [&str; 5] = ["phone", "laptop", "tablet", "watch", "camera"];
 
 /// Orders per batch in the built-in feed.
 const ORDERS_PER_BATCH: u64 = 7;
 
+/// Sales per product, accumulated forever with `update_state_by_key`, from a built-in feed of
+/// orders.
+#[derive(Parser)]
+#[command(version, about)]
 struct Options {
+    /// Stop after N batches.
+    #[arg(long, value_name = "N", default_value_t = 5)]
     batches: u64,
+    /// The batch interval, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 1_000)]
     batch_ms: u64,
+    /// The checkpoint directory [default: a temporary directory, removed at the end].
+    #[arg(long, value_name = "DIR")]
     checkpoint: Option<PathBuf>,
+    /// Serve the live dashboard on ADDR, e.g. 127.0.0.1:4040 (build with `--features ui`).
+    #[arg(long, value_name = "ADDR")]
     ui: Option<String>,
-}
-
-fn parse_args() -> Result<Options, String> {
-    let mut options = Options {
-        batches: 5,
-        batch_ms: 1_000,
-        checkpoint: None,
-        ui: None,
-    };
-    let mut args = std::env::args().skip(1);
-    while let Some(flag) = args.next() {
-        let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
-        match flag.as_str() {
-            "--batches" => options.batches = value()?.parse().map_err(|e| format!("--batches: {e}"))?,
-            "--batch-ms" => options.batch_ms = value()?.parse().map_err(|e| format!("--batch-ms: {e}"))?,
-            "--checkpoint" => options.checkpoint = Some(PathBuf::from(value()?)),
-            "--ui" => options.ui = Some(value()?),
-            "-h" | "--help" => {
-                return Err(
-                    "usage: running_totals [--batches N] [--batch-ms MS] [--checkpoint DIR] [--ui ADDR]"
-                        .into(),
-                );
-            }
-            other => return Err(format!("unknown argument {other} (try --help)")),
-        }
-    }
-    Ok(options)
 }
 
 /// Order `i` of the built-in feed: `product,amount`, with an occasional malformed line.
@@ -119,14 +106,11 @@ fn main() {
 }
 
 fn run() -> Result<(), Box<dyn std::error::Error>> {
-    let options = parse_args()?;
+    let options = Options::parse();
     if options.batches == 0 {
         return Ok(());
     }
-    let temporary = options.checkpoint.is_none();
-    let checkpoint = options.checkpoint.unwrap_or_else(|| {
-        std::env::temp_dir().join(format!("streamflow-running_totals-{}", std::process::id()))
-    });
+    let (checkpoint, _temporary) = checkpoint_dir(options.checkpoint, "running_totals")?;
     let mut builder = StreamingContext::builder()
         .batch_duration(Duration::from_millis(options.batch_ms))
         .master("local[2]")?
@@ -153,11 +137,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     }));
     eprintln!("{}", ssc.explain());
     ssc.start()?;
-    let result = ssc.await_termination();
-    if temporary {
-        let _ = std::fs::remove_dir_all(&checkpoint);
-    }
-    result?;
+    ssc.await_termination()?;
     eprintln!("malformed orders skipped: {}", malformed.load(Ordering::Relaxed));
     Ok(())
 }

@@ -12,63 +12,55 @@
 //! line per batch, then goes quiet so that words leave the window; the job reads it back with
 //! `socket_text_stream`. To finish in a few seconds, the built-in run compresses time 20×
 //! (`--time-scale 20`) with a clock that runs 20× faster: a "second" of the job lasts 50 ms of
-//! wall time, so the 30 s window takes 1.5 s and the printed batch times advance 1 s per batch. Options: `--host H --port P` read from a server instead (time
-//! scale 1: one-second batches, the real 30 s / 10 s window); `--windows N` stop after N
-//! windows (default 8 with the built-in feed, unlimited otherwise); `--time-scale F`;
-//! `--checkpoint DIR` (default: a temporary directory, removed at the end).
+//! wall time, so the 30 s window takes 1.5 s and the printed batch times advance 1 s per batch.
+//! With `--host H --port P` it reads from a server instead, at time scale 1 (one-second
+//! batches, the real 30 s / 10 s window). `--help` lists the options and their defaults.
 
 use std::path::{Path, PathBuf};
 
+use clap::Parser;
+use streamflow::Duration;
 use streamflow::prelude::*;
 use streamflow::{Clock, SystemClock};
-use streamflow_examples::serve_feed;
+use streamflow_examples::{checkpoint_dir, serve_feed};
 
 /// Lines the built-in feed sends (one per batch) before it goes quiet.
 const FEED_LINES: usize = 25;
 
+/// Word counts over the last 30 seconds, every 10 seconds, from a TCP socket, computed
+/// incrementally. With no arguments it reads a built-in text from a small server of its own,
+/// on a clock 20× faster than real time.
+#[derive(Parser)]
+#[command(version, about)]
 struct Options {
+    /// Read from a text server on this host instead of the built-in feed (e.g. `nc -lk 9999`,
+    /// or `python3 -c` / `socat` serving lines).
+    #[arg(long)]
     host: Option<String>,
+    /// The port of --host.
+    #[arg(long, default_value_t = 9999)]
     port: u16,
+    /// Stop after N windows [default: 8 with the built-in feed, unlimited otherwise].
+    #[arg(long, value_name = "N")]
     windows: Option<u64>,
+    /// Run the job's clock F times faster than real time; F divides 1000 [default: 20 with the
+    /// built-in feed, 1 otherwise].
+    #[arg(long, value_name = "F", value_parser = time_scale)]
     time_scale: Option<u64>,
+    /// The checkpoint directory [default: a temporary directory, removed at the end].
+    #[arg(long, value_name = "DIR")]
     checkpoint: Option<PathBuf>,
+    /// Serve the live dashboard on ADDR, e.g. 127.0.0.1:4040 (build with `--features ui`).
+    #[arg(long, value_name = "ADDR")]
     ui: Option<String>,
 }
 
-fn parse_args() -> Result<Options, String> {
-    let mut options = Options {
-        host: None,
-        port: 9999,
-        windows: None,
-        time_scale: None,
-        checkpoint: None,
-        ui: None,
-    };
-    let mut args = std::env::args().skip(1);
-    while let Some(flag) = args.next() {
-        let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
-        match flag.as_str() {
-            "--host" => options.host = Some(value()?),
-            "--port" => options.port = value()?.parse().map_err(|e| format!("--port: {e}"))?,
-            "--windows" => options.windows = Some(value()?.parse().map_err(|e| format!("--windows: {e}"))?),
-            "--time-scale" => {
-                let scale: u64 = value()?.parse().map_err(|e| format!("--time-scale: {e}"))?;
-                if scale == 0 || 1_000 % scale != 0 {
-                    return Err("--time-scale must divide 1000 (1, 2, 4, 5, 10, 20, 50 …)".into());
-                }
-                options.time_scale = Some(scale);
-            }
-            "--checkpoint" => options.checkpoint = Some(PathBuf::from(value()?)),
-            "--ui" => options.ui = Some(value()?),
-            "-h" | "--help" => {
-                return Err("usage: windowed_word_count [--host H --port P] [--windows N] \
-                            [--time-scale F] [--checkpoint DIR] [--ui ADDR]"
-                    .into());
-            }
-            other => return Err(format!("unknown argument {other} (try --help)")),
-        }
+/// A time scale: a divisor of 1000, so that a scaled second is a whole number of milliseconds.
+fn time_scale(text: &str) -> Result<u64, String> {
+    match text.parse::<u64>() {
+        Ok(scale) if scale > 0 && 1_000 % scale == 0 => Ok(scale),
+        _ => Err("must divide 1000 (1, 2, 4, 5, 10, 20, 50 …)".into()),
     }
-    Ok(options)
 }
 
 /// The job, as Spark's seeds write it: words over the last 30 s, every 10 s, incrementally.
@@ -133,7 +125,7 @@ fn main() {
 }
 
 fn run() -> Result<(), Box<dyn std::error::Error>> {
-    let options = parse_args()?;
+    let options = Options::parse();
     let builtin = options.host.is_none();
     let scale = options.time_scale.unwrap_or(if builtin { 20 } else { 1 });
     let (host, port, windows) = match options.host {
@@ -144,10 +136,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             Some(options.windows.unwrap_or(8)),
         ),
     };
-    let temporary = options.checkpoint.is_none();
-    let checkpoint = options.checkpoint.unwrap_or_else(|| {
-        std::env::temp_dir().join(format!("streamflow-windowed_word_count-{}", std::process::id()))
-    });
+    let (checkpoint, _temporary) = checkpoint_dir(options.checkpoint, "windowed_word_count")?;
     let mut builder = StreamingContext::builder()
         .batch_duration(Duration::seconds(1))
         .master("local[2]")?
@@ -173,9 +162,6 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             .and_then(|()| ssc.await_termination()),
         None => ssc.await_termination(),
     };
-    if temporary {
-        let _ = std::fs::remove_dir_all(&checkpoint);
-    }
     result?;
     Ok(())
 }

@@ -281,8 +281,9 @@ use proc_macro::TokenStream;
 ///   `reduce_by_key_and_window`, `reduce_by_key_and_window_inv`, `count_by_value_and_window`,
 ///   `group_by_key_and_window`;
 /// - state: `update_state_by_key`, `update_state_by_key_with_initial`,
-///   `update_state_by_key_with_time`, `map_with_state`, `state_snapshots`;
-/// - outputs: `print`, `print_n`, `save_as_text_files`, `foreach_batch`,
+///   `update_state_by_key_with_time`, `update_state_by_key_with_time_and_initial`,
+///   `map_with_state`, `state_snapshots`;
+/// - outputs: `print`, `print_n`, `print_to`, `save_as_text_files`, `foreach_batch`,
 ///   `foreach_partition`, `sink`;
 /// - context calls: `checkpoint`, `remember`.
 ///

@@ -181,11 +181,13 @@ pub(crate) const OPERATORS: &[Operator] = &[
     checkpointed(op("update_state_by_key", Stateful), STATE),
     checkpointed(op("update_state_by_key_with_initial", Stateful), STATE),
     checkpointed(op("update_state_by_key_with_time", Stateful), STATE),
+    checkpointed(op("update_state_by_key_with_time_and_initial", Stateful), STATE),
     checkpointed(op("map_with_state", Stateful), STATE),
     op("state_snapshots", Stateful),
     // Outputs.
     op("print", Sink),
     op("print_n", Sink),
+    op("print_to", Sink),
     op("save_as_text_files", Sink),
     op("foreach_batch", Sink),
     op("foreach_partition", Sink),

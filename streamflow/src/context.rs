@@ -41,7 +41,7 @@ pub enum ContextState {
 /// ```
 #[must_use = "a builder does nothing until .build() is called"]
 pub struct ContextBuilder {
-    batch: Option<Duration>,
+    batch: Option<Result<Duration>>,
     parallelism: usize,
     app_name: String,
     clock: Arc<dyn Clock>,
@@ -124,8 +124,8 @@ impl ContextBuilder {
     /// assert!(err.to_string().contains("the batch interval"), "{err}");
     /// # Ok::<(), streamflow::Error>(())
     /// ```
-    pub fn batch_duration(mut self, batch: Duration) -> Self {
-        self.batch = Some(batch);
+    pub fn batch_duration(mut self, batch: impl IntoDuration) -> Self {
+        self.batch = Some(batch.into_duration());
         self
     }
 
@@ -232,11 +232,14 @@ impl ContextBuilder {
     /// # Ok::<(), streamflow::Error>(())
     /// ```
     pub fn build(self) -> Result<StreamingContext> {
-        let batch = self.batch.ok_or_else(|| {
-            Error::InvalidConfig(
-                "the batch interval is not set: call .batch_duration(Duration::seconds(1))".into(),
-            )
-        })?;
+        let batch = self
+            .batch
+            .ok_or_else(|| {
+                Error::InvalidConfig(
+                    "the batch interval is not set: call .batch_duration(\"1 second\")".into(),
+                )
+            })?
+            .map_err(|e| Error::InvalidConfig(format!("the batch interval: {e}")))?;
         if batch.is_zero() {
             return Err(Error::InvalidConfig(
                 "the batch interval must be greater than zero (e.g. Duration::seconds(1))".into(),
@@ -427,14 +430,22 @@ impl StreamingContext {
     /// A context with the given batch interval and parallelism, on the system clock
     /// (Spark's `new StreamingContext(conf, Seconds(1))` with `local[N]`).
     ///
+    /// The interval is a string, a `std::time::Duration` or a [`Duration`], as everywhere a
+    /// duration is taken:
+    ///
     /// ```
     /// use streamflow::{Duration, StreamingContext};
     /// let ssc = StreamingContext::new(Duration::seconds(1), 2)?;
     /// assert_eq!(ssc.batch_duration(), Duration::seconds(1));
+    /// let ssc = StreamingContext::new(std::time::Duration::from_secs(1), 2)?;
+    /// assert_eq!(ssc.batch_duration(), Duration::seconds(1));
+    /// let ssc = StreamingContext::new("500 milliseconds", 2)?;
+    /// assert_eq!(ssc.batch_duration(), Duration::milliseconds(500));
+    /// assert!(StreamingContext::new("1 fortnight", 2).is_err());
     /// assert!(StreamingContext::new(Duration::seconds(1), 0).is_err());
     /// # Ok::<(), streamflow::Error>(())
     /// ```
-    pub fn new(batch: Duration, parallelism: usize) -> Result<Self> {
+    pub fn new(batch: impl IntoDuration, parallelism: usize) -> Result<Self> {
         Self::builder()
             .batch_duration(batch)
             .parallelism(parallelism)
@@ -584,6 +595,7 @@ impl StreamingContext {
     /// assert_eq!(ssc.state(), ContextState::Stopped);
     /// # Ok::<(), streamflow::Error>(())
     /// ```
+    #[doc(alias = "getState")]
     pub fn state(&self) -> ContextState {
         self.inner.control.phase()
     }

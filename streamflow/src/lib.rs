@@ -12,15 +12,29 @@
 //!
 //! | Spark | streamflow |
 //! |---|---|
-//! | `new StreamingContext(conf, Seconds(1))` with `local[2]` | [`StreamingContext::new(Duration::seconds(1), 2)`](StreamingContext::new) |
+//! | `new StreamingContext(conf, Seconds(1))` with `local[2]` | [`StreamingContext::new("1 second", 2)`](StreamingContext::new) |
 //! | `ssc.socketTextStream("localhost", 9999)` | [`ssc.socket_text_stream("localhost", 9999)`](StreamingContext::socket_text_stream) |
-//! | `lines.flatMap(_.split(" "))` | `lines.flat_map(\|l\| l.split(' ').map(str::to_owned).collect::<Vec<_>>())` |
+//! | `lines.flatMap(_.split(" "))` | [`lines.flat_map(streamflow::text::words)`](text::words) |
 //! | `pairs.reduceByKey(_ + _)` | `pairs.reduce_by_key(\|a, b\| a + b)` |
 //! | `dstream.foreachRDD { rdd => … }` | [`dstream.foreach_batch(\|batch, time\| …)`](DStream::foreach_batch) |
 //! | `pairs.reduceByKeyAndWindow(_ + _, _ - _, Seconds(30), Seconds(10))` | [`pairs.reduce_by_key_and_window_inv(\|a, b\| a + b, \|a, b\| a - b, "30s", "10s", None)`](DStream::reduce_by_key_and_window_inv) |
 //! | `pairs.updateStateByKey(update)` | [`pairs.update_state_by_key(update)`](DStream::update_state_by_key) |
 //! | `spark.readStream … .withWatermark(…).groupBy(window(…)).count()` | [`session.read_stream::<T>() … .with_watermark(…).group_by_window(…).count()`](structured) |
+//! | `pairs.updateStateByKey((time, key, values, state) => …, partitioner, initialRDD)` | [`pairs.update_state_by_key_with_time_and_initial(f, initial)`](DStream::update_state_by_key_with_time_and_initial) |
+//! | `pairs.mapWithState(StateSpec.function((time, key, value, state) => Option[…]))` | [`pairs.map_with_state(StateSpec::function_with_time(f))`](StateSpec::function_with_time) |
+//! | `ssc.transform(Seq(a, b), (rdds, time) => …)` | [`ssc.transform(&[a, b], \|batches, time\| …)`](StreamingContext::transform) |
+//! | `ssc.union(Seq(a, b))` | [`ssc.union(&[a, b])`](StreamingContext::union) |
+//! | `dstream.print()` / `pprint()` (any `toString`) | [`dstream.print()`](DStream::print) (any `Debug`), [`print_to(n, writer)`](DStream::print_to) |
+//! | `dstream.saveAsTextFiles(prefix, suffix)` | [`dstream.save_as_text_files(prefix, suffix)`](DStream::save_as_text_files) |
+//! | `ssc.getState()` | [`ssc.state()`](StreamingContext::state) |
+//! | `Seconds(1)`, `Minutes(10)`, `"10 seconds"` | `"1 second"`, `std::time::Duration::from_secs(1)` or [`Duration::seconds(1)`](Duration) — every API takes all three |
+//! | `spark.readStream.format("socket")…` (text) | [`session.read_stream::<String>().socket(host, port)`](structured::DataStreamReader::socket) (text lines; other types read JSON unless told [`format`](structured::DataStreamReader::format)) |
+//! | `query.lastProgress.eventTime("watermark")` | [`query.last_progress()?.event_time.watermark_time()`](structured::EventTimeProgress::watermark_time) |
+//! | `StreamTest`: `testStream(df)(AddData(…), CheckAnswer(…), StopStream, StartStream())` | [`testing::StreamTest`]: `add_data(…)`, `check_answer(…)`, `stop_stream()`, `start_stream()` |
 //! | `ssc.start(); ssc.awaitTermination()` | `ssc.start()?; ssc.await_termination()?` |
+//!
+//! Searching the docs for a Spark name (`foreachRDD`, `reduceByKeyAndWindow`, `pprint`,
+//! `getState`, `groupByKey` …) finds the operator that does its job here.
 //!
 //! ## How it runs
 //!
@@ -40,9 +54,9 @@
 //! use streamflow::prelude::*;
 //!
 //! fn main() -> streamflow::Result<()> {
-//!     let ssc = StreamingContext::new(Duration::seconds(1), 2)?;
+//!     let ssc = StreamingContext::new("1 second", 2)?;
 //!     ssc.socket_text_stream("localhost", 9999)
-//!         .flat_map(|line| line.split(' ').map(str::to_owned).collect::<Vec<_>>())
+//!         .flat_map(streamflow::text::words) // no allocation per word
 //!         .map(|word| (word, 1))
 //!         .reduce_by_key(|a, b| a + b)
 //!         .print();
@@ -87,7 +101,7 @@
 //! }
 //!
 //! let ssc = word_count("localhost", 9999)?; // built and checked, not started
-//! assert_eq!(ssc.batch_duration(), Duration::seconds(1));
+//! assert_eq!(ssc.batch_duration(), streamflow::Duration::seconds(1));
 //! assert!(word_count_plan().contains("reduce_by_key"));
 //! # Ok::<(), streamflow::Error>(())
 //! ```
@@ -152,14 +166,21 @@ pub use time::{Clock, Duration, IntoDuration, ManualClock, SystemClock, Time, pa
 
 /// Everything a job needs, in one import: `use streamflow::prelude::*;`.
 ///
+/// It does not shadow std's names: `Duration` stays `std::time::Duration` in your code, and
+/// every streamflow API that takes a duration accepts it, a string, or
+/// [`streamflow::Duration`](crate::Duration).
+///
 /// ```
 /// use streamflow::prelude::*;
-/// let ssc = StreamingContext::new(Duration::seconds(1), 2)?;
+/// use std::time::Duration;
+/// let ssc = StreamingContext::new(Duration::from_secs(1), 2)?;
+/// let ssc = StreamingContext::new("1 second", 2)?;
+/// let ssc = StreamingContext::new(streamflow::Duration::seconds(1), 2)?;
 /// # Ok::<(), streamflow::Error>(())
 /// ```
 pub mod prelude {
     pub use crate::{
-        Batch, DStream, Duration, IntoDuration, ManualClock, Result, Show, State, StateData, StateSpec,
-        StreamQueue, StreamingContext, Time, stream_job,
+        Batch, DStream, IntoDuration, ManualClock, Result, Show, State, StateData, StateSpec, StreamQueue,
+        StreamingContext, Time, stream_job,
     };
 }

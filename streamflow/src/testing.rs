@@ -2,7 +2,9 @@
 //! manual clock.
 //!
 //! [`run_batches`] is the one-liner; [`TestContext`] gives full control (several inputs,
-//! sockets or files, a checkpoint directory, stepping batch by batch). Nothing here sleeps:
+//! sockets or files, a checkpoint directory, stepping batch by batch). For Structured queries,
+//! [`StreamTest`] is Spark's `StreamTest`: add data, check the answer, advance the clock, stop
+//! and restart on the checkpoint, expect a failure, look at the state. Nothing here sleeps:
 //! the harness moves a [`ManualClock`] one batch interval and waits for the engine to say the
 //! batch is done.
 //!
@@ -25,10 +27,13 @@
 
 use std::sync::{Arc, Mutex};
 
+mod stream_test;
+pub use stream_test::StreamTest;
+
 use crate::data::Data;
 use crate::dstream::DStream;
 use crate::error::Result;
-use crate::time::{Clock, Duration, ManualClock, Time};
+use crate::time::{Clock, Duration, IntoDuration, ManualClock, Time};
 use crate::{ContextState, StreamQueue, StreamingContext};
 
 /// A streaming context on a manual clock, with helpers to feed input and collect output.
@@ -63,7 +68,7 @@ impl TestContext {
     /// assert_eq!(t.context().parallelism(), 3);
     /// # Ok::<(), streamflow::Error>(())
     /// ```
-    pub fn new(batch: Duration, parallelism: usize) -> Result<Self> {
+    pub fn new(batch: impl IntoDuration, parallelism: usize) -> Result<Self> {
         let clock = ManualClock::new(0);
         let ssc = StreamingContext::builder()
             .batch_duration(batch)

@@ -8,70 +8,43 @@ use streamflow::Error;
 use streamflow::structured::*;
 
 mod common;
-use common::{Ev, ev, session, watermark_minutes, window_rows, windowed_count};
+use common::{Ev, ev, min, session, w, window_rows, windowed_count_test};
 
 #[test]
 fn append_emits_each_window_once_after_the_watermark_passes_its_end() {
-    let s = session();
-    let input = MemoryStream::new();
-    let q = windowed_count(
-        &s,
-        &input,
-        tumbling_window("10 minutes"),
-        OutputMode::Append,
-        "append",
-    )
-    .start()
-    .unwrap();
-    let table = s.memory_table::<AggRow<String, u64>>("append").unwrap();
-
-    input.add_data([ev("a", 1), ev("a", 5), ev("b", 12)]);
-    q.process_all_available().unwrap();
+    let mut t = windowed_count_test(tumbling_window("10 minutes"), OutputMode::Append);
     // Batch 0 ran with watermark 0 and moved it to 12 − 10 = minute 2; the no-data batch 1
     // ran with it: no window has ended by minute 2.
-    assert!(table.rows().is_empty());
-    let last = q.last_progress().unwrap();
+    t.add_data([ev("a", 1), ev("a", 5), ev("b", 12)]).check_answer([]);
+    let last = t.last_progress().unwrap();
     assert_eq!((last.batch_id, last.num_input_rows), (1, 0));
-    assert_eq!(
-        last.event_time.watermark.as_deref(),
-        Some("1970-01-01T00:02:00.000Z")
-    );
+    assert_eq!(t.watermark(), Some(min(2)));
 
-    input.add_data([ev("a", 8), ev("b", 25)]);
-    q.process_all_available().unwrap();
     // Batch 2 (watermark 2) counted a@8 into [0, 10) and moved the watermark to 15; the
     // no-data batch 3 emitted [0, 10), once.
-    let batches = table.batches();
+    t.add_data([ev("a", 8), ev("b", 25)])
+        .check_new_answer([w(0, 10, "a", 3)])
+        .check_last_batch([w(0, 10, "a", 3)]);
+    let batches = t.batches();
     assert_eq!(batches.iter().map(|b| b.0).collect::<Vec<_>>(), [0, 1, 2, 3]);
     assert!(batches[..3].iter().all(|b| b.1.is_empty()));
-    assert_eq!(window_rows(&batches[3].1), [(0, 10, "a".to_string(), 3)]);
-    let no_data = q.last_progress().unwrap();
+    let no_data = t.last_progress().unwrap();
     assert_eq!((no_data.batch_id, no_data.num_input_rows), (3, 0));
-    assert_eq!(
-        no_data.event_time.watermark.as_deref(),
-        Some("1970-01-01T00:15:00.000Z")
-    );
-    assert_eq!(no_data.state_operators[0].num_rows_removed, 1);
+    assert_eq!(no_data.event_time.watermark_time(), Some(min(15)));
+    assert_eq!(t.state_operators()[0].num_rows_removed, 1);
 
     // A row for the closed window is dropped and counted; the window is never emitted again.
-    input.add_data([ev("a", 3), ev("b", 41)]);
-    q.process_all_available().unwrap();
-    let progress = q.recent_progress();
+    // Watermark 31 closed [10, 20) and [20, 30).
+    t.add_data([ev("a", 3), ev("b", 41)]).check_answer([
+        w(0, 10, "a", 3),
+        w(10, 20, "b", 1),
+        w(20, 30, "b", 1),
+    ]);
+    let progress = t.query().unwrap().recent_progress();
     let batch4 = progress.iter().find(|p| p.batch_id == 4).unwrap();
     assert_eq!(batch4.state_operators[0].num_rows_dropped_by_watermark, 1);
-    let all = window_rows(&table.rows());
-    assert_eq!(
-        all,
-        [
-            (0, 10, "a".to_string(), 3),
-            (10, 20, "b".to_string(), 1),
-            (20, 30, "b".to_string(), 1)
-        ],
-        "watermark 31 closed [10, 20) and [20, 30)"
-    );
     // Emitted windows were dropped from state: only [40, 50) for b remains.
-    assert_eq!(q.last_progress().unwrap().state_operators[0].num_rows_total, 1);
-    q.stop().unwrap();
+    t.check_state_rows(&[1]);
 }
 
 /// Append: a window is emitted exactly once, in the batch whose watermark passes its end, its
@@ -79,194 +52,104 @@ fn append_emits_each_window_once_after_the_watermark_passes_its_end() {
 /// arrives afterwards is dropped and counted, never re-opening the window.
 #[test]
 fn append_emits_once_drops_state_and_counts_a_late_row_for_the_closed_window() {
-    let s = session();
-    let input = MemoryStream::new();
-    let q = windowed_count(
-        &s,
-        &input,
-        tumbling_window("10 minutes"),
-        OutputMode::Append,
-        "append_once",
-    )
-    .start()
-    .unwrap();
-    input.add_data([ev("a", 1), ev("a", 2), ev("b", 12)]);
-    q.process_all_available().unwrap();
+    let mut t = windowed_count_test(tumbling_window("10 minutes"), OutputMode::Append);
     // Watermark is now 12 - 10 = 2: nothing closed yet.
-    input.add_data([ev("a", 25)]); // watermark -> 15 at the end of this batch
-    q.process_all_available().unwrap();
-    let table = s.memory_table::<AggRow<String, u64>>("append_once").unwrap();
-    let emitted: Vec<_> = table
-        .batches()
-        .into_iter()
-        .filter(|(_, r)| !r.is_empty())
-        .collect();
-    assert_eq!(emitted.len(), 1, "{emitted:?}");
-    assert_eq!(window_rows(&emitted[0].1), [(0, 10, "a".to_string(), 2)]);
-    let last = q.last_progress().unwrap();
-    assert_eq!(watermark_minutes(&last), 15);
-    let state = &last.state_operators[0];
+    t.add_data([ev("a", 1), ev("a", 2), ev("b", 12)]).check_answer([]);
+    // Watermark -> 15 at the end of this batch: [0, 10) closes, once.
+    t.add_data([ev("a", 25)]).check_answer([w(0, 10, "a", 2)]);
+    let emitted = t.batches().into_iter().filter(|(_, r)| !r.is_empty()).count();
+    assert_eq!(emitted, 1);
+    assert_eq!(t.watermark(), Some(min(15)));
+    let state = &t.state_operators()[0];
     assert_eq!(state.num_rows_removed, 1, "{state:?}");
-    assert_eq!(
-        state.num_rows_total, 2,
-        "[10,20) b and [20,30) a are open: {state:?}"
-    );
+    // [10,20) b and [20,30) a are open.
+    t.check_state_rows(&[2]);
 
     // A row for the closed window [0, 10): dropped, counted, the window is not emitted again.
-    input.add_data([ev("a", 9)]);
-    q.process_all_available().unwrap();
-    let last = q.last_progress().unwrap();
+    t.add_data([ev("a", 9)])
+        .check_new_answer([])
+        .check_answer([w(0, 10, "a", 2)]);
+    let last = t.last_progress().unwrap();
     assert_eq!(last.num_input_rows, 1);
     assert_eq!(last.state_operators[0].num_rows_dropped_by_watermark, 1);
     assert_eq!(last.state_operators[0].num_rows_updated, 0);
-    let all: Vec<_> = table.rows();
-    assert_eq!(window_rows(&all), [(0, 10, "a".to_string(), 2)]);
-    q.stop().unwrap();
 }
 
 #[test]
 fn update_emits_only_the_rows_changed_in_the_batch() {
-    let s = session();
-    let input = MemoryStream::new();
-    let q = windowed_count(
-        &s,
-        &input,
-        tumbling_window("10 minutes"),
-        OutputMode::Update,
-        "update",
-    )
-    .start()
-    .unwrap();
-    let table = s.memory_table::<AggRow<String, u64>>("update").unwrap();
-    input.add_data([ev("a", 1), ev("b", 2), ev("a", 3)]);
-    q.process_all_available().unwrap();
-    assert_eq!(
-        window_rows(&table.last_batch().unwrap().1),
-        [(0, 10, "a".to_string(), 2), (0, 10, "b".to_string(), 1)]
-    );
-    input.add_data([ev("b", 4), ev("c", 11)]);
-    q.process_all_available().unwrap();
-    let batches = table.batches();
-    // Batch 2 is the no-data batch after the watermark moved to minute 1: nothing changed.
+    let mut t = windowed_count_test(tumbling_window("10 minutes"), OutputMode::Update);
+    t.add_data([ev("a", 1), ev("b", 2), ev("a", 3)])
+        .check_last_batch([w(0, 10, "a", 2), w(0, 10, "b", 1)]);
+    // a did not change; batch 2 is the no-data batch after the watermark moved to minute 1:
+    // nothing changed.
+    t.add_data([ev("b", 4), ev("c", 11)])
+        .check_new_answer([w(0, 10, "b", 2), w(10, 20, "c", 1)])
+        .check_last_batch([]);
+    let batches = t.batches();
     assert_eq!(batches.iter().map(|b| b.0).collect::<Vec<_>>(), [0, 1, 2]);
-    assert!(batches[2].1.is_empty());
-    assert_eq!(
-        window_rows(&batches[1].1),
-        [(0, 10, "b".to_string(), 2), (10, 20, "c".to_string(), 1)],
-        "a did not change"
-    );
-    q.stop().unwrap();
 }
 
 /// Update: only the groups that changed in a batch are written; closed windows are evicted
 /// (counted as removed) without being written again; a no-data batch writes nothing.
 #[test]
 fn update_writes_changed_rows_and_evicts_closed_windows_silently() {
-    let s = session();
-    let input = MemoryStream::new();
-    let q = windowed_count(
-        &s,
-        &input,
-        tumbling_window("10 minutes"),
-        OutputMode::Update,
-        "upd",
-    )
-    .start()
-    .unwrap();
-    input.add_data([ev("a", 1), ev("b", 2)]);
-    q.process_all_available().unwrap();
-    input.add_data([ev("a", 3)]);
-    q.process_all_available().unwrap();
-    input.add_data([ev("c", 31)]); // watermark -> 21: [0,10) closes in the no-data batch
-    q.process_all_available().unwrap();
-    let table = s.memory_table::<AggRow<String, u64>>("upd").unwrap();
-    let batches = table.batches();
-    assert_eq!(
-        batches.len(),
-        4,
-        "3 data batches and 1 no-data batch: {batches:?}"
-    );
-    assert_eq!(
-        window_rows(&batches[0].1),
-        [(0, 10, "a".to_string(), 1), (0, 10, "b".to_string(), 1)]
-    );
-    assert_eq!(window_rows(&batches[1].1), [(0, 10, "a".to_string(), 2)]);
-    assert_eq!(window_rows(&batches[2].1), [(30, 40, "c".to_string(), 1)]);
-    assert!(batches[3].1.is_empty(), "no-data batch wrote {:?}", batches[3].1);
-    let p = q.last_progress().unwrap();
+    let mut t = windowed_count_test(tumbling_window("10 minutes"), OutputMode::Update);
+    t.add_data([ev("a", 1), ev("b", 2)])
+        .check_new_answer([w(0, 10, "a", 1), w(0, 10, "b", 1)]);
+    t.add_data([ev("a", 3)]).check_new_answer([w(0, 10, "a", 2)]);
+    // Watermark -> 21: [0,10) closes in the no-data batch, which writes nothing.
+    t.add_data([ev("c", 31)])
+        .check_new_answer([w(30, 40, "c", 1)])
+        .check_last_batch([]);
+    assert_eq!(t.batches().len(), 4, "3 data batches and 1 no-data batch");
+    let p = t.last_progress().unwrap();
     assert_eq!(p.num_input_rows, 0);
     assert_eq!(p.state_operators[0].num_rows_removed, 2);
-    assert_eq!(p.state_operators[0].num_rows_total, 1);
-    q.stop().unwrap();
+    t.check_state_rows(&[1]);
 }
 
 #[test]
 fn complete_keeps_and_emits_everything_every_batch() {
-    let s = session();
-    let input = MemoryStream::new();
-    let q = windowed_count(
-        &s,
-        &input,
-        tumbling_window("10 minutes"),
-        OutputMode::Complete,
-        "complete",
-    )
-    .start()
-    .unwrap();
-    let table = s.memory_table::<AggRow<String, u64>>("complete").unwrap();
-    input.add_data([ev("a", 1), ev("b", 2)]);
-    q.process_all_available().unwrap();
-    input.add_data([ev("a", 45)]);
-    q.process_all_available().unwrap();
-    // Watermark 35 is far past [0, 10), which Complete mode keeps anyway; a row for it still counts.
-    input.add_data([ev("a", 2)]);
-    q.process_all_available().unwrap();
-    assert_eq!(
-        window_rows(&table.rows()),
-        [
-            (0, 10, "a".to_string(), 2),
-            (0, 10, "b".to_string(), 1),
-            (40, 50, "a".to_string(), 1)
-        ]
-    );
-    let last = q.last_progress().unwrap();
-    assert_eq!(last.state_operators[0].num_rows_total, 3);
-    assert_eq!(last.state_operators[0].num_rows_removed, 0);
-    assert_eq!(last.state_operators[0].num_rows_dropped_by_watermark, 0);
-    q.stop().unwrap();
+    let mut t = windowed_count_test(tumbling_window("10 minutes"), OutputMode::Complete);
+    t.add_data([ev("a", 1), ev("b", 2)]);
+    t.add_data([ev("a", 45)]);
+    // Watermark 35 is far past [0, 10), which Complete mode keeps anyway; a row for it still
+    // counts.
+    t.add_data([ev("a", 2)])
+        .check_answer([w(0, 10, "a", 2), w(0, 10, "b", 1), w(40, 50, "a", 1)]);
+    let state = &t.state_operators()[0];
+    assert_eq!(state.num_rows_removed, 0);
+    assert_eq!(state.num_rows_dropped_by_watermark, 0);
+    t.check_state_rows(&[3]);
 }
 
 /// Complete: state is never dropped and a row older than the watermark is still counted
 /// (Spark's Complete mode keeps every group, so nothing is too late).
 #[test]
 fn complete_keeps_old_windows_and_accepts_late_rows() {
-    let s = session();
-    let input = MemoryStream::new();
-    let q = windowed_count(
-        &s,
-        &input,
-        tumbling_window("10 minutes"),
-        OutputMode::Complete,
-        "complete",
-    )
-    .start()
-    .unwrap();
-    input.add_data([ev("a", 1)]);
-    q.process_all_available().unwrap();
-    input.add_data([ev("a", 45)]); // watermark -> 35
-    q.process_all_available().unwrap();
-    input.add_data([ev("a", 2)]); // older than the watermark
-    q.process_all_available().unwrap();
-    let table = s.memory_table::<AggRow<String, u64>>("complete").unwrap();
-    assert_eq!(
-        window_rows(&table.rows()),
-        [(0, 10, "a".to_string(), 2), (40, 50, "a".to_string(), 1)]
-    );
-    for p in q.recent_progress() {
+    let mut t = windowed_count_test(tumbling_window("10 minutes"), OutputMode::Complete);
+    t.add_data([ev("a", 1)]).check_answer([w(0, 10, "a", 1)]);
+    t.add_data([ev("a", 45)]); // watermark -> 35
+    t.add_data([ev("a", 2)]) // older than the watermark
+        .check_answer([w(0, 10, "a", 2), w(40, 50, "a", 1)]);
+    for p in t.query().unwrap().recent_progress() {
         assert_eq!(p.state_operators[0].num_rows_dropped_by_watermark, 0);
         assert_eq!(p.state_operators[0].num_rows_removed, 0);
     }
-    q.stop().unwrap();
+}
+
+/// A query stopped and started again on its checkpoint goes on where it was: its open windows
+/// come back from the state, and a window is still emitted once.
+#[test]
+fn append_resumes_its_open_windows_after_a_restart() {
+    let mut t = windowed_count_test(tumbling_window("10 minutes"), OutputMode::Append);
+    t.add_data([ev("a", 1), ev("a", 5), ev("b", 12)]).check_answer([]);
+    t.stop_stream().add_data([ev("a", 8), ev("b", 25)]);
+    t.start_stream()
+        .check_new_answer([w(0, 10, "a", 3)])
+        .check_state_rows(&[2]);
+    t.add_data([ev("b", 41)])
+        .check_answer([w(0, 10, "a", 3), w(10, 20, "b", 1), w(20, 30, "b", 1)]);
 }
 
 #[test]

@@ -10,7 +10,8 @@ use streamflow::structured::*;
 use streamflow::{Duration, ManualClock};
 
 mod common;
-use common::{Ev, ev, min, session, session_on, watermark_minutes, window_rows, windowed_count};
+use common::{Ev, ev, min, session, session_on, w, watermark_minutes, window_rows, windowed_count_test};
+use streamflow::testing::StreamTest;
 
 /// The watermark each batch ran with, in minutes.
 fn watermarks(q: &StreamingQuery) -> Vec<(u64, i64)> {
@@ -314,120 +315,78 @@ fn an_idle_input_stops_holding_the_minimum_back() {
 /// it is not; a window whose end equals the watermark is closed.
 #[test]
 fn lateness_boundary_is_inclusive_of_the_watermark() {
-    let s = session();
-    let input = MemoryStream::new();
-    let q = windowed_count(
-        &s,
-        &input,
-        tumbling_window("5 minutes"),
-        OutputMode::Update,
-        "edge",
-    )
-    .start()
-    .unwrap();
-    input.add_data([ev("x", 20)]); // watermark -> 10
-    q.process_all_available().unwrap();
+    let mut t = windowed_count_test(tumbling_window("5 minutes"), OutputMode::Update);
+    t.add_data([ev("x", 20)]) // watermark -> 10
+        .check_answer([w(20, 25, "x", 1)]);
     // Window [5, 10) ends at the watermark: closed. Window [10, 15) is open.
-    input.add_data([ev("late", 9), ev("ok", 10)]);
-    q.process_all_available().unwrap();
-    let table = s.memory_table::<AggRow<String, u64>>("edge").unwrap();
-    let (_, last) = table
-        .batches()
-        .into_iter()
-        .rev()
-        .find(|(_, r)| !r.is_empty())
-        .unwrap();
-    assert_eq!(window_rows(&last), [(10, 15, "ok".to_string(), 1)]);
-    let dropped: u64 = q
-        .recent_progress()
-        .iter()
-        .map(|p| p.state_operators[0].num_rows_dropped_by_watermark)
-        .sum();
-    assert_eq!(dropped, 1);
-    q.stop().unwrap();
+    t.add_data([ev("late", 9), ev("ok", 10)])
+        .check_new_answer([w(10, 15, "ok", 1)]);
+    assert_eq!(t.rows_dropped_by_watermark(), 1);
 }
 
 /// Sliding windows: a row older than the watermark can still fall into a later window that is
 /// open; only its closed windows are dropped (Spark counts each row-window pair).
 #[test]
 fn a_partly_late_row_counts_in_its_open_sliding_window_only() {
-    let s = session();
-    let input = MemoryStream::new();
-    let q = windowed_count(
-        &s,
-        &input,
-        window("10 minutes", "5 minutes"),
-        OutputMode::Update,
-        "partly",
-    )
-    .start()
-    .unwrap();
-    input.add_data([ev("x", 20)]); // watermark -> 10
-    q.process_all_available().unwrap();
+    let mut t = windowed_count_test(window("10 minutes", "5 minutes"), OutputMode::Update);
+    t.add_data([ev("x", 20)]); // watermark -> 10
     // ts 7 belongs to [0, 10) (closed) and [5, 15) (open).
-    input.add_data([ev("a", 7)]);
-    q.process_all_available().unwrap();
-    let table = s.memory_table::<AggRow<String, u64>>("partly").unwrap();
-    let (_, last) = table.last_batch().unwrap();
-    assert_eq!(window_rows(&last), [(5, 15, "a".to_string(), 1)]);
-    let p = q.last_progress().unwrap();
-    assert_eq!(p.state_operators[0].num_rows_dropped_by_watermark, 1);
-    q.stop().unwrap();
+    t.add_data([ev("a", 7)]).check_last_batch([w(5, 15, "a", 1)]);
+    assert_eq!(t.state_operators()[0].num_rows_dropped_by_watermark, 1);
 }
 
 /// A query without a stateful operator never drops a row, however late.
 #[test]
 fn a_stateless_query_with_a_watermark_keeps_late_rows() {
-    let s = session();
-    let input = MemoryStream::new();
-    let q = s
-        .read_stream::<Ev>()
-        .memory(&input)
-        .with_watermark(|e| e.ts, "1 minute")
-        .filter(|e| e.key != "skip")
-        .write_stream()
-        .memory("stateless")
-        .start()
-        .unwrap();
-    input.add_data([ev("a", 100)]);
-    q.process_all_available().unwrap();
-    input.add_data([ev("old", 1), ev("skip", 1)]);
-    q.process_all_available().unwrap();
-    let table = s.memory_table::<Ev>("stateless").unwrap();
-    assert_eq!(table.rows(), [ev("a", 100), ev("old", 1)]);
+    let mut t = StreamTest::new(|s, input: &MemoryStream<Ev>| {
+        s.read_stream::<Ev>()
+            .memory(input)
+            .with_watermark(|e| e.ts, "1 minute")
+            .filter(|e| e.key != "skip")
+            .write_stream()
+    })
+    .unwrap();
+    t.add_data([ev("a", 100)]);
+    t.add_data([ev("old", 1), ev("skip", 1)])
+        .check_answer([ev("a", 100), ev("old", 1)]);
     // No stateful operator: no no-data batch either, although the watermark moved.
-    assert_eq!(table.batches().len(), 2);
-    q.stop().unwrap();
+    assert_eq!(t.batches().len(), 2);
 }
 
 /// An aggregation keyed by value only (no window) never closes its groups, so the watermark
 /// drops nothing there, as in Spark.
 #[test]
 fn a_key_only_aggregation_does_not_drop_late_rows() {
-    let s = session();
-    let input = MemoryStream::new();
-    let q = s
-        .read_stream::<Ev>()
-        .memory(&input)
-        .with_watermark(|e| e.ts, "10 minutes")
-        .group_by(|e| e.key.clone())
-        .count()
-        .write_stream()
-        .output_mode(OutputMode::Update)
-        .memory("keyed")
-        .start()
-        .unwrap();
-    input.add_data([ev("a", 30)]);
-    q.process_all_available().unwrap();
-    input.add_data([ev("a", 5)]); // older than the watermark (20)
-    q.process_all_available().unwrap();
-    let table = s.memory_table::<AggRow<String, u64>>("keyed").unwrap();
-    let (_, last) = table.last_batch().unwrap();
-    assert_eq!(
-        last.iter().map(|r| (r.key.clone(), r.value)).collect::<Vec<_>>(),
-        [("a".to_string(), 2)]
-    );
-    let progress = q.last_progress().unwrap();
-    assert_eq!(progress.state_operators[0].num_rows_dropped_by_watermark, 0);
-    q.stop().unwrap();
+    let mut t = StreamTest::new(|s, input: &MemoryStream<Ev>| {
+        s.read_stream::<Ev>()
+            .memory(input)
+            .with_watermark(|e| e.ts, "10 minutes")
+            .group_by(|e| e.key.clone())
+            .count()
+            .map(|r| (r.key, r.value))
+            .write_stream()
+            .output_mode(OutputMode::Update)
+    })
+    .unwrap();
+    t.add_data([ev("a", 30)]).check_answer([("a".to_string(), 1)]);
+    t.add_data([ev("a", 5)]) // older than the watermark (20)
+        .check_new_answer([("a".to_string(), 2)]);
+    assert_eq!(t.state_operators()[0].num_rows_dropped_by_watermark, 0);
+}
+
+/// The watermark survives a stop and a start on the same checkpoint: the first batch of the
+/// new run drops a row that was late before the stop.
+#[test]
+fn the_watermark_survives_a_restart_of_the_test_kit() {
+    let mut t = windowed_count_test(tumbling_window("10 minutes"), OutputMode::Append);
+    t.add_data([ev("a", 22), ev("a", 25)]).check_answer([]);
+    assert_eq!(t.watermark(), Some(min(15)));
+    t.stop_stream().start_stream();
+    // 3 is late ([0, 10) closed at watermark 15); 45 moves the watermark to 35, which closes
+    // [20, 30), open since the first run.
+    t.add_data([ev("a", 3), ev("a", 45)])
+        .check_answer([w(20, 30, "a", 2)])
+        .check_state_rows(&[1]);
+    assert_eq!(t.rows_dropped_by_watermark(), 1);
+    assert_eq!(t.watermark(), Some(min(35)));
 }

@@ -9,7 +9,10 @@ use streamflow::Time;
 use streamflow::structured::*;
 
 mod common;
-use common::{Ev, ev, session, session_with_parallelism, window_rows, windowed_count};
+use common::{
+    Ev, WindowRow, ev, minute_row, session, session_with_parallelism, w, window_rows, windowed_count_test,
+};
+use streamflow::testing::StreamTest;
 
 #[test]
 fn window_geometry_errors_reach_start() {
@@ -78,26 +81,13 @@ fn sliding_windows_with_a_negative_offset() {
 /// exactly the windows `[start, start + size)` with `start ≡ offset (mod slide)` containing it.
 #[test]
 fn uneven_sliding_windows_with_negative_offset_through_a_query() {
-    let s = session();
-    let input = MemoryStream::new();
-    let q = windowed_count(
-        &s,
-        &input,
+    let mut t = windowed_count_test(
         window("7 minutes", "3 minutes").start_offset("-1 minute"),
         OutputMode::Update,
-        "uneven",
-    )
-    .start()
-    .unwrap();
-    input.add_data([ev("a", 10)]);
-    q.process_all_available().unwrap();
-    let table = s.memory_table::<AggRow<String, u64>>("uneven").unwrap();
-    // Starts ≡ 2 (mod 3) with start ≤ 10 < start + 7: 5 and 8.
-    assert_eq!(
-        window_rows(&table.rows()),
-        [(5, 12, "a".to_string(), 1), (8, 15, "a".to_string(), 1)]
     );
-    q.stop().unwrap();
+    // Starts ≡ 2 (mod 3) with start ≤ 10 < start + 7: 5 and 8.
+    t.add_data([ev("a", 10)])
+        .check_answer([w(5, 12, "a", 1), w(8, 15, "a", 1)]);
 }
 
 /// An event time at the edge of `i64` (a corrupt timestamp) must not crash the windowed
@@ -193,60 +183,35 @@ fn session_windows_merge_and_bridge() {
 /// later batch brings an event within the gap of both; Update writes the merged one.
 #[test]
 fn session_windows_bridge_sessions_from_earlier_batches() {
-    let s = session();
-    let input = MemoryStream::new();
-    let q = windowed_count(
-        &s,
-        &input,
-        session_window("5 minutes"),
-        OutputMode::Update,
-        "bridge",
-    )
-    .start()
-    .unwrap();
-    input.add_data([ev("u", 100), ev("u", 108)]);
-    q.process_all_available().unwrap();
-    input.add_data([ev("u", 104)]);
-    q.process_all_available().unwrap();
-    let table = s.memory_table::<AggRow<String, u64>>("bridge").unwrap();
-    let batches = table.batches();
-    assert_eq!(
-        window_rows(&batches[0].1),
-        [(100, 105, "u".to_string(), 1), (108, 113, "u".to_string(), 1)]
-    );
+    let mut t = windowed_count_test(session_window("5 minutes"), OutputMode::Update);
+    t.add_data([ev("u", 100), ev("u", 108)])
+        .check_answer([w(100, 105, "u", 1), w(108, 113, "u", 1)]);
     // Batch 1 is the no-data batch of watermark 98: nothing changed, nothing closed.
-    assert!(batches[1].1.is_empty());
-    assert_eq!(
-        window_rows(&table.last_batch().unwrap().1),
-        [(100, 113, "u".to_string(), 3)]
-    );
-    assert_eq!(q.last_progress().unwrap().state_operators[0].num_rows_total, 1);
-    q.stop().unwrap();
+    assert!(t.batches()[1].1.is_empty());
+    t.add_data([ev("u", 104)])
+        .check_last_batch([w(100, 113, "u", 3)])
+        .check_state_rows(&[1]);
+}
+
+/// The sums of each key's sessions (5-minute gap), closed as soon as the watermark passes them.
+fn session_sums_test() -> StreamTest<Ev, WindowRow<i64>> {
+    StreamTest::new(|s, input| {
+        s.read_stream::<Ev>()
+            .memory(input)
+            .with_watermark(|e| e.ts, "0 minutes")
+            .group_by_window(|e| e.key.clone(), session_window("5 minutes"))
+            .sum(|e| e.amount)
+            .map(minute_row)
+            .write_stream()
+    })
+    .unwrap()
 }
 
 #[test]
 fn session_windows_in_append_mode_emit_closed_sessions() {
-    let s = session();
-    let input = MemoryStream::new();
-    let q = s
-        .read_stream::<Ev>()
-        .memory(&input)
-        .with_watermark(|e| e.ts, "0 minutes")
-        .group_by_window(|e| e.key.clone(), session_window("5 minutes"))
-        .sum(|e| e.amount)
-        .write_stream()
-        .memory("closed_sessions")
-        .start()
-        .unwrap();
-    input.add_data([ev("a", 1), ev("a", 3)]);
-    input.add_data([ev("a", 30)]);
-    q.process_all_available().unwrap();
-    let rows = s
-        .memory_table::<AggRow<String, i64>>("closed_sessions")
-        .unwrap()
-        .rows();
-    assert_eq!(window_rows(&rows), [(1, 8, "a".to_string(), 4)]);
-    q.stop().unwrap();
+    let mut t = session_sums_test();
+    t.add_data([ev("a", 1), ev("a", 3)]).check_answer([]);
+    t.add_data([ev("a", 30)]).check_answer([w(1, 8, "a", 4)]);
 }
 
 fn session_sums(s: &Session, input: &MemoryStream<Ev>, table: &str) -> DataStreamWriter<AggRow<String, i64>> {
@@ -263,65 +228,24 @@ fn session_sums(s: &Session, input: &MemoryStream<Ev>, table: &str) -> DataStrea
 /// extends a session of the last one.
 #[test]
 fn open_sessions_survive_a_restart() {
-    let s = session();
-    let dir = tempfile::tempdir().unwrap();
-    let input = MemoryStream::new();
-    let first = session_sums(&s, &input, "sessions_before")
-        .checkpoint_location(dir.path())
-        .start()
-        .unwrap();
-    input.add_data([ev("a", 1), ev("a", 3), ev("b", 2)]);
-    first.process_all_available().unwrap();
-    first.stop().unwrap();
-
-    input.add_data([ev("a", 6)]); // within 5 minutes of 3: the same session
-    input.add_data([ev("a", 30)]); // closes the sessions before 30
-    let second = session_sums(&s, &input, "sessions_after")
-        .checkpoint_location(dir.path())
-        .start()
-        .unwrap();
-    second.process_all_available().unwrap();
-    let rows = s
-        .memory_table::<AggRow<String, i64>>("sessions_after")
-        .unwrap()
-        .rows();
-    assert_eq!(
-        window_rows(&rows),
-        [(1, 11, "a".to_string(), 10), (2, 7, "b".to_string(), 2)]
-    );
-    second.stop().unwrap();
+    let mut t = session_sums_test();
+    t.add_data([ev("a", 1), ev("a", 3), ev("b", 2)])
+        .check_state_rows(&[2]);
+    t.stop_stream()
+        .add_data([ev("a", 6)]) // within 5 minutes of 3: the same session
+        .add_data([ev("a", 30)]); // closes the sessions before 30
+    t.start_stream()
+        .check_answer([w(1, 11, "a", 10), w(2, 7, "b", 2)]);
 }
 
 /// A windowed count restarted on its checkpoint — also after a run that was stopped while its
 /// windows were open — keeps its open windows.
 #[test]
 fn a_restarted_windowed_count_keeps_its_open_windows() {
-    let s = session();
-    let dir = tempfile::tempdir().unwrap();
-    let input = MemoryStream::new();
-    let count = |table: &str| {
-        windowed_count(
-            &s,
-            &input,
-            tumbling_window("10 minutes"),
-            OutputMode::Append,
-            table,
-        )
-        .checkpoint_location(dir.path())
-        .start()
-        .unwrap()
-    };
-    let first = count("before");
-    input.add_data([ev("a", 22), ev("a", 25)]);
-    first.process_all_available().unwrap();
-    first.stop().unwrap();
-
-    input.add_data([ev("a", 27), ev("a", 45)]); // 45 moves the watermark to 35: [20, 30) closes
-    let second = count("after");
-    second.process_all_available().unwrap();
-    let table = s.memory_table::<AggRow<String, u64>>("after").unwrap();
-    assert_eq!(window_rows(&table.rows()), [(20, 30, "a".to_string(), 3)]);
-    second.stop().unwrap();
+    let mut t = windowed_count_test(tumbling_window("10 minutes"), OutputMode::Append);
+    t.add_data([ev("a", 22), ev("a", 25)]).check_answer([]);
+    t.stop_stream().add_data([ev("a", 27), ev("a", 45)]); // 45 moves the watermark to 35: [20, 30) closes
+    t.start_stream().check_answer([w(20, 30, "a", 3)]);
 }
 
 /// State partitions are not re-split: restarting with another parallelism is refused, saying

@@ -3,6 +3,7 @@
 
 use std::sync::{Arc, Mutex};
 
+use streamflow::Duration;
 use streamflow::prelude::*;
 use streamflow::testing::{TestContext, sorted};
 

@@ -8,6 +8,7 @@
 //! in the compile error's help, and `.output_mode(OutputMode::Update)` at run time.
 #![allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
 
+use streamflow::Duration;
 use streamflow::prelude::*;
 use streamflow::structured::*;
 

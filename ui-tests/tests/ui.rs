@@ -33,6 +33,7 @@ fn type_errors_carry_the_runtime_messages() {
         ),
         ("key_not_hashable", "`f64` cannot be used as a key"),
         ("state_not_serde", "`Total` cannot be kept in a state store"),
+        ("print_without_debug", "`Reading` cannot be printed"),
     ] {
         let path = format!("{}/tests/ui/fail/{case}.stderr", env!("CARGO_MANIFEST_DIR"));
         let stderr = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));

@@ -208,7 +208,10 @@ pub(crate) fn check_pipeline(
             Some(format!(
                 "end a stream with an output operation: {}",
                 suggest::one_of(
-                    registry::names(|op| op.category == Category::Sink && op.name != "print_n").map(|name| {
+                    registry::names(
+                        |op| op.category == Category::Sink && !["print_n", "print_to"].contains(&op.name)
+                    )
+                    .map(|name| {
                         match name {
                             "print" => ".print()",
                             "save_as_text_files" => ".save_as_text_files(prefix, suffix)",

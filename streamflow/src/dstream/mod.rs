@@ -455,37 +455,68 @@ impl StreamingContext {
     /// # Ok::<(), streamflow::Error>(())
     /// ```
     pub fn union<T: Data>(&self, streams: &[DStream<T>]) -> Result<DStream<T>> {
+        self.combine("union", streams, NodeKind::Stateless, |batches, _| {
+            Ok(batches.into_iter().flatten().reduce(Batch::union))
+        })
+    }
+
+    /// Combines the batches of several streams of the same type and slide at each batch time
+    /// (Spark's `ssc.transform(dstreams, transformFunc)`): `f` gets them in the order of
+    /// `streams`, with the batch time, and returns the batch of the new stream.
+    ///
+    /// ```
+    /// use streamflow::{testing::TestContext, Duration};
+    /// let t = TestContext::new(Duration::seconds(1), 2)?;
+    /// let streams: Vec<_> = [1, 10, 100].map(|n| t.input(vec![vec![n, n]])).into();
+    /// // The first stream's records, scaled by the sum of the others' at the same time.
+    /// let out = t.collect(&t.context().transform(&streams, |mut batches, _time| {
+    ///     let first = batches.remove(0);
+    ///     let scale: i32 = batches.into_iter().flat_map(|b| b.collect()).sum();
+    ///     first.map(move |x| x * scale)
+    /// })?);
+    /// t.run(1)?;
+    /// assert_eq!(out.batches(), vec![vec![220, 220]]);
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
+    pub fn transform<T: Data, U: Data>(
+        &self,
+        streams: &[DStream<T>],
+        f: impl Fn(Vec<Batch<T>>, Time) -> Batch<U> + Send + Sync + 'static,
+    ) -> Result<DStream<U>> {
+        self.combine("transform", streams, NodeKind::Shuffle, move |batches, time| {
+            let batches: Option<Vec<Batch<T>>> = batches.into_iter().collect();
+            Ok(batches.map(|b| crate::exec::guard("transform", || f(b, time))))
+        })
+    }
+
+    /// A node over several streams of the same type and slide: `f` gets each one's batch at
+    /// the batch time (`None` for a stream without one).
+    fn combine<T: Data, U: Data>(
+        &self,
+        name: &str,
+        streams: &[DStream<T>],
+        kind: NodeKind,
+        f: impl Fn(Vec<Option<Batch<T>>>, Time) -> Result<Option<Batch<U>>> + Send + Sync + 'static,
+    ) -> Result<DStream<U>> {
         let Some((first, rest)) = streams.split_first() else {
-            return Err(crate::Error::InvalidConfig(
-                "union needs at least one stream".into(),
-            ));
+            return Err(crate::Error::InvalidConfig(format!(
+                "{name} needs at least one stream"
+            )));
         };
-        first.check_same_slide(
-            "union",
-            &rest.iter().map(|s| s.slide_duration()).collect::<Vec<_>>(),
-        );
+        first.check_same_slide(name, &rest.iter().map(|s| s.slide_duration()).collect::<Vec<_>>());
         for stream in rest {
-            first.check_same_context("union", &stream.ssc);
+            first.check_same_context(name, &stream.ssc);
         }
         let nodes: Vec<_> = streams.iter().map(|s| s.node.clone()).collect();
         let parents = streams.iter().map(|s| s.node.meta.clone()).collect();
-        Ok(first.add_node(
-            "union",
-            NodeKind::Stateless,
-            parents,
-            first.slide_duration(),
-            move |time| {
-                let mut out: Option<Batch<T>> = None;
-                for node in &nodes {
-                    if let Some(b) = node.get_or_compute(time)? {
-                        out = Some(match out {
-                            Some(acc) => acc.union(b),
-                            None => b,
-                        });
-                    }
-                }
-                Ok(out)
-            },
-        ))
+        Ok(
+            first.add_node(name, kind, parents, first.slide_duration(), move |time| {
+                let batches = nodes
+                    .iter()
+                    .map(|node| node.get_or_compute(time))
+                    .collect::<Result<Vec<_>>>()?;
+                f(batches, time)
+            }),
+        )
     }
 }

@@ -113,7 +113,7 @@ impl ReceiverStatus {
     ///
     /// let status = ReceiverStatus::new("my_receiver");
     /// assert_eq!(status.name, "my_receiver");
-    /// assert_eq!(status, ReceiverStatus { name: "my_receiver".into(), ..Default::default() });
+    /// assert_eq!((status.records, status.errors, status.last_error), (0, 0, None));
     /// ```
     pub fn new(name: impl Into<String>) -> Self {
         ReceiverStatus {

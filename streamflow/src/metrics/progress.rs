@@ -7,6 +7,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::time::Time;
+
 /// One micro-batch of a query, as reported to listeners and kept in
 /// [`recent_progress`](crate::structured::StreamingQuery::recent_progress).
 ///
@@ -24,7 +26,7 @@ use std::collections::BTreeMap;
 /// query.stop()?;
 /// # Ok::<(), streamflow::Error>(())
 /// ```
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct QueryProgress {
@@ -61,6 +63,70 @@ pub struct QueryProgress {
     /// What the batch wrote to the checkpoint (absent when the query has none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checkpoint: Option<CheckpointProgress>,
+}
+
+impl QueryProgress {
+    /// When the batch started, as a [`Time`] (the typed [`timestamp`](Self::timestamp)).
+    ///
+    /// ```
+    /// let mut p = streamflow::structured::QueryProgress::default();
+    /// p.timestamp = "1970-01-01T00:00:02.500Z".into();
+    /// assert_eq!(p.started_at(), Some(streamflow::Time::from_millis(2_500)));
+    /// ```
+    pub fn started_at(&self) -> Option<Time> {
+        iso_time(&self.timestamp)
+    }
+
+    /// How long a phase of the batch took (`"triggerExecution"`, `"addBatch"` … — the keys of
+    /// [`duration_ms`](Self::duration_ms)), as a `std::time::Duration`.
+    ///
+    /// ```
+    /// let mut p = streamflow::structured::QueryProgress::default();
+    /// p.duration_ms.insert("addBatch".into(), 12);
+    /// assert_eq!(p.duration("addBatch"), Some(std::time::Duration::from_millis(12)));
+    /// assert_eq!(p.duration("nothing"), None);
+    /// ```
+    pub fn duration(&self, phase: &str) -> Option<std::time::Duration> {
+        self.duration_ms
+            .get(phase)
+            .map(|ms| std::time::Duration::from_millis(*ms))
+    }
+}
+
+impl EventTimeProgress {
+    /// The watermark in force during the batch, as a [`Time`].
+    ///
+    /// ```
+    /// let mut e = streamflow::structured::EventTimeProgress::default();
+    /// e.watermark = Some("1970-01-01T00:15:00.000Z".into());
+    /// assert_eq!(e.watermark_time(), Some(streamflow::Time::from_millis(15 * 60_000)));
+    /// assert_eq!(e.max_time(), None);
+    /// ```
+    pub fn watermark_time(&self) -> Option<Time> {
+        self.watermark.as_deref().and_then(iso_time)
+    }
+
+    /// The smallest event time of the batch, as a [`Time`].
+    pub fn min_time(&self) -> Option<Time> {
+        self.min.as_deref().and_then(iso_time)
+    }
+
+    /// The largest event time of the batch, as a [`Time`].
+    pub fn max_time(&self) -> Option<Time> {
+        self.max.as_deref().and_then(iso_time)
+    }
+
+    /// The mean event time of the batch, as a [`Time`].
+    pub fn avg_time(&self) -> Option<Time> {
+        self.avg.as_deref().and_then(iso_time)
+    }
+}
+
+/// An ISO-8601 time of a progress record as a [`Time`].
+fn iso_time(text: &str) -> Option<Time> {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|t| Time::from_millis(t.timestamp_millis()))
 }
 
 /// What one batch wrote to the checkpoint directory.

@@ -61,6 +61,7 @@ impl<T: Data> DStream<T> {
     /// assert_eq!(*totals.lock().unwrap(), vec![(1000, 3), (2000, 3)]);
     /// # Ok::<(), streamflow::Error>(())
     /// ```
+    #[doc(alias = "foreachRDD")]
     pub fn foreach_batch<R: OutputResult>(&self, f: impl Fn(Batch<T>, Time) -> R + Send + Sync + 'static) {
         self.output("foreach_batch", move |batch, time| {
             guard("foreach_batch", || f(batch, time))

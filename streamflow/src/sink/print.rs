@@ -1,17 +1,19 @@
 //! `print()`: Spark's console output of a DStream.
 
 use std::io::Write;
-use std::sync::Arc;
 
 use crate::data::Data;
 use crate::dstream::DStream;
 use crate::time::Time;
 
 /// How an element looks in `print()` and in text files: like Scala's `toString`, so output
-/// matches Spark's — tuples as `(apple,4)`, strings without quotes, doubles as `1.0`.
+/// matches Spark's — tuples as `(apple,4)`, strings without quotes, doubles as `1.0`, a
+/// tuple struct as `Word(apple,1)` (a Scala case class).
 ///
-/// Implemented for numbers, strings, `bool`, `char`, `Option`, `Vec` and tuples up to four;
-/// implement it for your own types to print them.
+/// Implemented for every type that is [`Debug`](std::fmt::Debug): the element's `Debug` text,
+/// with the string and char literals unquoted and the `, ` inside parentheses written `,`.
+/// `#[derive(Debug)]` is all a type of your own needs; write `Debug` by hand (or `map` to a
+/// `String`) to print it another way.
 ///
 /// ```
 /// use streamflow::Show;
@@ -19,7 +21,20 @@ use crate::time::Time;
 /// assert_eq!(("apple".to_string(), 4).show(), "(apple,4)");
 /// assert_eq!((1, (2.0, Some('x'))).show(), "(1,(2.0,Some(x)))");
 /// assert_eq!(vec![1, 2].show(), "[1, 2]");
+///
+/// #[derive(Debug)]
+/// struct Word(String, u32);
+/// assert_eq!(Word("a, b".into(), 1).show(), "Word(a, b,1)");
+///
+/// #[derive(Debug)]
+/// struct Reading { sensor: &'static str, celsius: f64 }
+/// assert_eq!(Reading { sensor: "s-1", celsius: 21.0 }.show(), "Reading { sensor: s-1, celsius: 21.0 }");
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be printed",
+    label = "`print()`, `print_n()` and text files need the element to be `Debug`",
+    note = "add `#[derive(Debug)]` to your type, or `map` each element to a `String` first"
+)]
 pub trait Show {
     /// Appends the text form to `out`.
     fn show_into(&self, out: &mut String);
@@ -32,98 +47,78 @@ pub trait Show {
     }
 }
 
-macro_rules! show_with_display {
-    ($($t:ty),*) => {$(
-        impl Show for $t {
-            fn show_into(&self, out: &mut String) {
-                use std::fmt::Write as _;
-                let _ = write!(out, "{}", self);
-            }
-        }
-    )*};
-}
-
-show_with_display!(
-    i8, i16, i32, i64, i128, isize, u8, u16, u32, u64, u128, usize, bool, char, str, String
-);
-show_with_display!(crate::text::Word, Time, crate::time::Duration);
-
-macro_rules! show_float {
-    ($($t:ty),*) => {$(
-        impl Show for $t {
-            fn show_into(&self, out: &mut String) {
-                use std::fmt::Write as _;
-                // Debug prints 1.0 where Display prints 1, as Scala does.
-                let _ = write!(out, "{:?}", self);
-            }
-        }
-    )*};
-}
-
-show_float!(f32, f64);
-
-impl<T: Show + ?Sized> Show for &T {
+// Hidden from diagnostics, so a type without `Debug` gets `Show`'s message.
+#[diagnostic::do_not_recommend]
+impl<T: std::fmt::Debug + ?Sized> Show for T {
     fn show_into(&self, out: &mut String) {
-        (**self).show_into(out)
+        scala_text(&format!("{self:?}"), out);
     }
 }
 
-impl<T: Show + ?Sized> Show for Arc<T> {
-    fn show_into(&self, out: &mut String) {
-        (**self).show_into(out)
-    }
-}
-
-impl<T: Show> Show for Option<T> {
-    fn show_into(&self, out: &mut String) {
-        match self {
-            Some(v) => {
-                out.push_str("Some(");
-                v.show_into(out);
-                out.push(')');
+/// Rewrites `Debug` text as Scala's `toString` writes the same value: string and char
+/// literals lose their quotes and escapes, and `, ` between the fields of a tuple (inside
+/// parentheses, not inside `[...]` or `{...}`) becomes `,`.
+fn scala_text(debug: &str, out: &mut String) {
+    let mut open: Vec<char> = Vec::new();
+    let mut chars = debug.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => unquote(&mut chars, '"', out),
+            '\'' => unquote(&mut chars, '\'', out),
+            '(' | '[' | '{' => {
+                open.push(c);
+                out.push(c);
             }
-            None => out.push_str("None"),
+            ')' | ']' | '}' => {
+                open.pop();
+                out.push(c);
+            }
+            ',' if open.last() == Some(&'(') && chars.peek() == Some(&' ') => {
+                chars.next();
+                out.push(',');
+            }
+            _ => out.push(c),
         }
     }
 }
 
-impl<T: Show> Show for Vec<T> {
-    fn show_into(&self, out: &mut String) {
-        out.push('[');
-        for (i, v) in self.iter().enumerate() {
-            if i > 0 {
-                out.push_str(", ");
-            }
-            v.show_into(out);
+/// Copies a string or char literal (its opening quote already read) without the quotes,
+/// undoing `Debug`'s escapes.
+fn unquote(chars: &mut std::iter::Peekable<std::str::Chars<'_>>, quote: char, out: &mut String) {
+    while let Some(c) = chars.next() {
+        match c {
+            c if c == quote => return,
+            '\\' => match chars.next() {
+                Some('n') => out.push('\n'),
+                Some('t') => out.push('\t'),
+                Some('r') => out.push('\r'),
+                Some('0') => out.push('\0'),
+                Some('u') => {
+                    // \u{XXXX}
+                    let mut hex = String::new();
+                    for h in chars.by_ref() {
+                        match h {
+                            '{' => {}
+                            '}' => break,
+                            h => hex.push(h),
+                        }
+                    }
+                    match u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32) {
+                        Some(ch) => out.push(ch),
+                        None => {
+                            out.push_str("\\u{");
+                            out.push_str(&hex);
+                            out.push('}');
+                        }
+                    }
+                }
+                Some(other) => out.push(other),
+                None => out.push('\\'),
+            },
+            c => out.push(c),
         }
-        out.push(']');
     }
 }
-
-macro_rules! show_tuple {
-    ($($name:ident),+) => {
-        impl<$($name: Show),+> Show for ($($name,)+) {
-            #[allow(non_snake_case, reason = "the type names double as binding names")]
-            fn show_into(&self, out: &mut String) {
-                let ($($name,)+) = self;
-                out.push('(');
-                let mut first = true;
-                $(
-                    if !first { out.push(','); }
-                    first = false;
-                    $name.show_into(out);
-                )+
-                let _ = first;
-                out.push(')');
-            }
-        }
-    };
-}
-
-show_tuple!(A);
-show_tuple!(A, B);
-show_tuple!(A, B, C);
-show_tuple!(A, B, C, D);
 
 const DASHES: &str = "-------------------------------------------";
 
@@ -161,7 +156,7 @@ pub fn format_batch<T: Show>(time: Time, elements: &[T], num: usize) -> String {
     text
 }
 
-impl<T: Data + Show> DStream<T> {
+impl<T: Data> DStream<T> {
     /// Prints the first ten elements of every batch to stdout, in Spark's format — even for an
     /// empty batch:
     ///
@@ -174,16 +169,26 @@ impl<T: Data + Show> DStream<T> {
     ///
     /// ```
     ///
+    /// Any element that is `Debug` prints (see [`Show`] for how it looks).
+    ///
     /// # Examples
     ///
     /// ```
     /// # use streamflow::{testing::TestContext, Duration};
+    /// #[derive(Clone, Debug)]
+    /// struct Reading { sensor: String, celsius: f64 }
+    ///
     /// let t = TestContext::new(Duration::seconds(1), 2)?;
     /// t.input(vec![vec![("apple", 4)]]).print();
+    /// t.input(vec![vec![Reading { sensor: "s-1".into(), celsius: 21.5 }]]).print();
     /// t.run(1)?;
     /// # Ok::<(), streamflow::Error>(())
     /// ```
-    pub fn print(&self) {
+    #[doc(alias = "pprint")]
+    pub fn print(&self)
+    where
+        T: Show,
+    {
         self.print_n(10)
     }
 
@@ -197,13 +202,47 @@ impl<T: Data + Show> DStream<T> {
     /// t.run(1)?;
     /// # Ok::<(), streamflow::Error>(())
     /// ```
-    pub fn print_n(&self, num: usize) {
+    #[doc(alias = "print")]
+    pub fn print_n(&self, num: usize)
+    where
+        T: Show,
+    {
+        self.print_to(num, std::io::stdout())
+    }
+
+    /// Writes what [`print_n`](Self::print_n) prints to `writer` instead of stdout — a file,
+    /// a log, a buffer a test reads. A writer that fails (a closed pipe) does not stop the job.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// # use streamflow::{testing::TestContext, Duration};
+    ///
+    /// #[derive(Clone, Default)]
+    /// struct Shared(Arc<Mutex<Vec<u8>>>);
+    /// impl std::io::Write for Shared {
+    ///     fn write(&mut self, b: &[u8]) -> std::io::Result<usize> { self.0.lock().unwrap().write(b) }
+    ///     fn flush(&mut self) -> std::io::Result<()> { Ok(()) }
+    /// }
+    ///
+    /// let out = Shared::default();
+    /// let t = TestContext::new(Duration::seconds(1), 2)?;
+    /// t.input(vec![vec![("apple", 4)]]).print_to(10, out.clone());
+    /// t.run(1)?;
+    /// let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+    /// assert!(text.ends_with("Time: 1000 ms\n-------------------------------------------\n(apple,4)\n\n"), "{text}");
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
+    pub fn print_to<W: Write + Send + 'static>(&self, num: usize, writer: W)
+    where
+        T: Show,
+    {
+        let writer = std::sync::Mutex::new(writer);
         self.output("print", move |batch, time| {
             let first = batch.take(num.saturating_add(1));
             let text = format_batch(time, &first, num);
-            let mut stdout = std::io::stdout().lock();
+            let mut writer = writer.lock().unwrap_or_else(|e| e.into_inner());
             // A closed stdout (e.g. `| head`) must not kill the job.
-            let _ = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush());
+            let _ = writer.write_all(text.as_bytes()).and_then(|()| writer.flush());
             Ok(())
         })
     }
@@ -238,6 +277,18 @@ mod tests {
         assert!(text.ends_with("1\n2\n...\n\n"), "{text}");
         let exact = format_batch(Time::from_millis(1000), &[1, 2], 2);
         assert!(!exact.contains("..."));
+    }
+
+    #[test]
+    fn debug_text_becomes_scala_text() {
+        assert_eq!("a\"b\\c\nd".show(), "a\"b\\c\nd");
+        assert_eq!(('\'', "é\u{301}").show(), "(',é\u{301})");
+        assert_eq!(vec![("a", 1), ("b", 2)].show(), "[(a,1), (b,2)]");
+        assert_eq!(["x, y"].show(), "[x, y]");
+        assert_eq!(Some(("(", ")")).show(), "Some(((,)))");
+        assert_eq!(Time::from_millis(5).show(), "5 ms");
+        assert_eq!(crate::text::Word::from("w").show(), "w");
+        assert_eq!(().show(), "()");
     }
 
     #[test]

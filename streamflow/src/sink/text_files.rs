@@ -113,6 +113,7 @@ impl<T: Data + Show> DStream<T> {
     /// assert_eq!(text, "(a,1)\n");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[doc(alias("saveAsHadoopFiles", "saveAsObjectFiles"))]
     pub fn save_as_text_files(&self, prefix: &str, suffix: &str) {
         let (prefix, suffix) = (prefix.to_string(), suffix.to_string());
         self.output("save_as_text_files", move |batch, time| {

@@ -34,7 +34,9 @@ const UTF8_BOM: &[u8] = &[0xEF, 0xBB, 0xBF];
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Format {
-    /// One JSON object per line (JSON lines), deserialized into the record type.
+    /// One JSON object per line (JSON lines), deserialized into the record type. The default
+    /// of every record type but `String` (and [`Word`](crate::text::Word)), which read
+    /// [`Text`](Self::Text) unless told otherwise.
     #[default]
     Json,
     /// Comma-separated values; with a header line naming the record's fields by default
@@ -284,6 +286,21 @@ pub(crate) struct Decoded {
 }
 
 impl TextOptions {
+    /// The options a reader of `T` starts with: [`Format::Text`] for `String` and
+    /// [`Word`](crate::text::Word) records, [`Format::Json`] for every other type.
+    pub(crate) fn for_records<T: 'static>() -> Self {
+        use std::any::TypeId;
+        let text = [TypeId::of::<String>(), TypeId::of::<crate::text::Word>()];
+        TextOptions {
+            format: if text.contains(&TypeId::of::<T>()) {
+                Format::Text
+            } else {
+                Format::Json
+            },
+            ..TextOptions::default()
+        }
+    }
+
     /// Plain lines, as the DStream sources read them: each line one `String`; a line that is
     /// not UTF-8 is counted and skipped.
     pub(crate) fn lines() -> Self {
@@ -377,6 +394,21 @@ pub(crate) struct LineDecoder<'a> {
     /// The fields of the current CSV line, reused from line to line.
     fields: csv::StringRecord,
     line: u64,
+    /// Lines that did not parse, and whether the failure rate was logged.
+    failed: u64,
+    rate_warned: bool,
+}
+
+/// Lines of a file or connection read before its share of malformed lines is judged.
+const RATE_MIN_LINES: u64 = 20;
+
+impl Drop for LineDecoder<'_> {
+    /// A short file is judged at its end.
+    fn drop(&mut self) {
+        if self.line >= 5 {
+            self.check_failure_rate();
+        }
+    }
 }
 
 impl<'a> LineDecoder<'a> {
@@ -388,7 +420,36 @@ impl<'a> LineDecoder<'a> {
             headers: None,
             fields: csv::StringRecord::new(),
             line: 0,
+            failed: 0,
+            rate_warned: false,
         }
+    }
+
+    /// Warns, once per file or connection, when more than half of its lines did not parse: the
+    /// sign of a wrong format (JSON expected where plain text is sent) more than of a few bad
+    /// records, which [`CorruptRecords`] reports on their own.
+    fn check_failure_rate(&mut self) {
+        if self.rate_warned || self.failed * 2 <= self.line {
+            return;
+        }
+        self.rate_warned = true;
+        log::warn!(
+            "{}: {} of the first {} lines of {} did not parse as {:?}; if the input is in another format, choose it with read_stream::<T>().format(Format::..)",
+            self.source,
+            self.failed,
+            self.line,
+            self.origin,
+            self.options.format
+        );
+    }
+
+    /// Counts what the line just decoded added to `malformed`, and judges the failure rate.
+    fn counted<R>(&mut self, before: u64, malformed: u64, outcome: R) -> R {
+        self.failed += malformed - before;
+        if self.line >= RATE_MIN_LINES {
+            self.check_failure_rate();
+        }
+        outcome
     }
 
     /// How it decodes.
@@ -408,6 +469,12 @@ impl<'a> LineDecoder<'a> {
         raw: &[u8],
         malformed: &mut u64,
     ) -> Result<Option<T>> {
+        let before = *malformed;
+        let outcome = self.decode_raw_line(raw, malformed);
+        self.counted(before, *malformed, outcome)
+    }
+
+    fn decode_raw_line<T: DeserializeOwned>(&mut self, raw: &[u8], malformed: &mut u64) -> Result<Option<T>> {
         let raw = match self.line {
             0 => raw.strip_prefix(UTF8_BOM).unwrap_or(raw),
             _ => raw,
@@ -434,6 +501,7 @@ impl<'a> LineDecoder<'a> {
     /// A line of `len` bytes, longer than the limit, was skipped: malformed, by the policy.
     pub(crate) fn too_long(&mut self, len: u64, malformed: &mut u64) -> Result<()> {
         self.line += 1;
+        self.failed += 1;
         *malformed += 1;
         self.options.malformed(
             self.source,
@@ -586,6 +654,41 @@ mod tests {
             let quick = csv_fields_into(&line, &mut fields).map(|()| fields);
             prop_assert_eq!(quick, csv_fields(&line));
         }
+    }
+
+    #[test]
+    fn string_records_read_text_and_other_types_json() {
+        assert_eq!(TextOptions::for_records::<String>().format, Format::Text);
+        assert_eq!(
+            TextOptions::for_records::<crate::text::Word>().format,
+            Format::Text
+        );
+        assert_eq!(TextOptions::for_records::<i64>().format, Format::Json);
+        assert_eq!(TextOptions::for_records::<Row>().format, Format::Json);
+    }
+
+    #[test]
+    fn a_mostly_malformed_input_is_judged_once_and_a_few_bad_lines_are_not() {
+        let options = TextOptions::default(); // JSON
+        let mut decoder = LineDecoder::new(&options, "s", "plain.txt");
+        let mut malformed = 0;
+        for i in 0..RATE_MIN_LINES {
+            let line = if i % 4 == 0 { "1" } else { "hello world" };
+            decoder
+                .decode_raw::<i64>(line.as_bytes(), &mut malformed)
+                .unwrap();
+            assert_eq!(decoder.rate_warned, i + 1 == RATE_MIN_LINES, "line {i}");
+        }
+        assert_eq!((decoder.failed, malformed), (15, 15));
+        let mut decoder = LineDecoder::new(&options, "s", "mostly.json");
+        for i in 0..100 {
+            let line = if i % 10 == 0 { "oops" } else { "1" };
+            decoder
+                .decode_raw::<i64>(line.as_bytes(), &mut malformed)
+                .unwrap();
+        }
+        assert_eq!(decoder.failed, 10);
+        assert!(!decoder.rate_warned, "10% malformed is a few bad records");
     }
 
     /// Decodes `input` as a file of `format` under `policy`, with lines of at most `max` bytes.

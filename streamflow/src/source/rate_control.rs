@@ -18,7 +18,7 @@ use std::time::Instant;
 
 use crate::error::{Error, Result};
 use crate::exec::lock;
-use crate::time::{Duration, Time};
+use crate::time::{Duration, IntoDuration, Time};
 
 /// How much a source may take in, and how fast (Spark's `spark.streaming.receiver.maxRate`,
 /// `spark.streaming.backpressure.*`, plus the bounds that keep hostile input from growing memory).
@@ -212,8 +212,8 @@ impl SourceLimits {
     ///     .settle_time(std::time::Duration::from_secs(2));
     /// # let _ = limits;
     /// ```
-    pub fn settle_time(mut self, settle: std::time::Duration) -> Self {
-        self.settle_time = settle;
+    pub fn settle_time(mut self, settle: impl Into<Duration>) -> Self {
+        self.settle_time = settle.into().to_std();
         self
     }
 }
@@ -271,7 +271,6 @@ impl PidGains {
 /// assert_eq!(stats.records, 1_000);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct BatchStats {
     /// The clock when the batch finished.
     pub processing_end: Time,
@@ -339,7 +338,7 @@ impl PidRateEstimator {
     /// assert!(PidRateEstimator::new(Duration::seconds(1)).is_ok());
     /// assert!(PidRateEstimator::new(Duration::ZERO).is_err());
     /// ```
-    pub fn new(batch_interval: Duration) -> Result<Self> {
+    pub fn new(batch_interval: impl IntoDuration) -> Result<Self> {
         Self::with_gains(batch_interval, 1.0, 0.2, 0.0, 100.0)
     }
 
@@ -355,14 +354,14 @@ impl PidRateEstimator {
     /// # Ok::<(), streamflow::Error>(())
     /// ```
     pub fn with_gains(
-        batch_interval: Duration,
+        batch_interval: impl IntoDuration,
         proportional: f64,
         integral: f64,
         derivative: f64,
         min_rate: f64,
     ) -> Result<Self> {
         let gains = PidGains::new(proportional, integral, derivative, min_rate)?;
-        Self::with(batch_interval, gains)
+        Self::with(batch_interval.into_duration()?, gains)
     }
 
     pub(crate) fn with(batch_interval: Duration, gains: PidGains) -> Result<Self> {

@@ -1055,6 +1055,7 @@ impl StreamingContext {
     /// # t.context().stop(false)?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[doc(alias = "receiverStream")]
     pub fn receiver_stream_with_write_ahead_log<T>(&self, receiver: impl Receiver<T>) -> DStream<T>
     where
         T: Data + Serialize + DeserializeOwned,

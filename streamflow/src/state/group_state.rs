@@ -85,6 +85,7 @@ pub struct GroupState<S> {
 
 impl<S> GroupState<S> {
     /// The state, if the key has one.
+    #[doc(alias = "getOption")]
     pub fn get(&self) -> Option<&S> {
         self.value.as_ref()
     }
@@ -111,11 +112,13 @@ impl<S> GroupState<S> {
     }
 
     /// The time of the current batch (milliseconds), from which processing-time timeouts count.
+    #[doc(alias = "getCurrentProcessingTimeMs")]
     pub fn current_processing_time_ms(&self) -> i64 {
         self.batch_time
     }
 
     /// The watermark of the current batch, if the query has one.
+    #[doc(alias = "getCurrentWatermarkMs")]
     pub fn current_watermark_ms(&self) -> Option<i64> {
         self.watermark
     }

@@ -158,7 +158,7 @@ impl<S> State<S> {
     }
 }
 
-type MappingFn<K, V, S, U> = Arc<dyn Fn(&K, Option<V>, &mut State<S>) -> U + Send + Sync>;
+type MappingFn<K, V, S, U> = Arc<dyn Fn(Time, &K, Option<V>, &mut State<S>) -> Option<U> + Send + Sync>;
 
 /// What [`map_with_state`](DStream::map_with_state) does (Spark's `StateSpec`): the mapping
 /// function, and optionally an initial state, a number of partitions and an idle timeout.
@@ -196,6 +196,36 @@ impl<K, V, S, U> StateSpec<K, V, S, U> {
     /// let spec = StateSpec::function(|_key: &String, value: Option<i32>, _state: &mut State<i32>| value);
     /// ```
     pub fn function(f: impl Fn(&K, Option<V>, &mut State<S>) -> U + Send + Sync + 'static) -> Self {
+        Self::function_with_time(move |_, key, value, state| Some(f(key, value, state)))
+    }
+
+    /// A spec whose mapping function also gets the batch time and may emit nothing (Spark's
+    /// `StateSpec.function((Time, K, Option[V], State[S]) => Option[U])`): `None` updates the
+    /// state and emits no record.
+    ///
+    /// ```
+    /// use streamflow::{testing::TestContext, Duration, State, StateSpec, Time};
+    ///
+    /// let t = TestContext::new(Duration::seconds(1), 2)?;
+    /// let dir = tempfile::tempdir()?;
+    /// t.context().checkpoint(dir.path())?;
+    /// let clicks = t.input(vec![vec![("ann".to_string(), ())], vec![("ann".to_string(), ())], vec![("ann".to_string(), ())]]);
+    /// // Emit a user only at their second click, with the time of it.
+    /// let second = t.collect(&clicks.map_with_state(StateSpec::function_with_time(
+    ///     |time: Time, user: &String, _click: Option<()>, count: &mut State<u32>| {
+    ///         let n = count.get_option().copied().unwrap_or(0) + 1;
+    ///         count.update(n).ok();
+    ///         (n == 2).then(|| (user.clone(), time))
+    ///     },
+    /// )));
+    /// t.run(3)?;
+    /// let ann = |ms| vec![("ann".to_string(), Time::from_millis(ms))];
+    /// assert_eq!(second.batches(), vec![vec![], ann(2_000), vec![]]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn function_with_time(
+        f: impl Fn(Time, &K, Option<V>, &mut State<S>) -> Option<U> + Send + Sync + 'static,
+    ) -> Self {
         StateSpec {
             function: Arc::new(f),
             initial: Vec::new(),
@@ -451,7 +481,7 @@ impl<T: Data> DStream<T> {
                 let mut updated = false;
                 for value in values {
                     let mut state = State::new(current.take());
-                    mapped.push(guard(NAME, || f(&key, Some(value), &mut state)));
+                    mapped.extend(guard(NAME, || f(time, &key, Some(value), &mut state)));
                     updated = (updated || state.updated) && !state.removed;
                     current = state.value;
                 }
@@ -473,7 +503,7 @@ impl<T: Data> DStream<T> {
                 for (key, timed) in idle {
                     part.touch(&key);
                     let mut state = State::timing_out(timed.state);
-                    mapped.push(guard(NAME, || f(&key, None, &mut state)));
+                    mapped.extend(guard(NAME, || f(time, &key, None, &mut state)));
                 }
             }
             let snapshot = if wanted.load(Ordering::Relaxed) {

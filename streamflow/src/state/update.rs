@@ -78,6 +78,7 @@ impl<T: Data> DStream<T> {
     /// assert_eq!(sorted(&totals.batches()[0]), [(key("apple"), 103), (key("kiwi"), 7)]);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[doc(alias = "updateStateByKey")]
     pub fn update_state_by_key_with_initial<K, V, S: StateData>(
         &self,
         f: impl Fn(Vec<V>, Option<S>) -> Option<S> + Send + Sync + 'static,
@@ -114,6 +115,7 @@ impl<T: Data> DStream<T> {
     /// assert_eq!(last_seen.batches(), vec![at(1_000), at(1_000), vec![]]);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[doc(alias = "updateStateByKey")]
     pub fn update_state_by_key_with_time<K, V, S: StateData>(
         &self,
         f: impl Fn(Time, &K, Vec<V>, Option<S>) -> Option<S> + Send + Sync + 'static,
@@ -124,6 +126,45 @@ impl<T: Data> DStream<T> {
         V: Data,
     {
         self.update_state(Vec::new(), f)
+    }
+
+    /// [`update_state_by_key_with_time`](Self::update_state_by_key_with_time) starting from
+    /// `initial` states: Spark's full `updateStateByKey((Time, K, Seq[V], Option[S]) =>
+    /// Option[S], partitioner, rememberPartitioner, initialRDD)`.
+    ///
+    /// ```
+    /// use streamflow::{testing::{sorted, TestContext}, Duration, Time};
+    ///
+    /// let t = TestContext::new(Duration::seconds(1), 2)?;
+    /// let dir = tempfile::tempdir()?;
+    /// t.context().checkpoint(dir.path())?;
+    /// let key = |k: &str| k.to_string();
+    /// // (total, time of the last change), from last night's totals.
+    /// let totals = t.collect(&t.input(vec![vec![(key("apple"), 3)], vec![]]).update_state_by_key_with_time_and_initial(
+    ///     |time: Time, _key: &String, new: Vec<i32>, state: Option<(i32, Time)>| {
+    ///         let (total, changed) = state.unwrap_or((0, time));
+    ///         Some(if new.is_empty() { (total, changed) } else { (total + new.iter().sum::<i32>(), time) })
+    ///     },
+    ///     vec![(key("apple"), (100, Time::from_millis(0))), (key("kiwi"), (7, Time::from_millis(0)))],
+    /// ));
+    /// t.run(2)?;
+    /// let at = |ms| Time::from_millis(ms);
+    /// assert_eq!(sorted(&totals.batches()[0]), [(key("apple"), (103, at(1_000))), (key("kiwi"), (7, at(0)))]);
+    /// assert_eq!(sorted(&totals.batches()[1]), [(key("apple"), (103, at(1_000))), (key("kiwi"), (7, at(0)))]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[doc(alias = "updateStateByKey")]
+    pub fn update_state_by_key_with_time_and_initial<K, V, S: StateData>(
+        &self,
+        f: impl Fn(Time, &K, Vec<V>, Option<S>) -> Option<S> + Send + Sync + 'static,
+        initial: Vec<(K, S)>,
+    ) -> DStream<(K, S)>
+    where
+        T: Pair<K = K, V = V>,
+        K: Key + StateData,
+        V: Data,
+    {
+        self.update_state(initial, f)
     }
 
     fn update_state<K, V, S: StateData>(

@@ -437,6 +437,7 @@ impl<T: Data> Dataset<T> {
     /// query.stop()?;
     /// # Ok::<(), streamflow::Error>(())
     /// ```
+    #[doc(alias = "groupByKey")]
     pub fn group_by<K: Key + StateData>(
         &self,
         key: impl Fn(&T) -> K + Send + Sync + 'static,
@@ -469,6 +470,7 @@ impl<T: Data> Dataset<T> {
     /// query.stop()?;
     /// # Ok::<(), streamflow::Error>(())
     /// ```
+    #[doc(alias = "groupBy")]
     pub fn group_by_event_time<K: Key + StateData>(
         &self,
         key: impl Fn(&T) -> K + Send + Sync + 'static,
@@ -502,6 +504,7 @@ impl<T: Data> Dataset<T> {
     /// # let _ = counts;
     /// # Ok::<(), streamflow::Error>(())
     /// ```
+    #[doc(alias = "groupBy")]
     pub fn group_by_window<K: Key + StateData>(
         &self,
         key: impl Fn(&T) -> K + Send + Sync + 'static,
@@ -566,6 +569,7 @@ impl<T: Data> Dataset<T> {
     /// query.stop()?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[doc(alias("dropDuplicates", "dropDuplicatesWithinWatermark"))]
     pub fn drop_duplicates_with_event_time<K: Key + StateData>(
         &self,
         key: impl Fn(&T) -> K + Send + Sync + 'static,

@@ -47,14 +47,28 @@ impl<T: Data> DataStreamReader<T> {
     pub(crate) fn new(session: Session) -> Self {
         DataStreamReader {
             session,
-            options: TextOptions::default(),
+            options: TextOptions::for_records::<T>(),
             max_files_per_trigger: None,
             limits: SourceLimits::default(),
             _records: std::marker::PhantomData,
         }
     }
 
-    /// The format of files and socket lines (default [`Format::Json`]).
+    /// The format of files and socket lines: by default [`Format::Text`] for `String` records
+    /// (each line one record) and [`Format::Json`] for every other type.
+    ///
+    /// ```
+    /// # use streamflow::structured::*;
+    /// # let session = Session::builder().parallelism(1).clock(streamflow::ManualClock::new(0)).build()?;
+    /// let dir = tempfile::tempdir()?;
+    /// std::fs::write(dir.path().join("in.txt"), "plain text\n{\"not\": \"parsed\"}\n")?;
+    /// // String records: plain text lines, no format to choose.
+    /// let query = session.read_stream::<String>().files(dir.path()).write_stream().memory("text").start()?;
+    /// query.process_all_available()?;
+    /// assert_eq!(session.memory_table::<String>("text")?.rows(), ["plain text", "{\"not\": \"parsed\"}"]);
+    /// query.stop()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     ///
     /// ```
     /// # use streamflow::structured::*;
@@ -272,6 +286,7 @@ impl<T: Data> DataStreamReader<T> {
     /// # let _ = lines;
     /// # Ok::<(), streamflow::Error>(())
     /// ```
+    #[doc(alias = "MemoryStream")]
     pub fn memory(&self, stream: &MemoryStream<T>) -> Dataset<T> {
         self.named_source("memory_stream", stream.clone())
     }
@@ -295,6 +310,7 @@ impl<T: Data> DataStreamReader<T> {
     /// query.stop()?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[doc(alias("textFileStream", "load"))]
     pub fn files(&self, dir: impl AsRef<Path>) -> Dataset<T>
     where
         T: DeserializeOwned,

@@ -358,6 +358,7 @@ impl<T: Data> DataStreamWriter<T> {
     /// query.stop()?;
     /// # Ok::<(), streamflow::Error>(())
     /// ```
+    #[doc(alias = "show")]
     pub fn console(self) -> Self
     where
         T: Serialize,

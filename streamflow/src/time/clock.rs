@@ -136,7 +136,8 @@ impl ManualClock {
     /// clock.advance(Duration::seconds(1));
     /// assert_eq!(woke_at.join().unwrap(), Time::from_millis(2_000));
     /// ```
-    pub fn advance(&self, by: super::Duration) {
+    pub fn advance(&self, by: impl Into<super::Duration>) {
+        let by: super::Duration = by.into();
         let (lock, cvar) = &*self.inner;
         let mut now = lock.lock().unwrap_or_else(|e| e.into_inner());
         *now = now.saturating_add(by.millis() as i64);

@@ -49,9 +49,16 @@ use crate::error::{Error, Result};
 /// assert_eq!(t.to_string(), "3000 ms");
 /// ```
 #[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+    Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
 )]
 pub struct Time(i64);
+
+/// As Spark's `Time.toString`: `3000 ms`.
+impl fmt::Debug for Time {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
 
 impl Time {
     /// The time `millis` milliseconds after the epoch.
@@ -144,9 +151,16 @@ impl Sub<Time> for Time {
 /// # Ok::<(), streamflow::Error>(())
 /// ```
 #[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+    Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
 )]
 pub struct Duration(u64);
+
+/// As its `Display`: `10000 ms`.
+impl fmt::Debug for Duration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
 
 impl Duration {
     /// The empty duration.

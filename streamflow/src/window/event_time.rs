@@ -130,6 +130,7 @@ pub fn window(size: impl IntoDuration, slide: impl IntoDuration) -> WindowSpec {
 /// assert_eq!(w.len(), 1);
 /// assert_eq!(w[0].start, Time::from_millis(0));
 /// ```
+#[doc(alias = "window")]
 pub fn tumbling_window(size: impl IntoDuration) -> WindowSpec {
     let mut errors = Vec::new();
     let size = duration_ms(Part::Size, size, &mut errors);
@@ -193,6 +194,7 @@ impl WindowSpec {
     /// let w: Vec<_> = spec.windows_of(min(8)).collect();
     /// assert_eq!((w[0].start, w[0].end), (min(7), min(17)));
     /// ```
+    #[doc(alias = "startTime")]
     pub fn start_offset(mut self, offset: &str) -> Self {
         let text = offset.trim();
         let (negative, magnitude) = match text.strip_prefix('-') {

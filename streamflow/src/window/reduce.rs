@@ -117,6 +117,7 @@ impl<T: Data> DStream<T> {
     /// assert!(dropped[3].is_empty());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[doc(alias = "reduceByKeyAndWindow")]
     pub fn reduce_by_key_and_window_inv<K, V>(
         &self,
         f: impl Fn(V, V) -> V + Send + Sync + 'static,

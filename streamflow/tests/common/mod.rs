@@ -10,7 +10,7 @@ use streamflow::structured::{
     AggRow, DataStreamWriter, MemoryStream, OutputMode, QueryProgress, Session, StreamingQueryListener,
     WindowSpec,
 };
-use streamflow::testing::{TestContext, sorted};
+use streamflow::testing::{StreamTest, TestContext, sorted};
 use streamflow::{Duration, ManualClock, Time};
 
 /// What a test returns when it uses `?`.
@@ -143,6 +143,36 @@ pub fn windowed_count(
         .write_stream()
         .output_mode(mode)
         .memory(table)
+}
+
+/// A row of a windowed aggregation: `(window start minute, window end minute, key, value)`.
+pub type WindowRow<V> = (i64, i64, String, V);
+
+/// A windowed-aggregation row as a [`WindowRow`].
+pub fn minute_row<V>(r: AggRow<String, V>) -> WindowRow<V> {
+    let w = r.window.unwrap();
+    (w.start.millis() / 60_000, w.end.millis() / 60_000, r.key, r.value)
+}
+
+/// A [`WindowRow`] written as `w(0, 10, "a", 3)`.
+pub fn w<V>(start: i64, end: i64, key: &str, value: V) -> WindowRow<V> {
+    (start, end, key.to_string(), value)
+}
+
+/// The test kit on [`windowed_count`]'s query: events with a 10-minute watermark, counted per
+/// key in the windows of `spec`, in `mode`, as [`WindowRow`]s.
+pub fn windowed_count_test(spec: WindowSpec, mode: OutputMode) -> StreamTest<Ev, WindowRow<u64>> {
+    StreamTest::new(move |s, input| {
+        s.read_stream::<Ev>()
+            .memory(input)
+            .with_watermark(|e| e.ts, "10 minutes")
+            .group_by_window(|e| e.key.clone(), spec.clone())
+            .count()
+            .map(minute_row)
+            .write_stream()
+            .output_mode(mode)
+    })
+    .unwrap()
 }
 
 /// `(window start minute, window end minute, key, value)`, sorted.

@@ -3,6 +3,7 @@
 //! the `_writer` function of a job that declares its writer type.
 #![deny(warnings)]
 
+use streamflow::Duration;
 use streamflow::prelude::*;
 use streamflow::structured::*;
 

@@ -1,6 +1,7 @@
 //! A job declaring its own error type: `?` on the user's errors and on streamflow's.
 #![deny(warnings)]
 
+use streamflow::Duration;
 use streamflow::prelude::*;
 
 /// The application's error.

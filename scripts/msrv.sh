@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Checks, with the one toolchain this machine has, that the workspace honours the
+# `rust-version` its manifest claims (the MSRV). No older toolchain can be fetched here, so this
+# is what it proves, and what it does not:
+#
+#  1. Every dependency in Cargo.lock declares a `rust-version` no newer than ours (or none):
+#     a dependency that needs a newer compiler is the usual way an MSRV silently breaks.
+#  2. clippy's `incompatible_msrv` lint, told our MSRV (clippy.toml `msrv`, or the manifest's
+#     `rust-version`), finds no use of a standard-library API stabilized after it — across
+#     every crate, target and feature.
+#  3. No language feature newer than the MSRV that (1)-(2) cannot see: let chains
+#     (`if let … && …`, stable in 1.88) are searched for in the sources.
+#
+# What it does not prove: that rustc $MSRV accepts every other piece of syntax or every type
+# inference this compiler accepts. Only a build with that toolchain (`cargo +$MSRV check`)
+# proves that; run it where the toolchain can be installed (`rustup toolchain install $MSRV`).
+# When `cargo +$MSRV` works here, this script runs it too.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+msrv=$(sed -n 's/^rust-version *= *"\([0-9.]*\)".*/\1/p' Cargo.toml | head -n 1)
+if [ -z "$msrv" ]; then
+    echo "msrv: no rust-version in the workspace manifest" >&2
+    exit 1
+fi
+echo "msrv: the manifest claims rust-version $msrv (toolchain here: $(rustc --version))"
+
+version_key() { # 1.85 / 1.85.0 -> comparable number
+    local IFS=.
+    set -- $1 0 0
+    printf '%d%03d%03d' "$1" "$2" "$3"
+}
+
+# 1. Dependencies' declared rust-version.
+too_new=$(cargo metadata --format-version 1 --locked --all-features \
+    | python3 -c '
+import json, sys
+msrv = tuple(int(x) for x in (sys.argv[1].split(".") + ["0", "0"])[:3])
+for p in json.load(sys.stdin)["packages"]:
+    rv = p.get("rust_version")
+    if rv and tuple(int(x) for x in (rv.split(".") + ["0", "0"])[:3]) > msrv:
+        print(f"  {p[\"name\"]} {p[\"version\"]} needs rust {rv}")
+' "$msrv")
+if [ -n "$too_new" ]; then
+    echo "msrv: these dependencies need a newer compiler than $msrv:" >&2
+    echo "$too_new" >&2
+    exit 1
+fi
+echo "msrv: every locked dependency declares rust-version <= $msrv (or none)"
+
+# 2. Standard-library APIs newer than the MSRV. clippy reads the MSRV from the manifest's
+# rust-version; CLIPPY_CONF_DIR is not changed, so clippy.toml's `msrv`, if any, must agree.
+if grep -q '^msrv' clippy.toml 2>/dev/null && ! grep -q "^msrv *= *\"$msrv\"" clippy.toml; then
+    echo "msrv: clippy.toml's msrv differs from rust-version $msrv" >&2
+    exit 1
+fi
+cargo clippy --workspace --all-targets --all-features --quiet -- \
+    -A clippy::all -D clippy::incompatible_msrv
+echo "msrv: no standard-library API newer than $msrv is used (clippy::incompatible_msrv)"
+
+# 3. Let chains (stable in 1.88) in our own sources.
+if [ "$(version_key "$msrv")" -lt "$(version_key 1.88)" ]; then
+    if grep -rnE --include='*.rs' '\b(if|while) let [^{;]*&&|^\s*&& let ' \
+        streamflow streamflow-macros examples benches ui-tests; then
+        echo "msrv: let chains need rust 1.88; the manifest claims $msrv" >&2
+        exit 1
+    fi
+    echo "msrv: no let chains (rust 1.88) in the sources"
+fi
+
+# The real proof, where the toolchain exists.
+if rustup run "$msrv" rustc --version >/dev/null 2>&1; then
+    cargo "+$msrv" check --workspace --all-targets --all-features
+    echo "msrv: cargo +$msrv check passed"
+else
+    echo "msrv: toolchain $msrv is not installed here; the build with it was not run (see the header)"
+fi
