@@ -1,7 +1,6 @@
 //! State across batches on a context whose checkpoint the caller of `job_on` set.
 #![deny(warnings)]
 
-use streamflow::Duration;
 use streamflow::prelude::*;
 
 #[stream_job(batch = "1s")]

@@ -2,7 +2,6 @@
 //! function on a context the caller built.
 #![deny(warnings)]
 
-use streamflow::Duration;
 use streamflow::prelude::*;
 
 #[stream_job(batch = "500ms", parallelism = 1)]

@@ -1,7 +1,6 @@
 //! The seeds' first program, exactly as SPEC §8 sketches it.
 #![deny(warnings)]
 
-use streamflow::Duration;
 use streamflow::prelude::*;
 
 /// Words from a TCP socket, counted per one-second batch.

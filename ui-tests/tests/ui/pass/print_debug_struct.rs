@@ -11,6 +11,7 @@ struct Reading {
 fn readings(ssc: &StreamingContext) {
     ssc.socket_text_stream("localhost", 9999)
         .map(|line| Reading { celsius: line.len() as f64 })
+        .filter(|r| r.celsius > 0.0)
         .print();
 }
 

@@ -1,7 +1,6 @@
 //! A job declaring its own error type: `?` on the user's errors and on streamflow's.
 #![deny(warnings)]
 
-use streamflow::Duration;
 use streamflow::prelude::*;
 
 /// The application's error.
