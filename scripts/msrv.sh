@@ -3,11 +3,10 @@
 # `rust-version` its manifest claims (the MSRV). No older toolchain can be fetched here, so this
 # is what it proves, and what it does not:
 #
-#  1. Every dependency the crates build with on this platform (all features) declares a
-#     `rust-version` no newer than ours, or none: a dependency that needs a newer compiler is
-#     the usual way an MSRV silently breaks. The MSRV is a promise to users building the
-#     crates; dev-dependencies that need more (the test suite runs on current stable) are
-#     listed as a note, not an error.
+#  1. Every dependency of the default build on this platform declares a `rust-version` no
+#     newer than ours, or none: a dependency that needs a newer compiler is the usual way an
+#     MSRV silently breaks. What each optional feature needs, and what the tests need (they run
+#     on current stable), is printed as a note: the claim covers the default features.
 #  2. clippy's `incompatible_msrv` lint, told our MSRV (clippy.toml `msrv`, or the manifest's
 #     `rust-version`), finds no use of a standard-library API stabilized after it — across
 #     every crate, target and feature.
@@ -34,51 +33,61 @@ version_key() { # 1.85 / 1.85.0 -> comparable number
     printf '%d%03d%03d' "$1" "$2" "$3"
 }
 
-# 1. Dependencies' declared rust-version, for this platform, with every feature: those the
-# crates build with (fatal), then the dev-dependencies of the tests, examples and benches (a note).
+# 1. Dependencies' declared rust-version, for this platform: those the crates build with by
+# default (an error), then what each optional feature of `streamflow` adds and the
+# dev-dependencies of the tests, examples and benches (notes: the README says which features
+# need a newer compiler).
 host=$(rustc -vV | sed -n 's/^host: //p')
-too_new=$(cargo metadata --format-version 1 --locked --all-features --filter-platform "$host" \
-    | python3 -c '
+newer_deps() { # [cargo metadata options…]: "name version rust-version" of deps newer than $msrv
+    cargo metadata --format-version 1 --locked --filter-platform "$host" "$@" | python3 -c '
 import json, sys
-msrv = tuple(int(x) for x in (sys.argv[1].split(".") + ["0", "0"])[:3])
+def key(v): return tuple(int(x) for x in (v.split(".") + ["0", "0"])[:3])
+msrv, dev = key(sys.argv[1]), sys.argv[2] == "dev"
 meta = json.load(sys.stdin)
 pkgs = {p["id"]: p for p in meta["packages"]}
 nodes = {n["id"]: n for n in meta["resolve"]["nodes"]}
 members = set(meta["workspace_members"])
-def walk(kinds_ok):
+def reach(with_dev):
     seen, todo = set(), list(members)
     while todo:
         i = todo.pop()
-        if i in seen: continue
+        if i in seen:
+            continue
         seen.add(i)
         for d in nodes[i]["deps"]:
             kinds = {k["kind"] for k in d["dep_kinds"]}
-            # dev-dependencies count only for the workspace'\''s own crates
-            if (kinds & kinds_ok) or (i in members and "dev" in kinds and "dev" in kinds_ok):
+            if kinds & {None, "build"} or (with_dev and i in members and "dev" in kinds):
                 todo.append(d["pkg"])
     return seen - members
-def too_new(ids):
-    out = []
-    for i in sorted(ids, key=lambda i: pkgs[i]["name"]):
-        rv = pkgs[i].get("rust_version")
-        if rv and tuple(int(x) for x in (rv.split(".") + ["0", "0"])[:3]) > msrv:
-            out.append(f"  {pkgs[i]['\''name'\'']} {pkgs[i]['\''version'\'']} needs rust {rv}")
-    return out
-lib = walk({None, "build"})
-tests = walk({None, "build", "dev"}) - lib
-bad_lib, bad_tests = too_new(lib), too_new(tests)
-if bad_lib:
-    print("\n".join(bad_lib))
-if bad_tests:
-    print("note: the tests, examples and benches need a newer compiler (dev-dependencies):", file=sys.stderr)
-    print("\n".join(bad_tests), file=sys.stderr)
-' "$msrv")
+ids = reach(True) - reach(False) if dev else reach(False)
+for i in sorted(ids, key=lambda i: pkgs[i]["name"]):
+    rv = pkgs[i].get("rust_version")
+    if rv and key(rv) > msrv:
+        print(pkgs[i]["name"], pkgs[i]["version"], rv)
+' "$msrv" "${MODE:-build}"
+}
+too_new=$(newer_deps)
 if [ -n "$too_new" ]; then
-    echo "msrv: dependencies that need a newer compiler than $msrv:" >&2
-    echo "$too_new" >&2
+    echo "msrv: dependencies of the default build that need a newer compiler than $msrv:" >&2
+    echo "$too_new" | sed 's/^/  /' >&2
     exit 1
 fi
-echo "msrv: every dependency of the crates (for $host, all features) declares rust-version <= $msrv or none"
+echo "msrv: every dependency of the default build (for $host) declares rust-version <= $msrv or none"
+features=$(cargo metadata --format-version 1 --no-deps | python3 -c '
+import json, sys
+for p in json.load(sys.stdin)["packages"]:
+    if p["name"] == "streamflow":
+        print(" ".join(f for f in p["features"] if f != "default"))')
+for feature in $features; do
+    needs=$(newer_deps --features "streamflow/$feature" | sort -t' ' -k3 -V | tail -n 1)
+    if [ -n "$needs" ]; then
+        echo "msrv: note: feature \`$feature\` needs rust ${needs##* } (${needs% *} and maybe others)"
+    fi
+done
+dev_needs=$(MODE=dev newer_deps --all-features | sort -t' ' -k3 -V | tail -n 1)
+if [ -n "$dev_needs" ]; then
+    echo "msrv: note: the tests, examples and benches need rust ${dev_needs##* } (${dev_needs% *})"
+fi
 
 # 2. Standard-library APIs newer than the MSRV. clippy reads the MSRV from the manifest's
 # rust-version; CLIPPY_CONF_DIR is not changed, so clippy.toml's `msrv`, if any, must agree.
