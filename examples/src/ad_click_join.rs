@@ -21,6 +21,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use streamflow::Duration;
 use streamflow::prelude::*;
 use streamflow::structured::{JoinOn, RateRow, Session, TimeRange};
 

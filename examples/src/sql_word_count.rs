@@ -35,7 +35,7 @@ fn main() -> streamflow::Result<()> {
     }
     let clock = ManualClock::new(0);
     let ssc = StreamingContext::builder()
-        .batch_duration(Duration::seconds(1))
+        .batch_duration("1 second")
         .parallelism(2)
         .clock(clock.clone())
         .app_name("sql_word_count")
