@@ -52,7 +52,7 @@ fn query(
 /// checkpoint (asked to start at "latest", which a checkpoint overrides) it reads exactly the
 /// 60: every record once, none skipped, none twice.
 #[test]
-#[ignore = "not yet run against tansu: its memory storage needs the `dynostore` feature that scripts/tansu.sh now builds; run with --ignored"]
+#[ignore = "fails on tansu 0.6: the first run reads one record per partition, then sees nothing new (under investigation)"]
 fn offsets_are_exact_across_a_restart() {
     let Some(broker) = Tansu::start() else { return };
     topic(&broker.addr, "input", 3);
@@ -120,7 +120,7 @@ fn offsets_are_exact_across_a_restart() {
 
 /// A DStream reads a subscribed pattern with key, value, headers and timestamps.
 #[test]
-#[ignore = "not yet run against tansu: its memory storage needs the `dynostore` feature that scripts/tansu.sh now builds; run with --ignored"]
+#[ignore = "passes against tansu; ignored until .ci/run installs tansu (a 45-78 min build)"]
 fn the_direct_stream_exposes_every_field_of_a_record() {
     let Some(broker) = Tansu::start() else { return };
     topic(&broker.addr, "events-a", 2);
@@ -165,7 +165,7 @@ fn the_direct_stream_exposes_every_field_of_a_record() {
 /// The broker is down when the job starts: batches go on with no data, the source's status
 /// says why, and once the broker is up the records arrive. Nothing fails.
 #[test]
-#[ignore = "not yet run against tansu: its memory storage needs the `dynostore` feature that scripts/tansu.sh now builds; run with --ignored"]
+#[ignore = "fails on tansu 0.6: no record arrives after the broker comes up (under investigation)"]
 fn a_broker_down_at_start_is_retried_and_shown_in_the_status() {
     // A free port with nothing on it yet.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -233,7 +233,7 @@ fn write_batches(session: &Session, addr: &str, id: &str, batches: &[&[&str]]) {
 /// transactional id (as after a crash between Kafka's commit and the checkpoint's) skips the
 /// batches Kafka already has, and writes the next one.
 #[test]
-#[ignore = "not yet run against tansu: its memory storage needs the `dynostore` feature that scripts/tansu.sh now builds; run with --ignored"]
+#[ignore = "tansu 0.6 has no transactions for librdkafka (tansu_refuses_transactions_to_librdkafka)"]
 fn the_transactional_sink_writes_each_batch_once() {
     let Some(broker) = Tansu::start() else { return };
     topic(&broker.addr, "output", 2);
@@ -280,13 +280,13 @@ fn the_transactional_sink_writes_each_batch_once() {
     );
 }
 
-/// What tansu 0.6 lacks: it keeps the records of an aborted transaction in the log and does
-/// not list aborted transactions in fetch responses, so a `read_committed` consumer is handed
-/// them (Apache Kafka hides them). If this test starts failing, tansu learned to filter them:
-/// update the docs of `streamflow::kafka` and the crash test's reader.
+/// What tansu 0.6 lacks: librdkafka refuses to end a transaction on it ("EndTxnRequest
+/// (KIP-98) not supported by broker"), so `KafkaSink`'s exactly-once mode cannot run against
+/// it (seen on the first run of these tests); use `at_least_once()` there. If this test starts
+/// failing, tansu learned transactions: turn the sink and crash tests to exactly-once.
 #[test]
-#[ignore = "not yet run against tansu: its memory storage needs the `dynostore` feature that scripts/tansu.sh now builds; run with --ignored"]
-fn tansu_hands_aborted_transactions_to_read_committed_consumers() {
+#[ignore = "needs the tansu broker (scripts/tansu.sh builds it with `dynostore`); run with --ignored"]
+fn tansu_refuses_transactions_to_librdkafka() {
     let Some(broker) = Tansu::start() else { return };
     topic(&broker.addr, "txn", 1);
     let producer: ThreadedProducer<_> = ClientConfig::new()
@@ -295,27 +295,15 @@ fn tansu_hands_aborted_transactions_to_read_committed_consumers() {
         .create()
         .unwrap();
     let timeout = StdDuration::from_secs(20);
-    producer.init_transactions(timeout).unwrap();
-    producer.begin_transaction().unwrap();
-    producer
-        .send(BaseRecord::to("txn").partition(0).key("a").payload("aborted"))
-        .map_err(|(e, _)| e)
-        .unwrap();
-    producer.flush(timeout).unwrap();
-    producer.abort_transaction(timeout).unwrap();
-    producer.begin_transaction().unwrap();
-    producer
-        .send(BaseRecord::to("txn").partition(0).key("c").payload("committed"))
-        .map_err(|(e, _)| e)
-        .unwrap();
-    producer.commit_transaction(timeout).unwrap();
-    let values: Vec<String> = read_all(&broker.addr, "txn", 1, "read_committed")
-        .into_iter()
-        .map(|r| r.value)
-        .collect();
-    assert_eq!(
-        values,
-        ["aborted", "committed"],
-        "tansu now filters aborted transactions?"
-    );
+    let ended = producer
+        .init_transactions(timeout)
+        .and_then(|()| producer.begin_transaction())
+        .and_then(|()| {
+            producer
+                .send(BaseRecord::to("txn").partition(0).key("c").payload("committed"))
+                .map_err(|(e, _)| e)
+        })
+        .and_then(|()| producer.commit_transaction(timeout));
+    let error = ended.expect_err("tansu now supports transactions?").to_string();
+    assert!(error.contains("EndTxn"), "{error}");
 }

@@ -34,11 +34,10 @@
 //! `streamflow.batch`).
 //!
 //! The tests (`streamflow/tests/kafka.rs`, `examples/tests/kafka_crash.rs`) run against a real
-//! broker, `tansu`, that `scripts/tansu.sh` installs and starts on 127.0.0.1. tansu 0.6 does
-//! not list aborted transactions in its fetch responses, so its `read_committed` consumers are
-//! handed the records of aborted transactions too; every message this sink writes carries the
-//! headers [`BATCH_HEADER`] and [`TRANSACTION_HEADER`] (the attempt), so that a reader can drop
-//! the attempts of a batch before its last one there.
+//! broker, `tansu`, that `scripts/tansu.sh` installs and starts on 127.0.0.1. tansu 0.6 offers
+//! no transactions to librdkafka, so the exactly-once mode has not been run against a broker;
+//! use [`KafkaSinkOptions::at_least_once`] there. Every message carries the headers
+//! [`BATCH_HEADER`] and [`TRANSACTION_HEADER`] (the attempt), so a reader can drop repeats.
 
 mod admin;
 mod record;
