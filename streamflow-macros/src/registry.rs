@@ -558,6 +558,7 @@ pub(crate) const STRUCTURED: &[Method] = {
         method("mode", R, R, Kind::ReaderOption),
         method("header", R, R, Kind::ReaderOption),
         method("max_files_per_trigger", R, R, Kind::ReaderOption),
+        method("max_bytes_per_trigger", R, R, Kind::ReaderOption),
         method("limits", R, R, Kind::ReaderOption),
         method("corrupt_records", R, Shape::Unknown, Kind::Accessor),
         method("memory", R, D, Kind::Source("memory_stream")),

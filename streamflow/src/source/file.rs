@@ -89,6 +89,9 @@ struct Listing {
 #[derive(Default)]
 struct FileLog {
     files: Vec<PathBuf>,
+    /// The size of each file of `files` when it was taken (`None`: not known, e.g. after a
+    /// restart, looked up when needed).
+    sizes: Vec<Option<u64>>,
     /// Every file taken into the log, and (for new-files-only sources) those present at start.
     seen: HashSet<PathBuf>,
     /// The manifest entries read so far, when reading a file sink's output.
@@ -217,6 +220,7 @@ pub(crate) struct FileSource<T> {
     /// Only files that appear after start (DStream), or those present at start too (Structured).
     new_files_only: bool,
     max_files_per_trigger: Option<u64>,
+    max_bytes_per_trigger: Option<u64>,
     /// How old a file must be (unchanged) before it is taken.
     settle: std::time::Duration,
     options: Arc<TextOptions>,
@@ -238,6 +242,7 @@ impl<T> FileSource<T> {
             label: "the file source",
             new_files_only: false,
             max_files_per_trigger: None,
+            max_bytes_per_trigger: None,
             settle: SourceLimits::default().settle_time,
             options: Arc::new(options),
             log: Mutex::new(FileLog::default()),
@@ -272,6 +277,12 @@ impl<T> FileSource<T> {
     /// At most `n` files per batch by default (Spark's `maxFilesPerTrigger`).
     pub(crate) fn max_files_per_trigger(mut self, n: Option<u64>) -> Self {
         self.max_files_per_trigger = n;
+        self
+    }
+
+    /// New files up to about `bytes` per batch, at least one (Spark's `maxBytesPerTrigger`).
+    pub(crate) fn max_bytes_per_trigger(mut self, bytes: Option<u64>) -> Self {
+        self.max_bytes_per_trigger = bytes;
         self
     }
 
@@ -338,7 +349,7 @@ impl<T> FileSource<T> {
     /// `settle` ago, and younger ones whose size and modification time are the same when looked
     /// at again once they are that old (one wait, for the youngest). A file still changing is
     /// left for a later listing.
-    fn settled(&self, files: Vec<(PathBuf, Option<(u64, SystemTime)>)>) -> Vec<PathBuf> {
+    fn settled(&self, files: Vec<(PathBuf, Option<(u64, SystemTime)>)>) -> Vec<(PathBuf, Option<u64>)> {
         let now = SystemTime::now();
         let age = |modified: SystemTime| now.duration_since(modified).unwrap_or_default();
         let wait = files
@@ -362,7 +373,7 @@ impl<T> FileSource<T> {
                 }
                 _ => true,
             })
-            .map(|(path, _)| path)
+            .map(|(path, seen)| (path, seen.map(|(len, _)| len)))
             .collect()
     }
 
@@ -390,12 +401,12 @@ impl<T> FileSource<T> {
         let candidates = if listing.manifest.is_none() {
             self.settled(listing.files)
         } else {
-            listing.files.into_iter().map(|(path, _)| path).collect()
+            listing.files.into_iter().map(|(path, _)| (path, None)).collect()
         };
         let mut guard = lock(&self.log);
         let log = &mut *guard;
         let mut new = Vec::new();
-        for path in candidates {
+        for (path, size) in candidates {
             if log.seen.contains(&path) {
                 continue;
             }
@@ -406,11 +417,11 @@ impl<T> FileSource<T> {
                     continue;
                 }
             }
-            new.push(path);
+            new.push((path, size));
         }
         if let (false, Some(store)) = (new.is_empty(), log.store.as_mut()) {
             let mut names = Vec::with_capacity(new.len());
-            for path in &new {
+            for (path, _) in &new {
                 match self.log_name(path) {
                     Some(name) => names.push(name),
                     None => {
@@ -432,9 +443,10 @@ impl<T> FileSource<T> {
             };
             store.append(first, &names, all)?;
         }
-        for path in new {
+        for (path, size) in new {
             log.seen.insert(path.clone());
             log.files.push(path);
+            log.sizes.push(size);
         }
         if let Some(ids) = listing.manifest {
             log.manifest_read.extend(ids);
@@ -490,6 +502,13 @@ impl<T: Data + DeserializeOwned> Source for FileSource<T> {
     /// Checks the directory; with a checkpoint, reads the log back (and, for a new-files-only
     /// source, the files present at the first start, recorded then).
     fn start(&self, ctx: &SourceContext) -> Result<()> {
+        if let (Some(files), Some(bytes)) = (self.max_files_per_trigger, self.max_bytes_per_trigger) {
+            return Err(Error::InvalidConfig(format!(
+                "{} has both max_files_per_trigger ({files}) and max_bytes_per_trigger ({bytes}): \
+                 set one of them, as in Spark",
+                self.label
+            )));
+        }
         let not_usable = |reason: String| Error::Directory {
             path: self.dir.clone(),
             reason,
@@ -513,6 +532,7 @@ impl<T: Data + DeserializeOwned> Source for FileSource<T> {
             let files: Vec<PathBuf> = names.iter().map(|name| self.dir.join(name)).collect();
             *lock(&self.log) = FileLog {
                 seen: files.iter().cloned().collect(),
+                sizes: vec![None; files.len()],
                 files,
                 manifest_read: HashSet::new(),
                 store: Some(store),
@@ -560,14 +580,31 @@ impl<T: Data + DeserializeOwned> Source for FileSource<T> {
     }
 
     fn default_read_limit(&self) -> ReadLimit {
-        self.max_files_per_trigger
-            .map_or(ReadLimit::AllAvailable, ReadLimit::Max)
+        match (self.max_files_per_trigger, self.max_bytes_per_trigger) {
+            (Some(files), _) => ReadLimit::Max(files),
+            (None, Some(bytes)) => ReadLimit::MaxBytes(bytes),
+            (None, None) => ReadLimit::AllAvailable,
+        }
     }
 
     fn latest_offset(&self, start: &u64, limit: ReadLimit, _batch_time: Time) -> Result<u64> {
         self.refresh()?;
-        let found = lock(&self.log).files.len() as u64;
-        Ok(start + limit.cap(found.saturating_sub(*start)))
+        let mut log = lock(&self.log);
+        let found = log.files.len() as u64;
+        let start = (*start).min(found);
+        if !matches!(limit, ReadLimit::MaxBytes(_)) {
+            return Ok(start + limit.cap(found - start));
+        }
+        // The sizes of files taken before a restart are looked up (a file gone by now counts
+        // as empty: its batch will say it is missing).
+        let FileLog { files, sizes, .. } = &mut *log;
+        let pending = &mut sizes[start as usize..];
+        for (size, path) in pending.iter_mut().zip(&files[start as usize..]) {
+            if size.is_none() {
+                *size = Some(std::fs::metadata(path).map_or(0, |m| m.len()));
+            }
+        }
+        Ok(start + limit.cap_bytes(pending.iter().map(|size| size.unwrap_or(0))))
     }
 
     fn get_batch(&self, start: &u64, end: &u64) -> Result<SourceBatch<T>> {
@@ -687,6 +724,55 @@ mod tests {
         assert_eq!(read_all(source.get_batch(&2, &3).unwrap()), [1]);
         assert_eq!(source.latest_offset(&3, limit, NOW).unwrap(), 3, "nothing new");
         assert!(read_all(source.get_batch(&3, &3).unwrap()).is_empty());
+    }
+
+    #[test]
+    fn a_byte_limit_takes_the_oldest_files_within_it_and_at_least_one() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "a.json", b"1\n2\n", 40); // 4 bytes
+        write(dir.path(), "b.json", b"3\n", 30); // 2 bytes
+        write(dir.path(), "c.json", b"44444444\n", 20); // 9 bytes
+        write(dir.path(), "d.json", b"5\n", 10); // 2 bytes
+        let source = started(
+            FileSource::<i64>::new(dir.path(), json(MalformedPolicy::FailFast))
+                .max_bytes_per_trigger(Some(6)),
+        );
+        let limit = source.default_read_limit();
+        assert_eq!(limit, ReadLimit::MaxBytes(6));
+        assert_eq!(source.latest_offset(&0, limit, NOW).unwrap(), 2, "4 + 2 bytes");
+        assert_eq!(
+            source.latest_offset(&2, limit, NOW).unwrap(),
+            3,
+            "9 bytes: alone, still read"
+        );
+        assert_eq!(read_all(source.get_batch(&2, &3).unwrap()), [44444444]);
+        assert_eq!(source.latest_offset(&3, limit, NOW).unwrap(), 4);
+        assert_eq!(source.latest_offset(&4, limit, NOW).unwrap(), 4, "nothing new");
+        assert_eq!(source.latest_offset(&0, ReadLimit::AllAvailable, NOW).unwrap(), 4);
+    }
+
+    #[test]
+    fn a_byte_limit_counts_the_files_of_the_log_read_back_after_a_restart() -> TestResult {
+        let (dir, metadata) = (tempfile::tempdir()?, tempfile::tempdir()?);
+        write(dir.path(), "a.json", b"1\n2\n", 30);
+        write(dir.path(), "b.json", b"3\n4\n", 20);
+        let first = restarted(dir.path(), metadata.path(), false)?;
+        assert_eq!(first.latest_offset(&0, ReadLimit::AllAvailable, NOW)?, 2);
+        let source = restarted(dir.path(), metadata.path(), false)?.max_bytes_per_trigger(Some(4));
+        assert_eq!(source.latest_offset(&0, source.default_read_limit(), NOW)?, 1);
+        assert_eq!(source.latest_offset(&1, source.default_read_limit(), NOW)?, 2);
+        Ok(())
+    }
+
+    #[test]
+    fn a_file_limit_and_a_byte_limit_together_fail_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = FileSource::<i64>::new(dir.path(), json(MalformedPolicy::FailFast))
+            .max_files_per_trigger(Some(1))
+            .max_bytes_per_trigger(Some(10));
+        let err = source.start(&SourceContext::detached(NOW, 2)).unwrap_err();
+        assert!(matches!(err, Error::InvalidConfig(_)), "{err}");
+        assert!(err.to_string().contains("set one of them"), "{err}");
     }
 
     #[test]

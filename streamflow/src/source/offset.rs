@@ -79,6 +79,10 @@ pub enum ReadLimit {
     AllAvailable,
     /// At most this many of the source's units (files, rows, queued batches, records …).
     Max(u64),
+    /// New units up to about this many bytes, and at least one unit so that a batch always
+    /// makes progress (Spark's `maxBytesPerTrigger`). Sources that do not know their units'
+    /// sizes treat it as [`AllAvailable`](Self::AllAvailable).
+    MaxBytes(u64),
 }
 
 impl ReadLimit {
@@ -88,10 +92,44 @@ impl ReadLimit {
     /// use streamflow::source::ReadLimit;
     /// assert_eq!(ReadLimit::Max(0).cap(5), 0);
     /// ```
+    ///
+    /// A byte limit does not count units: sources that honour it look at their units' sizes
+    /// (see [`cap_bytes`](Self::cap_bytes)); here it lets everything through.
     pub fn cap(self, available: u64) -> u64 {
         match self {
-            ReadLimit::AllAvailable => available,
+            ReadLimit::AllAvailable | ReadLimit::MaxBytes(_) => available,
             ReadLimit::Max(n) => available.min(n),
+        }
+    }
+
+    /// How many of the units whose sizes in bytes are `sizes` (in the order they are taken)
+    /// this limit lets one batch take: under [`MaxBytes`](Self::MaxBytes), the longest prefix
+    /// within the limit, and at least one unit.
+    ///
+    /// ```
+    /// use streamflow::source::ReadLimit;
+    ///
+    /// assert_eq!(ReadLimit::MaxBytes(100).cap_bytes([40, 50, 30]), 2);
+    /// assert_eq!(ReadLimit::MaxBytes(10).cap_bytes([40, 50]), 1, "at least one");
+    /// assert_eq!(ReadLimit::Max(1).cap_bytes([40, 50]), 1);
+    /// assert_eq!(ReadLimit::AllAvailable.cap_bytes([]), 0);
+    /// ```
+    pub fn cap_bytes(self, sizes: impl IntoIterator<Item = u64>) -> u64 {
+        let mut sizes = sizes.into_iter();
+        match self {
+            ReadLimit::MaxBytes(max) => {
+                let mut total = 0_u64;
+                let mut taken = 0_u64;
+                for size in sizes {
+                    total = total.saturating_add(size);
+                    if taken > 0 && total > max {
+                        break;
+                    }
+                    taken += 1;
+                }
+                taken
+            }
+            limit => limit.cap(sizes.by_ref().count() as u64),
         }
     }
 }

@@ -39,6 +39,7 @@ pub struct DataStreamReader<T> {
     session: Session,
     options: TextOptions,
     max_files_per_trigger: Option<u64>,
+    max_bytes_per_trigger: Option<u64>,
     limits: SourceLimits,
     _records: std::marker::PhantomData<fn() -> T>,
 }
@@ -49,6 +50,7 @@ impl<T: Data> DataStreamReader<T> {
             session,
             options: TextOptions::for_records::<T>(),
             max_files_per_trigger: None,
+            max_bytes_per_trigger: None,
             limits: SourceLimits::default(),
             _records: std::marker::PhantomData,
         }
@@ -144,6 +146,41 @@ impl<T: Data> DataStreamReader<T> {
     /// ```
     pub fn max_files_per_trigger(mut self, n: u64) -> Self {
         self.max_files_per_trigger = Some(n.max(1));
+        self
+    }
+
+    /// New files up to about `bytes` per batch (Spark's `maxBytesPerTrigger`): a batch takes
+    /// the oldest new files while their total size stays within the limit, and always at least
+    /// one file, so a file larger than the limit is still read (alone). It cannot be combined
+    /// with [`max_files_per_trigger`](Self::max_files_per_trigger): a query with both fails to
+    /// start. `Trigger::once` ignores it, as Spark does.
+    ///
+    /// ```
+    /// # use streamflow::structured::*;
+    /// # let session = Session::builder().parallelism(1).clock(streamflow::ManualClock::new(0)).build()?;
+    /// let dir = tempfile::tempdir()?;
+    /// # let aged = |name: &str, text: &str, age: u64| -> std::io::Result<()> {
+    /// #     let path = dir.path().join(name);
+    /// #     std::fs::write(&path, text)?;
+    /// #     let when = std::time::SystemTime::now() - std::time::Duration::from_secs(age);
+    /// #     std::fs::File::options().write(true).open(&path)?.set_modified(when)
+    /// # };
+    /// // Three files of 4 bytes each, oldest first: a.json, b.json, c.json.
+    /// aged("a.json", "1\n2\n", 30)?;
+    /// aged("b.json", "3\n4\n", 20)?;
+    /// aged("c.json", "5\n6\n", 10)?;
+    /// let query = session.read_stream::<i64>().max_bytes_per_trigger(8).files(dir.path())
+    ///     .write_stream().memory("by_bytes").start()?;
+    /// query.process_all_available()?;
+    /// let batches: Vec<Vec<i64>> = session.memory_table::<i64>("by_bytes")?.batches()
+    ///     .into_iter().map(|(_batch_id, rows)| rows).collect();
+    /// assert_eq!(batches, [vec![1, 2, 3, 4], vec![5, 6]]); // two files, then the last one
+    /// query.stop()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[doc(alias = "maxBytesPerTrigger")]
+    pub fn max_bytes_per_trigger(mut self, bytes: u64) -> Self {
+        self.max_bytes_per_trigger = Some(bytes.max(1));
         self
     }
 
@@ -317,11 +354,12 @@ impl<T: Data> DataStreamReader<T> {
     {
         let dir = dir.as_ref().to_path_buf();
         let options = self.options.clone();
-        let max_files = self.max_files_per_trigger;
+        let (max_files, max_bytes) = (self.max_files_per_trigger, self.max_bytes_per_trigger);
         let limits = self.limits.clone();
         self.source_per_query("file_source", move || {
             FileSource::<T>::new(&dir, options.clone())
                 .max_files_per_trigger(max_files)
+                .max_bytes_per_trigger(max_bytes)
                 .limits(&limits)
         })
     }
