@@ -117,13 +117,28 @@ pub(crate) fn generate(job: &Job<'_>) -> TokenStream {
             let mut block = item.block.as_ref().clone();
             UnitReturns.visit_block_mut(&mut block);
             let body = body_statements(&block.stmts);
-            (
-                quote!(#krate::Result<#context_result>),
-                quote!(#krate::Result<()>),
+            // A `?` of the body may be on the user's own errors (`port.parse()?`): the body
+            // runs in a closure whose error is any error, handed back as a streamflow error.
+            let on_body = if has_try(&block) {
+                let job_name = ident.to_string();
+                let run = Ident::new("body", Span::mixed_site());
+                quote!({
+                    let #run = || -> ::core::result::Result<(), #krate::macro_support::BodyError> {
+                        #(#body)*
+                        #ok(())
+                    };
+                    #run().map_err(|error| #krate::macro_support::body_error(#job_name, error))
+                })
+            } else {
                 quote!({
                     #(#body)*
                     #ok(())
-                }),
+                })
+            };
+            (
+                quote!(#krate::Result<#context_result>),
+                quote!(#krate::Result<()>),
+                on_body,
             )
         }
         Returns::Declared(result) => {
@@ -471,16 +486,29 @@ impl VisitMut for UnitReturns {
 
 /// Whether the body has a `return` of its own (not a closure's or a nested item's).
 fn has_return(block: &Block) -> bool {
-    struct Finder(bool);
+    body_has(block, |expr| matches!(expr, Expr::Return(_)))
+}
+
+/// Whether the body has a `?` of its own (not a closure's or a nested item's).
+fn has_try(block: &Block) -> bool {
+    body_has(block, |expr| matches!(expr, Expr::Try(_)))
+}
+
+/// Whether an expression of the body itself (not of a closure or a nested item) is `what`.
+fn body_has(block: &Block, what: fn(&Expr) -> bool) -> bool {
+    struct Finder(bool, fn(&Expr) -> bool);
     impl<'ast> syn::visit::Visit<'ast> for Finder {
-        fn visit_expr_return(&mut self, _: &'ast syn::ExprReturn) {
-            self.0 = true;
+        fn visit_expr(&mut self, expr: &'ast Expr) {
+            if (self.1)(expr) {
+                self.0 = true;
+            }
+            if !matches!(expr, Expr::Closure(_) | Expr::Async(_)) {
+                syn::visit::visit_expr(self, expr);
+            }
         }
-        fn visit_expr_closure(&mut self, _: &'ast syn::ExprClosure) {}
-        fn visit_expr_async(&mut self, _: &'ast syn::ExprAsync) {}
         fn visit_item(&mut self, _: &'ast syn::Item) {}
     }
-    let mut finder = Finder(false);
+    let mut finder = Finder(false, what);
     syn::visit::Visit::visit_block(&mut finder, block);
     finder.0
 }

@@ -99,9 +99,11 @@ use proc_macro::TokenStream;
 /// | `fn job_on(ssc: &StreamingContext, params..) -> streamflow::Result<()>` | runs the body on a context the caller made (a test's manual clock, a checkpoint chosen at run time) |
 /// | `fn job_plan() -> &'static str` | the stages, one line per stage: `stage 2: flat_map → map` |
 ///
-/// A job without a return type (or `-> ()`) runs its body as if it returned
-/// `streamflow::Result<()>`: `?` works on streamflow's results and `return;` ends the body. A
-/// job that declares `-> Result<(), E>` (or an alias such as `anyhow::Result<()>`) keeps its
+/// A job without a return type (or `-> ()`) returns `streamflow::Result`s, and its body runs
+/// as if it returned `Result<(), Box<dyn Error + Send + Sync>>`: `?` works on streamflow's
+/// results and on any error (`let port: u16 = port.parse()?;`), which comes back as
+/// `streamflow::Error::Job` naming the job (streamflow's own errors come back as they are),
+/// and `return;` ends the body. A job that declares `-> Result<(), E>` (or an alias such as `anyhow::Result<()>`) keeps its
 /// body as written, so `?` works on the user's own errors; then `job` returns
 /// `Result<StreamingContext, E>` and `job_on` the declared type (`E` must hold a
 /// `streamflow::Error`: `impl From<streamflow::Error> for E`).

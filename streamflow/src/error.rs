@@ -178,6 +178,16 @@ pub enum Error {
         message: String,
     },
 
+    /// The body of a `#[stream_job]` without a declared return type failed with an error of
+    /// its own (a `?` on parsing one of its parameters), while building the pipeline: the
+    /// error is the [`source()`](std::error::Error::source).
+    Job {
+        /// The job's function.
+        job: String,
+        /// The error its body returned.
+        cause: UserError,
+    },
+
     /// An I/O error, with what was being done.
     Io {
         /// What streamflow was doing.
@@ -224,6 +234,7 @@ impl fmt::Display for Error {
             Error::Database { table, batch, message } => {
                 write!(f, "writing batch {batch} to table `{table}` failed: {message}")
             }
+            Error::Job { job, cause } => write!(f, "the job `{job}` failed while building its pipeline: {cause}"),
             Error::Io { context, source } => write!(f, "{context}: {source}"),
         }
     }
@@ -236,6 +247,7 @@ impl std::error::Error for Error {
                 cause: Some(cause), ..
             } => Some(&**cause),
             Error::Io { source, .. } => Some(&**source),
+            Error::Job { cause, .. } => Some(&**cause),
             _ => None,
         }
     }

@@ -22,3 +22,19 @@ pub struct ContextFromAttribute<'a>(PhantomData<&'a ()>);
 // An implementation, so rustc does not suggest writing one; hidden from its diagnostics.
 #[diagnostic::do_not_recommend]
 impl CheckpointDirectory for () {}
+
+/// The error of a job body without a declared return type that uses `?`: any error, so `?`
+/// works on the user's own (`port.parse()?`) as on streamflow's.
+pub type BodyError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// The error a job's `_on` function returns for its body's: a streamflow error as it is, any
+/// other as [`Error::Job`](crate::Error::Job) naming the job.
+pub fn body_error(job: &str, error: BodyError) -> crate::Error {
+    match error.downcast::<crate::Error>() {
+        Ok(error) => *error,
+        Err(cause) => crate::Error::Job {
+            job: job.to_owned(),
+            cause: cause.into(),
+        },
+    }
+}
