@@ -15,6 +15,10 @@ for round in $(seq 1 "$rounds"); do
       for mode in continuous micro; do
         echo "round $round load $(cut -d' ' -f1 /proc/loadavg): $("$bin" "$mode" "$pipeline" "$rate" "$seconds")"
       done
+      # What durability costs the latency: the same keyed count with a checkpoint.
+      if [ "$pipeline" = count ] && [ "$rate" != 0 ]; then
+        echo "round $round load $(cut -d' ' -f1 /proc/loadavg): $("$bin" continuous count "$rate" "$seconds" checkpoint)"
+      fi
     done
   done
 done

@@ -3,11 +3,13 @@
 //! writer that measures, for every row it gets, the time since its record was made.
 //!
 //! ```text
-//! continuous_latency MODE PIPELINE RATE SECONDS
-//!   MODE      continuous | micro        (micro: Trigger::processing_time("100 ms"))
-//!   PIPELINE  filter | count            (count: filter → group_by(key).agg(count, newest))
-//!   RATE      records per second, or 0 for an unpaced source (throughput)
-//!   SECONDS   how long to measure, after 2 seconds of warm-up
+//! continuous_latency MODE PIPELINE RATE SECONDS [CHECKPOINT]
+//!   MODE        continuous | micro        (micro: Trigger::processing_time("100 ms"))
+//!   PIPELINE    filter | count            (count: filter → group_by(key).agg(count, newest))
+//!   RATE        records per second, or 0 for an unpaced source (throughput)
+//!   SECONDS     how long to measure, after 2 seconds of warm-up
+//!   CHECKPOINT  `checkpoint`: run with a checkpoint in a temporary directory (offsets, state
+//!               and commits written every epoch / batch), to see what durability costs
 //! ```
 //!
 //! The source makes record `i` at `i / RATE` seconds after its start, stamped with that
@@ -183,12 +185,30 @@ impl Aggregator<Event> for CountAndNewest {
     }
 }
 
+/// The writer, with its checkpoint in `dir` if there is one.
+fn with_checkpoint<T: streamflow::Data>(
+    dir: &Option<tempfile::TempDir>,
+    writer: DataStreamWriter<T>,
+) -> DataStreamWriter<T> {
+    match dir {
+        Some(dir) => writer.checkpoint_location(dir.path()),
+        None => writer,
+    }
+}
+
 fn main() -> streamflow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.len() != 4 {
-        eprintln!("usage: continuous_latency continuous|micro filter|count RATE SECONDS");
+    if !(4..=5).contains(&args.len()) || args.get(4).is_some_and(|a| a != "checkpoint") {
+        eprintln!("usage: continuous_latency continuous|micro filter|count RATE SECONDS [checkpoint]");
         std::process::exit(2);
     }
+    let checkpoint = match args.get(4) {
+        Some(_) => Some(
+            tempfile::tempdir()
+                .map_err(|e| streamflow::Error::io("cannot make a checkpoint directory", e))?,
+        ),
+        None => None,
+    };
     let (mode, pipeline) = (args[0].as_str(), args[1].as_str());
     let number = |s: &str| {
         s.parse::<u64>()
@@ -217,15 +237,20 @@ fn main() -> streamflow::Result<()> {
         })
         .filter(|e| e.seq % 10 != 7);
     let query = match pipeline {
-        "count" => events
-            .group_by(|e| e.seq % 1_000)
-            .agg(CountAndNewest)
-            .write_stream()
-            .output_mode(OutputMode::Update)
-            .trigger(trigger)
+        "count" => with_checkpoint(
+            &checkpoint,
+            events
+                .group_by(|e| e.seq % 1_000)
+                .agg(CountAndNewest)
+                .write_stream()
+                .output_mode(OutputMode::Update)
+                .trigger(trigger),
+        )
+        .foreach(measure)
+        .start()?,
+        _ => with_checkpoint(&checkpoint, events.write_stream().trigger(trigger))
             .foreach(measure)
             .start()?,
-        _ => events.write_stream().trigger(trigger).foreach(measure).start()?,
     };
     std::thread::sleep(std::time::Duration::from_secs(2));
     let input_before = seen.input.load(Ordering::Acquire);
@@ -241,7 +266,8 @@ fn main() -> streamflow::Result<()> {
         n => latencies[((n as f64 * q) as usize).min(n - 1)] as f64 / 1_000.0,
     };
     println!(
-        "{mode} {pipeline} rate={rate} rows={} p50_us={:.0} p99_us={:.0} p999_us={:.0} max_us={:.0} input_per_s={:.0}",
+        "{mode}{} {pipeline} rate={rate} rows={} p50_us={:.0} p99_us={:.0} p999_us={:.0} max_us={:.0} input_per_s={:.0}",
+        if checkpoint.is_some() { "+checkpoint" } else { "" },
         latencies.len(),
         at(0.5),
         at(0.99),
