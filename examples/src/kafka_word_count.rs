@@ -11,8 +11,10 @@
 //! `run` prints each batch's counts (Spark's format) and writes them to `--output`, one message
 //! per word: key the word, value `batch,count`. With `--batches N` it runs N batches of a
 //! manual clock as fast as it can and stops (what the crash test kills); otherwise it runs a
-//! batch a second until stopped (Ctrl-C stops it gracefully). `--at-least-once` writes without
-//! transactions (tansu 0.6, the broker of `scripts/kafka_word_count.sh`, has none).
+//! batch a second until stopped (Ctrl-C stops it gracefully). `--delivery markers` writes without
+//! transactions but with a commit marker per batch (exactly once for readers that apply
+//! `streamflow::kafka::CommittedFilter`), `--delivery at-least-once` without either: tansu 0.6,
+//! the broker of `scripts/kafka_word_count.sh`, has no transactions.
 
 use std::time::Duration as StdDuration;
 
@@ -21,7 +23,7 @@ use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
 use streamflow::kafka::{KafkaMessage, KafkaOptions, KafkaSink, KafkaSinkOptions, StartingOffsets};
 use streamflow::{Duration, ManualClock, StreamingContext, Time};
 
-const USAGE: &str = "usage: kafka_word_count run --brokers ADDR --input TOPIC --output TOPIC --checkpoint DIR [--max-per-batch N] [--batches N] [--at-least-once]
+const USAGE: &str = "usage: kafka_word_count run --brokers ADDR --input TOPIC --output TOPIC --checkpoint DIR [--max-per-batch N] [--batches N] [--delivery transactions|markers|at-least-once]
        kafka_word_count produce --brokers ADDR --topic TOPIC [--lines N] [--partitions N] [--per-second N]";
 
 #[derive(Default)]
@@ -37,7 +39,7 @@ struct Args {
     lines: u64,
     partitions: i32,
     per_second: u64,
-    at_least_once: bool,
+    delivery: String,
 }
 
 fn parse() -> Result<Args, String> {
@@ -65,8 +67,15 @@ fn parse() -> Result<Args, String> {
             "--lines" => parsed.lines = number()?,
             "--partitions" => parsed.partitions = number()? as i32,
             "--per-second" => parsed.per_second = number()?,
+            "--delivery" => parsed.delivery = value.clone(),
             _ => return Err(format!("unknown option {flag}\n{USAGE}")),
         }
+    }
+    if !["", "transactions", "markers", "at-least-once"].contains(&parsed.delivery.as_str()) {
+        return Err(format!(
+            "--delivery {}: not a delivery mode\n{USAGE}",
+            parsed.delivery
+        ));
     }
     if parsed.brokers.is_empty() {
         return Err(format!("--brokers is required\n{USAGE}"));
@@ -132,7 +141,7 @@ fn run(args: &Args) -> streamflow::Result<()> {
     let clock = args.batches.map(|_| ManualClock::new(0));
     let (brokers, input, output) = (args.brokers.clone(), args.input.clone(), args.output.clone());
     let max_per_batch = args.max_per_batch;
-    let at_least_once = args.at_least_once;
+    let delivery = args.delivery.clone();
     let job_clock = clock.clone();
     let ssc = StreamingContext::get_or_create(&args.checkpoint, move || {
         let mut builder = StreamingContext::builder()
@@ -168,8 +177,13 @@ fn run(args: &Args) -> streamflow::Result<()> {
                     let sink = KafkaSinkOptions::new(&brokers)
                         .topic(output.clone())
                         .transactional_id(format!("kafka_word_count-{output}"));
-                    // tansu 0.6 has no transactions: `--at-least-once` runs the example there.
-                    if at_least_once { sink.at_least_once() } else { sink }
+                    // tansu 0.6 has no transactions: `--delivery markers` (exactly once for
+                    // readers that honour commit markers) or `at-least-once` run there.
+                    match delivery.as_str() {
+                        "markers" => sink.commit_markers(),
+                        "at-least-once" => sink.at_least_once(),
+                        _ => sink,
+                    }
                 },
                 |(word, n, batch): &(String, u64, i64)| {
                     KafkaMessage::new(format!("{batch},{n}")).key(word.as_str())

@@ -11,12 +11,12 @@ use std::time::Duration as StdDuration;
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
 use streamflow::kafka::{
-    KafkaMessage, KafkaOptions, KafkaRecord, KafkaSink, KafkaSinkOptions, StartingOffsets,
+    BATCH_HEADER, KafkaMessage, KafkaOptions, KafkaRecord, KafkaSink, KafkaSinkOptions, StartingOffsets,
 };
 use streamflow::structured::{MemoryStream, Session};
 use streamflow::testing::TestContext;
 use streamflow::{Duration, ManualClock};
-use support::tansu::{Read, Tansu, produce, read_all, topic};
+use support::tansu::{Read, Tansu, produce, read_all, read_committed_by_markers, topic};
 
 fn records(range: std::ops::Range<u32>, partitions: i32) -> Vec<(i32, String, String)> {
     range
@@ -52,7 +52,6 @@ fn query(
 /// checkpoint (asked to start at "latest", which a checkpoint overrides) it reads exactly the
 /// 60: every record once, none skipped, none twice.
 #[test]
-#[ignore = "fails on tansu 0.6: the first run reads one record per partition, then sees nothing new (under investigation)"]
 fn offsets_are_exact_across_a_restart() {
     let Some(broker) = Tansu::start() else { return };
     topic(&broker.addr, "input", 3);
@@ -120,7 +119,6 @@ fn offsets_are_exact_across_a_restart() {
 
 /// A DStream reads a subscribed pattern with key, value, headers and timestamps.
 #[test]
-#[ignore = "passes against tansu; ignored until .ci/run installs tansu (a 45-78 min build)"]
 fn the_direct_stream_exposes_every_field_of_a_record() {
     let Some(broker) = Tansu::start() else { return };
     topic(&broker.addr, "events-a", 2);
@@ -165,7 +163,6 @@ fn the_direct_stream_exposes_every_field_of_a_record() {
 /// The broker is down when the job starts: batches go on with no data, the source's status
 /// says why, and once the broker is up the records arrive. Nothing fails.
 #[test]
-#[ignore = "fails on tansu 0.6: no record arrives after the broker comes up (under investigation)"]
 fn a_broker_down_at_start_is_retried_and_shown_in_the_status() {
     // A free port with nothing on it yet.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -180,7 +177,8 @@ fn a_broker_down_at_start_is_retried_and_shown_in_the_status() {
         .starting_offsets(StartingOffsets::Earliest)
         .request_timeout(StdDuration::from_millis(300));
     let out = t.collect(&t.context().kafka_direct_stream(options));
-    t.run(2).unwrap();
+    t.start().unwrap();
+    t.advance_batches(2).unwrap();
     let status = &t.context().receiver_statuses()[0];
     assert!(status.errors >= 1 && !status.active, "{status:?}");
     assert!(status.last_error.is_some());
@@ -193,7 +191,7 @@ fn a_broker_down_at_start_is_retried_and_shown_in_the_status() {
     produce(&broker.addr, "late", &records(0..5, 1));
     let mut got = 0;
     for _ in 0..600 {
-        t.run(1).unwrap();
+        t.advance_batches(1).unwrap();
         got = out.batches().concat().len();
         if got == 5 {
             break;
@@ -206,20 +204,25 @@ fn a_broker_down_at_start_is_retried_and_shown_in_the_status() {
     t.context().stop(false).unwrap();
 }
 
-fn sink(addr: &str, id: &str) -> KafkaSink<String> {
+fn sink(addr: &str, id: &str, markers: bool) -> KafkaSink<String> {
+    let options = KafkaSinkOptions::new(addr).topic("output").transactional_id(id);
     KafkaSink::new(
-        KafkaSinkOptions::new(addr).topic("output").transactional_id(id),
+        if markers {
+            options.commit_markers()
+        } else {
+            options
+        },
         |s: &String| KafkaMessage::new(s.as_str()).key(s.as_str()),
     )
 }
 
-fn write_batches(session: &Session, addr: &str, id: &str, batches: &[&[&str]]) {
+fn write_batches(session: &Session, addr: &str, id: &str, markers: bool, batches: &[&[&str]]) {
     let input = MemoryStream::<String>::new();
     let query = session
         .read_stream::<String>()
         .memory(&input)
         .write_stream()
-        .sink(sink(addr, id))
+        .sink(sink(addr, id, markers))
         .start()
         .unwrap();
     for batch in batches {
@@ -229,13 +232,10 @@ fn write_batches(session: &Session, addr: &str, id: &str, batches: &[&[&str]]) {
     query.stop().unwrap();
 }
 
-/// Each batch is one transaction, with its batch id in a header. A second run with the same
-/// transactional id (as after a crash between Kafka's commit and the checkpoint's) skips the
-/// batches Kafka already has, and writes the next one.
-#[test]
-#[ignore = "tansu 0.6 has no transactions for librdkafka (tansu_refuses_transactions_to_librdkafka)"]
-fn the_transactional_sink_writes_each_batch_once() {
-    let Some(broker) = Tansu::start() else { return };
+/// Writes batches 0..2, then, as a restarted job on the same writer id would, batches 0..2
+/// again with other rows (`x`, `y`, `z`: they must not be seen) and batch 3; returns the
+/// `(batch, value)`s a reader must see.
+fn write_and_replay(broker: &Tansu, id: &str, markers: bool) -> Vec<(String, String)> {
     topic(&broker.addr, "output", 2);
     let session = Session::builder()
         .parallelism(2)
@@ -245,23 +245,18 @@ fn the_transactional_sink_writes_each_batch_once() {
     write_batches(
         &session,
         &broker.addr,
-        "sink-test",
+        id,
+        markers,
         &[&["a", "b"], &["c"], &["d", "e", "f"]],
     );
-    // Replays batch ids 0..2 with other rows (they must not appear), then batch 3.
     write_batches(
         &session,
         &broker.addr,
-        "sink-test",
+        id,
+        markers,
         &[&["x"], &["y"], &["z"], &["g"]],
     );
-    let got = read_all(&broker.addr, "output", 2, "read_committed");
-    let mut values: Vec<(String, String)> = got
-        .iter()
-        .map(|r| (r.headers["streamflow.batch"].clone(), r.value.clone()))
-        .collect();
-    values.sort();
-    let expected: Vec<(String, String)> = [
+    [
         ("0", "a"),
         ("0", "b"),
         ("1", "c"),
@@ -272,7 +267,23 @@ fn the_transactional_sink_writes_each_batch_once() {
     ]
     .iter()
     .map(|(b, v)| (b.to_string(), v.to_string()))
-    .collect();
+    .collect()
+}
+
+/// Each batch is one transaction, with its batch id in a header. A second run with the same
+/// transactional id (as after a crash between Kafka's commit and the checkpoint's) skips the
+/// batches Kafka already has, and writes the next one.
+#[test]
+#[ignore = "tansu 0.6 has no transactions for librdkafka (tansu_refuses_transactions_to_librdkafka)"]
+fn the_transactional_sink_writes_each_batch_once() {
+    let Some(broker) = Tansu::start() else { return };
+    let expected = write_and_replay(&broker, "sink-test", false);
+    let got = read_all(&broker.addr, "output", 2, "read_committed");
+    let mut values: Vec<(String, String)> = got
+        .iter()
+        .map(|r| (r.headers["streamflow.batch"].clone(), r.value.clone()))
+        .collect();
+    values.sort();
     assert_eq!(values, expected);
     assert!(
         got.iter()
@@ -280,12 +291,36 @@ fn the_transactional_sink_writes_each_batch_once() {
     );
 }
 
+/// Without transactions, commit markers: each batch is written with its attempt in a header,
+/// then a marker per partition. A second run with the same writer id replays batch ids 0..2
+/// (as after a crash between the markers and the checkpoint's commit) with other rows: a plain
+/// reader sees them (at least once), a reader applying `CommittedFilter` sees each batch once.
+#[test]
+fn the_marker_sink_writes_each_batch_once_for_a_filtering_reader() {
+    let Some(broker) = Tansu::start() else { return };
+    let expected = write_and_replay(&broker, "marker-test", true);
+    let plain = read_all(&broker.addr, "output", 2, "read_committed");
+    let plain_values: BTreeSet<&str> = plain.iter().map(|r| r.value.as_str()).collect();
+    assert!(
+        ["x", "y", "z"].iter().all(|v| plain_values.contains(v)),
+        "a plain reader sees the replays: {plain_values:?}"
+    );
+    let (kept, dropped) = read_committed_by_markers(&broker.addr, "output", 2);
+    let text = |b: Option<&[u8]>| String::from_utf8_lossy(b.unwrap_or_default()).into_owned();
+    let mut values: Vec<(String, String)> = kept
+        .iter()
+        .map(|r| (text(r.header(BATCH_HEADER)), text(r.value.as_deref())))
+        .collect();
+    values.sort();
+    assert_eq!(values, expected);
+    assert_eq!(dropped, plain.len() - kept.len());
+}
+
 /// What tansu 0.6 lacks: librdkafka refuses to end a transaction on it ("EndTxnRequest
 /// (KIP-98) not supported by broker"), so `KafkaSink`'s exactly-once mode cannot run against
 /// it (seen on the first run of these tests); use `at_least_once()` there. If this test starts
 /// failing, tansu learned transactions: turn the sink and crash tests to exactly-once.
 #[test]
-#[ignore = "needs the tansu broker (scripts/tansu.sh builds it with `dynostore`); run with --ignored"]
 fn tansu_refuses_transactions_to_librdkafka() {
     let Some(broker) = Tansu::start() else { return };
     topic(&broker.addr, "txn", 1);

@@ -33,13 +33,19 @@
 //! (a re-run batch is written again; every message carries its batch id in the header
 //! `streamflow.batch`).
 //!
+//! Brokers without transactions: [`KafkaSinkOptions::commit_markers`] writes each batch with its
+//! attempt in a header and, when the batch commits, a commit marker per partition
+//! ([`commits`]); a reader applying [`CommittedFilter`] sees each batch once (exactly-once for
+//! such readers; plain consumers get at-least-once with headers to drop repeats).
+//!
 //! The tests (`streamflow/tests/kafka.rs`, `examples/tests/kafka_crash.rs`) run against a real
 //! broker, `tansu`, that `scripts/tansu.sh` installs and starts on 127.0.0.1. tansu 0.6 offers
-//! no transactions to librdkafka, so the exactly-once mode has not been run against a broker;
-//! use [`KafkaSinkOptions::at_least_once`] there. Every message carries the headers
+//! no transactions to librdkafka, so the transactional mode has not been run against a broker;
+//! the crash test uses commit markers there. Every message carries the headers
 //! [`BATCH_HEADER`] and [`TRANSACTION_HEADER`] (the attempt), so a reader can drop repeats.
 
 mod admin;
+pub mod commits;
 mod record;
 mod sink;
 mod source;
@@ -52,6 +58,7 @@ use rdkafka::config::ClientConfig;
 use crate::error::{Error, Result};
 
 pub use admin::create_topic;
+pub use commits::{COMMIT_HEADER, CommittedFilter};
 pub use record::{KafkaOffsets, KafkaRecord};
 pub use sink::{BATCH_HEADER, KafkaMessage, KafkaSink, KafkaSinkOptions, TRANSACTION_HEADER};
 pub use source::KafkaSource;

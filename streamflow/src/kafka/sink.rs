@@ -9,17 +9,20 @@
 //! then reads the marker, and a re-run batch the broker already committed (the process died
 //! between the Kafka commit and the checkpoint's) is skipped instead of written twice.
 
+use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration as StdDuration;
 
 use rdkafka::ClientContext;
+use rdkafka::Message;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::topic_partition_list::{Offset as KOffset, TopicPartitionList};
 
+use super::commits::COMMIT_HEADER;
 use super::{Backoff, client_config};
 use crate::batch::Batch;
 use crate::data::Data;
@@ -161,7 +164,7 @@ pub struct KafkaSinkOptions {
     bootstrap_servers: String,
     topic: Option<String>,
     transactional_id: Option<String>,
-    exactly_once: bool,
+    delivery: Delivery,
     timeout: StdDuration,
     config: std::collections::BTreeMap<String, String>,
 }
@@ -178,7 +181,7 @@ impl KafkaSinkOptions {
             bootstrap_servers: bootstrap_servers.into(),
             topic: None,
             transactional_id: None,
-            exactly_once: true,
+            delivery: Delivery::Transactions,
             timeout: StdDuration::from_secs(60),
             config: Default::default(),
         }
@@ -216,7 +219,28 @@ impl KafkaSinkOptions {
     /// # let _ = o;
     /// ```
     pub fn at_least_once(mut self) -> Self {
-        self.exactly_once = false;
+        self.delivery = Delivery::AtLeastOnce;
+        self
+    }
+
+    /// No transactions, but a commit marker per batch: exactly-once for readers that apply a
+    /// [`CommittedFilter`](super::CommittedFilter), at-least-once (with the batch and attempt
+    /// in headers) for plain consumers — for brokers without transactions (tansu 0.6). Each
+    /// batch is written with an idempotent producer; when the engine commits it, the sink
+    /// waits for every acknowledgement, then writes a marker ([`COMMIT_HEADER`](super::COMMIT_HEADER))
+    /// to each partition that received messages. A batch re-run after a crash is a new attempt
+    /// that the filter drops if an earlier one committed. Needs the job's output to be the same
+    /// on a re-run (it is, for deterministic functions over the checkpointed offsets) and each
+    /// message to land in the same partition: messages with a key or a partition (the sink
+    /// uses Java's murmur2 partitioner, which also sends every message without a key to one
+    /// partition).
+    ///
+    /// ```
+    /// let o = streamflow::kafka::KafkaSinkOptions::new("h:1").commit_markers();
+    /// # let _ = o;
+    /// ```
+    pub fn commit_markers(mut self) -> Self {
+        self.delivery = Delivery::Markers;
         self
     }
 
@@ -244,11 +268,25 @@ impl KafkaSinkOptions {
     }
 }
 
-/// Counts failed deliveries (the producer's delivery reports).
+/// How a sink makes a batch's output final.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Delivery {
+    /// A Kafka transaction per batch.
+    Transactions,
+    /// A commit marker per batch and partition (see [`super::commits`]).
+    Markers,
+    /// Flushed, nothing more.
+    AtLeastOnce,
+}
+
+/// Counts failed deliveries (the producer's delivery reports) and, for commit markers, the
+/// partitions that received messages.
 #[derive(Default)]
 struct Deliveries {
     failed: AtomicU64,
     last_error: Mutex<Option<String>>,
+    track_partitions: bool,
+    partitions: Mutex<HashMap<String, BTreeSet<i32>>>,
 }
 
 impl ClientContext for Deliveries {}
@@ -257,9 +295,23 @@ impl ProducerContext for Deliveries {
     type DeliveryOpaque = ();
 
     fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
-        if let Err((e, _)) = result {
-            self.failed.fetch_add(1, Ordering::SeqCst);
-            *lock(&self.last_error) = Some(e.to_string());
+        match result {
+            Err((e, _)) => {
+                self.failed.fetch_add(1, Ordering::SeqCst);
+                *lock(&self.last_error) = Some(e.to_string());
+            }
+            Ok(message) if self.track_partitions => {
+                let mut partitions = lock(&self.partitions);
+                match partitions.get_mut(message.topic()) {
+                    Some(set) => {
+                        set.insert(message.partition());
+                    }
+                    None => {
+                        partitions.insert(message.topic().to_string(), BTreeSet::from([message.partition()]));
+                    }
+                }
+            }
+            Ok(_) => {}
         }
     }
 }
@@ -372,17 +424,27 @@ impl<T: Data> KafkaSink<T> {
         config
             .set("enable.idempotence", "true")
             .set("message.timeout.ms", self.options.timeout.as_millis().to_string());
-        if self.options.exactly_once {
-            config.set("transactional.id", &id);
+        match self.options.delivery {
+            Delivery::Transactions => {
+                config.set("transactional.id", &id);
+            }
+            // The same partition for a message on a re-run, also without a key.
+            Delivery::Markers => {
+                config.set("partitioner", "murmur2");
+            }
+            Delivery::AtLeastOnce => {}
         }
         for (k, v) in &self.options.config {
             config.set(k, v);
         }
-        let producer: ThreadedProducer<Deliveries> =
-            config.create_with_context(Deliveries::default()).map_err(|e| {
-                Error::InvalidConfig(format!("{}: the producer settings are refused: {e}", self.name()))
-            })?;
-        if !self.options.exactly_once {
+        let context = Deliveries {
+            track_partitions: self.options.delivery == Delivery::Markers,
+            ..Deliveries::default()
+        };
+        let producer: ThreadedProducer<Deliveries> = config.create_with_context(context).map_err(|e| {
+            Error::InvalidConfig(format!("{}: the producer settings are refused: {e}", self.name()))
+        })?;
+        if self.options.delivery != Delivery::Transactions {
             return Ok(Connected {
                 producer,
                 markers: None,
@@ -421,7 +483,7 @@ impl<T: Data> KafkaSink<T> {
     fn send_all(&self, producer: &ThreadedProducer<Deliveries>, batch: BatchId, rows: Batch<T>) {
         let to_message = self.to_message.clone();
         let default_topic = self.options.topic.clone();
-        let txn = format!("{}:{}:{}", lock(&self.transactional_id), batch.id, attempt());
+        let txn = self.attempt_name(batch);
         let batch_id = batch.id.to_string();
         let name = self.name();
         rows.foreach(|row| {
@@ -431,15 +493,7 @@ impl<T: Data> KafkaSink<T> {
                     "{name}: a message names no topic and the sink has none; set KafkaSinkOptions::topic"
                 )))
             };
-            let mut headers = OwnedHeaders::new_with_capacity(message.headers.len() + 2)
-                .insert(Header {
-                    key: BATCH_HEADER,
-                    value: Some(batch_id.as_bytes()),
-                })
-                .insert(Header {
-                    key: TRANSACTION_HEADER,
-                    value: Some(txn.as_bytes()),
-                });
+            let mut headers = attempt_headers(message.headers.len(), &batch_id, TRANSACTION_HEADER, &txn);
             for (k, v) in &message.headers {
                 headers = headers.insert(Header {
                     key: k.as_str(),
@@ -456,24 +510,46 @@ impl<T: Data> KafkaSink<T> {
             if let Some(p) = message.partition {
                 record = record.partition(p);
             }
-            let mut record = record;
-            loop {
-                match producer.send(record) {
-                    Ok(()) => break,
-                    Err((e, back))
-                        if e.rdkafka_error_code() == Some(rdkafka::types::RDKafkaErrorCode::QueueFull) =>
-                    {
-                        // The producer's queue is full: wait for deliveries (bounded memory).
-                        producer.poll(StdDuration::from_millis(10));
-                        record = back;
-                    }
-                    Err((e, _)) => raise(Error::Sink {
-                        sink_name: name.clone(),
-                        message: format!("sending to {topic}: {e}"),
-                    }),
-                }
+            if let Err(e) = send(producer, record) {
+                raise(Error::Sink {
+                    sink_name: name.clone(),
+                    message: format!("sending to {topic}: {e}"),
+                })
             }
         });
+    }
+
+    /// The name of this process's attempt at `batch`: `writer:batch:attempt`.
+    fn attempt_name(&self, batch: BatchId) -> String {
+        format!("{}:{}:{}", lock(&self.transactional_id), batch.id, attempt())
+    }
+
+    /// Waits for every message of `batch`, then writes a commit marker to each partition that
+    /// received some, and waits for those.
+    fn write_markers(&self, producer: &ThreadedProducer<Deliveries>, batch: BatchId) -> Result<()> {
+        let flush = |what: &str| -> Result<()> {
+            producer
+                .flush(self.options.timeout)
+                .map_err(|e| self.error(format!("flushing {what} of batch {}: {e}", batch.id)))?;
+            self.delivery_failures(producer)
+        };
+        flush("the messages")?;
+        let partitions = std::mem::take(&mut *lock(&producer.context().partitions));
+        let txn = self.attempt_name(batch);
+        let batch_id = batch.id.to_string();
+        for (topic, parts) in &partitions {
+            for &partition in parts {
+                let headers = attempt_headers(0, &batch_id, COMMIT_HEADER, &txn);
+                let record: BaseRecord<'_, [u8], [u8]> =
+                    BaseRecord::to(topic).partition(partition).headers(headers);
+                send(producer, record).map_err(|e| {
+                    self.error(format!("sending the commit marker to {topic}-{partition}: {e}"))
+                })?;
+            }
+        }
+        flush("the commit markers")?;
+        lock(&producer.context().partitions).clear();
+        Ok(())
     }
 
     fn delivery_failures(&self, producer: &ThreadedProducer<Deliveries>) -> Result<()> {
@@ -486,6 +562,37 @@ impl<T: Data> KafkaSink<T> {
         }
         Ok(())
     }
+}
+
+/// Sends `record`, waiting for deliveries while the producer's queue is full (bounded memory).
+fn send(
+    producer: &ThreadedProducer<Deliveries>,
+    mut record: BaseRecord<'_, [u8], [u8]>,
+) -> std::result::Result<(), rdkafka::error::KafkaError> {
+    loop {
+        match producer.send(record) {
+            Ok(()) => return Ok(()),
+            Err((e, back)) if e.rdkafka_error_code() == Some(rdkafka::types::RDKafkaErrorCode::QueueFull) => {
+                producer.poll(StdDuration::from_millis(10));
+                record = back;
+            }
+            Err((e, _)) => return Err(e),
+        }
+    }
+}
+
+/// The headers naming a message's batch and attempt (`kind`: [`TRANSACTION_HEADER`] on
+/// messages, [`COMMIT_HEADER`] on markers), with room for `more`.
+fn attempt_headers(more: usize, batch_id: &str, kind: &'static str, txn: &str) -> OwnedHeaders {
+    OwnedHeaders::new_with_capacity(more + 2)
+        .insert(Header {
+            key: BATCH_HEADER,
+            value: Some(batch_id.as_bytes()),
+        })
+        .insert(Header {
+            key: kind,
+            value: Some(txn.as_bytes()),
+        })
 }
 
 /// A number telling this process's attempts apart (process id and start time).
@@ -527,7 +634,7 @@ impl<T: Data> Sink<T> for KafkaSink<T> {
         let Some(c) = connected.as_ref() else {
             return Err(self.error("not connected"));
         };
-        if !self.options.exactly_once {
+        if self.options.delivery != Delivery::Transactions {
             self.send_all(&c.producer, batch, rows);
             return Ok(());
         }
@@ -567,11 +674,15 @@ impl<T: Data> Sink<T> for KafkaSink<T> {
         let Some(c) = connected.as_mut() else {
             return Ok(());
         };
-        if !self.options.exactly_once {
-            c.producer
-                .flush(self.options.timeout)
-                .map_err(|e| self.error(format!("flushing batch {}: {e}", batch.id)))?;
-            return self.delivery_failures(&c.producer);
+        match self.options.delivery {
+            Delivery::AtLeastOnce => {
+                c.producer
+                    .flush(self.options.timeout)
+                    .map_err(|e| self.error(format!("flushing batch {}: {e}", batch.id)))?;
+                return self.delivery_failures(&c.producer);
+            }
+            Delivery::Markers => return self.write_markers(&c.producer, batch),
+            Delivery::Transactions => {}
         }
         if lock(&self.open).take() != Some(batch.id) {
             return Ok(()); // skipped: already in Kafka

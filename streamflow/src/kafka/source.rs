@@ -37,6 +37,11 @@ use crate::time::Time;
 /// The file, in the source's checkpoint directory, with the resolved start of every partition.
 const STARTS_FILE: &str = "starting-offsets";
 const STARTS_KIND: &str = "kafka-starting-offsets";
+/// How long a consumer assigned at an offset may hand out nothing before it is assigned
+/// further back (see `Shared::rewind`).
+const REWIND_AFTER: std::time::Duration = std::time::Duration::from_millis(500);
+/// How long finding the end of a partition by reading may take at least.
+const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Reads Kafka topics (see the [module docs](super)); made by
 /// [`StreamingContext::kafka_direct_stream`](crate::StreamingContext::kafka_direct_stream) and
@@ -223,7 +228,10 @@ impl Shared {
     ) -> Result<R, Unavailable> {
         let mut client = lock(&self.client);
         if client.is_none() {
-            let made: BaseConsumer = self.consumer_config().create().map_err(|e| {
+            let mut config = self.consumer_config();
+            // Its reads only look for the end of each partition: no long polls.
+            config.set("fetch.wait.max.ms", "10");
+            let made: BaseConsumer = config.create().map_err(|e| {
                 Unavailable::Fatal(Error::InvalidConfig(format!(
                     "{}: the Kafka client settings are refused: {e}",
                     self.name
@@ -262,13 +270,12 @@ impl Shared {
 
     fn plan(&self, start: &KafkaOffsets, limit: ReadLimit) -> Result<KafkaOffsets, Unavailable> {
         self.with_client(|client| {
-            let timeout = self.options.request_timeout;
             let partitions = self.partitions(client)?;
             let mut ranges = Vec::with_capacity(partitions.len());
             let mut new_starts = Vec::new();
             let (known, discovered) = lock(&self.starts).clone();
-            for (topic, partition) in partitions {
-                let (low, high) = client.fetch_watermarks(&topic, partition, timeout)?;
+            let ends = self.log_ends(client, &partitions)?;
+            for ((topic, partition), (low, high)) in partitions.into_iter().zip(ends) {
                 let from = match start
                     .get(&topic, partition)
                     .or_else(|| known.get(&topic, partition))
@@ -300,6 +307,80 @@ impl Shared {
             }
             Ok(cap(ranges, limit))
         })
+    }
+
+    /// The first and the end offset of each partition. The start comes from the brokers'
+    /// offsets API (`ListOffsets`); the end is checked by reading: some brokers (tansu 0.6)
+    /// answer "latest" with the base offset of the last record batch plus one, not the end of
+    /// that batch, so planning from it alone would read one record per produced batch. The
+    /// client reads each partition from the listed end minus one to the end of the log (the
+    /// broker's own high watermark, or its last stable offset for this read-committed
+    /// consumer, where it signals "end of partition"); on a broker whose listed end is right
+    /// that is one record per partition.
+    fn log_ends(
+        &self,
+        client: &BaseConsumer,
+        partitions: &[(String, i32)],
+    ) -> Result<Vec<(i64, i64)>, Unavailable> {
+        let timeout = self.options.request_timeout;
+        let mut listed = Vec::with_capacity(partitions.len());
+        for (topic, partition) in partitions {
+            listed.push(client.fetch_watermarks(topic, *partition, timeout)?);
+        }
+        let mut ends: Vec<(i64, i64)> = listed.clone();
+        // One topic at a time: the "end of partition" event names the partition, not the topic.
+        let mut topics: Vec<&str> = partitions.iter().map(|(t, _)| t.as_str()).collect();
+        topics.dedup();
+        for topic in topics {
+            let mut list = TopicPartitionList::new();
+            let mut open: HashMap<i32, usize> = HashMap::new();
+            for (i, ((t, partition), (low, high))) in partitions.iter().zip(&listed).enumerate() {
+                if t == topic {
+                    let from = (*high - 1).max(*low).max(0);
+                    list.add_partition_offset(t, *partition, KOffset::Offset(from))
+                        .map_err(Unavailable::from)?;
+                    open.insert(*partition, i);
+                }
+            }
+            client.assign(&list)?;
+            // The brokers answered the offsets request: the first fetch of a partition (leader
+            // connection included) may take longer than one request.
+            let deadline = Instant::now() + timeout.max(PROBE_TIMEOUT);
+            // Errors of the client's connections (queued while a broker was away, say) are
+            // passing: the deadline decides.
+            let mut last_error = None;
+            let outcome = loop {
+                if open.is_empty() {
+                    break Ok(());
+                }
+                if Instant::now() >= deadline {
+                    break Err(Unavailable::Broker(format!(
+                        "the end of {topic} (partitions {:?}) was not reached in time{}",
+                        open.keys().collect::<Vec<_>>(),
+                        last_error.map(|e| format!(" ({e})")).unwrap_or_default()
+                    )));
+                }
+                match client.poll(std::time::Duration::from_millis(50)) {
+                    Some(Ok(message)) => {
+                        if let Some(&i) = open.get(&message.partition()) {
+                            ends[i].1 = ends[i].1.max(message.offset() + 1);
+                        }
+                    }
+                    Some(Err(KafkaError::PartitionEOF(partition))) => {
+                        open.remove(&partition);
+                    }
+                    Some(Err(e)) if is_out_of_range(&e) => {
+                        // The listed offsets moved under us (retention): plan from them.
+                        break Ok(());
+                    }
+                    Some(Err(e)) => last_error = Some(e),
+                    None => {}
+                }
+            };
+            client.unassign()?;
+            outcome?;
+        }
+        Ok(ends)
     }
 
     /// Applies `fail_on_data_loss` to a partition whose planned start is no longer in the log.
@@ -411,16 +492,16 @@ impl Shared {
         let shared_reader = self.reader(topic, partition)?;
         let mut guard = lock(&shared_reader);
         let reader: &mut Reader = &mut guard;
+        // Where the consumer was last assigned, and whether it has been seen to hand out the
+        // record at `at` or one before it (then no record of the range was skipped).
+        let mut assigned_at = None;
+        let mut covered = true;
         if reader.next != Some(from) {
-            let mut list = TopicPartitionList::new();
-            list.add_partition_offset(topic, partition, KOffset::Offset(from))
-                .map_err(|e| self.read_error(topic, partition, &e.to_string()))?;
-            reader
-                .consumer
-                .assign(&list)
-                .map_err(|e| self.read_error(topic, partition, &e.to_string()))?;
+            self.assign(reader, topic, partition, from)?;
             reader.pending = None;
             reader.next = Some(from);
+            assigned_at = Some((from, Instant::now()));
+            covered = false;
         }
         let mut at = from;
         let mut emitted = 0_u64;
@@ -441,6 +522,20 @@ impl Shared {
                 Some(Ok(message)) => {
                     let record = to_record(&message);
                     drop(message);
+                    if record.offset <= at {
+                        covered = true;
+                    } else if !covered {
+                        // The first record is past `at`: the broker skipped the batch holding
+                        // `at` (tansu 0.6 serves a fetch from the batches that *start* at or
+                        // after the offset asked). Ask again from further back.
+                        match self.rewind(reader, topic, partition, at, assigned_at)? {
+                            Some(again) => {
+                                assigned_at = Some(again);
+                                continue;
+                            }
+                            None => covered = true,
+                        }
+                    }
                     if record.offset < at {
                         continue;
                     }
@@ -452,6 +547,13 @@ impl Shared {
                     emit(record);
                     emitted += 1;
                     deadline = Instant::now() + self.options.fetch_timeout;
+                }
+                Some(Err(KafkaError::PartitionEOF(_))) | None
+                    if !covered && assigned_at.is_some_and(|(_, t)| t.elapsed() >= REWIND_AFTER) =>
+                {
+                    // Nothing comes from where the consumer was assigned: as above.
+                    assigned_at = self.rewind(reader, topic, partition, at, assigned_at)?;
+                    covered = assigned_at.is_none();
                 }
                 Some(Err(KafkaError::PartitionEOF(_))) | None => {
                     // The rest of the range may be transaction markers or aborted records,
@@ -492,6 +594,47 @@ impl Shared {
         reader.next = Some(until);
         lock(&self.status).records += emitted;
         Ok(())
+    }
+
+    fn assign(&self, reader: &Reader, topic: &str, partition: i32, offset: i64) -> Result<()> {
+        let mut list = TopicPartitionList::new();
+        let offset = if offset <= 0 {
+            KOffset::Beginning
+        } else {
+            KOffset::Offset(offset)
+        };
+        list.add_partition_offset(topic, partition, offset)
+            .map_err(|e| self.read_error(topic, partition, &e.to_string()))?;
+        reader
+            .consumer
+            .assign(&list)
+            .map_err(|e| self.read_error(topic, partition, &e.to_string()))
+    }
+
+    /// Re-assigns the consumer further back than it was (twice the distance to `at`, at least
+    /// 64 offsets; the log's start at the latest), so that the batch holding `at` is fetched.
+    /// Returns `None` when it was at the start already: then the records before the first one
+    /// handed out are really not there (aborted, compacted, transaction markers).
+    fn rewind(
+        &self,
+        reader: &Reader,
+        topic: &str,
+        partition: i32,
+        at: i64,
+        assigned_at: Option<(i64, Instant)>,
+    ) -> Result<Option<(i64, Instant)>> {
+        let was = assigned_at.map_or(at, |(offset, _)| offset);
+        if was <= 0 {
+            return Ok(None);
+        }
+        let back = (at - was).max(32) * 2;
+        let to = (was - back).max(0);
+        log::debug!(
+            "{}: {topic}-{partition}: offset {at} not served from {was}; reading from {to}",
+            self.name
+        );
+        self.assign(reader, topic, partition, to)?;
+        Ok(Some((to, Instant::now())))
     }
 
     fn read_error(&self, topic: &str, partition: i32, message: &str) -> Error {

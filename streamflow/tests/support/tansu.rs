@@ -15,6 +15,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::{Headers, Message};
 use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use streamflow::kafka::{CommittedFilter, KafkaRecord};
 
 fn script() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/tansu.sh")
@@ -128,6 +129,25 @@ pub struct Read {
 /// Every record of `topic` (`partitions` partitions) that a consumer with `isolation` sees,
 /// from the beginning to the end, in partition then offset order.
 pub fn read_all(addr: &str, topic: &str, partitions: i32, isolation: &str) -> Vec<Read> {
+    let text = |b: Option<&[u8]>| String::from_utf8_lossy(b.unwrap_or_default()).into_owned();
+    read_records(addr, topic, partitions, isolation)
+        .into_iter()
+        .map(|r| Read {
+            partition: r.partition,
+            offset: r.offset,
+            key: text(r.key.as_deref()),
+            value: text(r.value.as_deref()),
+            headers: r
+                .headers
+                .iter()
+                .map(|(k, v)| (k.clone(), text(v.as_deref())))
+                .collect(),
+        })
+        .collect()
+}
+
+/// Every record of `topic` as the source's [`KafkaRecord`]s, in partition then offset order.
+pub fn read_records(addr: &str, topic: &str, partitions: i32, isolation: &str) -> Vec<KafkaRecord> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", addr)
         .set("group.id", "streamflow-tests-reader")
@@ -150,21 +170,22 @@ pub fn read_all(addr: &str, topic: &str, partitions: i32, isolation: &str) -> Ve
         match consumer.poll(Duration::from_millis(200)) {
             Some(Ok(m)) => {
                 at_end.remove(&m.partition());
-                let text = |b: Option<&[u8]>| String::from_utf8_lossy(b.unwrap_or_default()).into_owned();
                 let headers = m
                     .headers()
                     .map(|h| {
                         (0..h.count())
                             .filter_map(|i| h.try_get(i))
-                            .map(|h| (h.key.to_string(), text(h.value)))
+                            .map(|h| (h.key.to_string(), h.value.map(<[u8]>::to_vec)))
                             .collect()
                     })
                     .unwrap_or_default();
-                out.push(Read {
+                out.push(KafkaRecord {
+                    topic: m.topic().to_string(),
                     partition: m.partition(),
                     offset: m.offset(),
-                    key: text(m.key()),
-                    value: text(m.payload()),
+                    timestamp: m.timestamp().to_millis(),
+                    key: m.key().map(<[u8]>::to_vec),
+                    value: m.payload().map(<[u8]>::to_vec),
                     headers,
                 });
             }
@@ -175,6 +196,17 @@ pub fn read_all(addr: &str, topic: &str, partitions: i32, isolation: &str) -> Ve
             None => {}
         }
     }
-    out.sort();
+    out.sort_by_key(|r| (r.partition, r.offset));
     out
+}
+
+/// What a reader applying the commit-marker protocol ([`CommittedFilter`]) sees of `topic`,
+/// and how many records (repeats, uncommitted attempts, markers) it dropped.
+pub fn read_committed_by_markers(addr: &str, topic: &str, partitions: i32) -> (Vec<KafkaRecord>, usize) {
+    let records = read_records(addr, topic, partitions, "read_committed");
+    let total = records.len();
+    let mut filter = CommittedFilter::new();
+    let kept: Vec<KafkaRecord> = records.into_iter().flat_map(|r| filter.push(r)).collect();
+    let dropped = total - kept.len();
+    (kept, dropped)
 }
