@@ -17,6 +17,10 @@
 //!   checkpoint interval on the query's clock — or at once when `process_all_available` waits
 //!   and everything available was read — it ends the epoch: the epoch's plan is each source's
 //!   range read since the last epoch, and an epoch marker follows the records into every task.
+//!   Memory stays bounded: an epoch also ends once it holds `MAX_EPOCH_ROWS` records, and the
+//!   reader stops reading while `MAX_PENDING_EPOCHS` epochs wait for their commit (a slow sink
+//!   holds the sources back). A panic or raised error in a source's code fails the query with
+//!   what it said.
 //! - **Tasks** (`tasks.rs`): a source task pushes each record through the fused stateless
 //!   operators ([`Push`]: one dynamic call per operator, no allocation or boxing per record)
 //!   and forwards markers. A keyed aggregation routes `(key, record)` by the shuffle's stable

@@ -3,7 +3,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use crossbeam_channel::{RecvTimeoutError, Sender};
@@ -22,6 +22,14 @@ const MIN_POLL: std::time::Duration = std::time::Duration::from_micros(20);
 /// The longest wait between two looks at idle sources (sources that can wake the reader — a
 /// memory stream, a receiver — are heard at once).
 const MAX_POLL: std::time::Duration = std::time::Duration::from_millis(1);
+/// The most epochs ended and not committed yet: past it the reader stops reading until the
+/// committer catches up, so a sink slower than the input holds the sources back (a receiver's
+/// buffer fills, TCP slows the sender) instead of piling up epochs' rows in memory.
+const MAX_PENDING_EPOCHS: u64 = 8;
+/// An epoch ends early once its sources handed it this many records, so that no epoch holds
+/// an unbounded number of rows waiting for its commit (a long checkpoint interval, a manual
+/// clock, a source that always has more).
+const MAX_EPOCH_ROWS: u64 = 1 << 18;
 
 /// An epoch the reader ended and the committer has not committed yet.
 struct Epoch {
@@ -79,7 +87,10 @@ pub(crate) fn run(driver: &mut Driver, pending: Option<BatchPlan>, pipeline: Pip
         feeder.restore()?;
         feeder.start(driver.control.clone());
     }
+    // The id of the next epoch to commit, as the committer moves it.
+    let committed = Arc::new(AtomicU64::new(first));
     let reader = Reader {
+        committed: committed.clone(),
         feeders,
         reports: reports.clone(),
         control: driver.control.clone(),
@@ -95,6 +106,7 @@ pub(crate) fn run(driver: &mut Driver, pending: Option<BatchPlan>, pipeline: Pip
     drop((reports, env));
 
     let mut committer = Committer {
+        committed,
         epochs: VecDeque::new(),
         state_tasks,
         sink_writers,
@@ -124,6 +136,7 @@ pub(crate) fn run(driver: &mut Driver, pending: Option<BatchPlan>, pipeline: Pip
 }
 
 struct Committer {
+    committed: Arc<AtomicU64>,
     epochs: VecDeque<Epoch>,
     state_tasks: usize,
     sink_writers: usize,
@@ -326,6 +339,7 @@ impl Committer {
             hook();
         }
         driver.next_id = id + 1;
+        self.committed.store(id + 1, Ordering::Release);
         driver.last_time = Some(time);
         let completed = Completed {
             plan: &plan,
@@ -354,6 +368,8 @@ impl Committer {
 
 /// The reader: polls the sources, hands records to the source tasks, ends epochs.
 struct Reader {
+    /// The id of the next epoch the committer commits.
+    committed: Arc<AtomicU64>,
     feeders: Vec<Box<dyn Feeder>>,
     reports: Sender<Report>,
     control: Arc<JobControl>,
@@ -365,7 +381,18 @@ struct Reader {
 
 impl Reader {
     fn run(mut self, pending: Option<BatchPlan>, start: Time) -> Result<()> {
-        let outcome = self.read(pending, start);
+        // A source's own code runs here (its offsets, and the reading of its batch): a panic in
+        // it, or an error it raised while reading (a file gone, a fail-fast record), fails the
+        // query with what it said.
+        crate::exec::failure::set_current_operator("");
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.read(pending, start)))
+            .unwrap_or_else(|payload| {
+                Err(crate::exec::driver::user_code_error(
+                    payload,
+                    "source",
+                    self.clock.now(),
+                ))
+            });
         if let Err(e) = &outcome {
             let _ = self.reports.send(Report::Failed(e.clone()));
         }
@@ -417,6 +444,15 @@ impl Reader {
                 }
                 return Ok(());
             }
+            if self
+                .next_id
+                .saturating_sub(self.committed.load(Ordering::Acquire))
+                >= MAX_PENDING_EPOCHS
+            {
+                // The sink is behind: wait for a commit (a stop is seen at the next turn).
+                std::thread::sleep(MAX_POLL);
+                continue;
+            }
             let seq = self.control.wake_seq();
             let now = self.clock.now();
             let mut got = 0;
@@ -426,10 +462,11 @@ impl Reader {
                 got += read;
             }
             read_any |= got > 0;
-            // An epoch ends at its boundary, or at once for someone waiting in
-            // process_all_available once everything available was read; an epoch without
-            // records is skipped.
-            if read_any && (now >= next_epoch || (got == 0 && self.control.idle_wanted())) {
+            // An epoch ends at its boundary, once it holds MAX_EPOCH_ROWS records, or at once
+            // for someone waiting in process_all_available once everything available was read;
+            // an epoch without records is skipped.
+            let full = rows.iter().sum::<u64>() >= MAX_EPOCH_ROWS;
+            if read_any && (now >= next_epoch || full || (got == 0 && self.control.idle_wanted())) {
                 self.cut(now, std::mem::replace(&mut rows, vec![0; n]))?;
                 read_any = false;
             }
