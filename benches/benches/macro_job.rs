@@ -115,7 +115,7 @@ impl Prepared {
 
     /// Runs the batch: moves the clock one interval and waits for the batch to finish.
     fn run(self) -> streamflow::Result<Self> {
-        self.clock.advance(self.ssc.batch_duration());
+        self.clock.advance(self.ssc.batch_duration())?;
         self.ssc.await_batch(Time::from_millis(1_000))?;
         Ok(self)
     }

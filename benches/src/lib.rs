@@ -431,7 +431,7 @@ impl EngineBatch {
 
     /// Moves the clock one batch interval and waits until the batch has run.
     pub fn run(self) -> streamflow::Result<FinishedBatch> {
-        self.clock.advance(self.ssc.batch_duration());
+        self.clock.advance(self.ssc.batch_duration())?;
         self.ssc.await_batch(Time::from_millis(1_000))?;
         Ok(FinishedBatch { batch: self })
     }

@@ -15,15 +15,27 @@
 //! under the clicks' 3-hour watermark), each click until no impression can: the state stays
 //! flat however long the example runs, as the summary lines show.
 //!
-//! `cargo run -p streamflow-examples --bin ad_click_join [-- HOURS]` (4 simulated hours by
-//! default; under a minute in a debug build).
+//! `cargo run -p streamflow-examples --bin ad_click_join [-- --hours N]` (4 simulated hours by
+//! default; under a minute in a debug build). `--help` lists the options; Ctrl-C stops it
+//! gracefully after the batch in progress.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use clap::Parser;
 use streamflow::Duration;
 use streamflow::prelude::*;
 use streamflow::structured::{JoinOn, RateRow, Session, TimeRange};
+
+/// Ad impressions joined with their clicks within the hour (stream–stream join with
+/// watermarks), on the rate generator and a simulated clock; the join state stays flat.
+#[derive(Parser)]
+#[command(version, about)]
+struct Options {
+    /// How many simulated hours to run (a summary line every 30 minutes).
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    hours: u32,
+}
 
 /// An ad shown.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
@@ -82,17 +94,25 @@ fn ad_click_join(session: &Session, matched: Arc<AtomicU64>) {
 }
 
 fn main() -> streamflow::Result<()> {
+    let options = Options::parse();
     env_logger::init();
-    let hours: i64 = std::env::args().nth(1).and_then(|h| h.parse().ok()).unwrap_or(4);
     let clock = ManualClock::new(1_767_225_600_000); // 2026-01-01T00:00:00Z
-    let session = Session::builder().parallelism(2).clock(clock.clone()).build()?;
+    // Ctrl-C / SIGTERM: finish the batch, then stop.
+    let session = Session::builder()
+        .parallelism(2)
+        .clock(clock.clone())
+        .stop_gracefully_on_shutdown(true)
+        .build()?;
     let matched = Arc::new(AtomicU64::new(0));
     let query = ad_click_join(&session, matched.clone())?;
     println!("{}", ad_click_join_plan());
     // One simulated minute per round; a summary every 30 minutes.
-    for minute in 1..=hours * 60 {
-        clock.advance(Duration::minutes(1));
+    for minute in 1..=i64::from(options.hours) * 60 {
+        clock.advance(Duration::minutes(1))?;
         query.process_all_available()?;
+        if !query.is_active() {
+            break; // stopped by Ctrl-C
+        }
         if minute % 30 == 0 {
             let p = query.last_progress();
             let state = p.as_ref().and_then(|p| p.state_operators.first().cloned());

@@ -10,13 +10,15 @@
 //! cargo run --release -p streamflow-examples --bin continuous_filter -- --rate 10000 --seconds 30
 //! ```
 //!
-//! Options: `--rate N` records per second (default 1000), `--seconds S` how long to run
-//! (default 5), `--interval DURATION` the checkpoint interval (default `"1 second"`). The
+//! Options (`--help` lists them): `--rate N` records per second (default 1000), `--seconds S`
+//! how long to run (default 5), `--interval DURATION` the checkpoint interval (default
+//! `"1 second"`). Ctrl-C stops it gracefully: the epoch in progress is committed. The
 //! rate source stamps records in whole milliseconds, so a latency here is exact to 1 ms; the
 //! microsecond figures of `benches/RESULTS.md` come from a source that stamps nanoseconds.
 
 use std::sync::{Arc, Mutex};
 
+use clap::Parser;
 use streamflow::structured::*;
 
 /// A count per key, with the newest record's timestamp: what lets the sink's stage measure
@@ -71,34 +73,20 @@ impl StreamingQueryListener for Report {
     }
 }
 
+/// Continuous processing: a rate source, a filter and a running count per key under
+/// `Trigger::continuous`, printing each epoch's end-to-end latency percentiles.
+#[derive(Parser)]
+#[command(version, about)]
 struct Options {
+    /// Records per second from the rate source.
+    #[arg(long, value_name = "N", default_value_t = 1_000)]
     rate: u64,
+    /// How long to run, in seconds.
+    #[arg(long, value_name = "S", default_value_t = 5)]
     seconds: u64,
-    interval: String,
-}
-
-fn parse_args() -> Result<Options, String> {
-    let mut options = Options {
-        rate: 1_000,
-        seconds: 5,
-        interval: "1 second".into(),
-    };
-    let mut args = std::env::args().skip(1);
-    while let Some(flag) = args.next() {
-        let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
-        let number = || value.parse::<u64>().map_err(|e| format!("{flag} {value}: {e}"));
-        match flag.as_str() {
-            "--rate" => options.rate = number()?,
-            "--seconds" => options.seconds = number()?,
-            "--interval" => options.interval = value.clone(),
-            _ => {
-                return Err(format!(
-                    "unknown option {flag} (--rate N, --seconds S, --interval D)"
-                ));
-            }
-        }
-    }
-    Ok(options)
+    /// The checkpoint interval (an epoch), e.g. "1 second" or "500 ms".
+    #[arg(long, value_name = "DURATION", default_value = "1 second")]
+    interval: streamflow::Duration,
 }
 
 fn now_micros() -> u64 {
@@ -108,7 +96,11 @@ fn now_micros() -> u64 {
 }
 
 fn run(options: &Options) -> streamflow::Result<()> {
-    let session = Session::builder().parallelism(2).build()?;
+    // Ctrl-C / SIGTERM: commit the epoch in progress, then stop.
+    let session = Session::builder()
+        .parallelism(2)
+        .stop_gracefully_on_shutdown(true)
+        .build()?;
     let latencies: Latencies = Arc::default();
     session.add_listener(Arc::new(Report(latencies.clone())));
     let seen = latencies.clone();
@@ -126,7 +118,7 @@ fn run(options: &Options) -> streamflow::Result<()> {
         })
         .write_stream()
         .output_mode(OutputMode::Update)
-        .trigger(Trigger::continuous(options.interval.as_str()))
+        .trigger(Trigger::continuous(options.interval))
         .console_with(8, true, std::io::stdout())
         .start()?;
     println!("{}", query.explain());
@@ -135,10 +127,10 @@ fn run(options: &Options) -> streamflow::Result<()> {
 }
 
 fn main() {
+    let options = Options::parse();
     env_logger::init();
-    let outcome = parse_args().and_then(|options| run(&options).map_err(|e| e.to_string()));
-    if let Err(message) = outcome {
-        eprintln!("continuous_filter: {message}");
+    if let Err(e) = run(&options) {
+        eprintln!("continuous_filter: {e}");
         std::process::exit(1);
     }
 }

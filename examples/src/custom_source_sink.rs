@@ -167,8 +167,13 @@ fn main() -> streamflow::Result<()> {
     }
     write!(file, "event 8 (no newline yet: not taken)").map_err(|e| Error::io("cannot write the log", e))?;
 
-    // DStream: a batch every 100 ms, lines upper-cased.
-    let ssc = StreamingContext::new(Duration::milliseconds(100), 2)?;
+    // DStream: a batch every 100 ms, lines upper-cased. Ctrl-C / SIGTERM: finish the batch,
+    // then stop (and the temporary directory is removed).
+    let ssc = StreamingContext::builder()
+        .batch_duration(Duration::milliseconds(100))
+        .parallelism(2)
+        .stop_gracefully_on_shutdown(true)
+        .build()?;
     ssc.source_stream(LogTail { path: log.clone() })
         .map(|line| line.to_uppercase())
         .sink(BatchFiles::new(&dstream_out));
@@ -177,7 +182,10 @@ fn main() -> streamflow::Result<()> {
     ssc.stop(true)?;
 
     // Structured: the same two types, batches as soon as there is data.
-    let session = Session::new(2)?;
+    let session = Session::builder()
+        .parallelism(2)
+        .stop_gracefully_on_shutdown(true)
+        .build()?;
     let query = session
         .read_stream::<String>()
         .source(LogTail { path: log })

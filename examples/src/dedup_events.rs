@@ -14,8 +14,15 @@
 //! Runs on built-in data and ends by itself:
 //! `cargo run -p streamflow-examples --bin dedup_events`.
 
+use clap::Parser;
 use streamflow::prelude::*;
 use streamflow::structured::{LateRows, MemoryStream, Session};
+
+/// Events deduplicated by guid and event time within a 10-second watermark; late copies on a
+/// side output, on built-in data.
+#[derive(Parser)]
+#[command(version, about)]
+struct Options {}
 
 /// An event: its id, when it happened, what it says.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
@@ -36,8 +43,13 @@ fn event(guid: &str, second: i64, payload: &str) -> Event {
 }
 
 fn main() -> streamflow::Result<()> {
+    Options::parse();
     env_logger::init();
-    let session = Session::builder().parallelism(2).build()?;
+    // Ctrl-C / SIGTERM: finish the batch, then stop.
+    let session = Session::builder()
+        .parallelism(2)
+        .stop_gracefully_on_shutdown(true)
+        .build()?;
     let events = MemoryStream::<Event>::new();
     let late = LateRows::<Event>::new();
     let unique = session
@@ -57,6 +69,10 @@ fn main() -> streamflow::Result<()> {
         .write_stream()
         .console_with(20, false, std::io::stdout())
         .start()?;
+    println!(
+        "An empty table is a batch run only because the watermark moved (Spark's no-data \
+         batch): it forgets the events the watermark passed and has nothing new to write."
+    );
 
     let rounds = vec![
         vec![

@@ -159,7 +159,7 @@ fn socket(args: &Args) -> streamflow::Result<()> {
         Ok(ssc)
     })?;
     ssc.start()?;
-    if args.expect > 0 && ssc.await_records_received(args.expect, std::time::Duration::from_secs(60)) {
+    if args.expect > 0 && ssc.await_records_received(args.expect, std::time::Duration::from_secs(60))? {
         use std::io::Write;
         let mut out = std::io::stdout();
         let _ = writeln!(out, "received {}", args.expect);

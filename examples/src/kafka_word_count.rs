@@ -14,73 +14,85 @@
 //! batch a second until stopped (Ctrl-C stops it gracefully). `--delivery markers` writes without
 //! transactions but with a commit marker per batch (exactly once for readers that apply
 //! `streamflow::kafka::CommittedFilter`), `--delivery at-least-once` without either: tansu 0.6,
-//! the broker of `scripts/kafka_word_count.sh`, has no transactions.
+//! the broker of `scripts/kafka_word_count.sh`, has no transactions. `--help` (and
+//! `run --help`, `produce --help`) lists the options and their defaults.
 
+use std::path::PathBuf;
 use std::time::Duration as StdDuration;
 
+use clap::Parser;
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
 use streamflow::kafka::{KafkaMessage, KafkaOptions, KafkaSink, KafkaSinkOptions, StartingOffsets};
 use streamflow::{Duration, ManualClock, StreamingContext, Time};
 
-const USAGE: &str = "usage: kafka_word_count run --brokers ADDR --input TOPIC --output TOPIC --checkpoint DIR [--max-per-batch N] [--batches N] [--delivery transactions|markers|at-least-once]
-       kafka_word_count produce --brokers ADDR --topic TOPIC [--lines N] [--partitions N] [--per-second N]";
-
-#[derive(Default)]
-struct Args {
-    command: String,
-    brokers: String,
-    input: String,
-    output: String,
-    topic: String,
-    checkpoint: String,
-    max_per_batch: Option<u64>,
-    batches: Option<u64>,
-    lines: u64,
-    partitions: i32,
-    per_second: u64,
-    delivery: String,
+/// Kafka in, Kafka out: the words of a topic of lines counted per batch, each batch's counts
+/// written to a topic of counts in one Kafka transaction per batch.
+#[derive(Parser)]
+#[command(version, about)]
+enum Command {
+    /// Run the word count: read --input, print each batch's counts and write them to --output.
+    Run(RunArgs),
+    /// Write sample lines to a topic (created if missing).
+    Produce(ProduceArgs),
 }
 
-fn parse() -> Result<Args, String> {
-    let mut args = std::env::args().skip(1);
-    let command = args.next().ok_or(USAGE)?;
-    let mut parsed = Args {
-        command,
-        lines: 1_000,
-        partitions: 3,
-        ..Default::default()
-    };
-    while let Some(flag) = args.next() {
-        let value = args
-            .next()
-            .ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))?;
-        let number = || value.parse::<u64>().map_err(|e| format!("{flag} {value}: {e}"));
-        match flag.as_str() {
-            "--brokers" => parsed.brokers = value.clone(),
-            "--input" => parsed.input = value.clone(),
-            "--output" => parsed.output = value.clone(),
-            "--topic" => parsed.topic = value.clone(),
-            "--checkpoint" => parsed.checkpoint = value.clone(),
-            "--max-per-batch" => parsed.max_per_batch = Some(number()?),
-            "--batches" => parsed.batches = Some(number()?),
-            "--lines" => parsed.lines = number()?,
-            "--partitions" => parsed.partitions = number()? as i32,
-            "--per-second" => parsed.per_second = number()?,
-            "--delivery" => parsed.delivery = value.clone(),
-            _ => return Err(format!("unknown option {flag}\n{USAGE}")),
-        }
-    }
-    if !["", "transactions", "markers", "at-least-once"].contains(&parsed.delivery.as_str()) {
-        return Err(format!(
-            "--delivery {}: not a delivery mode\n{USAGE}",
-            parsed.delivery
-        ));
-    }
-    if parsed.brokers.is_empty() {
-        return Err(format!("--brokers is required\n{USAGE}"));
-    }
-    Ok(parsed)
+#[derive(clap::Args)]
+struct RunArgs {
+    /// The Kafka bootstrap servers, e.g. 127.0.0.1:9092.
+    #[arg(long, value_name = "ADDR")]
+    brokers: String,
+    /// The topic of lines to read.
+    #[arg(long, value_name = "TOPIC")]
+    input: String,
+    /// The topic to write the counts to.
+    #[arg(long, value_name = "TOPIC")]
+    output: String,
+    /// The checkpoint directory: a run restarted on it carries on where the last one stopped.
+    #[arg(long, value_name = "DIR")]
+    checkpoint: PathBuf,
+    /// Read at most N records per batch [default: no limit].
+    #[arg(long, value_name = "N")]
+    max_per_batch: Option<u64>,
+    /// Run N batches of a manual clock as fast as possible, then stop [default: a batch a
+    /// second until stopped].
+    #[arg(long, value_name = "N")]
+    batches: Option<u64>,
+    /// How the counts reach --output: in a Kafka transaction per batch, with a commit marker
+    /// per batch (exactly once for readers that honour the markers, on brokers without
+    /// transactions such as tansu 0.6), or at least once.
+    #[arg(long, value_enum, default_value_t = Delivery::Transactions)]
+    delivery: Delivery,
+}
+
+/// How `run` writes its counts.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Delivery {
+    /// One Kafka transaction per batch.
+    Transactions,
+    /// No transactions; a commit marker per batch.
+    Markers,
+    /// No transactions, no markers.
+    AtLeastOnce,
+}
+
+#[derive(clap::Args)]
+struct ProduceArgs {
+    /// The Kafka bootstrap servers, e.g. 127.0.0.1:9092.
+    #[arg(long, value_name = "ADDR")]
+    brokers: String,
+    /// The topic to write to.
+    #[arg(long, value_name = "TOPIC")]
+    topic: String,
+    /// How many lines to write.
+    #[arg(long, value_name = "N", default_value_t = 1_000)]
+    lines: u64,
+    /// The topic's partitions, if it is created.
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..))]
+    partitions: i32,
+    /// Lines per second (0: as fast as possible).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    per_second: u32,
 }
 
 /// Sample line `i`: a few words from a small vocabulary, the same for the same `i`.
@@ -96,7 +108,7 @@ fn line(i: u64) -> String {
         .join(" ")
 }
 
-fn produce(args: &Args) -> Result<(), String> {
+fn produce(args: &ProduceArgs) -> Result<(), String> {
     streamflow::kafka::create_topic(
         &args.brokers,
         &args.topic,
@@ -127,7 +139,7 @@ fn produce(args: &Args) -> Result<(), String> {
             }
         }
         if args.per_second > 0 {
-            std::thread::sleep(StdDuration::from_secs(1) / args.per_second as u32);
+            std::thread::sleep(StdDuration::from_secs(1) / args.per_second);
         }
     }
     producer
@@ -137,11 +149,11 @@ fn produce(args: &Args) -> Result<(), String> {
     Ok(())
 }
 
-fn run(args: &Args) -> streamflow::Result<()> {
+fn run(args: &RunArgs) -> streamflow::Result<()> {
     let clock = args.batches.map(|_| ManualClock::new(0));
     let (brokers, input, output) = (args.brokers.clone(), args.input.clone(), args.output.clone());
     let max_per_batch = args.max_per_batch;
-    let delivery = args.delivery.clone();
+    let delivery = args.delivery;
     let job_clock = clock.clone();
     let ssc = StreamingContext::get_or_create(&args.checkpoint, move || {
         let mut builder = StreamingContext::builder()
@@ -179,10 +191,10 @@ fn run(args: &Args) -> streamflow::Result<()> {
                         .transactional_id(format!("kafka_word_count-{output}"));
                     // tansu 0.6 has no transactions: `--delivery markers` (exactly once for
                     // readers that honour commit markers) or `at-least-once` run there.
-                    match delivery.as_str() {
-                        "markers" => sink.commit_markers(),
-                        "at-least-once" => sink.at_least_once(),
-                        _ => sink,
+                    match delivery {
+                        Delivery::Transactions => sink,
+                        Delivery::Markers => sink.commit_markers(),
+                        Delivery::AtLeastOnce => sink.at_least_once(),
                     }
                 },
                 |(word, n, batch): &(String, u64, i64)| {
@@ -205,18 +217,11 @@ fn run(args: &Args) -> streamflow::Result<()> {
 }
 
 fn main() {
+    let command = Command::parse();
     env_logger::init();
-    let args = match parse() {
-        Ok(args) => args,
-        Err(message) => {
-            eprintln!("{message}");
-            std::process::exit(2);
-        }
-    };
-    let outcome = match args.command.as_str() {
-        "run" => run(&args).map_err(|e| e.to_string()),
-        "produce" => produce(&args),
-        other => Err(format!("unknown command {other}\n{USAGE}")),
+    let outcome = match &command {
+        Command::Run(args) => run(args).map_err(|e| e.to_string()),
+        Command::Produce(args) => produce(args),
     };
     if let Err(message) = outcome {
         eprintln!("kafka_word_count: {message}");

@@ -3,11 +3,12 @@
 //! `cargo run --release -p streamflow-examples --bin nexmark -- --query q5 --events 10M`
 //!
 //! Prints the events per second (wall clock) and per core (events over the process's CPU
-//! time). Options: `--query q0|q1|q2|q4|q5|q7` (default q0), `--events N` (`10M`, `500k`;
-//! default 1M), `--seed N`, `--out-of-order G` (events per out-of-order group, default 1),
-//! `--events-per-batch N` (default 1M), `--parallelism N` (default 2), `--from-files DIR` (read
-//! the bids from CSV files instead), `--result FILE` (write the query's result, summarised,
-//! for comparing systems), `--write-bids DIR [--files N]` (only write the bids as CSV files).
+//! time). Options (`--help` lists them with their defaults): `--query q0|q1|q2|q4|q5|q7`,
+//! `--events N` (`10M`, `500k`), `--seed N`, `--out-of-order G` (events per out-of-order
+//! group), `--events-per-batch N`, `--parallelism N`, `--from-files DIR` (read the bids from
+//! CSV files instead), `--result FILE` (write the query's result, summarised, for comparing
+//! systems), `--write-bids DIR [--files N]` (only write the bids as CSV files). Ctrl-C ends the run at
+//! once: a graceful stop would process every event the generator has, all of them available.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -15,6 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use clap::Parser;
 use streamflow::Batch;
 use streamflow::source::nexmark::{Bid, NexmarkConfig};
 use streamflow::structured::{AggRow, Session, StreamingQuery};
@@ -23,51 +25,63 @@ use streamflow_examples::{cpu_seconds, parse_count};
 
 type BoxError = Box<dyn std::error::Error>;
 
+/// One Nexmark query over the built-in generator's events (or over bid files), timed: prints
+/// the events per second (wall clock) and per core (events over the process's CPU time).
+#[derive(Parser)]
+#[command(version, about)]
 struct Args {
+    /// The query to run.
+    #[arg(long, value_name = "Q", default_value = "q0",
+          value_parser = ["q0", "q1", "q2", "q4", "q5", "q7"])]
     query: String,
-    config: NexmarkConfig,
-    parallelism: usize,
+    /// How many events to generate: 10M, 500k, 1000.
+    #[arg(long, value_name = "N", default_value = "1M", value_parser = parse_count)]
+    events: u64,
+    /// The generator's seed.
+    #[arg(long, value_name = "N", default_value = "0", value_parser = parse_count)]
+    seed: u64,
+    /// Events per out-of-order group (1: in order).
+    #[arg(long, value_name = "G", default_value = "1", value_parser = at_least_one)]
+    out_of_order: u64,
+    /// Events per batch.
+    #[arg(long, value_name = "N", default_value = "1M", value_parser = at_least_one)]
+    events_per_batch: u64,
+    /// Worker threads.
+    #[arg(long, value_name = "N", default_value = "2", value_parser = at_least_one)]
+    parallelism: u64,
+    /// Read the bids from the CSV files in DIR (as --write-bids writes them) instead.
+    #[arg(long, value_name = "DIR")]
     from_files: Option<PathBuf>,
+    /// Write the query's result, summarised and sorted, to FILE (for comparing systems).
+    #[arg(long, value_name = "FILE")]
     result: Option<PathBuf>,
+    /// Only write the generator's bids as CSV files into DIR, and run no query.
+    #[arg(long, value_name = "DIR")]
     write_bids: Option<PathBuf>,
+    /// How many files --write-bids writes.
+    #[arg(long, value_name = "N", default_value = "8", value_parser = at_least_one)]
     files: u64,
 }
 
-fn parse_args() -> Result<Args, BoxError> {
-    let mut args = Args {
-        query: "q0".into(),
-        config: NexmarkConfig {
-            events: 1_000_000,
+/// A count of at least 1, as [`parse_count`] reads it.
+fn at_least_one(text: &str) -> Result<u64, String> {
+    match parse_count(text)? {
+        0 => Err("must be at least 1".into()),
+        n => Ok(n),
+    }
+}
+
+impl Args {
+    /// The generator's settings.
+    fn config(&self) -> NexmarkConfig {
+        NexmarkConfig {
+            events: self.events,
+            seed: self.seed,
+            out_of_order_group_size: self.out_of_order,
+            events_per_batch: self.events_per_batch,
             ..NexmarkConfig::default()
-        },
-        parallelism: 2,
-        from_files: None,
-        result: None,
-        write_bids: None,
-        files: 8,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
-        match flag.as_str() {
-            "--query" => args.query = value()?,
-            "--events" => args.config.events = parse_count(&value()?)?,
-            "--seed" => args.config.seed = parse_count(&value()?)?,
-            "--out-of-order" => args.config.out_of_order_group_size = parse_count(&value()?)?.max(1),
-            "--events-per-batch" => args.config.events_per_batch = parse_count(&value()?)?.max(1),
-            "--parallelism" => args.parallelism = parse_count(&value()?)?.max(1) as usize,
-            "--from-files" => args.from_files = Some(value()?.into()),
-            "--result" => args.result = Some(value()?.into()),
-            "--write-bids" => args.write_bids = Some(value()?.into()),
-            "--files" => args.files = parse_count(&value()?)?.max(1),
-            "--help" | "-h" => {
-                println!("see the top of examples/src/nexmark_main.rs, or run with --query q5 --events 10M");
-                std::process::exit(0);
-            }
-            other => return Err(format!("unknown argument {other:?} (try --help)").into()),
         }
     }
-    Ok(args)
 }
 
 /// Sums over every row, in parallel: what q0 and q1 are compared by.
@@ -225,13 +239,14 @@ fn run(session: &Session, query: &str, input: &Input) -> Result<Vec<String>, Box
 }
 
 fn main() -> Result<(), BoxError> {
+    let args = Args::parse();
     env_logger::init();
-    let args = parse_args()?;
+    let config = args.config();
     if let Some(dir) = &args.write_bids {
-        let bids = nexmark::write_bid_files(&args.config, dir, args.files)?;
+        let bids = nexmark::write_bid_files(&config, dir, args.files)?;
         println!(
             "wrote {bids} bids of {} events into {} files in {}",
-            args.config.events,
+            config.events,
             args.files,
             dir.display()
         );
@@ -239,16 +254,18 @@ fn main() -> Result<(), BoxError> {
     }
     let input = match &args.from_files {
         Some(dir) => Input::BidFiles(dir.clone()),
-        None => Input::Generator(args.config.clone()),
+        None => Input::Generator(config.clone()),
     };
-    let session = Session::new(args.parallelism)?;
+    // No graceful stop on Ctrl-C: a graceful stop processes everything available, which for
+    // the generator is every event; Ctrl-C ends the measurement at once instead.
+    let session = Session::new(args.parallelism as usize)?;
     let (cpu0, t0) = (cpu_seconds(), Instant::now());
     let mut result = run(&session, &args.query, &input)?;
     result.sort(); // as text: every system's result file sorts the same way
     let (wall, cpu) = (t0.elapsed().as_secs_f64(), cpu_seconds());
     let events = match &args.from_files {
         Some(_) => ROWS_READ.load(Ordering::Relaxed),
-        None => args.config.events,
+        None => config.events,
     };
     let per_core = match (cpu0, cpu) {
         (Some(a), Some(b)) if b > a => format!("{:.0}", events as f64 / (b - a)),

@@ -9,36 +9,37 @@
 //! ```
 //!
 //! The words come from the built-in text (`FEED`), a few lines per batch, on a manual clock,
-//! so it runs at once and prints the same every time. `--batches N` (default 3).
+//! so it runs at once and prints the same every time. `--batches N` (default 3); `--help` lists
+//! the options. Ctrl-C stops it gracefully after the batch in progress.
 
+use clap::Parser;
 use streamflow::prelude::*;
 use streamflow::sql::SqlSession;
 
 const LINES_PER_BATCH: usize = 3;
 
+/// Words of a built-in text counted by SQL over each batch (`select word, count(*) ...`), shown
+/// as Spark's `show()` prints a DataFrame.
+#[derive(Parser)]
+#[command(version, about)]
+struct Options {
+    /// How many one-second batches to run.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    batches: u32,
+}
+
 fn main() -> streamflow::Result<()> {
+    let options = Options::parse();
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
-    let mut batches = 3_i64;
-    let mut args = std::env::args().skip(1);
-    while let Some(flag) = args.next() {
-        match (flag.as_str(), args.next()) {
-            ("--batches", Some(n)) => {
-                batches = n
-                    .parse()
-                    .map_err(|e| streamflow::Error::InvalidConfig(format!("--batches {n}: {e}")))?
-            }
-            _ => {
-                eprintln!("usage: sql_word_count [--batches N]");
-                std::process::exit(2);
-            }
-        }
-    }
+    let batches = i64::from(options.batches);
     let clock = ManualClock::new(0);
+    // Ctrl-C / SIGTERM: finish the batch, then stop.
     let ssc = StreamingContext::builder()
         .batch_duration("1 second")
         .parallelism(2)
         .clock(clock.clone())
         .app_name("sql_word_count")
+        .stop_gracefully_on_shutdown(true)
         .build()?;
     let lines: Vec<&str> = streamflow_examples::FEED.lines().collect();
     let queue = StreamQueue::new();

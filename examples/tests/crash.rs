@@ -20,26 +20,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+#[path = "../../streamflow/tests/support/kill.rs"]
+mod kill;
+
+use kill::{Rng, setting, wait_at_most};
+
 const JOB: &str = env!("CARGO_BIN_EXE_exactly_once");
-
-/// A small, seeded generator of kill moments (xorshift*).
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n.max(1)
-    }
-}
-
-fn setting(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn spawn(args: &[&str]) -> Child {
     Command::new(JOB)
@@ -47,21 +33,6 @@ fn spawn(args: &[&str]) -> Child {
         .env("RUST_LOG", "warn")
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start {JOB}: {e}"))
-}
-
-/// Waits for `child` at most `limit`; `None` if it is still running.
-fn wait_at_most(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
-    let started = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return Some(status);
-        }
-        if started.elapsed() >= limit {
-            return None;
-        }
-        // Polling a child process for its exit: the kill moment is the test's, not the engine's.
-        std::thread::sleep(Duration::from_millis(1));
-    }
 }
 
 /// Runs the job to its end without interruption; returns how long it took.
@@ -217,9 +188,7 @@ impl Dirs {
 }
 
 fn seed() -> u64 {
-    let seed = setting("STREAMFLOW_CRASH_SEED", 42);
-    eprintln!("crash test seed {seed} (STREAMFLOW_CRASH_SEED={seed} reproduces the kill schedule)");
-    seed
+    kill::seed(42)
 }
 
 /// Runs a job whole once, then again and again on fresh directories, killed at random moments
@@ -240,7 +209,7 @@ fn survives<K: Ord + std::fmt::Debug>(
     let whole: Vec<&str> = whole.iter().map(String::as_str).collect();
     let span = run_whole(&whole);
     let expected = output(&dirs.root.join("out-whole"));
-    let mut rng = Rng(seed | 1);
+    let mut rng = Rng::new(seed);
     let (mut done, mut rounds) = (0, 0);
     while done < kills {
         let run = format!("run{rounds}");
@@ -370,7 +339,7 @@ fn line_server(lines: u64) -> u16 {
 /// same checkpoint, the server sending nothing more: every line is in the output exactly once.
 fn socket_survives(sigterm: bool, rounds: u64, seed: u64) {
     const LINES: u64 = 2_000;
-    let mut rng = Rng(seed.rotate_left(31) | 1);
+    let mut rng = Rng::new(seed.rotate_left(31));
     let dirs = Dirs::new();
     for round in 0..rounds {
         let port = line_server(LINES).to_string();
@@ -579,7 +548,7 @@ fn a_continuous_query_killed_at_and_between_epoch_boundaries_writes_every_row_on
     let expected = epoch_output(&dirs.root.join("out-whole"));
     // Every event once among the picked users' rows; counts 1..=n per user.
     assert_eq!(expected["counts"].len(), 4_000);
-    let mut rng = Rng(seed | 1);
+    let mut rng = Rng::new(seed);
     let (mut done, mut boundary, mut rounds) = (0, 0, 0);
     while done < kills {
         let run = format!("run{rounds}");

@@ -1,79 +1,260 @@
 //! Every example explains itself: `--help` exits 0 and lists the options with their defaults;
-//! an unknown option is refused (exit 2), not ignored.
+//! an unknown option is refused (exit 2), not ignored. The examples that need no server run to
+//! their end with no arguments and leave no temporary directory behind, and the long-running
+//! ones stop gracefully on Ctrl-C (SIGINT): they finish the batch in progress and exit 0.
+//!
+//! The examples behind a cargo feature (`sql_word_count`, `word_counts_to_db`,
+//! `kafka_word_count`) are checked when the tests run with that feature.
 
-use std::process::Command;
+#![allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
 
-/// Every example binary, with a word its `--help` must show.
-const EXAMPLES: &[(&str, &str)] = &[
-    ("network_word_count", "--batch-ms <MS>"),
-    ("windowed_word_count", "--time-scale <F>"),
-    ("running_totals", "[default: 5]"),
-    ("event_time_word_count", "--ui <ADDR>"),
-    ("csv_events_per_user", "Usage:"),
-    ("custom_source_sink", "Usage:"),
-    ("exactly_once", "[default: 30]"),
-];
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// An example binary and what this test expects of it.
+struct Example {
+    name: &'static str,
+    path: &'static str,
+    /// Something its `--help` must show: an option with its default, say.
+    shows: &'static str,
+    /// Whether it runs to its end by itself with no arguments (it needs no server).
+    runs_alone: bool,
+}
+
+/// An [`Example`], its path from Cargo.
+macro_rules! example {
+    ($name:literal, shows $shows:literal, runs alone $alone:literal) => {
+        Example {
+            name: $name,
+            path: env!(concat!("CARGO_BIN_EXE_", $name)),
+            shows: $shows,
+            runs_alone: $alone,
+        }
+    };
+}
+
+/// Every example binary built with the features of this run.
+fn examples() -> Vec<Example> {
+    #[allow(
+        unused_mut,
+        reason = "the feature-gated examples are pushed only with their feature"
+    )]
+    let mut all = vec![
+        example!("network_word_count", shows "--batch-ms <MS>", runs alone true),
+        example!("windowed_word_count", shows "--time-scale <F>", runs alone true),
+        example!("running_totals", shows "[default: 5]", runs alone true),
+        example!("event_time_word_count", shows "--ui <ADDR>", runs alone true),
+        example!("csv_events_per_user", shows "Usage:", runs alone true),
+        example!("custom_source_sink", shows "Usage:", runs alone true),
+        example!("exactly_once", shows "[default: 30]", runs alone false),
+        example!("ad_click_join", shows "--hours <N>  How many simulated hours", runs alone true),
+        example!("dedup_events", shows "Usage:", runs alone true),
+        example!("continuous_filter", shows "[default: \"1 second\"]", runs alone true),
+        example!("nexmark", shows "--events <N>", runs alone true),
+    ];
+    #[cfg(feature = "sql")]
+    all.push(example!("sql_word_count", shows "--batches <N>", runs alone true));
+    #[cfg(feature = "database")]
+    all.push(example!("word_counts_to_db", shows "--postgres <URL>", runs alone true));
+    #[cfg(feature = "kafka")]
+    all.push(example!("kafka_word_count", shows "produce", runs alone false));
+    all
+}
 
 fn example(name: &str) -> Command {
-    let path = match name {
-        "network_word_count" => env!("CARGO_BIN_EXE_network_word_count"),
-        "windowed_word_count" => env!("CARGO_BIN_EXE_windowed_word_count"),
-        "running_totals" => env!("CARGO_BIN_EXE_running_totals"),
-        "event_time_word_count" => env!("CARGO_BIN_EXE_event_time_word_count"),
-        "csv_events_per_user" => env!("CARGO_BIN_EXE_csv_events_per_user"),
-        "custom_source_sink" => env!("CARGO_BIN_EXE_custom_source_sink"),
-        "exactly_once" => env!("CARGO_BIN_EXE_exactly_once"),
-        other => panic!("no example {other}"),
-    };
-    Command::new(path)
+    let all = examples();
+    let found = all.iter().find(|e| e.name == name);
+    Command::new(found.unwrap_or_else(|| panic!("no example {name}")).path)
 }
 
 #[test]
 fn every_example_has_help_that_exits_0() {
-    for (name, shows) in EXAMPLES {
-        let out = example(name)
+    for e in examples() {
+        let out = Command::new(e.path)
             .arg("--help")
             .output()
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
+            .unwrap_or_else(|err| panic!("{}: {err}", e.name));
         let text = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success(), "{name} --help: {:?}\n{text}", out.status);
+        assert!(
+            out.status.success(),
+            "{} --help: {:?}\n{text}",
+            e.name,
+            out.status
+        );
+        assert!(
+            text.contains(e.shows),
+            "{} --help does not show {:?}:\n{text}",
+            e.name,
+            e.shows
+        );
+    }
+}
+
+/// `kafka_word_count` has two commands; each lists its options.
+#[cfg(feature = "kafka")]
+#[test]
+fn kafka_word_count_commands_have_help() {
+    for (command, shows) in [("run", "--checkpoint <DIR>"), ("produce", "[default: 1000]")] {
+        let out = example("kafka_word_count")
+            .args([command, "--help"])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{command} --help: {:?}", out.status);
         assert!(
             text.contains(shows),
-            "{name} --help does not show {shows:?}:\n{text}"
+            "{command} --help does not show {shows:?}:\n{text}"
         );
     }
 }
 
 #[test]
 fn an_unknown_option_is_refused() {
-    for (name, _) in EXAMPLES {
-        let out = example(name)
+    for e in examples() {
+        let out = Command::new(e.path)
             .arg("--no-such-option")
             .output()
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert_eq!(out.status.code(), Some(2), "{name} accepted --no-such-option");
+            .unwrap_or_else(|err| panic!("{}: {err}", e.name));
+        assert_eq!(out.status.code(), Some(2), "{} accepted --no-such-option", e.name);
         let text = String::from_utf8_lossy(&out.stderr);
-        assert!(text.contains("--no-such-option"), "{name}: {text}");
+        assert!(text.contains("--no-such-option"), "{}: {text}", e.name);
     }
 }
 
-/// The examples that need no server run to the end by themselves with no arguments.
+/// A value that does not parse is refused before anything runs, naming the option.
+#[test]
+fn a_bad_value_is_refused() {
+    for (name, args) in [
+        ("nexmark", &["--query", "q3"][..]),
+        ("nexmark", &["--events", "ten"]),
+        ("continuous_filter", &["--interval", "soon"]),
+        ("ad_click_join", &["--hours", "many"]),
+    ] {
+        let out = example(name).args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{name} {args:?} was accepted");
+        let text = String::from_utf8_lossy(&out.stderr);
+        assert!(text.contains(args[0]), "{name} {args:?}: {text}");
+    }
+}
+
+/// The examples that need no server run to their end by themselves with no arguments (all at
+/// once, each with its own temporary directory), print something, and remove every temporary
+/// directory they made.
 #[test]
 fn the_self_contained_examples_run_with_no_arguments() {
-    for name in [
-        "running_totals",
-        "event_time_word_count",
-        "csv_events_per_user",
-        "custom_source_sink",
-        "network_word_count",
-    ] {
-        let out = example(name).output().unwrap_or_else(|e| panic!("{name}: {e}"));
+    let runs: Vec<_> = examples()
+        .into_iter()
+        .filter(|e| e.runs_alone)
+        .map(|e| {
+            let tmp = tempfile::tempdir().unwrap();
+            let child = Command::new(e.path)
+                .env("TMPDIR", tmp.path())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap_or_else(|err| panic!("{}: {err}", e.name));
+            (e, tmp, child)
+        })
+        .collect();
+    for (e, tmp, child) in runs {
+        let out = child.wait_with_output().unwrap();
         assert!(
             out.status.success(),
-            "{name}: {:?}\n{}",
+            "{}: {:?}\n{}",
+            e.name,
             out.status,
             String::from_utf8_lossy(&out.stderr)
         );
-        assert!(!out.stdout.is_empty(), "{name} printed nothing");
+        assert!(!out.stdout.is_empty(), "{} printed nothing", e.name);
+        // What may stay: `word_counts_to_db`'s SQLite file, which it writes there on purpose.
+        let left: Vec<String> = std::fs::read_dir(tmp.path())
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| !name.starts_with("word_counts.db"))
+            .collect();
+        assert!(
+            left.is_empty(),
+            "{} left {left:?} in its temporary directory",
+            e.name
+        );
     }
+}
+
+/// Starts `name` with `args`, waits for a line of its output containing `started`, sends it
+/// SIGINT (Ctrl-C), and checks that it then ends by itself with status 0 within a minute.
+fn stops_gracefully_on_ctrl_c(name: &str, args: &[&str], started: &str) {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut child = example(name)
+        .args(args)
+        .env("TMPDIR", tmp.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (lines, seen) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            if lines.send(line.unwrap_or_default()).is_err() {
+                return;
+            }
+        }
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match seen.recv_timeout(left) {
+            Ok(line) if line.contains(started) => break,
+            Ok(_) => {}
+            Err(e) => {
+                let _ = child.kill();
+                panic!("{name} never printed {started:?}: {e}");
+            }
+        }
+    }
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    // It must end by itself; the output drains until then.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() >= deadline {
+            let _ = child.kill();
+            panic!("{name} did not stop within a minute of Ctrl-C");
+        }
+        let _ = seen.recv_timeout(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{name} after Ctrl-C: {status}");
+    let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().collect();
+    assert!(left.is_empty(), "{name} left {left:?} in its temporary directory");
+}
+
+#[test]
+fn continuous_filter_stops_gracefully_on_ctrl_c() {
+    stops_gracefully_on_ctrl_c("continuous_filter", &["--seconds", "600"], "epoch ");
+}
+
+#[test]
+fn ad_click_join_stops_gracefully_on_ctrl_c() {
+    stops_gracefully_on_ctrl_c("ad_click_join", &["--hours", "100000"], " min: ");
+}
+
+#[test]
+fn network_word_count_stops_gracefully_on_ctrl_c() {
+    stops_gracefully_on_ctrl_c("network_word_count", &["--batches", "100000"], "Time: ");
+}
+
+#[test]
+fn running_totals_stops_gracefully_on_ctrl_c() {
+    stops_gracefully_on_ctrl_c("running_totals", &["--batches", "100000"], "Time: ");
 }

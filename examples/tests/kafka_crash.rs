@@ -15,32 +15,18 @@
 
 #![allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
 
+#[path = "../../streamflow/tests/support/kill.rs"]
+mod kill;
 #[path = "../../streamflow/tests/support/tansu.rs"]
 mod tansu;
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use kill::{Rng, setting, wait_at_most};
+
 const JOB: &str = env!("CARGO_BIN_EXE_kafka_word_count");
 const PARTITIONS: i32 = 3;
-
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n.max(1)
-    }
-}
-
-fn setting(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn spawn(args: &[String]) -> Child {
     Command::new(JOB)
@@ -128,10 +114,9 @@ fn kafka_in_kafka_out_killed_at_random_moments_commits_every_count_exactly_once(
         .collect();
     assert_eq!(batches.len(), 12, "600 lines, 50 a batch: {batches:?}");
 
-    let seed = setting("STREAMFLOW_CRASH_SEED", 42);
     let kills = setting("STREAMFLOW_KAFKA_KILLS", 20);
-    eprintln!("kafka crash test seed {seed} (STREAMFLOW_CRASH_SEED={seed} reproduces it), {kills} kills");
-    let mut rng = Rng(seed | 1);
+    eprintln!("kafka crash test: {kills} kills");
+    let mut rng = Rng::new(kill::seed(42));
     let (mut done, mut round, mut dropped_total) = (0, 0, 0);
     while done < kills {
         let run = format!("run{round}");
@@ -145,17 +130,7 @@ fn kafka_in_kafka_out_killed_at_random_moments_commits_every_count_exactly_once(
                 break;
             }
             let moment = Duration::from_micros(rng.below(span.as_micros() as u64));
-            let started = Instant::now();
-            let mut finished = None;
-            while started.elapsed() < moment {
-                if let Some(status) = child.try_wait().unwrap() {
-                    finished = Some(status);
-                    break;
-                }
-                // Polling a child process: the kill moment is the test's, not the engine's.
-                std::thread::sleep(Duration::from_millis(1));
-            }
-            if let Some(status) = finished {
+            if let Some(status) = wait_at_most(&mut child, moment) {
                 assert!(status.success(), "a run failed by itself: {status}");
                 break;
             }

@@ -192,7 +192,7 @@ impl ContextBuilder {
     ///     .batch_duration(Duration::seconds(1))
     ///     .clock(clock.clone())
     ///     .build()?;
-    /// clock.advance(Duration::seconds(1));
+    /// clock.advance(Duration::seconds(1))?;
     /// assert_eq!(ssc.clock().now().millis(), 6_000); // the context follows the test's clock
     /// # Ok::<(), streamflow::Error>(())
     /// ```
@@ -380,7 +380,7 @@ impl ContextInner {
 ///     .reduce_by_key(|a, b| a + b)
 ///     .print();
 /// ssc.start()?;
-/// clock.advance(Duration::seconds(1));
+/// clock.advance(Duration::seconds(1))?;
 /// ssc.await_batch(streamflow::Time::from_millis(1_000))?;
 /// ssc.stop(true)?;
 /// assert_eq!(ssc.state(), ContextState::Stopped);
@@ -939,7 +939,7 @@ impl StreamingContext {
     /// queue.push(vec![1, 2, 3]);
     /// ssc.queue_stream(queue, true, None).foreach_batch(|_, _| {});
     /// ssc.start()?;
-    /// clock.advance(Duration::seconds(1));
+    /// clock.advance(Duration::seconds(1))?;
     /// ssc.await_batch(Time::from_millis(1_000))?;
     /// assert_eq!(ssc.recent_batches()[0].num_records, 3);
     /// # ssc.stop(false)?;
@@ -953,8 +953,10 @@ impl StreamingContext {
     }
 
     /// Blocks until the receivers together have stored at least `records` records or
-    /// `timeout` passed; returns whether they did. For tests that feed a socket and must know
-    /// the data arrived before they advance the manual clock.
+    /// `timeout` passed (a string such as `"10 seconds"`, a `std::time::Duration` or a
+    /// [`Duration`]); returns whether they did, or an error if `timeout` is no duration. For
+    /// tests that feed a socket and must know the data arrived before they advance the manual
+    /// clock.
     ///
     /// ```
     /// use streamflow::{Duration, Receiver, ReceiverContext, testing::TestContext};
@@ -971,15 +973,18 @@ impl StreamingContext {
     /// let t = TestContext::new(Duration::seconds(1), 2)?;
     /// let out = t.collect(&t.context().receiver_stream(Three));
     /// t.start()?;
-    /// assert!(t.context().await_records_received(3, std::time::Duration::from_secs(10)));
+    /// assert!(t.context().await_records_received(3, std::time::Duration::from_secs(10))?);
     /// t.advance_batches(1)?; // so all three are in batch 1
     /// assert_eq!(out.batches(), vec![vec![1, 2, 3]]);
-    /// assert!(!t.context().await_records_received(4, std::time::Duration::from_millis(10)));
+    /// assert!(!t.context().await_records_received(4, "10 ms")?); // a string,
+    /// assert!(!t.context().await_records_received(4, Duration::milliseconds(10))?); // or ours
+    /// assert!(t.context().await_records_received(4, "ten seconds").is_err());
     /// # t.context().stop(false)?;
     /// # Ok::<(), streamflow::Error>(())
     /// ```
-    pub fn await_records_received(&self, records: u64, timeout: std::time::Duration) -> bool {
-        self.inner.metrics.await_received(records, timeout)
+    pub fn await_records_received(&self, records: u64, timeout: impl IntoDuration) -> Result<bool> {
+        let timeout = timeout.into_duration()?.to_std();
+        Ok(self.inner.metrics.await_received(records, timeout))
     }
 
     /// Adds a listener that hears about batches and receivers.
@@ -1054,7 +1059,7 @@ impl StreamingContext {
     /// t.context().receiver_stream(Flaky).print();
     /// assert_eq!(t.context().receiver_statuses()[0].name, "flaky"); // listed before start
     /// t.start()?;
-    /// assert!(t.context().await_records_received(1, std::time::Duration::from_secs(10)));
+    /// assert!(t.context().await_records_received(1, std::time::Duration::from_secs(10))?);
     /// let status = &t.context().receiver_statuses()[0];
     /// assert_eq!((status.records, status.errors), (1, 1));
     /// assert_eq!(status.last_error.as_deref(), Some("connection refused"));

@@ -220,7 +220,7 @@ impl TestContext {
     /// ```
     pub fn advance_batches(&self, n: usize) -> Result<()> {
         for _ in 0..n {
-            self.clock.advance(self.ssc.batch_duration());
+            self.clock.advance(self.ssc.batch_duration())?;
             self.ssc.await_batch(self.clock.now())?;
         }
         Ok(())

@@ -64,7 +64,7 @@ fn dstream_job(
 fn run_until(ssc: &StreamingContext, clock: &ManualClock, until: i64) -> Result<(), Error> {
     ssc.start()?;
     while clock.now().millis() < until * 1_000 {
-        clock.advance(Duration::seconds(1));
+        clock.advance(Duration::seconds(1))?;
         ssc.await_batch(clock.now())?;
     }
     ssc.stop(false)
@@ -130,7 +130,7 @@ fn a_dstream_batch_that_failed_before_its_commit_is_re_run_once_with_its_input()
     assert!(dir.path().join("offsets/4").exists());
     assert!(!dir.path().join("commits/4").exists());
     // Restarted later: batch 5 runs as planned, then 6 to 8 — none twice, none lost.
-    clock.advance(Duration::seconds(30));
+    clock.advance(Duration::seconds(30))?;
     let (ssc, totals, windows) = dstream_job(dir.path(), &clock, 2, None)?;
     ssc.start()?;
     ssc.await_batch(Time::from_millis(8_000))?;

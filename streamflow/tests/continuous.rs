@@ -152,14 +152,14 @@ fn an_epoch_ends_at_each_checkpoint_interval_of_the_clock_with_its_progress() {
         .start()
         .unwrap();
     input.add_data([("a".to_string(), 5_000), ("b".to_string(), 7_000)]);
-    clock.advance(Duration::seconds(1));
+    clock.advance(Duration::seconds(1)).unwrap();
     let first = progress.recv_timeout(WAIT).unwrap();
     assert_eq!((first.batch_id, first.num_input_rows), (0, 2));
     assert_eq!(first.timestamp, "1970-01-01T00:00:01.000Z");
     assert_eq!(first.event_time.max.as_deref(), Some("1970-01-01T00:00:07.000Z"));
     // The watermark computed at the end of epoch 0 is in force during epoch 1.
     input.add_data([("a".to_string(), 9_000)]);
-    clock.advance(Duration::seconds(1));
+    clock.advance(Duration::seconds(1)).unwrap();
     let second = progress.recv_timeout(WAIT).unwrap();
     assert_eq!((second.batch_id, second.num_input_rows), (1, 1));
     assert_eq!(
@@ -178,7 +178,7 @@ fn an_epoch_ends_at_each_checkpoint_interval_of_the_clock_with_its_progress() {
         [(0, 2), (1, 1)]
     );
     // Nothing new: no epoch (an epoch without records is skipped).
-    clock.advance(Duration::seconds(5));
+    clock.advance(Duration::seconds(5)).unwrap();
     query.process_all_available().unwrap();
     assert_eq!(query.recent_progress().len(), 2);
     assert!(

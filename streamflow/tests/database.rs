@@ -275,7 +275,7 @@ mod postgres {
     #[test]
     fn a_server_restart_during_the_job_is_survived_by_retries() {
         let Some(pg) = Postgres::start() else { return };
-        let sink = Arc::new(sink(&pg, 2).retries(12, std::time::Duration::from_millis(100)));
+        let sink = Arc::new(sink(&pg, 2).retries(12, "100 ms").unwrap());
         let session = Session::new(2).unwrap();
         let input = MemoryStream::new();
         let query = session

@@ -11,36 +11,20 @@
 #![allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
 
 mod db;
+#[path = "support/kill.rs"]
+mod kill;
 
 use std::path::Path;
 use std::process::{Child, Command};
 use std::time::{Duration as StdDuration, Instant};
 
+use kill::{Rng, setting};
 use streamflow::sink::database::DatabaseSink;
 use streamflow::{Duration, ManualClock, StreamingContext, Time};
 
 const BATCHES: i64 = 30;
 const PER_BATCH: u64 = 2_000;
 const PARTITIONS: usize = 4;
-
-/// A seeded generator of kill moments (xorshift*).
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n.max(1)
-    }
-}
-
-fn setting(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn sinks(target: &str, suffix: &str) -> (DatabaseSink<(i64, String)>, DatabaseSink<(String, i64)>) {
     let (events, totals) = (format!("events_{suffix}"), format!("totals_{suffix}"));
@@ -152,22 +136,15 @@ fn run_with_kills(
         // Within a share of the run, so that the kills spread over the whole job.
         let window = span.as_micros() as u64 / (kills / 2).max(1);
         let moment = StdDuration::from_micros(rng.below(window));
-        // Polling the child (and the tables): the kill moment is the test's, not the engine's.
-        loop {
-            if child.try_wait().unwrap().is_some() {
-                break;
-            }
-            let due = if made % 2 == 0 {
+        // Every other kill as soon as the tables show a batch partly written.
+        let ended = kill::wait_until(&mut child, || {
+            if made % 2 == 0 {
                 started.elapsed() >= moment
             } else {
                 partial() || started.elapsed() >= span * 3
-            };
-            if due {
-                break;
             }
-            std::thread::sleep(StdDuration::from_millis(1));
-        }
-        if let Some(status) = child.try_wait().unwrap() {
+        });
+        if let Some(status) = ended.or_else(|| child.try_wait().unwrap()) {
             assert!(status.success(), "a run failed by itself: {status}");
             return (made, mid_batch);
         }
@@ -188,15 +165,7 @@ const PARTIAL: &str = "SELECT count(*) FROM (SELECT batch_id FROM streamflow_bat
      WHERE table_name = 'events_b' GROUP BY batch_id HAVING count(*) < 4) AS partial";
 
 fn seed() -> u64 {
-    let seed = setting(
-        "STREAMFLOW_CRASH_SEED",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos() as u64,
-    );
-    println!("seed {seed} (STREAMFLOW_CRASH_SEED={seed} repeats this run)");
-    seed | 1
+    kill::seed(kill::fresh_seed())
 }
 
 #[cfg(feature = "sqlite")]
@@ -206,7 +175,7 @@ fn sqlite_rows_exactly_once_after_sigkills() {
     let db = dir.path().join("crash.db");
     let target = db.to_str().unwrap();
     let span = run_whole(target, "a", &dir.path().join("ck-a"));
-    let mut rng = Rng(seed());
+    let mut rng = Rng::new(seed());
     let partial =
         || db::sqlite_pairs(&db, &PARTIAL.replace("count(*) FROM (", "'n', count(*) FROM ("))[0].1 > 0;
     let kills = setting("STREAMFLOW_CRASH_KILLS", 12);
@@ -231,7 +200,7 @@ fn postgres_rows_exactly_once_after_sigkills() {
     let Some(pg) = db::Postgres::start() else { return };
     let dir = tempfile::tempdir().unwrap();
     let span = run_whole(&pg.url, "a", &dir.path().join("ck-a"));
-    let mut rng = Rng(seed());
+    let mut rng = Rng::new(seed());
     let mut client = pg.client();
     let partial = move || client.query_one(PARTIAL, &[]).unwrap().get::<_, i64>(0) > 0;
     let kills = setting("STREAMFLOW_CRASH_KILLS", 8);

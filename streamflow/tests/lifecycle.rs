@@ -488,7 +488,7 @@ fn stop_from_inside_foreach_batch_ends_the_job_after_that_batch() -> TestResult 
         ssc.stop(false)
     });
     t.start()?;
-    t.clock().advance(Duration::seconds(5));
+    t.clock().advance(Duration::seconds(5))?;
     assert!(t.context().await_termination_or_timeout(PATIENCE)?);
     assert_eq!(runs.load(Ordering::SeqCst), 1);
     assert_eq!(t.context().state(), ContextState::Stopped);
@@ -509,7 +509,7 @@ fn stop_from_inside_foreach_partition_does_not_deadlock() -> TestResult {
             }
         });
     t.start()?;
-    t.clock().advance(Duration::seconds(1));
+    t.clock().advance(Duration::seconds(1))?;
     assert!(
         t.context()
             .await_termination_or_timeout(std::time::Duration::from_secs(5))?,
@@ -574,7 +574,7 @@ fn a_graceful_stop_processes_every_record_a_receiver_stored() -> TestResult {
         worker: Mutex::new(None),
     }));
     t.start()?;
-    assert!(t.context().await_records_received(500, PATIENCE));
+    assert!(t.context().await_records_received(500, PATIENCE)?);
     t.context().stop(true)?;
     let all: Vec<u64> = out.batches().concat();
     assert_eq!(sorted(&all), (0..500).collect::<Vec<_>>());
@@ -595,7 +595,7 @@ fn a_graceful_stop_processes_every_line_received_from_a_socket() -> TestResult {
     let t = test_context();
     let out = t.collect(&t.context().socket_text_stream("127.0.0.1", port));
     t.start()?;
-    assert!(t.context().await_records_received(100, PATIENCE));
+    assert!(t.context().await_records_received(100, PATIENCE)?);
     t.context().stop(true)?;
     server.join().unwrap()?;
     let lines: Vec<String> = out.batches().concat();
@@ -680,7 +680,7 @@ fn the_first_batch_is_one_interval_after_the_start_time() -> TestResult {
     ssc.queue_stream(StreamQueue::<i32>::new(), true, None)
         .foreach_batch(move |_, time| sink.lock().unwrap().push(time));
     ssc.start()?;
-    clock.advance(Duration::seconds(4));
+    clock.advance(Duration::seconds(4))?;
     ssc.await_batch(Time::from_millis(14_000))?;
     ssc.stop(false)?;
     assert_eq!(

@@ -59,7 +59,7 @@ fn every_dstream_batch_logs_one_info_line() {
     ssc.queue_stream(queue, true, None).foreach_batch(|_, _| {});
     ssc.start().unwrap();
     for t in [1_000, 2_000] {
-        clock.advance(Duration::seconds(1));
+        clock.advance(Duration::seconds(1)).unwrap();
         ssc.await_batch(Time::from_millis(t)).unwrap();
     }
     ssc.stop(false).unwrap();
@@ -135,7 +135,7 @@ fn a_context_whose_batches_run_longer_than_the_interval_warns_once_that_it_falls
         });
     ssc.start().unwrap();
     for t in 1..=4 {
-        clock.advance(Duration::from_millis(1));
+        clock.advance(Duration::from_millis(1)).unwrap();
         ssc.await_batch(Time::from_millis(t)).unwrap();
     }
     ssc.stop(false).unwrap();

@@ -66,7 +66,7 @@ fn network_word_count_over_a_socket_prints_sparks_batch() -> TestResult {
             sink.lock().unwrap().push_str(&format_batch(time, &counts, 10));
         });
     t.start()?;
-    assert!(t.context().await_records_received(1, PATIENCE));
+    assert!(t.context().await_records_received(1, PATIENCE)?);
     t.advance_batches(2)?;
     t.context().stop(false)?;
     server.join().unwrap()?;
@@ -274,7 +274,7 @@ fn batches_that_fall_behind_show_a_scheduling_delay() -> TestResult {
     t.input(vec![vec![1]; 3]).foreach_batch(|_, _| {});
     t.start()?;
     // Three intervals at once: batch 1000 runs at clock time 3000.
-    t.clock().advance(Duration::seconds(3));
+    t.clock().advance(Duration::seconds(3))?;
     t.context().await_batch(Time::from_millis(3_000))?;
     t.context().stop(false)?;
     let delays: Vec<(i64, u128)> = t

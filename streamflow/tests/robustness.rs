@@ -87,7 +87,7 @@ fn a_flood_into_a_slow_job_keeps_memory_bounded_and_loses_nothing() -> TestResul
     }
     drop(conn);
     // The flood is over: everything sent arrives, and a graceful stop processes all of it.
-    assert!(ssc.await_records_received(sent, std::time::Duration::from_secs(120)));
+    assert!(ssc.await_records_received(sent, std::time::Duration::from_secs(120))?);
     ssc.stop(true)?;
     done.store(true, Ordering::Release);
     let peak = peak.join().unwrap_or(0);
@@ -135,7 +135,7 @@ fn a_line_of_a_gigabyte_is_skipped_with_bounded_memory() -> TestResult {
     }
     conn.write_all(b"\nafter\n")?;
     drop(conn);
-    assert!(t.context().await_records_received(2, PATIENCE * 6));
+    assert!(t.context().await_records_received(2, PATIENCE * 6)?);
     done.store(true, Ordering::Release);
     let peak = peak.join().unwrap_or(0);
     t.advance_batches(1)?;
@@ -224,7 +224,7 @@ fn a_full_buffer_holds_the_receiver_until_a_batch_takes_it() -> TestResult {
         assert_eq!(stores.recv_timeout(PATIENCE)?, i);
     }
     t.advance_batches(1)?;
-    assert!(t.context().await_records_received(25, PATIENCE));
+    assert!(t.context().await_records_received(25, PATIENCE)?);
     t.advance_batches(1)?;
     let batches = out.batches();
     assert_eq!(batches.iter().map(Vec::len).collect::<Vec<_>>(), [10, 10, 5]);

@@ -58,7 +58,7 @@ fn run_one_batch(ssc: &StreamingContext, clock: &ManualClock) -> Result<(), Erro
 
 /// Advances the clock one batch and waits for that batch.
 fn next_batch(ssc: &StreamingContext, clock: &ManualClock) -> Result<(), Error> {
-    clock.advance(Duration::seconds(1));
+    clock.advance(Duration::seconds(1))?;
     ssc.await_batch(clock.now())
 }
 
@@ -138,7 +138,7 @@ fn a_receivers_write_ahead_log_replays_its_blocks_and_keeps_what_no_batch_took()
     receiver.store_all([1, 2]);
     next_batch(&ssc, &clock)?;
     receiver.store(3);
-    clock.advance(Duration::seconds(1));
+    clock.advance(Duration::seconds(1))?;
     let err = ssc
         .await_batch(clock.now())
         .and_then(|()| ssc.await_termination());
@@ -190,7 +190,7 @@ fn lines_a_socket_received_before_a_stop_are_processed_after_the_restart() -> Te
     let (mut conn, _) = server.accept()?;
     conn.write_all(b"to be\nor not\n")?;
     // Counted once stored, and stored once in the log: the job may stop now.
-    assert!(ssc.await_records_received(2, PATIENCE));
+    assert!(ssc.await_records_received(2, PATIENCE)?);
     ssc.stop(false)?;
     drop((conn, server));
 
@@ -218,14 +218,14 @@ fn the_rate_source_keeps_its_start_time_across_restarts() -> TestResult {
             .checkpoint_location(checkpoint.path())
             .foreach_batch(move |batch, _id| seen.lock().unwrap().extend(batch.collect()))
             .start()?;
-        clock.advance(Duration::milliseconds(advance));
+        clock.advance(Duration::milliseconds(advance))?;
         query.process_all_available()?;
         query.stop()?;
         Ok(())
     };
     run(1_000)?;
     // Restarted 2 s later: the rows due meanwhile come, stamped from the first start.
-    clock.advance(Duration::seconds(2));
+    clock.advance(Duration::seconds(2))?;
     run(1_000)?;
     let mut rows = rows.lock().unwrap().clone();
     rows.sort();

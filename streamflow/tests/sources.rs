@@ -68,7 +68,7 @@ fn socket_lines_arrive_in_the_next_batch() -> TestResult {
     let t = test_context();
     let out = t.collect(&t.context().socket_text_stream("127.0.0.1", port));
     t.start()?;
-    assert!(t.context().await_records_received(4, PATIENCE));
+    assert!(t.context().await_records_received(4, PATIENCE)?);
     t.advance_batches(2)?;
     t.context().stop(false)?;
     server.join().unwrap()?;
@@ -90,7 +90,7 @@ fn socket_handles_crlf_and_a_last_line_without_newline() -> TestResult {
     let t = test_context();
     let out = t.collect(&t.context().socket_text_stream("127.0.0.1", port));
     t.start()?;
-    assert!(t.context().await_records_received(3, PATIENCE));
+    assert!(t.context().await_records_received(3, PATIENCE)?);
     t.advance_batches(1)?;
     t.context().stop(false)?;
     server.join().unwrap()?;
@@ -110,7 +110,7 @@ fn socket_keeps_a_line_split_across_slow_writes() -> TestResult {
     let t = test_context();
     let out = t.collect(&t.context().socket_text_stream("127.0.0.1", port));
     t.start()?;
-    assert!(t.context().await_records_received(2, PATIENCE));
+    assert!(t.context().await_records_received(2, PATIENCE)?);
     t.advance_batches(1)?;
     t.context().stop(false)?;
     server.join().unwrap()?;
@@ -127,7 +127,7 @@ fn socket_delivers_many_lines_in_order() -> TestResult {
     let t = test_context();
     let out = t.collect(&t.context().socket_text_stream("127.0.0.1", port));
     t.start()?;
-    assert!(t.context().await_records_received(20_000, PATIENCE));
+    assert!(t.context().await_records_received(20_000, PATIENCE)?);
     t.advance_batches(1)?;
     t.context().stop(false)?;
     server.join().unwrap()?;
@@ -144,7 +144,7 @@ fn socket_counts_and_skips_lines_that_are_not_utf8() -> TestResult {
     let t = test_context();
     let out = t.collect(&t.context().socket_text_stream("127.0.0.1", port));
     t.start()?;
-    assert!(t.context().await_records_received(2, PATIENCE));
+    assert!(t.context().await_records_received(2, PATIENCE)?);
     t.advance_batches(1)?;
     assert_eq!(t.context().state(), streamflow::ContextState::Active);
     t.context().stop(false)?;
@@ -167,7 +167,7 @@ fn socket_survives_a_megabyte_of_binary_without_newlines() -> TestResult {
     let t = test_context();
     let out = t.collect(&t.context().socket_text_stream("127.0.0.1", port));
     t.start()?;
-    assert!(t.context().await_records_received(1, PATIENCE));
+    assert!(t.context().await_records_received(1, PATIENCE)?);
     t.advance_batches(1)?;
     t.context().stop(false)?;
     server.join().unwrap()?;
@@ -202,7 +202,7 @@ fn socket_retries_a_refused_connection_until_a_server_appears() -> TestResult {
 
     // Now a server appears on that port: the data flows.
     let server = serve_on(TcpListener::bind(("127.0.0.1", port))?, vec![send(b"finally\n")]);
-    assert!(t.context().await_records_received(1, PATIENCE));
+    assert!(t.context().await_records_received(1, PATIENCE)?);
     t.advance_batches(1)?;
     t.context().stop(false)?;
     server.join().unwrap()?;
@@ -216,7 +216,7 @@ fn socket_reconnects_when_the_server_closes_the_connection() -> TestResult {
     let t = test_context();
     let out = t.collect(&t.context().socket_text_stream("127.0.0.1", port));
     t.start()?;
-    assert!(t.context().await_records_received(3, PATIENCE));
+    assert!(t.context().await_records_received(3, PATIENCE)?);
     t.advance_batches(1)?;
     server.join().unwrap()?;
     t.context().stop(false)?;
@@ -622,7 +622,7 @@ impl Receiver<i32> for Flaky {
             } else {
                 ctx.set_active(true);
                 ctx.store(3);
-                while !ctx.wait_stopped(std::time::Duration::from_secs(1)) {}
+                while !ctx.wait_stopped("1 second").unwrap() {}
                 ctx.set_active(false);
             }
         });
@@ -661,7 +661,7 @@ fn a_custom_receiver_is_started_restarted_and_stopped() -> TestResult {
         "nothing starts before the context"
     );
     t.start()?;
-    assert!(t.context().await_records_received(3, PATIENCE));
+    assert!(t.context().await_records_received(3, PATIENCE)?);
     let reported = errors.recv_timeout(PATIENCE)?;
     assert_eq!(reported.name, "flaky feed");
     assert_eq!(reported.last_error.as_deref(), Some("feed hiccup"));
@@ -717,7 +717,7 @@ fn a_receiver_may_store_from_many_threads() -> TestResult {
         workers: Mutex::default(),
     }));
     t.start()?;
-    assert!(t.context().await_records_received(4_000, PATIENCE));
+    assert!(t.context().await_records_received(4_000, PATIENCE)?);
     t.advance_batches(2)?;
     t.context().stop(false)?;
     let batches = out.batches();

@@ -61,10 +61,10 @@ fn processing_time_trigger_runs_at_interval_multiples_on_the_clock() {
     q.process_all_available().unwrap(); // the first trigger, at 0, found nothing
     input.add_data([ev("a", 0)]);
     input.add_data([ev("b", 0)]);
-    clock.advance(Duration::seconds(9));
+    clock.advance(Duration::seconds(9)).unwrap();
     // The next trigger is at 10 s: nothing can have run at 9 s.
     assert!(s.memory_table::<String>("words").unwrap().rows().is_empty());
-    clock.advance(Duration::seconds(1));
+    clock.advance(Duration::seconds(1)).unwrap();
     q.process_all_available().unwrap();
     let table = s.memory_table::<String>("words").unwrap();
     assert_eq!(table.batches(), [(0, vec!["a".to_string(), "b".to_string()])]);
@@ -102,7 +102,7 @@ fn process_all_available_waits_for_a_due_no_data_batch() {
     .start()
     .unwrap();
     input.add_data([ev("a", 22), ev("a", 45)]);
-    clock.advance(Duration::seconds(10));
+    clock.advance(Duration::seconds(10)).unwrap();
     q.process_all_available().unwrap();
     let table = s.memory_table::<AggRow<String, u64>>("due").unwrap();
     assert!(
@@ -110,7 +110,7 @@ fn process_all_available_waits_for_a_due_no_data_batch() {
         "the window closes only in the next batch"
     );
     for _ in 0..3 {
-        clock.advance(Duration::seconds(10));
+        clock.advance(Duration::seconds(10)).unwrap();
         q.process_all_available().unwrap();
     }
     assert_eq!(window_rows(&table.rows()), [(20, 30, "a".to_string(), 1)]);
@@ -208,7 +208,7 @@ fn progress_rates_and_event_time_of_a_no_data_batch() {
     .start()
     .unwrap();
     wait_for_batch(&events, 0);
-    clock.advance(Duration::seconds(2));
+    clock.advance(Duration::seconds(2)).unwrap();
     wait_for_batch(&events, 1);
     let progress = q.recent_progress();
     assert_eq!(progress.len(), 2);

@@ -490,12 +490,12 @@ fn foreach_batch_ids_follow_no_data_batches_under_a_processing_time_trigger() {
         .unwrap();
     wait_for_batch(&events, 0);
     assert_eq!(seen.lock().unwrap().clone(), [(0, 0)]);
-    clock.advance(streamflow::Duration::seconds(10));
+    clock.advance(streamflow::Duration::seconds(10)).unwrap();
     wait_for_batch(&events, 1);
     // The no-data batch at the next trigger closes [1, 2).
     assert_eq!(seen.lock().unwrap().clone(), [(0, 0), (1, 1)]);
     input.add_data([ev("b", 2)]);
-    clock.advance(streamflow::Duration::seconds(10));
+    clock.advance(streamflow::Duration::seconds(10)).unwrap();
     wait_for_batch(&events, 2);
     // Nothing was due at 20 s besides the new data: the ids stay consecutive.
     assert_eq!(seen.lock().unwrap().clone(), [(0, 0), (1, 1), (2, 0)]);

@@ -424,9 +424,9 @@ fn the_rate_source_follows_the_clock() {
         .memory("rate")
         .start()
         .unwrap();
-    clock.advance(Duration::milliseconds(500));
+    clock.advance(Duration::milliseconds(500)).unwrap();
     q.process_all_available().unwrap();
-    clock.advance(Duration::milliseconds(500));
+    clock.advance(Duration::milliseconds(500)).unwrap();
     q.process_all_available().unwrap();
     let batches = s.memory_table::<RateRow>("rate").unwrap().batches();
     let values: Vec<Vec<u64>> = batches

@@ -430,11 +430,11 @@ fn a_processing_time_timeout_fires_in_a_batch_without_data() -> TestResult {
         .start()?;
     input.add_data([ev("a", 1), ev("a", 2), ev("b", 3)]);
     q.process_all_available()?;
-    clock.advance(streamflow::Duration::seconds(20));
+    clock.advance(streamflow::Duration::seconds(20))?;
     input.add_data([ev("b", 4)]); // b's timeout restarts
     q.process_all_available()?;
     assert!(s.memory_table::<(String, u64)>("ended")?.rows().is_empty());
-    clock.advance(streamflow::Duration::seconds(15)); // a: 35 s idle; b: 15 s
+    clock.advance(streamflow::Duration::seconds(15))?; // a: 35 s idle; b: 15 s
     q.process_all_available()?;
     assert_eq!(
         s.memory_table::<(String, u64)>("ended")?.rows(),

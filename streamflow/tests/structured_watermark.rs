@@ -296,7 +296,7 @@ fn an_idle_input_stops_holding_the_minimum_back() {
         min(0),
         "right is not idle yet"
     );
-    clock.advance(Duration::minutes(2));
+    clock.advance(Duration::minutes(2)).unwrap();
     left.add_data([ev("a", 61)]);
     q.process_all_available().unwrap();
     assert_eq!(

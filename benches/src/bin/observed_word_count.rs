@@ -68,7 +68,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     });
     ssc.start()?;
     for k in 1..=batches {
-        clock.advance(Duration::seconds(1));
+        clock.advance(Duration::seconds(1))?;
         ssc.await_batch(Time::from_millis(k * 1_000))?;
     }
     ssc.stop(false)?;

@@ -207,14 +207,21 @@ impl SourceLimits {
     /// the settle time. The reliable way remains Spark's: write the file elsewhere (or under a
     /// name starting with `.` or `_`, which sources skip) and rename it into place when whole.
     ///
+    /// Like every API that takes a duration, it accepts a string, a `std::time::Duration` or a
+    /// [`Duration`]; an error if `settle` is no duration.
+    ///
     /// ```
-    /// let limits = streamflow::source::SourceLimits::default()
-    ///     .settle_time(std::time::Duration::from_secs(2));
-    /// # let _ = limits;
+    /// use streamflow::source::SourceLimits;
+    ///
+    /// let limits = SourceLimits::default().settle_time(std::time::Duration::from_secs(2))?;
+    /// assert_eq!(limits, SourceLimits::default().settle_time("2 seconds")?);
+    /// assert_eq!(limits, SourceLimits::default().settle_time(streamflow::Duration::seconds(2))?);
+    /// assert!(SourceLimits::default().settle_time("2 sec0nds").is_err());
+    /// # Ok::<(), streamflow::Error>(())
     /// ```
-    pub fn settle_time(mut self, settle: impl Into<Duration>) -> Self {
-        self.settle_time = settle.into().to_std();
-        self
+    pub fn settle_time(mut self, settle: impl IntoDuration) -> Result<Self> {
+        self.settle_time = settle.into_duration()?.to_std();
+        Ok(self)
     }
 }
 

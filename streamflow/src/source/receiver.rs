@@ -48,7 +48,7 @@ use crate::dstream::DStream;
 use crate::error::{Error, Result};
 use crate::exec::{JobControl, lock, panic_message};
 use crate::metrics::{Metrics, ReceiverStatus};
-use crate::time::{Duration, Time};
+use crate::time::{Duration, IntoDuration, Time};
 
 /// A source that pushes data (Spark's `Receiver`): started when the context starts, stopped
 /// when it stops, restarted on request.
@@ -82,7 +82,7 @@ use crate::time::{Duration, Time};
 /// let t = TestContext::new(Duration::seconds(1), 2)?;
 /// let out = t.collect(&t.context().receiver_stream(Counter { n: 3, worker: Mutex::new(None) }).count());
 /// t.start()?;
-/// assert!(t.context().await_records_received(3, std::time::Duration::from_secs(10)));
+/// assert!(t.context().await_records_received(3, std::time::Duration::from_secs(10))?);
 /// t.advance_batches(1)?;
 /// assert_eq!(out.batches(), vec![vec![3]]);
 /// # Ok::<(), streamflow::Error>(())
@@ -385,7 +385,7 @@ impl<T: Data> ReceiverContext<T> {
         if let Some(rate) = self.shared.rate.rate() {
             let wait = self.shared.limiter.reserve(n as u64, rate);
             if !wait.is_zero() {
-                self.wait_stopped(wait);
+                self.wait_stopped_for(wait);
             }
         }
     }
@@ -482,12 +482,20 @@ impl<T: Data> ReceiverContext<T> {
     /// t.context().receiver_stream(Handover(Mutex::new(tx))).print();
     /// t.start()?;
     /// let ctx = rx.recv()?;
-    /// assert!(!ctx.wait_stopped(std::time::Duration::from_millis(10))); // timed out: still running
+    /// assert!(!ctx.wait_stopped(std::time::Duration::from_millis(10))?); // timed out: still running
+    /// assert!(!ctx.wait_stopped("10 ms")?); // a string,
+    /// assert!(!ctx.wait_stopped(Duration::milliseconds(10))?); // or streamflow's own
+    /// assert!(ctx.wait_stopped("soon").is_err()); // no duration
     /// t.context().stop(false)?;
-    /// assert!(ctx.wait_stopped(std::time::Duration::from_secs(60))); // returns at once
+    /// assert!(ctx.wait_stopped("60 seconds")?); // returns at once
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn wait_stopped(&self, timeout: std::time::Duration) -> bool {
+    pub fn wait_stopped(&self, timeout: impl IntoDuration) -> Result<bool> {
+        Ok(self.wait_stopped_for(timeout.into_duration()?.to_std()))
+    }
+
+    /// [`wait_stopped`](Self::wait_stopped) for a `std::time::Duration`, which cannot fail.
+    pub(crate) fn wait_stopped_for(&self, timeout: std::time::Duration) -> bool {
         let (lock, cvar) = &self.shared.stop_signal;
         let guard = lock.lock().unwrap_or_else(|e| e.into_inner());
         let (guard, _) = cvar

@@ -172,7 +172,7 @@ fn read_socket_lines<T: Data + DeserializeOwned>(
                     "socket {origin}: the server closed the connection; reconnecting in {} ms",
                     wait.as_millis()
                 );
-                if ctx.wait_stopped(wait) {
+                if ctx.wait_stopped_for(wait) {
                     return;
                 }
             }
@@ -182,7 +182,7 @@ fn read_socket_lines<T: Data + DeserializeOwned>(
                     "cannot connect to {origin}: {e}; retrying in {} ms",
                     wait.as_millis()
                 ));
-                if ctx.wait_stopped(wait) {
+                if ctx.wait_stopped_for(wait) {
                     return;
                 }
             }
@@ -380,7 +380,7 @@ impl StreamingContext {
     /// let (mut conn, _) = server.accept()?;
     /// conn.write_all(b"to be\r\nor not\n")?;
     /// // Wait until both lines arrived, then run the batch that holds them.
-    /// assert!(t.context().await_records_received(2, std::time::Duration::from_secs(10)));
+    /// assert!(t.context().await_records_received(2, std::time::Duration::from_secs(10))?);
     /// t.advance_batches(1)?;
     /// assert_eq!(out.batches(), vec![vec!["to", "be", "or", "not"]]);
     /// # t.context().stop(false)?;

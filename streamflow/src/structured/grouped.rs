@@ -97,7 +97,7 @@ impl<T: Data, K: Key + StateData> GroupedDataset<T, K> {
     ///     .write_stream().memory("ended").start()?;
     /// clicks.add_data(["ann".to_string(), "ann".to_string()]);
     /// query.process_all_available()?;
-    /// clock.advance(Duration::seconds(31)); // no new clicks: a batch without data times ann out
+    /// clock.advance(Duration::seconds(31))?; // no new clicks: a batch without data times ann out
     /// query.process_all_available()?;
     /// assert_eq!(session.memory_table::<(String, u64)>("ended")?.rows(), [("ann".to_string(), 2)]);
     /// query.stop()?;

@@ -418,7 +418,7 @@ impl DataStreamReader<RateRow> {
     /// let clock = ManualClock::new(0);
     /// let session = Session::builder().clock(clock.clone()).build()?;
     /// let query = session.read_stream::<RateRow>().rate(10).write_stream().memory("rate").start()?;
-    /// clock.advance(Duration::seconds(1));
+    /// clock.advance(Duration::seconds(1))?;
     /// query.process_all_available()?;
     /// let rows = session.memory_table::<RateRow>("rate")?.rows();
     /// assert_eq!(rows.len(), 10);

@@ -95,7 +95,7 @@ impl SessionBuilder {
     ///
     /// let clock = ManualClock::new(1_000);
     /// let session = Session::builder().clock(clock.clone()).build()?;
-    /// clock.advance(Duration::seconds(1));
+    /// clock.advance(Duration::seconds(1))?;
     /// assert_eq!(session.clock().now().millis(), 2_000);
     /// # Ok::<(), streamflow::Error>(())
     /// ```

@@ -124,7 +124,7 @@ impl<T: Data> DataStreamWriter<T> {
     /// input.add_data([1]);
     /// let table = session.memory_table::<i64>("minutely")?;
     /// assert!(table.rows().is_empty()); // the next batch waits for minute 1
-    /// clock.advance(Duration::minutes(1));
+    /// clock.advance(Duration::minutes(1))?;
     /// query.process_all_available()?;
     /// assert_eq!(table.rows(), [1]);
     /// query.stop()?;
@@ -193,7 +193,7 @@ impl<T: Data> DataStreamWriter<T> {
     /// busy.add_data([60_000]);
     /// query.process_all_available()?;
     /// assert_eq!(query.resume_state().watermark.watermark, Time::from_millis(0)); // `quiet` holds it
-    /// clock.advance(Duration::minutes(2)); // `quiet` has been idle for longer than the timeout
+    /// clock.advance(Duration::minutes(2))?; // `quiet` has been idle for longer than the timeout
     /// busy.add_data([120_000]);
     /// query.process_all_available()?;
     /// assert_eq!(query.resume_state().watermark.watermark, Time::from_millis(110_000));

@@ -2,7 +2,8 @@
 
 use std::sync::{Arc, Condvar, Mutex};
 
-use super::Time;
+use super::{IntoDuration, Time};
+use crate::error::Result;
 
 /// A source of the current time, with a way to block until a given time.
 ///
@@ -91,11 +92,12 @@ impl Clock for SystemClock {
 /// whose time has come.
 ///
 /// ```
-/// use streamflow::{Clock, Duration, ManualClock};
+/// use streamflow::{Clock, ManualClock};
 ///
 /// let clock = ManualClock::new(0);
-/// clock.advance(Duration::seconds(1));
+/// clock.advance("1 second")?;
 /// assert_eq!(clock.now().millis(), 1_000);
+/// # Ok::<(), streamflow::Error>(())
 /// ```
 #[derive(Clone, Debug, Default)]
 pub struct ManualClock {
@@ -111,8 +113,9 @@ impl ManualClock {
     /// let clock = ManualClock::new(5_000);
     /// assert_eq!(clock.now(), Time::from_millis(5_000));
     /// let shared = clock.clone(); // clones show the same time
-    /// clock.advance(Duration::seconds(1));
+    /// clock.advance(Duration::seconds(1))?;
     /// assert_eq!(shared.now().millis(), 6_000);
+    /// # Ok::<(), streamflow::Error>(())
     /// ```
     pub fn new(start_millis: i64) -> Self {
         ManualClock {
@@ -120,7 +123,22 @@ impl ManualClock {
         }
     }
 
-    /// Moves the clock forward by `by`.
+    /// Moves the clock forward by `by`: a string such as `"10 seconds"`, a
+    /// `std::time::Duration` or a [`Duration`](super::Duration), as every API that takes a
+    /// duration; an error if `by` is no duration (the clock does not move then).
+    ///
+    /// ```
+    /// use streamflow::{Clock, Duration, ManualClock};
+    ///
+    /// let clock = ManualClock::new(0);
+    /// clock.advance("1 minute")?;
+    /// clock.advance(std::time::Duration::from_secs(1))?;
+    /// clock.advance(Duration::milliseconds(500))?;
+    /// assert_eq!(clock.now().millis(), 61_500);
+    /// assert!(clock.advance("a while").is_err());
+    /// assert_eq!(clock.now().millis(), 61_500);
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
     ///
     /// A thread blocked in [`wait_until`](Clock::wait_until) wakes once the clock reaches its target:
     ///
@@ -132,16 +150,18 @@ impl ManualClock {
     /// let woke_at = std::thread::spawn(move || {
     ///     waiter.wait_until(Time::from_millis(2_000), std::time::Duration::from_secs(60), &|| false)
     /// });
-    /// clock.advance(Duration::seconds(1));
-    /// clock.advance(Duration::seconds(1));
+    /// clock.advance(Duration::seconds(1))?;
+    /// clock.advance(Duration::seconds(1))?;
     /// assert_eq!(woke_at.join().unwrap(), Time::from_millis(2_000));
+    /// # Ok::<(), streamflow::Error>(())
     /// ```
-    pub fn advance(&self, by: impl Into<super::Duration>) {
-        let by: super::Duration = by.into();
+    pub fn advance(&self, by: impl IntoDuration) -> Result<()> {
+        let by = by.into_duration()?;
         let (lock, cvar) = &*self.inner;
         let mut now = lock.lock().unwrap_or_else(|e| e.into_inner());
         *now = now.saturating_add(by.millis() as i64);
         cvar.notify_all();
+        Ok(())
     }
 
     /// Sets the clock to `to` (it may not go back: an earlier time is ignored).

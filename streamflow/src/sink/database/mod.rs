@@ -295,6 +295,7 @@ const KEEP_MARKERS: u64 = 100;
 
 /// What a database sink did so far (see [`DatabaseSink::stats`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct DatabaseStats {
     /// Connections opened, by the pool or for a batch.
     pub connections_opened: u64,
@@ -405,11 +406,23 @@ impl<T> DatabaseSink<T> {
 
     /// How many times a transient error is retried, with exponential back-off from
     /// `first_delay` (doubling, at most 5 s apart), before the job fails. Default 8 from
-    /// 100 ms (about 20 s in all).
-    pub fn retries(mut self, times: usize, first_delay: Duration) -> Self {
+    /// 100 ms (about 20 s in all). `first_delay` is a string, a `std::time::Duration` or a
+    /// [`Duration`](crate::Duration), as everywhere; an error if it is no duration.
+    ///
+    /// ```
+    /// # #[cfg(feature = "sqlite")] {
+    /// use streamflow::sink::database::DatabaseSink;
+    ///
+    /// let sink = DatabaseSink::<(String, i64)>::sqlite("counts.db", "counts").retries(12, "250 ms")?;
+    /// let sink = sink.retries(3, std::time::Duration::from_secs(1))?;
+    /// assert!(sink.retries(3, "a second").is_err());
+    /// # }
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
+    pub fn retries(mut self, times: usize, first_delay: impl crate::IntoDuration) -> Result<Self> {
         self.retries = times;
-        self.first_delay = first_delay;
-        self
+        self.first_delay = first_delay.into_duration()?.to_std();
+        Ok(self)
     }
 
     /// What the sink did so far: connections opened and in use, partitions written and

@@ -86,7 +86,7 @@ fn main() -> streamflow::Result<()> {
     assert!(totals.explain().contains("Complete mode"));
 
     clicks.add_data([click("ann", 1), click("bob", 2), click("ann", 3)]);
-    clock.advance(Duration::minutes(1));
+    clock.advance(Duration::minutes(1))?;
     windows.process_all_available()?;
     totals.process_all_available()?;
     // Complete: the whole table at once; Append: nothing final yet.
@@ -99,7 +99,7 @@ fn main() -> streamflow::Result<()> {
     // Minute 25 moves the watermark to 20: the window [0, 10) is final and emitted, once.
     clicks.add_data([click("ann", 25)]);
     for _ in 0..3 {
-        clock.advance(Duration::minutes(1));
+        clock.advance(Duration::minutes(1))?;
         windows.process_all_available()?;
     }
     assert_eq!(
