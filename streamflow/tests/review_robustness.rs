@@ -356,3 +356,392 @@ fn continuous_an_endless_source_into_a_stuck_sink_reads_a_bounded_amount() -> Te
     query.stop()?;
     Ok(())
 }
+
+// ---------------------------------------------------------------------------------------------
+// The file source: what lands in its directory
+// ---------------------------------------------------------------------------------------------
+
+/// Writes `text` to `dir/name` with a modification time `age` seconds ago (older than the
+/// settle time: taken at once, in this order).
+fn aged(dir: &std::path::Path, name: &str, text: &str, age: u64) -> std::io::Result<()> {
+    let path = dir.join(name);
+    std::fs::write(&path, text)?;
+    let when = std::time::SystemTime::now() - std::time::Duration::from_secs(age);
+    std::fs::File::options()
+        .write(true)
+        .open(&path)?
+        .set_modified(when)
+}
+
+/// The rows of each batch of a memory table.
+fn batches<T: streamflow::Data>(session: &Session, table: &str) -> Vec<Vec<T>> {
+    session
+        .memory_table::<T>(table)
+        .unwrap()
+        .batches()
+        .into_iter()
+        .map(|(_, rows)| rows)
+        .collect()
+}
+
+/// A file symlinked into the directory is a file of the directory (as Spark's local file
+/// system sees it): read, not skipped in silence. A dangling link is skipped.
+#[cfg(unix)]
+#[test]
+fn a_symlinked_file_is_read_and_a_dangling_link_skipped() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let elsewhere = tempfile::tempdir()?;
+    aged(elsewhere.path(), "real.txt", "linked\n", 60)?;
+    std::os::unix::fs::symlink(elsewhere.path().join("real.txt"), dir.path().join("link.txt"))?;
+    std::os::unix::fs::symlink(elsewhere.path().join("gone.txt"), dir.path().join("dangling.txt"))?;
+    aged(dir.path(), "plain.txt", "plain\n", 30)?;
+    let session = session(1);
+    let query = session
+        .read_stream::<String>()
+        .files(dir.path())
+        .write_stream()
+        .memory("linked")
+        .start()?;
+    query.process_all_available()?;
+    let mut rows = session.memory_table::<String>("linked")?.rows();
+    rows.sort();
+    assert_eq!(rows, ["linked", "plain"]);
+    query.stop()?;
+    Ok(())
+}
+
+/// `max_bytes_per_trigger` with empty files between full ones, and a file larger than the
+/// limit: empty files cost nothing and never stall a batch, the large file is read alone.
+#[test]
+fn max_bytes_per_trigger_takes_empty_files_along_and_a_large_file_alone() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    aged(dir.path(), "a.json", "1\n2\n", 50)?; // 4 bytes
+    aged(dir.path(), "b.json", "", 40)?;
+    aged(dir.path(), "c.json", "", 35)?;
+    aged(dir.path(), "d.json", "10000\n20000\n", 30)?; // 12 bytes, over the limit
+    aged(dir.path(), "e.json", "5\n", 20)?;
+    let session = session(1);
+    let query = session
+        .read_stream::<i64>()
+        .max_bytes_per_trigger(6)
+        .files(dir.path())
+        .write_stream()
+        .memory("by_bytes")
+        .start()?;
+    query.process_all_available()?;
+    assert_eq!(
+        batches::<i64>(&session, "by_bytes"),
+        [vec![1, 2], vec![10_000, 20_000], vec![5]]
+    );
+    query.stop()?;
+    Ok(())
+}
+
+/// With a checkpoint and `max_bytes_per_trigger`, a restart finds the sizes of the files it
+/// took before (not recorded in the log) and carries on with the same batches; a file deleted
+/// before its batch ran is a clear error naming it, not a silent skip.
+#[test]
+fn max_bytes_per_trigger_after_a_restart_and_a_file_deleted_before_its_batch() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let checkpoint = tempfile::tempdir()?;
+    for (i, name) in ["a", "b", "c", "d"].iter().enumerate() {
+        aged(dir.path(), &format!("{name}.json"), "1\n2\n", 60 - i as u64)?;
+    }
+    let session = session(1);
+    let start = |table: &str| {
+        session
+            .read_stream::<i64>()
+            .max_bytes_per_trigger(8)
+            .files(dir.path())
+            .write_stream()
+            .checkpoint_location(checkpoint.path())
+            .memory(table)
+            .start()
+    };
+    let first = start("first")?;
+    first.process_all_available()?;
+    first.stop()?;
+    assert_eq!(
+        batches::<i64>(&session, "first"),
+        [vec![1, 2, 1, 2], vec![1, 2, 1, 2]]
+    );
+    aged(dir.path(), "e.json", "3\n", 10)?;
+    aged(dir.path(), "f.json", "4\n", 5)?;
+    std::fs::remove_file(dir.path().join("a.json"))?; // read already: no harm
+    let second = start("second")?;
+    second.process_all_available()?;
+    assert_eq!(batches::<i64>(&session, "second"), [vec![3, 4]]);
+    second.stop()?;
+
+    // A file listed, then deleted before its batch runs.
+    let dir = tempfile::tempdir()?;
+    aged(dir.path(), "x.json", "1\n", 30)?;
+    aged(dir.path(), "y.json", "2\n", 20)?;
+    *DELETE.lock().unwrap() = Some(dir.path().join("y.json"));
+    let query = session
+        .read_stream::<i64>()
+        .max_files_per_trigger(1)
+        .files(dir.path())
+        .map(|n| {
+            if n == 1 {
+                // Runs after the listing took y.json in: the next batch finds it gone.
+                let _ = std::fs::remove_file(DELETE.lock().unwrap().as_ref().unwrap());
+            }
+            n
+        })
+        .write_stream()
+        .memory("deleted")
+        .start()?;
+    let err = query.process_all_available().unwrap_err().to_string();
+    assert!(err.contains("y.json") && err.contains("cannot read"), "{err}");
+    Ok(())
+}
+
+/// The file the `map` above deletes.
+static DELETE: Mutex<Option<std::path::PathBuf>> = Mutex::new(None);
+
+/// Files whose names are not UTF-8: read without a checkpoint; with one (whose log holds
+/// names as text), a clear error naming the file and what to do — never a panic or a file
+/// skipped in silence.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_file_name_that_is_not_utf8_is_read_or_refused_clearly() -> TestResult {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir()?;
+    let name = std::ffi::OsStr::from_bytes(b"caf\xe9.txt");
+    let path = dir.path().join(name);
+    std::fs::write(&path, "latin1\n")?;
+    let when = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
+    std::fs::File::options()
+        .write(true)
+        .open(&path)?
+        .set_modified(when)?;
+    let session = session(1);
+    let query = session
+        .read_stream::<String>()
+        .files(dir.path())
+        .write_stream()
+        .memory("latin1")
+        .start()?;
+    query.process_all_available()?;
+    assert_eq!(session.memory_table::<String>("latin1")?.rows(), ["latin1"]);
+    query.stop()?;
+    let checkpoint = tempfile::tempdir()?;
+    let query = session
+        .read_stream::<String>()
+        .files(dir.path())
+        .write_stream()
+        .checkpoint_location(checkpoint.path())
+        .memory("latin1_checkpointed")
+        .start()?;
+    let err = query.process_all_available().unwrap_err().to_string();
+    assert!(err.contains("not UTF-8") && err.contains("rename"), "{err}");
+    Ok(())
+}
+
+/// A directory of 5,000 files: each taken once, in order, with one batch per
+/// `max_files_per_trigger`.
+#[test]
+fn a_directory_of_many_files_is_read_once_each_in_bounded_batches() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    for i in 0..5_000 {
+        aged(dir.path(), &format!("{i:05}.txt"), &format!("{i}\n"), 60)?;
+    }
+    let session = session(2);
+    let query = session
+        .read_stream::<String>()
+        .max_files_per_trigger(1_000)
+        .files(dir.path())
+        .write_stream()
+        .memory("many")
+        .start()?;
+    query.process_all_available()?;
+    let got = batches::<String>(&session, "many");
+    assert_eq!(got.iter().map(Vec::len).collect::<Vec<_>>(), [1_000; 5]);
+    let mut all: Vec<u32> = got.concat().iter().map(|s| s.parse().unwrap()).collect();
+    all.sort_unstable();
+    assert_eq!(all, (0..5_000).collect::<Vec<_>>());
+    query.stop()?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Absurd settings: a clear error or sane behaviour, never a panic, a hang or a wrap
+// ---------------------------------------------------------------------------------------------
+
+/// The longest line limit there is reads lines as usual (no overflow in the limit's arithmetic:
+/// a panic in a debug build, every line "too long" in a release build).
+#[test]
+fn the_largest_line_limit_reads_lines_as_usual() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    aged(dir.path(), "in.txt", "one\ntwo\n", 30)?;
+    let session = session(1);
+    let reader = session
+        .read_stream::<String>()
+        .limits(streamflow::source::SourceLimits::default().max_line_length(usize::MAX));
+    let corrupt = reader.corrupt_records();
+    let query = reader
+        .files(dir.path())
+        .write_stream()
+        .memory("unlimited")
+        .start()?;
+    query.process_all_available()?;
+    assert_eq!(
+        session.memory_table::<String>("unlimited")?.rows(),
+        ["one", "two"]
+    );
+    assert_eq!(corrupt.total(), 0);
+    query.stop()?;
+    Ok(())
+}
+
+/// A settle time of hours would have the query's thread sleep that long on every young file,
+/// deaf to `stop()`: it is refused by `start()`, saying why and what to do instead.
+#[test]
+fn an_absurd_settle_time_is_refused_before_the_query_runs() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let session = session(1);
+    let err = session
+        .read_stream::<String>()
+        .limits(streamflow::source::SourceLimits::default().settle_time(streamflow::Duration::hours(1)))
+        .files(dir.path())
+        .write_stream()
+        .memory("never")
+        .start()
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("settle") && err.contains("rename"), "{err}");
+    Ok(())
+}
+
+/// A session of zero workers: an error, or one worker — never a query that hangs.
+#[test]
+fn a_session_of_zero_workers_is_refused_or_runs() {
+    match Session::builder()
+        .parallelism(0)
+        .clock(ManualClock::new(0))
+        .build()
+    {
+        Err(e) => assert!(e.to_string().contains("parallelism"), "{e}"),
+        Ok(session) => {
+            let input = MemoryStream::<i64>::new();
+            let query = session
+                .read_stream::<i64>()
+                .memory(&input)
+                .write_stream()
+                .memory("zero")
+                .start()
+                .unwrap();
+            input.add_data([1, 2]);
+            query.process_all_available().unwrap();
+            assert_eq!(session.memory_table::<i64>("zero").unwrap().rows(), [1, 2]);
+            query.stop().unwrap();
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The socket source against hostile servers
+// ---------------------------------------------------------------------------------------------
+
+/// Runs batches until `table` holds `n` rows (the socket is read on its own thread).
+fn await_rows<T: streamflow::Data>(
+    query: &StreamingQuery,
+    session: &Session,
+    table: &str,
+    n: usize,
+) -> Vec<T> {
+    let table = session.memory_table::<T>(table).unwrap();
+    let until = std::time::Instant::now() + PATIENCE;
+    while table.rows().len() < n && std::time::Instant::now() < until {
+        query.process_all_available().unwrap();
+    }
+    table.rows()
+}
+
+/// Garbage between good lines (bytes that are not UTF-8, NULs, lone `\r`, broken JSON, a very
+/// long line), then a last line without its `\n` and the server closes: the good lines arrive,
+/// the last one too, and each bad one is counted as a malformed row.
+#[test]
+fn socket_garbage_and_a_last_line_cut_by_the_close() -> TestResult {
+    use std::io::Write;
+    let server = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let port = server.local_addr()?.port();
+    let session = session(2);
+    let query = session
+        .read_stream::<i64>()
+        .limits(streamflow::source::SourceLimits::default().max_line_length(1_000))
+        .socket("127.0.0.1", port)
+        .write_stream()
+        .memory("from_socket")
+        .start()?;
+    let (mut conn, _) = server.accept()?;
+    conn.write_all(b"1\n\xff\xfe\xfd\n\0\0\0\n\r\n{\"half\n")?;
+    conn.write_all(&vec![b'7'; 5_000])?;
+    conn.write_all(b"\n2\n3")?;
+    drop(conn);
+    let rows = await_rows::<i64>(&query, &session, "from_socket", 3);
+    assert_eq!(rows, [1, 2, 3]);
+    let malformed: u64 = query
+        .recent_progress()
+        .iter()
+        .map(|p| p.sources[0].num_malformed_rows)
+        .sum();
+    // Not UTF-8, NULs, the broken JSON and the long line; the empty line (`\r\n`) is no record.
+    assert_eq!(malformed, 4);
+    query.stop()?;
+    Ok(())
+}
+
+/// A server that accepts and then says nothing, never closing (a half-open connection): the
+/// query idles, and `stop()` returns promptly instead of waiting on the silent socket.
+#[test]
+fn socket_a_silent_server_does_not_hold_stop() -> TestResult {
+    let server = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let port = server.local_addr()?.port();
+    let session = session(1);
+    let query = session
+        .read_stream::<String>()
+        .socket("127.0.0.1", port)
+        .write_stream()
+        .memory("silent")
+        .start()?;
+    let (_conn, _) = server.accept()?;
+    query.process_all_available()?;
+    let stopping = std::time::Instant::now();
+    query.stop()?;
+    assert!(
+        stopping.elapsed() < std::time::Duration::from_secs(5),
+        "stop() took {:?}",
+        stopping.elapsed()
+    );
+    Ok(())
+}
+
+/// Malformed rows are counted in a continuous query's progress as in a micro-batch's.
+#[test]
+fn continuous_progress_counts_malformed_rows() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    aged(dir.path(), "in.json", "1\n{oops\n2\nnope\n", 30)?;
+    let session = session(1);
+    let reader = session.read_stream::<i64>();
+    let corrupt = reader.corrupt_records();
+    let query = reader
+        .files(dir.path())
+        .write_stream()
+        .trigger(Trigger::continuous("1 second"))
+        .memory("counted")
+        .start()?;
+    query.process_all_available()?;
+    assert_eq!(session.memory_table::<i64>("counted")?.rows(), [1, 2]);
+    assert_eq!(corrupt.total(), 2);
+    let malformed: u64 = query
+        .recent_progress()
+        .iter()
+        .map(|p| p.sources[0].num_malformed_rows)
+        .sum();
+    assert_eq!(malformed, 2);
+    query.stop()?;
+    Ok(())
+}

@@ -613,7 +613,6 @@ impl Driver {
                 d.writer.plan_written(id);
             }
         }
-        let malformed_before: Vec<u64> = self.sources.iter().map(|s| undecodable(s.as_ref())).collect();
         self.vocabulary.planned(&plan);
         let mut plan_time = planned.elapsed();
         let ran = Instant::now();
@@ -653,12 +652,7 @@ impl Driver {
         commit_span.exit();
         let commit_offsets = offsets_started.elapsed();
         let source_rows: Vec<u64> = self.sources.iter().map(|s| s.rows(time)).collect();
-        let source_malformed: Vec<u64> = self
-            .sources
-            .iter()
-            .zip(&malformed_before)
-            .map(|(s, before)| undecodable(s.as_ref()).saturating_sub(*before))
-            .collect();
+        let source_malformed: Vec<u64> = self.sources.iter().map(|s| s.take_malformed()).collect();
         for node in &self.forgetters {
             node.forget_before(time);
         }
@@ -774,10 +768,6 @@ fn durability_dir(durability: &Option<Durability>) -> String {
         .as_ref()
         .map(|d| d.checkpoint.dir().display().to_string())
         .unwrap_or_default()
-}
-
-fn undecodable(source: &dyn SourceRun) -> u64 {
-    source.status().map_or(0, |s| s.undecodable)
 }
 
 /// A panic payload as `Error::UserCode`: a panic on a worker comes tagged with its operator;

@@ -211,6 +211,9 @@ impl LogStore {
     }
 }
 
+/// The longest settle time: a young file is waited for on the query's thread.
+const MAX_SETTLE: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Records of type `T` from the files of a directory.
 pub(crate) struct FileSource<T> {
     dir: PathBuf,
@@ -289,8 +292,9 @@ impl<T> FileSource<T> {
     /// The files to consider, in the order the log takes them, and the manifest entries they
     /// come from (when the directory is a file sink's output).
     ///
-    /// A plain directory: its regular, visible files, oldest first, then by name. Names starting
-    /// with `.` or `_` are files still being written (Spark's convention), so they are skipped.
+    /// A plain directory: its regular, visible files (symlinks to files included), oldest
+    /// first, then by name. Names starting with `.` or `_` are files still being written
+    /// (Spark's convention), so they are skipped.
     /// A file sink's directory: the files of the committed manifest entries not read yet.
     fn list(&self) -> Result<Listing> {
         let cannot_list = |e| Error::io(format!("cannot list {}", self.dir.display()), e);
@@ -328,7 +332,15 @@ impl<T> FileSource<T> {
             if log.seen.contains(&path) {
                 continue;
             }
-            let meta = entry.metadata().map_err(cannot_list)?;
+            // A symlink counts as the file it points to (a dangling one is looked at again
+            // next time).
+            let meta = match entry.file_type() {
+                Ok(kind) if kind.is_symlink() => match std::fs::metadata(&path) {
+                    Ok(meta) => meta,
+                    Err(_) => continue,
+                },
+                _ => entry.metadata().map_err(cannot_list)?,
+            };
             if meta.is_file() {
                 let modified = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
                 files.push((modified, path, meta.len()));
@@ -507,6 +519,16 @@ impl<T: Data + DeserializeOwned> Source for FileSource<T> {
                 "{} has both max_files_per_trigger ({files}) and max_bytes_per_trigger ({bytes}): \
                  set one of them, as in Spark",
                 self.label
+            )));
+        }
+        if self.settle > MAX_SETTLE {
+            return Err(Error::InvalidConfig(format!(
+                "{}: a settle time of {:?} is longer than the {} s allowed: the query waits that long \
+                 for every file still young when listed; write files elsewhere (or under a name \
+                 starting with `.` or `_`) and rename them into place instead",
+                self.label,
+                self.settle,
+                MAX_SETTLE.as_secs()
             )));
         }
         let not_usable = |reason: String| Error::Directory {

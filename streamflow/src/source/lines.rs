@@ -70,7 +70,7 @@ impl<R: BufRead> LineReader<R> {
             let newline = memchr::memchr(b'\n', buf);
             let chunk = &buf[..newline.unwrap_or(buf.len())];
             // One byte over the limit is allowed while reading: it may be the `\r` of `\r\n`.
-            if self.skipped > 0 || self.line.len() + chunk.len() > self.max + 1 {
+            if self.skipped > 0 || self.line.len() + chunk.len() > self.max.saturating_add(1) {
                 if let Some(&last) = chunk.last().or(self.line.last()) {
                     self.skipped_cr = last == b'\r';
                 }

@@ -206,6 +206,8 @@ impl SourceLimits {
     /// This catches a writer that writes under the file's final name with pauses shorter than
     /// the settle time. The reliable way remains Spark's: write the file elsewhere (or under a
     /// name starting with `.` or `_`, which sources skip) and rename it into place when whole.
+    /// A file source refuses to start with a settle time above one minute (the query's thread
+    /// waits for young files).
     ///
     /// Like every API that takes a duration, it accepts a string, a `std::time::Duration` or a
     /// [`Duration`]; an error if `settle` is no duration.

@@ -1,6 +1,7 @@
 //! How the driver holds a [`Source`] of any type: its committed and planned offsets, behind an
 //! object-safe interface, and the graph node that reads the planned range.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use serde_json::Value;
@@ -61,6 +62,10 @@ pub(crate) trait SourceRun: Send + Sync {
     fn rows(&self, time: Time) -> u64;
     /// The batch completed (see [`Source::batch_completed`]).
     fn batch_completed(&self, stats: &BatchStats);
+    /// The malformed records the source counted since the last call: what a batch (or an
+    /// epoch) reports as its `numMalformedRows`, whether the source decodes while the batch runs
+    /// (files) or as its input arrives (a socket, between batches too).
+    fn take_malformed(&self) -> u64;
 }
 
 struct Offsets<O> {
@@ -78,6 +83,8 @@ pub(crate) struct SourceSlot<S: Source> {
     /// The rate a pull source whose limit counts records takes at, with its batch interval:
     /// `max_rate`, and with backpressure Spark's PID estimate.
     rate: Option<(RateController, Duration)>,
+    /// The source's count of malformed records when last reported.
+    malformed_reported: AtomicU64,
 }
 
 impl<S: Source> SourceSlot<S> {
@@ -106,6 +113,7 @@ impl<S: Source> SourceSlot<S> {
             }),
             node: OnceLock::new(),
             rate,
+            malformed_reported: AtomicU64::new(0),
             source,
         }
     }
@@ -287,5 +295,10 @@ impl<S: Source> SourceRun for SourceSlot<S> {
             );
         }
         self.source.batch_completed(stats)
+    }
+
+    fn take_malformed(&self) -> u64 {
+        let total = self.status().map_or(0, |s| s.undecodable);
+        total.saturating_sub(self.malformed_reported.swap(total, Ordering::AcqRel))
     }
 }

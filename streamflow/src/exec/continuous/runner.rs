@@ -345,7 +345,7 @@ impl Committer {
             plan: &plan,
             trigger_time,
             input_rows: rows.iter().sum(),
-            source_malformed: vec![0; rows.len()],
+            source_malformed: driver.sources.iter().map(|s| s.take_malformed()).collect(),
             source_rows: rows,
             output_rows,
             interval: None,
