@@ -596,23 +596,14 @@ fn the_largest_line_limit_reads_lines_as_usual() -> TestResult {
 }
 
 /// A settle time of hours would have the query's thread sleep that long on every young file,
-/// deaf to `stop()`: it is refused by `start()`, saying why and what to do instead.
+/// deaf to `stop()`: it is refused, saying why and what to do instead.
 #[test]
-fn an_absurd_settle_time_is_refused_before_the_query_runs() -> TestResult {
-    let dir = tempfile::tempdir()?;
-    let session = session(1);
-    let err = session
-        .read_stream::<String>()
-        .limits(streamflow::source::SourceLimits::default().settle_time(streamflow::Duration::hours(1)))
-        .files(dir.path())
-        .write_stream()
-        .memory("never")
-        .start()
-        .map(|_| ())
+fn an_absurd_settle_time_is_refused() {
+    let err = streamflow::source::SourceLimits::default()
+        .settle_time(streamflow::Duration::hours(1))
         .unwrap_err()
         .to_string();
     assert!(err.contains("settle") && err.contains("rename"), "{err}");
-    Ok(())
 }
 
 /// A session of zero workers: an error, or one worker — never a query that hangs.
@@ -744,4 +735,77 @@ fn continuous_progress_counts_malformed_rows() -> TestResult {
     assert_eq!(malformed, 2);
     query.stop()?;
     Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Continuous mode and micro-batches sharing a checkpoint
+// ---------------------------------------------------------------------------------------------
+
+/// The last row of each key.
+fn last_per_key(rows: &[AggRow<String, u64>]) -> std::collections::BTreeMap<String, u64> {
+    rows.iter().map(|r| (r.key.clone(), r.value)).collect()
+}
+
+/// A word count in Update mode with `trigger`, on `input`, checkpointed in `dir`, into `table`.
+fn word_count(
+    session: &Session,
+    input: &MemoryStream<String>,
+    trigger: Trigger,
+    dir: &std::path::Path,
+    table: &str,
+) -> StreamingQuery {
+    session
+        .read_stream::<String>()
+        .memory(input)
+        .group_by(|w| w.clone())
+        .count()
+        .write_stream()
+        .output_mode(OutputMode::Update)
+        .trigger(trigger)
+        .checkpoint_location(dir)
+        .memory(table)
+        .start()
+        .unwrap()
+}
+
+/// One query of `first`'s trigger runs two batches and "crashes" after planning the second
+/// (its commit removed); one of `second`'s trigger re-runs that batch with exactly its recorded
+/// input and state, then carries on: the counts are those of one uninterrupted run.
+fn take_over_a_planned_batch(first: Trigger, second: Trigger) -> TestResult {
+    let session = session(2);
+    let dir = tempfile::tempdir()?;
+    let input = MemoryStream::<String>::new();
+    let q1 = word_count(&session, &input, first, dir.path(), "first");
+    input.add_data(["a", "b", "a"].map(String::from));
+    q1.process_all_available()?;
+    input.add_data(["a", "c"].map(String::from));
+    q1.process_all_available()?;
+    q1.stop()?;
+    std::fs::remove_file(dir.path().join("commits/1"))?;
+    let q2 = word_count(&session, &input, second, dir.path(), "second");
+    q2.process_all_available()?;
+    input.add_data(["b", "c", "d"].map(String::from));
+    q2.process_all_available()?;
+    let batches = session.memory_table::<AggRow<String, u64>>("second")?.batches();
+    assert_eq!(batches.iter().map(|(id, _)| *id).collect::<Vec<_>>(), [1, 2]);
+    assert_eq!(
+        last_per_key(&batches[0].1),
+        [("a".to_string(), 3), ("c".to_string(), 1)].into()
+    );
+    assert_eq!(
+        last_per_key(&batches[1].1),
+        [("b".to_string(), 2), ("c".to_string(), 2), ("d".to_string(), 1)].into()
+    );
+    q2.stop()?;
+    Ok(())
+}
+
+#[test]
+fn continuous_takes_over_a_batch_a_micro_batch_query_planned_and_never_committed() -> TestResult {
+    take_over_a_planned_batch(Trigger::default(), Trigger::continuous("1 second"))
+}
+
+#[test]
+fn micro_batches_take_over_an_epoch_a_continuous_query_planned_and_never_committed() -> TestResult {
+    take_over_a_planned_batch(Trigger::continuous("1 second"), Trigger::default())
 }

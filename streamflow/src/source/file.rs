@@ -211,9 +211,6 @@ impl LogStore {
     }
 }
 
-/// The longest settle time: a young file is waited for on the query's thread.
-const MAX_SETTLE: std::time::Duration = std::time::Duration::from_secs(60);
-
 /// Records of type `T` from the files of a directory.
 pub(crate) struct FileSource<T> {
     dir: PathBuf,
@@ -519,16 +516,6 @@ impl<T: Data + DeserializeOwned> Source for FileSource<T> {
                 "{} has both max_files_per_trigger ({files}) and max_bytes_per_trigger ({bytes}): \
                  set one of them, as in Spark",
                 self.label
-            )));
-        }
-        if self.settle > MAX_SETTLE {
-            return Err(Error::InvalidConfig(format!(
-                "{}: a settle time of {:?} is longer than the {} s allowed: the query waits that long \
-                 for every file still young when listed; write files elsewhere (or under a name \
-                 starting with `.` or `_`) and rename them into place instead",
-                self.label,
-                self.settle,
-                MAX_SETTLE.as_secs()
             )));
         }
         let not_usable = |reason: String| Error::Directory {

@@ -197,6 +197,9 @@ impl SourceLimits {
     }
 }
 
+/// The longest settle time: a file source waits for a young file on the query's thread.
+const MAX_SETTLE: std::time::Duration = std::time::Duration::from_secs(60);
+
 impl SourceLimits {
     /// How long a file must have stayed unchanged before a file source takes it: a file last
     /// modified longer ago is taken when listed; a younger one is looked at again once it is
@@ -206,11 +209,10 @@ impl SourceLimits {
     /// This catches a writer that writes under the file's final name with pauses shorter than
     /// the settle time. The reliable way remains Spark's: write the file elsewhere (or under a
     /// name starting with `.` or `_`, which sources skip) and rename it into place when whole.
-    /// A file source refuses to start with a settle time above one minute (the query's thread
-    /// waits for young files).
     ///
     /// Like every API that takes a duration, it accepts a string, a `std::time::Duration` or a
-    /// [`Duration`]; an error if `settle` is no duration.
+    /// [`Duration`]; an error if `settle` is no duration, or longer than one minute (a file
+    /// source waits for a young file on the query's thread).
     ///
     /// ```
     /// use streamflow::source::SourceLimits;
@@ -219,10 +221,20 @@ impl SourceLimits {
     /// assert_eq!(limits, SourceLimits::default().settle_time("2 seconds")?);
     /// assert_eq!(limits, SourceLimits::default().settle_time(streamflow::Duration::seconds(2))?);
     /// assert!(SourceLimits::default().settle_time("2 sec0nds").is_err());
+    /// assert!(SourceLimits::default().settle_time("1 hour").is_err());
     /// # Ok::<(), streamflow::Error>(())
     /// ```
     pub fn settle_time(mut self, settle: impl IntoDuration) -> Result<Self> {
-        self.settle_time = settle.into_duration()?.to_std();
+        let settle = settle.into_duration()?.to_std();
+        if settle > MAX_SETTLE {
+            return Err(Error::InvalidConfig(format!(
+                "a settle time of {settle:?} is longer than the {} s allowed: a file source waits \
+                 that long for every file still young when listed; write files elsewhere (or \
+                 under a name starting with `.` or `_`) and rename them into place instead",
+                MAX_SETTLE.as_secs()
+            )));
+        }
+        self.settle_time = settle;
         Ok(self)
     }
 }
