@@ -174,8 +174,9 @@ use proc_macro::TokenStream;
 /// trigger is rejected: the runtime runs queries as micro-batches only.
 ///
 /// The output mode, the trigger, the name and the checkpoint may be given in the attribute
-/// *or* in the body (`.output_mode(OutputMode::Update)` on the writer), not both: the
-/// attribute's would silently win, so giving one twice is an error. A `return writer;` in the
+/// *or* in the body (`.output_mode(OutputMode::Update)` on the writer, or the typed
+/// `.append()`, `.update()`, `.complete()` before the sink), not both: the attribute's would
+/// silently win, so giving one twice is an error. A `return writer;` in the
 /// body returns the query's writer.
 ///
 /// # One error per mistake
@@ -241,8 +242,10 @@ use proc_macro::TokenStream;
 /// one pass of it. A dataset made by a helper (`counts(&words).write_stream()`) is not
 /// guessed at: the plan says "built by `counts`", and the output-mode rules are checked on it
 /// by the runtime's `start()`, which the generated `job(session, ..)` calls before anything
-/// runs. Joins are Append-only in Spark; the runtime has no joins yet, so neither does this
-/// check.
+/// runs. A typed mode (`.complete()`) is checked by rustc wherever the query is built —
+/// helper, branch, loop — against the shape its types carry (`streamflow::structured::shape`:
+/// an aggregation or not, by key or by event-time window); then the macro leaves those rules
+/// to rustc, so each mistake is one error.
 ///
 /// # The plan
 ///

@@ -607,6 +607,10 @@ pub(crate) const STRUCTURED: &[Method] = {
         method("flat_map_groups_with_state", G, D, Kind::GroupsWithState),
         // The writer: settings, a sink, and `start()` (the generated function's job).
         method("output_mode", W, W, Kind::Setting(Setting::OutputMode)),
+        // The typed output modes: their rules are the types' (`structured/shape.rs`).
+        method("append", W, W, Kind::Setting(Setting::OutputMode)),
+        method("update", W, W, Kind::Setting(Setting::OutputMode)),
+        method("complete", W, W, Kind::Setting(Setting::OutputMode)),
         method("trigger", W, W, Kind::Setting(Setting::Trigger)),
         method("query_name", W, W, Kind::Setting(Setting::QueryName)),
         method("multiple_watermark_policy", W, W, Kind::Setting(Setting::Other)),

@@ -356,7 +356,7 @@ fn operators_in_a_loop_are_marked() -> TestResult {
 }
 
 /// A query's aggregation made by a helper.
-fn counts(words: &Dataset<Word>) -> Dataset<AggRow<String, u64>> {
+fn counts(words: &Dataset<Word>) -> Dataset<AggRow<String, u64>, streamflow::structured::shape::Aggregated> {
     words.group_by(|w| w.word.clone()).count()
 }
 

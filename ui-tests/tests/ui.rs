@@ -34,6 +34,15 @@ fn type_errors_carry_the_runtime_messages() {
         ("key_not_hashable", "`f64` cannot be used as a key"),
         ("state_not_serde", "`Total` cannot be kept in a state store"),
         ("print_without_debug", "`Reading` cannot be printed"),
+        // The typed output modes: the shape of the query in its types (`structured/shape.rs`).
+        (
+            "query_typed_modes",
+            "Append output mode not supported here: the dataset written has the shape `Aggregated`",
+        ),
+        (
+            "query_typed_modes",
+            "Complete output mode not supported when there are no streaming aggregations",
+        ),
     ] {
         let path = format!("{}/tests/ui/fail/{case}.stderr", env!("CARGO_MANIFEST_DIR"));
         let stderr = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));

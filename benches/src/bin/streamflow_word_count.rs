@@ -11,7 +11,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use streamflow::structured::{AggRow, Dataset, Format, OutputMode, Session, Trigger};
+use streamflow::structured::{AggRow, Dataset, Format, Session, Trigger, shape};
 use streamflow_benches::end_to_end::{exit_on_error, flag, number, required, write_word_counts};
 
 fn main() {
@@ -22,13 +22,13 @@ fn main() {
 /// Runs `counts` to the end of the input; the rows of its last batch (Complete mode: the
 /// whole table) as `(word, count)`.
 fn last_table<K: streamflow::Key + streamflow::StateData + AsRef<str>>(
-    counts: Dataset<AggRow<K, u64>>,
+    counts: Dataset<AggRow<K, u64>, shape::Aggregated>,
 ) -> streamflow::Result<Vec<(String, u64)>> {
     let table = Arc::new(Mutex::new(Vec::new()));
     let out = table.clone();
     let query = counts
         .write_stream()
-        .output_mode(OutputMode::Complete)
+        .complete()
         .trigger(Trigger::available_now())
         .foreach_batch(move |batch, _id| {
             let rows: Vec<(String, u64)> = batch

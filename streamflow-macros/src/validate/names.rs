@@ -117,11 +117,15 @@ pub(crate) fn report_structured(node: &Node, diags: &mut Diagnostics) {
 }
 
 /// "did you mean …?", with the argument Spark passes as a string spelled as ours
-/// (`outputMode("update")` → `.output_mode(OutputMode::Update)`).
+/// (`outputMode("update")` → `.update()`, the typed mode, or `.output_mode(OutputMode::Update)`).
 fn misspelt_help(node: &Node, meant: &str) -> String {
     if meant == "output_mode" {
         if let Some(mode) = node.args.first().and_then(string_mode) {
-            return format!("did you mean `.output_mode(OutputMode::{})`?", mode.name());
+            return format!(
+                "did you mean `.{}()` (checked against the query's shape at compile time) or `.output_mode(OutputMode::{})`?",
+                mode.key(),
+                mode.name()
+            );
         }
     }
     format!("did you mean `{meant}`?")

@@ -24,6 +24,7 @@ use crate::data::Data;
 use crate::exec::lock;
 use crate::graph::NodeKind;
 use crate::structured::Dataset;
+use crate::structured::shape::Shape;
 
 /// The name of a late-data side output of rows of type `T` (Flink's `OutputTag`): create one,
 /// route late rows to it with [`Dataset::late_rows_to`], read them with
@@ -118,12 +119,12 @@ impl<T> LateSlot<T> {
     }
 }
 
-impl<T: Data> Dataset<T> {
+impl<T: Data, Sh: Shape> Dataset<T, Sh> {
     /// Routes the rows that the stateful operator applied next to this dataset drops as late
     /// (a deduplication, an aggregation, either side of a stream–stream join) to `tag`, as well
     /// as counting them. Read them with [`late_rows`](Self::late_rows) on the operator's
     /// output; see [`LateRows`].
-    pub fn late_rows_to(&self, tag: &LateRows<T>) -> Dataset<T> {
+    pub fn late_rows_to(&self, tag: &LateRows<T>) -> Dataset<T, Sh> {
         let mut next = self.clone();
         next.late_to = Some(tag.id);
         next
@@ -132,7 +133,7 @@ impl<T: Data> Dataset<T> {
     /// The rows routed to `tag` by a stateful operator this dataset is computed from (see
     /// [`LateRows`]), batch by batch: a dataset of the same query, to write or union with its
     /// other output.
-    pub fn late_rows<L: Data>(&self, tag: &LateRows<L>) -> Dataset<L> {
+    pub fn late_rows<L: Data>(&self, tag: &LateRows<L>) -> Dataset<L, Sh> {
         let parent = self.clone();
         let id = tag.id;
         let logical = self.logical.then("late_rows");

@@ -45,8 +45,9 @@ use crate::data::{Data, Key, StateData};
 use crate::event_time::rules;
 use crate::event_time::timestamp::EventTimeFn;
 use crate::structured::Dataset;
+use crate::structured::shape::{Shape, Union};
 
-impl<L: StateData> Dataset<L> {
+impl<L: StateData, Sh: Shape> Dataset<L, Sh> {
     /// The inner join of this stream with `right` on `on` (Spark's
     /// `left.join(right, condition)` of two streaming datasets): every pair of rows with equal
     /// keys (and event times in `on`'s range) once, as `(left, right)`, in the batch where the
@@ -89,11 +90,14 @@ impl<L: StateData> Dataset<L> {
     /// query.stop()?;
     /// # Ok::<(), streamflow::Error>(())
     /// ```
-    pub fn join<R: StateData, K: Key + StateData>(
+    pub fn join<R: StateData, K: Key + StateData, Sh2: Shape>(
         &self,
-        right: &Dataset<R>,
+        right: &Dataset<R, Sh2>,
         on: JoinOn<L, R, K>,
-    ) -> Dataset<(L, R)> {
+    ) -> Dataset<(L, R), Sh::Output>
+    where
+        Sh: Union<Sh2>,
+    {
         self.stream_join(JoinType::Inner, right, on, |(l, r)| Some((l?, r?)))
     }
 
@@ -122,11 +126,14 @@ impl<L: StateData> Dataset<L> {
     /// query.stop()?;
     /// # Ok::<(), streamflow::Error>(())
     /// ```
-    pub fn left_outer_join<R: StateData, K: Key + StateData>(
+    pub fn left_outer_join<R: StateData, K: Key + StateData, Sh2: Shape>(
         &self,
-        right: &Dataset<R>,
+        right: &Dataset<R, Sh2>,
         on: JoinOn<L, R, K>,
-    ) -> Dataset<(L, Option<R>)> {
+    ) -> Dataset<(L, Option<R>), Sh::Output>
+    where
+        Sh: Union<Sh2>,
+    {
         self.stream_join(JoinType::LeftOuter, right, on, |(l, r)| Some((l?, r)))
     }
 
@@ -146,11 +153,14 @@ impl<L: StateData> Dataset<L> {
     /// # let _ = joined;
     /// # Ok::<(), streamflow::Error>(())
     /// ```
-    pub fn right_outer_join<R: StateData, K: Key + StateData>(
+    pub fn right_outer_join<R: StateData, K: Key + StateData, Sh2: Shape>(
         &self,
-        right: &Dataset<R>,
+        right: &Dataset<R, Sh2>,
         on: JoinOn<L, R, K>,
-    ) -> Dataset<(Option<L>, R)> {
+    ) -> Dataset<(Option<L>, R), Sh::Output>
+    where
+        Sh: Union<Sh2>,
+    {
         self.stream_join(JoinType::RightOuter, right, on, |(l, r)| Some((l, r?)))
     }
 
@@ -170,11 +180,14 @@ impl<L: StateData> Dataset<L> {
     /// # let _ = joined;
     /// # Ok::<(), streamflow::Error>(())
     /// ```
-    pub fn full_outer_join<R: StateData, K: Key + StateData>(
+    pub fn full_outer_join<R: StateData, K: Key + StateData, Sh2: Shape>(
         &self,
-        right: &Dataset<R>,
+        right: &Dataset<R, Sh2>,
         on: JoinOn<L, R, K>,
-    ) -> Dataset<(Option<L>, Option<R>)> {
+    ) -> Dataset<(Option<L>, Option<R>), Sh::Output>
+    where
+        Sh: Union<Sh2>,
+    {
         self.stream_join(JoinType::FullOuter, right, on, Some)
     }
 
@@ -199,23 +212,29 @@ impl<L: StateData> Dataset<L> {
     /// query.stop()?;
     /// # Ok::<(), streamflow::Error>(())
     /// ```
-    pub fn left_semi_join<R: StateData, K: Key + StateData>(
+    pub fn left_semi_join<R: StateData, K: Key + StateData, Sh2: Shape>(
         &self,
-        right: &Dataset<R>,
+        right: &Dataset<R, Sh2>,
         on: JoinOn<L, R, K>,
-    ) -> Dataset<L> {
+    ) -> Dataset<L, Sh::Output>
+    where
+        Sh: Union<Sh2>,
+    {
         self.stream_join(JoinType::LeftSemi, right, on, |(l, _)| l)
     }
 
     /// Builds a stream–stream join of `join_type`; `shape` turns a joined row into the
     /// method's output type.
-    fn stream_join<R: StateData, K: Key + StateData, U: Data>(
+    fn stream_join<R: StateData, K: Key + StateData, U: Data, Sh2: Shape>(
         &self,
         join_type: JoinType,
-        right: &Dataset<R>,
+        right: &Dataset<R, Sh2>,
         on: JoinOn<L, R, K>,
         shape: fn(Joined<L, R>) -> Option<U>,
-    ) -> Dataset<U> {
+    ) -> Dataset<U, Sh::Output>
+    where
+        Sh: Union<Sh2>,
+    {
         let method = join_type.method();
         let operator = format!("{method}(..)");
         let mut logical = self.logical.then(&operator);

@@ -11,11 +11,12 @@ use crate::event_time::rules;
 use crate::exec::guard;
 use crate::graph::NodeKind;
 use crate::structured::Dataset;
+use crate::structured::shape::Shape;
 
 /// The static side: its rows by key.
 type Table<K, S> = Arc<FastMap<K, Vec<S>>>;
 
-impl<T: Data> Dataset<T> {
+impl<T: Data, Sh: Shape> Dataset<T, Sh> {
     /// The inner join of this stream with the static rows `rows` (Spark's stream–static
     /// join): each record, paired with every static row of equal key, as `(record, row)`.
     /// The static rows are loaded once, into a table every query started from it shares.
@@ -42,7 +43,7 @@ impl<T: Data> Dataset<T> {
         rows: impl IntoIterator<Item = S>,
         key: impl Fn(&T) -> K + Send + Sync + 'static,
         static_key: impl Fn(&S) -> K,
-    ) -> Dataset<(T, S)> {
+    ) -> Dataset<(T, S), Sh> {
         let table = load(rows, static_key);
         self.static_join(
             "join_static",
@@ -83,7 +84,7 @@ impl<T: Data> Dataset<T> {
         rows: impl IntoIterator<Item = S>,
         key: impl Fn(&T) -> K + Send + Sync + 'static,
         static_key: impl Fn(&S) -> K,
-    ) -> Dataset<(T, Option<S>)> {
+    ) -> Dataset<(T, Option<S>), Sh> {
         let table = load(rows, static_key);
         self.static_join(
             "left_outer_join_static",
@@ -102,7 +103,7 @@ impl<T: Data> Dataset<T> {
         key: impl Fn(&T) -> K + Send + Sync + 'static,
         emit: impl Fn(T, Option<&Vec<S>>) -> Vec<U> + Send + Sync + 'static,
         table: Table<K, S>,
-    ) -> Dataset<U> {
+    ) -> Dataset<U, Sh> {
         let mut logical = self.logical.then(name);
         logical.joins.push((
             crate::structured::next_dataset_id(),

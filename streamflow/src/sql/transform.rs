@@ -13,6 +13,7 @@ use crate::dstream::DStream;
 use crate::error::{Error, Failure, Result};
 use crate::graph::NodeKind;
 use crate::structured::Dataset;
+use crate::structured::shape::Shape;
 use crate::time::Time;
 
 const OPERATOR: &str = "transform_sql";
@@ -97,7 +98,7 @@ impl<T: Data + Serialize + DeserializeOwned> DStream<T> {
     }
 }
 
-impl<T: Data + Serialize + DeserializeOwned> Dataset<T> {
+impl<T: Data + Serialize + DeserializeOwned, Sh: Shape> Dataset<T, Sh> {
     /// Runs the SQL `query` over every micro-batch, registered as the temporary view `view`,
     /// and makes its rows, read as `U`s, the new dataset's batch (feature `sql`). As
     /// [`DStream::transform_sql`]: the query sees one batch (an aggregation in it is not a
@@ -121,7 +122,7 @@ impl<T: Data + Serialize + DeserializeOwned> Dataset<T> {
     /// query.stop()?;
     /// # Ok::<(), streamflow::Error>(())
     /// ```
-    pub fn transform_sql<U: Data + DeserializeOwned>(&self, view: &str, query: &str) -> Dataset<U> {
+    pub fn transform_sql<U: Data + DeserializeOwned>(&self, view: &str, query: &str) -> Dataset<U, Sh> {
         let step = SqlStep::new(view, query);
         let parent = self.clone();
         Dataset::new(

@@ -36,6 +36,7 @@ use crate::exec::{Executor, guard, lock};
 use crate::metrics::progress::StateOperatorProgress;
 use crate::structured::Dataset;
 use crate::structured::plan::{Planner, RunShared, StatefulRun};
+use crate::structured::shape::Shape;
 use crate::time::Time;
 
 /// How long a deduplication remembers a key.
@@ -80,11 +81,11 @@ impl<T: Data, K: Key + StateData> StatefulRun for DedupOperator<T, K> {
 impl<T: Data, K: Key + StateData> DedupOperator<T, K> {
     /// The operator `name` of `kind` over `input` in the query `p` plans, keeping its state
     /// in one partition per worker.
-    pub(crate) fn new(
+    pub(crate) fn new<S: Shape>(
         name: &str,
         kind: Dedup,
         key: Arc<dyn Fn(&T) -> K + Send + Sync>,
-        input: &Dataset<T>,
+        input: &Dataset<T, S>,
         p: &mut Planner,
     ) -> Self {
         DedupOperator {

@@ -1,12 +1,14 @@
 //! [`Dataset<T>`]: a streaming dataset of typed records and its operators (Spark's typed
 //! `Dataset[T]` with `isStreaming`).
 
+use std::marker::PhantomData;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::grouped::GroupedDataset;
 use super::plan::Planner;
 use super::session::Session;
+use super::shape::{Plain, Shape, Union, WindowAggregated};
 use super::writer::DataStreamWriter;
 use crate::batch::Batch;
 use crate::data::{Data, Key, StateData};
@@ -93,6 +95,10 @@ impl Logical {
 /// A stream of typed records (Spark's streaming `Dataset[T]`): a description of a pipeline
 /// that runs once a query is started from it with [`write_stream`](Self::write_stream).
 ///
+/// Its second type parameter is its [shape](super::shape) — [`Plain`] (the default), or an
+/// aggregation — against which the writer's typed output modes (`.append()`, `.update()`,
+/// `.complete()`) are checked at compile time, wherever the query is built.
+///
 /// Operators take `&self` and return a new dataset; each query started from a dataset gets its
 /// own sources, offsets and state. Runs of `map`/`filter`/`flat_map` fuse into one pass per
 /// partition, as in the DStream API.
@@ -120,7 +126,7 @@ impl Logical {
 /// query.stop()?;
 /// # Ok::<(), streamflow::Error>(())
 /// ```
-pub struct Dataset<T> {
+pub struct Dataset<T, S = Plain> {
     pub(crate) session: Session,
     pub(crate) id: u64,
     pub(crate) plan: Arc<PlanFn<T>>,
@@ -131,9 +137,11 @@ pub struct Dataset<T> {
     /// The late-data side output its next stateful operator routes late rows to
     /// ([`late_rows_to`](Self::late_rows_to)).
     pub(crate) late_to: Option<u64>,
+    /// What the output-mode rules need to know of it, as a type ([`shape`](super::shape)).
+    pub(crate) shape: PhantomData<fn() -> S>,
 }
 
-impl<T> Clone for Dataset<T> {
+impl<T, S> Clone for Dataset<T, S> {
     fn clone(&self) -> Self {
         Dataset {
             session: self.session.clone(),
@@ -143,11 +151,12 @@ impl<T> Clone for Dataset<T> {
             event_time: self.event_time.clone(),
             continuous: self.continuous.clone(),
             late_to: self.late_to,
+            shape: PhantomData,
         }
     }
 }
 
-impl<T: Data> Dataset<T> {
+impl<T: Data, S: Shape> Dataset<T, S> {
     pub(crate) fn new(
         session: Session,
         logical: Logical,
@@ -162,6 +171,22 @@ impl<T: Data> Dataset<T> {
             event_time,
             continuous: None,
             late_to: None,
+            shape: PhantomData,
+        }
+    }
+
+    /// The same dataset, of another shape: for the operators that compute the shape of their
+    /// output in its type.
+    pub(crate) fn reshape<S2: Shape>(self) -> Dataset<T, S2> {
+        Dataset {
+            session: self.session,
+            id: self.id,
+            plan: self.plan,
+            logical: self.logical,
+            event_time: self.event_time,
+            continuous: self.continuous,
+            late_to: self.late_to,
+            shape: PhantomData,
         }
     }
 
@@ -207,7 +232,7 @@ impl<T: Data> Dataset<T> {
         name: &'static str,
         event_time: Option<EventTimeFn<U>>,
         f: impl Fn(Batch<T>) -> Batch<U> + Send + Sync + 'static,
-    ) -> Dataset<U> {
+    ) -> Dataset<U, S> {
         let parent = self.clone();
         let f = Arc::new(f);
         Dataset::new(
@@ -236,7 +261,7 @@ impl<T: Data> Dataset<T> {
     /// # let _ = (lengths, input);
     /// # Ok::<(), streamflow::Error>(())
     /// ```
-    pub fn map<U: Data>(&self, f: impl Fn(T) -> U + Send + Sync + 'static) -> Dataset<U> {
+    pub fn map<U: Data>(&self, f: impl Fn(T) -> U + Send + Sync + 'static) -> Dataset<U, S> {
         let f = Arc::new(f);
         let g = f.clone();
         self.derive("map", None, move |b| {
@@ -257,7 +282,7 @@ impl<T: Data> Dataset<T> {
     /// # let _ = positive;
     /// # Ok::<(), streamflow::Error>(())
     /// ```
-    pub fn filter(&self, f: impl Fn(&T) -> bool + Send + Sync + 'static) -> Dataset<T> {
+    pub fn filter(&self, f: impl Fn(&T) -> bool + Send + Sync + 'static) -> Dataset<T, S> {
         let f = Arc::new(f);
         let g = f.clone();
         self.derive("filter", self.event_time.clone(), move |b| {
@@ -283,7 +308,7 @@ impl<T: Data> Dataset<T> {
     /// # let _ = words;
     /// # Ok::<(), streamflow::Error>(())
     /// ```
-    pub fn flat_map<U: Data, I>(&self, f: impl Fn(T) -> I + Send + Sync + 'static) -> Dataset<U>
+    pub fn flat_map<U: Data, I>(&self, f: impl Fn(T) -> I + Send + Sync + 'static) -> Dataset<U, S>
     where
         I: IntoIterator<Item = U>,
     {
@@ -312,7 +337,10 @@ impl<T: Data> Dataset<T> {
     /// # let _ = both;
     /// # Ok::<(), streamflow::Error>(())
     /// ```
-    pub fn union(&self, other: &Dataset<T>) -> Dataset<T> {
+    pub fn union<S2: Shape>(&self, other: &Dataset<T, S2>) -> Dataset<T, S::Output>
+    where
+        S: Union<S2>,
+    {
         let (left, right) = (self.clone(), other.clone());
         let mut logical = self.logical.then("union");
         logical.merge_other_side(&other.logical);
@@ -358,7 +386,7 @@ impl<T: Data> Dataset<T> {
         &self,
         event_time: impl Fn(&T) -> E + Send + Sync + 'static,
         delay: impl IntoDuration,
-    ) -> Dataset<T> {
+    ) -> Dataset<T, S> {
         let mut logical = self.logical.then("with_watermark");
         let delay = match delay.into_duration() {
             Ok(d) => d,
@@ -415,7 +443,7 @@ impl<T: Data> Dataset<T> {
     pub fn with_event_time<E: EventTime>(
         &self,
         event_time: impl Fn(&T) -> E + Send + Sync + 'static,
-    ) -> Dataset<T> {
+    ) -> Dataset<T, S> {
         let mut next = self.clone();
         next.event_time = Some(Arc::new(move |t: &T| event_time(t).event_time()));
         next
@@ -441,7 +469,7 @@ impl<T: Data> Dataset<T> {
     pub fn group_by<K: Key + StateData>(
         &self,
         key: impl Fn(&T) -> K + Send + Sync + 'static,
-    ) -> GroupedDataset<T, K> {
+    ) -> GroupedDataset<T, K, S> {
         GroupedDataset::new(self.clone(), Arc::new(key), None)
     }
 
@@ -474,7 +502,7 @@ impl<T: Data> Dataset<T> {
     pub fn group_by_event_time<K: Key + StateData>(
         &self,
         key: impl Fn(&T) -> K + Send + Sync + 'static,
-    ) -> GroupedDataset<T, (Time, K)> {
+    ) -> GroupedDataset<T, (Time, K), S, WindowAggregated> {
         let ts = self.event_time.clone();
         GroupedDataset::by_event_time(
             self.clone(),
@@ -509,7 +537,7 @@ impl<T: Data> Dataset<T> {
         &self,
         key: impl Fn(&T) -> K + Send + Sync + 'static,
         spec: WindowSpec,
-    ) -> GroupedDataset<T, K> {
+    ) -> GroupedDataset<T, K, S, WindowAggregated> {
         GroupedDataset::new(self.clone(), Arc::new(key), Some(spec))
     }
 
@@ -543,7 +571,7 @@ impl<T: Data> Dataset<T> {
     pub fn drop_duplicates<K: Key + StateData>(
         &self,
         key: impl Fn(&T) -> K + Send + Sync + 'static,
-    ) -> Dataset<T> {
+    ) -> Dataset<T, S> {
         self.dedup("drop_duplicates(..)", Dedup::Forever, Arc::new(key))
     }
 
@@ -573,7 +601,7 @@ impl<T: Data> Dataset<T> {
     pub fn drop_duplicates_with_event_time<K: Key + StateData>(
         &self,
         key: impl Fn(&T) -> K + Send + Sync + 'static,
-    ) -> Dataset<T> {
+    ) -> Dataset<T, S> {
         self.dedup(
             "drop_duplicates_with_event_time(..)",
             Dedup::EventTimeInKey,
@@ -606,7 +634,7 @@ impl<T: Data> Dataset<T> {
     pub fn drop_duplicates_within_watermark<K: Key + StateData>(
         &self,
         key: impl Fn(&T) -> K + Send + Sync + 'static,
-    ) -> Dataset<T> {
+    ) -> Dataset<T, S> {
         let delay_ms = self.logical.watermark_delay.map_or(0, |d| d.millis() as i64);
         self.dedup(
             "drop_duplicates_within_watermark(..)",
@@ -620,7 +648,7 @@ impl<T: Data> Dataset<T> {
         operator: &'static str,
         kind: Dedup,
         key: Arc<dyn Fn(&T) -> K + Send + Sync>,
-    ) -> Dataset<T> {
+    ) -> Dataset<T, S> {
         let mut logical = self.logical.then(operator);
         if kind != Dedup::Forever && (!self.logical.watermarked || self.event_time.is_none()) {
             logical.errors.push(format!(
@@ -658,7 +686,7 @@ impl<T: Data> Dataset<T> {
     /// b.stop()?;
     /// # Ok::<(), streamflow::Error>(())
     /// ```
-    pub fn write_stream(&self) -> DataStreamWriter<T> {
+    pub fn write_stream(&self) -> DataStreamWriter<T, S> {
         DataStreamWriter::new(self.clone())
     }
 }

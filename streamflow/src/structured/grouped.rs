@@ -2,11 +2,13 @@
 //! aggregate. The aggregators are in `state/aggregators.rs`, the stateful operator that runs
 //! them in `state/aggregation.rs`.
 
+use std::marker::PhantomData;
 use std::sync::Arc;
 
 use super::dataset::{AggInfo, Dataset};
 use super::output_mode::OutputMode;
 use super::plan::Planner;
+use super::shape::{Aggregated, Plain, Shape};
 use crate::data::{Data, Key, StateData};
 use crate::state::aggregation::{AggOperator, AggSpec, KeyFn};
 use crate::state::aggregators::{AggRow, Aggregator, Avg, Count, Max, Min, Sum};
@@ -37,31 +39,39 @@ use crate::window::event_time::WindowSpec;
 /// query.stop()?;
 /// # Ok::<(), streamflow::Error>(())
 /// ```
-pub struct GroupedDataset<T, K> {
-    ds: Dataset<T>,
+///
+/// Its shape parameters ([`shape`](super::shape)) are the shape of the dataset grouped, `Sh`,
+/// and the shape of its aggregates, `O`: [`Aggregated`], or for `group_by_window` and
+/// `group_by_event_time`, [`WindowAggregated`](super::shape::WindowAggregated).
+pub struct GroupedDataset<T, K, Sh = Plain, O = Aggregated> {
+    ds: Dataset<T, Sh>,
     key: KeyFn<T, K>,
     window: Option<WindowSpec>,
     /// Grouped by the event time itself (`group_by_event_time`).
     event_time_key: bool,
+    /// The shape of its aggregates.
+    shape: PhantomData<fn() -> O>,
 }
 
-impl<T: Data, K: Key + StateData> GroupedDataset<T, K> {
-    pub(crate) fn new(ds: Dataset<T>, key: KeyFn<T, K>, window: Option<WindowSpec>) -> Self {
+impl<T: Data, K: Key + StateData, Sh: Shape, O: Shape> GroupedDataset<T, K, Sh, O> {
+    pub(crate) fn new(ds: Dataset<T, Sh>, key: KeyFn<T, K>, window: Option<WindowSpec>) -> Self {
         GroupedDataset {
             ds,
             key,
             window,
             event_time_key: false,
+            shape: PhantomData,
         }
     }
 
     /// Groups by the event time and `key` (see [`Dataset::group_by_event_time`]).
-    pub(crate) fn by_event_time(ds: Dataset<T>, key: KeyFn<T, K>) -> Self {
+    pub(crate) fn by_event_time(ds: Dataset<T, Sh>, key: KeyFn<T, K>) -> Self {
         GroupedDataset {
             ds,
             key,
             window: None,
             event_time_key: true,
+            shape: PhantomData,
         }
     }
 
@@ -108,7 +118,7 @@ impl<T: Data, K: Key + StateData> GroupedDataset<T, K> {
         output_mode: OutputMode,
         timeout: GroupStateTimeout,
         f: impl Fn(&K, Vec<T>, &mut GroupState<S>) -> I + Send + Sync + 'static,
-    ) -> Dataset<U> {
+    ) -> Dataset<U, Sh> {
         let f: GroupFn<K, T, S, U> = Arc::new(move |k, v, s| f(k, v, s).into_iter().collect());
         self.with_state("flat_map_groups_with_state", Some(output_mode), timeout, f)
     }
@@ -135,7 +145,7 @@ impl<T: Data, K: Key + StateData> GroupedDataset<T, K> {
         &self,
         timeout: GroupStateTimeout,
         f: impl Fn(&K, Vec<T>, &mut GroupState<S>) -> U + Send + Sync + 'static,
-    ) -> Dataset<U> {
+    ) -> Dataset<U, Sh> {
         let f: GroupFn<K, T, S, U> = Arc::new(move |k, v, s| vec![f(k, v, s)]);
         self.with_state("map_groups_with_state", None, timeout, f)
     }
@@ -146,7 +156,7 @@ impl<T: Data, K: Key + StateData> GroupedDataset<T, K> {
         output_mode: Option<OutputMode>,
         timeout: GroupStateTimeout,
         f: GroupFn<K, T, S, U>,
-    ) -> Dataset<U> {
+    ) -> Dataset<U, Sh> {
         let mut logical = self.ds.logical.then(operator);
         logical
             .groups_with_state
@@ -203,7 +213,7 @@ impl<T: Data, K: Key + StateData> GroupedDataset<T, K> {
     /// query.stop()?;
     /// # Ok::<(), streamflow::Error>(())
     /// ```
-    pub fn count(&self) -> Dataset<AggRow<K, u64>> {
+    pub fn count(&self) -> Dataset<AggRow<K, u64>, O> {
         self.agg(Count)
     }
 
@@ -226,7 +236,7 @@ impl<T: Data, K: Key + StateData> GroupedDataset<T, K> {
     /// query.stop()?;
     /// # Ok::<(), streamflow::Error>(())
     /// ```
-    pub fn sum<N>(&self, f: impl Fn(&T) -> N + Send + Sync + 'static) -> Dataset<AggRow<K, N>>
+    pub fn sum<N>(&self, f: impl Fn(&T) -> N + Send + Sync + 'static) -> Dataset<AggRow<K, N>, O>
     where
         N: StateData + Default + std::ops::AddAssign,
     {
@@ -251,7 +261,7 @@ impl<T: Data, K: Key + StateData> GroupedDataset<T, K> {
     /// query.stop()?;
     /// # Ok::<(), streamflow::Error>(())
     /// ```
-    pub fn min<N>(&self, f: impl Fn(&T) -> N + Send + Sync + 'static) -> Dataset<AggRow<K, N>>
+    pub fn min<N>(&self, f: impl Fn(&T) -> N + Send + Sync + 'static) -> Dataset<AggRow<K, N>, O>
     where
         N: StateData + PartialOrd + Default,
     {
@@ -276,7 +286,7 @@ impl<T: Data, K: Key + StateData> GroupedDataset<T, K> {
     /// query.stop()?;
     /// # Ok::<(), streamflow::Error>(())
     /// ```
-    pub fn max<N>(&self, f: impl Fn(&T) -> N + Send + Sync + 'static) -> Dataset<AggRow<K, N>>
+    pub fn max<N>(&self, f: impl Fn(&T) -> N + Send + Sync + 'static) -> Dataset<AggRow<K, N>, O>
     where
         N: StateData + PartialOrd + Default,
     {
@@ -301,7 +311,7 @@ impl<T: Data, K: Key + StateData> GroupedDataset<T, K> {
     /// query.stop()?;
     /// # Ok::<(), streamflow::Error>(())
     /// ```
-    pub fn avg(&self, f: impl Fn(&T) -> f64 + Send + Sync + 'static) -> Dataset<AggRow<K, f64>> {
+    pub fn avg(&self, f: impl Fn(&T) -> f64 + Send + Sync + 'static) -> Dataset<AggRow<K, f64>, O> {
         self.agg(Avg::new(f))
     }
 
@@ -355,7 +365,7 @@ impl<T: Data, K: Key + StateData> GroupedDataset<T, K> {
     /// query.stop()?;
     /// # Ok::<(), streamflow::Error>(())
     /// ```
-    pub fn agg<A: Aggregator<T>>(&self, aggregator: A) -> Dataset<AggRow<K, A::Output>> {
+    pub fn agg<A: Aggregator<T>>(&self, aggregator: A) -> Dataset<AggRow<K, A::Output>, O> {
         let operator = format!(
             "{}(..).{}()",
             if self.window.is_some() {

@@ -66,6 +66,7 @@ mod query;
 mod reader;
 pub(crate) mod resume;
 mod session;
+pub mod shape;
 mod trigger;
 mod writer;
 

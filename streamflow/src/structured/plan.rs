@@ -108,7 +108,10 @@ impl Planner {
     }
 
     /// The slot a stateful operator over `ds` routes its late rows to, if `ds` asks for one.
-    pub(crate) fn late_slot_of<T: Data>(&mut self, ds: &super::Dataset<T>) -> Option<Arc<LateSlot<T>>> {
+    pub(crate) fn late_slot_of<T: Data, S: super::shape::Shape>(
+        &mut self,
+        ds: &super::Dataset<T, S>,
+    ) -> Option<Arc<LateSlot<T>>> {
         ds.late_to.map(|tag| self.late_slot(tag))
     }
 

@@ -1,6 +1,7 @@
 //! [`DataStreamWriter`]: where and how a query writes, and `start()`.
 
 use std::io::Write;
+use std::marker::PhantomData;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -9,6 +10,7 @@ use serde::Serialize;
 use super::dataset::Dataset;
 use super::output_mode::OutputMode;
 use super::query::{QueryOptions, StreamingQuery};
+use super::shape::{AllowsAppend, AllowsComplete, AllowsUpdate, Shape, Unchecked};
 use super::trigger::Trigger;
 use crate::batch::Batch;
 use crate::data::Data;
@@ -45,8 +47,15 @@ use crate::time::{Duration, IntoDuration};
 /// # Ok::<(), streamflow::Error>(())
 /// ```
 #[must_use = "a writer does nothing until .start() is called"]
-pub struct DataStreamWriter<T> {
+///
+/// Its second type parameter is the [shape](super::shape) of the dataset written, which the
+/// typed output modes [`append`](Self::append), [`update`](Self::update) and
+/// [`complete`](Self::complete) are checked against at compile time; a sink ends it
+/// ([`Unchecked`]), so `DataStreamWriter<T>` is the type of a writer with its sink.
+pub struct DataStreamWriter<T, S = Unchecked> {
+    /// The dataset written (its shape is the writer's `S`).
     ds: Dataset<T>,
+    shape: PhantomData<fn() -> S>,
     mode: OutputMode,
     trigger: Trigger,
     name: Option<String>,
@@ -66,10 +75,11 @@ pub struct DataStreamWriter<T> {
     row_writers: Option<crate::exec::continuous::RowWriters<T>>,
 }
 
-impl<T: Data> DataStreamWriter<T> {
-    pub(crate) fn new(ds: Dataset<T>) -> Self {
+impl<T: Data, S> DataStreamWriter<T, S> {
+    pub(crate) fn new<D: Shape>(ds: Dataset<T, D>) -> Self {
         DataStreamWriter {
-            ds,
+            ds: ds.reshape(),
+            shape: PhantomData,
             mode: OutputMode::Append,
             trigger: Trigger::default(),
             name: None,
@@ -108,6 +118,71 @@ impl<T: Data> DataStreamWriter<T> {
     pub fn output_mode(mut self, mode: OutputMode) -> Self {
         self.mode = mode;
         self
+    }
+
+    /// Append output mode, checked against the query's [shape](super::shape) at compile time:
+    /// only new rows, each once — for a query without aggregation, or whose aggregation is by
+    /// an event-time window (or the event time) with a watermark. Spark's
+    /// `outputMode("append")`; chosen before the sink.
+    ///
+    /// ```
+    /// # use streamflow::structured::*;
+    /// # use streamflow::Time;
+    /// # let session = Session::new(1)?;
+    /// #[derive(Clone, serde::Serialize)]
+    /// struct Click { page: String, ts: Time }
+    /// let clicks = session.read_stream::<Click>().memory(&MemoryStream::new());
+    /// let per_page = clicks
+    ///     .with_watermark(|c| c.ts, "10 minutes")
+    ///     .group_by_window(|c| c.page.clone(), window("5 minutes", "5 minutes"))
+    ///     .count(); // a `Dataset<_, shape::WindowAggregated>`: Append is allowed
+    /// let query = per_page.write_stream().append().memory("pages").start()?;
+    /// query.stop()?;
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
+    pub fn append(self) -> Self
+    where
+        S: AllowsAppend,
+    {
+        self.output_mode(OutputMode::Append)
+    }
+
+    /// Update output mode, checked against the query's [shape](super::shape) at compile time:
+    /// the rows that changed in each batch. Spark's `outputMode("update")`; chosen before the
+    /// sink.
+    ///
+    /// ```
+    /// # use streamflow::structured::*;
+    /// # let session = Session::new(1)?;
+    /// let words = session.read_stream::<String>().memory(&MemoryStream::new());
+    /// let query = words.group_by(|w| w.clone()).count().write_stream().update().console().start()?;
+    /// query.stop()?;
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
+    pub fn update(self) -> Self
+    where
+        S: AllowsUpdate,
+    {
+        self.output_mode(OutputMode::Update)
+    }
+
+    /// Complete output mode, checked against the query's [shape](super::shape) at compile
+    /// time: the whole result table of an aggregation in each batch. Spark's
+    /// `outputMode("complete")`; chosen before the sink.
+    ///
+    /// ```
+    /// # use streamflow::structured::*;
+    /// # let session = Session::new(1)?;
+    /// let words = session.read_stream::<String>().memory(&MemoryStream::new());
+    /// let query = words.group_by(|w| w.clone()).count().write_stream().complete().console().start()?;
+    /// query.stop()?;
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
+    pub fn complete(self) -> Self
+    where
+        S: AllowsComplete,
+    {
+        self.output_mode(OutputMode::Complete)
     }
 
     /// The trigger (default: the next batch as soon as there is data).
@@ -297,12 +372,35 @@ impl<T: Data> DataStreamWriter<T> {
         self
     }
 
-    fn with_sink(mut self, sink: impl Sink<T> + 'static) -> Self {
-        self.sink = Some(Arc::new(sink));
-        self.sink_modes = None;
-        self.sink_label = None;
-        self.row_writers = None;
-        self
+    /// This writer, of a type that no longer knows the shape (see [`shape`](super::shape)).
+    pub(crate) fn into_unchecked(self) -> DataStreamWriter<T> {
+        DataStreamWriter {
+            ds: self.ds,
+            shape: PhantomData,
+            mode: self.mode,
+            trigger: self.trigger,
+            name: self.name,
+            sink: self.sink,
+            sink_modes: self.sink_modes,
+            sink_label: self.sink_label,
+            policy: self.policy,
+            idle_timeout: self.idle_timeout,
+            no_data_batches: self.no_data_batches,
+            checkpoint: self.checkpoint,
+            discard_torn_last: self.discard_torn_last,
+            errors: self.errors,
+            row_writers: self.row_writers,
+        }
+    }
+
+    /// This writer with `sink`: its type no longer knows the shape.
+    fn with_sink(self, sink: impl Sink<T> + 'static) -> DataStreamWriter<T> {
+        let mut writer = self.into_unchecked();
+        writer.sink = Some(Arc::new(sink));
+        writer.sink_modes = None;
+        writer.sink_label = None;
+        writer.row_writers = None;
+        writer
     }
 
     /// Writes to a user-defined [`Sink`]: each batch's rows with its
@@ -342,7 +440,7 @@ impl<T: Data> DataStreamWriter<T> {
     /// query.stop()?;
     /// # Ok::<(), streamflow::Error>(())
     /// ```
-    pub fn sink(self, sink: impl Sink<T>) -> Self {
+    pub fn sink(self, sink: impl Sink<T>) -> DataStreamWriter<T> {
         self.with_sink(sink)
     }
 
@@ -359,7 +457,7 @@ impl<T: Data> DataStreamWriter<T> {
     /// # Ok::<(), streamflow::Error>(())
     /// ```
     #[doc(alias = "show")]
-    pub fn console(self) -> Self
+    pub fn console(self) -> DataStreamWriter<T>
     where
         T: Serialize,
     {
@@ -390,7 +488,12 @@ impl<T: Data> DataStreamWriter<T> {
     /// query.stop()?;
     /// # Ok::<(), streamflow::Error>(())
     /// ```
-    pub fn console_with(self, num_rows: usize, truncate: bool, out: impl Write + Send + 'static) -> Self
+    pub fn console_with(
+        self,
+        num_rows: usize,
+        truncate: bool,
+        out: impl Write + Send + 'static,
+    ) -> DataStreamWriter<T>
     where
         T: Serialize,
     {
@@ -419,7 +522,7 @@ impl<T: Data> DataStreamWriter<T> {
     /// query.stop()?;
     /// # Ok::<(), streamflow::Error>(())
     /// ```
-    pub fn memory(self, name: &str) -> Self {
+    pub fn memory(self, name: &str) -> DataStreamWriter<T> {
         let table = MemoryTable::new();
         self.ds.session.register_table(name, table.clone());
         self.with_sink(MemorySink {
@@ -460,7 +563,7 @@ impl<T: Data> DataStreamWriter<T> {
     pub fn foreach_batch<R: OutputResult>(
         self,
         f: impl Fn(Batch<T>, u64) -> R + Send + Sync + 'static,
-    ) -> Self {
+    ) -> DataStreamWriter<T> {
         self.with_sink(ForeachBatchSink::new(f))
     }
 
@@ -490,7 +593,7 @@ impl<T: Data> DataStreamWriter<T> {
     /// query.stop()?;
     /// # Ok::<(), streamflow::Error>(())
     /// ```
-    pub fn foreach<W: ForeachWriter<T>>(self, writer: W) -> Self {
+    pub fn foreach<W: ForeachWriter<T>>(self, writer: W) -> DataStreamWriter<T> {
         let rows = writer.clone();
         let mut this = self.with_sink(ForeachSink { writer });
         this.row_writers = Some(Arc::new(move || Box::new(rows.clone())));
@@ -512,7 +615,7 @@ impl<T: Data> DataStreamWriter<T> {
     /// query.stop()?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn json(self, dir: impl AsRef<Path>) -> Self
+    pub fn json(self, dir: impl AsRef<Path>) -> DataStreamWriter<T>
     where
         T: Serialize,
     {
@@ -535,7 +638,7 @@ impl<T: Data> DataStreamWriter<T> {
     /// query.stop()?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn csv(self, dir: impl AsRef<Path>) -> Self
+    pub fn csv(self, dir: impl AsRef<Path>) -> DataStreamWriter<T>
     where
         T: Serialize,
     {
@@ -543,7 +646,7 @@ impl<T: Data> DataStreamWriter<T> {
     }
 
     /// A file sink writing `format` into `dir`: Append mode only.
-    fn file_sink(self, dir: &Path, format: FileFormat) -> Self
+    fn file_sink(self, dir: &Path, format: FileFormat) -> DataStreamWriter<T>
     where
         T: Serialize,
     {

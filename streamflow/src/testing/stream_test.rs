@@ -76,7 +76,9 @@ pub struct StreamTest<I: Data, O: Data> {
 impl<I: Data, O: Data + Debug> StreamTest<I, O> {
     /// Starts the query `build` returns — a writer without a sink: the kit adds its own, and
     /// its checkpoint — on a session of two workers on a manual clock at 0.
-    pub fn new(build: impl Fn(&Session, &MemoryStream<I>) -> DataStreamWriter<O> + 'static) -> Result<Self> {
+    pub fn new<S: 'static>(
+        build: impl Fn(&Session, &MemoryStream<I>) -> DataStreamWriter<O, S> + 'static,
+    ) -> Result<Self> {
         let clock = ManualClock::new(0);
         let session = Session::builder()
             .parallelism(2)
@@ -87,7 +89,7 @@ impl<I: Data, O: Data + Debug> StreamTest<I, O> {
             session,
             clock,
             input: MemoryStream::new(),
-            build: Box::new(build),
+            build: Box::new(move |session, input| build(session, input).into_unchecked()),
             answers: Answers::default(),
             checkpoint: TempDir::new()?,
             query: None,

@@ -8,7 +8,7 @@ use super::{output_mode, trigger, watermark, window};
 use crate::diagnostic::Diagnostics;
 use crate::model::{Input, Node};
 use crate::output_mode_rules;
-use crate::registry::{self, Kind, Resolved, Setting, Shape};
+use crate::registry::{self, Kind, Mode, Resolved, Setting, Shape};
 use crate::validate::names;
 
 /// The value one call makes, its mistakes reported.
@@ -218,12 +218,17 @@ fn call(receiver: Value, others: &[Value], node: &Node, job: &Ident, diags: &mut
         }
         (Kind::WriteStream, Value::Dataset(logical)) => Value::Writer(Box::new(Writer::of(logical, span))),
         (Kind::Setting(setting), Value::Writer(mut writer)) => {
+            // `.complete()`: a typed output mode, named by the method.
+            let typed = (setting == Setting::OutputMode)
+                .then(|| Mode::parse(&node.operator()))
+                .flatten();
             let mode = (setting == Setting::OutputMode)
                 .then(|| {
                     node.exprs
                         .first()
                         .and_then(output_mode::mode_of)
                         .or_else(|| node.args.first().and_then(names::string_mode))
+                        .or(typed)
                 })
                 .flatten();
             if setting == Setting::OutputMode && node.resolved == Resolved::Known {
@@ -236,7 +241,11 @@ fn call(receiver: Value, others: &[Value], node: &Node, job: &Ident, diags: &mut
                     );
                 }
             }
-            let given = Some(BodySetting { span, mode });
+            let given = Some(BodySetting {
+                span,
+                mode,
+                typed: typed.is_some(),
+            });
             match setting {
                 Setting::OutputMode => writer.mode = given,
                 Setting::Trigger => {

@@ -19,32 +19,46 @@ enum At<'a> {
 /// Checks the mode the query runs in against its aggregations and its sink.
 pub(super) fn check(writer: &Writer, sink: &Sink, config: &JobConfig, job: &Ident, diags: &mut Diagnostics) {
     // The mode the query runs in: the attribute's, the body's, or the runtime's default.
-    let (mode, at, from_attribute) = match (&config.output_mode, &writer.mode) {
-        (Some(given), _) => (given.value, At::Tokens(&given.tokens), true),
+    let (mode, at, from_attribute, typed) = match (&config.output_mode, &writer.mode) {
+        (Some(given), _) => (given.value, At::Tokens(&given.tokens), true, false),
         (
             None,
             Some(BodySetting {
                 mode: Some(mode),
                 span,
-                ..
+                typed,
             }),
-        ) => (*mode, At::Span(*span), false),
+        ) => (*mode, At::Span(*span), false, *typed),
         // Chosen by code the macro cannot read: the runtime checks it.
         (None, Some(_)) => return,
         // Given in the attribute but not readable (reported): no rule is checked against a
         // mode that was not chosen.
         (None, None) if config.is_invalid("output_mode") => return,
-        (None, None) => (Mode::Append, At::Span(job.span()), true),
+        (None, None) => (Mode::Append, At::Span(job.span()), true, false),
     };
     let spell = |mode: Mode| {
         if from_attribute {
             format!("`output_mode = {}`", mode.key())
+        } else if typed {
+            format!("`.{}()`", mode.key())
         } else {
             format!("`.output_mode(OutputMode::{})`", mode.name())
         }
     };
     let logical = &writer.logical;
-    if !logical.opaque {
+    // A typed mode the dataset's shape does not allow is rustc's error (the shape's
+    // `on_unimplemented` message): not reported twice.
+    let by_key = logical
+        .aggregations
+        .iter()
+        .any(|agg| !agg.facts.event_time_window);
+    let shape_refuses = typed
+        && match mode {
+            Mode::Complete => logical.aggregations.is_empty(),
+            Mode::Append => by_key,
+            _ => false,
+        };
+    if !logical.opaque && !shape_refuses {
         for violation in rules::check_aggregations(
             &logical.ops,
             logical.aggregations.iter().map(|agg| &agg.facts),

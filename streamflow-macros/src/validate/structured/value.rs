@@ -63,8 +63,12 @@ pub(super) struct Join {
 #[derive(Clone)]
 pub(super) struct BodySetting {
     pub(super) span: Span,
-    /// For the output mode: the mode, if written as `OutputMode::X`.
+    /// For the output mode: the mode, if written as `OutputMode::X` or chosen by a typed
+    /// method (`.complete()`).
     pub(super) mode: Option<Mode>,
+    /// Whether the mode was chosen by a typed method, whose rules rustc checks on the
+    /// dataset's shape (`streamflow/src/structured/shape.rs`).
+    pub(super) typed: bool,
 }
 
 /// A writer: the query it writes, and what was chosen on it.

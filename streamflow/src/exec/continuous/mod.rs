@@ -64,6 +64,7 @@ use crate::state::aggregation::{AggOperator, KeyFn};
 use crate::state::aggregators::{AggRow, Aggregator};
 use crate::structured::Dataset;
 use crate::structured::plan::Planner;
+use crate::structured::shape::Shape;
 use crate::time::Duration;
 
 /// Messages in flight per channel between two tasks (one record each): with
@@ -218,8 +219,8 @@ pub(crate) struct Pipeline {
 
 /// Plans `ds` written to `sink` (or, per row, to `rows`) as a continuous pipeline, registering
 /// its sources and stateful operators in `planner` as a micro-batch plan would.
-pub(crate) fn plan<T: Data>(
-    ds: &Dataset<T>,
+pub(crate) fn plan<T: Data, S: Shape>(
+    ds: &Dataset<T, S>,
     sink: Arc<dyn Sink<T>>,
     rows: Option<RowWriters<T>>,
     planner: &mut Planner,
@@ -304,8 +305,8 @@ where
 }
 
 /// The continuous plan of a stateless operator `name` over `parent`, fused into its tasks.
-pub(crate) fn stateless<T: Data, U: Data>(
-    parent: &Dataset<T>,
+pub(crate) fn stateless<T: Data, S: Shape, U: Data>(
+    parent: &Dataset<T, S>,
     name: &'static str,
     step: impl Fn(T, &mut dyn Push<U>) + Send + Sync + 'static,
 ) -> Arc<ContinuousPlan<U>> {
@@ -326,7 +327,10 @@ pub(crate) fn stateless<T: Data, U: Data>(
 }
 
 /// The continuous plan of a union: both parents push into the same operators.
-pub(crate) fn union<T: Data>(left: &Dataset<T>, right: &Dataset<T>) -> Arc<ContinuousPlan<T>> {
+pub(crate) fn union<T: Data, S: Shape, S2: Shape>(
+    left: &Dataset<T, S>,
+    right: &Dataset<T, S2>,
+) -> Arc<ContinuousPlan<T>> {
     let (left, right) = (left.clone(), right.clone());
     Arc::new(move |w: &mut Wiring<'_>, down: Downstream<T>| {
         left.continuous_plan()?(w, down.clone())?;
@@ -369,8 +373,8 @@ impl<T: Data> Push<T> for Watermarked<T> {
 
 /// The continuous plan of `with_watermark`: registers the watermark input, as the batch plan
 /// does, and observes event times record by record.
-pub(crate) fn with_watermark<T: Data>(
-    parent: &Dataset<T>,
+pub(crate) fn with_watermark<T: Data, S: Shape>(
+    parent: &Dataset<T, S>,
     event_time: EventTimeFn<T>,
     present: Option<Arc<dyn Fn(&T) -> bool + Send + Sync>>,
     delay: Duration,
@@ -398,8 +402,8 @@ pub(crate) fn with_watermark<T: Data>(
 
 /// The continuous plan of a keyed running aggregation over `parent` (grouped by `key`, no
 /// window): `make` builds the operator (with its state store) for the query.
-pub(crate) fn aggregate<T: Data, K: Key + StateData, A: Aggregator<T>>(
-    parent: &Dataset<T>,
+pub(crate) fn aggregate<T: Data, S: Shape, K: Key + StateData, A: Aggregator<T>>(
+    parent: &Dataset<T, S>,
     name: &str,
     key: KeyFn<T, K>,
     make: impl Fn(&Planner) -> Arc<AggOperator<T, K, A>> + Send + Sync + 'static,
