@@ -186,10 +186,10 @@ impl Aggregator<Event> for CountAndNewest {
 }
 
 /// The writer, with its checkpoint in `dir` if there is one.
-fn with_checkpoint<T: streamflow::Data>(
+fn with_checkpoint<T: streamflow::Data, S>(
     dir: &Option<tempfile::TempDir>,
-    writer: DataStreamWriter<T>,
-) -> DataStreamWriter<T> {
+    writer: DataStreamWriter<T, S>,
+) -> DataStreamWriter<T, S> {
     match dir {
         Some(dir) => writer.checkpoint_location(dir.path()),
         None => writer,
