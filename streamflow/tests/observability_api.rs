@@ -85,7 +85,7 @@ fn a_context_is_listed_with_its_plan_stages_and_batches() {
     );
     assert_eq!(jobs[0]["batches"], 0);
     for t in [1_000, 2_000, 3_000] {
-        clock.advance(Duration::seconds(1))?;
+        clock.advance(Duration::seconds(1)).unwrap();
         ssc.await_batch(Time::from_millis(t)).unwrap();
     }
     let job = get_json(&base, "/api/jobs/context-1");
@@ -289,7 +289,7 @@ fn hostile_clients_get_errors_and_the_job_runs_on() {
     }
     // A client that connects and says nothing does not block the others.
     let _silent = std::net::TcpStream::connect(&addr).unwrap();
-    clock.advance(Duration::seconds(1))?;
+    clock.advance(Duration::seconds(1)).unwrap();
     ssc.await_batch(Time::from_millis(1_000)).unwrap();
     assert_eq!(get_json(&base, "/api/jobs/context-1")["batches"], 1);
     ssc.stop(false).unwrap();
@@ -303,7 +303,7 @@ fn metrics_are_served_for_prometheus() {
     let ssc = dstream_job("api-prometheus", &clock);
     let base = ssc.ui_url().unwrap();
     ssc.start().unwrap();
-    clock.advance(Duration::seconds(1))?;
+    clock.advance(Duration::seconds(1)).unwrap();
     ssc.await_batch(Time::from_millis(1_000)).unwrap();
     let (status, text) = get(&base, "/metrics");
     assert_eq!(status, 200);

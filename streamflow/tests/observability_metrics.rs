@@ -49,7 +49,7 @@ fn a_dstream_context_reports_batches_rows_and_delays() {
     ssc.queue_stream(queue, true, None).foreach_batch(|_, _| {});
     ssc.start().unwrap();
     for t in [1_000, 2_000, 3_000] {
-        clock.advance(Duration::seconds(1))?;
+        clock.advance(Duration::seconds(1)).unwrap();
         ssc.await_batch(Time::from_millis(t)).unwrap();
     }
     ssc.stop(false).unwrap();
