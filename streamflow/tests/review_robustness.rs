@@ -290,23 +290,37 @@ fn continuous_stop_while_an_epoch_commits_waits_for_the_commit_then_stops() -> T
     Ok(())
 }
 
-/// A source that always has 10,000 more records, noting how far it was asked to read.
-struct Endless {
-    asked: Arc<AtomicU64>,
+/// A source that has `step` more records each time it is asked (0: an idle source), noting
+/// how often it was asked and how far it was asked to read.
+struct Probe {
+    step: u64,
+    looks: Arc<AtomicU64>,
+    furthest: Arc<AtomicU64>,
 }
 
-impl Source for Endless {
+impl Probe {
+    fn new(step: u64) -> Self {
+        Probe {
+            step,
+            looks: Arc::default(),
+            furthest: Arc::default(),
+        }
+    }
+}
+
+impl Source for Probe {
     type Item = i64;
     type Offset = u64;
     fn name(&self) -> String {
-        "endless".into()
+        "probe".into()
     }
     fn initial_offset(&self) -> u64 {
         0
     }
     fn latest_offset(&self, start: &u64, _: ReadLimit, _: Time) -> streamflow::Result<u64> {
-        self.asked.fetch_max(*start, Ordering::AcqRel);
-        Ok(start + 10_000)
+        self.looks.fetch_add(1, Ordering::Relaxed);
+        self.furthest.fetch_max(*start, Ordering::AcqRel);
+        Ok(start + self.step)
     }
     fn get_batch(&self, start: &u64, end: &u64) -> streamflow::Result<SourceBatch<i64>> {
         Ok(SourceBatch::from_vec((*start as i64..*end as i64).collect()))
@@ -323,13 +337,14 @@ impl Source for Endless {
 #[test]
 fn continuous_an_endless_source_into_a_stuck_sink_reads_a_bounded_amount() -> TestResult {
     let session = session(2);
-    let asked = Arc::new(AtomicU64::new(0));
+    let endless = Probe::new(10_000);
+    let asked = endless.furthest.clone();
     let open = Arc::new((Mutex::new(false), std::sync::Condvar::new()));
     let entered = Arc::new(AtomicBool::new(false));
     let rows = Arc::new(AtomicU64::new(0));
     let query = session
         .read_stream::<i64>()
-        .source(Endless { asked: asked.clone() })
+        .source(endless)
         .write_stream()
         .trigger(Trigger::continuous("1 hour"))
         .sink(Gated {
@@ -879,41 +894,18 @@ fn continuous_a_socket_flood_into_a_stuck_sink_stops_the_sender_and_loses_nothin
     Ok(())
 }
 
-/// Counts how often it is asked for data; never has any.
-struct Idle(Arc<AtomicU64>);
-
-impl Source for Idle {
-    type Item = u64;
-    type Offset = u64;
-    fn name(&self) -> String {
-        "idle".into()
-    }
-    fn initial_offset(&self) -> u64 {
-        0
-    }
-    fn latest_offset(&self, start: &u64, _: ReadLimit, _: Time) -> streamflow::Result<u64> {
-        self.0.fetch_add(1, Ordering::Relaxed);
-        Ok(*start)
-    }
-    fn get_batch(&self, _: &u64, _: &u64) -> streamflow::Result<SourceBatch<u64>> {
-        Ok(SourceBatch::empty())
-    }
-    fn is_replayable(&self) -> bool {
-        true
-    }
-}
-
 /// An idle continuous query looks at a source that cannot wake it a thousand times a second
 /// (its reader backs off to 1 ms only): a file source with many files in continuous mode lists
 /// its directory that often. A micro-batch query backs off to 1 s.
 #[test]
 #[ignore = "design trade-off left to the lead: the continuous reader polls idle sources every 1 ms for latency (a Kafka source after a pause); backing off further costs that latency"]
 fn continuous_an_idle_query_looks_at_its_sources_less_and_less_often() -> TestResult {
-    let looks = Arc::new(AtomicU64::new(0));
+    let idle = Probe::new(0);
+    let looks = idle.looks.clone();
     let session = Session::builder().parallelism(1).build()?;
     let query = session
-        .read_stream::<u64>()
-        .source(Idle(looks.clone()))
+        .read_stream::<i64>()
+        .source(idle)
         .write_stream()
         .trigger(Trigger::continuous("1 second"))
         .memory("idle")
