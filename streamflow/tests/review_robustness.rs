@@ -1010,3 +1010,32 @@ fn continuous_at_the_largest_parallelism_counts_and_stops() -> TestResult {
     query.stop()?;
     Ok(())
 }
+
+/// Spark's convention: a file written under a hidden name (`.` or `_`) is never taken half
+/// written; renamed into place (its modification time fresh), it is taken whole, once.
+#[test]
+fn a_file_written_hidden_then_renamed_into_place_is_taken_whole_once() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let session = session(1);
+    let query = session
+        .read_stream::<i64>()
+        .files(dir.path())
+        .write_stream()
+        .memory("renamed")
+        .start()?;
+    let hidden = dir.path().join(".part.json");
+    let mut file = std::fs::File::create(&hidden)?;
+    use std::io::Write;
+    writeln!(file, "1")?;
+    file.flush()?;
+    query.process_all_available()?;
+    assert!(session.memory_table::<i64>("renamed")?.rows().is_empty());
+    writeln!(file, "2")?;
+    drop(file);
+    std::fs::rename(&hidden, dir.path().join("part.json"))?;
+    query.process_all_available()?;
+    query.process_all_available()?;
+    assert_eq!(session.memory_table::<i64>("renamed")?.rows(), [1, 2]);
+    query.stop()?;
+    Ok(())
+}
