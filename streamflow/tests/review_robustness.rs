@@ -1039,3 +1039,52 @@ fn a_file_written_hidden_then_renamed_into_place_is_taken_whole_once() -> TestRe
     query.stop()?;
     Ok(())
 }
+
+/// The longest checkpoint and emit intervals there are: the query runs (epochs end when
+/// someone waits for the input), its aggregation emits each group's latest row by the end of
+/// the epoch — no overflow in the arithmetic of deadlines.
+#[test]
+fn continuous_with_the_longest_intervals_runs() -> TestResult {
+    let session = session(2);
+    let input = MemoryStream::<String>::new();
+    let query = session
+        .read_stream::<String>()
+        .memory(&input)
+        .group_by(|w| w.clone())
+        .count()
+        .write_stream()
+        .output_mode(OutputMode::Update)
+        .trigger(Trigger::continuous(streamflow::Duration::MAX).with_emit_interval(streamflow::Duration::MAX))
+        .memory("longest")
+        .start()?;
+    input.add_data(["a", "b", "a"].map(String::from));
+    query.process_all_available()?;
+    let rows = session.memory_table::<AggRow<String, u64>>("longest")?.rows();
+    assert_eq!(
+        last_per_key(&rows),
+        [("a".to_string(), 2), ("b".to_string(), 1)].into()
+    );
+    assert_eq!(rows.len(), 2);
+    query.stop()?;
+    Ok(())
+}
+
+/// `max_files_per_trigger` and `max_bytes_per_trigger` together: the query refuses to start,
+/// saying to set one (as Spark does).
+#[test]
+fn both_file_limits_refuse_to_start() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let err = session(1)
+        .read_stream::<i64>()
+        .max_files_per_trigger(2)
+        .max_bytes_per_trigger(1_000)
+        .files(dir.path())
+        .write_stream()
+        .memory("both")
+        .start()
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("set one of them"), "{err}");
+    Ok(())
+}
