@@ -761,26 +761,30 @@ fn last_per_key(rows: &[AggRow<String, u64>]) -> std::collections::BTreeMap<Stri
     rows.iter().map(|r| (r.key.clone(), r.value)).collect()
 }
 
-/// A word count in Update mode with `trigger`, on `input`, checkpointed in `dir`, into `table`.
+/// A word count in Update mode with `trigger`, on `input`, checkpointed in `dir` if given,
+/// into `table`.
 fn word_count(
     session: &Session,
     input: &MemoryStream<String>,
     trigger: Trigger,
-    dir: &std::path::Path,
+    dir: Option<&std::path::Path>,
     table: &str,
 ) -> StreamingQuery {
-    session
+    let writer = session
         .read_stream::<String>()
         .memory(input)
         .group_by(|w| w.clone())
         .count()
         .write_stream()
         .output_mode(OutputMode::Update)
-        .trigger(trigger)
-        .checkpoint_location(dir)
-        .memory(table)
-        .start()
-        .unwrap()
+        .trigger(trigger);
+    match dir {
+        Some(dir) => writer.checkpoint_location(dir),
+        None => writer,
+    }
+    .memory(table)
+    .start()
+    .unwrap()
 }
 
 /// One query of `first`'s trigger runs two batches and "crashes" after planning the second
@@ -790,14 +794,14 @@ fn take_over_a_planned_batch(first: Trigger, second: Trigger) -> TestResult {
     let session = session(2);
     let dir = tempfile::tempdir()?;
     let input = MemoryStream::<String>::new();
-    let q1 = word_count(&session, &input, first, dir.path(), "first");
+    let q1 = word_count(&session, &input, first, Some(dir.path()), "first");
     input.add_data(["a", "b", "a"].map(String::from));
     q1.process_all_available()?;
     input.add_data(["a", "c"].map(String::from));
     q1.process_all_available()?;
     q1.stop()?;
     std::fs::remove_file(dir.path().join("commits/1"))?;
-    let q2 = word_count(&session, &input, second, dir.path(), "second");
+    let q2 = word_count(&session, &input, second, Some(dir.path()), "second");
     q2.process_all_available()?;
     input.add_data(["b", "c", "d"].map(String::from));
     q2.process_all_available()?;
@@ -970,7 +974,7 @@ fn continuous_stop_in_full_backpressure_then_restart_counts_each_word_once() -> 
     stopper.join().unwrap()?;
     let _ = waiter.join().unwrap();
     // Micro-batches take over from the checkpoint: one more of each word shows every count.
-    let after = word_count(&session, &input, Trigger::default(), dir.path(), "after");
+    let after = word_count(&session, &input, Trigger::default(), Some(dir.path()), "after");
     after.process_all_available()?;
     add(0, 13);
     after.process_all_available()?;
@@ -991,16 +995,7 @@ fn continuous_at_the_largest_parallelism_counts_and_stops() -> TestResult {
         .unwrap();
     let session = session(most);
     let input = MemoryStream::<String>::new();
-    let query = session
-        .read_stream::<String>()
-        .memory(&input)
-        .group_by(|w| w.clone())
-        .count()
-        .write_stream()
-        .output_mode(OutputMode::Update)
-        .trigger(Trigger::continuous("1 second"))
-        .memory("wide")
-        .start()?;
+    let query = word_count(&session, &input, Trigger::continuous("1 second"), None, "wide");
     input.add_data((0..10_000).map(|i| format!("w{}", i % 100)).collect::<Vec<_>>());
     query.process_all_available()?;
     let rows = session.memory_table::<AggRow<String, u64>>("wide")?.rows();
@@ -1047,16 +1042,9 @@ fn a_file_written_hidden_then_renamed_into_place_is_taken_whole_once() -> TestRe
 fn continuous_with_the_longest_intervals_runs() -> TestResult {
     let session = session(2);
     let input = MemoryStream::<String>::new();
-    let query = session
-        .read_stream::<String>()
-        .memory(&input)
-        .group_by(|w| w.clone())
-        .count()
-        .write_stream()
-        .output_mode(OutputMode::Update)
-        .trigger(Trigger::continuous(streamflow::Duration::MAX).with_emit_interval(streamflow::Duration::MAX))
-        .memory("longest")
-        .start()?;
+    let longest =
+        Trigger::continuous(streamflow::Duration::MAX).with_emit_interval(streamflow::Duration::MAX);
+    let query = word_count(&session, &input, longest, None, "longest");
     input.add_data(["a", "b", "a"].map(String::from));
     query.process_all_available()?;
     let rows = session.memory_table::<AggRow<String, u64>>("longest")?.rows();
