@@ -1076,3 +1076,60 @@ fn both_file_limits_refuse_to_start() -> TestResult {
     assert!(err.contains("set one of them"), "{err}");
     Ok(())
 }
+
+/// A `foreach` writer that notes the rows it got and how each epoch it opened was closed.
+#[derive(Clone, Default)]
+struct Closes(Arc<Mutex<(Vec<i64>, Vec<Option<String>>)>>);
+
+impl ForeachWriter<i64> for Closes {
+    fn open(&mut self, _: u64, _: u64) -> bool {
+        true
+    }
+    fn process(&mut self, row: i64) {
+        self.0.lock().unwrap().0.push(row);
+    }
+    fn close(&mut self, error: Option<&str>) {
+        self.0.lock().unwrap().1.push(error.map(str::to_string));
+    }
+}
+
+/// As in Spark (and in this crate's micro-batches), a `foreach` writer whose epoch cannot
+/// complete — a failure upstream in the middle of it, or a stop — is closed with an error, so
+/// that it can roll back what it wrote; it is never left open in silence.
+#[test]
+fn continuous_a_foreach_writer_is_closed_with_an_error_when_its_epoch_fails_or_stops() -> TestResult {
+    let session = session(1);
+    let input = MemoryStream::<i64>::new();
+    let writer = Closes::default();
+    let query = session
+        .read_stream::<i64>()
+        .memory(&input)
+        .map(|n| if n == 3 { panic!("three") } else { n })
+        .write_stream()
+        .trigger(Trigger::continuous("1 second"))
+        .foreach(writer.clone())
+        .start()?;
+    input.add_data([1, 2, 3]);
+    assert!(query.await_termination().is_err());
+    let (rows, closes) = writer.0.lock().unwrap().clone();
+    assert_eq!(rows, [1, 2]);
+    assert_eq!(closes.len(), 1, "{closes:?}");
+    assert!(closes[0].is_some(), "{closes:?}");
+
+    let input = MemoryStream::<i64>::new();
+    let writer = Closes::default();
+    let query = session
+        .read_stream::<i64>()
+        .memory(&input)
+        .write_stream()
+        .trigger(Trigger::continuous("1 hour"))
+        .foreach(writer.clone())
+        .start()?;
+    input.add_data([1, 2]);
+    assert!(eventually(PATIENCE, || writer.0.lock().unwrap().0.len() == 2));
+    query.stop()?;
+    let (_, closes) = writer.0.lock().unwrap().clone();
+    assert_eq!(closes.len(), 1, "{closes:?}");
+    assert!(closes[0].is_some(), "{closes:?}");
+    Ok(())
+}

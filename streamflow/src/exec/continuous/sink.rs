@@ -142,6 +142,22 @@ impl<T: Data> Push<T> for ForeachPush<T> {
     }
 }
 
+/// A writer whose epoch cannot end — its task failed (a panic upstream or in `process`) or the
+/// query stopped in the middle of it — is closed with an error, as Spark (and a micro-batch
+/// `foreach`) does, so that it can roll back what it wrote.
+impl<T> Drop for ForeachPush<T> {
+    fn drop(&mut self) {
+        if self.opened == Some(true) {
+            let writer = &mut self.writer;
+            crate::exec::failure::call_hook("a foreach writer's close", || {
+                writer.close(Some(
+                    "the epoch did not complete: the query failed or was stopped",
+                ))
+            });
+        }
+    }
+}
+
 /// Nothing is left to do at an epoch's commit: the rows were written as they came.
 struct Written {
     name: String,
