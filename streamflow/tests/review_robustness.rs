@@ -1133,3 +1133,32 @@ fn continuous_a_foreach_writer_is_closed_with_an_error_when_its_epoch_fails_or_s
     assert!(closes[0].is_some(), "{closes:?}");
     Ok(())
 }
+
+/// A rate source at `u64::MAX` rows per second would make a first batch that never ends (and a
+/// `stop()` that waits on it): refused by `start()`, naming the setting. A billion rows per
+/// second is the most.
+#[test]
+fn an_absurd_rate_is_refused_before_the_query_runs() {
+    let session = session(1);
+    for trigger in [Trigger::default(), Trigger::continuous("1 second")] {
+        let err = session
+            .read_stream::<RateRow>()
+            .rate(u64::MAX)
+            .write_stream()
+            .trigger(trigger)
+            .memory("flood")
+            .start()
+            .map(|_| ())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("rowsPerSecond"), "{err}");
+    }
+    let query = session
+        .read_stream::<RateRow>()
+        .rate(1_000_000_000)
+        .write_stream()
+        .memory("fastest")
+        .start()
+        .unwrap();
+    query.stop().unwrap();
+}

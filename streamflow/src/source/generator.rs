@@ -24,6 +24,9 @@ use crate::error::{Error, Result};
 use crate::exec::guard;
 use crate::time::{Duration, Time};
 
+/// The fastest pace a generator runs at: a billion rows per second.
+const MAX_ROWS_PER_SECOND: u64 = 1_000_000_000;
+
 /// How many rows are due after some time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Pace {
@@ -43,6 +46,24 @@ impl Pace {
             ),
             Pace::PerSecond(rate) => ("rowsPerSecond", format!("{rate} rows per second")),
         }
+    }
+
+    /// An error if the pace is beyond [`MAX_ROWS_PER_SECOND`]: a batch could never finish
+    /// (and `stop()` would wait on it), where a clear error is what the user needs.
+    fn check(self, source: &str) -> Result<()> {
+        let per_second = match self {
+            Pace::PerInterval { rows, interval } => {
+                u128::from(rows) * 1_000 / u128::from(interval.millis().max(1))
+            }
+            Pace::PerSecond(rate) => u128::from(rate),
+        };
+        if per_second > u128::from(MAX_ROWS_PER_SECOND) {
+            let (setting, pace) = self.describe();
+            return Err(Error::InvalidConfig(format!(
+                "`{source}`: {setting} of {pace} is more than the {MAX_ROWS_PER_SECOND} rows per second a generator makes at most: each batch would hold more rows than it can finish"
+            )));
+        }
+        Ok(())
     }
 
     /// Rows due `elapsed_ms` after the start, rounded down.
@@ -118,6 +139,7 @@ impl<T: Data, F: Fn(u64, Time) -> T + Send + Sync + 'static> Source for Generato
     /// Notes the start time — the one recorded in the checkpoint by the first start, if there
     /// is one, else the job's (recorded now).
     fn start(&self, ctx: &SourceContext) -> Result<()> {
+        self.pace.check(&self.name)?;
         let (setting, pace) = self.pace.describe();
         let mut zero = ctx.start_time();
         if let Some(metadata) = ctx.metadata_path() {
