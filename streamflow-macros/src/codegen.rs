@@ -463,6 +463,35 @@ impl VisitMut for Replacer {
     }
 }
 
+/// `recv.write_stream()` → `recv.write_stream().append()` for each call of `calls`: the typed
+/// output mode `mode`, its name spanned `at` (where the mode is chosen), so that a mode the
+/// dataset's shape does not allow is rustc's error there.
+pub(crate) fn typed_modes(block: &mut Block, calls: Vec<CallId>, mode: &str, at: Span) {
+    struct Typed {
+        calls: Vec<CallId>,
+        method: Ident,
+    }
+    impl VisitMut for Typed {
+        fn visit_expr_mut(&mut self, expr: &mut Expr) {
+            visit_mut::visit_expr_mut(self, expr);
+            let Expr::MethodCall(call) = expr else { return };
+            if !self.calls.contains(&call_id(call)) {
+                return;
+            }
+            let method = &self.method;
+            let written = std::mem::replace(expr, Expr::Verbatim(TokenStream::new()));
+            *expr = syn::parse_quote!(#written.#method());
+        }
+    }
+    if !calls.is_empty() {
+        Typed {
+            calls,
+            method: Ident::new(mode, at),
+        }
+        .visit_block_mut(block);
+    }
+}
+
 /// `return;` → `return Ok(());` in a body run as if it returned `streamflow::Result<()>`
 /// (closures and nested items have returns of their own).
 struct UnitReturns;

@@ -6,7 +6,7 @@ use syn::ItemFn;
 
 use crate::diagnostic::Diagnostics;
 use crate::model::{Input, Vocabulary};
-use crate::{codegen, fuse, parse, validate};
+use crate::{codegen, fuse, parse, registry, validate};
 
 /// Expands `#[stream_job(attr)] item`. Always returns the job's functions, with the intended
 /// signatures, after every diagnostic, so the IDE and the rest of the crate keep working while
@@ -40,6 +40,7 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
         (Some(name), false) => Some(name.to_string()),
         (None, false) => Some("ssc".to_owned()),
     };
+    let mut unseen = Vec::new();
     match vocabulary {
         Vocabulary::DStream => {
             validate::check_pipeline(
@@ -52,7 +53,7 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
             );
         }
         Vocabulary::Structured => {
-            validate::structured::check_query(&pipeline, &config, &item.sig.ident, &mut diags);
+            unseen = validate::structured::check_query(&pipeline, &config, &item.sig.ident, &mut diags);
         }
     }
     // Every error about a call of the body takes the call's place there.
@@ -60,6 +61,19 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
     let failed = diags.any() || !in_place.is_empty();
     let unplaced = codegen::replace_calls(&mut item.block, in_place);
     diags.unplaced(unplaced);
+    // A dataset the macro cannot see into is written in the query's mode as a typed method,
+    // checked by rustc against its shape; where the mode is chosen is where an error points.
+    let mode = match &config.output_mode {
+        Some(given) => {
+            let at = given.tokens.clone().into_iter().next().map(|token| token.span());
+            Some((given.value, at.unwrap_or_else(Span::call_site)))
+        }
+        None if config.is_invalid("output_mode") => None,
+        None => Some((registry::Mode::Append, item.sig.ident.span())),
+    };
+    if let Some((mode, at)) = mode {
+        codegen::typed_modes(&mut item.block, unseen, mode.key(), at);
+    }
     let generated = match vocabulary {
         Vocabulary::DStream => codegen::generate(&codegen::Job {
             item: &item,

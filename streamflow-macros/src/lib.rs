@@ -240,12 +240,15 @@ use proc_macro::TokenStream;
 ///
 /// Each arm of an `if`/`else` or `match` is its own query and is checked; a loop is checked as
 /// one pass of it. A dataset made by a helper (`counts(&words).write_stream()`) is not
-/// guessed at: the plan says "built by `counts`", and the output-mode rules are checked on it
-/// by the runtime's `start()`, which the generated `job(session, ..)` calls before anything
-/// runs. A typed mode (`.complete()`) is checked by rustc wherever the query is built —
-/// helper, branch, loop — against the shape its types carry (`streamflow::structured::shape`:
-/// an aggregation or not, by key or by event-time window); then the macro leaves those rules
-/// to rustc, so each mistake is one error.
+/// guessed at: the plan says "built by `counts`". Its type is: when the body chooses no mode,
+/// the macro writes it in the attribute's mode (or the default, Append) as the typed method
+/// (`.write_stream().append()`), so a mode the dataset's shape does not allow (`Complete`
+/// without aggregation, `Append` on an aggregation by key; `streamflow::structured::shape`)
+/// is a compile error at the mode; what the shape does not carry (the watermark of a window)
+/// is checked by the runtime's `start()`, which the generated `job(session, ..)` calls before
+/// anything runs. A typed mode written in the body (`.complete()`) is checked by rustc
+/// wherever the query is built — helper, branch, loop — and the macro leaves those rules to
+/// rustc, so each mistake is one error.
 ///
 /// # The plan
 ///

@@ -355,12 +355,18 @@ fn operators_in_a_loop_are_marked() -> TestResult {
     Ok(())
 }
 
-/// A query's aggregation made by a helper.
-fn counts(words: &Dataset<Word>) -> Dataset<AggRow<String, u64>, streamflow::structured::shape::Aggregated> {
-    words.group_by(|w| w.word.clone()).count()
+/// A query's aggregation made by a helper: by event-time window, without a watermark.
+fn counts(
+    words: &Dataset<Word>,
+) -> Dataset<AggRow<String, u64>, streamflow::structured::shape::WindowAggregated> {
+    words
+        .with_event_time(|w| w.timestamp)
+        .group_by_window(|w| w.word.clone(), window("10 minutes", "10 minutes"))
+        .count()
 }
 
-/// Append mode on a helper's aggregation: `start()` checks the mode.
+/// Append mode on a helper's aggregation: its type says it is by event-time window (so the
+/// typed `.append()` the macro gives it compiles), `start()` that it has no watermark.
 #[stream_job(output_mode = append)]
 fn helper_counts(session: &Session, input: &MemoryStream<Word>) {
     let words = session.read_stream::<Word>().memory(input);

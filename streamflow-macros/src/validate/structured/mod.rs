@@ -30,17 +30,28 @@ mod writer;
 use syn::Ident;
 
 use crate::diagnostic::Diagnostics;
-use crate::model::{JobConfig, Pipeline, Tail};
+use crate::model::{CallId, Input, JobConfig, Pipeline, Tail};
+use crate::registry::Resolved;
 use value::Value;
 
 /// Checks a query's attribute and body.
-pub(crate) fn check_query(pipeline: &Pipeline, config: &JobConfig, job: &Ident, diags: &mut Diagnostics) {
+///
+/// Gives back the `write_stream()` calls of datasets the macro cannot see into (made by a
+/// helper, a parameter): their output-mode rules are left to the types (see
+/// [`unseen_datasets`]).
+pub(crate) fn check_query(
+    pipeline: &Pipeline,
+    config: &JobConfig,
+    job: &Ident,
+    diags: &mut Diagnostics,
+) -> Vec<CallId> {
     trigger::check_attribute(config, diags);
     let mut values: Vec<Value> = Vec::with_capacity(pipeline.nodes.len());
     for node in &pipeline.nodes {
         let value = operators::step(&values, node, job, diags);
         values.push(value);
     }
+    let unseen = unseen_datasets(pipeline, &values);
     match pipeline.tail {
         Tail::Node(id) => writer::ending(&values[id], &pipeline.nodes[id], config, job, diags),
         Tail::Discarded(id, semi) => {
@@ -60,6 +71,39 @@ pub(crate) fn check_query(pipeline: &Pipeline, config: &JobConfig, job: &Ident, 
         Tail::Missing if !pipeline.escapes => missing_writer(job, diags),
         Tail::Missing | Tail::Other => {}
     }
+    unseen
+}
+
+/// The `write_stream()` calls on a dataset made by code the macro cannot see (a helper's, a
+/// parameter's): the macro cannot tell whether it aggregates, but its type can. When the
+/// body chooses no output mode, codegen gives each the attribute's mode (or the default,
+/// Append) as the typed method (`.append()`), so a mode its shape does not allow is a compile
+/// error (`streamflow/src/structured/shape.rs`) instead of `start()`'s.
+fn unseen_datasets(pipeline: &Pipeline, values: &[Value]) -> Vec<CallId> {
+    let body_chooses_mode = pipeline.nodes.iter().any(|node| {
+        matches!(
+            node.operator().as_str(),
+            "output_mode" | "append" | "update" | "complete"
+        )
+    });
+    if body_chooses_mode {
+        return Vec::new();
+    }
+    pipeline
+        .nodes
+        .iter()
+        .filter(|node| node.operator() == "write_stream" && node.resolved == Resolved::Known)
+        .filter(|node| match node.input {
+            Input::Built | Input::Parameter => true,
+            Input::Stream(parent) => match &values[parent] {
+                Value::Opaque => true,
+                Value::Dataset(logical) => logical.opaque,
+                _ => false,
+            },
+            Input::Context | Input::Branch => false,
+        })
+        .filter_map(|node| node.call)
+        .collect()
 }
 
 fn missing_writer(job: &Ident, diags: &mut Diagnostics) {

@@ -86,7 +86,7 @@ fn main() -> streamflow::Result<()> {
     let windows = windowed_append(&session, &input)?;
 
     input.add_data([word("the", 1), word("cats", 2), word("cats", 3), word("dog", 4)]);
-    clock.advance(Duration::minutes(1));
+    clock.advance(Duration::minutes(1))?;
     for query in [&whole, &appended, &windows] {
         query.process_all_available()?;
     }
