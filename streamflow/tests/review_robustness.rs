@@ -1162,3 +1162,43 @@ fn an_absurd_rate_is_refused_before_the_query_runs() {
         .unwrap();
     query.stop().unwrap();
 }
+
+/// A graceful stop (SIGTERM with `stop_gracefully_on_shutdown`) while a continuous query is
+/// in full backpressure — its task busy in slow user code, its channel full, the reader
+/// waiting to hand more — processes and commits everything read, and ends without an error.
+#[cfg(unix)]
+#[test]
+fn continuous_a_graceful_stop_in_full_backpressure_commits_everything_read() -> TestResult {
+    let session = Session::builder()
+        .parallelism(1)
+        .clock(ManualClock::new(0))
+        .stop_gracefully_on_shutdown(true)
+        .build()?;
+    let input = MemoryStream::<i64>::new();
+    let entered = Arc::new(AtomicBool::new(false));
+    let seen = entered.clone();
+    let query = session
+        .read_stream::<i64>()
+        .memory(&input)
+        .map(move |n| {
+            if n == 0 {
+                seen.store(true, Ordering::Release);
+                // Slow user code: the reader fills the channel and waits meanwhile.
+                std::thread::sleep(std::time::Duration::from_millis(300));
+            }
+            n
+        })
+        .write_stream()
+        .trigger(Trigger::continuous("1 hour"))
+        .memory("graceful")
+        .start()?;
+    input.add_data(0..100_000);
+    assert!(eventually(PATIENCE, || entered.load(Ordering::Acquire)));
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &std::process::id().to_string()])
+        .status()?;
+    assert!(killed.success());
+    query.await_termination()?;
+    assert_eq!(session.memory_table::<i64>("graceful")?.rows().len(), 100_000);
+    Ok(())
+}

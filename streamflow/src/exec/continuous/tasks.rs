@@ -28,13 +28,18 @@ enum Feed<T> {
 /// How long a blocked send waits before looking whether the query stops.
 const SEND_POLL: std::time::Duration = std::time::Duration::from_millis(20);
 
-/// Sends `msg`, waiting while the channel is full (backpressure), unless the query stops or
-/// the task is gone.
+/// Sends `msg`, waiting while the channel is full (backpressure), unless the query stops at
+/// once (a failure, `stop()`) or the task is gone; a graceful stop waits, since what was read
+/// is processed and committed.
 fn send<M>(tx: &Sender<M>, mut msg: M, control: &crate::exec::JobControl) -> Result<()> {
     loop {
         match tx.send_timeout(msg, SEND_POLL) {
             Ok(()) => return Ok(()),
-            Err(SendTimeoutError::Timeout(back)) if !control.stopping() => msg = back,
+            Err(SendTimeoutError::Timeout(back))
+                if control.stop_requested() != Some(false) && control.error().is_none() =>
+            {
+                msg = back
+            }
             Err(_) => return Err(Error::illegal_state("a continuous task stopped")),
         }
     }
