@@ -63,6 +63,62 @@ fn examples() -> Vec<Example> {
     all
 }
 
+/// The cargo features of this run that gate an example.
+fn feature_on(feature: &str) -> bool {
+    match feature {
+        "sql" => cfg!(feature = "sql"),
+        "database" => cfg!(feature = "database"),
+        "kafka" => cfg!(feature = "kafka"),
+        "ui" => cfg!(feature = "ui"),
+        other => panic!("examples/tests/help.rs does not know the feature {other:?}: add it to feature_on"),
+    }
+}
+
+/// Every `[[bin]]` of `examples/Cargo.toml` whose required features are on in this run.
+fn binaries_built() -> Vec<String> {
+    let manifest = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml")).unwrap();
+    let mut built = Vec::new();
+    for section in manifest.split("\n[").filter(|s| s.starts_with("[bin]]")) {
+        let value = |key: &str| {
+            section
+                .lines()
+                .find_map(|l| l.strip_prefix(key)?.trim_start().strip_prefix('='))
+                .map(str::trim)
+        };
+        let name = value("name").unwrap().trim_matches('"').to_string();
+        let required = value("required-features").unwrap_or("[]");
+        let features: Vec<&str> = required
+            .trim_matches(['[', ']'])
+            .split(',')
+            .map(|f| f.trim().trim_matches('"'))
+            .filter(|f| !f.is_empty())
+            .collect();
+        if features.iter().all(|f| feature_on(f)) {
+            built.push(name);
+        }
+    }
+    built
+}
+
+/// A new example is held to the same standard: it must be listed in [`examples`].
+#[test]
+fn every_example_binary_is_checked_here() {
+    let checked: Vec<&str> = examples().iter().map(|e| e.name).collect();
+    let built = binaries_built();
+    assert!(
+        built.len() >= 11,
+        "read too few [[bin]]s from examples/Cargo.toml: {built:?}"
+    );
+    for name in &built {
+        assert!(
+            checked.contains(&name.as_str()),
+            "the example {name} is not in examples() of examples/tests/help.rs: give it clap \
+             arguments (--help exits 0), tempfile for its temporary directories and a graceful \
+             Ctrl-C, then list it there"
+        );
+    }
+}
+
 fn example(name: &str) -> Command {
     let all = examples();
     let found = all.iter().find(|e| e.name == name);

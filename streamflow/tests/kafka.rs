@@ -175,7 +175,8 @@ fn a_broker_down_at_start_is_retried_and_shown_in_the_status() {
     let options = KafkaOptions::new(&addr)
         .subscribe(["late"])
         .starting_offsets(StartingOffsets::Earliest)
-        .request_timeout(StdDuration::from_millis(300));
+        .request_timeout("300 ms")
+        .unwrap();
     let out = t.collect(&t.context().kafka_direct_stream(options));
     t.start().unwrap();
     t.advance_batches(2).unwrap();

@@ -3,7 +3,6 @@
 use std::future::Future;
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
-use std::time::Duration as StdDuration;
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -13,18 +12,21 @@ use super::client_config;
 use crate::error::{Error, Result};
 
 /// Creates `topic` with `partitions` partitions (replication 1) on the brokers at
-/// `bootstrap_servers`, unless it exists already. Waits at most `timeout`.
+/// `bootstrap_servers`, unless it exists already. Waits at most `timeout` (a string, a
+/// `std::time::Duration` or a [`Duration`](crate::Duration)).
 ///
 /// ```no_run
 /// streamflow::kafka::create_topic("127.0.0.1:9092", "lines", 3, std::time::Duration::from_secs(10))?;
+/// streamflow::kafka::create_topic("127.0.0.1:9092", "counts", 3, "10 seconds")?;
 /// # Ok::<(), streamflow::Error>(())
 /// ```
 pub fn create_topic(
     bootstrap_servers: &str,
     topic: &str,
     partitions: i32,
-    timeout: StdDuration,
+    timeout: impl crate::IntoDuration,
 ) -> Result<()> {
+    let timeout = timeout.into_duration()?.to_std();
     let failed = |message: String| Error::Source {
         source_name: format!("kafka admin {bootstrap_servers}"),
         message,

@@ -55,6 +55,7 @@ use std::time::Duration as StdDuration;
 
 use rdkafka::config::ClientConfig;
 
+use crate::IntoDuration;
 use crate::error::{Error, Result};
 
 pub use admin::create_topic;
@@ -116,7 +117,6 @@ pub enum StartingOffsets {
 /// The Kafka source's settings (Spark's Kafka source options).
 ///
 /// ```
-/// use std::time::Duration;
 /// use streamflow::kafka::{KafkaOptions, StartingOffsets};
 ///
 /// let options = KafkaOptions::new("127.0.0.1:9092")
@@ -124,9 +124,10 @@ pub enum StartingOffsets {
 ///     .starting_offsets(StartingOffsets::Earliest)
 ///     .max_offsets_per_trigger(10_000)
 ///     .fail_on_data_loss(false)
-///     .fetch_timeout(Duration::from_secs(30))
+///     .fetch_timeout("30 seconds")?
 ///     .option("fetch.min.bytes", "1");
 /// assert_eq!(options.bootstrap_servers(), "127.0.0.1:9092");
+/// # Ok::<(), streamflow::Error>(())
 /// ```
 #[derive(Clone, Debug)]
 pub struct KafkaOptions {
@@ -244,26 +245,34 @@ impl KafkaOptions {
     }
 
     /// How long a batch waits for the records it planned to read (default 2 minutes, Spark's
-    /// network timeout) before it fails.
+    /// network timeout) before it fails: a string, a `std::time::Duration` or a
+    /// [`Duration`](crate::Duration); an error if it is no duration.
     ///
     /// ```
-    /// let o = streamflow::kafka::KafkaOptions::new("h:1").fetch_timeout(std::time::Duration::from_secs(10));
-    /// # let _ = o;
+    /// use streamflow::kafka::KafkaOptions;
+    /// let o = KafkaOptions::new("h:1").fetch_timeout(std::time::Duration::from_secs(10))?;
+    /// let o = o.fetch_timeout("10 seconds")?.fetch_timeout(streamflow::Duration::seconds(10))?;
+    /// assert!(o.fetch_timeout("ten seconds").is_err());
+    /// # Ok::<(), streamflow::Error>(())
     /// ```
-    pub fn fetch_timeout(mut self, timeout: StdDuration) -> Self {
-        self.fetch_timeout = timeout;
-        self
+    pub fn fetch_timeout(mut self, timeout: impl IntoDuration) -> Result<Self> {
+        self.fetch_timeout = timeout.into_duration()?.to_std();
+        Ok(self)
     }
 
-    /// How long one metadata or offsets request may take (default 5 s).
+    /// How long one metadata or offsets request may take (default 5 s): a string, a
+    /// `std::time::Duration` or a [`Duration`](crate::Duration); an error if it is no duration.
     ///
     /// ```
-    /// let o = streamflow::kafka::KafkaOptions::new("h:1").request_timeout(std::time::Duration::from_secs(1));
-    /// # let _ = o;
+    /// use streamflow::kafka::KafkaOptions;
+    /// let o = KafkaOptions::new("h:1").request_timeout("1 second")?;
+    /// let o = o.request_timeout(std::time::Duration::from_secs(1))?;
+    /// assert!(o.request_timeout("1 sec ond").is_err());
+    /// # Ok::<(), streamflow::Error>(())
     /// ```
-    pub fn request_timeout(mut self, timeout: StdDuration) -> Self {
-        self.request_timeout = timeout;
-        self
+    pub fn request_timeout(mut self, timeout: impl IntoDuration) -> Result<Self> {
+        self.request_timeout = timeout.into_duration()?.to_std();
+        Ok(self)
     }
 
     /// The consumer group id the source's consumers use (default `streamflow`). The source

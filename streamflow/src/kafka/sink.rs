@@ -245,15 +245,19 @@ impl KafkaSinkOptions {
     }
 
     /// How long initialising, flushing or committing may take before the batch fails
-    /// (default 60 s).
+    /// (default 60 s): a string, a `std::time::Duration` or a [`Duration`](crate::Duration); an
+    /// error if it is no duration.
     ///
     /// ```
-    /// let o = streamflow::kafka::KafkaSinkOptions::new("h:1").timeout(std::time::Duration::from_secs(10));
-    /// # let _ = o;
+    /// use streamflow::kafka::KafkaSinkOptions;
+    /// let o = KafkaSinkOptions::new("h:1").timeout(std::time::Duration::from_secs(10))?;
+    /// let o = o.timeout("10 seconds")?.timeout(streamflow::Duration::seconds(10))?;
+    /// assert!(o.timeout("soon").is_err());
+    /// # Ok::<(), streamflow::Error>(())
     /// ```
-    pub fn timeout(mut self, timeout: StdDuration) -> Self {
-        self.timeout = timeout;
-        self
+    pub fn timeout(mut self, timeout: impl crate::IntoDuration) -> Result<Self> {
+        self.timeout = timeout.into_duration()?.to_std();
+        Ok(self)
     }
 
     /// A librdkafka setting for the sink's producer (`"linger.ms"`, `"compression.type"` …).
