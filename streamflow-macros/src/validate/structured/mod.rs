@@ -79,6 +79,8 @@ pub(crate) fn check_query(
 /// body chooses no output mode, codegen gives each the attribute's mode (or the default,
 /// Append) as the typed method (`.append()`), so a mode its shape does not allow is a compile
 /// error (`streamflow/src/structured/shape.rs`) instead of `start()`'s.
+/// Only writers the body's value is made of, through calls the macro sees, are given it: a
+/// writer handed to other code may get its mode there.
 fn unseen_datasets(pipeline: &Pipeline, values: &[Value]) -> Vec<CallId> {
     let body_chooses_mode = pipeline.nodes.iter().any(|node| {
         matches!(
@@ -86,12 +88,33 @@ fn unseen_datasets(pipeline: &Pipeline, values: &[Value]) -> Vec<CallId> {
             "output_mode" | "append" | "update" | "complete"
         )
     });
+    let Tail::Node(tail) = pipeline.tail else {
+        return Vec::new();
+    };
     if body_chooses_mode {
         return Vec::new();
+    }
+    // The nodes the body's value is made of: the tail, what it is called on, the arms of a
+    // branch.
+    let mut value_of = vec![false; pipeline.nodes.len()];
+    let mut next = vec![tail];
+    while let Some(id) = next.pop() {
+        if std::mem::replace(&mut value_of[id], true) {
+            continue;
+        }
+        let node = &pipeline.nodes[id];
+        match node.input {
+            Input::Stream(parent) => next.push(parent),
+            Input::Branch => next.extend(node.other_inputs.iter().copied()),
+            _ => {}
+        }
     }
     pipeline
         .nodes
         .iter()
+        .enumerate()
+        .filter(|(id, _)| value_of[*id])
+        .map(|(_, node)| node)
         .filter(|node| node.operator() == "write_stream" && node.resolved == Resolved::Known)
         .filter(|node| match node.input {
             Input::Built | Input::Parameter => true,
