@@ -286,8 +286,11 @@ impl<S: Source> SourceRun for SourceSlot<S> {
     }
 
     fn batch_completed(&self, stats: &BatchStats) {
-        if let Some((rate, _)) = &self.rate
-            && let Some(new_rate) = rate.update(stats, stats.records)
+        // No let chain: the MSRV (1.85) has none (scripts/msrv.sh).
+        if let Some(new_rate) = self
+            .rate
+            .as_ref()
+            .and_then(|(rate, _)| rate.update(stats, stats.records))
         {
             log::debug!(
                 "source `{}`: backpressure sets the rate to {new_rate:.0} records/s",
