@@ -19,18 +19,19 @@ struct Example {
     path: &'static str,
     /// Something its `--help` must show: an option with its default, say.
     shows: &'static str,
-    /// Whether it runs to its end by itself with no arguments (it needs no server).
-    runs_alone: bool,
+    /// With no arguments it runs to its end by itself and prints this; `None`: it needs a
+    /// server or arguments.
+    prints: Option<&'static str>,
 }
 
 /// An [`Example`], its path from Cargo.
 macro_rules! example {
-    ($name:literal, shows $shows:literal, runs alone $alone:literal) => {
+    ($name:literal, shows $shows:literal, prints $prints:expr) => {
         Example {
             name: $name,
             path: env!(concat!("CARGO_BIN_EXE_", $name)),
             shows: $shows,
-            runs_alone: $alone,
+            prints: $prints,
         }
     };
 }
@@ -42,24 +43,24 @@ fn examples() -> Vec<Example> {
         reason = "the feature-gated examples are pushed only with their feature"
     )]
     let mut all = vec![
-        example!("network_word_count", shows "--batch-ms <MS>", runs alone true),
-        example!("windowed_word_count", shows "--time-scale <F>", runs alone true),
-        example!("running_totals", shows "[default: 5]", runs alone true),
-        example!("event_time_word_count", shows "--ui <ADDR>", runs alone true),
-        example!("csv_events_per_user", shows "Usage:", runs alone true),
-        example!("custom_source_sink", shows "Usage:", runs alone true),
-        example!("exactly_once", shows "[default: 30]", runs alone false),
-        example!("ad_click_join", shows "--hours <N>  How many simulated hours", runs alone true),
-        example!("dedup_events", shows "Usage:", runs alone true),
-        example!("continuous_filter", shows "[default: \"1 second\"]", runs alone true),
-        example!("nexmark", shows "--events <N>", runs alone true),
+        example!("network_word_count", shows "--batch-ms <MS>", prints Some("(apple,")),
+        example!("windowed_word_count", shows "--time-scale <F>", prints Some("(banana,")),
+        example!("running_totals", shows "[default: 5]", prints Some("(phone,")),
+        example!("event_time_word_count", shows "--ui <ADDR>", prints Some("until the first window closes, each batch prints an empty table")),
+        example!("csv_events_per_user", shows "Usage:", prints Some("malformed line(s) kept aside")),
+        example!("custom_source_sink", shows "Usage:", prints Some("EVENT 1")),
+        example!("exactly_once", shows "[default: 30]", prints None),
+        example!("ad_click_join", shows "--hours <N>  How many simulated hours", prints Some("join state")),
+        example!("dedup_events", shows "Usage:", prints Some("Spark's no-data batch")),
+        example!("continuous_filter", shows "[default: \"1 second\"]", prints Some("end-to-end latency p50")),
+        example!("nexmark", shows "--events <N>", prints Some("events/s per core")),
     ];
     #[cfg(feature = "sql")]
-    all.push(example!("sql_word_count", shows "--batches <N>", runs alone true));
+    all.push(example!("sql_word_count", shows "--batches <N>", prints Some("=========")));
     #[cfg(feature = "database")]
-    all.push(example!("word_counts_to_db", shows "--postgres <URL>", runs alone true));
+    all.push(example!("word_counts_to_db", shows "--postgres <URL>", prints Some("running totals in table word_counts")));
     #[cfg(feature = "kafka")]
-    all.push(example!("kafka_word_count", shows "produce", runs alone false));
+    all.push(example!("kafka_word_count", shows "produce", prints None));
     all
 }
 
@@ -202,7 +203,7 @@ fn a_bad_value_is_refused() {
 fn the_self_contained_examples_run_with_no_arguments() {
     let runs: Vec<_> = examples()
         .into_iter()
-        .filter(|e| e.runs_alone)
+        .filter(|e| e.prints.is_some())
         .map(|e| {
             let tmp = tempfile::tempdir().unwrap();
             let child = Command::new(e.path)
@@ -223,7 +224,13 @@ fn the_self_contained_examples_run_with_no_arguments() {
             out.status,
             String::from_utf8_lossy(&out.stderr)
         );
-        assert!(!out.stdout.is_empty(), "{} printed nothing", e.name);
+        let text = String::from_utf8_lossy(&out.stdout);
+        let expected = e.prints.unwrap_or_default();
+        assert!(
+            text.contains(expected),
+            "{} did not print {expected:?}:\n{text}",
+            e.name
+        );
         // What may stay: `word_counts_to_db`'s SQLite file, which it writes there on purpose.
         let left: Vec<String> = std::fs::read_dir(tmp.path())
             .unwrap()
