@@ -46,6 +46,7 @@
 
 mod admin;
 pub mod commits;
+pub mod group;
 mod record;
 mod sink;
 mod source;
@@ -60,6 +61,7 @@ use crate::error::{Error, Result};
 
 pub use admin::create_topic;
 pub use commits::{COMMIT_HEADER, CommittedFilter};
+pub use group::{GroupJob, GroupJobOptions, MEMBER_HEADER, SOURCE_HEADER, SourceDedup};
 pub use record::{KafkaOffsets, KafkaRecord};
 pub use sink::{BATCH_HEADER, KafkaMessage, KafkaSink, KafkaSinkOptions, TRANSACTION_HEADER};
 pub use source::KafkaSource;

@@ -47,11 +47,11 @@ pub const TRANSACTION_HEADER: &str = "streamflow.txn";
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct KafkaMessage {
-    topic: Option<String>,
-    partition: Option<i32>,
-    key: Option<Vec<u8>>,
-    value: Option<Vec<u8>>,
-    headers: Vec<(String, Vec<u8>)>,
+    pub(super) topic: Option<String>,
+    pub(super) partition: Option<i32>,
+    pub(super) key: Option<Vec<u8>>,
+    pub(super) value: Option<Vec<u8>>,
+    pub(super) headers: Vec<(String, Vec<u8>)>,
 }
 
 impl KafkaMessage {
@@ -286,11 +286,19 @@ enum Delivery {
 /// Counts failed deliveries (the producer's delivery reports) and, for commit markers, the
 /// partitions that received messages.
 #[derive(Default)]
-struct Deliveries {
+pub(super) struct Deliveries {
     failed: AtomicU64,
     last_error: Mutex<Option<String>>,
     track_partitions: bool,
     partitions: Mutex<HashMap<String, BTreeSet<i32>>>,
+}
+
+impl Deliveries {
+    /// How many messages failed since the last call, and the last error, if any failed.
+    pub(super) fn take_failures(&self) -> Option<(u64, String)> {
+        let failed = self.failed.swap(0, Ordering::SeqCst);
+        (failed > 0).then(|| (failed, lock(&self.last_error).clone().unwrap_or_default()))
+    }
 }
 
 impl ClientContext for Deliveries {}
@@ -557,19 +565,17 @@ impl<T: Data> KafkaSink<T> {
     }
 
     fn delivery_failures(&self, producer: &ThreadedProducer<Deliveries>) -> Result<()> {
-        let failed = producer.context().failed.swap(0, Ordering::SeqCst);
-        if failed > 0 {
-            let last = lock(&producer.context().last_error).clone().unwrap_or_default();
-            return Err(self.error(format!(
+        match producer.context().take_failures() {
+            Some((failed, last)) => Err(self.error(format!(
                 "{failed} messages were not delivered (last error: {last})"
-            )));
+            ))),
+            None => Ok(()),
         }
-        Ok(())
     }
 }
 
 /// Sends `record`, waiting for deliveries while the producer's queue is full (bounded memory).
-fn send(
+pub(super) fn send(
     producer: &ThreadedProducer<Deliveries>,
     mut record: BaseRecord<'_, [u8], [u8]>,
 ) -> std::result::Result<(), rdkafka::error::KafkaError> {

@@ -664,7 +664,7 @@ fn position(consumer: &BaseConsumer, topic: &str, partition: i32) -> Option<i64>
     }
 }
 
-fn to_record(message: &rdkafka::message::BorrowedMessage<'_>) -> KafkaRecord {
+pub(super) fn to_record(message: &rdkafka::message::BorrowedMessage<'_>) -> KafkaRecord {
     let headers = message
         .headers()
         .map(|h| {

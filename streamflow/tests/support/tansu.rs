@@ -68,6 +68,11 @@ impl Tansu {
             .expect("a port")
     }
 
+    /// The broker's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("tansu.log")).unwrap_or_default()
+    }
+
     /// Stops the broker now (also done on drop).
     pub fn stop(&self) {
         let _ = Command::new("bash")
