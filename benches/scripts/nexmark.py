@@ -3,7 +3,7 @@
 hand-written single-threaded baseline (`nexmark_baseline`), run alternately over the same
 generated events; checks that both give the same result and prints one table.
 
-    benches/scripts/nexmark.py [--events 10M] [--rounds 3] [--queries q0,q1,q2,q4,q5,q7]
+    benches/scripts/nexmark.py [--events 10M] [--rounds 3] [--queries q0,q1,q2,q3,q4,q5,q7,q8]
                                [--out-of-order 1] [--no-build]
 
 Events/s are events generated and processed over the wall time; "per core" is events over
@@ -32,7 +32,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", default="10M")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--queries", default="q0,q1,q2,q4,q5,q7")
+    parser.add_argument("--queries", default="q0,q1,q2,q3,q4,q5,q7,q8")
     parser.add_argument("--out-of-order", default="1")
     parser.add_argument("--no-build", action="store_true")
     args = parser.parse_args()

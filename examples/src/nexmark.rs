@@ -7,9 +7,11 @@
 //! | q0 | pass-through | every bid |
 //! | q1 | currency conversion | every bid, price in euros (`price * 89 / 100`, the reference's rate) |
 //! | q2 | selection | `(auction, price)` of the bids on every 123rd auction |
+//! | q3 | local item suggestion | auctions of category 10 ⋈ their sellers in Oregon, Idaho or California (see [`q3`]) |
 //! | q4 | average price per category | each auction's highest bid in its lifetime, averaged per category (see [`q4`]) |
 //! | q5 | hot items | per 10 s window sliding every 2 s, the auctions with the most bids |
 //! | q7 | highest bid | per 10 s tumbling window, the highest bid |
+//! | q8 | new users | persons who opened an auction in the 10 s tumbling window they joined in (see [`q8`]) |
 //!
 //! The queries read bids the way Flink's Nexmark SQL does (`q0`–`q2`, `q5`, `q7` over the `bid`
 //! table); the generator still makes persons and auctions, which the first `flat_map` drops.
@@ -25,8 +27,8 @@ use streamflow::Batch;
 use streamflow::prelude::*;
 use streamflow::source::nexmark::{Bid, Event, NexmarkConfig, NexmarkGenerator, NexmarkSource};
 use streamflow::structured::{
-    AggRow, Aggregator, Dataset, Format, GroupState, GroupStateTimeout, OutputMode, Session, Window,
-    tumbling_window, window,
+    AggRow, Aggregator, Dataset, Format, GroupState, GroupStateTimeout, JoinOn, OutputMode, Session,
+    TimeRange, Window, tumbling_window, window,
 };
 
 /// How far the watermark of the windowed queries stays behind the latest bid.
@@ -104,6 +106,71 @@ pub fn q2(session: &Session, input: &Input, out: Output<(u64, u64)>) {
     bids(session, input)
         .filter(|bid| bid.auction % AUCTION_SKIP == 0)
         .map(|bid| (bid.auction, bid.price))
+        .write_stream()
+        .foreach_batch(move |batch, id| out(batch, id))
+}
+
+/// The states whose sellers q3 looks for.
+pub const Q3_STATES: [&str; 3] = ["OR", "ID", "CA"];
+
+/// The category of the auctions q3 looks for.
+pub const Q3_CATEGORY: u64 = 10;
+
+/// What q3 keeps of a person: a possible seller of local items.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct Seller {
+    /// The person's id.
+    pub id: u64,
+    /// Name.
+    pub name: String,
+    /// City.
+    pub city: String,
+    /// State.
+    pub state: String,
+}
+
+/// One row of q3: an auction of category 10 and its seller, who lives in one of [`Q3_STATES`].
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct LocalItem {
+    /// The seller's name.
+    pub name: String,
+    /// The seller's city.
+    pub city: String,
+    /// The seller's state.
+    pub state: String,
+    /// The auction.
+    pub auction: u64,
+}
+
+/// q3, local item suggestion: the auctions of category 10 joined with their sellers, for the
+/// sellers in Oregon, Idaho or California (Flink's q3, `auction A JOIN person P ON A.seller =
+/// P.id WHERE A.category = 10 AND P.state IN ('OR', 'ID', 'CA')`): a stream–stream inner join
+/// with no time bound, so both sides stay in state, as in Flink and Spark. Both sides are read
+/// from one source (the generator's events) and projected before the join.
+#[stream_job(trigger = available_now, output_mode = append)]
+pub fn q3(session: &Session, input: &Input, out: Output<LocalItem>) {
+    let events = events(session, input);
+    let sellers = events.flat_map(|e| match e {
+        Event::Person(p) if Q3_STATES.contains(&p.state.as_str()) => Some(Seller {
+            id: p.id,
+            name: p.name,
+            city: p.city,
+            state: p.state,
+        }),
+        _ => None,
+    });
+    events
+        .flat_map(|e| match e {
+            Event::Auction(a) if a.category == Q3_CATEGORY => Some((a.id, a.seller)),
+            _ => None,
+        })
+        .join(&sellers, JoinOn::keys(|a: &(u64, u64)| a.1, |p: &Seller| p.id))
+        .map(|((auction, _), p)| LocalItem {
+            name: p.name,
+            city: p.city,
+            state: p.state,
+            auction,
+        })
         .write_stream()
         .foreach_batch(move |batch, id| out(batch, id))
 }
@@ -215,6 +282,78 @@ pub fn q7(session: &Session, input: &Input, out: Output<HighestBid>) {
                 auction,
                 bidder,
             })
+        })
+        .write_stream()
+        .foreach_batch(move |batch, id| out(batch, id))
+}
+
+/// The size of q8's tumbling windows, in milliseconds.
+pub const Q8_WINDOW_MS: i64 = 10_000;
+
+/// The start of the q8 window holding `t`.
+pub fn q8_window(t: Time) -> i64 {
+    t.millis() - t.millis().rem_euclid(Q8_WINDOW_MS)
+}
+
+/// What q8 keeps of a person.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct NewPerson {
+    /// The person's id.
+    pub id: u64,
+    /// Name.
+    pub name: String,
+    /// When the person joined.
+    pub date_time: Time,
+}
+
+/// One row of q8: a person who opened an auction in the window they joined in.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct NewUser {
+    /// The person's id.
+    pub id: u64,
+    /// Name.
+    pub name: String,
+    /// The start of the 10 s window.
+    pub window_start: Time,
+}
+
+/// q8, monitor new users: the persons who opened an auction in the same 10 s tumbling window
+/// as they joined (Flink's q8, persons grouped by `(id, name, window)` joined with auctions
+/// grouped by `(seller, window)` on id and window), once per person: a stream–stream left
+/// semi join of persons with auctions on `(id, window start)`, the event times less than a
+/// window apart, both sides watermarked [`WATERMARK_DELAY`] behind their latest event, so a
+/// person and an auction leave the state once no row of their window can arrive.
+#[stream_job(trigger = available_now, output_mode = append)]
+pub fn q8(session: &Session, input: &Input, out: Output<NewUser>) {
+    let events = events(session, input);
+    let auctions = events
+        .flat_map(|e| match e {
+            Event::Auction(a) => Some((a.seller, a.date_time)),
+            _ => None,
+        })
+        .with_watermark(|a| a.1, WATERMARK_DELAY);
+    events
+        .flat_map(|e| match e {
+            Event::Person(p) => Some(NewPerson {
+                id: p.id,
+                name: p.name,
+                date_time: p.date_time,
+            }),
+            _ => None,
+        })
+        .with_watermark(|p| p.date_time, WATERMARK_DELAY)
+        .left_semi_join(
+            &auctions,
+            JoinOn::keys(
+                |p: &NewPerson| (p.id, q8_window(p.date_time)),
+                |a: &(u64, Time)| (a.0, q8_window(a.1)),
+            )
+            .time_range(TimeRange::millis(-(Q8_WINDOW_MS - 1), Q8_WINDOW_MS - 1)),
+        )
+        .map(|p| NewUser {
+            id: p.id,
+            window_start: Time::from_millis(q8_window(p.date_time)),
+            name: p.name,
         })
         .write_stream()
         .foreach_batch(move |batch, id| out(batch, id))

@@ -3,7 +3,7 @@
 //! `cargo run --release -p streamflow-examples --bin nexmark -- --query q5 --events 10M`
 //!
 //! Prints the events per second (wall clock) and per core (events over the process's CPU
-//! time). Options (`--help` lists them with their defaults): `--query q0|q1|q2|q4|q5|q7`,
+//! time). Options (`--help` lists them with their defaults): `--query q0|q1|q2|q3|q4|q5|q7|q8`,
 //! `--events N` (`10M`, `500k`), `--seed N`, `--out-of-order G` (events per out-of-order
 //! group), `--events-per-batch N`, `--parallelism N`, `--from-files DIR` (read the bids from
 //! CSV files instead), `--result FILE` (write the query's result, summarised, for comparing
@@ -20,7 +20,7 @@ use clap::Parser;
 use streamflow::Batch;
 use streamflow::source::nexmark::{Bid, NexmarkConfig};
 use streamflow::structured::{AggRow, Session, StreamingQuery};
-use streamflow_examples::nexmark::{self, HighestBid, HotItem, Input, Output};
+use streamflow_examples::nexmark::{self, HighestBid, HotItem, Input, LocalItem, NewUser, Output};
 use streamflow_examples::{cpu_seconds, parse_count};
 
 type BoxError = Box<dyn std::error::Error>;
@@ -32,7 +32,7 @@ type BoxError = Box<dyn std::error::Error>;
 struct Args {
     /// The query to run.
     #[arg(long, value_name = "Q", default_value = "q0",
-          value_parser = ["q0", "q1", "q2", "q4", "q5", "q7"])]
+          value_parser = ["q0", "q1", "q2", "q3", "q4", "q5", "q7", "q8"])]
     query: String,
     /// How many events to generate: 10M, 500k, 1000.
     #[arg(long, value_name = "N", default_value = "1M", value_parser = parse_count)]
@@ -234,7 +234,15 @@ fn run(session: &Session, query: &str, input: &Input) -> Result<Vec<String>, Box
                 )
             },
         ),
-        other => Err(format!("unknown query {other:?}: q0, q1, q2, q4, q5 or q7").into()),
+        "q3" => gather(
+            |out| nexmark::q3(session, input, out),
+            |r: &LocalItem| format!("{},{},{},{}", r.auction, r.name, r.city, r.state),
+        ),
+        "q8" => gather(
+            |out| nexmark::q8(session, input, out),
+            |r: &NewUser| format!("{},{},{}", r.id, r.name, r.window_start.millis()),
+        ),
+        other => Err(format!("unknown query {other:?}: q0, q1, q2, q3, q4, q5, q7 or q8").into()),
     }
 }
 

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use streamflow::source::nexmark::{Bid, Event, NexmarkConfig, NexmarkGenerator};
 use streamflow::structured::{AggRow, Session};
-use streamflow_examples::nexmark::{self, HighestBid, HotItem, Input, Output};
+use streamflow_examples::nexmark::{self, HighestBid, HotItem, Input, LocalItem, NewUser, Output};
 
 /// 45 s of event time, out of order in groups of 1 000 events (100 ms), several batches.
 fn config() -> NexmarkConfig {
@@ -235,4 +235,80 @@ fn q4_averages_the_winning_bids_per_category() {
             "category {category}: {avg} vs {expected}"
         );
     }
+}
+
+fn all_events(config: &NexmarkConfig) -> Vec<Event> {
+    let generator = NexmarkGenerator::new(config.clone());
+    (0..config.events).map(|n| generator.event(n)).collect()
+}
+
+#[test]
+fn q3_joins_category_10_auctions_with_their_sellers_in_three_states() {
+    let config = config();
+    let events = all_events(&config);
+    let sellers: BTreeMap<u64, (String, String, String)> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Person(p) if ["OR", "ID", "CA"].contains(&p.state.as_str()) => {
+                Some((p.id, (p.name.clone(), p.city.clone(), p.state.clone())))
+            }
+            _ => None,
+        })
+        .collect();
+    let mut expected: Vec<LocalItem> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Auction(a) if a.category == 10 => {
+                sellers.get(&a.seller).map(|(name, city, state)| LocalItem {
+                    name: name.clone(),
+                    city: city.clone(),
+                    state: state.clone(),
+                    auction: a.id,
+                })
+            }
+            _ => None,
+        })
+        .collect();
+    let mut got = collect(nexmark::q3, &Input::Generator(config));
+    expected.sort();
+    got.sort();
+    assert!(expected.len() > 100, "{} rows", expected.len());
+    assert_eq!(got, expected);
+}
+
+#[test]
+fn q8_finds_the_persons_who_opened_an_auction_in_the_window_they_joined_in() {
+    let config = config();
+    let events = all_events(&config);
+    let window = |t: streamflow::Time| t.millis() - t.millis().rem_euclid(10_000);
+    let sold: std::collections::BTreeSet<(u64, i64)> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Auction(a) => Some((a.seller, window(a.date_time))),
+            _ => None,
+        })
+        .collect();
+    let mut expected: Vec<(u64, String, i64)> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Person(p) if sold.contains(&(p.id, window(p.date_time))) => {
+                Some((p.id, p.name.clone(), window(p.date_time)))
+            }
+            _ => None,
+        })
+        .collect();
+    let got: Vec<NewUser> = collect(nexmark::q8, &Input::Generator(config));
+    let mut got: Vec<(u64, String, i64)> = got
+        .into_iter()
+        .map(|u| (u.id, u.name, u.window_start.millis()))
+        .collect();
+    expected.sort();
+    got.sort();
+    let persons = events.iter().filter(|e| matches!(e, Event::Person(_))).count();
+    assert!(
+        expected.len() > 100 && expected.len() < persons,
+        "{} of {persons} persons",
+        expected.len()
+    );
+    assert_eq!(got, expected);
 }

@@ -8,7 +8,11 @@
 //! q0/q1 sum the bids' fields; q2 keeps per auction the count and sum of prices; q5 and q7 keep
 //! a table per open window and close windows as the watermark (1 s behind the latest bid)
 //! passes them, like the query; q4 keeps every auction and its best bid in its lifetime (the
-//! query forgets auctions once closed: the baseline does less work, holding more memory).
+//! query forgets auctions once closed: the baseline does less work, holding more memory); q3
+//! keeps the sellers of the three states and the category-10 auctions waiting for their seller
+//! (the generator makes auctions for persons up to ten ahead); q8 keeps per (person, window)
+//! the person and per (seller, window) whether an auction was seen, and emits a person once,
+//! when both are.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
@@ -168,6 +172,60 @@ fn run(query: &str, generator: &NexmarkGenerator) -> Result<Vec<String>, BoxErro
                 .iter()
                 .map(|(c, (s, n))| format!("{c},{:.2}", s / *n as f64))
                 .collect())
+        }
+        "q3" => {
+            // Sellers of the three states, and auctions waiting for a seller not seen yet.
+            let mut sellers: HashMap<u64, (String, String, String)> = HashMap::new();
+            let mut waiting: HashMap<u64, Vec<u64>> = HashMap::new();
+            let mut lines = Vec::new();
+            let line = |auction: u64, (name, city, state): &(String, String, String)| {
+                format!("{auction},{name},{city},{state}")
+            };
+            for n in 0..events {
+                match generator.event(n) {
+                    Event::Person(p) if nexmark::Q3_STATES.contains(&p.state.as_str()) => {
+                        let seller = (p.name, p.city, p.state);
+                        for auction in waiting.remove(&p.id).unwrap_or_default() {
+                            lines.push(line(auction, &seller));
+                        }
+                        sellers.insert(p.id, seller);
+                    }
+                    Event::Auction(a) if a.category == nexmark::Q3_CATEGORY => match sellers.get(&a.seller) {
+                        Some(seller) => lines.push(line(a.id, seller)),
+                        None => waiting.entry(a.seller).or_default().push(a.id),
+                    },
+                    _ => {}
+                }
+            }
+            Ok(lines)
+        }
+        "q8" => {
+            // Per (id, window): the person if seen (and whether emitted), an auction if seen.
+            #[derive(Default)]
+            struct Seen {
+                person: Option<String>,
+                auction: bool,
+                emitted: bool,
+            }
+            let mut seen: HashMap<(u64, i64), Seen> = HashMap::new();
+            let mut lines = Vec::new();
+            for n in 0..events {
+                let (key, person) = match generator.event(n) {
+                    Event::Person(p) => ((p.id, nexmark::q8_window(p.date_time)), Some(p.name)),
+                    Event::Auction(a) => ((a.seller, nexmark::q8_window(a.date_time)), None),
+                    Event::Bid(_) => continue,
+                };
+                let s = seen.entry(key).or_default();
+                match person {
+                    Some(name) => s.person = Some(name),
+                    None => s.auction = true,
+                }
+                if let (Some(name), true, false) = (&s.person, s.auction, s.emitted) {
+                    lines.push(format!("{},{name},{}", key.0, key.1));
+                    s.emitted = true;
+                }
+            }
+            Ok(lines)
         }
         other => Err(format!("unknown query {other:?}").into()),
     }

@@ -98,20 +98,89 @@ pub(crate) fn shuffle_buckets<T: Send, K: Key, C: Send>(
     add: &(dyn Fn(&mut FastMap<K, C>, T) + Sync),
 ) -> Vec<Vec<(K, C)>> {
     let n = n.max(1);
-    let map_side: Vec<Vec<Vec<(K, C)>>> = exec.run(lanes(parts, exec.parallelism()), |lane| {
+    transpose(map_side(exec, parts, n, &new_map, add), n)
+}
+
+/// A map task's table of combined records: records are added to it one by one (by the
+/// shuffle's `add`), then it is emptied, pair by pair, into the shuffle's buckets. A
+/// [`FastMap`] is one; an operator may keep a table of its own shape (an aggregation keeps one
+/// table per event-time window).
+pub(crate) trait MapTable<K, C>: Send {
+    /// The number of pairs it holds.
+    fn len(&self) -> usize;
+    /// Hands every `(key, combined)` pair to `out`, emptying the table.
+    fn drain_into(self, out: &mut dyn FnMut(K, C));
+}
+
+impl<K: Send, C: Send> MapTable<K, C> for FastMap<K, C> {
+    fn len(&self) -> usize {
+        HashMap::len(self)
+    }
+
+    fn drain_into(self, out: &mut dyn FnMut(K, C)) {
+        for (k, c) in self {
+            out(k, c)
+        }
+    }
+}
+
+/// The map side of a shuffle into `n` partitions, with tables made by `new`: for each map task
+/// (a lane of consecutive parts, one per worker), its pairs split into `n` buckets by
+/// [`partition_of`].
+pub(crate) fn map_side<T: Send, K: Key, C: Send, M: MapTable<K, C>>(
+    exec: &Executor,
+    parts: Vec<Part<T>>,
+    n: usize,
+    new: &(dyn Fn() -> M + Sync),
+    add: &(dyn Fn(&mut M, T) + Sync),
+) -> Vec<Vec<Vec<(K, C)>>> {
+    let n = n.max(1);
+    exec.run(lanes(parts, exec.parallelism()), |lane| {
         // One table for all the parts of a lane: a key seen in several of them is stored and
         // shuffled once, and the table is built (and grown) once per worker, not per part.
-        let mut table: FastMap<K, C> = new_map();
+        let mut table = new();
         for part in lane {
             part.run(&mut |t: T| add(&mut table, t));
         }
-        let mut buckets: Vec<Vec<(K, C)>> = (0..n).map(|_| Vec::new()).collect();
-        for (k, c) in table {
-            buckets[partition_of(&k, n)].push((k, c));
-        }
+        // Buckets sized for an even spread (the stable hash spreads keys evenly).
+        let each = table.len() / n + table.len() / (8 * n) + 1;
+        let mut buckets: Vec<Vec<(K, C)>> = (0..n).map(|_| Vec::with_capacity(each)).collect();
+        table.drain_into(&mut |k, c| buckets[partition_of(&k, n)].push((k, c)));
         buckets
-    });
-    transpose(map_side, n)
+    })
+}
+
+/// The pairs that the map tasks of a shuffle made for one output partition: one run per map
+/// task, in map-task order, iterated as one sequence without being copied into one vector.
+pub(crate) struct Buckets<K, C>(Vec<Vec<(K, C)>>);
+
+impl<K, C> Buckets<K, C> {
+    /// The number of pairs.
+    pub(crate) fn len(&self) -> usize {
+        self.0.iter().map(Vec::len).sum()
+    }
+
+    /// Per output partition, the buckets every map task of `map_side` made for it.
+    pub(crate) fn by_partition(map_side: Vec<Vec<Vec<(K, C)>>>, n: usize) -> Vec<Self> {
+        let mut out: Vec<Vec<Vec<(K, C)>>> = (0..n).map(|_| Vec::new()).collect();
+        for task in map_side {
+            for (p, bucket) in task.into_iter().enumerate() {
+                if !bucket.is_empty() {
+                    out[p].push(bucket);
+                }
+            }
+        }
+        out.into_iter().map(Buckets).collect()
+    }
+}
+
+impl<K, C> IntoIterator for Buckets<K, C> {
+    type Item = (K, C);
+    type IntoIter = std::iter::Flatten<std::vec::IntoIter<Vec<(K, C)>>>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter().flatten()
+    }
 }
 
 /// `parts` cut into at most `lanes` runs of consecutive parts, as even in number as can be:

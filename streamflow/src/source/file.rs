@@ -5,7 +5,10 @@
 //! the files in the order they were found (each listing appends the new ones, oldest
 //! modification time first, then by name). A range `(start, end]` therefore names the same
 //! files every time it is read: the source is replayable, and the checkpoint only has to keep
-//! the log. Each file of a batch becomes one partition, read and decoded on a worker.
+//! the log. Each file of a batch becomes one partition, read and decoded on a worker — or, when
+//! it is larger than the batch's bytes spread over the workers (at least 4 MiB, at most
+//! 128 MiB: Spark's `maxSplitBytes`), one partition per byte range of it, each reading the
+//! lines that start in its range.
 //!
 //! # The log in the checkpoint
 //!
@@ -39,12 +42,14 @@
 use std::collections::HashSet;
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use serde::de::DeserializeOwned;
 
-use super::format::TextOptions;
+use super::format::{Format, LineDecoder, TextOptions, csv_header, decode_lines_with};
+use super::lines::LineReader;
 use super::{ReadLimit, Source, SourceBatch, SourceContext, SourceLimits};
 use crate::StreamingContext;
 use crate::checkpoint::file as checkpoint_file;
@@ -227,6 +232,10 @@ pub(crate) struct FileSource<T> {
     log: Mutex<FileLog>,
     /// Updated by the workers that read the files.
     status: Arc<Mutex<ReceiverStatus>>,
+    /// The job's workers (known at start): a batch of fewer large files is cut into pieces.
+    parallelism: AtomicUsize,
+    /// The smallest piece a file is cut into ([`MIN_SPLIT_BYTES`]; less in tests).
+    min_split: u64,
     _records: PhantomData<fn() -> T>,
 }
 
@@ -247,6 +256,8 @@ impl<T> FileSource<T> {
             options: Arc::new(options),
             log: Mutex::new(FileLog::default()),
             dir,
+            parallelism: AtomicUsize::new(1),
+            min_split: MIN_SPLIT_BYTES,
             _records: PhantomData,
         }
     }
@@ -471,6 +482,13 @@ impl<T> FileSource<T> {
     }
 }
 
+/// Adds what a worker decoded to the source's status.
+fn note_decoded(status: &Mutex<ReceiverStatus>, decoded: super::format::Decoded) {
+    let mut status = lock(status);
+    status.records += decoded.records;
+    status.undecodable += decoded.malformed;
+}
+
 /// Reads and decodes one file, on a worker. A file that is gone or unreadable by now, or a
 /// malformed record under fail-fast, fails the batch.
 fn read_file<T: DeserializeOwned>(
@@ -480,7 +498,139 @@ fn read_file<T: DeserializeOwned>(
     status: &Mutex<ReceiverStatus>,
     emit: &mut dyn FnMut(T),
 ) {
-    let file = std::fs::File::open(path).unwrap_or_else(|e| {
+    let file = open_for_batch(path, source);
+    let origin = path.display().to_string();
+    // Read line by line: memory is bounded by the longest line allowed, whatever the file.
+    let input = std::io::BufReader::with_capacity(64 * 1024, file);
+    let decoded = options
+        .decode_lines(source, &origin, input, emit)
+        .unwrap_or_else(|e| raise(e));
+    note_decoded(status, decoded);
+}
+
+/// Spark's `openCostInBytes`: a file is not cut into pieces smaller than this.
+const MIN_SPLIT_BYTES: u64 = 4 * 1024 * 1024;
+/// Spark's `maxPartitionBytes`: nor are pieces larger than this.
+const MAX_SPLIT_BYTES: u64 = 128 * 1024 * 1024;
+
+/// A piece of a file, read by one task: the lines that start in `[start, end)` (`end`
+/// `u64::MAX`: to the end of the file, whatever its size by then).
+#[derive(Debug, PartialEq, Eq)]
+struct Piece {
+    path: PathBuf,
+    start: u64,
+    end: u64,
+    /// The file's CSV header, for a piece after the first line of a CSV file with one.
+    header: Option<csv::StringRecord>,
+}
+
+/// The size the files of a batch are cut at (Spark's `maxSplitBytes`): the batch's bytes
+/// spread over the workers, but no less than `min_split` nor more than [`MAX_SPLIT_BYTES`].
+fn split_size(total: u64, parallelism: usize, min_split: u64) -> u64 {
+    total
+        .div_ceil(parallelism.max(1) as u64)
+        .clamp(min_split.max(1), MAX_SPLIT_BYTES.max(min_split))
+}
+
+/// `len` bytes cut into equal ranges of at most `split` bytes (the last one open-ended).
+fn byte_ranges(len: u64, split: u64) -> Vec<(u64, u64)> {
+    let n = len.div_ceil(split.max(1)).max(1);
+    let each = len.div_ceil(n);
+    (0..n)
+        .map(|i| (i * each, if i + 1 == n { u64::MAX } else { (i + 1) * each }))
+        .collect()
+}
+
+impl<T: Data + DeserializeOwned> FileSource<T> {
+    /// The batch that reads `files`: one part per file, or, when a file is larger than the
+    /// batch's split size (its bytes spread over the workers, as Spark sizes splits), one part
+    /// per byte range of it — so one large file is read, split into lines and decoded by every
+    /// worker, each where its records are consumed. A CSV file with a header whose first line
+    /// is not a valid header is read whole (which line then serves as header is known only by
+    /// reading it from the start).
+    fn read_pieces(&self, files: &[PathBuf]) -> SourceBatch<T> {
+        let sizes: Vec<Option<u64>> = files
+            .iter()
+            .map(|path| std::fs::metadata(path).ok().map(|m| m.len()))
+            .collect();
+        let total = sizes.iter().flatten().sum();
+        let split = split_size(total, self.parallelism.load(Ordering::Relaxed), self.min_split);
+        let csv_with_header = self.options.format == Format::Csv && self.options.header;
+        let mut batch = SourceBatch::empty();
+        for (path, size) in files.iter().zip(sizes) {
+            let whole = Piece {
+                path: path.clone(),
+                start: 0,
+                end: u64::MAX,
+                header: None,
+            };
+            let mut pieces = vec![whole];
+            if let Some(len) = size.filter(|&len| len > split) {
+                let header = match csv_with_header {
+                    true => self.first_line_header(path),
+                    false => Some(None),
+                };
+                if let Some(header) = header {
+                    pieces = byte_ranges(len, split)
+                        .into_iter()
+                        .map(|(start, end)| Piece {
+                            path: path.clone(),
+                            start,
+                            end,
+                            header: (start > 0).then(|| header.clone()).flatten(),
+                        })
+                        .collect();
+                }
+            }
+            for piece in pieces {
+                let (name, options, status) = (self.name.clone(), self.options.clone(), self.status.clone());
+                batch.push_lazy(move |emit| read_piece(&piece, &name, &options, &status, emit));
+            }
+        }
+        batch
+    }
+
+    /// The CSV header on the first line of `path` (`Some(None)` never: a file with a header
+    /// has one), or `None` when the line is not one and the file must be read whole.
+    fn first_line_header(&self, path: &Path) -> Option<Option<csv::StringRecord>> {
+        let file = std::fs::File::open(path).ok()?;
+        let mut reader = LineReader::new(std::io::BufReader::new(file), self.options.max_line_length);
+        match reader.next_line() {
+            Ok(Some(super::lines::Line::Text(raw))) => csv_header(raw).map(Some),
+            _ => None,
+        }
+    }
+}
+
+/// A buffered reader that knows the offset in its file of the next byte it hands out.
+struct Positioned<R> {
+    inner: R,
+    at: u64,
+}
+
+impl<R: std::io::Read> std::io::Read for Positioned<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.at += n as u64;
+        Ok(n)
+    }
+}
+
+impl<R: std::io::BufRead> std::io::BufRead for Positioned<R> {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        self.inner.fill_buf()
+    }
+
+    fn consume(&mut self, amt: usize) {
+        self.inner.consume(amt);
+        self.at += amt as u64;
+    }
+}
+
+/// Opens a file of a batch on a worker: a file that is gone or unreadable by now fails the
+/// batch.
+fn open_for_batch(path: &Path, source: &str) -> std::fs::File {
+    std::fs::File::open(path).unwrap_or_else(|e| {
         raise(Error::Source {
             source_name: source.to_string(),
             message: format!(
@@ -488,16 +638,67 @@ fn read_file<T: DeserializeOwned>(
                 path.display()
             ),
         })
-    });
-    let origin = path.display().to_string();
-    // Read line by line: memory is bounded by the longest line allowed, whatever the file.
-    let input = std::io::BufReader::with_capacity(64 * 1024, file);
-    let decoded = options
-        .decode_lines(source, &origin, input, emit)
-        .unwrap_or_else(|e| raise(e));
-    let mut status = lock(status);
-    status.records += decoded.records;
-    status.undecodable += decoded.malformed;
+    })
+}
+
+/// The number of lines of `path` before byte `offset` (for the line numbers of a piece's
+/// malformed records; 0 if the file cannot be read again).
+fn lines_before(path: &Path, offset: u64) -> u64 {
+    use std::io::Read;
+    let Ok(file) = std::fs::File::open(path) else {
+        return 0;
+    };
+    let (mut input, mut buf, mut lines) = (file.take(offset), vec![0; 64 * 1024], 0);
+    while let Ok(n @ 1..) = input.read(&mut buf) {
+        lines += memchr::memchr_iter(b'\n', &buf[..n]).count() as u64;
+    }
+    lines
+}
+
+/// Reads and decodes one piece of a file, on a worker: the whole file as [`read_file`] does,
+/// or the lines that start in its byte range — a piece that starts inside a line leaves that
+/// line to the piece before, and the last line it reads may run past its end.
+fn read_piece<T: DeserializeOwned>(
+    piece: &Piece,
+    source: &str,
+    options: &TextOptions,
+    status: &Mutex<ReceiverStatus>,
+    emit: &mut dyn FnMut(T),
+) {
+    if piece.start == 0 && piece.end == u64::MAX {
+        return read_file(&piece.path, source, options, status, emit);
+    }
+    use std::io::Seek;
+    let fail = |e: std::io::Error| -> ! {
+        raise(Error::Source {
+            source_name: source.to_string(),
+            message: format!("cannot read {}: {e}", piece.path.display()),
+        })
+    };
+    let mut file = open_for_batch(&piece.path, source);
+    // From the byte before the range: the line it ends (if any) is the previous piece's.
+    let from = piece.start.saturating_sub(1);
+    file.seek(std::io::SeekFrom::Start(from))
+        .unwrap_or_else(|e| fail(e));
+    let input = Positioned {
+        inner: std::io::BufReader::with_capacity(64 * 1024, file),
+        at: from,
+    };
+    let mut reader = LineReader::new(input, options.max_line_length);
+    if piece.start > 0 {
+        reader.next_line().unwrap_or_else(|e| fail(e));
+    }
+    let origin = piece.path.display().to_string();
+    let first_line = reader.get_ref().at;
+    let count_before = || lines_before(&piece.path, first_line);
+    let mut decoder = LineDecoder::new(options, source, &origin);
+    if piece.start > 0 {
+        decoder = decoder.within_file(&count_before, piece.header.clone());
+    }
+    let end = piece.end;
+    let decoded =
+        decode_lines_with(decoder, reader, |input| input.at < end, emit).unwrap_or_else(|e| raise(e));
+    note_decoded(status, decoded);
 }
 
 impl<T: Data + DeserializeOwned> Source for FileSource<T> {
@@ -534,6 +735,8 @@ impl<T: Data + DeserializeOwned> Source for FileSource<T> {
                 self.label
             )));
         }
+        self.parallelism
+            .store(ctx.parallelism().max(1), Ordering::Relaxed);
         let metadata = ctx.metadata_path();
         if let Some(metadata) = metadata {
             checkpoint_file::remove_stray_temps(metadata)?;
@@ -622,12 +825,7 @@ impl<T: Data + DeserializeOwned> Source for FileSource<T> {
             let end = (*end as usize).min(log.files.len());
             log.files[(*start as usize).min(end)..end].to_vec()
         };
-        let mut batch = SourceBatch::empty();
-        for path in files {
-            let (name, options, status) = (self.name.clone(), self.options.clone(), self.status.clone());
-            batch.push_lazy(move |emit| read_file(&path, &name, &options, &status, emit));
-        }
-        Ok(batch)
+        Ok(self.read_pieces(&files))
     }
 
     /// Files taken stay in the log (with a checkpoint, across restarts too), so a range names
@@ -943,6 +1141,155 @@ mod tests {
                 .to_string()
                 .contains("needs a directory")
         );
+    }
+
+    // ------------------------------------------------------------ files read in byte ranges
+
+    #[test]
+    fn split_sizes_and_ranges_follow_spark() {
+        let mib = 1024 * 1024;
+        // The batch's bytes spread over the workers, within [min, 128 MiB].
+        assert_eq!(split_size(52 * mib, 2, MIN_SPLIT_BYTES), 26 * mib);
+        assert_eq!(split_size(mib, 2, MIN_SPLIT_BYTES), MIN_SPLIT_BYTES);
+        assert_eq!(split_size(1024 * mib, 2, MIN_SPLIT_BYTES), MAX_SPLIT_BYTES);
+        assert_eq!(byte_ranges(10, 4), [(0, 4), (4, 8), (8, u64::MAX)]);
+        assert_eq!(byte_ranges(8, 4), [(0, 4), (4, u64::MAX)]);
+        assert_eq!(byte_ranges(0, 4), [(0, u64::MAX)]);
+    }
+
+    /// A file source over `dir` whose files are cut into pieces of at most `split` bytes,
+    /// started with `workers` workers.
+    fn splitting<T: Data + DeserializeOwned>(
+        dir: &Path,
+        options: TextOptions,
+        split: u64,
+        workers: usize,
+    ) -> FileSource<T> {
+        let mut source = FileSource::<T>::new(dir, options);
+        source.min_split = split;
+        source.start(&SourceContext::detached(NOW, workers)).unwrap();
+        source
+    }
+
+    #[test]
+    fn a_file_cut_into_byte_ranges_gives_every_line_once_in_order() {
+        // Lines of every length around the cut points, blank ones, `\r\n`, lines too long for
+        // the limit, a last line without `\n`.
+        let mut seed = 0x9e37_79b9_u64;
+        let mut next = |n: u64| {
+            seed = seed
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (seed >> 33) % n
+        };
+        for round in 0..12 {
+            let dir = tempfile::tempdir().unwrap();
+            let mut text = String::new();
+            for i in 0..(50 + next(200)) {
+                let len = match next(10) {
+                    0 => 0,
+                    1 => 30 + next(10),
+                    _ => next(8),
+                };
+                text.push_str(&"x".repeat(len as usize));
+                text.push_str(&i.to_string());
+                text.push_str(if next(5) == 0 { "\r\n" } else { "\n" });
+            }
+            if round % 2 == 1 {
+                text.push_str("last");
+            }
+            write(dir.path(), "big.txt", text.as_bytes(), 0);
+            let options = || TextOptions::lines().max_line_length(32);
+            let whole = started(FileSource::<String>::new(dir.path(), options()));
+            whole.latest_offset(&0, ReadLimit::AllAvailable, NOW).unwrap();
+            let expected = read_all(whole.get_batch(&0, &1).unwrap());
+            let skipped = whole.status().unwrap().undecodable;
+            for split in [1, 3, 7, 33, 100] {
+                let source = splitting::<String>(dir.path(), options(), split, 10_000);
+                source.latest_offset(&0, ReadLimit::AllAvailable, NOW).unwrap();
+                let batch = source.get_batch(&0, &1).unwrap();
+                let pieces = batch.num_parts();
+                assert!(pieces > 1, "split {split}: {pieces} piece");
+                assert_eq!(read_all(batch), expected, "round {round}, split {split}");
+                let status = source.status().unwrap();
+                assert_eq!(
+                    (status.records, status.undecodable),
+                    (expected.len() as u64, skipped),
+                    "round {round}, split {split}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn pieces_of_a_csv_file_share_its_header_and_report_line_numbers_in_the_file() {
+        #[derive(Clone, Debug, PartialEq, serde::Deserialize)]
+        struct Row {
+            user: String,
+            n: u32,
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let mut text = String::from("\u{FEFF}n,user\n");
+        for i in 0..40 {
+            text.push_str(&if i == 25 {
+                "oops,x\n".to_string()
+            } else {
+                format!("{i},u{i}\n")
+            });
+        }
+        write(dir.path(), "a.csv", text.as_bytes(), 0);
+        let options = || TextOptions {
+            format: Format::Csv,
+            policy: MalformedPolicy::Permissive,
+            ..TextOptions::default()
+        };
+        let whole_options = options();
+        let whole = started(FileSource::<Row>::new(dir.path(), whole_options.clone()));
+        whole.latest_offset(&0, ReadLimit::AllAvailable, NOW).unwrap();
+        let expected = read_all(whole.get_batch(&0, &1).unwrap());
+        assert_eq!(expected.len(), 39);
+        let split_options = options();
+        let source = splitting::<Row>(dir.path(), split_options.clone(), 16, 10_000);
+        source.latest_offset(&0, ReadLimit::AllAvailable, NOW).unwrap();
+        let batch = source.get_batch(&0, &1).unwrap();
+        assert!(batch.num_parts() > 10);
+        assert_eq!(read_all(batch), expected);
+        let lines = |o: &TextOptions| -> Vec<(u64, String)> {
+            o.corrupt
+                .records()
+                .into_iter()
+                .map(|r| (r.line, r.text))
+                .collect()
+        };
+        assert_eq!(lines(&whole_options), [(27, "oops,x".to_string())]);
+        assert_eq!(lines(&split_options), lines(&whole_options));
+
+        // A first line that is no header: the file is read whole, as before.
+        write(dir.path(), "a.csv", format!("\n{text}").as_bytes(), 0);
+        let source = splitting::<Row>(dir.path(), options(), 16, 10_000);
+        source.latest_offset(&0, ReadLimit::AllAvailable, NOW).unwrap();
+        assert_eq!(source.get_batch(&0, &1).unwrap().num_parts(), 1);
+    }
+
+    #[test]
+    fn small_files_and_batches_of_many_files_are_not_cut() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["a.txt", "b.txt"] {
+            write(dir.path(), name, "line\n".repeat(100).as_bytes(), 0);
+        }
+        let source = started(FileSource::<String>::new(dir.path(), TextOptions::lines()));
+        source.latest_offset(&0, ReadLimit::AllAvailable, NOW).unwrap();
+        assert_eq!(source.get_batch(&0, &2).unwrap().num_parts(), 2);
+        // 500 bytes each over 2 workers: a split size of 500 cuts neither.
+        let source = splitting::<String>(dir.path(), TextOptions::lines(), 1, 2);
+        source.latest_offset(&0, ReadLimit::AllAvailable, NOW).unwrap();
+        assert_eq!(source.get_batch(&0, &2).unwrap().num_parts(), 2);
+        // Over 4 workers, each file in two.
+        let source = splitting::<String>(dir.path(), TextOptions::lines(), 1, 4);
+        source.latest_offset(&0, ReadLimit::AllAvailable, NOW).unwrap();
+        let batch = source.get_batch(&0, &2).unwrap();
+        assert_eq!(batch.num_parts(), 4);
+        assert_eq!(read_all(batch).len(), 200);
     }
 
     // ------------------------------------------------------------ the log in the checkpoint

@@ -358,28 +358,42 @@ impl TextOptions {
         input: impl BufRead,
         emit: &mut dyn FnMut(T),
     ) -> Result<Decoded> {
-        let mut reader = LineReader::new(input, self.max_line_length);
-        let mut decoder = LineDecoder::new(self, source, origin);
-        let mut decoded = Decoded::default();
-        loop {
-            let line = reader.next_line().map_err(|e| Error::Source {
-                source_name: source.to_string(),
-                message: format!("cannot read {origin}: {e}"),
-            })?;
-            let record = match line {
-                None => return Ok(decoded),
-                Some(Line::Text(raw)) => decoder.decode_raw::<T>(raw, &mut decoded.malformed)?,
-                Some(Line::TooLong(len)) => {
-                    decoder.too_long(len, &mut decoded.malformed)?;
-                    None
-                }
-            };
-            if let Some(record) = record {
-                emit(record);
-                decoded.records += 1;
+        let reader = LineReader::new(input, self.max_line_length);
+        let decoder = LineDecoder::new(self, source, origin);
+        decode_lines_with(decoder, reader, |_| true, emit)
+    }
+}
+
+/// Decodes the lines `reader` reads with `decoder` while `more(input)` holds before a line (a
+/// byte range of a file stops at the first line that starts after its end), pushing each
+/// record into `emit`. Errors only under [`MalformedPolicy::FailFast`] or when the input cannot
+/// be read.
+pub(crate) fn decode_lines_with<T: DeserializeOwned, R: BufRead>(
+    mut decoder: LineDecoder<'_>,
+    mut reader: LineReader<R>,
+    more: impl Fn(&R) -> bool,
+    emit: &mut dyn FnMut(T),
+) -> Result<Decoded> {
+    let mut decoded = Decoded::default();
+    while more(reader.get_ref()) {
+        let line = reader.next_line().map_err(|e| Error::Source {
+            source_name: decoder.source.to_string(),
+            message: format!("cannot read {}: {e}", decoder.origin),
+        })?;
+        let record = match line {
+            None => break,
+            Some(Line::Text(raw)) => decoder.decode_raw::<T>(raw, &mut decoded.malformed)?,
+            Some(Line::TooLong(len)) => {
+                decoder.too_long(len, &mut decoded.malformed)?;
+                None
             }
+        };
+        if let Some(record) = record {
+            emit(record);
+            decoded.records += 1;
         }
     }
+    Ok(decoded)
 }
 
 /// Decodes the lines of one file or connection in order: remembers its CSV header and counts
@@ -397,6 +411,12 @@ pub(crate) struct LineDecoder<'a> {
     /// Lines that did not parse, and whether the failure rate was logged.
     failed: u64,
     rate_warned: bool,
+    /// Whether the first line read is the first of its file or connection (a byte-order mark
+    /// may start it); not for a byte range of a file that starts further on.
+    at_start: bool,
+    /// For a byte range of a file: how many lines of the file come before the range, counted
+    /// when first needed (for a malformed record's line number), then kept.
+    lines_before: Option<(&'a dyn Fn() -> u64, Option<u64>)>,
 }
 
 /// Lines of a file or connection read before its share of malformed lines is judged.
@@ -422,6 +442,30 @@ impl<'a> LineDecoder<'a> {
             line: 0,
             failed: 0,
             rate_warned: false,
+            at_start: true,
+            lines_before: None,
+        }
+    }
+
+    /// The decoder of a byte range of a file that starts after the file's first line: line
+    /// numbers count from the range's first line, plus `lines_before()` (called once, and only
+    /// if a line number is reported); `header` is the file's CSV header, when it has one.
+    pub(crate) fn within_file(
+        mut self,
+        lines_before: &'a dyn Fn() -> u64,
+        header: Option<csv::StringRecord>,
+    ) -> Self {
+        self.at_start = false;
+        self.lines_before = Some((lines_before, None));
+        self.headers = header;
+        self
+    }
+
+    /// The line number, in its file, of the line decoded last.
+    fn line_number(&mut self) -> u64 {
+        match &mut self.lines_before {
+            None => self.line,
+            Some((count, known)) => self.line + *known.get_or_insert_with(*count),
         }
     }
 
@@ -476,7 +520,7 @@ impl<'a> LineDecoder<'a> {
 
     fn decode_raw_line<T: DeserializeOwned>(&mut self, raw: &[u8], malformed: &mut u64) -> Result<Option<T>> {
         let raw = match self.line {
-            0 => raw.strip_prefix(UTF8_BOM).unwrap_or(raw),
+            0 if self.at_start => raw.strip_prefix(UTF8_BOM).unwrap_or(raw),
             _ => raw,
         };
         match std::str::from_utf8(raw) {
@@ -485,14 +529,9 @@ impl<'a> LineDecoder<'a> {
                 self.line += 1;
                 *malformed += 1;
                 let text = String::from_utf8_lossy(raw);
+                let line = self.line_number();
                 self.options
-                    .malformed(
-                        self.source,
-                        self.origin,
-                        self.line,
-                        &text,
-                        format!("not UTF-8: {e}"),
-                    )
+                    .malformed(self.source, self.origin, line, &text, format!("not UTF-8: {e}"))
                     .map(|()| None)
             }
         }
@@ -503,10 +542,11 @@ impl<'a> LineDecoder<'a> {
         self.line += 1;
         self.failed += 1;
         *malformed += 1;
+        let line = self.line_number();
         self.options.malformed(
             self.source,
             self.origin,
-            self.line,
+            line,
             "",
             format!(
                 "a line of {len} bytes is longer than the limit of {} bytes; it was skipped (raise SourceLimits::max_line_length to read such lines)",
@@ -537,11 +577,12 @@ impl<'a> LineDecoder<'a> {
                 }
                 Err(error) => {
                     *malformed += 1;
+                    let line = self.line_number();
                     return options
                         .malformed(
                             self.source,
                             self.origin,
-                            self.line,
+                            line,
                             text,
                             format!("bad header: {error}"),
                         )
@@ -558,8 +599,9 @@ impl<'a> LineDecoder<'a> {
             Ok(record) => Ok(Some(record)),
             Err(error) => {
                 *malformed += 1;
+                let line = self.line_number();
                 options
-                    .malformed(self.source, self.origin, self.line, text, error)
+                    .malformed(self.source, self.origin, line, text, error)
                     .map(|()| None)
             }
         }
@@ -578,6 +620,18 @@ fn csv_fields_into(line: &str, record: &mut csv::StringRecord) -> std::result::R
     record.clear();
     line.split(',').for_each(|field| record.push_field(field));
     Ok(())
+}
+
+/// The CSV header a file's first line `raw` gives (a byte-order mark dropped), if it is one: not
+/// blank, UTF-8, fields that parse. For reading a file in byte ranges: a range after the first
+/// line is given the header the first range reads.
+pub(crate) fn csv_header(raw: &[u8]) -> Option<csv::StringRecord> {
+    let raw = raw.strip_prefix(UTF8_BOM).unwrap_or(raw);
+    let text = std::str::from_utf8(raw).ok()?;
+    if text.trim().is_empty() {
+        return None;
+    }
+    csv_fields(text).ok()
 }
 
 /// The fields of one CSV line (quotes allowed within the line).

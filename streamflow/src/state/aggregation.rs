@@ -27,7 +27,7 @@ use super::aggregators::{AggRow, Aggregator};
 use super::keyed::run_keyed_buckets;
 use super::{StateHandle, StateStore, StorePartition};
 use crate::batch::Batch;
-use crate::batch::shuffle::FastMap;
+use crate::batch::shuffle::{Buckets, FastMap, MapTable, new_map};
 use crate::data::{Data, Key, StateData};
 use crate::error::{Error, Result};
 use crate::event_time::timestamp::EventTimeFn;
@@ -179,25 +179,112 @@ impl<R> BatchOutcome<R> {
     }
 }
 
-/// Runs one batch of an aggregation on `store` through the keyed-state primitive: `step` says
-/// what a partition did; `dropped` counts the rows the map side found too late.
+/// Runs one batch of an aggregation on `store` through the keyed-state primitive: the map
+/// side combines into tables made by `new` with `add`; `step` says what a partition did;
+/// `dropped` counts the rows the map side found too late.
 ///
 /// The step gets each key's map-side results as they come (one per map task that saw the key)
 /// and folds them into the store itself: aggregation buffers merge associatively, so no merged
 /// table is built first.
-fn run_batch<T: Data, G: Key, C: Send, S: Send, R: Send>(
+fn run_batch<T: Data, G: Key, C: Send, M: MapTable<G, C>, S: Send, R: Send>(
     store: &StateStore<G, S>,
     batch: Batch<T>,
-    add: &(dyn Fn(&mut FastMap<G, C>, T) + Sync),
+    new: &(dyn Fn() -> M + Sync),
+    add: &(dyn Fn(&mut M, T) + Sync),
     dropped: &AtomicU64,
-    step: impl Fn(&mut StorePartition<G, S>, Vec<(G, C)>) -> PartitionOutcome<R> + Sync + Send,
+    step: impl Fn(&mut StorePartition<G, S>, Buckets<G, C>) -> PartitionOutcome<R> + Sync + Send,
 ) -> Result<BatchOutcome<R>> {
     let exec = batch.executor().clone();
     // Structured batches are identified by id, not by time: the store keeps no version.
-    let outcomes = run_keyed_buckets(store, &exec, Some(batch), add, None, |part, records| {
+    let outcomes = run_keyed_buckets(store, &exec, Some(batch), new, add, None, |part, records| {
         Ok(step(part, records))
     })?;
     Ok(BatchOutcome::gather(outcomes, dropped))
+}
+
+/// A map task's partial aggregates, shaped as a hand-written loop keeps them: by key alone
+/// without a window; with time windows, one table per window — event time mostly grows, so the
+/// records of a window arrive together and probe that window's table, small and in cache,
+/// rather than one table of every (window, key) group; flat by (event time, key) when grouped
+/// by the event time itself (a "window" per distinct time, often one group each).
+enum GroupTables<K, B> {
+    Keys(FastMap<K, B>),
+    Windows {
+        /// The tables, in the order their windows were first met.
+        tables: Vec<(WindowStart, FastMap<K, B>)>,
+        /// Where each window's table is.
+        index: FastMap<WindowStart, usize>,
+        /// The table the last record went to.
+        last: usize,
+    },
+    Flat(FastMap<GroupKey<K>, B>),
+}
+
+impl<K: Key, B> GroupTables<K, B> {
+    /// The tables of an aggregation by `window` (time windows: `Some(false)`; the event time
+    /// itself: `Some(true)`; none: `None`).
+    fn new(window: Option<bool>) -> Self {
+        match window {
+            None => GroupTables::Keys(new_map()),
+            Some(false) => GroupTables::Windows {
+                tables: Vec::new(),
+                index: new_map(),
+                last: 0,
+            },
+            Some(true) => GroupTables::Flat(new_map()),
+        }
+    }
+
+    /// The buffer of group `(window, key)`, made by `zero` if new (`window` is [`NO_WINDOW`]
+    /// for tables by key alone).
+    fn buffer(&mut self, window: WindowStart, key: K, zero: impl FnOnce() -> B) -> &mut B {
+        match self {
+            GroupTables::Keys(table) => table.entry(key).or_insert_with(zero),
+            GroupTables::Flat(table) => table.entry((window, key)).or_insert_with(zero),
+            GroupTables::Windows { tables, index, last } => {
+                if tables.get(*last).is_none_or(|(w, _)| *w != window) {
+                    *last = match index.get(&window) {
+                        Some(&i) => i,
+                        None => {
+                            // Sized as the window opened last, which the stream most likely
+                            // resembles: no growing, and at most twice the groups in memory.
+                            let size = tables.last().map_or(0, |(_, t)| t.len());
+                            let mut table = new_map();
+                            table.reserve(size);
+                            tables.push((window, table));
+                            index.insert(window, tables.len() - 1);
+                            tables.len() - 1
+                        }
+                    };
+                }
+                let (_, table) = &mut tables[*last];
+                table.entry(key).or_insert_with(zero)
+            }
+        }
+    }
+}
+
+impl<K: Key, B: Send> MapTable<GroupKey<K>, B> for GroupTables<K, B> {
+    fn len(&self) -> usize {
+        match self {
+            GroupTables::Keys(table) => table.len(),
+            GroupTables::Windows { tables, .. } => tables.iter().map(|(_, t)| t.len()).sum(),
+            GroupTables::Flat(table) => table.len(),
+        }
+    }
+
+    fn drain_into(self, out: &mut dyn FnMut(GroupKey<K>, B)) {
+        match self {
+            GroupTables::Keys(table) => table.into_iter().for_each(|(k, b)| out((NO_WINDOW, k), b)),
+            // Window by window, each table freed once emptied.
+            GroupTables::Windows { tables, .. } => {
+                for (w, table) in tables {
+                    table.into_iter().for_each(|(k, b)| out((w, k), b));
+                }
+            }
+            GroupTables::Flat(table) => table.into_iter().for_each(|(g, b)| out(g, b)),
+        }
+    }
 }
 
 impl<T: Data, K: Key + StateData, A: Aggregator<T>> AggOperator<T, K, A> {
@@ -346,7 +433,7 @@ impl<T: Data, K: Key + StateData, A: Aggregator<T>> AggOperator<T, K, A> {
         let (key_fn, spec, ts_fn) = (&self.key, self.window.as_ref(), self.event_time.as_ref());
         let late = self.late.as_ref();
         let dropped = AtomicU64::new(0);
-        let add = |local: &mut FastMap<GroupKey<K>, A::Buffer>, row: T| {
+        let add = |local: &mut GroupTables<K, A::Buffer>, row: T| {
             let key = guard("group_by", || key_fn(&row));
             match (spec, ts_fn) {
                 (Some(spec), Some(ts_fn)) => {
@@ -366,9 +453,7 @@ impl<T: Data, K: Key + StateData, A: Aggregator<T>> AggOperator<T, K, A> {
                         }
                         kept = true;
                         if let Some(k) = k {
-                            let buffer = local
-                                .entry((WindowStart(w.start.millis()), k))
-                                .or_insert_with(|| agg.zero());
+                            let buffer = local.buffer(WindowStart(w.start.millis()), k, || agg.zero());
                             guard("aggregate", || agg.reduce(buffer, &row));
                         }
                     }
@@ -386,14 +471,14 @@ impl<T: Data, K: Key + StateData, A: Aggregator<T>> AggOperator<T, K, A> {
                         LateSlot::route(late, row);
                         return;
                     }
-                    let buffer = local.entry((WindowStart(ts), key)).or_insert_with(|| agg.zero());
+                    let buffer = local.buffer(WindowStart(ts), key, || agg.zero());
                     guard("aggregate", || agg.reduce(buffer, &row));
                 }
                 // Without a window the groups never close, so the watermark cannot evict
                 // them and late rows are kept, as in Spark (its late-row filter is built
                 // from the state key's event-time column, and there is none here).
                 _ => {
-                    let buffer = local.entry((NO_WINDOW, key)).or_insert_with(|| agg.zero());
+                    let buffer = local.buffer(NO_WINDOW, key, || agg.zero());
                     guard("aggregate", || agg.reduce(buffer, &row));
                 }
             }
@@ -401,7 +486,14 @@ impl<T: Data, K: Key + StateData, A: Aggregator<T>> AggOperator<T, K, A> {
         let mode = self.run.mode;
         let evict =
             self.watermarked && (spec.is_some() || self.event_time_key) && mode != OutputMode::Complete;
-        run_batch(store, batch, &add, &dropped, |part, buffers| {
+        // The same cases as `add`'s.
+        let shape = match (spec, ts_fn) {
+            (Some(_), Some(_)) => Some(false),
+            (None, Some(_)) if self.event_time_key => Some(true),
+            _ => None,
+        };
+        let new = || GroupTables::new(shape);
+        run_batch(store, batch, &new, &add, &dropped, |part, buffers| {
             let mut updated = 0;
             if part.map.is_empty() {
                 // A first batch (or one after everything was evicted): sized once, not grown.
@@ -511,7 +603,7 @@ impl<T: Data, K: Key + StateData, A: Aggregator<T>> AggOperator<T, K, A> {
         };
         let mode = self.run.mode;
         let evict = self.watermarked && mode != OutputMode::Complete;
-        run_batch(store, batch, &add, &dropped, |part, sessions| {
+        run_batch(store, batch, &new_map, &add, &dropped, |part, sessions| {
             // Sessions merge and close key by key over the whole table: the next write is a
             // snapshot.
             part.touch_all();

@@ -27,7 +27,7 @@ use hashbrown::hash_map::Entry;
 use super::keyed::run_keyed_buckets;
 use super::{StateHandle, StateStore};
 use crate::batch::Batch;
-use crate::batch::shuffle::FastMap;
+use crate::batch::shuffle::{FastMap, new_map};
 use crate::data::{Data, Key, StateData};
 use crate::error::Result;
 use crate::event_time::late::LateSlot;
@@ -130,7 +130,7 @@ impl<T: Data, K: Key + StateData> DedupOperator<T, K> {
             }
         };
         let evict = self.watermarked && kind != Dedup::Forever;
-        let outcomes = run_keyed_buckets(&self.state, exec, input, &add, None, |part, records| {
+        let outcomes = run_keyed_buckets(&self.state, exec, input, &new_map, &add, None, |part, records| {
             let mut rows = Vec::new();
             let mut dropped = 0_u64;
             for (k, (row, expiry)) in records {

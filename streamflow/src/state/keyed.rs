@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use super::store::{StateHandle, StateStore, StorePartition};
 use crate::batch::Batch;
-use crate::batch::shuffle::{Combine, FastMap, append, group_values, shuffle, shuffle_buckets};
+use crate::batch::shuffle::{Buckets, Combine, FastMap, MapTable, append, group_values, map_side, shuffle};
 use crate::data::{Data, Key, Pair, StateData};
 use crate::dstream::DStream;
 use crate::error::{Error, Result};
@@ -44,23 +44,27 @@ pub(crate) fn run_keyed<T: Data, K: Key, C: Send, S: Send, R: Send>(
     .collect()
 }
 
-/// [`run_keyed`] for state whose values combine associatively (aggregations): `step` gets the
-/// partition's raw `(key, combined)` pairs, one per map task that saw the key, and folds them
-/// straight into the store — no merged table is built first.
-pub(crate) fn run_keyed_buckets<T: Data, K: Key, C: Send, S: Send, R: Send>(
+/// [`run_keyed`] for state whose values combine associatively (aggregations): the map side
+/// combines into tables made by `new` (a [`FastMap`], or a table of the operator's own shape),
+/// and `step` gets the partition's raw `(key, combined)` pairs, one per map task that saw the
+/// key, and folds them straight into the store — no merged table is built first.
+#[allow(clippy::too_many_arguments, reason = "one batch's inputs")]
+pub(crate) fn run_keyed_buckets<T: Data, K: Key, C: Send, M: MapTable<K, C>, S: Send, R: Send>(
     store: &StateStore<K, S>,
     exec: &Executor,
     input: Option<Batch<T>>,
-    add: &(dyn Fn(&mut FastMap<K, C>, T) + Sync),
+    new: &(dyn Fn() -> M + Sync),
+    add: &(dyn Fn(&mut M, T) + Sync),
     version: Option<Time>,
-    step: impl Fn(&mut StorePartition<K, S>, Vec<(K, C)>) -> Result<R> + Sync + Send,
+    step: impl Fn(&mut StorePartition<K, S>, Buckets<K, C>) -> Result<R> + Sync + Send,
 ) -> Result<Vec<R>> {
     let parts = input.map(Batch::into_parts).unwrap_or_default();
-    let buckets: Vec<_> = shuffle_buckets(exec, parts, store.num_partitions(), add)
+    let n = store.num_partitions();
+    let buckets: Vec<_> = Buckets::by_partition(map_side(exec, parts, n, new, add), n.max(1))
         .into_iter()
         .enumerate()
         .collect();
-    exec.run(buckets, |(p, bucket): (usize, Vec<(K, C)>)| {
+    exec.run(buckets, |(p, bucket): (usize, Buckets<K, C>)| {
         locked(store, p, version, |part| step(part, bucket))
     })
     .into_iter()
