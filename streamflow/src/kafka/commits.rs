@@ -3,7 +3,7 @@
 //! [`CommittedFilter`] that a reader applies to see each batch once.
 //!
 //! The sink writes every message of batch `N` with the header
-//! [`TRANSACTION_HEADER`](super::TRANSACTION_HEADER) = `writer:N:attempt`; when the engine
+//! [`TRANSACTION_HEADER`] = `writer:N:attempt`; when the engine
 //! commits the batch, it waits until every message is acknowledged and then writes, to each
 //! partition that received some, a marker: a message without key or value whose header
 //! [`COMMIT_HEADER`] names the same attempt. A batch re-run after a crash is written again as a
