@@ -43,7 +43,7 @@ fn sides(
     left: &MemoryStream<Ev>,
     right: &MemoryStream<Ev>,
     delay: &str,
-) -> (Dataset<Ev>, Dataset<Ev>) {
+) -> (Dataset<Ev, shape::Watermarked>, Dataset<Ev, shape::Watermarked>) {
     (
         s.read_stream::<Ev>().memory(left).with_watermark(|e| e.ts, delay),
         s.read_stream::<Ev>()
@@ -58,7 +58,10 @@ fn start_join<U: streamflow::Data>(
     s: &Session,
     delay: &str,
     table: &str,
-    join: impl FnOnce(Dataset<Ev>, Dataset<Ev>) -> Dataset<U>,
+    join: impl FnOnce(
+        Dataset<Ev, shape::Watermarked>,
+        Dataset<Ev, shape::Watermarked>,
+    ) -> Dataset<U, shape::Watermarked>,
 ) -> Result<(StreamingQuery, MemoryStream<Ev>, MemoryStream<Ev>), streamflow::Error> {
     let (left, right) = (MemoryStream::<Ev>::new(), MemoryStream::<Ev>::new());
     let (l, r) = sides(s, &left, &right, delay);

@@ -27,7 +27,7 @@ fn dropped(q: &StreamingQuery) -> u64 {
 }
 
 /// Events with a 10-minute watermark, their late rows routed to `late`.
-fn events(s: &Session, input: &MemoryStream<Ev>, late: &LateRows<Ev>) -> Dataset<Ev> {
+fn events(s: &Session, input: &MemoryStream<Ev>, late: &LateRows<Ev>) -> Dataset<Ev, shape::Watermarked> {
     s.read_stream::<Ev>()
         .memory(input)
         .with_watermark(|e| e.ts, "10 minutes")

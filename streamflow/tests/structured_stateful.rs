@@ -35,7 +35,7 @@ fn rows_in_state(q: &StreamingQuery) -> u64 {
 }
 
 /// Events with a 10-minute watermark.
-fn watermarked(s: &Session, input: &MemoryStream<Ev>) -> Dataset<Ev> {
+fn watermarked(s: &Session, input: &MemoryStream<Ev>) -> Dataset<Ev, shape::Watermarked> {
     s.read_stream::<Ev>()
         .memory(input)
         .with_watermark(|e| e.ts, "10 minutes")

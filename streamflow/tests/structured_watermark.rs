@@ -21,7 +21,11 @@ fn watermarks(q: &StreamingQuery) -> Vec<(u64, i64)> {
         .collect()
 }
 
-fn count_query(s: &Session, ds: &Dataset<Ev>, table: &str) -> DataStreamWriter<AggRow<String, u64>> {
+fn count_query(
+    s: &Session,
+    ds: &Dataset<Ev, shape::Watermarked>,
+    table: &str,
+) -> DataStreamWriter<AggRow<String, u64>> {
     let _ = s;
     ds.group_by_window(|e| e.key.clone(), tumbling_window("10 minutes"))
         .count()

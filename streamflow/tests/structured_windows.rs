@@ -305,7 +305,7 @@ fn min_max_avg_and_a_user_aggregator_over_windows() {
         .memory(&input)
         .with_event_time(|e| e.ts)
         .group_by_window(|e| e.key.clone(), tumbling_window("10 minutes"));
-    let start = |ds: Dataset<AggRow<String, f64>, shape::WindowAggregated>, name: &str| {
+    let start = |ds: Dataset<AggRow<String, f64>, shape::WindowAggregatedWithoutWatermark>, name: &str| {
         ds.write_stream()
             .output_mode(OutputMode::Complete)
             .memory(name)

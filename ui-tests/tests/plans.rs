@@ -355,18 +355,24 @@ fn operators_in_a_loop_are_marked() -> TestResult {
     Ok(())
 }
 
-/// A query's aggregation made by a helper: by event-time window, without a watermark.
+/// A query's aggregation made by a helper: by event-time window of a watermarked dataset, but
+/// the event time the watermark declared is lost by `map` (a change of type).
 fn counts(
     words: &Dataset<Word>,
 ) -> Dataset<AggRow<String, u64>, streamflow::structured::shape::WindowAggregated> {
     words
-        .with_event_time(|w| w.timestamp)
+        .with_watermark(|w| w.timestamp, "10 minutes")
+        .map(|w| Word {
+            word: w.word.to_lowercase(),
+            ..w
+        })
         .group_by_window(|w| w.word.clone(), window("10 minutes", "10 minutes"))
         .count()
 }
 
-/// Append mode on a helper's aggregation: its type says it is by event-time window (so the
-/// typed `.append()` the macro gives it compiles), `start()` that it has no watermark.
+/// Append mode on a helper's aggregation: its type says it is by event-time window of a
+/// watermarked dataset (so the typed `.append()` the macro gives it compiles), `start()` that
+/// its rows have no event time (what the type does not carry).
 #[stream_job(output_mode = append)]
 fn helper_counts(session: &Session, input: &MemoryStream<Word>) {
     let words = session.read_stream::<Word>().memory(input);
@@ -394,7 +400,7 @@ fn a_query_helper_is_named_and_both_writers_of_a_branch_planned() -> TestResult 
     let error = match helper_counts(&session, &MemoryStream::new()) {
         Ok(query) => {
             query.stop()?;
-            panic!("Append mode started on an aggregation without a watermark")
+            panic!("an aggregation by window started without the event time of its rows")
         }
         Err(error) => error.to_string(),
     };

@@ -146,7 +146,7 @@ impl<L: StateData, Sh: Shape> Dataset<L, Sh> {
     /// # let session = Session::new(1)?;
     /// let a = session.read_stream::<(u64, i64)>().memory(&MemoryStream::new()).with_watermark(|r| r.1, "1 s");
     /// let b = session.read_stream::<(u64, i64)>().memory(&MemoryStream::new()).with_watermark(|r| r.1, "1 s");
-    /// let joined: Dataset<(Option<(u64, i64)>, (u64, i64))> = a.right_outer_join(
+    /// let joined: Dataset<(Option<(u64, i64)>, (u64, i64)), shape::Watermarked> = a.right_outer_join(
     ///     &b,
     ///     JoinOn::keys(|l: &(u64, i64)| l.0, |r: &(u64, i64)| r.0).time_range(TimeRange::millis(-1_000, 0)),
     /// );
@@ -173,7 +173,7 @@ impl<L: StateData, Sh: Shape> Dataset<L, Sh> {
     /// # let session = Session::new(1)?;
     /// let a = session.read_stream::<(u64, i64)>().memory(&MemoryStream::new()).with_watermark(|r| r.1, "1 s");
     /// let b = session.read_stream::<(u64, i64)>().memory(&MemoryStream::new()).with_watermark(|r| r.1, "1 s");
-    /// let joined: Dataset<(Option<(u64, i64)>, Option<(u64, i64)>)> = a.full_outer_join(
+    /// let joined: Dataset<(Option<(u64, i64)>, Option<(u64, i64)>), shape::Watermarked> = a.full_outer_join(
     ///     &b,
     ///     JoinOn::keys(|l: &(u64, i64)| l.0, |r: &(u64, i64)| r.0).time_range(TimeRange::millis(-1_000, 1_000)),
     /// );

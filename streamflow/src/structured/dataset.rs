@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use super::grouped::GroupedDataset;
 use super::plan::Planner;
 use super::session::Session;
-use super::shape::{Plain, Shape, Union, WindowAggregated};
+use super::shape::{Plain, Shape, Union};
 use super::writer::DataStreamWriter;
 use crate::batch::Batch;
 use crate::data::{Data, Key, StateData};
@@ -369,6 +369,10 @@ impl<T: Data, S: Shape> Dataset<T, S> {
     /// `event_time` may return a [`Time`](crate::Time), a `chrono::DateTime<Utc>` or milliseconds
     /// ([`EventTime`]). A malformed `delay` is reported by `start()`.
     ///
+    /// The watermark is in the result's type: a dataset without aggregation becomes a
+    /// `Dataset<T, shape::Watermarked>` ([`Watermarked`](super::shape::Watermarked)), whose
+    /// aggregation by a window may run in Append mode; a helper returning it names that shape.
+    ///
     /// ```
     /// # use streamflow::structured::{MemoryStream, Session};
     /// # use streamflow::Time;
@@ -386,7 +390,7 @@ impl<T: Data, S: Shape> Dataset<T, S> {
         &self,
         event_time: impl Fn(&T) -> E + Send + Sync + 'static,
         delay: impl IntoDuration,
-    ) -> Dataset<T, S> {
+    ) -> Dataset<T, S::WithWatermark> {
         let mut logical = self.logical.then("with_watermark");
         let delay = match delay.into_duration() {
             Ok(d) => d,
@@ -502,7 +506,7 @@ impl<T: Data, S: Shape> Dataset<T, S> {
     pub fn group_by_event_time<K: Key + StateData>(
         &self,
         key: impl Fn(&T) -> K + Send + Sync + 'static,
-    ) -> GroupedDataset<T, (Time, K), S, WindowAggregated> {
+    ) -> GroupedDataset<T, (Time, K), S, S::ByWindow> {
         let ts = self.event_time.clone();
         GroupedDataset::by_event_time(
             self.clone(),
@@ -537,7 +541,7 @@ impl<T: Data, S: Shape> Dataset<T, S> {
         &self,
         key: impl Fn(&T) -> K + Send + Sync + 'static,
         spec: WindowSpec,
-    ) -> GroupedDataset<T, K, S, WindowAggregated> {
+    ) -> GroupedDataset<T, K, S, S::ByWindow> {
         GroupedDataset::new(self.clone(), Arc::new(key), Some(spec))
     }
 

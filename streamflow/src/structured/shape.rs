@@ -1,5 +1,5 @@
 //! The shape of a query in its types: whether a [`Dataset`](super::Dataset) has a streaming
-//! aggregation, and whether that aggregation may run in Append mode. The typed output modes
+//! aggregation, a watermark, and whether its aggregation may run in Append mode. The typed output modes
 //! of the writer — [`append`](super::DataStreamWriter::append),
 //! [`update`](super::DataStreamWriter::update) and
 //! [`complete`](super::DataStreamWriter::complete) — are bounds on it, so a query whose mode
@@ -8,19 +8,25 @@
 //!
 //! | shape | made by | `.append()` | `.update()` | `.complete()` |
 //! |---|---|---|---|---|
-//! | [`Plain`] | a source, and operators that keep the shape (`map`, `filter`, `with_watermark`, …) | yes | yes | no |
-//! | [`WindowAggregated`] | an aggregation of `group_by_window` or `group_by_event_time` | yes, with a watermark | yes | yes |
+//! | [`Plain`] | a source, and operators that keep the shape (`map`, `filter`, `with_event_time`, …) | yes | yes | no |
+//! | [`Watermarked`] | [`with_watermark`](super::Dataset::with_watermark) on a dataset without aggregation | yes | yes | no |
+//! | [`WindowAggregated`] | an aggregation of `group_by_window` or `group_by_event_time` of a [`Watermarked`] dataset | yes | yes | yes |
+//! | [`WindowAggregatedWithoutWatermark`] | the same aggregation of a dataset without watermark | no | yes | yes |
 //! | [`Aggregated`] | an aggregation of `group_by` | no | yes | yes |
 //!
 //! A `union` or a join has the larger shape of its inputs, in the order of the table. The
 //! shape is a type parameter with a default, `Dataset<T, S = Plain>`: a dataset written
-//! without it is one without aggregation, so a helper returning a watermarked or mapped
-//! dataset keeps its type, and one returning an aggregation names its shape
-//! (`Dataset<AggRow<String, u64>, shape::Aggregated>`). What the shape does not carry — the
-//! watermark an event-time aggregation needs for Append, a stream–stream join's Append only,
-//! `map_groups_with_state`'s Update only, a second aggregation, the modes a sink accepts —
-//! and a mode chosen with [`output_mode`](super::DataStreamWriter::output_mode) are checked
-//! by [`start()`](super::DataStreamWriter::start), before anything runs.
+//! without it is one without aggregation and without watermark, so a helper returning a
+//! mapped dataset keeps its type; one returning a watermarked dataset names its shape
+//! (`Dataset<Click, shape::Watermarked>`), as one returning an aggregation does
+//! (`Dataset<AggRow<String, u64>, shape::Aggregated>`). A helper that only adds operators
+//! may keep any shape: `fn f<S: shape::Shape>(ds: &Dataset<Ev, S>) -> Dataset<Ev, S>`.
+//!
+//! What the shape does not carry — a stream–stream join's Append only,
+//! `map_groups_with_state`'s Update only, a second aggregation, an event time lost by `map`,
+//! the modes a sink accepts — and a mode chosen with
+//! [`output_mode`](super::DataStreamWriter::output_mode) are checked by
+//! [`start()`](super::DataStreamWriter::start), before anything runs.
 //!
 //! A sink (`.console()`, `.memory(..)`, …) ends what the writer's type knows: its writer is a
 //! `DataStreamWriter<T>` (shape [`Unchecked`]), the type a function returning a query's writer
@@ -42,7 +48,7 @@
 //! # Ok::<(), streamflow::Error>(())
 //! ```
 //!
-//! An aggregation without a watermark cannot run in Append mode, and this does not compile:
+//! An aggregation by key cannot run in Append mode, and this does not compile:
 //!
 //! ```compile_fail,E0277
 //! use streamflow::structured::*;
@@ -53,7 +59,40 @@
 //! # Ok::<(), streamflow::Error>(())
 //! ```
 //!
-//! nor does Complete mode without an aggregation:
+//! nor does Append mode on an aggregation by window of a dataset without watermark, even
+//! when a helper makes it:
+//!
+//! ```compile_fail,E0277
+//! use streamflow::structured::*;
+//! use streamflow::Time;
+//!
+//! fn per_minute(clicks: &Dataset<(String, Time)>) -> Dataset<AggRow<String, u64>, shape::WindowAggregatedWithoutWatermark> {
+//!     clicks.with_event_time(|c| c.1).group_by_window(|c| c.0.clone(), window("1 minute", "1 minute")).count()
+//! }
+//! let session = Session::new(1)?;
+//! let clicks = session.read_stream::<(String, Time)>().memory(&MemoryStream::new());
+//! let _ = per_minute(&clicks).write_stream().append().console();
+//! # Ok::<(), streamflow::Error>(())
+//! ```
+//!
+//! while with the watermark it does:
+//!
+//! ```
+//! use streamflow::structured::*;
+//! use streamflow::Time;
+//!
+//! fn recent(clicks: &Dataset<(String, Time)>) -> Dataset<(String, Time), shape::Watermarked> {
+//!     clicks.with_watermark(|c| c.1, "10 minutes")
+//! }
+//! let session = Session::new(1)?;
+//! let clicks = session.read_stream::<(String, Time)>().memory(&MemoryStream::new());
+//! let per_minute = recent(&clicks).group_by_window(|c| c.0.clone(), window("1 minute", "1 minute")).count();
+//! let query = per_minute.write_stream().append().console().start()?;
+//! query.stop()?;
+//! # Ok::<(), streamflow::Error>(())
+//! ```
+//!
+//! Nor does Complete mode without an aggregation:
 //!
 //! ```compile_fail,E0277
 //! use streamflow::structured::*;
@@ -68,17 +107,37 @@ mod sealed {
 }
 
 /// The shape of a dataset (see the [module docs](self)).
-pub trait Shape: sealed::Sealed + Send + Sync + 'static {}
+pub trait Shape: sealed::Sealed + Send + Sync + 'static {
+    /// The shape after [`with_watermark`](super::Dataset::with_watermark): a dataset without
+    /// aggregation becomes [`Watermarked`]; an aggregation keeps its shape (its rules were
+    /// fixed when it was made).
+    type WithWatermark: Shape;
+    /// The shape of an aggregation by an event-time window (or by the event time) of a
+    /// dataset of this shape: [`WindowAggregated`] when it is [`Watermarked`],
+    /// [`WindowAggregatedWithoutWatermark`] otherwise.
+    type ByWindow: Shape;
+}
 
-/// No aggregation: a source, and what is made from it by operators that keep the shape.
+/// No aggregation and no watermark: a source, and what is made from it by operators that keep
+/// the shape (`map`, `filter`, `with_event_time`, …).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Plain;
 
-/// An aggregation by an event-time window (or by the event time): its groups are final once
-/// the watermark passes them, so every output mode runs it (Append when it has a watermark,
-/// which `start()` checks).
+/// No aggregation, a watermark: made by [`with_watermark`](super::Dataset::with_watermark).
+/// Grouped by a window, it makes a [`WindowAggregated`], which Append mode runs.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Watermarked;
+
+/// An aggregation by an event-time window (or by the event time) of a [`Watermarked`]
+/// dataset: its groups are final once the watermark passes them, so every output mode runs it.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct WindowAggregated;
+
+/// An aggregation by an event-time window (or by the event time) of a dataset without a
+/// watermark: its groups are never known to be final, so Update and Complete run it, Append
+/// cannot (call `with_watermark` before grouping for Append).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct WindowAggregatedWithoutWatermark;
 
 /// An aggregation by key only: its groups are never final, so Update and Complete run it,
 /// Append cannot.
@@ -90,13 +149,26 @@ pub struct Aggregated;
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Unchecked;
 
-impl sealed::Sealed for Plain {}
-impl sealed::Sealed for WindowAggregated {}
-impl sealed::Sealed for Aggregated {}
+macro_rules! shapes {
+    ($($shape:ident: with_watermark => $wm:ident, by_window => $win:ident;)*) => {$(
+        impl sealed::Sealed for $shape {}
+        impl Shape for $shape {
+            type WithWatermark = $wm;
+            type ByWindow = $win;
+        }
+    )*};
+}
+
+shapes! {
+    Plain: with_watermark => Watermarked, by_window => WindowAggregatedWithoutWatermark;
+    Watermarked: with_watermark => Watermarked, by_window => WindowAggregated;
+    // A second aggregation is refused by `start()`; its shape allows no more than the first.
+    WindowAggregated: with_watermark => WindowAggregated, by_window => WindowAggregated;
+    WindowAggregatedWithoutWatermark: with_watermark => WindowAggregatedWithoutWatermark,
+        by_window => WindowAggregatedWithoutWatermark;
+    Aggregated: with_watermark => Aggregated, by_window => WindowAggregatedWithoutWatermark;
+}
 impl sealed::Sealed for Unchecked {}
-impl Shape for Plain {}
-impl Shape for WindowAggregated {}
-impl Shape for Aggregated {}
 
 /// The shape of a `union` or a join of datasets of the shapes `Self` and `Other`: the larger
 /// of the two (see the [module docs](self)).
@@ -105,31 +177,35 @@ pub trait Union<Other: Shape>: Shape {
     type Output: Shape;
 }
 
+/// `Union` for every pair of the shapes listed, the output being the later of the two.
 macro_rules! unions {
-    ($($left:ident | $right:ident => $out:ident;)*) => {$(
-        impl Union<$right> for $left {
-            type Output = $out;
+    (@pairs [$($done:ident)*]) => {};
+    (@pairs [$($done:ident)*] $next:ident $($rest:ident)*) => {
+        impl Union<$next> for $next {
+            type Output = $next;
         }
-    )*};
+        $(
+            impl Union<$next> for $done {
+                type Output = $next;
+            }
+            impl Union<$done> for $next {
+                type Output = $next;
+            }
+        )*
+        unions!(@pairs [$($done)* $next] $($rest)*);
+    };
+    ($($shape:ident)<*) => {
+        unions!(@pairs [] $($shape)*);
+    };
 }
 
-unions! {
-    Plain | Plain => Plain;
-    Plain | WindowAggregated => WindowAggregated;
-    Plain | Aggregated => Aggregated;
-    WindowAggregated | Plain => WindowAggregated;
-    WindowAggregated | WindowAggregated => WindowAggregated;
-    WindowAggregated | Aggregated => Aggregated;
-    Aggregated | Plain => Aggregated;
-    Aggregated | WindowAggregated => Aggregated;
-    Aggregated | Aggregated => Aggregated;
-}
+unions!(Plain < Watermarked < WindowAggregated < WindowAggregatedWithoutWatermark < Aggregated);
 
 /// The query may run in Append mode: [`DataStreamWriter::append`](super::DataStreamWriter::append).
 #[diagnostic::on_unimplemented(
     message = "Append output mode not supported here: the dataset written has the shape `{Self}`",
-    label = "an aggregation by key only never knows a group is final",
-    note = "Append emits a group once, when it is final: aggregate with `.with_watermark(|r| r.ts, \"10 minutes\")` before `.group_by_window(..)`, or choose `.update()` or `.complete()`",
+    label = "Append emits a group once, when it is final: only an aggregation by event-time window of a watermarked dataset knows that",
+    note = "call `.with_watermark(|r| r.ts, \"10 minutes\")` on the event-time column before `.group_by_window(..)` (or `.group_by_event_time(..)`), or choose `.update()` or `.complete()`",
     note = "a writer whose sink is chosen is `Unchecked`: choose the mode before the sink"
 )]
 pub trait AllowsAppend: Shape {}
@@ -152,9 +228,13 @@ pub trait AllowsUpdate: Shape {}
 pub trait AllowsComplete: Shape {}
 
 impl AllowsAppend for Plain {}
+impl AllowsAppend for Watermarked {}
 impl AllowsAppend for WindowAggregated {}
 impl AllowsUpdate for Plain {}
+impl AllowsUpdate for Watermarked {}
 impl AllowsUpdate for WindowAggregated {}
+impl AllowsUpdate for WindowAggregatedWithoutWatermark {}
 impl AllowsUpdate for Aggregated {}
 impl AllowsComplete for WindowAggregated {}
+impl AllowsComplete for WindowAggregatedWithoutWatermark {}
 impl AllowsComplete for Aggregated {}

@@ -47,15 +47,16 @@ pub(super) fn check(writer: &Writer, sink: &Sink, config: &JobConfig, job: &Iden
     };
     let logical = &writer.logical;
     // A typed mode the dataset's shape does not allow is rustc's error (the shape's
-    // `on_unimplemented` message): not reported twice.
-    let by_key = logical
+    // `on_unimplemented` message): not reported twice. The shape knows an aggregation by key
+    // and one by window of a dataset without watermark (`shape::Watermarked`).
+    let not_final = logical
         .aggregations
         .iter()
-        .any(|agg| !agg.facts.event_time_window);
+        .any(|agg| !(agg.facts.event_time_window && agg.facts.watermarked));
     let shape_refuses = typed
         && match mode {
             Mode::Complete => logical.aggregations.is_empty(),
-            Mode::Append => by_key,
+            Mode::Append => not_final,
             _ => false,
         };
     if !logical.opaque && !shape_refuses {
