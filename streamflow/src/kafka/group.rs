@@ -45,7 +45,7 @@ use serde::de::DeserializeOwned;
 
 use super::record::KafkaRecord;
 use super::sink::{Deliveries, KafkaMessage, send};
-use super::{Backoff, client_config};
+use super::{Backoff, Quiet, client_config};
 use crate::error::{Error, Result};
 use crate::exec::lock;
 
@@ -314,12 +314,12 @@ impl<S: Serialize + DeserializeOwned> Shared<S> {
             .map_err(|e| self.error(format!("claiming partition {partition}: {e}")))?;
         self.flush("claims")?;
 
-        let reader: BaseConsumer = client_config(&self.options.bootstrap_servers)
+        let reader: BaseConsumer<Quiet> = client_config(&self.options.bootstrap_servers)
             .set("group.id", format!("{}-restore", self.options.group_id))
             .set("fetch.wait.max.ms", "10")
             .set("enable.auto.commit", "false")
             .set("isolation.level", "read_committed")
-            .create()
+            .create_with_context(Quiet)
             .map_err(|e| Error::InvalidConfig(format!("the changelog reader is refused: {e}")))?;
         let mut list = TopicPartitionList::new();
         list.add_partition_offset(&self.changelog, partition, KOffset::Beginning)

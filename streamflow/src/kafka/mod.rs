@@ -342,6 +342,23 @@ fn client_config(bootstrap_servers: &str) -> ClientConfig {
     config
 }
 
+/// The context of the source's consumers: librdkafka's client-level errors are logged as
+/// warnings (the source retries and reports them itself), and "end of partition" events that
+/// reach the client after a re-assignment are not logged at all.
+pub(crate) struct Quiet;
+
+impl rdkafka::ClientContext for Quiet {
+    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+        if !matches!(error, rdkafka::error::KafkaError::PartitionEOF(_))
+            && error.rdkafka_error_code() != Some(rdkafka::types::RDKafkaErrorCode::PartitionEOF)
+        {
+            log::warn!("librdkafka: {error}: {reason}");
+        }
+    }
+}
+
+impl rdkafka::consumer::ConsumerContext for Quiet {}
+
 /// A doubling back-off between attempts: 100 ms, 200 ms … 10 s.
 #[derive(Debug, Default)]
 pub(crate) struct Backoff {

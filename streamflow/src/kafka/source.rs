@@ -27,7 +27,7 @@ use rdkafka::message::{Headers, Message};
 use rdkafka::topic_partition_list::{Offset as KOffset, TopicPartitionList};
 
 use super::record::{KafkaOffsets, KafkaRecord};
-use super::{Backoff, KafkaOptions, StartingOffsets, Subscription};
+use super::{Backoff, KafkaOptions, Quiet, StartingOffsets, Subscription};
 use crate::error::{Error, Result};
 use crate::exec::{lock, raise};
 use crate::metrics::ReceiverStatus;
@@ -56,7 +56,7 @@ struct Shared {
     name: String,
     options: KafkaOptions,
     /// For metadata and watermarks; made on first use.
-    client: Mutex<Option<BaseConsumer>>,
+    client: Mutex<Option<BaseConsumer<Quiet>>>,
     /// One consumer per partition, reused batch after batch.
     readers: Mutex<HashMap<(String, i32), Arc<Mutex<Reader>>>>,
     /// Where each partition seen so far starts (resolved `StartingOffsets`), and whether the
@@ -69,7 +69,7 @@ struct Shared {
 }
 
 struct Reader {
-    consumer: BaseConsumer,
+    consumer: BaseConsumer<Quiet>,
     /// The offset the consumer's position is at (`None`: not assigned yet).
     next: Option<i64>,
     /// A record polled past the end of the previous batch: the first of the next one.
@@ -224,14 +224,14 @@ impl Shared {
 
     fn with_client<R>(
         &self,
-        f: impl FnOnce(&BaseConsumer) -> Result<R, Unavailable>,
+        f: impl FnOnce(&BaseConsumer<Quiet>) -> Result<R, Unavailable>,
     ) -> Result<R, Unavailable> {
         let mut client = lock(&self.client);
         if client.is_none() {
             let mut config = self.consumer_config();
             // Its reads only look for the end of each partition: no long polls.
             config.set("fetch.wait.max.ms", "10");
-            let made: BaseConsumer = config.create().map_err(|e| {
+            let made: BaseConsumer<Quiet> = config.create_with_context(Quiet).map_err(|e| {
                 Unavailable::Fatal(Error::InvalidConfig(format!(
                     "{}: the Kafka client settings are refused: {e}",
                     self.name
@@ -246,7 +246,7 @@ impl Shared {
     }
 
     /// The partitions to read now, from the brokers' metadata.
-    fn partitions(&self, client: &BaseConsumer) -> Result<Vec<(String, i32)>, Unavailable> {
+    fn partitions(&self, client: &BaseConsumer<Quiet>) -> Result<Vec<(String, i32)>, Unavailable> {
         let timeout = self.options.request_timeout;
         if let Subscription::Assign(parts) = &self.options.subscription {
             return Ok(parts.clone());
@@ -319,7 +319,7 @@ impl Shared {
     /// that is one record per partition.
     fn log_ends(
         &self,
-        client: &BaseConsumer,
+        client: &BaseConsumer<Quiet>,
         partitions: &[(String, i32)],
     ) -> Result<Vec<(i64, i64)>, Unavailable> {
         let timeout = self.options.request_timeout;
@@ -462,12 +462,13 @@ impl Shared {
         if let Some(r) = readers.get(&(topic.to_string(), partition)) {
             return Ok(r.clone());
         }
-        let consumer: BaseConsumer = self.consumer_config().create().map_err(|e| {
-            Error::InvalidConfig(format!(
-                "{}: the Kafka client settings are refused: {e}",
-                self.name
-            ))
-        })?;
+        let consumer: BaseConsumer<Quiet> =
+            self.consumer_config().create_with_context(Quiet).map_err(|e| {
+                Error::InvalidConfig(format!(
+                    "{}: the Kafka client settings are refused: {e}",
+                    self.name
+                ))
+            })?;
         let reader = Arc::new(Mutex::new(Reader {
             consumer,
             next: None,
@@ -656,7 +657,7 @@ fn is_out_of_range(e: &KafkaError) -> bool {
 }
 
 /// The consumer's position in `topic`/`partition`: the offset of the next record it hands out.
-fn position(consumer: &BaseConsumer, topic: &str, partition: i32) -> Option<i64> {
+fn position(consumer: &BaseConsumer<Quiet>, topic: &str, partition: i32) -> Option<i64> {
     let list = consumer.position().ok()?;
     match list.find_partition(topic, partition)?.offset() {
         KOffset::Offset(at) => Some(at),
