@@ -922,6 +922,26 @@ fn continuous_an_idle_query_looks_at_its_sources_less_and_less_often() -> TestRe
     Ok(())
 }
 
+/// A checkpointed continuous word count in Update mode on `input`, written to `sink`.
+fn continuous_count_into(
+    session: &Session,
+    input: &MemoryStream<String>,
+    dir: &std::path::Path,
+    sink: impl streamflow::sink::Sink<AggRow<String, u64>>,
+) -> streamflow::Result<StreamingQuery> {
+    session
+        .read_stream::<String>()
+        .memory(input)
+        .group_by(|w| w.clone())
+        .count()
+        .write_stream()
+        .output_mode(OutputMode::Update)
+        .trigger(Trigger::continuous("1 second"))
+        .checkpoint_location(dir)
+        .sink(sink)
+        .start()
+}
+
 /// A checkpointed continuous count whose sink is stuck while input keeps coming, so that every
 /// channel is full and the aggregation tasks wait: `stop()` returns once the sink moves, and a
 /// micro-batch query restarted from the checkpoint ends with each word counted exactly once.
@@ -932,21 +952,12 @@ fn continuous_stop_in_full_backpressure_then_restart_counts_each_word_once() -> 
     let input = MemoryStream::<String>::new();
     let open = Arc::new((Mutex::new(false), std::sync::Condvar::new()));
     let entered = Arc::new(AtomicBool::new(false));
-    let query = session
-        .read_stream::<String>()
-        .memory(&input)
-        .group_by(|w| w.clone())
-        .count()
-        .write_stream()
-        .output_mode(OutputMode::Update)
-        .trigger(Trigger::continuous("1 second"))
-        .checkpoint_location(dir.path())
-        .sink(Gated {
-            open: open.clone(),
-            entered: entered.clone(),
-            rows: Arc::default(),
-        })
-        .start()?;
+    let gated = Gated {
+        open: open.clone(),
+        entered: entered.clone(),
+        rows: Arc::default(),
+    };
+    let query = continuous_count_into(&session, &input, dir.path(), gated)?;
     let word = |i: u64| format!("w{}", (i * 7919) % 13);
     let mut expected = std::collections::BTreeMap::<String, u64>::new();
     let mut add = |from: u64, to: u64| {
@@ -1200,5 +1211,62 @@ fn continuous_a_graceful_stop_in_full_backpressure_commits_everything_read() -> 
     assert!(killed.success());
     query.await_termination()?;
     assert_eq!(session.memory_table::<i64>("graceful")?.rows().len(), 100_000);
+    Ok(())
+}
+
+/// A sink that fails its first batch, then works (the database was down for a moment).
+struct Flaky {
+    failed: AtomicBool,
+    rows: Arc<Mutex<Vec<(u64, AggRow<String, u64>)>>>,
+}
+
+impl streamflow::sink::Sink<AggRow<String, u64>> for Flaky {
+    fn name(&self) -> String {
+        "flaky".into()
+    }
+    fn add_batch(
+        &self,
+        batch: streamflow::BatchId,
+        rows: streamflow::Batch<AggRow<String, u64>>,
+    ) -> streamflow::Result<()> {
+        if !self.failed.swap(true, Ordering::AcqRel) {
+            return Err(Error::IllegalState("the database is down".into()));
+        }
+        let mut kept = self.rows.lock().unwrap();
+        kept.retain(|(id, _)| *id != batch.id); // idempotent per epoch, as sinks must be
+        kept.extend(rows.collect().into_iter().map(|r| (batch.id, r)));
+        Ok(())
+    }
+}
+
+/// A sink error at an epoch's commit fails the continuous query with that error; restarted
+/// from its checkpoint, the query writes that epoch again, and the counts are right.
+#[test]
+fn continuous_a_sink_error_fails_the_epoch_and_a_restart_writes_it_again() -> TestResult {
+    let session = session(2);
+    let dir = tempfile::tempdir()?;
+    let input = MemoryStream::<String>::new();
+    let sink = Arc::new(Flaky {
+        failed: AtomicBool::new(false),
+        rows: Arc::default(),
+    });
+    let start = || continuous_count_into(&session, &input, dir.path(), sink.clone());
+    let first = start()?;
+    input.add_data(["a", "b", "a"].map(String::from));
+    // Waiting for the input ends the epoch (its second never passes): its commit fails.
+    let err = first.process_all_available().unwrap_err().to_string();
+    assert!(err.contains("the database is down"), "{err}");
+    let second = start()?;
+    second.process_all_available()?;
+    input.add_data(["b"].map(String::from));
+    second.process_all_available()?;
+    second.stop()?;
+    let rows = sink.rows.lock().unwrap().clone();
+    assert_eq!(rows.iter().map(|(id, _)| *id).max(), Some(1));
+    let last: Vec<AggRow<String, u64>> = rows.into_iter().map(|(_, r)| r).collect();
+    assert_eq!(
+        last_per_key(&last),
+        [("a".to_string(), 2), ("b".to_string(), 2)].into()
+    );
     Ok(())
 }
