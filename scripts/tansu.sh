@@ -43,18 +43,25 @@ system_deps() {
 TANSU_FEATURES="dynostore"
 stamp="$cache/installed"
 
+installed() {
+  [ -x "$bin" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$TANSU_VERSION $TANSU_FEATURES" ]
+}
+
 install() {
-  if [ -x "$bin" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$TANSU_VERSION $TANSU_FEATURES" ]; then
-    return 0
-  fi
+  if installed; then return 0; fi
   system_deps
   mkdir -p "$cache"
+  # Tests run in parallel, each calling this script: one builds, the others wait for it (the
+  # lock's descriptor lives in a subshell, so a broker started afterwards does not hold it).
+  (
+  if command -v flock >/dev/null 2>&1; then flock 9; fi
+  if installed; then exit 0; fi
   log "building tansu $TANSU_VERSION into $cache (about 5 CPU-minutes, once)"
   local start=$SECONDS
   # A debug build without debug info (TANSU_PROFILE=release for an optimised one): about
-  # 5 CPU-minutes, where the release profile takes several times that (README, "Kafka"); a
-  # broker for tests needs no optimiser. A target dir of its own, so a concurrent `cargo build`
-  # of the project does not lock it.
+  # 5 CPU-minutes, where the release profile takes 3 times that (benches/RESULTS.md, issue 18);
+  # a broker for tests needs no optimiser. A target dir of its own, so a concurrent
+  # `cargo build` of the project does not lock it.
   local profile=(--debug)
   if [ "${TANSU_PROFILE:-debug}" = release ]; then profile=(); fi
   CARGO_PROFILE_DEV_DEBUG=0 CARGO_TARGET_DIR="$cache/build" nice -n 10 cargo install --locked --quiet \
@@ -62,6 +69,7 @@ install() {
   echo "$TANSU_VERSION $TANSU_FEATURES" >"$stamp"
   rm -rf "$cache/build"
   log "built tansu in $((SECONDS - start)) s"
+  ) 9>"$cache/install.lock"
 }
 
 free_port() {
