@@ -61,7 +61,7 @@ fn start_join<U: streamflow::Data>(
     join: impl FnOnce(
         Dataset<Ev, shape::Watermarked>,
         Dataset<Ev, shape::Watermarked>,
-    ) -> Dataset<U, shape::Watermarked>,
+    ) -> Dataset<U, shape::Joined>,
 ) -> Result<(StreamingQuery, MemoryStream<Ev>, MemoryStream<Ev>), streamflow::Error> {
     let (left, right) = (MemoryStream::<Ev>::new(), MemoryStream::<Ev>::new());
     let (l, r) = sides(s, &left, &right, delay);

@@ -43,6 +43,15 @@ fn type_errors_carry_the_runtime_messages() {
             "query_typed_modes",
             "Complete output mode not supported when there are no streaming aggregations",
         ),
+        // The watermark and the join in the shape.
+        (
+            "query_typed_append_without_watermark",
+            "Append output mode not supported here: the dataset written has the shape `WindowAggregatedWithoutWatermark`",
+        ),
+        (
+            "query_typed_join_modes",
+            "Update output mode not supported here: the writer has the shape `Joined`",
+        ),
     ] {
         let path = format!("{}/tests/ui/fail/{case}.stderr", env!("CARGO_MANIFEST_DIR"));
         let stderr = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));

@@ -77,9 +77,9 @@ fn session(parallelism: usize) -> Result<Session, streamflow::Error> {
         .build()
 }
 
-/// A query's rows counted, not kept.
-fn counting<T: streamflow::Data>(
-    ds: &streamflow::structured::Dataset<T>,
+/// A query's rows counted, not kept (of any shape: a join's is `shape::Joined`).
+fn counting<T: streamflow::Data, S: streamflow::structured::shape::Shape>(
+    ds: &streamflow::structured::Dataset<T, S>,
     out: &Arc<AtomicU64>,
 ) -> Result<StreamingQuery, streamflow::Error> {
     let out = out.clone();

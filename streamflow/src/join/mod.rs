@@ -45,13 +45,14 @@ use crate::data::{Data, Key, StateData};
 use crate::event_time::rules;
 use crate::event_time::timestamp::EventTimeFn;
 use crate::structured::Dataset;
-use crate::structured::shape::{Shape, Union};
+use crate::structured::shape::{JoinOf, Shape, Union};
 
 impl<L: StateData, Sh: Shape> Dataset<L, Sh> {
     /// The inner join of this stream with `right` on `on` (Spark's
     /// `left.join(right, condition)` of two streaming datasets): every pair of rows with equal
     /// keys (and event times in `on`'s range) once, as `(left, right)`, in the batch where the
-    /// second of the two arrives. Runs in Append mode.
+    /// second of the two arrives. Runs in Append mode: its shape is
+    /// [`Joined`](crate::structured::shape::Joined), whose writer has `.append()` only.
     ///
     /// Without a range condition and a watermark on both sides the join keeps every row for
     /// ever; with them each row is forgotten once no future row can match it (see
@@ -94,7 +95,7 @@ impl<L: StateData, Sh: Shape> Dataset<L, Sh> {
         &self,
         right: &Dataset<R, Sh2>,
         on: JoinOn<L, R, K>,
-    ) -> Dataset<(L, R), Sh::Output>
+    ) -> Dataset<(L, R), JoinOf<Sh, Sh2>>
     where
         Sh: Union<Sh2>,
     {
@@ -130,7 +131,7 @@ impl<L: StateData, Sh: Shape> Dataset<L, Sh> {
         &self,
         right: &Dataset<R, Sh2>,
         on: JoinOn<L, R, K>,
-    ) -> Dataset<(L, Option<R>), Sh::Output>
+    ) -> Dataset<(L, Option<R>), JoinOf<Sh, Sh2>>
     where
         Sh: Union<Sh2>,
     {
@@ -146,7 +147,7 @@ impl<L: StateData, Sh: Shape> Dataset<L, Sh> {
     /// # let session = Session::new(1)?;
     /// let a = session.read_stream::<(u64, i64)>().memory(&MemoryStream::new()).with_watermark(|r| r.1, "1 s");
     /// let b = session.read_stream::<(u64, i64)>().memory(&MemoryStream::new()).with_watermark(|r| r.1, "1 s");
-    /// let joined: Dataset<(Option<(u64, i64)>, (u64, i64)), shape::Watermarked> = a.right_outer_join(
+    /// let joined: Dataset<(Option<(u64, i64)>, (u64, i64)), shape::Joined> = a.right_outer_join(
     ///     &b,
     ///     JoinOn::keys(|l: &(u64, i64)| l.0, |r: &(u64, i64)| r.0).time_range(TimeRange::millis(-1_000, 0)),
     /// );
@@ -157,7 +158,7 @@ impl<L: StateData, Sh: Shape> Dataset<L, Sh> {
         &self,
         right: &Dataset<R, Sh2>,
         on: JoinOn<L, R, K>,
-    ) -> Dataset<(Option<L>, R), Sh::Output>
+    ) -> Dataset<(Option<L>, R), JoinOf<Sh, Sh2>>
     where
         Sh: Union<Sh2>,
     {
@@ -173,7 +174,7 @@ impl<L: StateData, Sh: Shape> Dataset<L, Sh> {
     /// # let session = Session::new(1)?;
     /// let a = session.read_stream::<(u64, i64)>().memory(&MemoryStream::new()).with_watermark(|r| r.1, "1 s");
     /// let b = session.read_stream::<(u64, i64)>().memory(&MemoryStream::new()).with_watermark(|r| r.1, "1 s");
-    /// let joined: Dataset<(Option<(u64, i64)>, Option<(u64, i64)>), shape::Watermarked> = a.full_outer_join(
+    /// let joined: Dataset<(Option<(u64, i64)>, Option<(u64, i64)>), shape::Joined> = a.full_outer_join(
     ///     &b,
     ///     JoinOn::keys(|l: &(u64, i64)| l.0, |r: &(u64, i64)| r.0).time_range(TimeRange::millis(-1_000, 1_000)),
     /// );
@@ -184,7 +185,7 @@ impl<L: StateData, Sh: Shape> Dataset<L, Sh> {
         &self,
         right: &Dataset<R, Sh2>,
         on: JoinOn<L, R, K>,
-    ) -> Dataset<(Option<L>, Option<R>), Sh::Output>
+    ) -> Dataset<(Option<L>, Option<R>), JoinOf<Sh, Sh2>>
     where
         Sh: Union<Sh2>,
     {
@@ -216,7 +217,7 @@ impl<L: StateData, Sh: Shape> Dataset<L, Sh> {
         &self,
         right: &Dataset<R, Sh2>,
         on: JoinOn<L, R, K>,
-    ) -> Dataset<L, Sh::Output>
+    ) -> Dataset<L, JoinOf<Sh, Sh2>>
     where
         Sh: Union<Sh2>,
     {
@@ -231,7 +232,7 @@ impl<L: StateData, Sh: Shape> Dataset<L, Sh> {
         right: &Dataset<R, Sh2>,
         on: JoinOn<L, R, K>,
         shape: fn(Joined<L, R>) -> Option<U>,
-    ) -> Dataset<U, Sh::Output>
+    ) -> Dataset<U, JoinOf<Sh, Sh2>>
     where
         Sh: Union<Sh2>,
     {

@@ -10,6 +10,7 @@
 //! |---|---|---|---|---|
 //! | [`Plain`] | a source, and operators that keep the shape (`map`, `filter`, `with_event_time`, …) | yes | yes | no |
 //! | [`Watermarked`] | [`with_watermark`](super::Dataset::with_watermark) on a dataset without aggregation | yes | yes | no |
+//! | [`Joined`] | a stream–stream join (`join`, `left_outer_join`, …) of datasets without aggregation | yes | no | no |
 //! | [`WindowAggregated`] | an aggregation of `group_by_window` or `group_by_event_time` of a [`Watermarked`] dataset | yes | yes | yes |
 //! | [`WindowAggregatedWithoutWatermark`] | the same aggregation of a dataset without watermark | no | yes | yes |
 //! | [`Aggregated`] | an aggregation of `group_by` | no | yes | yes |
@@ -22,8 +23,8 @@
 //! (`Dataset<AggRow<String, u64>, shape::Aggregated>`). A helper that only adds operators
 //! may keep any shape: `fn f<S: shape::Shape>(ds: &Dataset<Ev, S>) -> Dataset<Ev, S>`.
 //!
-//! What the shape does not carry — a stream–stream join's Append only,
-//! `map_groups_with_state`'s Update only, a second aggregation, an event time lost by `map`,
+//! What the shape does not carry — the Append only of a stream–stream join followed by an
+//! aggregation, the watermarks a join needs, `map_groups_with_state`'s Update only, a second aggregation, an event time lost by `map`,
 //! the modes a sink accepts — and a mode chosen with
 //! [`output_mode`](super::DataStreamWriter::output_mode) are checked by
 //! [`start()`](super::DataStreamWriter::start), before anything runs.
@@ -92,7 +93,19 @@
 //! # Ok::<(), streamflow::Error>(())
 //! ```
 //!
-//! Nor does Complete mode without an aggregation:
+//! Nor does Update mode on a stream–stream join, which Spark runs in Append mode only:
+//!
+//! ```compile_fail,E0277
+//! use streamflow::structured::*;
+//! let session = Session::new(1)?;
+//! let a = session.read_stream::<(u64, i64)>().memory(&MemoryStream::new()).with_watermark(|r| r.1, "1 s");
+//! let b = session.read_stream::<(u64, i64)>().memory(&MemoryStream::new()).with_watermark(|r| r.1, "1 s");
+//! let joined = a.join(&b, JoinOn::keys(|l: &(u64, i64)| l.0, |r: &(u64, i64)| r.0));
+//! let _ = joined.write_stream().update().console();
+//! # Ok::<(), streamflow::Error>(())
+//! ```
+//!
+//! nor Complete mode without an aggregation:
 //!
 //! ```compile_fail,E0277
 //! use streamflow::structured::*;
@@ -116,6 +129,9 @@ pub trait Shape: sealed::Sealed + Send + Sync + 'static {
     /// dataset of this shape: [`WindowAggregated`] when it is [`Watermarked`],
     /// [`WindowAggregatedWithoutWatermark`] otherwise.
     type ByWindow: Shape;
+    /// The shape of a stream–stream join with this shape as the larger side: [`Joined`] when
+    /// it has no aggregation; an aggregation keeps its shape (`start()` checks the rest).
+    type Joined: Shape;
 }
 
 /// No aggregation and no watermark: a source, and what is made from it by operators that keep
@@ -127,6 +143,12 @@ pub struct Plain;
 /// Grouped by a window, it makes a [`WindowAggregated`], which Append mode runs.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Watermarked;
+
+/// A stream–stream join (`join`, `left_outer_join`, …) without aggregation: it emits a row
+/// once, when it is final, so only Append mode runs it (Spark's rule). Grouped, it makes an
+/// aggregation whose modes `start()` checks (the join still allows only Append).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Joined;
 
 /// An aggregation by an event-time window (or by the event time) of a [`Watermarked`]
 /// dataset: its groups are final once the watermark passes them, so every output mode runs it.
@@ -150,23 +172,30 @@ pub struct Aggregated;
 pub struct Unchecked;
 
 macro_rules! shapes {
-    ($($shape:ident: with_watermark => $wm:ident, by_window => $win:ident;)*) => {$(
+    ($($shape:ident: with_watermark => $wm:ident, by_window => $win:ident, joined => $join:ident;)*) => {$(
         impl sealed::Sealed for $shape {}
         impl Shape for $shape {
             type WithWatermark = $wm;
             type ByWindow = $win;
+            type Joined = $join;
         }
     )*};
 }
 
 shapes! {
-    Plain: with_watermark => Watermarked, by_window => WindowAggregatedWithoutWatermark;
-    Watermarked: with_watermark => Watermarked, by_window => WindowAggregated;
+    Plain: with_watermark => Watermarked, by_window => WindowAggregatedWithoutWatermark,
+        joined => Joined;
+    Watermarked: with_watermark => Watermarked, by_window => WindowAggregated, joined => Joined;
+    // Whether a join's sides have watermarks is not in its shape: its aggregation by window
+    // allows every mode the types can, and `start()` checks the watermark and the join's Append.
+    Joined: with_watermark => Joined, by_window => WindowAggregated, joined => Joined;
     // A second aggregation is refused by `start()`; its shape allows no more than the first.
-    WindowAggregated: with_watermark => WindowAggregated, by_window => WindowAggregated;
+    WindowAggregated: with_watermark => WindowAggregated, by_window => WindowAggregated,
+        joined => WindowAggregated;
     WindowAggregatedWithoutWatermark: with_watermark => WindowAggregatedWithoutWatermark,
-        by_window => WindowAggregatedWithoutWatermark;
-    Aggregated: with_watermark => Aggregated, by_window => WindowAggregatedWithoutWatermark;
+        by_window => WindowAggregatedWithoutWatermark, joined => WindowAggregatedWithoutWatermark;
+    Aggregated: with_watermark => Aggregated, by_window => WindowAggregatedWithoutWatermark,
+        joined => Aggregated;
 }
 impl sealed::Sealed for Unchecked {}
 
@@ -199,7 +228,11 @@ macro_rules! unions {
     };
 }
 
-unions!(Plain < Watermarked < WindowAggregated < WindowAggregatedWithoutWatermark < Aggregated);
+unions!(Plain < Watermarked < Joined < WindowAggregated < WindowAggregatedWithoutWatermark < Aggregated);
+
+/// The shape of a stream–stream join of datasets of the shapes `L` and `R`: [`Joined`], or
+/// the larger side's aggregation.
+pub type JoinOf<L, R> = <<L as Union<R>>::Output as Shape>::Joined;
 
 /// The query may run in Append mode: [`DataStreamWriter::append`](super::DataStreamWriter::append).
 #[diagnostic::on_unimplemented(
@@ -212,9 +245,10 @@ pub trait AllowsAppend: Shape {}
 
 /// The query may run in Update mode: [`DataStreamWriter::update`](super::DataStreamWriter::update).
 #[diagnostic::on_unimplemented(
-    message = "the output mode of a writer is chosen before its sink",
-    label = "the writer's sink is chosen: its type no longer knows the query's shape",
-    note = "write `.write_stream().update().console()`, or `.output_mode(OutputMode::Update)`, checked by `start()`"
+    message = "Update output mode not supported here: the writer has the shape `{Self}`",
+    label = "Update mode does not run a query of this shape",
+    note = "`Joined` (a stream–stream join): Spark runs a join in Append mode only, each joined row once, when it is final: choose `.append()`",
+    note = "`Unchecked` (a writer whose sink is chosen): choose the mode before the sink, `.write_stream().update().console()`, or `.output_mode(OutputMode::Update)`, checked by `start()`"
 )]
 pub trait AllowsUpdate: Shape {}
 
@@ -229,6 +263,7 @@ pub trait AllowsComplete: Shape {}
 
 impl AllowsAppend for Plain {}
 impl AllowsAppend for Watermarked {}
+impl AllowsAppend for Joined {}
 impl AllowsAppend for WindowAggregated {}
 impl AllowsUpdate for Plain {}
 impl AllowsUpdate for Watermarked {}

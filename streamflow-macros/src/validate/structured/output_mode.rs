@@ -53,11 +53,13 @@ pub(super) fn check(writer: &Writer, sink: &Sink, config: &JobConfig, job: &Iden
         .aggregations
         .iter()
         .any(|agg| !(agg.facts.event_time_window && agg.facts.watermarked));
+    // A stream–stream join without aggregation is `shape::Joined`: Append only.
+    let joined = logical.aggregations.is_empty() && logical.joins.iter().any(|j| j.facts.stream_stream);
     let shape_refuses = typed
         && match mode {
             Mode::Complete => logical.aggregations.is_empty(),
             Mode::Append => not_final,
-            _ => false,
+            Mode::Update => joined,
         };
     if !logical.opaque && !shape_refuses {
         for violation in rules::check_aggregations(
@@ -94,7 +96,11 @@ pub(super) fn check(writer: &Writer, sink: &Sink, config: &JobConfig, job: &Iden
     let stream_stream: Vec<&super::value::Join> =
         logical.joins.iter().filter(|j| j.facts.stream_stream).collect();
     // Append only, for every join; what evicts an outer join, for those the macro can read.
-    let append_only = rules::check_join_modes(stream_stream.iter().map(|j| &j.facts), mode, &spell);
+    let append_only = if typed && logical.aggregations.is_empty() {
+        Vec::new() // the shape's error (`Joined` allows Append only)
+    } else {
+        rules::check_join_modes(stream_stream.iter().map(|j| &j.facts), mode, &spell)
+    };
     let evictable = rules::check_join_eviction(checked.iter().map(|j| &j.facts));
     for (violations, joins) in [(append_only, &stream_stream), (evictable, &checked)] {
         for violation in violations {
