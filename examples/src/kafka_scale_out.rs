@@ -15,6 +15,7 @@
 //! header `streamflow.source`; a reader keeping the first message per source position
 //! (`streamflow::kafka::SourceDedup`) sees each total once, also across kills and rebalances.
 
+use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration as StdDuration;
 
@@ -29,7 +30,8 @@ use streamflow::kafka::{GroupJob, GroupJobOptions, KafkaMessage};
 enum Command {
     /// Write events (key: a word, value: an amount) to a topic, created if missing.
     Produce(ProduceArgs),
-    /// Run one worker of the group until the process is killed.
+    /// Run one worker of the group until Ctrl-C or SIGTERM (it finishes its batch and leaves
+    /// the group, so the others take over at once) or until it is killed.
     Worker(WorkerArgs),
 }
 
@@ -153,9 +155,14 @@ fn worker(args: &WorkerArgs) -> streamflow::Result<()> {
         *total += amount;
         vec![KafkaMessage::new(total.to_string()).key(record.key.clone().unwrap_or_default())]
     })?;
-    // Runs until the process is killed: the group notices within its session timeout (6 s)
-    // and hands the partitions to the others.
-    let stop = AtomicBool::new(false);
+    // Runs until Ctrl-C or SIGTERM: the worker ends its batch and leaves the group. Killed
+    // instead, the group notices within its session timeout (6 s) and hands the partitions to
+    // the others.
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, Arc::clone(&stop))
+            .map_err(|e| streamflow::Error::io("handling Ctrl-C", e))?;
+    }
     eprintln!(
         "kafka_scale_out: worker {} joining group {}",
         job.member(),

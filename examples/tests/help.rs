@@ -61,6 +61,8 @@ fn examples() -> Vec<Example> {
     all.push(example!("word_counts_to_db", shows "--postgres <URL>", prints Some("running totals in table word_counts")));
     #[cfg(feature = "kafka")]
     all.push(example!("kafka_word_count", shows "produce", prints None));
+    #[cfg(feature = "kafka")]
+    all.push(example!("kafka_scale_out", shows "worker", prints None));
     all
 }
 
@@ -149,15 +151,17 @@ fn every_example_has_help_that_exits_0() {
     }
 }
 
-/// `kafka_word_count` has two commands; each lists its options.
+/// The Kafka examples have two commands each; each lists its options.
 #[cfg(feature = "kafka")]
 #[test]
 fn kafka_word_count_commands_have_help() {
-    for (command, shows) in [("run", "--checkpoint <DIR>"), ("produce", "[default: 1000]")] {
-        let out = example("kafka_word_count")
-            .args([command, "--help"])
-            .output()
-            .unwrap();
+    for (name, command, shows) in [
+        ("kafka_word_count", "run", "--checkpoint <DIR>"),
+        ("kafka_word_count", "produce", "[default: 1000]"),
+        ("kafka_scale_out", "worker", "--changelog <TOPIC>"),
+        ("kafka_scale_out", "produce", "[default: 3000]"),
+    ] {
+        let out = example(name).args([command, "--help"]).output().unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success(), "{command} --help: {:?}", out.status);
         assert!(
@@ -184,7 +188,7 @@ fn an_unknown_option_is_refused() {
 #[test]
 fn a_bad_value_is_refused() {
     for (name, args) in [
-        ("nexmark", &["--query", "q3"][..]),
+        ("nexmark", &["--query", "q6"][..]),
         ("nexmark", &["--events", "ten"]),
         ("continuous_filter", &["--interval", "soon"]),
         ("ad_click_join", &["--hours", "many"]),
