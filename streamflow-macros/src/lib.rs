@@ -299,7 +299,8 @@ use proc_macro::TokenStream;
 /// on the session `read_stream`; on the reader `format`, `mode`, `header`,
 /// `max_files_per_trigger`, then a source: `memory`, `files`, `socket`, `rate`, `kafka`; on a dataset
 /// `map`, `flat_map`, `transform_sql`, `filter`, `union`, `with_watermark`, `with_event_time`,
-/// `group_by`, `group_by_window`, `write_stream`; on grouped records `count`, `sum`, `min`, `max`, `avg`,
+/// `group_by`, `group_by_ref`, `group_by_value`, `group_by_window`, `group_by_window_ref`,
+/// `write_stream`; on grouped records `count`, `sum`, `min`, `max`, `avg`,
 /// `agg`; on the writer `output_mode`, `trigger`, `query_name`, `multiple_watermark_policy`,
 /// `watermark_idle_timeout`, `checkpoint_location`, and a sink: `console`, `console_with`, `memory`,
 /// `foreach_batch`, `foreach`, `json`, `csv`. Getters (`corrupt_records`, `session`,

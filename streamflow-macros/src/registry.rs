@@ -590,6 +590,10 @@ pub(crate) const STRUCTURED: &[Method] = {
         method("left_outer_join_static", D, D, Kind::StaticJoin),
         method("group_by", D, G, Kind::Group { window: false }),
         method("group_by_window", D, G, Kind::Group { window: true }),
+        // The same groups, the key looked up by borrow (made owned for a group's first record).
+        method("group_by_ref", D, G, Kind::Group { window: false }),
+        method("group_by_value", D, G, Kind::Group { window: false }),
+        method("group_by_window_ref", D, G, Kind::Group { window: true }),
         // Grouped by the event time itself: final once the watermark passes it, like a window.
         method("group_by_event_time", D, G, Kind::Group { window: true }),
         method("write_stream", D, W, Kind::WriteStream),

@@ -17,17 +17,20 @@
 //!    watermark passed are dropped); Complete — every group, every batch, nothing dropped.
 
 use crate::event_time::late::LateSlot;
+use std::borrow::Borrow;
+use std::hash::{BuildHasher, Hash};
+use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use hashbrown::hash_map::Entry;
+use hashbrown::hash_map::{Entry, RawEntryMut};
 use serde::{Deserialize, Serialize};
 
 use super::aggregators::{AggRow, Aggregator};
 use super::keyed::run_keyed_buckets;
 use super::{StateHandle, StateStore, StorePartition};
 use crate::batch::Batch;
-use crate::batch::shuffle::{Buckets, FastMap, MapTable, new_map};
+use crate::batch::shuffle::{Buckets, FastMap, FixedHasher, MapTable, new_map};
 use crate::data::{Data, Key, StateData};
 use crate::error::{Error, Result};
 use crate::event_time::timestamp::EventTimeFn;
@@ -40,6 +43,126 @@ use crate::window::event_time::{Window, WindowKind, WindowSpec};
 
 /// How a record of a grouped dataset gets its key.
 pub(crate) type KeyFn<T, K> = Arc<dyn Fn(&T) -> K + Send + Sync>;
+
+/// How a grouped dataset's records name their group.
+pub(crate) enum KeyOf<T, K> {
+    /// An owned key built for every record by the user's function (`group_by(|r| r.user.clone())`).
+    Owned(KeyFn<T, K>),
+    /// A key borrowed from the record (`group_by_ref`, `group_by_value`): the map side looks a
+    /// group up with it as it is, and makes it owned only for a group's first record.
+    Borrowed(Arc<dyn BorrowedKey<T, K>>),
+}
+
+impl<T, K> Clone for KeyOf<T, K> {
+    fn clone(&self) -> Self {
+        match self {
+            KeyOf::Owned(f) => KeyOf::Owned(f.clone()),
+            KeyOf::Borrowed(b) => KeyOf::Borrowed(b.clone()),
+        }
+    }
+}
+
+impl<T: 'static, K: 'static> KeyOf<T, K> {
+    /// The record's key, owned, for the operators that keep one per record.
+    pub(crate) fn owned(&self) -> KeyFn<T, K> {
+        match self {
+            KeyOf::Owned(f) => f.clone(),
+            KeyOf::Borrowed(b) => {
+                let b = b.clone();
+                Arc::new(move |t: &T| b.to_key(t))
+            }
+        }
+    }
+}
+
+/// A key borrowed from a record, looked up in a map-side table as it is. Every method may run
+/// user code (a key function, `Hash`, `Eq`, `ToOwned`): callers [`guard`] them.
+pub(crate) trait BorrowedKey<T, K>: Send + Sync {
+    /// The hash of the record's key, the same as `hasher` gives its owned form.
+    fn hash(&self, record: &T, hasher: &FixedHasher) -> u64;
+    /// Whether `key` is the record's key.
+    fn is_key_of(&self, record: &T, key: &K) -> bool;
+    /// The record's key, made owned.
+    fn to_key(&self, record: &T) -> K;
+    /// The record's key, the record given up: moved when the record is the key.
+    fn take_key(&self, record: T) -> K {
+        self.to_key(&record)
+    }
+}
+
+/// A key function returning a borrow of the record (`|e| e.user.as_str()`); the owned key is
+/// `Q::to_owned`. A `Borrow`/`ToOwned` pair that hashes differently only costs two map-side
+/// groups of one key: the state merges them by the owned key.
+pub(crate) struct ByRef<F, Q: ?Sized>(pub(crate) F, pub(crate) PhantomData<fn(&Q)>);
+
+impl<T, Q, F> BorrowedKey<T, Q::Owned> for ByRef<F, Q>
+where
+    F: for<'a> Fn(&'a T) -> &'a Q + Send + Sync,
+    Q: ?Sized + Hash + Eq + ToOwned,
+{
+    fn hash(&self, record: &T, hasher: &FixedHasher) -> u64 {
+        hasher.hash_one((self.0)(record))
+    }
+
+    fn is_key_of(&self, record: &T, key: &Q::Owned) -> bool {
+        key.borrow() == (self.0)(record)
+    }
+
+    fn to_key(&self, record: &T) -> Q::Owned {
+        (self.0)(record).to_owned()
+    }
+}
+
+/// The record is its own key (`group_by_value`): a group's first record moves into the table,
+/// the others are dropped once folded.
+pub(crate) struct ByValue;
+
+impl<T: Key> BorrowedKey<T, T> for ByValue {
+    fn hash(&self, record: &T, hasher: &FixedHasher) -> u64 {
+        hasher.hash_one(record)
+    }
+
+    fn is_key_of(&self, record: &T, key: &T) -> bool {
+        record == key
+    }
+
+    fn to_key(&self, record: &T) -> T {
+        record.clone()
+    }
+
+    fn take_key(&self, record: T) -> T {
+        record
+    }
+}
+
+/// Folds `row` into the value of its key in `table`, the key looked up by borrow: a new key's
+/// value starts as `new()`, folded before the key is made owned by `own` (which may take the
+/// record) — a record of a known group allocates nothing for its key.
+fn fold_by_borrow<T, R: Borrow<T>, K: Key, V>(
+    table: &mut FastMap<K, V>,
+    by: &dyn BorrowedKey<T, K>,
+    row: R,
+    own: impl FnOnce(R) -> K,
+    new: impl FnOnce() -> V,
+    fold: impl FnOnce(&mut V, &T),
+) {
+    let entry = guard("group_by", || {
+        let hash = by.hash(row.borrow(), table.hasher());
+        let entry = table
+            .raw_entry_mut()
+            .from_hash(hash, |k| by.is_key_of(row.borrow(), k));
+        (hash, entry)
+    });
+    match entry {
+        (_, RawEntryMut::Occupied(e)) => fold(e.into_mut(), row.borrow()),
+        (hash, RawEntryMut::Vacant(e)) => {
+            let mut value = new();
+            fold(&mut value, row.borrow());
+            let key = guard("group_by", || own(row));
+            e.insert_hashed_nocheck(hash, key, value);
+        }
+    }
+}
 
 /// A group's state: its buffer and the batch that last changed it.
 #[derive(Clone, Serialize, Deserialize)]
@@ -107,7 +230,7 @@ impl<K: Key + StateData, B: StateData> AggState<K, B> {
 /// window and event time, whether the query has a watermark, and the aggregator.
 pub(crate) struct AggSpec<T, K, A> {
     pub(crate) name: String,
-    pub(crate) key: KeyFn<T, K>,
+    pub(crate) key: KeyOf<T, K>,
     pub(crate) window: Option<WindowSpec>,
     pub(crate) event_time: Option<EventTimeFn<T>>,
     pub(crate) watermarked: bool,
@@ -121,7 +244,7 @@ pub(crate) struct AggSpec<T, K, A> {
 /// The stateful operator of a grouped aggregation.
 pub(crate) struct AggOperator<T, K, A: Aggregator<T>> {
     name: String,
-    key: KeyFn<T, K>,
+    key: KeyOf<T, K>,
     window: Option<WindowSpec>,
     event_time: Option<EventTimeFn<T>>,
     watermarked: bool,
@@ -235,12 +358,12 @@ impl<K: Key, B> GroupTables<K, B> {
         }
     }
 
-    /// The buffer of group `(window, key)`, made by `zero` if new (`window` is [`NO_WINDOW`]
-    /// for tables by key alone).
-    fn buffer(&mut self, window: WindowStart, key: K, zero: impl FnOnce() -> B) -> &mut B {
+    /// The table the groups of `window` go to: by key (the one table by key alone, or the
+    /// window's own), or the flat table by (event time, key).
+    fn table(&mut self, window: WindowStart) -> TableOf<'_, K, B> {
         match self {
-            GroupTables::Keys(table) => table.entry(key).or_insert_with(zero),
-            GroupTables::Flat(table) => table.entry((window, key)).or_insert_with(zero),
+            GroupTables::Keys(table) => TableOf::ByKey(table),
+            GroupTables::Flat(table) => TableOf::Flat(table),
             GroupTables::Windows { tables, index, last } => {
                 if tables.get(*last).is_none_or(|(w, _)| *w != window) {
                     *last = match index.get(&window) {
@@ -257,10 +380,96 @@ impl<K: Key, B> GroupTables<K, B> {
                         }
                     };
                 }
-                let (_, table) = &mut tables[*last];
-                table.entry(key).or_insert_with(zero)
+                TableOf::ByKey(&mut tables[*last].1)
             }
         }
+    }
+}
+
+/// Where the groups of one window go in [`GroupTables`].
+enum TableOf<'a, K, B> {
+    ByKey(&'a mut FastMap<K, B>),
+    Flat(&'a mut FastMap<GroupKey<K>, B>),
+}
+
+/// A record's key on the map side: built already, or to be looked up by borrow.
+enum RecordKey<'a, T, K> {
+    Owned(Option<K>),
+    Borrowed(&'a dyn BorrowedKey<T, K>),
+}
+
+impl<'a, T, K: Key> RecordKey<'a, T, K> {
+    /// The key of `row` by `key_of`: an owned key is built now, once per record.
+    fn of(key_of: &'a KeyOf<T, K>, row: &T) -> Self {
+        match key_of {
+            KeyOf::Owned(f) => RecordKey::Owned(Some(guard("group_by", || f(row)))),
+            KeyOf::Borrowed(by) => RecordKey::Borrowed(&**by),
+        }
+    }
+
+    /// Folds `row` into its group of `window` in `tables` (a buffer made by `zero` if new);
+    /// `last`: no other window of the record follows, so an owned key moves in rather than
+    /// being cloned.
+    fn fold_ref<B>(
+        &mut self,
+        tables: &mut GroupTables<K, B>,
+        window: WindowStart,
+        row: &T,
+        last: bool,
+        zero: impl FnOnce() -> B,
+        fold: impl FnOnce(&mut B, &T),
+    ) {
+        match self {
+            RecordKey::Owned(key) => {
+                let key = if last { key.take() } else { key.clone() };
+                if let Some(key) = key {
+                    fold(buffer_of(tables.table(window), window, key, zero), row);
+                }
+            }
+            RecordKey::Borrowed(by) => match tables.table(window) {
+                TableOf::ByKey(table) => fold_by_borrow(table, *by, row, |r| by.to_key(r), zero, fold),
+                flat => fold(buffer_of(flat, window, by.to_key(row), zero), row),
+            },
+        }
+    }
+
+    /// Folds `row` into its only group, of `window`, in `tables`: the key, or the record
+    /// when it is the key, moves into a new group.
+    fn fold<B>(
+        self,
+        tables: &mut GroupTables<K, B>,
+        window: WindowStart,
+        row: T,
+        zero: impl FnOnce() -> B,
+        fold: impl FnOnce(&mut B, &T),
+    ) {
+        match self {
+            RecordKey::Owned(key) => {
+                if let Some(key) = key {
+                    fold(buffer_of(tables.table(window), window, key, zero), &row);
+                }
+            }
+            RecordKey::Borrowed(by) => match tables.table(window) {
+                TableOf::ByKey(table) => fold_by_borrow(table, by, row, |r| by.take_key(r), zero, fold),
+                flat => {
+                    let key = guard("group_by", || by.to_key(&row));
+                    fold(buffer_of(flat, window, key, zero), &row);
+                }
+            },
+        }
+    }
+}
+
+/// The buffer of group `(window, key)` in `table`, made by `zero` if new.
+fn buffer_of<K: Key, B>(
+    table: TableOf<'_, K, B>,
+    window: WindowStart,
+    key: K,
+    zero: impl FnOnce() -> B,
+) -> &mut B {
+    match table {
+        TableOf::ByKey(table) => table.entry(key).or_insert_with(zero),
+        TableOf::Flat(table) => table.entry((window, key)).or_insert_with(zero),
     }
 }
 
@@ -433,29 +642,25 @@ impl<T: Data, K: Key + StateData, A: Aggregator<T>> AggOperator<T, K, A> {
         let (key_fn, spec, ts_fn) = (&self.key, self.window.as_ref(), self.event_time.as_ref());
         let late = self.late.as_ref();
         let dropped = AtomicU64::new(0);
+        let (zero, reduce) = (
+            || agg.zero(),
+            |b: &mut A::Buffer, row: &T| guard("aggregate", || agg.reduce(b, row)),
+        );
         let add = |local: &mut GroupTables<K, A::Buffer>, row: T| {
-            let key = guard("group_by", || key_fn(&row));
+            let mut key = RecordKey::of(key_fn, &row);
             match (spec, ts_fn) {
                 (Some(spec), Some(ts_fn)) => {
                     let ts = guard("event_time", || ts_fn(&row));
-                    let mut key = Some(key);
                     let mut windows = spec.windows_of(ts).peekable();
                     let mut kept = false;
                     while let Some(w) = windows.next() {
-                        let k = if windows.peek().is_some() {
-                            key.clone()
-                        } else {
-                            key.take()
-                        };
                         if drop_late && w.end <= watermark {
                             dropped.fetch_add(1, Ordering::Relaxed);
                             continue;
                         }
                         kept = true;
-                        if let Some(k) = k {
-                            let buffer = local.buffer(WindowStart(w.start.millis()), k, || agg.zero());
-                            guard("aggregate", || agg.reduce(buffer, &row));
-                        }
+                        let last = windows.peek().is_none();
+                        key.fold_ref(local, WindowStart(w.start.millis()), &row, last, zero, reduce);
                     }
                     // Too late for every window it falls in: the row is dropped.
                     if !kept {
@@ -471,16 +676,12 @@ impl<T: Data, K: Key + StateData, A: Aggregator<T>> AggOperator<T, K, A> {
                         LateSlot::route(late, row);
                         return;
                     }
-                    let buffer = local.buffer(WindowStart(ts), key, || agg.zero());
-                    guard("aggregate", || agg.reduce(buffer, &row));
+                    key.fold(local, WindowStart(ts), row, zero, reduce);
                 }
                 // Without a window the groups never close, so the watermark cannot evict
                 // them and late rows are kept, as in Spark (its late-row filter is built
                 // from the state key's event-time column, and there is none here).
-                _ => {
-                    let buffer = local.buffer(NO_WINDOW, key, || agg.zero());
-                    guard("aggregate", || agg.reduce(buffer, &row));
-                }
+                _ => key.fold(local, NO_WINDOW, row, zero, reduce),
             }
         };
         let mode = self.run.mode;
@@ -591,15 +792,26 @@ impl<T: Data, K: Key + StateData, A: Aggregator<T>> AggOperator<T, K, A> {
                 LateSlot::route(late, row);
                 return;
             }
-            let key = guard("group_by", || key_fn(&row));
-            let mut buffer = agg.zero();
-            guard("aggregate", || agg.reduce(&mut buffer, &row));
-            local.entry(key).or_default().push(Session {
-                start: ts,
-                end,
-                buffer,
-                updated: batch_id,
-            });
+            let session = |row: &T| {
+                let mut buffer = agg.zero();
+                guard("aggregate", || agg.reduce(&mut buffer, row));
+                Session {
+                    start: ts,
+                    end,
+                    buffer,
+                    updated: batch_id,
+                }
+            };
+            match key_fn {
+                KeyOf::Owned(f) => {
+                    let key = guard("group_by", || f(&row));
+                    local.entry(key).or_default().push(session(&row));
+                }
+                KeyOf::Borrowed(by) => {
+                    let push = |open: &mut Vec<_>, row: &T| open.push(session(row));
+                    fold_by_borrow(local, &**by, row, |r| by.take_key(r), Vec::new, push);
+                }
+            }
         };
         let mode = self.run.mode;
         let evict = self.watermarked && mode != OutputMode::Complete;

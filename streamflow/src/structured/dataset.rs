@@ -1,6 +1,7 @@
 //! [`Dataset<T>`]: a streaming dataset of typed records and its operators (Spark's typed
 //! `Dataset[T]` with `isStreaming`).
 
+use std::hash::Hash;
 use std::marker::PhantomData;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,6 +19,7 @@ use crate::event_time::watermark::observe_event_times;
 use crate::exec::continuous::{self, ContinuousPlan};
 use crate::exec::guard;
 use crate::graph::{Node, NodeKind};
+use crate::state::aggregation::{ByRef, ByValue, KeyOf};
 use crate::state::dedup::{Dedup, DedupOperator};
 use crate::time::{Duration, IntoDuration, Time};
 use crate::window::event_time::WindowSpec;
@@ -474,7 +476,82 @@ impl<T: Data, S: Shape> Dataset<T, S> {
         &self,
         key: impl Fn(&T) -> K + Send + Sync + 'static,
     ) -> GroupedDataset<T, K, S> {
-        GroupedDataset::new(self.clone(), Arc::new(key), None)
+        GroupedDataset::new(self.clone(), KeyOf::Owned(Arc::new(key)), None)
+    }
+
+    /// Groups records by a key borrowed from each record (Spark's `groupByKey`/`groupBy`), the
+    /// fast way to spell [`group_by`](Self::group_by): where `group_by(|e| e.user.clone())`
+    /// builds an owned key for every record before looking its group up,
+    /// `group_by_ref(|e| e.user.as_str())` looks the group up with the borrowed `&str` and
+    /// makes the owned key (`Q::to_owned`, a `String` here) only for a group's first record in
+    /// each partition — the map-side combine then allocates nothing per record. The groups,
+    /// their state and the rows are the same as `group_by`'s with the owned key `Q::Owned`.
+    ///
+    /// `Q` is what the key borrows as: `str` for a `String` field (`|e| e.user.as_str()`), or
+    /// the field's own type (`|e| &e.user`).
+    ///
+    /// ```
+    /// # use streamflow::structured::{AggRow, MemoryStream, Session};
+    /// # let session = Session::builder().parallelism(2).clock(streamflow::ManualClock::new(0)).build()?;
+    /// #[derive(Clone)]
+    /// struct Click { user: String, page: u32 }
+    /// let input = MemoryStream::<Click>::new();
+    /// let query = session.read_stream::<Click>().memory(&input)
+    ///     .group_by_ref(|c| c.user.as_str()) // the key is a String, built once per user
+    ///     .count()
+    ///     .write_stream().complete().memory("per_user").start()?;
+    /// let click = |user: &str, page| Click { user: user.to_string(), page };
+    /// input.add_data([click("ann", 1), click("bob", 1), click("ann", 2)]);
+    /// query.process_all_available()?;
+    /// let mut rows = session.memory_table::<AggRow<String, u64>>("per_user")?.rows();
+    /// rows.sort_by(|a, b| a.key.cmp(&b.key));
+    /// assert_eq!(rows.iter().map(|r| (r.key.as_str(), r.value)).collect::<Vec<_>>(), [("ann", 2), ("bob", 1)]);
+    /// query.stop()?;
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
+    #[doc(alias("groupByKey", "groupBy"))]
+    pub fn group_by_ref<Q>(
+        &self,
+        key: impl for<'a> Fn(&'a T) -> &'a Q + Send + Sync + 'static,
+    ) -> GroupedDataset<T, Q::Owned, S>
+    where
+        Q: ?Sized + Hash + Eq + ToOwned + 'static,
+        Q::Owned: Key + StateData,
+    {
+        let key = KeyOf::Borrowed(Arc::new(ByRef(key, PhantomData)));
+        GroupedDataset::new(self.clone(), key, None)
+    }
+
+    /// Groups records by the whole record (Spark's `groupBy("value")` on a `Dataset[String]`):
+    /// the word count's grouping, `words.group_by_value().count()`. A group's first record in
+    /// each partition moves into the map-side table as its key, the others are folded into
+    /// their group and dropped: no key is cloned or built. The same groups as
+    /// `group_by(|w| w.clone())`.
+    ///
+    /// ```
+    /// # use streamflow::structured::{AggRow, MemoryStream, Session};
+    /// # let session = Session::builder().parallelism(2).clock(streamflow::ManualClock::new(0)).build()?;
+    /// let lines = MemoryStream::<String>::new();
+    /// let query = session.read_stream::<String>().memory(&lines)
+    ///     .flat_map(|l| l.split(' ').map(str::to_owned).collect::<Vec<_>>())
+    ///     .group_by_value()
+    ///     .count()
+    ///     .write_stream().complete().memory("counts").start()?;
+    /// lines.add_data(["to be or not to be".to_string()]);
+    /// query.process_all_available()?;
+    /// let mut rows = session.memory_table::<AggRow<String, u64>>("counts")?.rows();
+    /// rows.sort_by(|a, b| a.key.cmp(&b.key));
+    /// let counts: Vec<(&str, u64)> = rows.iter().map(|r| (r.key.as_str(), r.value)).collect();
+    /// assert_eq!(counts, [("be", 2), ("not", 1), ("or", 1), ("to", 2)]);
+    /// query.stop()?;
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
+    #[doc(alias("groupBy", "value"))]
+    pub fn group_by_value(&self) -> GroupedDataset<T, T, S>
+    where
+        T: Key + StateData,
+    {
+        GroupedDataset::new(self.clone(), KeyOf::Borrowed(Arc::new(ByValue)), None)
     }
 
     /// Groups records by their event time and `key` (Spark's `groupBy($"eventTime", $"key")` on
@@ -510,10 +587,10 @@ impl<T: Data, S: Shape> Dataset<T, S> {
         let ts = self.event_time.clone();
         GroupedDataset::by_event_time(
             self.clone(),
-            Arc::new(move |t: &T| {
+            KeyOf::Owned(Arc::new(move |t: &T| {
                 let at = ts.as_ref().map_or(Time::from_millis(0), |ts| ts(t));
                 (at, key(t))
-            }),
+            })),
         )
     }
 
@@ -542,7 +619,49 @@ impl<T: Data, S: Shape> Dataset<T, S> {
         key: impl Fn(&T) -> K + Send + Sync + 'static,
         spec: WindowSpec,
     ) -> GroupedDataset<T, K, S, S::ByWindow> {
-        GroupedDataset::new(self.clone(), Arc::new(key), Some(spec))
+        GroupedDataset::new(self.clone(), KeyOf::Owned(Arc::new(key)), Some(spec))
+    }
+
+    /// Groups records by a key borrowed from each record and by the event-time windows `spec`
+    /// puts each record in: [`group_by_window`](Self::group_by_window) with the key looked up
+    /// as [`group_by_ref`](Self::group_by_ref) does — made owned (`Q::to_owned`) only for a
+    /// group's first record in each window and partition, not for every record.
+    ///
+    /// ```
+    /// # use streamflow::structured::{tumbling_window, AggRow, MemoryStream, Session};
+    /// # use streamflow::Time;
+    /// # let session = Session::builder().parallelism(2).clock(streamflow::ManualClock::new(0)).build()?;
+    /// #[derive(Clone)]
+    /// struct Event { key: String, ts: Time }
+    /// let input = MemoryStream::<Event>::new();
+    /// let query = session.read_stream::<Event>().memory(&input)
+    ///     .with_watermark(|e| e.ts, "10 seconds")
+    ///     .group_by_window_ref(|e| e.key.as_str(), tumbling_window("1 minute"))
+    ///     .count()
+    ///     .write_stream().append().memory("per_minute").start()?;
+    /// let at = |key: &str, s: i64| Event { key: key.to_string(), ts: Time::from_millis(s * 1_000) };
+    /// input.add_data([at("a", 1), at("b", 2), at("a", 59), at("a", 61)]);
+    /// query.process_all_available()?;
+    /// input.add_data([at("b", 100)]); // the watermark passes 1 min: the first window is final
+    /// query.process_all_available()?;
+    /// let mut rows = session.memory_table::<AggRow<String, u64>>("per_minute")?.rows();
+    /// rows.sort_by(|a, b| a.key.cmp(&b.key));
+    /// assert_eq!(rows.iter().map(|r| (r.key.as_str(), r.value)).collect::<Vec<_>>(), [("a", 2), ("b", 1)]);
+    /// query.stop()?;
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
+    #[doc(alias = "groupBy")]
+    pub fn group_by_window_ref<Q>(
+        &self,
+        key: impl for<'a> Fn(&'a T) -> &'a Q + Send + Sync + 'static,
+        spec: WindowSpec,
+    ) -> GroupedDataset<T, Q::Owned, S, S::ByWindow>
+    where
+        Q: ?Sized + Hash + Eq + ToOwned + 'static,
+        Q::Owned: Key + StateData,
+    {
+        let key = KeyOf::Borrowed(Arc::new(ByRef(key, PhantomData)));
+        GroupedDataset::new(self.clone(), key, Some(spec))
     }
 
     /// Drops every record whose `key` was seen before (Spark's `dropDuplicates(cols)`): the

@@ -10,13 +10,14 @@ use super::output_mode::OutputMode;
 use super::plan::Planner;
 use super::shape::{Aggregated, Plain, Shape};
 use crate::data::{Data, Key, StateData};
-use crate::state::aggregation::{AggOperator, AggSpec, KeyFn};
+use crate::state::aggregation::{AggOperator, AggSpec, KeyOf};
 use crate::state::aggregators::{AggRow, Aggregator, Avg, Count, Max, Min, Sum};
 use crate::state::group_state::{GroupFn, GroupState, GroupStateOperator, GroupStateTimeout};
 use crate::window::event_time::WindowSpec;
 
 /// A dataset grouped by key (and window), waiting for its aggregate: made by
-/// [`Dataset::group_by`] and [`Dataset::group_by_window`].
+/// [`Dataset::group_by`] and [`Dataset::group_by_window`], or with the key looked up by borrow,
+/// [`Dataset::group_by_ref`], [`Dataset::group_by_value`] and [`Dataset::group_by_window_ref`].
 ///
 /// ```
 /// # use streamflow::structured::{MemoryStream, OutputMode, Session, AggRow};
@@ -45,7 +46,7 @@ use crate::window::event_time::WindowSpec;
 /// `group_by_event_time`, [`WindowAggregated`](super::shape::WindowAggregated).
 pub struct GroupedDataset<T, K, Sh = Plain, O = Aggregated> {
     ds: Dataset<T, Sh>,
-    key: KeyFn<T, K>,
+    key: KeyOf<T, K>,
     window: Option<WindowSpec>,
     /// Grouped by the event time itself (`group_by_event_time`).
     event_time_key: bool,
@@ -54,7 +55,7 @@ pub struct GroupedDataset<T, K, Sh = Plain, O = Aggregated> {
 }
 
 impl<T: Data, K: Key + StateData, Sh: Shape, O: Shape> GroupedDataset<T, K, Sh, O> {
-    pub(crate) fn new(ds: Dataset<T, Sh>, key: KeyFn<T, K>, window: Option<WindowSpec>) -> Self {
+    pub(crate) fn new(ds: Dataset<T, Sh>, key: KeyOf<T, K>, window: Option<WindowSpec>) -> Self {
         GroupedDataset {
             ds,
             key,
@@ -65,7 +66,7 @@ impl<T: Data, K: Key + StateData, Sh: Shape, O: Shape> GroupedDataset<T, K, Sh, 
     }
 
     /// Groups by the event time and `key` (see [`Dataset::group_by_event_time`]).
-    pub(crate) fn by_event_time(ds: Dataset<T, Sh>, key: KeyFn<T, K>) -> Self {
+    pub(crate) fn by_event_time(ds: Dataset<T, Sh>, key: KeyOf<T, K>) -> Self {
         GroupedDataset {
             ds,
             key,
@@ -176,7 +177,7 @@ impl<T: Data, K: Key + StateData, Sh: Shape, O: Shape> GroupedDataset<T, K, Sh, 
             ));
         }
         let parent = self.ds.clone();
-        let key = self.key.clone();
+        let key = self.key.owned();
         Dataset::new(self.ds.session.clone(), logical, None, move |p: &mut Planner| {
             let node = parent.node(p)?;
             let op = Arc::new(GroupStateOperator::new(
@@ -366,6 +367,8 @@ impl<T: Data, K: Key + StateData, Sh: Shape, O: Shape> GroupedDataset<T, K, Sh, 
     /// # Ok::<(), streamflow::Error>(())
     /// ```
     pub fn agg<A: Aggregator<T>>(&self, aggregator: A) -> Dataset<AggRow<K, A::Output>, O> {
+        // Named by how it groups, not by how its key is looked up (`group_by_ref` and
+        // `group_by_value` are `group_by`): the state is the same, so is a checkpoint's.
         let operator = format!(
             "{}(..).{}()",
             if self.window.is_some() {
@@ -421,7 +424,7 @@ impl<T: Data, K: Key + StateData, Sh: Shape, O: Shape> GroupedDataset<T, K, Sh, 
         let continuous = (window.is_none() && !event_time_key).then(|| {
             let (name, key, aggregator) = (operator.clone(), key.clone(), aggregator.clone());
             let event_time = parent.event_time.clone();
-            crate::exec::continuous::aggregate(&parent, &operator, key.clone(), move |p: &Planner| {
+            crate::exec::continuous::aggregate(&parent, &operator, key.owned(), move |p: &Planner| {
                 let spec = AggSpec {
                     name: name.clone(),
                     key: key.clone(),

@@ -126,6 +126,19 @@ pub fn session_with_parallelism(parallelism: usize) -> Session {
         .unwrap()
 }
 
+/// The `(key, value)` rows of the memory table `table` of a keyed count, sorted.
+pub fn key_counts(s: &Session, table: &str) -> Vec<(String, u64)> {
+    let mut rows: Vec<(String, u64)> = s
+        .memory_table::<AggRow<String, u64>>(table)
+        .unwrap()
+        .rows()
+        .into_iter()
+        .map(|r| (r.key, r.value))
+        .collect();
+    rows.sort();
+    rows
+}
+
 /// `input` with a 10-minute watermark, counted per key in the windows of `spec`, written to the
 /// memory table `table` in `mode`.
 pub fn windowed_count(

@@ -169,10 +169,17 @@ fn call(receiver: Value, others: &[Value], node: &Node, job: &Ident, diags: &mut
                     window::check_spec(spec, diags);
                 }
             }
+            // The runtime names an aggregation by how it groups, not by how its key is
+            // looked up: `group_by_ref(..).count()` is `group_by(..).count()`.
+            let method = match name.as_str() {
+                "group_by_ref" | "group_by_value" => "group_by".to_owned(),
+                "group_by_window_ref" => "group_by_window".to_owned(),
+                _ => name.clone(),
+            };
             Value::Grouped {
                 logical,
                 window,
-                method: name.clone(),
+                method,
                 span,
             }
         }
