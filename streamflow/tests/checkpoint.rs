@@ -478,3 +478,72 @@ fn a_context_may_discard_a_torn_last_batch_when_asked() -> TestResult {
     assert_eq!(taken(&second), taken(&first)[2..]);
     Ok(())
 }
+
+/// A DStream job over a directory: a 3-second window of line counts sliding by one.
+fn file_window_job(dir: &Path, input: &Path, clock: &ManualClock) -> Result<(StreamingContext, Out), Error> {
+    let windows: Out = Arc::default();
+    let w = windows.clone();
+    let (clock, input) = (clock.clone(), input.to_path_buf());
+    let ssc = StreamingContext::get_or_create(dir, move || {
+        let ssc = StreamingContext::builder()
+            .batch_duration(Duration::seconds(1))
+            .parallelism(2)
+            .clock(clock)
+            .build()?;
+        ssc.text_file_stream(&input)
+            .map(|line| (line, 1_u64))
+            .reduce_by_key_and_window(|a, b| a + b, "3s", "1s")
+            .foreach_batch(move |batch, time| {
+                w.lock().unwrap().push((time.millis(), sorted(&batch.collect())))
+            });
+        Ok(ssc)
+    })?;
+    Ok((ssc, windows))
+}
+
+/// Runs `file_window_job` on `input` up to `until` seconds, writing file `n` (settled: an
+/// hour old, oldest first) before batch `n`.
+fn run_files_until(dir: &Path, input: &Path, clock: &ManualClock, until: i64) -> Result<Out, Error> {
+    let (ssc, windows) = file_window_job(dir, input, clock)?;
+    ssc.start()?;
+    while clock.now().millis() < until * 1_000 {
+        let n = clock.now().millis() / 1_000 + 1;
+        let path = input.join(format!("{n:03}.txt"));
+        fs::write(&path, format!("a\nb{}\n", n % 2)).map_err(|e| Error::io("writing", e))?;
+        let age = std::time::Duration::from_secs(3_600 - n as u64);
+        fs::File::options()
+            .write(true)
+            .open(&path)
+            .and_then(|f| f.set_modified(std::time::SystemTime::now() - age))
+            .map_err(|e| Error::io("dating", e))?;
+        clock.advance(Duration::seconds(1))?;
+        ssc.await_batch(clock.now())?;
+    }
+    ssc.stop(false)?;
+    Ok(windows)
+}
+
+/// A file source forgets the files of committed batches; a restarted window still sees the
+/// lines of the files its first windows look back on (read back from the source's log in the
+/// checkpoint), and its windows equal an uninterrupted run's.
+#[test]
+fn a_restarted_window_over_a_file_stream_reads_back_the_files_it_looks_back_on() -> TestResult {
+    let (whole, whole_in) = (tempfile::tempdir()?, tempfile::tempdir()?);
+    let expected = taken(&run_files_until(
+        whole.path(),
+        whole_in.path(),
+        &ManualClock::new(0),
+        8,
+    )?);
+    assert_eq!(expected.len(), 8);
+    assert!(expected[5].1.contains(&("a".into(), 3)), "{expected:?}");
+
+    let (dir, input) = (tempfile::tempdir()?, tempfile::tempdir()?);
+    let clock = ManualClock::new(0);
+    let mut all = Vec::new();
+    for until in [3, 5, 8] {
+        all.extend(taken(&run_files_until(dir.path(), input.path(), &clock, until)?));
+    }
+    assert_eq!(all, expected);
+    Ok(())
+}

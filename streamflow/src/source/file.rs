@@ -29,8 +29,15 @@
 //! A new-files-only source (DStream `text_file_stream`) ignores the files present when the job
 //! first started, on every later restart too; files that arrived while the job was down are new
 //! files and are taken by the first batch after the restart — what Spark's restart does for the
-//! files within its remember window. (Spark also forgets files older than that window; this
-//! source never takes a file twice, however old.)
+//! files within its remember window.
+//!
+//! # Bounded memory
+//!
+//! The source holds the names of the files after the last committed offset, and of the files
+//! it has seen that are not older than [`SourceLimits::max_file_age`] (one week by default)
+//! before the newest one: a file older than that is ignored, as Spark's `maxFileAge` does, so
+//! a directory that receives files for years costs the memory of a week of them. A committed
+//! range asked for again (a restart rebuilding a DStream window) is read back from the log.
 //!
 //! # A file sink's output
 //!
@@ -39,7 +46,7 @@
 //! honours `_spark_metadata`: a file written by a batch that was never committed (the writer
 //! killed before its commit) is not read, and its re-run is read once.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -61,6 +68,11 @@ use crate::metrics::ReceiverStatus;
 use crate::sink::files::{manifest_batches, read_manifest};
 use crate::time::Time;
 
+/// A duration in whole ms, saturating.
+fn duration_millis(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
 /// How many log entries accumulate before they are compacted into one: bounds the files of the
 /// log to about this many, whatever the number of listings.
 pub(crate) const COMPACT_AFTER: usize = 100;
@@ -73,6 +85,10 @@ const INITIAL_KIND: &str = "file-source-initial";
 struct LogEntry {
     first: u64,
     files: Vec<String>,
+    /// Each file's modification time when taken (ms since the epoch); empty in logs written
+    /// before it was recorded (looked up again at a restart).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    modified: Vec<i64>,
 }
 
 /// The files present at the first start of a new-files-only source.
@@ -91,18 +107,82 @@ struct Listing {
 }
 
 /// The files found so far, in the order offsets count them.
-#[derive(Default)]
+///
+/// Memory stays bounded however long the job runs: files before the last committed offset
+/// are forgotten (a range before it, which only a restart's window rebuild asks for, is read
+/// back from the log in the checkpoint), and `seen` forgets files older than the source's
+/// `max_file_age` before the newest one — such files are ignored, as in Spark.
 struct FileLog {
+    /// The offset of `files[0]`: the files before it were committed and forgotten.
+    base: u64,
     files: Vec<PathBuf>,
     /// The size of each file of `files` when it was taken (`None`: not known, e.g. after a
     /// restart, looked up when needed).
     sizes: Vec<Option<u64>>,
-    /// Every file taken into the log, and (for new-files-only sources) those present at start.
-    seen: HashSet<PathBuf>,
+    /// The files taken into the log, and (for new-files-only sources) those present at start,
+    /// with their modification times (ms since the epoch), while not older than
+    /// `purged_before` (Spark's `SeenFilesMap`).
+    seen: HashMap<PathBuf, i64>,
+    /// The newest modification time of a file seen (Spark's `latestTimestamp`).
+    latest: i64,
+    /// Files modified before this are ignored: the newest one's time less `max_file_age`
+    /// (Spark's `lastPurgeTimestamp`); none before the first listing.
+    purged_before: i64,
     /// The manifest entries read so far, when reading a file sink's output.
     manifest_read: HashSet<u64>,
     /// Where the log is kept, with a checkpoint.
     store: Option<LogStore>,
+}
+
+impl Default for FileLog {
+    fn default() -> Self {
+        FileLog {
+            base: 0,
+            files: Vec::new(),
+            sizes: Vec::new(),
+            seen: HashMap::new(),
+            latest: i64::MIN,
+            purged_before: i64::MIN,
+            manifest_read: HashSet::new(),
+            store: None,
+        }
+    }
+}
+
+impl FileLog {
+    /// The offset after the last file found.
+    fn end(&self) -> u64 {
+        self.base + self.files.len() as u64
+    }
+
+    /// Remembers `path`, modified at `modified`, as seen.
+    fn see(&mut self, path: PathBuf, modified: i64) {
+        self.latest = self.latest.max(modified);
+        self.seen.insert(path, modified);
+    }
+
+    /// Forgets the files seen that are older than `max_age` before the newest one; from now on
+    /// such files are ignored (Spark's `SeenFilesMap.purge`).
+    fn purge(&mut self, max_age: i64) {
+        let before = self.latest.saturating_sub(max_age);
+        if before > self.purged_before {
+            self.purged_before = before;
+            self.seen.retain(|_, modified| *modified >= before);
+        }
+    }
+}
+
+/// A modification time in ms since the epoch (before it: negative; unknown: the epoch).
+fn millis(modified: SystemTime) -> i64 {
+    match modified.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(after) => i64::try_from(after.as_millis()).unwrap_or(i64::MAX),
+        Err(before) => i64::try_from(before.duration().as_millis()).map_or(i64::MIN, |ms| -ms),
+    }
+}
+
+/// The modification time of the file at `path`, if it is there.
+fn modified_millis(path: &Path) -> Option<i64> {
+    std::fs::metadata(path).ok()?.modified().ok().map(millis)
 }
 
 /// The log's entries in the checkpoint.
@@ -118,8 +198,9 @@ impl LogStore {
         self.dir.join(first.to_string())
     }
 
-    /// Reads the log back: the names of its files, in order.
-    fn open(dir: PathBuf) -> Result<(LogStore, Vec<String>)> {
+    /// Reads the log back: the names of its files, in order, with their modification times
+    /// when recorded.
+    fn open(dir: PathBuf) -> Result<(LogStore, Vec<(String, Option<i64>)>)> {
         checkpoint_file::remove_stray_temps(&dir)?;
         let mut entries = Vec::new();
         match std::fs::read_dir(&dir) {
@@ -136,7 +217,14 @@ impl LogStore {
         }
         entries.sort_unstable();
         let store = LogStore { dir, entries };
-        let mut names: Vec<String> = Vec::new();
+        let names = store.read()?;
+        Ok((store, names))
+    }
+
+    /// Every file of the log on disk, in order, with its modification time when recorded.
+    fn read(&self) -> Result<Vec<(String, Option<i64>)>> {
+        let store = self;
+        let mut names: Vec<(String, Option<i64>)> = Vec::new();
         for &first in &store.entries {
             let path = store.entry_path(first);
             let corrupt = |message: String| Error::CorruptCheckpoint {
@@ -154,7 +242,14 @@ impl LogStore {
             let len = names.len() as u64;
             let end = first + entry.files.len() as u64;
             if first == len {
-                names.extend(entry.files);
+                let known = entry.modified.len() == entry.files.len();
+                names.extend(
+                    entry
+                        .files
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, name)| (name, known.then(|| entry.modified[i]))),
+                );
             } else if first > len {
                 return Err(corrupt(format!(
                     "the log has files 0..{len} before it, and it starts at {first}: entry {len} is missing"
@@ -167,23 +262,25 @@ impl LogStore {
             // Otherwise covered by a compacted entry: a compaction was interrupted before it
             // removed this one.
         }
-        Ok((store, names))
+        Ok(names)
     }
 
-    /// Writes the entry of the files from `first` on, then compacts the log into one entry if
-    /// it has grown to [`COMPACT_AFTER`] entries (`all` being every file's name).
-    fn append(&mut self, first: u64, files: &[String], all: impl FnOnce() -> Vec<String>) -> Result<()> {
+    /// Writes the entry of the files from `first` on (names and modification times), then
+    /// compacts the log into one entry if it has grown to [`COMPACT_AFTER`] entries.
+    fn append(&mut self, first: u64, files: Vec<(String, i64)>) -> Result<()> {
         let path = self.entry_path(first);
+        let (files, modified) = files.into_iter().unzip();
         let entry = LogEntry {
             first,
-            files: files.to_vec(),
+            files,
+            modified,
         };
         checkpoint_file::write_json(&path, LOG_KIND, &entry)?;
         self.entries.push(first);
         if self.entries.len() >= COMPACT_AFTER {
             // A failed compaction loses nothing (the entries stay valid): it is tried again at
             // the next entry.
-            if let Err(e) = self.compact(all()) {
+            if let Err(e) = self.compact() {
                 log::warn!(
                     "cannot compact the file source's log in {}: {e}",
                     self.dir.display()
@@ -195,9 +292,20 @@ impl LogStore {
 }
 
 impl LogStore {
-    /// Replaces entry 0 by the whole log (`all`), atomically; only then removes the others.
-    fn compact(&mut self, all: Vec<String>) -> Result<()> {
-        let compacted = LogEntry { first: 0, files: all };
+    /// Replaces entry 0 by the whole log, atomically; only then removes the others.
+    fn compact(&mut self) -> Result<()> {
+        let all = self.read()?;
+        let modified = if all.iter().all(|(_, m)| m.is_some()) {
+            all.iter().map(|(_, m)| m.unwrap_or_default()).collect()
+        } else {
+            Vec::new()
+        };
+        let files = all.into_iter().map(|(name, _)| name).collect();
+        let compacted = LogEntry {
+            first: 0,
+            files,
+            modified,
+        };
         checkpoint_file::write_json(&self.entry_path(0), LOG_KIND, &compacted)?;
         for &old in self.entries.iter().filter(|&&f| f != 0) {
             let path = self.entry_path(old);
@@ -228,6 +336,8 @@ pub(crate) struct FileSource<T> {
     max_bytes_per_trigger: Option<u64>,
     /// How old a file must be (unchanged) before it is taken.
     settle: std::time::Duration,
+    /// Files older than this before the newest one are ignored (ms; Spark's `maxFileAge`).
+    max_file_age: i64,
     options: Arc<TextOptions>,
     log: Mutex<FileLog>,
     /// Updated by the workers that read the files.
@@ -253,6 +363,7 @@ impl<T> FileSource<T> {
             max_files_per_trigger: None,
             max_bytes_per_trigger: None,
             settle: SourceLimits::default().settle_time,
+            max_file_age: duration_millis(SourceLimits::default().max_file_age),
             options: Arc::new(options),
             log: Mutex::new(FileLog::default()),
             dir,
@@ -282,6 +393,7 @@ impl<T> FileSource<T> {
     /// Takes files once they were left unchanged for `limits`' settle time.
     pub(crate) fn limits(mut self, limits: &SourceLimits) -> Self {
         self.settle = limits.settle_time;
+        self.max_file_age = duration_millis(limits.max_file_age);
         self
     }
 
@@ -337,7 +449,7 @@ impl<T> FileSource<T> {
             // Only files not taken yet cost a `stat`: a listing of a directory with many old
             // files costs little more than reading its names.
             let path = entry.path();
-            if log.seen.contains(&path) {
+            if log.seen.contains_key(&path) {
                 continue;
             }
             // A symlink counts as the file it points to (a dangling one is looked at again
@@ -351,6 +463,15 @@ impl<T> FileSource<T> {
             };
             if meta.is_file() {
                 let modified = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+                if millis(modified) < log.purged_before {
+                    // Older than max_file_age before the newest file: ignored, as in Spark.
+                    log::debug!(
+                        "{}: {} is older than max_file_age; ignored",
+                        self.name,
+                        path.display()
+                    );
+                    continue;
+                }
                 files.push((modified, path, meta.len()));
             }
         }
@@ -369,7 +490,10 @@ impl<T> FileSource<T> {
     /// `settle` ago, and younger ones whose size and modification time are the same when looked
     /// at again once they are that old (one wait, for the youngest). A file still changing is
     /// left for a later listing.
-    fn settled(&self, files: Vec<(PathBuf, Option<(u64, SystemTime)>)>) -> Vec<(PathBuf, Option<u64>)> {
+    fn settled(
+        &self,
+        files: Vec<(PathBuf, Option<(u64, SystemTime)>)>,
+    ) -> Vec<(PathBuf, Option<u64>, Option<i64>)> {
         let now = SystemTime::now();
         let age = |modified: SystemTime| now.duration_since(modified).unwrap_or_default();
         let wait = files
@@ -393,7 +517,7 @@ impl<T> FileSource<T> {
                 }
                 _ => true,
             })
-            .map(|(path, seen)| (path, seen.map(|(len, _)| len)))
+            .map(|(path, seen)| (path, seen.map(|(len, _)| len), seen.map(|(_, m)| millis(m))))
             .collect()
     }
 
@@ -421,13 +545,17 @@ impl<T> FileSource<T> {
         let candidates = if listing.manifest.is_none() {
             self.settled(listing.files)
         } else {
-            listing.files.into_iter().map(|(path, _)| (path, None)).collect()
+            listing
+                .files
+                .into_iter()
+                .map(|(path, _)| (path, None, None))
+                .collect()
         };
         let mut guard = lock(&self.log);
         let log = &mut *guard;
         let mut new = Vec::new();
-        for (path, size) in candidates {
-            if log.seen.contains(&path) {
+        for (path, size, modified) in candidates {
+            if log.seen.contains_key(&path) {
                 continue;
             }
             // A committed file of a sink's output is whole: read (and failed on) when its batch runs.
@@ -437,13 +565,16 @@ impl<T> FileSource<T> {
                     continue;
                 }
             }
-            new.push((path, size));
+            // A committed file of a sink's output: its time is looked up once.
+            let modified = modified.or_else(|| modified_millis(&path)).unwrap_or(0);
+            new.push((path, size, modified));
         }
+        let end = log.end();
         if let (false, Some(store)) = (new.is_empty(), log.store.as_mut()) {
             let mut names = Vec::with_capacity(new.len());
-            for (path, _) in &new {
+            for (path, _, modified) in &new {
                 match self.log_name(path) {
-                    Some(name) => names.push(name),
+                    Some(name) => names.push((name, *modified)),
                     None => {
                         return Err(Error::Source {
                             source_name: self.name.clone(),
@@ -455,19 +586,14 @@ impl<T> FileSource<T> {
                     }
                 }
             }
-            let (files, first) = (&log.files, log.files.len() as u64);
-            let all = || {
-                let mut all: Vec<String> = files.iter().filter_map(|p| self.log_name(p)).collect();
-                all.extend(names.iter().cloned());
-                all
-            };
-            store.append(first, &names, all)?;
+            store.append(end, names)?;
         }
-        for (path, size) in new {
-            log.seen.insert(path.clone());
+        for (path, size, modified) in new {
+            log.see(path.clone(), modified);
             log.files.push(path);
             log.sizes.push(size);
         }
+        log.purge(self.max_file_age);
         if let Some(ids) = listing.manifest {
             log.manifest_read.extend(ids);
         }
@@ -741,14 +867,22 @@ impl<T: Data + DeserializeOwned> Source for FileSource<T> {
         if let Some(metadata) = metadata {
             checkpoint_file::remove_stray_temps(metadata)?;
             let (store, names) = LogStore::open(metadata.join("log"))?;
-            let files: Vec<PathBuf> = names.iter().map(|name| self.dir.join(name)).collect();
-            *lock(&self.log) = FileLog {
-                seen: files.iter().cloned().collect(),
-                sizes: vec![None; files.len()],
-                files,
-                manifest_read: HashSet::new(),
+            let mut log = FileLog {
                 store: Some(store),
+                ..FileLog::default()
             };
+            for (name, modified) in names {
+                let path = self.dir.join(name);
+                // A log written before times were recorded: the file's time now (a file gone
+                // cannot be taken again under its name until it comes back).
+                if let Some(modified) = modified.or_else(|| modified_millis(&path)) {
+                    log.see(path.clone(), modified);
+                }
+                log.files.push(path);
+                log.sizes.push(None);
+            }
+            log.purge(self.max_file_age);
+            *lock(&self.log) = log;
         }
         if self.new_files_only {
             let initial_path = metadata.map(|m| m.join("initial"));
@@ -756,9 +890,17 @@ impl<T: Data + DeserializeOwned> Source for FileSource<T> {
                 Some(path) => checkpoint_file::read_json(path, INITIAL_KIND)?,
                 None => None,
             };
-            let initial: Vec<PathBuf> = match recorded {
+            let initial: Vec<(PathBuf, Option<i64>)> = match recorded {
                 // A restart: the files present at the first start stay excluded, and only those.
-                Some(recorded) => recorded.files.iter().map(|name| self.dir.join(name)).collect(),
+                Some(recorded) => recorded
+                    .files
+                    .iter()
+                    .map(|name| {
+                        let path = self.dir.join(name);
+                        let modified = modified_millis(&path);
+                        (path, modified)
+                    })
+                    .collect(),
                 None => {
                     let listing = self
                         .list()
@@ -774,10 +916,24 @@ impl<T: Data + DeserializeOwned> Source for FileSource<T> {
                     lock(&self.log)
                         .manifest_read
                         .extend(listing.manifest.unwrap_or_default());
-                    listing.files.into_iter().map(|(path, _)| path).collect()
+                    listing
+                        .files
+                        .into_iter()
+                        .map(|(path, seen)| {
+                            let modified = seen.map(|(_, m)| millis(m)).or_else(|| modified_millis(&path));
+                            (path, modified)
+                        })
+                        .collect()
                 }
             };
-            lock(&self.log).seen.extend(initial);
+            let mut log = lock(&self.log);
+            for (path, modified) in initial {
+                // A file present at the first start and gone since: nothing to exclude.
+                if let Some(modified) = modified {
+                    log.see(path, modified);
+                }
+            }
+            log.purge(self.max_file_age);
         }
         lock(&self.status).active = true;
         Ok(())
@@ -802,16 +958,17 @@ impl<T: Data + DeserializeOwned> Source for FileSource<T> {
     fn latest_offset(&self, start: &u64, limit: ReadLimit, _batch_time: Time) -> Result<u64> {
         self.refresh()?;
         let mut log = lock(&self.log);
-        let found = log.files.len() as u64;
-        let start = (*start).min(found);
+        let found = log.end();
+        let start = (*start).clamp(log.base, found);
         if !matches!(limit, ReadLimit::MaxBytes(_)) {
             return Ok(start + limit.cap(found - start));
         }
         // The sizes of files taken before a restart are looked up (a file gone by now counts
         // as empty: its batch will say it is missing).
+        let at = (start - log.base) as usize;
         let FileLog { files, sizes, .. } = &mut *log;
-        let pending = &mut sizes[start as usize..];
-        for (size, path) in pending.iter_mut().zip(&files[start as usize..]) {
+        let pending = &mut sizes[at..];
+        for (size, path) in pending.iter_mut().zip(&files[at..]) {
             if size.is_none() {
                 *size = Some(std::fs::metadata(path).map_or(0, |m| m.len()));
             }
@@ -822,14 +979,49 @@ impl<T: Data + DeserializeOwned> Source for FileSource<T> {
     fn get_batch(&self, start: &u64, end: &u64) -> Result<SourceBatch<T>> {
         let files: Vec<PathBuf> = {
             let log = lock(&self.log);
-            let end = (*end as usize).min(log.files.len());
-            log.files[(*start as usize).min(end)..end].to_vec()
+            let end = (*end).min(log.end());
+            let start = (*start).min(end);
+            if start >= log.base {
+                log.files[(start - log.base) as usize..(end - log.base) as usize].to_vec()
+            } else {
+                // Committed files, forgotten: read back from the log in the checkpoint (a
+                // restart rebuilding a DStream window asks for them).
+                let store = log.store.as_ref().ok_or_else(|| {
+                    Error::illegal_state(format!(
+                        "{}: files {start}..{} were committed and forgotten",
+                        self.name, log.base
+                    ))
+                })?;
+                let names = store.read()?;
+                names
+                    .get(start as usize..end as usize)
+                    .ok_or_else(|| Error::CorruptCheckpoint {
+                        path: store.dir.clone(),
+                        message: format!("the log has {} files, not {end}", names.len()),
+                    })?
+                    .iter()
+                    .map(|(name, _)| self.dir.join(name))
+                    .collect()
+            }
         };
         Ok(self.read_pieces(&files))
     }
 
-    /// Files taken stay in the log (with a checkpoint, across restarts too), so a range names
-    /// the same files again (as long as they stay in place, as in Spark).
+    /// Forgets the files before `end`: their batches are committed. Their names stay in `seen`
+    /// (until older than `max_file_age`), so none is taken again.
+    fn commit(&self, end: &u64) {
+        let mut log = lock(&self.log);
+        let drop = end.saturating_sub(log.base).min(log.files.len() as u64) as usize;
+        if drop > 0 {
+            log.files.drain(..drop);
+            log.sizes.drain(..drop);
+            log.base += drop as u64;
+        }
+    }
+
+    /// Files taken stay in the log until their batch commits (with a checkpoint, for ever on
+    /// disk), so a range names the same files again (as long as they stay in place, as in
+    /// Spark).
     fn is_replayable(&self) -> bool {
         true
     }
@@ -996,9 +1188,90 @@ mod tests {
         assert_eq!(source.latest_offset(&1, ReadLimit::AllAvailable, NOW).unwrap(), 2);
         assert!(source.is_replayable());
         for _ in 0..2 {
-            assert_eq!(read_all(source.get_batch(&0, &1).unwrap()), [1, 2]);
             assert_eq!(read_all(source.get_batch(&1, &2).unwrap()), [3]);
         }
+        // Without a checkpoint, a committed range is forgotten: nothing can ask for it again.
+        assert!(source.get_batch(&0, &1).is_err());
+    }
+
+    #[test]
+    fn committed_files_are_forgotten_and_read_back_from_the_checkpoint() -> TestResult {
+        let (dir, checkpoint) = (tempfile::tempdir()?, tempfile::tempdir()?);
+        let source = restarted(dir.path(), checkpoint.path(), false)?;
+        for i in 0..250_u64 {
+            write(
+                dir.path(),
+                &format!("{i:03}.txt"),
+                format!("{i}\n").as_bytes(),
+                1_000 - i,
+            );
+            assert_eq!(source.latest_offset(&i, ReadLimit::AllAvailable, NOW)?, i + 1);
+            source.commit(&(i + 1));
+            // Only the files after the committed offset are held.
+            assert!(lock(&source.log).files.is_empty());
+        }
+        // A range long committed (a DStream window rebuilt after a restart asks for one) is
+        // read back from the log on disk, compactions included.
+        assert_eq!(lines(&source, 10, 12)?, ["10", "11"]);
+        drop(source);
+        let source = restarted(dir.path(), checkpoint.path(), false)?;
+        assert_eq!(lines(&source, 248, 250)?, ["248", "249"]);
+        // None of the files is taken again.
+        assert_eq!(source.latest_offset(&250, ReadLimit::AllAvailable, NOW)?, 250);
+        Ok(())
+    }
+
+    #[test]
+    fn files_older_than_max_file_age_before_the_newest_are_ignored_and_forgotten() -> TestResult {
+        let (dir, checkpoint) = (tempfile::tempdir()?, tempfile::tempdir()?);
+        let limits = SourceLimits::default().max_file_age("1 hour")?;
+        let start = |dir: &Path| -> Result<FileSource<String>> {
+            let source = FileSource::<String>::new(dir, TextOptions::lines()).limits(&limits);
+            source.start(
+                &SourceContext::detached(NOW, 2).with_metadata_path(checkpoint.path().to_path_buf()),
+            )?;
+            Ok(source)
+        };
+        // The first listing takes every file, however old (Spark's first batch).
+        write(dir.path(), "ancient.txt", b"ancient\n", 30 * 24 * 3600);
+        write(dir.path(), "new.txt", b"new\n", 0);
+        let source = start(dir.path())?;
+        assert_eq!(source.latest_offset(&0, ReadLimit::AllAvailable, NOW)?, 2);
+        source.commit(&2);
+        // The ancient file is forgotten: older than an hour before the newest.
+        assert_eq!(lock(&source.log).seen.len(), 1);
+        // A file older than that arriving now is ignored; a younger one is taken.
+        write(dir.path(), "late.txt", b"late\n", 2 * 3600);
+        write(dir.path(), "recent.txt", b"recent\n", 60);
+        assert_eq!(source.latest_offset(&2, ReadLimit::AllAvailable, NOW)?, 3);
+        assert_eq!(lines(&source, 2, 3)?, ["recent"]);
+        source.commit(&3);
+        drop(source);
+        // After a restart, the same: the times are in the log.
+        let source = start(dir.path())?;
+        assert_eq!(lock(&source.log).seen.len(), 2);
+        assert_eq!(source.latest_offset(&3, ReadLimit::AllAvailable, NOW)?, 3);
+        Ok(())
+    }
+
+    #[test]
+    fn a_log_without_modification_times_is_read_and_its_files_not_taken_again() -> TestResult {
+        let (dir, checkpoint) = (tempfile::tempdir()?, tempfile::tempdir()?);
+        write(dir.path(), "a.txt", b"a\n", 10);
+        write(dir.path(), "b.txt", b"b\n", 0);
+        // The log as it was written before times were recorded.
+        let log = checkpoint.path().join("log");
+        std::fs::create_dir_all(&log)?;
+        let entry = LogEntry {
+            first: 0,
+            files: vec!["a.txt".into(), "b.txt".into()],
+            modified: Vec::new(),
+        };
+        checkpoint_file::write_json(&log.join("0"), LOG_KIND, &entry)?;
+        let source = restarted(dir.path(), checkpoint.path(), false)?;
+        assert_eq!(lines(&source, 0, 2)?, ["a", "b"]);
+        assert_eq!(source.latest_offset(&2, ReadLimit::AllAvailable, NOW)?, 2);
+        Ok(())
     }
 
     #[test]
@@ -1375,6 +1648,7 @@ mod tests {
             &LogEntry {
                 first: 3,
                 files: vec!["0003.txt".into()],
+                modified: Vec::new(),
             },
         )?;
         let source = restarted(dir.path(), checkpoint.path(), false)?;

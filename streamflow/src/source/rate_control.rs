@@ -67,6 +67,7 @@ pub struct SourceLimits {
     pub(crate) max_buffered_bytes: usize,
     pub(crate) max_line_length: usize,
     pub(crate) settle_time: std::time::Duration,
+    pub(crate) max_file_age: std::time::Duration,
 }
 
 /// The gains of the PID estimator (Spark's `spark.streaming.backpressure.pid.*`).
@@ -100,6 +101,7 @@ impl Default for SourceLimits {
             max_buffered_bytes: 64 << 20,
             max_line_length: 1 << 20,
             settle_time: std::time::Duration::from_millis(250),
+            max_file_age: std::time::Duration::from_secs(7 * 24 * 3600),
         }
     }
 }
@@ -235,6 +237,27 @@ impl SourceLimits {
             )));
         }
         self.settle_time = settle;
+        Ok(self)
+    }
+
+    /// How old a file may be, before the newest file a file source has seen, and still be
+    /// taken (Spark's `maxFileAge`, one week by default). Older files are ignored, and the
+    /// source forgets the names of the files it took once they are that old, so its memory
+    /// stays bounded however many files the directory receives over the job's life.
+    ///
+    /// As in Spark, the age is measured from the newest file's modification time, not from
+    /// the clock, and the first listing takes every file whatever its age.
+    ///
+    /// ```
+    /// use streamflow::source::SourceLimits;
+    ///
+    /// let limits = SourceLimits::default().max_file_age("1 day")?;
+    /// assert_ne!(limits, SourceLimits::default());
+    /// assert!(SourceLimits::default().max_file_age("a week or so").is_err());
+    /// # Ok::<(), streamflow::Error>(())
+    /// ```
+    pub fn max_file_age(mut self, age: impl IntoDuration) -> Result<Self> {
+        self.max_file_age = age.into_duration()?.to_std();
         Ok(self)
     }
 }
