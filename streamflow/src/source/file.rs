@@ -823,7 +823,7 @@ fn read_piece<T: DeserializeOwned>(
     }
     let end = piece.end;
     let decoded =
-        decode_lines_with(decoder, reader, |input| input.at < end, emit).unwrap_or_else(|e| raise(e));
+        decode_lines_with(decoder, reader, |input| input.at, end, emit).unwrap_or_else(|e| raise(e));
     note_decoded(status, decoded);
 }
 

@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use serde::de::DeserializeOwned;
 
-use super::lines::{Line, LineReader};
+use super::lines::{Block, Line, LineReader, StrLine, block_lines};
 use crate::error::{Error, Result};
 use crate::exec::lock;
 
@@ -285,6 +285,16 @@ pub(crate) struct Decoded {
     pub(crate) malformed: u64,
 }
 
+impl Decoded {
+    /// Emits `record`, if a line gave one, and counts it.
+    fn push<T>(&mut self, record: Option<T>, emit: &mut dyn FnMut(T)) {
+        if let Some(record) = record {
+            emit(record);
+            self.records += 1;
+        }
+    }
+}
+
 impl TextOptions {
     /// The options a reader of `T` starts with: [`Format::Text`] for `String` and
     /// [`Word`](crate::text::Word) records, [`Format::Json`] for every other type.
@@ -360,38 +370,58 @@ impl TextOptions {
     ) -> Result<Decoded> {
         let reader = LineReader::new(input, self.max_line_length);
         let decoder = LineDecoder::new(self, source, origin);
-        decode_lines_with(decoder, reader, |_| true, emit)
+        decode_lines_with(decoder, reader, |_| 0, u64::MAX, emit)
     }
 }
 
-/// Decodes the lines `reader` reads with `decoder` while `more(input)` holds before a line (a
-/// byte range of a file stops at the first line that starts after its end), pushing each
-/// record into `emit`. Errors only under [`MalformedPolicy::FailFast`] or when the input cannot
-/// be read.
+/// Decodes the lines `reader` reads with `decoder` — those that start before byte `end` of the
+/// input, by `position(input)`, the offset of the reader's next byte (a byte range of a file
+/// stops at the first line that starts at or after its end) — pushing each record into `emit`.
+/// Lines are taken a buffer at a time ([`LineReader::next_block`]): checked as UTF-8 once per
+/// buffer, not once per line. Errors only under [`MalformedPolicy::FailFast`] or when the input
+/// cannot be read.
 pub(crate) fn decode_lines_with<T: DeserializeOwned, R: BufRead>(
     mut decoder: LineDecoder<'_>,
     mut reader: LineReader<R>,
-    more: impl Fn(&R) -> bool,
+    position: impl Fn(&R) -> u64,
+    end: u64,
     emit: &mut dyn FnMut(T),
 ) -> Result<Decoded> {
     let mut decoded = Decoded::default();
-    while more(reader.get_ref()) {
-        let line = reader.next_line().map_err(|e| Error::Source {
+    let max = decoder.options.max_line_length;
+    loop {
+        let at = position(reader.get_ref());
+        if at >= end {
+            break;
+        }
+        let block = reader.next_block().map_err(|e| Error::Source {
             source_name: decoder.source.to_string(),
             message: format!("cannot read {}: {e}", decoder.origin),
         })?;
-        let record = match line {
+        let line = match block {
             None => break,
-            Some(Line::Text(raw)) => decoder.decode_raw::<T>(raw, &mut decoded.malformed)?,
-            Some(Line::TooLong(len)) => {
-                decoder.too_long(len, &mut decoded.malformed)?;
-                None
+            Some(Block::One(line)) => line,
+            Some(Block::Lines(text)) => {
+                for (offset, line) in block_lines(text, max) {
+                    if at + offset as u64 >= end {
+                        return Ok(decoded);
+                    }
+                    let record = match line {
+                        StrLine::Text(text) => decoder.decode_str::<T>(text, &mut decoded.malformed)?,
+                        StrLine::TooLong(len) => {
+                            decoder.too_long(len, &mut decoded.malformed).map(|()| None)?
+                        }
+                    };
+                    decoded.push(record, emit);
+                }
+                continue;
             }
         };
-        if let Some(record) = record {
-            emit(record);
-            decoded.records += 1;
-        }
+        let record = match line {
+            Line::Text(raw) => decoder.decode_raw::<T>(raw, &mut decoded.malformed)?,
+            Line::TooLong(len) => decoder.too_long(len, &mut decoded.malformed).map(|()| None)?,
+        };
+        decoded.push(record, emit);
     }
     Ok(decoded)
 }
@@ -405,7 +435,9 @@ pub(crate) struct LineDecoder<'a> {
     source: &'a str,
     origin: &'a str,
     headers: Option<csv::StringRecord>,
-    /// The fields of the current CSV line, reused from line to line.
+    /// The fields of the current CSV line, reused from line to line: where each ends (a line
+    /// without quotes), or as the csv crate reads them.
+    ends: Vec<usize>,
     fields: csv::StringRecord,
     line: u64,
     /// Lines that did not parse, and whether the failure rate was logged.
@@ -438,6 +470,7 @@ impl<'a> LineDecoder<'a> {
             source,
             origin,
             headers: None,
+            ends: Vec::new(),
             fields: csv::StringRecord::new(),
             line: 0,
             failed: 0,
@@ -506,6 +539,38 @@ impl<'a> LineDecoder<'a> {
         self.headers.as_ref()
     }
 
+    /// A CSV record: a line without quotes straight from its fields (see
+    /// [`csv_fields`](super::csv_fields)), any other — or one that path declines — through the
+    /// csv crate.
+    fn parse_csv<T: DeserializeOwned>(&mut self, line: &str) -> std::result::Result<T, String> {
+        if !line.is_empty() && memchr::memchr(b'"', line.as_bytes()).is_none() {
+            super::csv_fields::split_fields(line, &mut self.ends);
+            let headers = self.headers.as_ref();
+            let fits = headers.is_none_or(|h| h.len() == self.ends.len());
+            if let (true, Ok(record)) = (fits, super::csv_fields::deserialize(line, &self.ends, headers)) {
+                return Ok(record);
+            }
+        }
+        csv_fields_into(line, &mut self.fields)
+            .and_then(|()| parse_csv_record(self.headers.as_ref(), &self.fields))
+    }
+
+    /// The next line, already known to be UTF-8: a byte-order mark before the first line is
+    /// dropped. As [`decode`](Self::decode) otherwise.
+    pub(crate) fn decode_str<T: DeserializeOwned>(
+        &mut self,
+        text: &str,
+        malformed: &mut u64,
+    ) -> Result<Option<T>> {
+        let text = match self.line {
+            0 if self.at_start => text.strip_prefix('\u{FEFF}').unwrap_or(text),
+            _ => text,
+        };
+        let before = *malformed;
+        let outcome = self.decode(text, malformed);
+        self.counted(before, *malformed, outcome)
+    }
+
     /// The next line, as bytes: a UTF-8 byte-order mark before the first line is dropped, and a
     /// line that is not UTF-8 is malformed. As [`decode`](Self::decode) otherwise.
     pub(crate) fn decode_raw<T: DeserializeOwned>(
@@ -565,7 +630,8 @@ impl<'a> LineDecoder<'a> {
     ) -> Result<Option<T>> {
         self.line += 1;
         let options = self.options;
-        let blank = text.trim().is_empty();
+        // Most lines start with a visible ASCII character: no need to trim them to know.
+        let blank = !text.as_bytes().first().is_some_and(u8::is_ascii_graphic) && text.trim().is_empty();
         if blank && options.format != Format::Text {
             return Ok(None);
         }
@@ -591,8 +657,7 @@ impl<'a> LineDecoder<'a> {
             }
         }
         let parsed = match options.format {
-            Format::Csv => csv_fields_into(text, &mut self.fields)
-                .and_then(|()| parse_csv_record(self.headers.as_ref(), &self.fields)),
+            Format::Csv => self.parse_csv(text),
             format => parse_line::<T>(format, None, text),
         };
         match parsed {
@@ -691,7 +756,7 @@ mod tests {
 
     use super::*;
 
-    #[derive(Debug, serde::Deserialize)]
+    #[derive(Debug, PartialEq, serde::Deserialize)]
     #[allow(dead_code, reason = "only decoded")]
     struct Row {
         user: String,
@@ -781,7 +846,77 @@ mod tests {
         proptest::collection::vec(piece, 0..12).prop_map(|pieces| pieces.concat())
     }
 
+    /// The records and malformed lines of `input` read a buffer at a time (as files are), and
+    /// read line by line (as sockets are), the corrupt records kept by each.
+    #[allow(clippy::type_complexity, reason = "a test's pair of outcomes")]
+    fn by_blocks_and_by_lines(
+        input: &[u8],
+        format: Format,
+        max: usize,
+    ) -> [(Vec<Row>, u64, Vec<CorruptRecord>); 2] {
+        let options = || {
+            TextOptions {
+                format,
+                ..TextOptions::default()
+            }
+            .max_line_length(max)
+        };
+        let by_blocks = options();
+        let mut blocks = Vec::new();
+        let decoded = by_blocks
+            .decode_lines::<Row>(
+                "s",
+                "in",
+                std::io::BufReader::with_capacity(16, input),
+                &mut |r| blocks.push(r),
+            )
+            .unwrap();
+        let by_lines = options();
+        let mut decoder = LineDecoder::new(&by_lines, "s", "in");
+        let mut reader = LineReader::new(std::io::BufReader::with_capacity(16, input), max);
+        let (mut lines, mut malformed) = (Vec::new(), 0);
+        while let Some(line) = reader.next_line().unwrap() {
+            match line {
+                Line::Text(raw) => lines.extend(decoder.decode_raw::<Row>(raw, &mut malformed).unwrap()),
+                Line::TooLong(len) => decoder.too_long(len, &mut malformed).unwrap(),
+            }
+        }
+        [
+            (blocks, decoded.malformed, by_blocks.corrupt.records()),
+            (lines, malformed, by_lines.corrupt.records()),
+        ]
+    }
+
+    #[test]
+    fn csv_lines_decode_the_same_by_blocks_and_by_lines() {
+        let input = "\u{FEFF}user,n,tags\r\nann,1,\nbob,x,\n\"c,d\",3,\n\nbad\u{FF}\nzed,-4,\n"
+            .replace('\u{FF}', "\u{FFFD}");
+        let [blocks, lines] = by_blocks_and_by_lines(input.as_bytes(), Format::Csv, 100);
+        assert_eq!(blocks, lines);
+        let users: Vec<&str> = blocks.0.iter().map(|r| r.user.as_str()).collect();
+        assert_eq!(users, ["ann", "c,d", "zed"]);
+        let bad: Vec<u64> = blocks.2.iter().map(|r| r.line).collect();
+        assert_eq!(
+            bad,
+            [3, 6],
+            "bob's n is not a number, and `bad…` has too few fields"
+        );
+    }
+
     proptest! {
+        /// Reading a buffer at a time (UTF-8 checked once per buffer, CSV fields deserialized
+        /// in place) decodes what reading line by line decodes: the same records, the same
+        /// malformed lines with the same line numbers and errors.
+        #[test]
+        fn blocks_decode_as_lines_do(
+            input in prop_oneof![texty(), proptest::collection::vec(any::<u8>(), 0..256)],
+            format in prop_oneof![Just(Format::Json), Just(Format::Csv), Just(Format::Text)],
+            max in 1_usize..64,
+        ) {
+            let [blocks, lines] = by_blocks_and_by_lines(&input, format, max);
+            prop_assert_eq!(blocks, lines);
+        }
+
         /// Any bytes, any format, any policy, any line limit: records or counted malformed lines,
         /// never a panic; a permissive or dropping reader never fails.
         #[test]

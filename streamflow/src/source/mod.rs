@@ -24,6 +24,7 @@
 //! (`wal.rs`).
 
 mod api;
+mod csv_fields;
 mod file;
 pub(crate) mod format;
 pub(crate) mod generator;
