@@ -80,11 +80,75 @@ pub(crate) const COMPACT_AFTER: usize = 100;
 const LOG_KIND: &str = "file-source-log";
 const INITIAL_KIND: &str = "file-source-initial";
 
+/// File names (paths inside the directory) as a checkpoint keeps them: UTF-8 names as they
+/// are; a name that is not UTF-8 (Unix) also as its bytes, so it names the same file after a
+/// restart.
+#[derive(serde::Serialize, serde::Deserialize, Default)]
+struct Names {
+    files: Vec<String>,
+    /// `(index in files, the name's bytes)` of the names that are not UTF-8.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    raw: Vec<(usize, Vec<u8>)>,
+}
+
+impl Names {
+    /// The names of `paths`; the first that cannot be kept is the error (not UTF-8, and not
+    /// on Unix).
+    fn new<'a>(paths: impl IntoIterator<Item = &'a Path>) -> std::result::Result<Names, &'a Path> {
+        let mut names = Names::default();
+        for path in paths {
+            let i = names.files.len();
+            match path.to_str() {
+                Some(name) => names.files.push(name.to_string()),
+                None => {
+                    names.raw.push((i, raw_bytes(path).ok_or(path)?));
+                    names.files.push(path.to_string_lossy().into_owned());
+                }
+            }
+        }
+        Ok(names)
+    }
+
+    /// The paths they name, in order.
+    fn paths(self) -> Vec<PathBuf> {
+        let mut paths: Vec<PathBuf> = self.files.into_iter().map(PathBuf::from).collect();
+        for (i, bytes) in self.raw {
+            if let (Some(path), Some(raw)) = (paths.get_mut(i), from_raw_bytes(bytes)) {
+                *path = raw;
+            }
+        }
+        paths
+    }
+}
+
+#[cfg(unix)]
+fn raw_bytes(path: &Path) -> Option<Vec<u8>> {
+    use std::os::unix::ffi::OsStrExt;
+    Some(path.as_os_str().as_bytes().to_vec())
+}
+
+#[cfg(not(unix))]
+fn raw_bytes(_: &Path) -> Option<Vec<u8>> {
+    None
+}
+
+#[cfg(unix)]
+fn from_raw_bytes(bytes: Vec<u8>) -> Option<PathBuf> {
+    use std::os::unix::ffi::OsStringExt;
+    Some(PathBuf::from(std::ffi::OsString::from_vec(bytes)))
+}
+
+#[cfg(not(unix))]
+fn from_raw_bytes(_: Vec<u8>) -> Option<PathBuf> {
+    None
+}
+
 /// One entry of the log in the checkpoint: files `first`, `first + 1` … by name.
 #[derive(serde::Serialize, serde::Deserialize)]
 struct LogEntry {
     first: u64,
-    files: Vec<String>,
+    #[serde(flatten)]
+    names: Names,
     /// Each file's modification time when taken (ms since the epoch); empty in logs written
     /// before it was recorded (looked up again at a restart).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -94,7 +158,8 @@ struct LogEntry {
 /// The files present at the first start of a new-files-only source.
 #[derive(serde::Serialize, serde::Deserialize)]
 struct InitialFiles {
-    files: Vec<String>,
+    #[serde(flatten)]
+    names: Names,
 }
 
 /// What one listing of the directory found.
@@ -200,7 +265,7 @@ impl LogStore {
 
     /// Reads the log back: the names of its files, in order, with their modification times
     /// when recorded.
-    fn open(dir: PathBuf) -> Result<(LogStore, Vec<(String, Option<i64>)>)> {
+    fn open(dir: PathBuf) -> Result<(LogStore, Vec<(PathBuf, Option<i64>)>)> {
         checkpoint_file::remove_stray_temps(&dir)?;
         let mut entries = Vec::new();
         match std::fs::read_dir(&dir) {
@@ -222,9 +287,9 @@ impl LogStore {
     }
 
     /// Every file of the log on disk, in order, with its modification time when recorded.
-    fn read(&self) -> Result<Vec<(String, Option<i64>)>> {
+    fn read(&self) -> Result<Vec<(PathBuf, Option<i64>)>> {
         let store = self;
-        let mut names: Vec<(String, Option<i64>)> = Vec::new();
+        let mut names: Vec<(PathBuf, Option<i64>)> = Vec::new();
         for &first in &store.entries {
             let path = store.entry_path(first);
             let corrupt = |message: String| Error::CorruptCheckpoint {
@@ -240,12 +305,13 @@ impl LogStore {
                 )));
             }
             let len = names.len() as u64;
-            let end = first + entry.files.len() as u64;
+            let end = first + entry.names.files.len() as u64;
             if first == len {
-                let known = entry.modified.len() == entry.files.len();
+                let known = entry.modified.len() == entry.names.files.len();
                 names.extend(
                     entry
-                        .files
+                        .names
+                        .paths()
                         .into_iter()
                         .enumerate()
                         .map(|(i, name)| (name, known.then(|| entry.modified[i]))),
@@ -267,12 +333,11 @@ impl LogStore {
 
     /// Writes the entry of the files from `first` on (names and modification times), then
     /// compacts the log into one entry if it has grown to [`COMPACT_AFTER`] entries.
-    fn append(&mut self, first: u64, files: Vec<(String, i64)>) -> Result<()> {
+    fn append(&mut self, first: u64, names: Names, modified: Vec<i64>) -> Result<()> {
         let path = self.entry_path(first);
-        let (files, modified) = files.into_iter().unzip();
         let entry = LogEntry {
             first,
-            files,
+            names,
             modified,
         };
         checkpoint_file::write_json(&path, LOG_KIND, &entry)?;
@@ -300,10 +365,12 @@ impl LogStore {
         } else {
             Vec::new()
         };
-        let files = all.into_iter().map(|(name, _)| name).collect();
+        // Every name was read from the log, so every one can be written back.
+        let names = Names::new(all.iter().map(|(name, _)| name.as_path()))
+            .map_err(|name| Error::illegal_state(format!("cannot record {} in the log", name.display())))?;
         let compacted = LogEntry {
             first: 0,
-            files,
+            names,
             modified,
         };
         checkpoint_file::write_json(&self.entry_path(0), LOG_KIND, &compacted)?;
@@ -521,12 +588,20 @@ impl<T> FileSource<T> {
             .collect()
     }
 
-    /// A file's name in the log in the checkpoint: its path inside the directory.
-    fn log_name(&self, path: &Path) -> Option<String> {
-        path.strip_prefix(&self.dir)
-            .ok()
-            .and_then(|p| p.to_str())
-            .map(str::to_string)
+    /// The names in the log in the checkpoint of files of the directory: their paths inside
+    /// it. The error names the first that cannot be recorded (not UTF-8, not on Unix).
+    fn log_names<'a>(&self, paths: impl IntoIterator<Item = &'a Path>) -> Result<Names> {
+        let inside = paths
+            .into_iter()
+            .map(|path| path.strip_prefix(&self.dir).unwrap_or(path));
+        Names::new(inside).map_err(|path| Error::Source {
+            source_name: self.name.clone(),
+            message: format!(
+                "cannot record {} in the checkpoint: its name is not UTF-8 (only Unix keeps \
+                 such names); rename it",
+                path.display()
+            ),
+        })
     }
 
     /// Appends the files not seen before to the log — in the checkpoint first, if there is one.
@@ -571,22 +646,8 @@ impl<T> FileSource<T> {
         }
         let end = log.end();
         if let (false, Some(store)) = (new.is_empty(), log.store.as_mut()) {
-            let mut names = Vec::with_capacity(new.len());
-            for (path, _, modified) in &new {
-                match self.log_name(path) {
-                    Some(name) => names.push((name, *modified)),
-                    None => {
-                        return Err(Error::Source {
-                            source_name: self.name.clone(),
-                            message: format!(
-                                "cannot record {} in the checkpoint: its name is not UTF-8; rename it",
-                                path.display()
-                            ),
-                        });
-                    }
-                }
-            }
-            store.append(end, names)?;
+            let names = self.log_names(new.iter().map(|(path, ..)| path.as_path()))?;
+            store.append(end, names, new.iter().map(|(.., modified)| *modified).collect())?;
         }
         for (path, size, modified) in new {
             log.see(path.clone(), modified);
@@ -893,8 +954,9 @@ impl<T: Data + DeserializeOwned> Source for FileSource<T> {
             let initial: Vec<(PathBuf, Option<i64>)> = match recorded {
                 // A restart: the files present at the first start stay excluded, and only those.
                 Some(recorded) => recorded
-                    .files
-                    .iter()
+                    .names
+                    .paths()
+                    .into_iter()
                     .map(|name| {
                         let path = self.dir.join(name);
                         let modified = modified_millis(&path);
@@ -906,12 +968,8 @@ impl<T: Data + DeserializeOwned> Source for FileSource<T> {
                         .list()
                         .map_err(|e| not_usable(format!("{} cannot list it: {e}", self.label)))?;
                     if let Some(path) = &initial_path {
-                        let names = listing
-                            .files
-                            .iter()
-                            .filter_map(|(p, _)| self.log_name(p))
-                            .collect();
-                        checkpoint_file::write_json(path, INITIAL_KIND, &InitialFiles { files: names })?;
+                        let names = self.log_names(listing.files.iter().map(|(p, _)| p.as_path()))?;
+                        checkpoint_file::write_json(path, INITIAL_KIND, &InitialFiles { names })?;
                     }
                     lock(&self.log)
                         .manifest_read
@@ -1264,7 +1322,10 @@ mod tests {
         std::fs::create_dir_all(&log)?;
         let entry = LogEntry {
             first: 0,
-            files: vec!["a.txt".into(), "b.txt".into()],
+            names: Names {
+                files: vec!["a.txt".into(), "b.txt".into()],
+                raw: Vec::new(),
+            },
             modified: Vec::new(),
         };
         checkpoint_file::write_json(&log.join("0"), LOG_KIND, &entry)?;
@@ -1647,7 +1708,10 @@ mod tests {
             LOG_KIND,
             &LogEntry {
                 first: 3,
-                files: vec!["0003.txt".into()],
+                names: Names {
+                    files: vec!["0003.txt".into()],
+                    raw: Vec::new(),
+                },
                 modified: Vec::new(),
             },
         )?;
