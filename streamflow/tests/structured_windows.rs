@@ -248,6 +248,36 @@ fn a_restarted_windowed_count_keeps_its_open_windows() {
     t.start_stream().check_answer([w(20, 30, "a", 3)]);
 }
 
+/// When most groups close at once (a backfill read in one batch), they leave the state whole
+/// and their rows are made as the sink reads them; the groups still open stay, are counted on
+/// after a restart from the checkpoint, and are emitted once when they close.
+#[test]
+fn most_windows_closing_at_once_keep_the_open_ones_across_a_restart() {
+    let mut t = windowed_count_test(tumbling_window("10 minutes"), OutputMode::Append);
+    // 55 moves the watermark to 45: four of the six windows close, five of the seven groups.
+    t.add_data([
+        ev("a", 1),
+        ev("b", 2),
+        ev("a", 12),
+        ev("c", 25),
+        ev("a", 33),
+        ev("b", 41),
+        ev("a", 55),
+    ]);
+    let closed = [
+        w(0, 10, "a", 1),
+        w(0, 10, "b", 1),
+        w(10, 20, "a", 1),
+        w(20, 30, "c", 1),
+        w(30, 40, "a", 1),
+    ];
+    t.check_answer(closed.clone());
+    t.stop_stream().add_data([ev("b", 48), ev("a", 58), ev("a", 75)]); // the watermark to 65
+    let mut all = closed.to_vec();
+    all.extend([w(40, 50, "b", 2), w(50, 60, "a", 2)]);
+    t.start_stream().check_answer(all);
+}
+
 /// State partitions are not re-split: restarting with another parallelism is refused, saying
 /// why.
 #[test]

@@ -46,12 +46,15 @@ fn run(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
         .output_mode(OutputMode::Append)
         .trigger(Trigger::available_now())
         .foreach_batch(move |batch, _id| {
-            let rows = batch.collect();
+            // Each row made into the output's form as it is read, not collected first.
+            let rows = batch
+                .map(|r| (r.window.map_or(i64::MIN, |w| w.start.millis()), r.key, r.value))
+                .collect();
             let mut emitted = out.lock().unwrap_or_else(|e| e.into_inner());
-            emitted.extend(rows.into_iter().map(|r| {
-                let start = r.window.map_or(i64::MIN, |w| w.start.millis());
-                (start, r.key, r.value)
-            }));
+            match emitted.is_empty() {
+                true => *emitted = rows,
+                false => emitted.extend(rows),
+            }
         })
         .start()?;
     query.await_termination()?;

@@ -378,7 +378,15 @@ impl<T: Data> Batch<T> {
     /// # Ok::<(), streamflow::Error>(())
     /// ```
     pub fn collect(self) -> Vec<T> {
-        self.collect_partitions().into_iter().flatten().collect()
+        // The first partition's vector grown once to hold them all, each other one moved in
+        // and freed in turn: never a second copy of the whole batch.
+        let parts = self.collect_partitions();
+        let total: usize = parts.iter().map(Vec::len).sum();
+        let mut parts = parts.into_iter();
+        let mut all = parts.next().unwrap_or_default();
+        all.reserve_exact(total - all.len());
+        parts.for_each(|part| all.extend(part));
+        all
     }
 
     /// Counts the elements, in parallel (an action).

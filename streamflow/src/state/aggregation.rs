@@ -29,8 +29,8 @@ use serde::{Deserialize, Serialize};
 use super::aggregators::{AggRow, Aggregator};
 use super::keyed::run_keyed_buckets;
 use super::{StateHandle, StateStore, StorePartition};
-use crate::batch::Batch;
 use crate::batch::shuffle::{Buckets, FastMap, FixedHasher, MapTable, new_map};
+use crate::batch::{Batch, Part};
 use crate::data::{Data, Key, StateData};
 use crate::error::{Error, Result};
 use crate::event_time::timestamp::EventTimeFn;
@@ -189,6 +189,17 @@ struct WindowStart(i64);
 /// The group key of an aggregation without a window.
 const NO_WINDOW: WindowStart = WindowStart(i64::MIN);
 
+/// The window a group key's start stands for, in an aggregation by windows of `kind`.
+fn window_at(kind: Option<WindowKind>, start: WindowStart) -> Option<Window> {
+    match kind {
+        Some(WindowKind::Sliding { size, .. }) if start != NO_WINDOW => Some(Window {
+            start: Time::from_millis(start.0),
+            end: Time::from_millis(start.0.saturating_add(size)),
+        }),
+        _ => None,
+    }
+}
+
 type GroupKey<K> = (WindowStart, K);
 
 /// What an aggregation keeps across batches.
@@ -268,7 +279,7 @@ impl<T: Data, K: Key + StateData, A: Aggregator<T>> StatefulRun for AggOperator<
 
 /// What one state partition did in a batch.
 struct PartitionOutcome<R> {
-    rows: Vec<R>,
+    rows: Part<R>,
     updated: u64,
     removed: u64,
 }
@@ -276,7 +287,7 @@ struct PartitionOutcome<R> {
 /// What a batch of an aggregation did: the rows of every partition, the updated and removed
 /// counts summed, and the rows dropped as too late.
 struct BatchOutcome<R> {
-    rows: Vec<Vec<R>>,
+    rows: Vec<Part<R>>,
     updated: u64,
     removed: u64,
     dropped: u64,
@@ -548,7 +559,7 @@ impl<T: Data, K: Key + StateData, A: Aggregator<T>> AggOperator<T, K, A> {
         m.num_rows_dropped_by_watermark = outcome.dropped;
         m.memory_used_bytes = self.state.handle().stats().approx_bytes;
         drop(m);
-        Ok(Batch::from_partitions(outcome.rows, time, exec))
+        Ok(Batch::from_parts(outcome.rows, time, exec))
     }
 
     /// The window a group key's start stands for.
@@ -611,13 +622,7 @@ impl<T: Data, K: Key + StateData, A: Aggregator<T>> AggOperator<T, K, A> {
     }
 
     fn window_at(&self, start: WindowStart) -> Option<Window> {
-        match self.window.as_ref().map(|spec| spec.kind) {
-            Some(WindowKind::Sliding { size, .. }) if start != NO_WINDOW => Some(Window {
-                start: Time::from_millis(start.0),
-                end: Time::from_millis(start.0.saturating_add(size)),
-            }),
-            _ => None,
-        }
+        window_at(self.window.as_ref().map(|spec| spec.kind), start)
     }
 
     fn row(&self, window: Option<Window>, key: K, buffer: &A::Buffer) -> AggRow<K, A::Output> {
@@ -627,6 +632,20 @@ impl<T: Data, K: Key + StateData, A: Aggregator<T>> AggOperator<T, K, A> {
             guard("aggregate", || self.agg.finish(buffer)),
             self.agg.name(),
         )
+    }
+
+    /// The rows of a table of groups taken out of the state, made as the sink reads them: the
+    /// groups are moved into a vector of exactly their number (half a hash table's size) and
+    /// the table is freed at once, so the state is never held beside a copy of it as rows.
+    fn rows_later(&self, groups: FastMap<GroupKey<K>, Slot<A::Buffer>>) -> Part<AggRow<K, A::Output>> {
+        let (agg, kind) = (self.agg.clone(), self.window.as_ref().map(|spec| spec.kind));
+        let groups: Vec<_> = groups.into_iter().collect();
+        Part::lazy(move |emit| {
+            for ((w, k), slot) in groups {
+                let value = guard("aggregate", || agg.finish(&slot.buffer));
+                emit(AggRow::new(window_at(kind, w), k, value, agg.name()));
+            }
+        })
     }
 
     /// Tumbling, sliding and key-only groups.
@@ -749,6 +768,23 @@ impl<T: Data, K: Key + StateData, A: Aggregator<T>> AggOperator<T, K, A> {
                     }
                 }
                 OutputMode::Append => {
+                    let closing = match evict {
+                        true => part.map.keys().filter(|k| closed(k)).count(),
+                        false => 0,
+                    };
+                    if closing > 0 && closing * 2 >= part.map.len() {
+                        // Most groups closed (the end of a backfill, say): the table leaves the
+                        // state whole, the open groups are put back, and the rows of the closed
+                        // ones are made as the sink reads them — never held beside the table.
+                        let mut groups = part.take_all();
+                        part.map.extend(groups.extract_if(|k, _| !closed(k)));
+                        removed = groups.len() as u64;
+                        return PartitionOutcome {
+                            rows: self.rows_later(groups),
+                            updated,
+                            removed,
+                        };
+                    }
                     if evict {
                         let gone: Vec<_> = part.map.extract_if(|k, _| closed(k)).collect();
                         for (key, slot) in gone {
@@ -761,7 +797,7 @@ impl<T: Data, K: Key + StateData, A: Aggregator<T>> AggOperator<T, K, A> {
                 }
             }
             PartitionOutcome {
-                rows,
+                rows: Part::Ready(rows),
                 updated,
                 removed,
             }
@@ -853,7 +889,7 @@ impl<T: Data, K: Key + StateData, A: Aggregator<T>> AggOperator<T, K, A> {
             }
             part.map.retain(|_, sessions| !sessions.is_empty());
             PartitionOutcome {
-                rows,
+                rows: Part::Ready(rows),
                 updated,
                 removed,
             }

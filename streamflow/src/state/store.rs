@@ -168,6 +168,13 @@ impl<K, S> StorePartition<K, S> {
         self.touch_all();
     }
 
+    /// Removes every entry at once, handing back the table whole (its memory goes with it), and
+    /// notes the change: the checkpoint's next write of the partition is an empty snapshot.
+    pub(crate) fn take_all(&mut self) -> FastMap<K, S> {
+        self.touch_all();
+        std::mem::replace(&mut self.map, new_map())
+    }
+
     /// Notes that any key may have changed (a step that rewrites the table, or visits every
     /// key): the checkpoint's next write of the partition is a snapshot.
     pub(crate) fn touch_all(&mut self) {
