@@ -6,8 +6,11 @@
 //! (see [`streamflow_benches::end_to_end`]).
 //!
 //! `--max-files-per-trigger N` takes N files per batch (default: all in one batch).
+//! `--key borrowed` (the default) groups with `group_by_window_ref(|e| e.key.as_str(), ..)`,
+//! `--key owned` with `group_by_window(|e| e.key.clone(), ..)` (an owned key per event).
 //!
-//! `streamflow_event_count --input DIR --output FILE [--threads 2] [--max-files-per-trigger N]`
+//! `streamflow_event_count --input DIR --output FILE [--threads 2] [--max-files-per-trigger N]
+//! [--key borrowed|owned]`
 
 use std::sync::{Arc, Mutex};
 
@@ -37,10 +40,16 @@ fn run(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
     }
     let emitted = Arc::new(Mutex::new(Vec::new()));
     let out = emitted.clone();
-    let query = reader
+    let events = reader
         .files(&input)
-        .with_watermark(|e| e.event_time_millis, "10 seconds")
-        .group_by_window(|e| e.key.clone(), tumbling_window("1 minute"))
+        .with_watermark(|e| e.event_time_millis, "10 seconds");
+    let per_minute = tumbling_window("1 minute");
+    let grouped = match flag(args, "key").as_deref().unwrap_or("borrowed") {
+        "borrowed" => events.group_by_window_ref(|e| e.key.as_str(), per_minute),
+        "owned" => events.group_by_window(|e| e.key.clone(), per_minute),
+        other => return Err(format!("--key {other}: borrowed or owned").into()),
+    };
+    let query = grouped
         .count()
         .write_stream()
         .output_mode(OutputMode::Append)

@@ -5,9 +5,13 @@
 //!
 //! `--spelling words` (the default) splits lines with `flat_map(streamflow::text::words)`;
 //! `--spelling spark` with Spark's `flatMap(_.split(" "))` as the README spells it,
-//! `flat_map(|l| l.split(' ').map(str::to_owned).collect::<Vec<_>>())`.
+//! `flat_map(|l| l.split(' ').map(str::to_owned).collect::<Vec<_>>())`. Words are grouped with
+//! `group_by_value()` (Spark's `groupBy("value")`: a word is looked up as it is, and moves into
+//! the table only as a group's first), or with `--key owned`, `group_by(|w| w.clone())` (an
+//! owned key cloned from every word).
 //!
-//! `streamflow_word_count --input DIR --output FILE [--spelling words|spark] [--threads 2]`
+//! `streamflow_word_count --input DIR --output FILE [--spelling words|spark] [--key value|owned]
+//! [--threads 2]`
 
 use std::sync::{Arc, Mutex};
 
@@ -50,19 +54,28 @@ fn run(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
     let threads = number(args, "threads", 2)? as usize;
     let session = Session::new(threads)?;
     let lines = session.read_stream::<String>().format(Format::Text).files(&input);
+    let owned = match flag(args, "key").as_deref().unwrap_or("value") {
+        "value" => false,
+        "owned" => true,
+        other => return Err(format!("--key {other}: value or owned").into()),
+    };
     let rows = match flag(args, "spelling").as_deref().unwrap_or("words") {
-        "words" => last_table(
-            lines
-                .flat_map(streamflow::text::words)
-                .group_by(|w| w.clone())
-                .count(),
-        )?,
-        "spark" => last_table(
-            lines
-                .flat_map(|l: String| l.split(' ').map(str::to_owned).collect::<Vec<_>>())
-                .group_by(|w| w.clone())
-                .count(),
-        )?,
+        "words" => {
+            let words = lines.flat_map(streamflow::text::words);
+            if owned {
+                last_table(words.group_by(|w| w.clone()).count())?
+            } else {
+                last_table(words.group_by_value().count())?
+            }
+        }
+        "spark" => {
+            let words = lines.flat_map(|l: String| l.split(' ').map(str::to_owned).collect::<Vec<_>>());
+            if owned {
+                last_table(words.group_by(|w| w.clone()).count())?
+            } else {
+                last_table(words.group_by_value().count())?
+            }
+        }
         other => return Err(format!("--spelling {other}: words or spark").into()),
     };
     write_word_counts(&output, rows)?;

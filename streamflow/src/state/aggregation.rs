@@ -138,6 +138,7 @@ impl<T: Key> BorrowedKey<T, T> for ByValue {
 /// Folds `row` into the value of its key in `table`, the key looked up by borrow: a new key's
 /// value starts as `new()`, folded before the key is made owned by `own` (which may take the
 /// record) — a record of a known group allocates nothing for its key.
+#[inline(always)]
 fn fold_by_borrow<T, R: Borrow<T>, K: Key, V>(
     table: &mut FastMap<K, V>,
     by: &dyn BorrowedKey<T, K>,
@@ -371,6 +372,7 @@ impl<K: Key, B> GroupTables<K, B> {
 
     /// The table the groups of `window` go to: by key (the one table by key alone, or the
     /// window's own), or the flat table by (event time, key).
+    #[inline(always)]
     fn table(&mut self, window: WindowStart) -> TableOf<'_, K, B> {
         match self {
             GroupTables::Keys(table) => TableOf::ByKey(table),
@@ -403,26 +405,59 @@ enum TableOf<'a, K, B> {
     Flat(&'a mut FastMap<GroupKey<K>, B>),
 }
 
-/// A record's key on the map side: built already, or to be looked up by borrow.
-enum RecordKey<'a, T, K> {
-    Owned(Option<K>),
-    Borrowed(&'a dyn BorrowedKey<T, K>),
-}
+/// How the map side finds a record's group: [`OwnedKeys`] or [`BorrowedKeys`]. The map side
+/// is compiled once for each, so an owned key's path carries nothing of the borrowed one's.
+trait MapKeys<T, K: Key>: Sync {
+    /// What a record's key is while its windows are folded: the owned key, built once per
+    /// record, or nothing.
+    type Record;
 
-impl<'a, T, K: Key> RecordKey<'a, T, K> {
-    /// The key of `row` by `key_of`: an owned key is built now, once per record.
-    fn of(key_of: &'a KeyOf<T, K>, row: &T) -> Self {
-        match key_of {
-            KeyOf::Owned(f) => RecordKey::Owned(Some(guard("group_by", || f(row)))),
-            KeyOf::Borrowed(by) => RecordKey::Borrowed(&**by),
-        }
-    }
+    /// The key of `row`.
+    fn of(&self, row: &T) -> Self::Record;
 
     /// Folds `row` into its group of `window` in `tables` (a buffer made by `zero` if new);
     /// `last`: no other window of the record follows, so an owned key moves in rather than
-    /// being cloned.
+    /// being cloned (`key` is then `None`).
+    #[allow(clippy::too_many_arguments, reason = "one record's fold")]
     fn fold_ref<B>(
-        &mut self,
+        &self,
+        key: &mut Option<Self::Record>,
+        tables: &mut GroupTables<K, B>,
+        window: WindowStart,
+        row: &T,
+        last: bool,
+        zero: impl FnOnce() -> B,
+        fold: impl FnOnce(&mut B, &T),
+    );
+
+    /// Folds `row` into its only group, of `window`, in `tables`: the key, or the record
+    /// when it is the key, moves into a new group.
+    fn fold<B>(
+        &self,
+        key: Self::Record,
+        tables: &mut GroupTables<K, B>,
+        window: WindowStart,
+        row: T,
+        zero: impl FnOnce() -> B,
+        fold: impl FnOnce(&mut B, &T),
+    );
+}
+
+/// Keys built by the user's function for every record.
+struct OwnedKeys<'a, T, K>(&'a KeyFn<T, K>);
+
+impl<T, K: Key> MapKeys<T, K> for OwnedKeys<'_, T, K> {
+    type Record = K;
+
+    #[inline(always)]
+    fn of(&self, row: &T) -> K {
+        guard("group_by", || (self.0)(row))
+    }
+
+    #[inline(always)]
+    fn fold_ref<B>(
+        &self,
+        key: &mut Option<K>,
         tables: &mut GroupTables<K, B>,
         window: WindowStart,
         row: &T,
@@ -430,48 +465,88 @@ impl<'a, T, K: Key> RecordKey<'a, T, K> {
         zero: impl FnOnce() -> B,
         fold: impl FnOnce(&mut B, &T),
     ) {
-        match self {
-            RecordKey::Owned(key) => {
-                let key = if last { key.take() } else { key.clone() };
-                if let Some(key) = key {
-                    fold(buffer_of(tables.table(window), window, key, zero), row);
-                }
-            }
-            RecordKey::Borrowed(by) => match tables.table(window) {
-                TableOf::ByKey(table) => fold_by_borrow(table, *by, row, |r| by.to_key(r), zero, fold),
-                flat => fold(buffer_of(flat, window, by.to_key(row), zero), row),
-            },
+        let key = if last { key.take() } else { key.clone() };
+        if let Some(key) = key {
+            fold(buffer_of(tables.table(window), window, key, zero), row);
         }
     }
 
-    /// Folds `row` into its only group, of `window`, in `tables`: the key, or the record
-    /// when it is the key, moves into a new group.
+    #[inline(always)]
     fn fold<B>(
-        self,
+        &self,
+        key: K,
         tables: &mut GroupTables<K, B>,
         window: WindowStart,
         row: T,
         zero: impl FnOnce() -> B,
         fold: impl FnOnce(&mut B, &T),
     ) {
-        match self {
-            RecordKey::Owned(key) => {
-                if let Some(key) = key {
-                    fold(buffer_of(tables.table(window), window, key, zero), &row);
-                }
-            }
-            RecordKey::Borrowed(by) => match tables.table(window) {
-                TableOf::ByKey(table) => fold_by_borrow(table, by, row, |r| by.take_key(r), zero, fold),
-                flat => {
-                    let key = guard("group_by", || by.to_key(&row));
-                    fold(buffer_of(flat, window, key, zero), &row);
-                }
-            },
+        fold(buffer_of(tables.table(window), window, key, zero), &row);
+    }
+}
+
+/// Keys borrowed from the record, looked up as they are.
+struct BorrowedKeys<'a, T, K>(&'a dyn BorrowedKey<T, K>);
+
+impl<T, K: Key> MapKeys<T, K> for BorrowedKeys<'_, T, K> {
+    type Record = ();
+
+    #[inline(always)]
+    fn of(&self, _: &T) {}
+
+    #[inline(always)]
+    fn fold_ref<B>(
+        &self,
+        _: &mut Option<()>,
+        tables: &mut GroupTables<K, B>,
+        window: WindowStart,
+        row: &T,
+        _: bool,
+        zero: impl FnOnce() -> B,
+        fold: impl FnOnce(&mut B, &T),
+    ) {
+        let by = self.0;
+        fold_in_window(by, tables, window, row, |r| by.to_key(r), zero, fold);
+    }
+
+    #[inline(always)]
+    fn fold<B>(
+        &self,
+        _: (),
+        tables: &mut GroupTables<K, B>,
+        window: WindowStart,
+        row: T,
+        zero: impl FnOnce() -> B,
+        fold: impl FnOnce(&mut B, &T),
+    ) {
+        let by = self.0;
+        fold_in_window(by, tables, window, row, |r| by.take_key(r), zero, fold);
+    }
+}
+
+/// [`fold_by_borrow`] into the table of `window`; the flat table by (event time, key) takes
+/// an owned key.
+#[inline(always)]
+fn fold_in_window<T, R: Borrow<T>, K: Key, B>(
+    by: &dyn BorrowedKey<T, K>,
+    tables: &mut GroupTables<K, B>,
+    window: WindowStart,
+    row: R,
+    own: impl FnOnce(R) -> K,
+    zero: impl FnOnce() -> B,
+    fold: impl FnOnce(&mut B, &T),
+) {
+    match tables.table(window) {
+        TableOf::ByKey(table) => fold_by_borrow(table, by, row, own, zero, fold),
+        flat => {
+            let key = guard("group_by", || by.to_key(row.borrow()));
+            fold(buffer_of(flat, window, key, zero), row.borrow());
         }
     }
 }
 
 /// The buffer of group `(window, key)` in `table`, made by `zero` if new.
+#[inline(always)]
 fn buffer_of<K: Key, B>(
     table: TableOf<'_, K, B>,
     window: WindowStart,
@@ -542,7 +617,14 @@ impl<T: Data, K: Key + StateData, A: Aggregator<T>> AggOperator<T, K, A> {
             )]));
         }
         let outcome = match &self.state {
-            AggState::Groups(store) => self.run_groups(store, batch, watermark, drop_late, batch_id)?,
+            AggState::Groups(store) => match &self.key {
+                KeyOf::Owned(f) => {
+                    self.run_groups(&OwnedKeys(f), store, batch, watermark, drop_late, batch_id)?
+                }
+                KeyOf::Borrowed(by) => {
+                    self.run_groups(&BorrowedKeys(&**by), store, batch, watermark, drop_late, batch_id)?
+                }
+            },
             AggState::Sessions(store) => {
                 let (Some(WindowKind::Session { gap }), Some(ts)) =
                     (self.window.as_ref().map(|spec| spec.kind), &self.event_time)
@@ -648,9 +730,10 @@ impl<T: Data, K: Key + StateData, A: Aggregator<T>> AggOperator<T, K, A> {
         })
     }
 
-    /// Tumbling, sliding and key-only groups.
+    /// Tumbling, sliding and key-only groups, keyed by `keys`.
     fn run_groups(
         &self,
+        keys: &impl MapKeys<T, K>,
         store: &StateStore<GroupKey<K>, Slot<A::Buffer>>,
         batch: Batch<T>,
         watermark: Time,
@@ -658,7 +741,7 @@ impl<T: Data, K: Key + StateData, A: Aggregator<T>> AggOperator<T, K, A> {
         batch_id: u64,
     ) -> Result<BatchOutcome<AggRow<K, A::Output>>> {
         let agg = &*self.agg;
-        let (key_fn, spec, ts_fn) = (&self.key, self.window.as_ref(), self.event_time.as_ref());
+        let (spec, ts_fn) = (self.window.as_ref(), self.event_time.as_ref());
         let late = self.late.as_ref();
         let dropped = AtomicU64::new(0);
         let (zero, reduce) = (
@@ -666,12 +749,13 @@ impl<T: Data, K: Key + StateData, A: Aggregator<T>> AggOperator<T, K, A> {
             |b: &mut A::Buffer, row: &T| guard("aggregate", || agg.reduce(b, row)),
         );
         let add = |local: &mut GroupTables<K, A::Buffer>, row: T| {
-            let mut key = RecordKey::of(key_fn, &row);
+            let key = keys.of(&row);
             match (spec, ts_fn) {
                 (Some(spec), Some(ts_fn)) => {
                     let ts = guard("event_time", || ts_fn(&row));
                     let mut windows = spec.windows_of(ts).peekable();
                     let mut kept = false;
+                    let mut key = Some(key);
                     while let Some(w) = windows.next() {
                         if drop_late && w.end <= watermark {
                             dropped.fetch_add(1, Ordering::Relaxed);
@@ -679,7 +763,8 @@ impl<T: Data, K: Key + StateData, A: Aggregator<T>> AggOperator<T, K, A> {
                         }
                         kept = true;
                         let last = windows.peek().is_none();
-                        key.fold_ref(local, WindowStart(w.start.millis()), &row, last, zero, reduce);
+                        let window = WindowStart(w.start.millis());
+                        keys.fold_ref(&mut key, local, window, &row, last, zero, reduce);
                     }
                     // Too late for every window it falls in: the row is dropped.
                     if !kept {
@@ -695,12 +780,12 @@ impl<T: Data, K: Key + StateData, A: Aggregator<T>> AggOperator<T, K, A> {
                         LateSlot::route(late, row);
                         return;
                     }
-                    key.fold(local, WindowStart(ts), row, zero, reduce);
+                    keys.fold(key, local, WindowStart(ts), row, zero, reduce);
                 }
                 // Without a window the groups never close, so the watermark cannot evict
                 // them and late rows are kept, as in Spark (its late-row filter is built
                 // from the state key's event-time column, and there is none here).
-                _ => key.fold(local, NO_WINDOW, row, zero, reduce),
+                _ => keys.fold(key, local, NO_WINDOW, row, zero, reduce),
             }
         };
         let mode = self.run.mode;
