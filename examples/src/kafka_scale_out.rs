@@ -1,10 +1,14 @@
 //! Scale-out over a Kafka consumer group: running totals per key of a topic of events, computed
 //! by several worker processes of one group. Each owns a share of the input partitions and the
-//! totals of their keys, kept in a changelog topic; kill a worker and the others take over its
-//! partitions, restoring their totals from the changelog before going on.
+//! totals of their keys, kept in a changelog topic. Stop a worker (Ctrl-C, SIGTERM) and it
+//! finishes its batch and leaves the group: the others take over its partitions, restoring their
+//! totals from the changelog before going on. A worker killed (SIGKILL) and started again under
+//! its name, as a supervisor would, gets partitions back the same way; a killed worker that stays
+//! dead is handed on by Kafka after the session timeout, but not by tansu 0.6 (see
+//! `examples/tests/kafka_scale_out.rs`).
 //!
 //! ```text
-//! scripts/kafka_scale_out.sh     # a broker, three workers, one killed; prints the totals
+//! scripts/kafka_scale_out.sh     # a broker, three workers, one stopped; prints the totals
 //!
 //! kafka_scale_out produce --brokers 127.0.0.1:9092 --topic events --count 3000
 //! kafka_scale_out worker --brokers 127.0.0.1:9092 --group totals --input events \
@@ -156,8 +160,8 @@ fn worker(args: &WorkerArgs) -> streamflow::Result<()> {
         vec![KafkaMessage::new(total.to_string()).key(record.key.clone().unwrap_or_default())]
     })?;
     // Runs until Ctrl-C or SIGTERM: the worker ends its batch and leaves the group. Killed
-    // instead, the group notices within its session timeout (6 s) and hands the partitions to
-    // the others.
+    // instead, a Kafka broker notices within the session timeout (6 s) and hands the partitions
+    // to the others; tansu 0.6 only once a member joins (the worker restarted, say).
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(signal, Arc::clone(&stop))

@@ -12,8 +12,9 @@
 //! commit is always a point whose output is complete.
 //!
 //! **Rebalance.** When partitions are assigned, the new owner first *claims* each one: it
-//! writes a claim record (its member name and a fresh nonce) to the partition's changelog and
-//! reads the changelog from the start up to its own claim. Entries count only when followed by
+//! writes a claim record (its owner id — the member name and this process's incarnation, so
+//! that a member restarted under the same name is a new owner — and a counter) to the
+//! partition's changelog and reads the changelog from the start up to its own claim. Entries count only when followed by
 //! a commit of the same owner, and only the entries of the owner of the latest claim before
 //! them — so whatever a previous owner writes after the claim (a paused process that did not
 //! see its partitions revoked) is ignored: that is the fencing. The state is what the last
@@ -211,6 +212,11 @@ struct Owned<S> {
 struct Shared<S> {
     options: GroupJobOptions,
     member: String,
+    /// Who writes this process's claims and changelog records: the member's name and this
+    /// process's incarnation (`member#pid-nanos`), so a member restarted under the same name
+    /// (by a supervisor) neither mistakes its former self's claim for its own nor counts the
+    /// writes of a former self that still runs.
+    owner: String,
     changelog: String,
     producer: ThreadedProducer<Deliveries>,
     owned: Mutex<HashMap<i32, Owned<S>>>,
@@ -302,7 +308,7 @@ impl<S: Serialize + DeserializeOwned> Shared<S> {
     /// owned; returns the input offset to read from.
     fn restore(&self, partition: i32) -> Result<i64> {
         let started = Instant::now();
-        let nonce = format!("{}:{}", self.member, self.nonce.fetch_add(1, Ordering::SeqCst));
+        let nonce = format!("{}:{}", self.owner, self.nonce.fetch_add(1, Ordering::SeqCst));
         let headers = OwnedHeaders::new().insert(Header {
             key: CLAIM_HEADER,
             value: Some(nonce.as_bytes()),
@@ -491,12 +497,12 @@ impl<S: Serialize + DeserializeOwned + Send + Sync + 'static> GroupJob<S> {
                 "GroupJob: name the input and output topics (GroupJobOptions::input, ::output)".into(),
             ));
         }
-        let member = options.member.clone().unwrap_or_else(|| {
-            let nanos = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos());
-            format!("{}-{nanos}", std::process::id())
-        });
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let incarnation = format!("{}-{nanos}", std::process::id());
+        let member = options.member.clone().unwrap_or_else(|| incarnation.clone());
+        let owner = format!("{member}#{incarnation}");
         let producer: ThreadedProducer<Deliveries> = client_config(&options.bootstrap_servers)
             .set("enable.idempotence", "true")
             .set("partitioner", "murmur2")
@@ -506,6 +512,7 @@ impl<S: Serialize + DeserializeOwned + Send + Sync + 'static> GroupJob<S> {
             changelog: options.changelog_topic(),
             options: options.clone(),
             member,
+            owner,
             producer,
             owned: Mutex::new(HashMap::new()),
             uncovered: Mutex::new(HashMap::new()),
@@ -744,7 +751,7 @@ impl<S: Serialize + DeserializeOwned + Send + Sync + 'static> GroupJob<S> {
                 };
                 let headers = OwnedHeaders::new().insert(Header {
                     key: OWNER_HEADER,
-                    value: Some(shared.member.as_bytes()),
+                    value: Some(shared.owner.as_bytes()),
                 });
                 let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(&shared.changelog)
                     .partition(*partition)
@@ -760,7 +767,7 @@ impl<S: Serialize + DeserializeOwned + Send + Sync + 'static> GroupJob<S> {
             let headers = OwnedHeaders::new()
                 .insert(Header {
                     key: OWNER_HEADER,
-                    value: Some(shared.member.as_bytes()),
+                    value: Some(shared.owner.as_bytes()),
                 })
                 .insert(Header {
                     key: POSITION_HEADER,
@@ -772,7 +779,15 @@ impl<S: Serialize + DeserializeOwned + Send + Sync + 'static> GroupJob<S> {
             send(&shared.producer, commit)
                 .map_err(|e| shared.error(format!("writing the changelog: {e}")))?;
         }
-        shared.flush("changelog records")
+        shared.flush("changelog records")?;
+        if log::log_enabled!(log::Level::Debug) {
+            let positions: BTreeMap<i32, i64> = changed.iter().map(|(p, (_, at))| (*p, *at)).collect();
+            log::debug!(
+                "{}: batch committed; next input offsets {positions:?}",
+                shared.member
+            );
+        }
+        Ok(())
     }
 
     fn send_output(&self, message: KafkaMessage, source: &str) -> Result<()> {
