@@ -206,8 +206,9 @@ fn elsewhere_help(name: &str, belongs: Shape, on: Shape) -> String {
 fn dstream_counterpart(query_method: &str) -> Option<&'static str> {
     Some(match query_method {
         "read_stream" => "a source on the context, e.g. `ssc.socket_text_stream(host, port)`",
-        "group_by" => "`.map(|r| (key, value)).reduce_by_key(..)` or `.group_by_key()`",
-        "group_by_window" => "`.reduce_by_key_and_window(f, length, slide)`",
+        "group_by" | "group_by_ref" => "`.map(|r| (key, value)).reduce_by_key(..)` or `.group_by_key()`",
+        "group_by_value" => "`.count_by_value()`",
+        "group_by_window" | "group_by_window_ref" => "`.reduce_by_key_and_window(f, length, slide)`",
         "write_stream" | "console" | "console_with" => "an output operation, e.g. `.print()`",
         _ => return None,
     })
@@ -219,7 +220,7 @@ fn structured_counterpart(operator: &str) -> Option<&'static str> {
         "reduce_by_key" | "reduce_by_key_into" | "combine_by_key" | "group_by_key" => {
             "`.group_by(|r| key)` and an aggregation: `.count()`, `.sum(|r| value)`, `.agg(aggregator)`"
         }
-        "count_by_value" => "`.group_by(|r| r.clone()).count()`",
+        "count_by_value" => "`.group_by_value().count()`",
         "window"
         | "reduce_by_window"
         | "reduce_by_key_and_window"

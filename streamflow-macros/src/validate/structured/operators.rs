@@ -388,6 +388,46 @@ mod tests {
         );
     }
 
+    /// The borrowed-key groupings are checked as `group_by` / `group_by_window` and named as
+    /// the runtime names them (by how they group): the modes, the window, the event time.
+    #[test]
+    fn borrowed_key_groupings_are_group_by_and_group_by_window() {
+        let messages = words(
+            quote!(output_mode = complete),
+            quote!(.group_by_value().count()
+                .group_by_ref(|r| &r.key).count()
+                .write_stream().console()),
+        );
+        assert!(
+            messages[0].contains("`group_by(..).count()` aggregates the result of `group_by(..).count()`"),
+            "{messages:#?}"
+        );
+        // Append needs a window, whichever way the key is looked up.
+        let append = |grouping| {
+            words(
+                quote!(output_mode = append),
+                quote!(#grouping.count().write_stream().console()),
+            )
+        };
+        let owned = append(quote!(.group_by(|w| w.word.clone())));
+        assert!(!owned.is_empty(), "{owned:#?}");
+        assert_eq!(append(quote!(.group_by_ref(|w| w.word.as_str()))), owned);
+        assert_eq!(append(quote!(.group_by_value())), owned);
+        // A window's key by borrow needs an event time, and its window is checked.
+        let messages = words(
+            quote!(output_mode = update),
+            quote!(.group_by_window_ref(|w| w.word.as_str(), window("10 minuts", "5 minutes"))
+                .count().write_stream().console()),
+        );
+        assert!(
+            messages
+                .iter()
+                .any(|m| m.contains("group_by_window(..).count()") && m.contains("event time")),
+            "{messages:#?}"
+        );
+        assert!(messages.iter().any(|m| m.contains("minuts")), "{messages:#?}");
+    }
+
     #[test]
     fn groups_with_state_follow_sparks_modes() {
         let messages = words(
