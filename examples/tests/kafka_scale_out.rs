@@ -20,6 +20,11 @@
 //!   a quicker restart's generation still counts the dead member, its partitions stay
 //!   unassigned after the eviction (seen with restarts 0–1 s after the kill: in the second
 //!   round, partitions stayed unprocessed for 3 minutes). Kafka ends a generation on eviction.
+//! - `a_paused_worker_that_comes_back_is_fenced`: one of three is paused (SIGSTOP) in a batch
+//!   for 8 s; dropped from the group, its partitions go to a fourth worker that joins, restored
+//!   from its last commits; continued (SIGCONT), it finishes its batch, writing output (repeats
+//!   with the same totals) and changelog records after the others' claims, which no restore
+//!   counts: the claims fence it.
 //! - `three_workers_one_killed_write_the_totals_of_one_uninterrupted_worker`: one of three is
 //!   killed with SIGKILL and never comes back; the survivors must take over its partitions.
 //!   Ignored: tansu 0.6 does not give a killed member's partitions to the others unless a member
@@ -336,6 +341,33 @@ fn checked_scale_output(addr: &str) -> (Vec<KafkaRecord>, Vec<Logged>, usize, us
     (raw, log, repeated, resumed)
 }
 
+/// The solo worker and three workers of `scale`, each of which has written totals; and the
+/// number of events produced.
+fn three_workers(addr: &str) -> (Vec<Worker>, Vec<Worker>, u64) {
+    let solo = vec![worker(addr, "solo", "solo")];
+    let mut scale: Vec<Worker> = (0..3).map(|i| worker(addr, "scale", &format!("w{i}"))).collect();
+    let (_, produced) = until_each_writes(addr, &mut scale, 3, 0);
+    (solo, scale, produced)
+}
+
+/// Produces a backlog of 600 events, waits until `victim` has committed a batch of it and
+/// sends it `signal` a seeded moment (0–40 ms) later, while it works on the next batch;
+/// returns when (ms since the epoch).
+fn signal_in_a_batch(addr: &str, victim: &Worker, rng: &mut Rng, produced: &mut u64, signal: &str) -> i64 {
+    victim.skip_lines();
+    produce(addr, *produced, 600);
+    *produced += 600;
+    assert!(
+        victim.wait_for_line(BATCH_COMMITTED, Duration::from_secs(60)),
+        "{} works on the backlog",
+        victim.member
+    );
+    std::thread::sleep(Duration::from_millis(rng.below(40)));
+    let at = now_ms();
+    victim.signal(signal);
+    at
+}
+
 /// Produces events a chunk at a time until `workers` have written totals for all of them and
 /// each of `members` has written some; returns the output and the number of events.
 fn until_each_writes(
@@ -446,20 +478,8 @@ fn three_workers_one_stopped_with_sigterm_hand_over_its_partitions_and_totals() 
     let mut rng = Rng::new(kill::seed(42));
     let victim = rng.below(3) as usize;
     let name = format!("w{victim}");
-    let mut solo = vec![worker(&addr, "solo", "solo")];
-    let mut scale: Vec<Worker> = (0..3).map(|i| worker(&addr, "scale", &format!("w{i}"))).collect();
-    let (_, mut produced) = until_each_writes(&addr, &mut scale, 3, 0);
-    // A backlog on every partition; the SIGTERM comes while the victim works through it.
-    scale[victim].skip_lines();
-    produce(&addr, produced, 600);
-    produced += 600;
-    assert!(
-        scale[victim].wait_for_line(BATCH_COMMITTED, Duration::from_secs(60)),
-        "{name} works on the backlog"
-    );
-    std::thread::sleep(Duration::from_millis(rng.below(40)));
-    let signalled = now_ms();
-    scale[victim].signal("TERM");
+    let (mut solo, mut scale, mut produced) = three_workers(&addr);
+    let signalled = signal_in_a_batch(&addr, &scale[victim], &mut rng, &mut produced, "TERM");
     let started = Instant::now();
     let status = kill::wait_at_most(&mut scale[victim].child, Duration::from_secs(60));
     assert!(
@@ -589,9 +609,7 @@ fn a_worker_killed_and_restarted_under_its_name_resumes_with_its_state() {
     };
     let mut rng = Rng::new(kill::seed(42));
     let kills = setting("STREAMFLOW_SCALE_OUT_KILLS", 3);
-    let mut solo = vec![worker(&addr, "solo", "solo")];
-    let mut scale: Vec<Worker> = (0..3).map(|i| worker(&addr, "scale", &format!("w{i}"))).collect();
-    let (_, mut produced) = until_each_writes(&addr, &mut scale, 3, 0);
+    let (mut solo, mut scale, mut produced) = three_workers(&addr);
     for round in 0..kills {
         let victim = rng.below(3) as usize;
         let name = format!("w{victim}");
@@ -639,6 +657,61 @@ fn a_worker_killed_and_restarted_under_its_name_resumes_with_its_state() {
     let (_, _, repeated, resumed) = checked_scale_output(&addr);
     eprintln!(
         "kafka scale-out restart test: {kills} SIGKILLs and restarts under the same name; {resumed} owners went on from the last commit; {repeated} source positions written twice (work redone after a kill, same totals); all {} totals equal the solo worker's",
+        after.len()
+    );
+}
+
+#[test]
+fn a_paused_worker_that_comes_back_is_fenced() {
+    let Some((_broker, addr)) = broker() else {
+        return;
+    };
+    let mut rng = Rng::new(kill::seed(42));
+    let victim = rng.below(3) as usize;
+    let name = format!("w{victim}");
+    let (mut solo, mut scale, mut produced) = three_workers(&addr);
+    // Paused (SIGSTOP) in the middle of its work, past the session timeout: the group drops
+    // it, and a fourth worker joining makes a generation that hands its partitions on.
+    let paused = signal_in_a_batch(&addr, &scale[victim], &mut rng, &mut produced, "STOP");
+    std::thread::sleep(Duration::from_secs(8));
+    let mut others: Vec<Worker> = vec![worker(&addr, "scale", "w3")];
+    let stopped = scale.remove(victim);
+    others.extend(scale);
+    wait_for(&addr, "scale", produced, &mut others);
+    // Back: it finishes the batch it was in, writing output and changelog records for
+    // partitions that others have claimed since, and then learns that it left the group.
+    stopped.signal("CONT");
+    let mut scale = others;
+    scale.push(stopped);
+    produce(&addr, produced, TOTAL - produced);
+    let after = wait_for(&addr, "scale", TOTAL, &mut scale);
+    let expected = wait_for(&addr, "solo", TOTAL, &mut solo);
+    drop(scale);
+    drop(solo);
+    assert_same_totals(&after, &expected);
+    let (_, log, repeated, resumed) = checked_scale_output(&addr);
+    // The records it wrote for a partition after another member's claim, before claiming it
+    // again: ignored by every restore.
+    let mut fenced = 0;
+    for p in 0..PARTITIONS {
+        let mut claimant = None;
+        for l in log.iter().filter(|l| l.partition == p) {
+            if let Some(c) = l.claimed_by.as_deref() {
+                claimant = member(Some(c));
+            } else if member(l.owner.as_deref()) == Some(&name)
+                && claimant != Some(&name)
+                && l.timestamp >= paused
+            {
+                fenced += 1;
+            }
+        }
+    }
+    assert!(
+        fenced > 0,
+        "{name}, paused in a batch, wrote changelog records after its partitions were claimed"
+    );
+    eprintln!(
+        "kafka scale-out pause test: {name} paused 8 s in a batch, its partitions handed on when w3 joined; back, it wrote {fenced} changelog records after others' claims (ignored); {resumed} owners went on from the last commit; {repeated} source positions written twice (same totals); all {} totals equal the solo worker's",
         after.len()
     );
 }
