@@ -57,9 +57,9 @@ impl<T> Part<T> {
 /// The most records [`HandOver`] holds at once.
 const HAND_OVER: usize = 64;
 
-/// Hands the records an operator makes from one record (a `flat_map`'s) to the next operator
-/// out of a small reused buffer, at most [`HAND_OVER`] at a time, rather than one by one as the
-/// user's iterator yields them.
+/// Hands records to the next operator out of a small reused buffer, at most [`HAND_OVER`] at a
+/// time: the records a `flat_map` makes from one record, the records a source decodes from one
+/// buffer of input — rather than one by one as they are made.
 ///
 /// Why: a record passed by value to the next operator through `&mut dyn FnMut(T)` is written
 /// to the stack by the producer and read back by the consumer. An iterator's `next` writes a
@@ -88,12 +88,25 @@ impl<U> HandOver<U> {
         loop {
             guard("flat_map", || self.buffer.extend(items.by_ref().take(HAND_OVER)));
             let more = self.buffer.len() == HAND_OVER;
-            for u in self.buffer.drain(..) {
-                emit(u)
-            }
+            self.flush(emit);
             if !more {
                 return;
             }
+        }
+    }
+
+    /// Keeps `record` for the next [`flush`](Self::flush), flushing first when full.
+    pub(crate) fn push(&mut self, record: U, emit: &mut dyn FnMut(U)) {
+        if self.buffer.len() == HAND_OVER {
+            self.flush(emit);
+        }
+        self.buffer.push(record);
+    }
+
+    /// Emits the records kept, in order.
+    pub(crate) fn flush(&mut self, emit: &mut dyn FnMut(U)) {
+        for u in self.buffer.drain(..) {
+            emit(u)
         }
     }
 }

@@ -12,6 +12,7 @@ use std::time::Instant;
 use serde::de::DeserializeOwned;
 
 use super::lines::{Block, Line, LineReader, StrLine, block_lines};
+use crate::batch::HandOver;
 use crate::error::{Error, Result};
 use crate::exec::lock;
 
@@ -286,10 +287,10 @@ pub(crate) struct Decoded {
 }
 
 impl Decoded {
-    /// Emits `record`, if a line gave one, and counts it.
-    fn push<T>(&mut self, record: Option<T>, emit: &mut dyn FnMut(T)) {
+    /// Hands `record` on through `out`, if a line gave one, and counts it.
+    fn push<T>(&mut self, record: Option<T>, out: &mut HandOver<T>, emit: &mut dyn FnMut(T)) {
         if let Some(record) = record {
-            emit(record);
+            out.push(record, emit);
             self.records += 1;
         }
     }
@@ -381,15 +382,34 @@ impl TextOptions {
 /// buffer, not once per line. Errors only under [`MalformedPolicy::FailFast`] or when the input
 /// cannot be read.
 pub(crate) fn decode_lines_with<T: DeserializeOwned, R: BufRead>(
+    decoder: LineDecoder<'_>,
+    reader: LineReader<R>,
+    position: impl Fn(&R) -> u64,
+    end: u64,
+    emit: &mut dyn FnMut(T),
+) -> Result<Decoded> {
+    // The records of a buffer of input are handed on a few at a time (see `HandOver`), all of
+    // them before the next read and before returning, whatever it returns.
+    let mut out = HandOver::default();
+    let decoded = decode_buffers(decoder, reader, position, end, &mut out, emit);
+    out.flush(emit);
+    decoded
+}
+
+/// [`decode_lines_with`], the records kept in `out` until it is full or a buffer of input is
+/// decoded.
+fn decode_buffers<T: DeserializeOwned, R: BufRead>(
     mut decoder: LineDecoder<'_>,
     mut reader: LineReader<R>,
     position: impl Fn(&R) -> u64,
     end: u64,
+    out: &mut HandOver<T>,
     emit: &mut dyn FnMut(T),
 ) -> Result<Decoded> {
     let mut decoded = Decoded::default();
     let max = decoder.options.max_line_length;
     loop {
+        out.flush(emit);
         let at = position(reader.get_ref());
         if at >= end {
             break;
@@ -412,7 +432,7 @@ pub(crate) fn decode_lines_with<T: DeserializeOwned, R: BufRead>(
                             decoder.too_long(len, &mut decoded.malformed).map(|()| None)?
                         }
                     };
-                    decoded.push(record, emit);
+                    decoded.push(record, out, emit);
                 }
                 continue;
             }
@@ -421,7 +441,7 @@ pub(crate) fn decode_lines_with<T: DeserializeOwned, R: BufRead>(
             Line::Text(raw) => decoder.decode_raw::<T>(raw, &mut decoded.malformed)?,
             Line::TooLong(len) => decoder.too_long(len, &mut decoded.malformed).map(|()| None)?,
         };
-        decoded.push(record, emit);
+        decoded.push(record, out, emit);
     }
     Ok(decoded)
 }
