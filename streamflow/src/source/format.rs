@@ -852,6 +852,58 @@ mod tests {
         Ok(decoded)
     }
 
+    /// Records are handed on a few at a time (`HandOver`): a buffer of many lines gives every
+    /// record, in order; under fail-fast, every record before the bad line is handed on before
+    /// the error; and a read that fails finds the records of the buffer before it handed on.
+    #[test]
+    fn decoded_records_are_all_handed_on_in_order_before_any_error() {
+        let text: String = (0..300)
+            .map(|i| format!("{{\"user\":\"u{i}\",\"n\":{i}}}\n"))
+            .collect();
+        let options = TextOptions::default();
+        let mut seen = Vec::new();
+        let decoded = options
+            .decode_lines::<Row>("s", "in", text.as_bytes(), &mut |r| seen.push(r.n))
+            .unwrap();
+        assert_eq!(decoded.records, 300);
+        assert_eq!(seen, (0..300).collect::<Vec<i64>>());
+
+        let bad = format!("{text}not json\n{{\"user\":\"late\",\"n\":-1}}\n");
+        let options = TextOptions {
+            policy: MalformedPolicy::FailFast,
+            ..TextOptions::default()
+        };
+        let mut seen = Vec::new();
+        let outcome = options.decode_lines::<Row>("s", "in", bad.as_bytes(), &mut |r| seen.push(r.n));
+        assert!(outcome.is_err());
+        assert_eq!(seen, (0..300).collect::<Vec<i64>>());
+
+        /// Its text, then a read that fails (a socket that resets) — by when every record of
+        /// the text must have been handed on.
+        struct ThenFails<'a>(&'a [u8], &'a std::cell::Cell<i64>);
+        impl std::io::Read for ThenFails<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                if self.0.is_empty() {
+                    assert_eq!(self.1.get(), 300, "records held back across a read");
+                    return Err(std::io::ErrorKind::ConnectionReset.into());
+                }
+                let n = self.0.len().min(buf.len());
+                buf[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+        let options = TextOptions::default();
+        let count = std::cell::Cell::new(0);
+        let input = std::io::BufReader::with_capacity(1 << 16, ThenFails(text.as_bytes(), &count));
+        let outcome = options.decode_lines::<Row>("s", "in", input, &mut |r| {
+            assert_eq!(r.n, count.get());
+            count.set(count.get() + 1);
+        });
+        assert!(outcome.is_err());
+        assert_eq!(count.get(), 300);
+    }
+
     /// Bytes that look like lines of JSON or CSV often enough to get past the first character.
     fn texty() -> impl Strategy<Value = Vec<u8>> {
         let piece = prop_oneof![
