@@ -238,16 +238,16 @@ impl<T: Data> Batch<T> {
     /// This is the one place where narrow transformations are built, so they all fuse alike.
     fn push_through<U: Data>(self, f: impl Fn(T, &mut dyn FnMut(U)) + Send + Sync + 'static) -> Batch<U> {
         let f = Arc::new(f);
-        let parts = self
-            .parts
-            .into_iter()
-            .map(|part| {
-                let f = f.clone();
-                Part::lazy(move |emit: &mut dyn FnMut(U)| part.run(&mut |t| f(t, emit)))
-            })
-            .collect();
+        self.wrap_parts(|part| {
+            let f = f.clone();
+            Part::lazy(move |emit: &mut dyn FnMut(U)| part.run(&mut |t| f(t, emit)))
+        })
+    }
+
+    /// The same batch with every partition replaced by what `wrap` makes of it.
+    fn wrap_parts<U>(self, wrap: impl FnMut(Part<T>) -> Part<U>) -> Batch<U> {
         Batch {
-            parts,
+            parts: self.parts.into_iter().map(wrap).collect(),
             time: self.time,
             exec: self.exec,
         }
@@ -291,22 +291,13 @@ impl<T: Data> Batch<T> {
         I: IntoIterator<Item = U>,
     {
         let f = Arc::new(f);
-        let parts = self
-            .parts
-            .into_iter()
-            .map(|part| {
-                let f = f.clone();
-                Part::lazy(move |emit: &mut dyn FnMut(U)| {
-                    let mut out = HandOver::default();
-                    part.run(&mut |t| out.emit_all(guard("flat_map", || f(t)), emit))
-                })
+        self.wrap_parts(|part| {
+            let f = f.clone();
+            Part::lazy(move |emit: &mut dyn FnMut(U)| {
+                let mut out = HandOver::default();
+                part.run(&mut |t| out.emit_all(guard("flat_map", || f(t)), emit))
             })
-            .collect();
-        Batch {
-            parts,
-            time: self.time,
-            exec: self.exec,
-        }
+        })
     }
 
     /// Replaces each partition by what `f` makes of all its elements at once.
@@ -326,24 +317,15 @@ impl<T: Data> Batch<T> {
         I: IntoIterator<Item = U>,
     {
         let f = Arc::new(f);
-        let parts = self
-            .parts
-            .into_iter()
-            .map(|part| {
-                let f = f.clone();
-                Part::lazy(move |emit: &mut dyn FnMut(U)| {
-                    let items = part.into_vec();
-                    for u in guard("map_partitions", || f(items.into_iter())) {
-                        emit(u)
-                    }
-                })
+        self.wrap_parts(|part| {
+            let f = f.clone();
+            Part::lazy(move |emit: &mut dyn FnMut(U)| {
+                let items = part.into_vec();
+                for u in guard("map_partitions", || f(items.into_iter())) {
+                    emit(u)
+                }
             })
-            .collect();
-        Batch {
-            parts,
-            time: self.time,
-            exec: self.exec,
-        }
+        })
     }
 
     /// Turns each partition into one element: the vector of its elements.
