@@ -54,12 +54,12 @@ impl<T> Part<T> {
     }
 }
 
-/// The most records [`HandOver`] holds at once.
+/// The most records [`HandOver`] holds at once, unless told otherwise.
 const HAND_OVER: usize = 64;
 
-/// Hands records to the next operator out of a small reused buffer, at most [`HAND_OVER`] at a
-/// time: the records a `flat_map` makes from one record, the records a source decodes from one
-/// buffer of input — rather than one by one as they are made.
+/// Hands records to the next operator out of a small reused buffer, a few at a time — the
+/// records a `flat_map` makes from one record, the records a source decodes from one buffer of
+/// input — rather than one by one as they are made.
 ///
 /// Why: a record passed by value to the next operator through `&mut dyn FnMut(T)` is written
 /// to the stack by the producer and read back by the consumer. An iterator's `next` writes a
@@ -72,22 +72,32 @@ const HAND_OVER: usize = 64;
 /// reads, and the misses of consecutive records overlap again.
 pub(crate) struct HandOver<U> {
     buffer: Vec<U>,
+    /// The most records held.
+    limit: usize,
 }
 
 impl<U> Default for HandOver<U> {
     fn default() -> Self {
-        HandOver { buffer: Vec::new() }
+        HandOver::new(HAND_OVER)
     }
 }
 
 impl<U> HandOver<U> {
+    /// A buffer that holds at most `limit` records (at least one).
+    pub(crate) fn new(limit: usize) -> Self {
+        HandOver {
+            buffer: Vec::new(),
+            limit: limit.max(1),
+        }
+    }
+
     /// Emits every record of `items`, in order. The iterator (user code) runs under the
     /// `flat_map` guard.
     pub(crate) fn emit_all(&mut self, items: impl IntoIterator<Item = U>, emit: &mut dyn FnMut(U)) {
         let mut items = items.into_iter();
         loop {
-            guard("flat_map", || self.buffer.extend(items.by_ref().take(HAND_OVER)));
-            let more = self.buffer.len() == HAND_OVER;
+            guard("flat_map", || self.buffer.extend(items.by_ref().take(self.limit)));
+            let more = self.buffer.len() == self.limit;
             self.flush(emit);
             if !more {
                 return;
@@ -97,7 +107,7 @@ impl<U> HandOver<U> {
 
     /// Keeps `record` for the next [`flush`](Self::flush), flushing first when full.
     pub(crate) fn push(&mut self, record: U, emit: &mut dyn FnMut(U)) {
-        if self.buffer.len() == HAND_OVER {
+        if self.buffer.len() >= self.limit {
             self.flush(emit);
         }
         self.buffer.push(record);

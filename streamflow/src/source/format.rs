@@ -389,8 +389,10 @@ pub(crate) fn decode_lines_with<T: DeserializeOwned, R: BufRead>(
     emit: &mut dyn FnMut(T),
 ) -> Result<Decoded> {
     // The records of a buffer of input are handed on a few at a time (see `HandOver`), all of
-    // them before the next read and before returning, whatever it returns.
-    let mut out = HandOver::default();
+    // them before the next read and before returning, whatever it returns. A few lines only:
+    // enough that a line's record has left the store buffer when it is read back, few enough
+    // that the lines' allocations come back from the thread's malloc cache (64: +4% CPU).
+    let mut out = HandOver::new(8);
     let decoded = decode_buffers(decoder, reader, position, end, &mut out, emit);
     out.flush(emit);
     decoded
