@@ -33,10 +33,11 @@ impl<T> Part<T> {
         Part::Lazy(Box::new(produce))
     }
 
-    /// Pushes every element into `emit`.
+    /// Pushes every element into `emit`, a materialized partition's moved out whole (see
+    /// [`HandOver`]).
     pub(crate) fn run(self, emit: &mut dyn FnMut(T)) {
         match self {
-            Part::Ready(items) => items.into_iter().for_each(emit),
+            Part::Ready(mut items) => items.drain(..).for_each(emit),
             Part::Lazy(produce) => produce(emit),
         }
     }
