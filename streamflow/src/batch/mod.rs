@@ -23,21 +23,35 @@ use crate::time::Time;
 pub(crate) enum Part<T> {
     /// Materialized: taken as a whole by whoever needs a vector, without a copy.
     Ready(Vec<T>),
-    /// Lazy: runs when its elements are needed.
-    Lazy(Box<dyn FnOnce(&mut dyn FnMut(T)) + Send>),
+    /// Lazy: runs when its elements are needed; with their number when it is known ahead.
+    Lazy(Box<dyn FnOnce(&mut dyn FnMut(T)) + Send>, Option<usize>),
 }
 
 impl<T> Part<T> {
     /// A lazy partition.
     pub(crate) fn lazy(produce: impl FnOnce(&mut dyn FnMut(T)) + Send + 'static) -> Self {
-        Part::Lazy(Box::new(produce))
+        Part::Lazy(Box::new(produce), None)
+    }
+
+    /// A lazy partition that produces exactly `len` elements (rows of groups taken out of a
+    /// state, say): collected into a vector of that size, counted without being run.
+    pub(crate) fn lazy_exact(len: usize, produce: impl FnOnce(&mut dyn FnMut(T)) + Send + 'static) -> Self {
+        Part::Lazy(Box::new(produce), Some(len))
+    }
+
+    /// The number of elements, if known without running the partition.
+    pub(crate) fn known_len(&self) -> Option<usize> {
+        match self {
+            Part::Ready(items) => Some(items.len()),
+            Part::Lazy(_, len) => *len,
+        }
     }
 
     /// Pushes every element into `emit`.
     pub(crate) fn run(self, emit: &mut dyn FnMut(T)) {
         match self {
             Part::Ready(items) => items.into_iter().for_each(emit),
-            Part::Lazy(produce) => produce(emit),
+            Part::Lazy(produce, _) => produce(emit),
         }
     }
 
@@ -45,8 +59,8 @@ impl<T> Part<T> {
     pub(crate) fn into_vec(self) -> Vec<T> {
         match self {
             Part::Ready(items) => items,
-            Part::Lazy(produce) => {
-                let mut out = Vec::new();
+            Part::Lazy(produce, len) => {
+                let mut out = Vec::with_capacity(len.unwrap_or(0));
                 produce(&mut |t| out.push(t));
                 out
             }
@@ -149,16 +163,17 @@ impl<T: Data> Batch<T> {
                     counter.fetch_add(items.len() as u64, Ordering::Relaxed);
                     Part::Ready(items)
                 }
-                Part::Lazy(produce) => {
+                Part::Lazy(produce, len) => {
                     let counter = counter.clone();
-                    Part::lazy(move |emit: &mut dyn FnMut(T)| {
+                    let counting = move |emit: &mut dyn FnMut(T)| {
                         let mut n = 0_u64;
                         produce(&mut |t| {
                             n += 1;
                             emit(t)
                         });
                         counter.fetch_add(n, Ordering::Relaxed);
-                    })
+                    };
+                    Part::Lazy(Box::new(counting), len)
                 }
             })
             .collect();
@@ -204,7 +219,20 @@ impl<T: Data> Batch<T> {
     /// assert_eq!(out, vec![vec![2, 3]]);
     /// ```
     pub fn map<U: Data>(self, f: impl Fn(T) -> U + Send + Sync + 'static) -> Batch<U> {
-        self.push_through(move |t, emit| emit(guard("map", || f(t))))
+        // One element for one: a partition's known number of elements stays known.
+        let lens: Vec<_> = self.parts.iter().map(Part::known_len).collect();
+        let mut mapped = self.push_through(move |t, emit| emit(guard("map", || f(t))));
+        for (part, len) in mapped.parts.iter_mut().zip(lens) {
+            if let Part::Lazy(_, known) = part {
+                *known = len;
+            }
+        }
+        mapped
+    }
+
+    /// The number of elements, if every partition knows its own without being run.
+    pub(crate) fn known_len(&self) -> Option<u64> {
+        self.parts.iter().map(|p| p.known_len().map(|n| n as u64)).sum()
     }
 
     /// Keeps the elements for which `f` is true.
