@@ -406,6 +406,17 @@ impl<T: Data> Batch<T> {
     /// # Ok::<(), streamflow::Error>(())
     /// ```
     pub fn collect(self) -> Vec<T> {
+        // Lazy partitions that know their number of elements (an aggregation's rows) are run
+        // one after the other straight into one vector of the batch's size: no partition's
+        // vector is held beside the whole.
+        let lazy = self.parts.iter().any(|p| matches!(p, Part::Lazy(..)));
+        if let (true, Some(total)) = (lazy, self.known_len()) {
+            let mut all = Vec::with_capacity(usize::try_from(total).unwrap_or(0));
+            for part in self.parts {
+                part.run(&mut |t| all.push(t));
+            }
+            return all;
+        }
         // The first partition's vector grown once to hold them all, each other one moved in
         // and freed in turn: never a second copy of the whole batch.
         let parts = self.collect_partitions();
@@ -630,5 +641,28 @@ mod tests {
             split_evenly(Vec::<i32>::new(), 2),
             vec![Vec::<i32>::new(), vec![]]
         );
+    }
+
+    /// Lazy partitions that know their length are counted without being run, keep it through
+    /// `map`, and are collected into one vector in partition order.
+    #[test]
+    fn a_known_length_is_kept_through_map_and_collect() -> crate::error::Result<()> {
+        let exec = Arc::new(Executor::new(2, "test")?);
+        let parts = vec![
+            Part::lazy_exact(3, |emit: &mut dyn FnMut(i32)| (0..3).for_each(emit)),
+            Part::Ready(vec![10, 11]),
+        ];
+        let batch = Batch::from_parts(parts, Time::from_millis(0), exec.clone());
+        assert_eq!(batch.known_len(), Some(5));
+        let mapped = batch.map(|x| x * 2);
+        assert_eq!(mapped.known_len(), Some(5));
+        assert_eq!(mapped.collect(), [0, 2, 4, 20, 22]);
+        let unknown = Batch::from_parts(
+            vec![Part::lazy(|emit: &mut dyn FnMut(i32)| emit(1))],
+            Time::from_millis(0),
+            exec,
+        );
+        assert_eq!(unknown.filter(|_| true).known_len(), None);
+        Ok(())
     }
 }

@@ -256,3 +256,127 @@ where
         seq.end()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::store::{StateHandle, StateStore};
+    use crate::time::Time;
+
+    type Flat = StateStore<(i64, String), u64>;
+    type ByWindow = StateStore<(i64, String), u64, WindowTables<i64, String, u64>>;
+
+    /// Every entry of every partition, sorted.
+    fn entries(store: &dyn StateHandle) -> Vec<((i64, String), u64)> {
+        let mut all = Vec::new();
+        for snapshot in store.snapshot_all().unwrap_or_default() {
+            let decoded: Vec<((i64, String), u64)> =
+                postcard::from_bytes(&snapshot.bytes).unwrap_or_default();
+            all.extend(decoded);
+        }
+        all.sort();
+        all
+    }
+
+    fn groups(n: u64) -> impl Iterator<Item = ((i64, String), u64)> {
+        (0..n).map(|i| (((i % 7) as i64 * 60_000, format!("k{}", i * 31 % 101)), i))
+    }
+
+    #[test]
+    fn a_window_table_finds_its_keys_after_removals() -> Result<()> {
+        let mut table = WindowTable::with_capacity(0);
+        for i in 0..1_000_u32 {
+            table.insert(i, i * 2)?;
+        }
+        table.insert(7, 70)?;
+        for i in (0..1_000).step_by(3) {
+            assert_eq!(table.remove(&i), Some(if i == 7 { 70 } else { i * 2 }));
+        }
+        assert_eq!(table.remove(&0), None);
+        assert_eq!(table.len(), 666);
+        for i in 0..1_000_u32 {
+            let hash = table.hash(&i);
+            let expected = (i % 3 != 0).then_some(if i == 7 { 70 } else { i * 2 });
+            assert_eq!(table.get_mut(hash, &i).copied(), expected, "{i}");
+        }
+        let mut left: Vec<_> = table.into_entries().into_iter().map(|(k, _)| k).collect();
+        left.sort();
+        assert_eq!(left, (0..1_000).filter(|i| i % 3 != 0).collect::<Vec<_>>());
+        Ok(())
+    }
+
+    /// A partition is saved as the flat table's `((window, key), state)` pairs: a checkpoint
+    /// written by the flat layout (before the state was kept per window) restores into the
+    /// per-window one and back, snapshots and deltas alike.
+    #[test]
+    fn snapshots_and_deltas_read_across_the_two_layouts() -> Result<()> {
+        let flat = Flat::new("count", 2);
+        flat.load(groups(500));
+        for p in 0..2 {
+            flat.lock(p).commit("count", Time::from_millis(1_000))?;
+        }
+        let by_window = ByWindow::new("count", 2);
+        by_window.restore_all(&flat.snapshot_all()?)?;
+        assert_eq!(entries(&by_window), entries(&flat));
+        assert_eq!(by_window.stats().keys, 500);
+        assert_eq!(by_window.version(), Some(Time::from_millis(1_000)));
+        assert_eq!(by_window.schema(), flat.schema());
+        let back = Flat::new("count", 2);
+        back.restore_all(&by_window.snapshot_all()?)?;
+        assert_eq!(entries(&back), entries(&flat));
+
+        // A delta written by the flat store: one window gone, a group changed, groups added.
+        flat.track_changes();
+        by_window.track_changes();
+        for p in 0..2 {
+            let mut part = flat.lock(p);
+            let gone: Vec<_> = part.map.keys().filter(|(w, _)| *w == 0).cloned().collect();
+            for g in gone {
+                part.map.remove(&g);
+                part.touch(&g);
+            }
+            let changed = (60_000, String::from("k31"));
+            if let Some(n) = part.map.get_mut(&changed) {
+                *n += 1_000;
+                part.touch(&changed);
+            }
+            part.commit("count", Time::from_millis(2_000))?;
+        }
+        flat.load([((9 * 60_000, String::from("new")), 1)]);
+        let home = flat.partition_of(&(9 * 60_000, String::from("new")));
+        flat.lock(home).touch(&(9 * 60_000, String::from("new")));
+        for p in 0..2 {
+            let delta = flat.delta(p)?.ok_or_else(|| Error::illegal_state("no delta"))?;
+            by_window.apply_delta(&delta)?;
+        }
+        assert_eq!(entries(&by_window), entries(&flat));
+        assert!(entries(&by_window).iter().all(|((w, _), _)| *w != 0));
+
+        // And a delta written per window, a window taken out whole, applies to the flat one.
+        let back = Flat::new("count", 2);
+        back.restore_all(&by_window.snapshot_all()?)?;
+        back.track_changes();
+        let p = by_window.partition_of(&(60_000, String::from("k31")));
+        {
+            let mut part = by_window.lock(p);
+            let (table, changes) = part.table_and_changes();
+            let taken = table.take_windows(|w| w == 60_000);
+            assert!(!taken.is_empty());
+            for (w, groups) in taken {
+                groups.into_iter().for_each(|(k, _)| changes.touch(&(w, k)));
+            }
+            part.commit("count", Time::from_millis(3_000))?;
+        }
+        let delta = by_window
+            .delta(p)?
+            .ok_or_else(|| Error::illegal_state("no delta"))?;
+        back.apply_delta(&delta)?;
+        assert_eq!(entries(&back), entries(&by_window));
+        assert!(
+            entries(&back)
+                .iter()
+                .all(|((w, k), _)| *w != 60_000 || by_window.partition_of(&(*w, k.clone())) != p)
+        );
+        Ok(())
+    }
+}
