@@ -1190,9 +1190,8 @@ impl<K: Key + StateData, B: StateData> GroupStore<K, B> for WindowGroups<K, B> {
     }
 
     fn drain_closed(closed: Self::Closed, f: &mut dyn FnMut(WindowStart, K, Slot<B>)) {
-        // Window by window, each window's groups freed once their rows are out; the newest
-        // first, so that memory freed at the top of an allocator's heap can go back at once.
-        for (w, groups) in closed.into_iter().rev() {
+        // Window by window, each window's groups freed once their rows are out.
+        for (w, groups) in closed {
             groups.into_iter().for_each(|(k, slot)| f(w, k, slot));
         }
     }
