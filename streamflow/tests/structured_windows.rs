@@ -381,3 +381,62 @@ fn min_max_avg_and_a_user_aggregator_over_windows() {
         q.stop().unwrap();
     }
 }
+
+/// The state of a windowed aggregation is kept per window (a closed window leaves whole): a
+/// query stopped and restarted from its checkpoint after every batch — snapshots and deltas
+/// read back into the per-window state, windows closing a few groups at a time and most at
+/// once — emits the same rows in every batch, and keeps the same number of groups, as the same
+/// query run without a stop, in every output mode, with tumbling and sliding windows.
+#[test]
+fn a_query_restarted_after_every_batch_emits_what_an_uninterrupted_one_does() {
+    // Deterministic events: 12 batches of 40 over 5 keys, time mostly moving on, some late.
+    let mut seed = 0x2545_f491_u64;
+    let mut next = move |n: u64| {
+        seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (seed >> 33) % n
+    };
+    let batches: Vec<Vec<Ev>> = (0..12_i64)
+        .map(|b| {
+            (0..40)
+                .map(|_| {
+                    let minute = b * 7 + next(9) as i64 - next(12) as i64;
+                    ev(["a", "b", "c", "d", "e"][next(5) as usize], minute.max(0))
+                })
+                .collect()
+        })
+        .collect();
+    // The end: an event far ahead closes every window still open.
+    let last = vec![ev("z", 1_000)];
+    for spec in [tumbling_window("10 minutes"), window("10 minutes", "5 minutes")] {
+        for mode in [OutputMode::Append, OutputMode::Update, OutputMode::Complete] {
+            let mut straight = windowed_count_test(spec.clone(), mode);
+            let mut restarted = windowed_count_test(spec.clone(), mode);
+            for batch in batches.iter().chain([&last]) {
+                straight.add_data(batch.clone());
+                restarted.stop_stream().add_data(batch.clone()).start_stream();
+                let (a, b) = (straight.state_operators(), restarted.state_operators());
+                assert_eq!(a[0].num_rows_total, b[0].num_rows_total, "{mode:?}");
+                assert_eq!(a[0].num_rows_updated, b[0].num_rows_updated, "{mode:?}");
+                assert_eq!(a[0].num_rows_removed, b[0].num_rows_removed, "{mode:?}");
+                assert!(b[0].memory_used_bytes > 0 || b[0].num_rows_total == 0);
+            }
+            let sorted = |t: &StreamTest<Ev, WindowRow<u64>>| {
+                let mut batches = t.batches();
+                batches.iter_mut().for_each(|(_, rows)| rows.sort());
+                batches
+            };
+            let expected = sorted(&straight);
+            // A batch per `add_data`, and mostly a batch without data after it, which the
+            // watermark it moved makes due.
+            assert!(expected.len() > batches.len(), "{mode:?}");
+            assert!(expected.iter().map(|(_, rows)| rows.len()).sum::<usize>() > 30);
+            assert_eq!(expected, sorted(&restarted), "{mode:?}");
+            if mode != OutputMode::Complete {
+                // Everything closed at the end but the windows of the last event.
+                assert!(restarted.state_operators()[0].num_rows_total <= 2, "{mode:?}");
+            }
+        }
+    }
+}

@@ -23,14 +23,28 @@ use crate::time::Time;
 pub(crate) enum Part<T> {
     /// Materialized: taken as a whole by whoever needs a vector, without a copy.
     Ready(Vec<T>),
-    /// Lazy: runs when its elements are needed.
-    Lazy(Box<dyn FnOnce(&mut dyn FnMut(T)) + Send>),
+    /// Lazy: runs when its elements are needed; with their number when it is known ahead.
+    Lazy(Box<dyn FnOnce(&mut dyn FnMut(T)) + Send>, Option<usize>),
 }
 
 impl<T> Part<T> {
     /// A lazy partition.
     pub(crate) fn lazy(produce: impl FnOnce(&mut dyn FnMut(T)) + Send + 'static) -> Self {
-        Part::Lazy(Box::new(produce))
+        Part::Lazy(Box::new(produce), None)
+    }
+
+    /// A lazy partition that produces exactly `len` elements (rows of groups taken out of a
+    /// state, say): collected into a vector of that size, counted without being run.
+    pub(crate) fn lazy_exact(len: usize, produce: impl FnOnce(&mut dyn FnMut(T)) + Send + 'static) -> Self {
+        Part::Lazy(Box::new(produce), Some(len))
+    }
+
+    /// The number of elements, if known without running the partition.
+    pub(crate) fn known_len(&self) -> Option<usize> {
+        match self {
+            Part::Ready(items) => Some(items.len()),
+            Part::Lazy(_, len) => *len,
+        }
     }
 
     /// Pushes every element into `emit`, a materialized partition's moved out whole (see
@@ -38,7 +52,7 @@ impl<T> Part<T> {
     pub(crate) fn run(self, emit: &mut dyn FnMut(T)) {
         match self {
             Part::Ready(mut items) => items.drain(..).for_each(emit),
-            Part::Lazy(produce) => produce(emit),
+            Part::Lazy(produce, _) => produce(emit),
         }
     }
 
@@ -46,8 +60,8 @@ impl<T> Part<T> {
     pub(crate) fn into_vec(self) -> Vec<T> {
         match self {
             Part::Ready(items) => items,
-            Part::Lazy(produce) => {
-                let mut out = Vec::new();
+            Part::Lazy(produce, len) => {
+                let mut out = Vec::with_capacity(len.unwrap_or(0));
                 produce(&mut |t| out.push(t));
                 out
             }
@@ -217,16 +231,17 @@ impl<T: Data> Batch<T> {
                     counter.fetch_add(items.len() as u64, Ordering::Relaxed);
                     Part::Ready(items)
                 }
-                Part::Lazy(produce) => {
+                Part::Lazy(produce, len) => {
                     let counter = counter.clone();
-                    Part::lazy(move |emit: &mut dyn FnMut(T)| {
+                    let counting = move |emit: &mut dyn FnMut(T)| {
                         let mut n = 0_u64;
                         produce(&mut |t| {
                             n += 1;
                             emit(t)
                         });
                         counter.fetch_add(n, Ordering::Relaxed);
-                    })
+                    };
+                    Part::Lazy(Box::new(counting), len)
                 }
             })
             .collect();
@@ -272,7 +287,20 @@ impl<T: Data> Batch<T> {
     /// assert_eq!(out, vec![vec![2, 3]]);
     /// ```
     pub fn map<U: Data>(self, f: impl Fn(T) -> U + Send + Sync + 'static) -> Batch<U> {
-        self.push_through(move |t, emit| emit(guard("map", || f(t))))
+        // One element for one: a partition's known number of elements stays known.
+        let lens: Vec<_> = self.parts.iter().map(Part::known_len).collect();
+        let mut mapped = self.push_through(move |t, emit| emit(guard("map", || f(t))));
+        for (part, len) in mapped.parts.iter_mut().zip(lens) {
+            if let Part::Lazy(_, known) = part {
+                *known = len;
+            }
+        }
+        mapped
+    }
+
+    /// The number of elements, if every partition knows its own without being run.
+    pub(crate) fn known_len(&self) -> Option<u64> {
+        self.parts.iter().map(|p| p.known_len().map(|n| n as u64)).sum()
     }
 
     /// Keeps the elements for which `f` is true.
@@ -440,6 +468,17 @@ impl<T: Data> Batch<T> {
     /// # Ok::<(), streamflow::Error>(())
     /// ```
     pub fn collect(self) -> Vec<T> {
+        // Lazy partitions that know their number of elements (an aggregation's rows) are run
+        // one after the other straight into one vector of the batch's size: no partition's
+        // vector is held beside the whole.
+        let lazy = self.parts.iter().any(|p| matches!(p, Part::Lazy(..)));
+        if let (true, Some(total)) = (lazy, self.known_len()) {
+            let mut all = Vec::with_capacity(usize::try_from(total).unwrap_or(0));
+            for part in self.parts {
+                part.run(&mut |t| all.push(t));
+            }
+            return all;
+        }
         // The first partition's vector grown once to hold them all, each other one moved in
         // and freed in turn: never a second copy of the whole batch.
         let parts = self.collect_partitions();
@@ -703,5 +742,28 @@ mod tests {
         handed.emit_all((0..1000).map(|_| counter.clone()), &mut |_| seen += 1);
         assert_eq!(seen, 1000);
         assert_eq!(std::rc::Rc::strong_count(&counter), 1);
+    }
+
+    /// Lazy partitions that know their length are counted without being run, keep it through
+    /// `map`, and are collected into one vector in partition order.
+    #[test]
+    fn a_known_length_is_kept_through_map_and_collect() -> crate::error::Result<()> {
+        let exec = Arc::new(Executor::new(2, "test")?);
+        let parts = vec![
+            Part::lazy_exact(3, |emit: &mut dyn FnMut(i32)| (0..3).for_each(emit)),
+            Part::Ready(vec![10, 11]),
+        ];
+        let batch = Batch::from_parts(parts, Time::from_millis(0), exec.clone());
+        assert_eq!(batch.known_len(), Some(5));
+        let mapped = batch.map(|x| x * 2);
+        assert_eq!(mapped.known_len(), Some(5));
+        assert_eq!(mapped.collect(), [0, 2, 4, 20, 22]);
+        let unknown = Batch::from_parts(
+            vec![Part::lazy(|emit: &mut dyn FnMut(i32)| emit(1))],
+            Time::from_millis(0),
+            exec,
+        );
+        assert_eq!(unknown.filter(|_| true).known_len(), None);
+        Ok(())
     }
 }

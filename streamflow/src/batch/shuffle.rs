@@ -27,7 +27,12 @@ pub(crate) type FixedHasher = foldhash::fast::FixedState;
 pub(crate) type FastMap<K, V> = HashMap<K, V, FixedHasher>;
 
 pub(crate) fn new_map<K, V>() -> FastMap<K, V> {
-    HashMap::with_hasher(FixedHasher::with_seed(0x5eed_f10c))
+    HashMap::with_hasher(fixed_hasher())
+}
+
+/// The hasher of [`new_map`]'s tables, for a table built by hand.
+pub(crate) fn fixed_hasher() -> FixedHasher {
+    FixedHasher::with_seed(0x5eed_f10c)
 }
 
 /// The partition of `key` among `n` (Spark's `HashPartitioner`, over a stable hash):
@@ -110,6 +115,24 @@ pub(crate) trait MapTable<K, C>: Send {
     fn len(&self) -> usize;
     /// Hands every `(key, combined)` pair to `out`, emptying the table.
     fn drain_into(self, out: &mut dyn FnMut(K, C));
+    /// [`drain_into`](Self::drain_into) in runs (a table per event-time window drains window
+    /// by window): [`Drained::Run`] starts each run, then its pairs follow. The pairs of a run
+    /// stay together after the shuffle, and are freed together once consumed.
+    fn drain_runs(self, out: &mut dyn FnMut(Drained<K, C>))
+    where
+        Self: Sized,
+    {
+        out(Drained::Run(self.len()));
+        self.drain_into(&mut |k, c| out(Drained::Pair(k, c)))
+    }
+}
+
+/// What [`MapTable::drain_runs`] hands out.
+pub(crate) enum Drained<K, C> {
+    /// A run of this many pairs starts.
+    Run(usize),
+    /// A pair of the current run.
+    Pair(K, C),
 }
 
 impl<K: Send, C: Send> MapTable<K, C> for FastMap<K, C> {
@@ -134,6 +157,25 @@ pub(crate) fn map_side<T: Send, K: Key, C: Send, M: MapTable<K, C>>(
     new: &(dyn Fn() -> M + Sync),
     add: &(dyn Fn(&mut M, T) + Sync),
 ) -> Vec<Vec<Vec<(K, C)>>> {
+    let one_run = |runs: Buckets<K, C>| match <[_; 1]>::try_from(runs.0) {
+        Ok([run]) => run,
+        Err(runs) => runs.into_iter().flatten().collect(),
+    };
+    map_side_runs(exec, parts, n, new, add)
+        .into_iter()
+        .map(|task| task.into_iter().map(one_run).collect())
+        .collect()
+}
+
+/// [`map_side`] keeping the runs each table drains in ([`MapTable::drain_runs`]): for each map
+/// task, for each of the `n` partitions, its runs in order.
+pub(crate) fn map_side_runs<T: Send, K: Key, C: Send, M: MapTable<K, C>>(
+    exec: &Executor,
+    parts: Vec<Part<T>>,
+    n: usize,
+    new: &(dyn Fn() -> M + Sync),
+    add: &(dyn Fn(&mut M, T) + Sync),
+) -> Vec<Vec<Buckets<K, C>>> {
     let n = n.max(1);
     exec.run(lanes(parts, exec.parallelism()), |lane| {
         // One table for all the parts of a lane: a key seen in several of them is stored and
@@ -142,11 +184,32 @@ pub(crate) fn map_side<T: Send, K: Key, C: Send, M: MapTable<K, C>>(
         for part in lane {
             part.run(&mut |t: T| add(&mut table, t));
         }
-        // Buckets sized for an even spread (the stable hash spreads keys evenly).
-        let each = table.len() / n + table.len() / (8 * n) + 1;
-        let mut buckets: Vec<Vec<(K, C)>> = (0..n).map(|_| Vec::with_capacity(each)).collect();
-        table.drain_into(&mut |k, c| buckets[partition_of(&k, n)].push((k, c)));
-        buckets
+        let mut runs: Vec<Vec<Vec<(K, C)>>> = (0..n).map(|_| Vec::new()).collect();
+        table.drain_runs(&mut |drained| match drained {
+            Drained::Run(len) => {
+                // Sized for an even spread (the stable hash spreads keys evenly).
+                let each = len / n + len / (8 * n) + 1;
+                for bucket in runs.iter_mut() {
+                    if bucket.last().is_some_and(Vec::is_empty) {
+                        bucket.pop();
+                    }
+                    bucket.push(Vec::with_capacity(each));
+                }
+            }
+            Drained::Pair(k, c) => {
+                let bucket = &mut runs[partition_of(&k, n)];
+                match bucket.last_mut() {
+                    Some(run) => run.push((k, c)),
+                    None => bucket.push(vec![(k, c)]),
+                }
+            }
+        });
+        runs.into_iter()
+            .map(|mut bucket| {
+                bucket.retain(|run| !run.is_empty());
+                Buckets(bucket)
+            })
+            .collect()
     })
 }
 
@@ -160,17 +223,21 @@ impl<K, C> Buckets<K, C> {
         self.0.iter().map(Vec::len).sum()
     }
 
-    /// Per output partition, the buckets every map task of `map_side` made for it.
-    pub(crate) fn by_partition(map_side: Vec<Vec<Vec<(K, C)>>>, n: usize) -> Vec<Self> {
+    /// Per output partition, the runs every map task of [`map_side_runs`] made for it, in
+    /// map-task order.
+    pub(crate) fn by_partition(map_side: Vec<Vec<Buckets<K, C>>>, n: usize) -> Vec<Self> {
         let mut out: Vec<Vec<Vec<(K, C)>>> = (0..n).map(|_| Vec::new()).collect();
         for task in map_side {
-            for (p, bucket) in task.into_iter().enumerate() {
-                if !bucket.is_empty() {
-                    out[p].push(bucket);
-                }
+            for (p, runs) in task.into_iter().enumerate() {
+                out[p].extend(runs.0.into_iter().filter(|run| !run.is_empty()));
             }
         }
         out.into_iter().map(Buckets).collect()
+    }
+
+    /// The runs, in order.
+    pub(crate) fn runs(&self) -> impl Iterator<Item = &[(K, C)]> {
+        self.0.iter().map(Vec::as_slice)
     }
 }
 

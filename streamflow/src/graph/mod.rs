@@ -77,9 +77,11 @@ impl NodeMeta {
     /// Whether this node materializes its batches (and so ends a fused stage for readers).
     /// Whether the batch is handed to its one reader still lazy — read where it is consumed,
     /// never held whole — while the node still runs once per batch (to count its records).
+    /// A stateful node's batch is its output after the state changed, which no later read
+    /// needs again: an aggregation's rows are made from groups it took out of its state.
     fn hands_on_lazily(&self) -> bool {
-        self.kind == NodeKind::Source
-            && self.replayable_source.load(Ordering::Relaxed)
+        (self.kind == NodeKind::Stateful
+            || self.kind == NodeKind::Source && self.replayable_source.load(Ordering::Relaxed))
             && self.consumers() == 1
             && self.remember_ms.load(Ordering::Relaxed) == 0
             && !self.persisted.load(Ordering::Relaxed)

@@ -170,6 +170,14 @@ impl<T: Data> OutputRun for SinkOutput<T> {
                 self.sink.add_batch(batch, rows)?;
                 Ok(Some(0))
             }
+            // Rows whose number is known without making them (an aggregation's closed groups)
+            // go to the sink still lazy, never held whole.
+            Some(rows) if rows.known_len().is_some() => {
+                let n = rows.known_len().unwrap_or(0);
+                ready()?;
+                self.sink.add_batch(batch, rows)?;
+                Ok(Some(n))
+            }
             Some(rows) => {
                 let exec = rows.executor().clone();
                 let partitions = rows.collect_partitions();

@@ -28,8 +28,10 @@ use serde::{Deserialize, Serialize};
 
 use super::aggregators::{AggRow, Aggregator};
 use super::keyed::run_keyed_buckets;
+use super::store::{Changes, Table};
+use super::window_tables::WindowTables;
 use super::{StateHandle, StateStore, StorePartition};
-use crate::batch::shuffle::{Buckets, FastMap, FixedHasher, MapTable, new_map};
+use crate::batch::shuffle::{Buckets, Drained, FastMap, FixedHasher, MapTable, new_map};
 use crate::batch::{Batch, Part};
 use crate::data::{Data, Key, StateData};
 use crate::error::{Error, Result};
@@ -172,6 +174,25 @@ struct Slot<B> {
     updated: u64,
 }
 
+impl<B> Slot<B> {
+    /// A new group's slot, first changed in batch `batch_id`.
+    fn new(buffer: B, batch_id: u64) -> Self {
+        Slot {
+            buffer,
+            updated: batch_id,
+        }
+    }
+
+    /// Merges `more` into the buffer with `merge` in batch `batch_id`: 1 if the group changed
+    /// for the first time in that batch, else 0.
+    fn merge(&mut self, more: B, merge: &dyn Fn(&mut B, B), batch_id: u64) -> u64 {
+        merge(&mut self.buffer, more);
+        let first = self.updated != batch_id;
+        self.updated = batch_id;
+        u64::from(first)
+    }
+}
+
 /// A session of one key: `[start, end)` in milliseconds.
 #[derive(Clone, Serialize, Deserialize)]
 struct Session<B> {
@@ -184,7 +205,7 @@ struct Session<B> {
 /// The window part of a group key, kept small because every aggregated row hashes it and the
 /// map holds one per group: the window's start, or [`NO_WINDOW`]. All time windows of one
 /// operator have the same size, so the end is implied (see `AggOperator::window_at`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 struct WindowStart(i64);
 
 /// The group key of an aggregation without a window.
@@ -203,26 +224,33 @@ fn window_at(kind: Option<WindowKind>, start: WindowStart) -> Option<Window> {
 
 type GroupKey<K> = (WindowStart, K);
 
-/// What an aggregation keeps across batches.
+/// The groups of an aggregation by time windows in a state partition: a table per window.
+type WindowGroups<K, B> = WindowTables<WindowStart, K, Slot<B>>;
+
+/// What an aggregation keeps across batches. Whatever the shape, a state partition is saved as
+/// the same sequence of `(group, slot)` pairs: a checkpoint reads back into either shape.
 enum AggState<K, B> {
-    /// Tumbling, sliding and key-only groups.
+    /// Key-only groups, and groups by the event time itself: one table of every group.
     Groups(StateStore<GroupKey<K>, Slot<B>>),
+    /// Tumbling and sliding windows: one table per window, a closed window taken out whole.
+    Windows(StateStore<GroupKey<K>, Slot<B>, WindowGroups<K, B>>),
     /// Session windows: the open sessions of each key, sorted by start.
     Sessions(StateStore<K, Vec<Session<B>>>),
 }
 
 impl<K: Key + StateData, B: StateData> AggState<K, B> {
-    fn new(operator: &str, sessions: bool, num_partitions: usize) -> Self {
-        if sessions {
-            AggState::Sessions(StateStore::new(operator, num_partitions))
-        } else {
-            AggState::Groups(StateStore::new(operator, num_partitions))
+    fn new(operator: &str, window: Option<&WindowSpec>, num_partitions: usize) -> Self {
+        match window {
+            Some(spec) if spec.is_session() => AggState::Sessions(StateStore::new(operator, num_partitions)),
+            Some(_) => AggState::Windows(StateStore::new(operator, num_partitions)),
+            None => AggState::Groups(StateStore::new(operator, num_partitions)),
         }
     }
 
     fn handle(&self) -> &dyn StateHandle {
         match self {
             AggState::Groups(store) => store,
+            AggState::Windows(store) => store,
             AggState::Sessions(store) => store,
         }
     }
@@ -231,6 +259,7 @@ impl<K: Key + StateData, B: StateData> AggState<K, B> {
     fn rows(&self) -> u64 {
         match self {
             AggState::Groups(store) => store.stats().keys,
+            AggState::Windows(store) => store.stats().keys,
             AggState::Sessions(store) => (0..store.num_partitions())
                 .map(|p| store.lock(p).map.values().map(|v| v.len() as u64).sum::<u64>())
                 .sum(),
@@ -321,19 +350,18 @@ impl<R> BatchOutcome<R> {
 /// The step gets each key's map-side results as they come (one per map task that saw the key)
 /// and folds them into the store itself: aggregation buffers merge associatively, so no merged
 /// table is built first.
-fn run_batch<T: Data, G: Key, C: Send, M: MapTable<G, C>, S: Send, R: Send>(
-    store: &StateStore<G, S>,
+#[allow(clippy::type_complexity, reason = "the step's signature")]
+fn run_batch<T: Data, G: Key, C: Send, M: MapTable<G, C>, S: Send, St: Table<G, S>, R: Send>(
+    store: &StateStore<G, S, St>,
     batch: Batch<T>,
     new: &(dyn Fn() -> M + Sync),
     add: &(dyn Fn(&mut M, T) + Sync),
     dropped: &AtomicU64,
-    step: impl Fn(&mut StorePartition<G, S>, Buckets<G, C>) -> PartitionOutcome<R> + Sync + Send,
+    step: impl Fn(&mut StorePartition<G, S, St>, Buckets<G, C>) -> Result<PartitionOutcome<R>> + Sync + Send,
 ) -> Result<BatchOutcome<R>> {
     let exec = batch.executor().clone();
     // Structured batches are identified by id, not by time: the store keeps no version.
-    let outcomes = run_keyed_buckets(store, &exec, Some(batch), new, add, None, |part, records| {
-        Ok(step(part, records))
-    })?;
+    let outcomes = run_keyed_buckets(store, &exec, Some(batch), new, add, None, step)?;
     Ok(BatchOutcome::gather(outcomes, dropped))
 }
 
@@ -580,15 +608,30 @@ impl<K: Key, B: Send> MapTable<GroupKey<K>, B> for GroupTables<K, B> {
             GroupTables::Flat(table) => table.into_iter().for_each(|(g, b)| out(g, b)),
         }
     }
+
+    /// A run per window: the state merges and frees them window by window.
+    fn drain_runs(self, out: &mut dyn FnMut(Drained<GroupKey<K>, B>)) {
+        match self {
+            GroupTables::Windows { tables, .. } => {
+                for (w, table) in tables {
+                    out(Drained::Run(table.len()));
+                    table.into_iter().for_each(|(k, b)| out(Drained::Pair((w, k), b)));
+                }
+            }
+            other => {
+                out(Drained::Run(other.len()));
+                other.drain_into(&mut |g, b| out(Drained::Pair(g, b)));
+            }
+        }
+    }
 }
 
 impl<T: Data, K: Key + StateData, A: Aggregator<T>> AggOperator<T, K, A> {
     /// The operator of `spec`, keeping its state in `num_partitions` partitions, reading the
     /// query's batch id, watermark and output mode from `run`.
     pub(crate) fn new(spec: AggSpec<T, K, A>, num_partitions: usize, run: Arc<RunShared>) -> Self {
-        let sessions = spec.window.as_ref().is_some_and(WindowSpec::is_session);
         AggOperator {
-            state: AggState::new(&spec.name, sessions, num_partitions),
+            state: AggState::new(&spec.name, spec.window.as_ref(), num_partitions),
             metrics: Mutex::new(StateOperatorProgress::new(&spec.name)),
             name: spec.name,
             key: spec.key,
@@ -617,14 +660,10 @@ impl<T: Data, K: Key + StateData, A: Aggregator<T>> AggOperator<T, K, A> {
             )]));
         }
         let outcome = match &self.state {
-            AggState::Groups(store) => match &self.key {
-                KeyOf::Owned(f) => {
-                    self.run_groups(&OwnedKeys(f), store, batch, watermark, drop_late, batch_id)?
-                }
-                KeyOf::Borrowed(by) => {
-                    self.run_groups(&BorrowedKeys(&**by), store, batch, watermark, drop_late, batch_id)?
-                }
-            },
+            AggState::Groups(store) => self.run_keyed_groups(store, batch, watermark, drop_late, batch_id)?,
+            AggState::Windows(store) => {
+                self.run_keyed_groups(store, batch, watermark, drop_late, batch_id)?
+            }
             AggState::Sessions(store) => {
                 let (Some(WindowKind::Session { gap }), Some(ts)) =
                     (self.window.as_ref().map(|spec| spec.kind), &self.event_time)
@@ -664,7 +703,7 @@ impl<T: Data, K: Key + StateData, A: Aggregator<T>> AggOperator<T, K, A> {
     ) -> Result<(AggRow<K, A::Output>, bool)> {
         let AggState::Groups(store) = &self.state else {
             return Err(Error::illegal_state(
-                "a session window cannot run in continuous mode",
+                "an aggregation by windows cannot run in continuous mode",
             ));
         };
         let agg = &*self.agg;
@@ -716,25 +755,46 @@ impl<T: Data, K: Key + StateData, A: Aggregator<T>> AggOperator<T, K, A> {
         )
     }
 
-    /// The rows of a table of groups taken out of the state, made as the sink reads them: the
-    /// groups are moved into a vector of exactly their number (half a hash table's size) and
-    /// the table is freed at once, so the state is never held beside a copy of it as rows.
-    fn rows_later(&self, groups: FastMap<GroupKey<K>, Slot<A::Buffer>>) -> Part<AggRow<K, A::Output>> {
+    /// The rows of the groups `closed` taken out of the state, made as the sink reads them and
+    /// freed as they go (window by window with a table per window): the state is never held
+    /// beside a copy of it as rows.
+    fn rows_later<M: GroupStore<K, A::Buffer>>(
+        &self,
+        closed: M::Closed,
+        n: u64,
+    ) -> Part<AggRow<K, A::Output>> {
         let (agg, kind) = (self.agg.clone(), self.window.as_ref().map(|spec| spec.kind));
-        let groups: Vec<_> = groups.into_iter().collect();
-        Part::lazy(move |emit| {
-            for ((w, k), slot) in groups {
+        let n = usize::try_from(n).unwrap_or(usize::MAX);
+        Part::lazy_exact(n, move |emit| {
+            M::drain_closed(closed, &mut |w, k, slot| {
                 let value = guard("aggregate", || agg.finish(&slot.buffer));
                 emit(AggRow::new(window_at(kind, w), k, value, agg.name()));
-            }
+            })
         })
     }
 
-    /// Tumbling, sliding and key-only groups, keyed by `keys`.
-    fn run_groups(
+    /// [`run_groups`](Self::run_groups) with the key function the query has.
+    fn run_keyed_groups<M: GroupStore<K, A::Buffer>>(
+        &self,
+        store: &StateStore<GroupKey<K>, Slot<A::Buffer>, M>,
+        batch: Batch<T>,
+        watermark: Time,
+        drop_late: bool,
+        batch_id: u64,
+    ) -> Result<BatchOutcome<AggRow<K, A::Output>>> {
+        match &self.key {
+            KeyOf::Owned(f) => self.run_groups(&OwnedKeys(f), store, batch, watermark, drop_late, batch_id),
+            KeyOf::Borrowed(by) => {
+                self.run_groups(&BorrowedKeys(&**by), store, batch, watermark, drop_late, batch_id)
+            }
+        }
+    }
+
+    /// Tumbling, sliding and key-only groups, keyed by `keys`, kept as `M` keeps them.
+    fn run_groups<M: GroupStore<K, A::Buffer>>(
         &self,
         keys: &impl MapKeys<T, K>,
-        store: &StateStore<GroupKey<K>, Slot<A::Buffer>>,
+        store: &StateStore<GroupKey<K>, Slot<A::Buffer>, M>,
         batch: Batch<T>,
         watermark: Time,
         drop_late: bool,
@@ -798,94 +858,47 @@ impl<T: Data, K: Key + StateData, A: Aggregator<T>> AggOperator<T, K, A> {
             _ => None,
         };
         let new = || GroupTables::new(shape);
+        let merge = |b: &mut A::Buffer, more| guard("aggregate", || agg.merge(b, more));
+        let closed = |w: WindowStart| {
+            if self.event_time_key {
+                w.0 <= watermark.millis()
+            } else {
+                self.window_at(w).is_some_and(|w| w.end <= watermark)
+            }
+        };
         run_batch(store, batch, &new, &add, &dropped, |part, buffers| {
-            let mut updated = 0;
-            if part.map.is_empty() {
-                // A first batch (or one after everything was evicted): sized once, not grown.
-                part.map.reserve(buffers.len());
-            }
-            for (k, b) in buffers {
-                part.touch(&k);
-                match part.map.entry(k) {
-                    Entry::Occupied(mut e) => {
-                        let slot = e.get_mut();
-                        guard("aggregate", || agg.merge(&mut slot.buffer, b));
-                        if slot.updated != batch_id {
-                            slot.updated = batch_id;
-                            updated += 1;
-                        }
-                    }
-                    Entry::Vacant(e) => {
-                        e.insert(Slot {
-                            buffer: b,
-                            updated: batch_id,
-                        });
-                        updated += 1;
-                    }
-                }
-            }
-            let closed = |k: &GroupKey<K>| {
-                if self.event_time_key {
-                    k.0.0 <= watermark.millis()
-                } else {
-                    self.window_at(k.0).is_some_and(|w| w.end <= watermark)
-                }
-            };
-            let mut rows = Vec::new();
+            let (table, changes) = part.table_and_changes();
+            let updated = table.merge_in(changes, buffers, &merge, batch_id)?;
             let mut removed = 0;
-            match mode {
-                OutputMode::Complete => {
-                    for ((w, k), slot) in part.map.iter() {
-                        rows.push(self.row(self.window_at(*w), k.clone(), &slot.buffer));
-                    }
-                }
-                OutputMode::Update => {
-                    for ((w, k), slot) in part.map.iter() {
-                        if slot.updated == batch_id {
-                            rows.push(self.row(self.window_at(*w), k.clone(), &slot.buffer));
+            let rows = match mode {
+                OutputMode::Complete | OutputMode::Update => {
+                    let complete = mode == OutputMode::Complete;
+                    let mut rows = Vec::new();
+                    table.for_each_group(&mut |w, k, slot| {
+                        if complete || slot.updated == batch_id {
+                            rows.push(self.row(self.window_at(w), k.clone(), &slot.buffer));
                         }
-                    }
+                    });
                     if evict {
-                        let gone: Vec<GroupKey<K>> =
-                            part.map.extract_if(|k, _| closed(k)).map(|(k, _)| k).collect();
-                        removed = gone.len() as u64;
-                        gone.iter().for_each(|k| part.touch(k));
+                        removed = table.take_closed(changes, &closed).1;
+                    }
+                    Part::Ready(rows)
+                }
+                OutputMode::Append if evict => {
+                    let (gone, n) = table.take_closed(changes, &closed);
+                    removed = n;
+                    match n {
+                        0 => Part::Ready(Vec::new()),
+                        _ => self.rows_later::<M>(gone, n),
                     }
                 }
-                OutputMode::Append => {
-                    let closing = match evict {
-                        true => part.map.keys().filter(|k| closed(k)).count(),
-                        false => 0,
-                    };
-                    if closing > 0 && closing * 2 >= part.map.len() {
-                        // Most groups closed (the end of a backfill, say): the table leaves the
-                        // state whole, the open groups are put back, and the rows of the closed
-                        // ones are made as the sink reads them — never held beside the table.
-                        let mut groups = part.take_all();
-                        part.map.extend(groups.extract_if(|k, _| !closed(k)));
-                        removed = groups.len() as u64;
-                        return PartitionOutcome {
-                            rows: self.rows_later(groups),
-                            updated,
-                            removed,
-                        };
-                    }
-                    if evict {
-                        let gone: Vec<_> = part.map.extract_if(|k, _| closed(k)).collect();
-                        for (key, slot) in gone {
-                            part.touch(&key);
-                            let (w, k) = key;
-                            rows.push(self.row(self.window_at(w), k, &slot.buffer));
-                            removed += 1;
-                        }
-                    }
-                }
-            }
-            PartitionOutcome {
-                rows: Part::Ready(rows),
+                OutputMode::Append => Part::Ready(Vec::new()),
+            };
+            Ok(PartitionOutcome {
+                rows,
                 updated,
                 removed,
-            }
+            })
         })
     }
 
@@ -973,11 +986,11 @@ impl<T: Data, K: Key + StateData, A: Aggregator<T>> AggOperator<T, K, A> {
                 }
             }
             part.map.retain(|_, sessions| !sessions.is_empty());
-            PartitionOutcome {
+            Ok(PartitionOutcome {
                 rows: Part::Ready(rows),
                 updated,
                 removed,
-            }
+            })
         })
     }
 }
@@ -1001,4 +1014,185 @@ fn merge_sessions<T, A: Aggregator<T>>(agg: &A, sessions: &mut Vec<Session<A::Bu
         }
     }
     *sessions = merged;
+}
+
+/// How a state partition keeps an aggregation's groups: one table of every group
+/// ([`FastMap`]), or a table per window ([`WindowTables`]).
+trait GroupStore<K: Key, B>: Table<GroupKey<K>, Slot<B>> + Sized {
+    /// The closed groups taken out of the state, kept for their rows.
+    type Closed: Send + 'static;
+
+    /// Folds the map side's `buffers` into the groups (a new group's buffer as it is, a known
+    /// one's by `merge`), noting each group in `changes`; returns how many groups changed for
+    /// the first time in batch `batch_id`.
+    fn merge_in(
+        &mut self,
+        changes: &mut Changes<GroupKey<K>>,
+        buffers: Buckets<GroupKey<K>, B>,
+        merge: &dyn Fn(&mut B, B),
+        batch_id: u64,
+    ) -> Result<u64>;
+
+    /// Calls `f` with every group.
+    fn for_each_group(&self, f: &mut dyn FnMut(WindowStart, &K, &Slot<B>));
+
+    /// Takes out the groups of the windows `closed` says are, noting the change in `changes`;
+    /// returns them and how many there are.
+    fn take_closed(
+        &mut self,
+        changes: &mut Changes<GroupKey<K>>,
+        closed: &dyn Fn(WindowStart) -> bool,
+    ) -> (Self::Closed, u64);
+
+    /// Hands every group of `closed` to `f`, freeing them as it goes.
+    fn drain_closed(closed: Self::Closed, f: &mut dyn FnMut(WindowStart, K, Slot<B>));
+}
+
+/// Notes in `changes` that `removed` of `before` groups left the state: one by one when few
+/// did (`keys` lists them), else as a change of everything (the next write is a snapshot).
+fn note_removed<'a, K: Key + 'a>(
+    changes: &mut Changes<GroupKey<K>>,
+    removed: usize,
+    before: usize,
+    keys: impl Iterator<Item = (WindowStart, &'a K)>,
+) {
+    if removed * 2 >= before || !changes.by_key() {
+        changes.all();
+    } else {
+        keys.for_each(|(w, k)| changes.touch(&(w, k.clone())));
+    }
+}
+
+impl<K: Key + StateData, B: StateData> GroupStore<K, B> for FastMap<GroupKey<K>, Slot<B>> {
+    type Closed = Vec<(GroupKey<K>, Slot<B>)>;
+
+    fn merge_in(
+        &mut self,
+        changes: &mut Changes<GroupKey<K>>,
+        buffers: Buckets<GroupKey<K>, B>,
+        merge: &dyn Fn(&mut B, B),
+        batch_id: u64,
+    ) -> Result<u64> {
+        let mut updated = 0;
+        if self.is_empty() {
+            // A first batch (or one after everything was evicted): sized once, not grown.
+            self.reserve(buffers.len());
+        }
+        for (k, b) in buffers {
+            changes.touch(&k);
+            match self.entry(k) {
+                Entry::Occupied(mut e) => updated += e.get_mut().merge(b, merge, batch_id),
+                Entry::Vacant(e) => {
+                    e.insert(Slot::new(b, batch_id));
+                    updated += 1;
+                }
+            }
+        }
+        Ok(updated)
+    }
+
+    fn for_each_group(&self, f: &mut dyn FnMut(WindowStart, &K, &Slot<B>)) {
+        self.iter().for_each(|((w, k), slot)| f(*w, k, slot));
+    }
+
+    fn take_closed(
+        &mut self,
+        changes: &mut Changes<GroupKey<K>>,
+        closed: &dyn Fn(WindowStart) -> bool,
+    ) -> (Self::Closed, u64) {
+        let before = self.len();
+        let closing = self.keys().filter(|k| closed(k.0)).count();
+        if closing == 0 {
+            return (Vec::new(), 0);
+        }
+        let gone: Vec<_> = if closing * 2 >= before {
+            // Most groups closed (the end of a backfill, say): the table leaves the state
+            // whole, the open groups are put back, and the closed ones are moved into a vector
+            // of exactly their number, the table freed at once.
+            let mut groups = std::mem::replace(self, new_map());
+            self.extend(groups.extract_if(|k, _| !closed(k.0)));
+            groups.into_iter().collect()
+        } else {
+            self.extract_if(|k, _| closed(k.0)).collect()
+        };
+        note_removed(
+            changes,
+            gone.len(),
+            before,
+            gone.iter().map(|((w, k), _)| (*w, k)),
+        );
+        let n = gone.len() as u64;
+        (gone, n)
+    }
+
+    fn drain_closed(closed: Self::Closed, f: &mut dyn FnMut(WindowStart, K, Slot<B>)) {
+        closed.into_iter().for_each(|((w, k), slot)| f(w, k, slot));
+    }
+}
+
+impl<K: Key + StateData, B: StateData> GroupStore<K, B> for WindowGroups<K, B> {
+    type Closed = Vec<(WindowStart, Vec<(K, Slot<B>)>)>;
+
+    fn merge_in(
+        &mut self,
+        changes: &mut Changes<GroupKey<K>>,
+        buffers: Buckets<GroupKey<K>, B>,
+        merge: &dyn Fn(&mut B, B),
+        batch_id: u64,
+    ) -> Result<u64> {
+        // The pairs each window gets (the map side drains a run per window): a window new to
+        // the state gets its table sized once for them.
+        let mut sizes: FastMap<WindowStart, usize> = new_map();
+        for run in buffers.runs() {
+            if let Some(((w, _), _)) = run.first() {
+                *sizes.entry(*w).or_default() += run.len();
+            }
+        }
+        let mut updated = 0;
+        // Run by run, each run freed once merged.
+        for (group, b) in buffers {
+            changes.touch(&group);
+            let (w, k) = group;
+            let table = self.window_mut(w, || sizes.get(&w).copied().unwrap_or(0));
+            let hash = table.hash(&k);
+            match table.get_mut(hash, &k) {
+                Some(slot) => updated += slot.merge(b, merge, batch_id),
+                None => {
+                    table.insert_new(hash, k, Slot::new(b, batch_id))?;
+                    updated += 1;
+                }
+            }
+        }
+        Ok(updated)
+    }
+
+    fn for_each_group(&self, f: &mut dyn FnMut(WindowStart, &K, &Slot<B>)) {
+        for (w, table) in self.windows() {
+            table.iter().for_each(|(k, slot)| f(*w, k, slot));
+        }
+    }
+
+    fn take_closed(
+        &mut self,
+        changes: &mut Changes<GroupKey<K>>,
+        closed: &dyn Fn(WindowStart) -> bool,
+    ) -> (Self::Closed, u64) {
+        let before = Table::len(self);
+        let gone = self.take_windows(closed);
+        let n: usize = gone.iter().map(|(_, groups)| groups.len()).sum();
+        if n > 0 {
+            let keys = gone
+                .iter()
+                .flat_map(|(w, groups)| groups.iter().map(move |(k, _)| (*w, k)));
+            note_removed(changes, n, before, keys);
+        }
+        (gone, n as u64)
+    }
+
+    fn drain_closed(closed: Self::Closed, f: &mut dyn FnMut(WindowStart, K, Slot<B>)) {
+        // Window by window, each window's groups freed once their rows are out.
+        for (w, groups) in closed {
+            groups.into_iter().for_each(|(k, slot)| f(w, k, slot));
+        }
+    }
 }

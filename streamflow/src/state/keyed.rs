@@ -12,9 +12,11 @@
 
 use std::sync::Arc;
 
-use super::store::{StateHandle, StateStore, StorePartition};
+use super::store::{StateHandle, StateStore, StorePartition, Table};
 use crate::batch::Batch;
-use crate::batch::shuffle::{Buckets, Combine, FastMap, MapTable, append, group_values, map_side, shuffle};
+use crate::batch::shuffle::{
+    Buckets, Combine, FastMap, MapTable, append, group_values, map_side_runs, shuffle,
+};
 use crate::data::{Data, Key, Pair, StateData};
 use crate::dstream::DStream;
 use crate::error::{Error, Result};
@@ -49,18 +51,27 @@ pub(crate) fn run_keyed<T: Data, K: Key, C: Send, S: Send, R: Send>(
 /// and `step` gets the partition's raw `(key, combined)` pairs, one per map task that saw the
 /// key, and folds them straight into the store — no merged table is built first.
 #[allow(clippy::too_many_arguments, reason = "one batch's inputs")]
-pub(crate) fn run_keyed_buckets<T: Data, K: Key, C: Send, M: MapTable<K, C>, S: Send, R: Send>(
-    store: &StateStore<K, S>,
+pub(crate) fn run_keyed_buckets<T, K, C, M, S, St, R>(
+    store: &StateStore<K, S, St>,
     exec: &Executor,
     input: Option<Batch<T>>,
     new: &(dyn Fn() -> M + Sync),
     add: &(dyn Fn(&mut M, T) + Sync),
     version: Option<Time>,
-    step: impl Fn(&mut StorePartition<K, S>, Buckets<K, C>) -> Result<R> + Sync + Send,
-) -> Result<Vec<R>> {
+    step: impl Fn(&mut StorePartition<K, S, St>, Buckets<K, C>) -> Result<R> + Sync + Send,
+) -> Result<Vec<R>>
+where
+    T: Data,
+    K: Key,
+    C: Send,
+    M: MapTable<K, C>,
+    S: Send,
+    St: Table<K, S>,
+    R: Send,
+{
     let parts = input.map(Batch::into_parts).unwrap_or_default();
     let n = store.num_partitions();
-    let buckets: Vec<_> = Buckets::by_partition(map_side(exec, parts, n, new, add), n.max(1))
+    let buckets: Vec<_> = Buckets::by_partition(map_side_runs(exec, parts, n, new, add), n.max(1))
         .into_iter()
         .enumerate()
         .collect();
@@ -107,11 +118,11 @@ pub(crate) fn run_in_place<I: Send, K: Key, S: Send, R: Send>(
 }
 
 /// Runs `step` on partition `p` of `store`, locked, then commits `version` if given.
-fn locked<K: Key, S, R>(
-    store: &StateStore<K, S>,
+fn locked<K: Key, S, M: Table<K, S>, R>(
+    store: &StateStore<K, S, M>,
     p: usize,
     version: Option<Time>,
-    step: impl FnOnce(&mut StorePartition<K, S>) -> Result<R>,
+    step: impl FnOnce(&mut StorePartition<K, S, M>) -> Result<R>,
 ) -> Result<R> {
     let mut part = store.lock(p);
     let out = step(&mut part)?;

@@ -77,6 +77,7 @@ pub(crate) mod keyed;
 mod map_with_state;
 pub(crate) mod store;
 mod update;
+pub(crate) mod window_tables;
 
 pub use map_with_state::{MapWithStateDStream, State, StateSpec};
 pub(crate) use store::{StateHandle, StateSnapshot, StateStore, StorePartition};

@@ -10,31 +10,111 @@
 //! its version and [`restore`](StateHandle::restore)d from them, and
 //! [`stats`](StateHandle::stats) gives its size for progress reports.
 
+use std::marker::PhantomData;
 use std::sync::{Mutex, MutexGuard};
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, Serializer};
 
 use crate::batch::shuffle::{FastMap, new_map, partition_of};
 use crate::data::{Key, StateData};
 use crate::error::{Error, Result};
 use crate::time::Time;
 
-/// The keyed state of one stateful operator: `num_partitions` hash maps, each with a version.
-pub(crate) struct StateStore<K, S> {
+/// The keyed state of one stateful operator: `num_partitions` tables of type `M` (hash maps
+/// unless the operator keeps its own shape), each with a version.
+pub(crate) struct StateStore<K, S, M = FastMap<K, S>> {
     operator: String,
-    partitions: Vec<Mutex<StorePartition<K, S>>>,
+    partitions: Vec<Mutex<StorePartition<K, S, M>>>,
+    _entries: PhantomData<fn() -> (K, S)>,
 }
 
 /// One partition of a [`StateStore`]: its keys, the batch time it is at, and — when a
 /// checkpoint writes deltas — which keys changed since it last wrote.
-pub(crate) struct StorePartition<K, S> {
-    pub(crate) map: FastMap<K, S>,
+pub(crate) struct StorePartition<K, S, M = FastMap<K, S>> {
+    pub(crate) map: M,
     version: Option<Time>,
     changes: Changes<K>,
+    _states: PhantomData<fn() -> S>,
+}
+
+/// How a partition of a [`StateStore`] keeps its `(key, state)` entries: a [`FastMap`], or a
+/// table of the operator's own shape (an aggregation by time windows keeps one table per
+/// window, `state/window_tables.rs`). Whatever its shape, a partition is saved as the same
+/// sequence of `(key, state)` pairs, so a checkpoint written from one shape reads into another.
+pub(crate) trait Table<K, S>: Send {
+    /// An empty table.
+    fn empty() -> Self;
+    /// The number of entries.
+    fn len(&self) -> usize;
+    /// The bytes the table itself allocated (not what its keys and states own on the heap).
+    fn allocation_size(&self) -> usize;
+    /// The state of `key`.
+    fn get(&self, key: &K) -> Option<&S>;
+    /// Sets the state of `key`.
+    fn insert(&mut self, key: K, state: S) -> Result<()>;
+    /// Removes `key`.
+    fn remove(&mut self, key: &K);
+    /// Removes every entry.
+    fn clear(&mut self);
+    /// Makes room for `additional` more entries.
+    fn reserve(&mut self, additional: usize);
+    /// Writes every entry as a sequence of `(key, state)` pairs of known length.
+    fn serialize_entries<Z: Serializer>(&self, serializer: Z) -> std::result::Result<Z::Ok, Z::Error>
+    where
+        K: Serialize,
+        S: Serialize;
+}
+
+impl<K: Key, S: Send> Table<K, S> for FastMap<K, S> {
+    fn empty() -> Self {
+        new_map()
+    }
+
+    fn len(&self) -> usize {
+        hashbrown::HashMap::len(self)
+    }
+
+    fn allocation_size(&self) -> usize {
+        hashbrown::HashMap::allocation_size(self)
+    }
+
+    fn get(&self, key: &K) -> Option<&S> {
+        hashbrown::HashMap::get(self, key)
+    }
+
+    fn insert(&mut self, key: K, state: S) -> Result<()> {
+        hashbrown::HashMap::insert(self, key, state);
+        Ok(())
+    }
+
+    fn remove(&mut self, key: &K) {
+        hashbrown::HashMap::remove(self, key);
+    }
+
+    fn clear(&mut self) {
+        hashbrown::HashMap::clear(self)
+    }
+
+    fn reserve(&mut self, additional: usize) {
+        hashbrown::HashMap::reserve(self, additional)
+    }
+
+    fn serialize_entries<Z: Serializer>(&self, serializer: Z) -> std::result::Result<Z::Ok, Z::Error>
+    where
+        K: Serialize,
+        S: Serialize,
+    {
+        use serde::ser::SerializeSeq;
+        let mut seq = serializer.serialize_seq(Some(self.len()))?;
+        for entry in self.iter() {
+            seq.serialize_element(&entry)?;
+        }
+        seq.end()
+    }
 }
 
 /// The keys of a partition changed since the checkpoint last wrote it.
-enum Changes<K> {
+pub(crate) enum Changes<K> {
     /// Nobody writes deltas.
     Off,
     /// These keys (a key now absent was removed).
@@ -141,7 +221,7 @@ pub(crate) trait StateHandle: Send + Sync {
     }
 }
 
-impl<K, S> StorePartition<K, S> {
+impl<K, S, M: Table<K, S>> StorePartition<K, S, M> {
     /// The batch time of the last committed update, `None` before the first.
     pub(crate) fn version(&self) -> Option<Time> {
         self.version
@@ -168,28 +248,33 @@ impl<K, S> StorePartition<K, S> {
         self.touch_all();
     }
 
-    /// Removes every entry at once, handing back the table whole (its memory goes with it), and
-    /// notes the change: the checkpoint's next write of the partition is an empty snapshot.
-    pub(crate) fn take_all(&mut self) -> FastMap<K, S> {
-        self.touch_all();
-        std::mem::replace(&mut self.map, new_map())
+    /// The table and the log of its changes, borrowed apart: a step that holds on to a part of
+    /// the table while it notes the keys it changes.
+    pub(crate) fn table_and_changes(&mut self) -> (&mut M, &mut Changes<K>) {
+        (&mut self.map, &mut self.changes)
     }
 
     /// Notes that any key may have changed (a step that rewrites the table, or visits every
     /// key): the checkpoint's next write of the partition is a snapshot.
     pub(crate) fn touch_all(&mut self) {
-        if !matches!(self.changes, Changes::Off) {
-            self.changes = Changes::All;
-        }
+        self.changes.all()
     }
 }
 
-impl<K: Key, S> StorePartition<K, S> {
+impl<K: Key, S, M> StorePartition<K, S, M> {
     /// Notes that `key` changed (was inserted, updated or removed), for the checkpoint's next
     /// delta. Costs nothing without a checkpoint.
     #[inline]
     pub(crate) fn touch(&mut self, key: &K) {
-        if let Changes::Keys(keys) = &mut self.changes {
+        self.changes.touch(key)
+    }
+}
+
+impl<K: Key> Changes<K> {
+    /// Notes that `key` changed (see [`StorePartition::touch`]).
+    #[inline]
+    pub(crate) fn touch(&mut self, key: &K) {
+        if let Changes::Keys(keys) = self {
             if !keys.contains_key(key) {
                 keys.insert(key.clone(), ());
             }
@@ -197,7 +282,22 @@ impl<K: Key, S> StorePartition<K, S> {
     }
 }
 
-impl<K: Key, S> StateStore<K, S> {
+impl<K> Changes<K> {
+    /// Whether the keys that change are noted one by one (a checkpoint writes deltas and the
+    /// next write is not already a snapshot).
+    pub(crate) fn by_key(&self) -> bool {
+        matches!(self, Changes::Keys(_))
+    }
+
+    /// Notes that any key may have changed: the next write is a snapshot.
+    pub(crate) fn all(&mut self) {
+        if !matches!(self, Changes::Off) {
+            *self = Changes::All;
+        }
+    }
+}
+
+impl<K: Key, S, M: Table<K, S>> StateStore<K, S, M> {
     /// An empty store for `operator` with `num_partitions` partitions (at least one).
     pub(crate) fn new(operator: &str, num_partitions: usize) -> Self {
         StateStore {
@@ -205,12 +305,14 @@ impl<K: Key, S> StateStore<K, S> {
             partitions: (0..num_partitions.max(1))
                 .map(|_| {
                     Mutex::new(StorePartition {
-                        map: new_map(),
+                        map: M::empty(),
                         version: None,
                         changes: Changes::Off,
+                        _states: PhantomData,
                     })
                 })
                 .collect(),
+            _entries: PhantomData,
         }
     }
 
@@ -230,7 +332,7 @@ impl<K: Key, S> StateStore<K, S> {
     }
 
     /// Locks one partition for reading or updating.
-    pub(crate) fn lock(&self, partition: usize) -> MutexGuard<'_, StorePartition<K, S>> {
+    pub(crate) fn lock(&self, partition: usize) -> MutexGuard<'_, StorePartition<K, S, M>> {
         let index = partition.min(self.partitions.len() - 1);
         self.partitions[index].lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -252,20 +354,6 @@ impl<K: Key, S> StateStore<K, S> {
         }
     }
 
-    /// Adds `entries` to the partitions their keys belong to (a later entry for the same key
-    /// wins), without changing versions: how an initial state is loaded.
-    pub(crate) fn load(&self, entries: impl IntoIterator<Item = (K, S)>) {
-        let mut by_partition: Vec<Vec<(K, S)>> = (0..self.partitions.len()).map(|_| Vec::new()).collect();
-        for (k, s) in entries {
-            by_partition[self.partition_of(&k)].push((k, s));
-        }
-        for (p, entries) in by_partition.into_iter().enumerate() {
-            if !entries.is_empty() {
-                self.lock(p).map.extend(entries);
-            }
-        }
-    }
-
     /// The number of keys and the approximate memory of all partitions.
     pub(crate) fn stats(&self) -> StoreStats {
         let mut stats = StoreStats::default();
@@ -273,7 +361,7 @@ impl<K: Key, S> StateStore<K, S> {
             let part = self.lock(p);
             stats.keys += part.map.len() as u64;
             stats.approx_bytes +=
-                (part.map.allocation_size() + std::mem::size_of::<StorePartition<K, S>>()) as u64;
+                (part.map.allocation_size() + std::mem::size_of::<StorePartition<K, S, M>>()) as u64;
         }
         stats
     }
@@ -304,7 +392,23 @@ impl<K: Key, S> StateStore<K, S> {
     }
 }
 
-impl<K: Key + StateData, S: StateData> StateHandle for StateStore<K, S> {
+impl<K: Key, S: Send> StateStore<K, S> {
+    /// Adds `entries` to the partitions their keys belong to (a later entry for the same key
+    /// wins), without changing versions: how an initial state is loaded.
+    pub(crate) fn load(&self, entries: impl IntoIterator<Item = (K, S)>) {
+        let mut by_partition: Vec<Vec<(K, S)>> = (0..self.partitions.len()).map(|_| Vec::new()).collect();
+        for (k, s) in entries {
+            by_partition[self.partition_of(&k)].push((k, s));
+        }
+        for (p, entries) in by_partition.into_iter().enumerate() {
+            if !entries.is_empty() {
+                self.lock(p).map.extend(entries);
+            }
+        }
+    }
+}
+
+impl<K: Key + StateData, S: StateData, M: Table<K, S>> StateHandle for StateStore<K, S, M> {
     fn operator(&self) -> &str {
         StateStore::operator(self)
     }
@@ -326,7 +430,7 @@ impl<K: Key + StateData, S: StateData> StateHandle for StateStore<K, S> {
         }
         let part = self.lock(partition);
         // A sequence of known length: postcard writes the count, then each pair.
-        let entries = Entries(&part.map);
+        let entries = Entries(&part.map, PhantomData);
         let bytes = postcard::to_allocvec(&entries).map_err(|e| {
             self.error(format!(
                 "partition {partition} cannot be saved: {e}; a key or state whose `Serialize` writes a sequence of unknown length cannot be stored"
@@ -369,7 +473,11 @@ impl<K: Key + StateData, S: StateData> StateHandle for StateStore<K, S> {
             }
             Changes::Off => return Ok(None),
         };
-        let changed = DeltaEntries { keys, map: &part.map };
+        let changed = DeltaEntries {
+            keys,
+            map: &part.map,
+            _states: PhantomData,
+        };
         let bytes = postcard::to_allocvec(&changed).map_err(|e| {
             self.error(format!(
                 "a delta of partition {partition} cannot be saved: {e}; a key or state whose `Serialize` writes a sequence of unknown length cannot be stored"
@@ -416,12 +524,8 @@ impl<K: Key + StateData, S: StateData> StateHandle for StateStore<K, S> {
         let mut part = self.lock(partition);
         for (k, s) in entries {
             match s {
-                Some(s) => {
-                    part.map.insert(k, s);
-                }
-                None => {
-                    part.map.remove(&k);
-                }
+                Some(s) => part.map.insert(k, s)?,
+                None => part.map.remove(&k),
             }
         }
         part.version = delta.version;
@@ -441,7 +545,7 @@ impl<K: Key + StateData, S: StateData> StateHandle for StateStore<K, S> {
         if !rest.is_empty() {
             return Err(corrupt(format!("have {} bytes left over", rest.len())));
         }
-        let mut map = new_map();
+        let mut map = M::empty();
         map.reserve(entries.len());
         for (k, s) in entries {
             let home = self.partition_of(&k);
@@ -450,7 +554,7 @@ impl<K: Key + StateData, S: StateData> StateHandle for StateStore<K, S> {
                     "a key restored into partition {partition} belongs to partition {home}: restore with the number of partitions the state was saved with"
                 )));
             }
-            map.insert(k, s);
+            map.insert(k, s)?;
         }
         let mut part = self.lock(partition);
         part.map = map;
@@ -460,27 +564,23 @@ impl<K: Key + StateData, S: StateData> StateHandle for StateStore<K, S> {
 }
 
 /// Serializes a partition's table as a sequence of `(key, state)` pairs without copying it.
-struct Entries<'a, K, S>(&'a FastMap<K, S>);
+struct Entries<'a, K, S, M>(&'a M, PhantomData<fn() -> (K, S)>);
 
-impl<K: Serialize, S: Serialize> Serialize for Entries<'_, K, S> {
-    fn serialize<Z: serde::Serializer>(&self, serializer: Z) -> std::result::Result<Z::Ok, Z::Error> {
-        use serde::ser::SerializeSeq;
-        let mut seq = serializer.serialize_seq(Some(self.0.len()))?;
-        for entry in self.0.iter() {
-            seq.serialize_element(&entry)?;
-        }
-        seq.end()
+impl<K: Serialize, S: Serialize, M: Table<K, S>> Serialize for Entries<'_, K, S, M> {
+    fn serialize<Z: Serializer>(&self, serializer: Z) -> std::result::Result<Z::Ok, Z::Error> {
+        self.0.serialize_entries(serializer)
     }
 }
 
 /// The changed keys of a partition with their states (none: removed), serialized as a
 /// sequence of `(key, Option<state>)` pairs without copying them.
-struct DeltaEntries<'a, K, S> {
+struct DeltaEntries<'a, K, S, M> {
     keys: &'a FastMap<K, ()>,
-    map: &'a FastMap<K, S>,
+    map: &'a M,
+    _states: PhantomData<fn() -> S>,
 }
 
-impl<K: Serialize + Key, S: Serialize> Serialize for DeltaEntries<'_, K, S> {
+impl<K: Serialize + Key, S: Serialize, M: Table<K, S>> Serialize for DeltaEntries<'_, K, S, M> {
     fn serialize<Z: serde::Serializer>(&self, serializer: Z) -> std::result::Result<Z::Ok, Z::Error> {
         use serde::ser::SerializeSeq;
         let mut seq = serializer.serialize_seq(Some(self.keys.len()))?;
